@@ -1,0 +1,159 @@
+"""A scenario is an ordered list of named stages; the code of each stage lives once, here.
+
+The notebook, the CLI (``mlops-workshop SCENARIO STAGE``) and the Jenkinsfile all run the
+same stages. State a later stage needs is kept in ``<run_dir>/state.json``, so each stage
+can run in its own process, as Jenkins runs them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops_helpers.backends import BackendRegistry
+from mlops_helpers.config import Settings, mask_text
+from mlops_helpers.errors import UnknownNameError
+from mlops_helpers.resources import ResourceTracker
+
+
+class StateStore:
+    """A small JSON document in the run directory, shared by the stages of one run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, Any]:
+        return json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.load().get(key, default)
+
+    def update(self, **values: Any) -> None:
+        data = self.load()
+        data.update(values)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, default=str))
+        tmp.replace(self.path)
+
+    def pop(self, key: str) -> Any:
+        data = self.load()
+        value = data.pop(key, None)
+        self.path.write_text(json.dumps(data, indent=2, default=str))
+        return value
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+@dataclass
+class StageContext:
+    """What a stage gets: settings, its run directory, the tracker, state and a backend."""
+
+    settings: Settings
+    registry: BackendRegistry[Any]
+    log: Callable[[str], None] = print
+    _backend: Any = field(default=None, repr=False)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.settings.run_dir
+
+    @property
+    def tracker(self) -> ResourceTracker:
+        return ResourceTracker(self.run_dir)
+
+    @property
+    def state(self) -> StateStore:
+        return StateStore(self.run_dir / "state.json")
+
+    @property
+    def backend(self) -> Any:
+        if self._backend is None:
+            self._backend = self.registry.create(self.settings.backend, self)
+        return self._backend
+
+    def say(self, message: str) -> None:
+        """Log with every known secret masked."""
+        self.log(mask_text(message, self.settings.secrets()))
+
+
+StageFunc = Callable[[StageContext], Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: StageFunc
+    description: str
+    gate: bool = False  # a gate stops the pipeline when it fails
+    environment: str | None = None  # 'test', 'staging', 'production', ...
+
+
+@dataclass
+class Pipeline:
+    """A scenario's ordered stages and its backend registry."""
+
+    scenario: str
+    stages: list[Stage]
+    backends: BackendRegistry[Any]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    cleanup_stage: str | None = "cleanup"
+
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+    def stage(self, name: str) -> Stage:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise UnknownNameError(f"{self.scenario} stage", name, self.stage_names())
+
+    def settings(self, **params: Any) -> Settings:
+        return Settings.load(self.scenario, params=params, defaults=self.defaults)
+
+    def context(self, settings: Settings | None = None, log: Callable[[str], None] = print,
+                **params: Any) -> StageContext:
+        return StageContext(settings or self.settings(**params), self.backends, log)
+
+    def run_stage(self, name: str, ctx: StageContext) -> dict[str, Any]:
+        """Run one stage; its result (a dict) is also saved under ``results.<stage>``."""
+        stage = self.stage(name)
+        ctx.say(f"[{self.scenario}] stage {name}: {stage.description}")
+        result = dict(stage.run(ctx) or {})
+        results = ctx.state.get("results", {})
+        results[name] = result
+        ctx.state.update(results=results)
+        return result
+
+    def run(self, ctx: StageContext, stages: list[str] | None = None) -> dict[str, Any]:
+        """Run stages in order; on any failure the cleanup stage runs, then the error rises."""
+        names = stages or [n for n in self.stage_names() if n != self.cleanup_stage]
+        results: dict[str, Any] = {}
+        with self.cleanup_on_failure(ctx):
+            for name in names:
+                results[name] = self.run_stage(name, ctx)
+        return results
+
+    @contextmanager
+    def cleanup_on_failure(self, ctx: StageContext) -> Iterator[None]:
+        """Tear down everything started so far when the block raises."""
+        try:
+            yield
+        except BaseException:
+            if self.cleanup_stage:
+                try:
+                    self.run_stage(self.cleanup_stage, ctx)
+                except Exception as exc:  # report, but keep the original error on top
+                    ctx.say(f"cleanup after failure also failed: {exc}")
+            raise
+
+
+def cleanup_stage(ctx: StageContext) -> dict[str, Any]:
+    """The standard cleanup: release every tracked resource, report failures."""
+    report = ctx.tracker.cleanup(log=ctx.say)
+    report.raise_for_failures()
+    return {"released": report.released}

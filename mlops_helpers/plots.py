@@ -1,0 +1,142 @@
+"""Plots a person would rather look at than read, and the pipeline diagrams.
+
+matplotlib is imported inside each function so that importing the package stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_helpers import paths
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from mlops_helpers.pipeline import Pipeline
+
+ENV_COLOURS = {
+    None: "#e8eef7",
+    "test": "#fff3cd",
+    "staging": "#fff3cd",
+    "canary": "#ffe0b2",
+    "production": "#d4edda",
+    "prod": "#d4edda",
+}
+GATE_COLOUR = "#f8d7da"
+
+
+def _axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
+    import matplotlib.pyplot as plt
+
+    if ax is not None:
+        return ax.figure, ax  # type: ignore[return-value]
+    fig, new_ax = plt.subplots(figsize=size)
+    return fig, new_ax
+
+
+def plot_confusion_matrix(
+    y_true: Sequence[Any], y_pred: Sequence[Any], labels: Sequence[str] | None = None,
+    *, title: str = "Confusion matrix", ax: Axes | None = None,
+) -> Figure:
+    """Counts of true (rows) against predicted (columns) classes, with the counts written in."""
+    import numpy as np
+    from sklearn.metrics import confusion_matrix
+
+    classes = sorted(set(np.asarray(y_true).tolist()) | set(np.asarray(y_pred).tolist()))
+    matrix = confusion_matrix(y_true, y_pred, labels=classes)
+    names = list(labels) if labels is not None and len(labels) == len(classes) else classes
+    fig, ax = _axes(ax, (1.2 + 0.5 * len(classes), 1 + 0.5 * len(classes)))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(classes)), [str(n) for n in names], rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), [str(n) for n in names])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    limit = matrix.max() / 2 if matrix.size else 0
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(count), ha="center", va="center",
+                color="white" if count > limit else "black", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_metric_comparison(
+    metrics: Mapping[str, Mapping[str, float]], *, thresholds: Mapping[str, float] | None = None,
+    title: str = "Metrics", ax: Axes | None = None,
+) -> Figure:
+    """Grouped bars: one group per metric, one bar per series (e.g. 'main' vs 'feature').
+
+    ``thresholds`` draws a dashed line at each metric's limit.
+    """
+    import numpy as np
+
+    series = list(metrics)
+    names = sorted({m for values in metrics.values() for m in values})
+    fig, ax = _axes(ax, (max(4.0, 1.4 * len(names) + 1), 3.2))
+    width = 0.8 / max(len(series), 1)
+    x = np.arange(len(names))
+    for i, label in enumerate(series):
+        heights = [metrics[label].get(n, np.nan) for n in names]
+        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, heights, width, label=label)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7)
+    for j, name in enumerate(names):
+        if thresholds and name in thresholds:
+            ax.hlines(thresholds[name], j - 0.45, j + 0.45, colors="red", linestyles="--",
+                      label="threshold" if j == 0 else None)
+    ax.set_xticks(x, names)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def draw_pipeline(pipeline: Pipeline, path: Path | None = None) -> Path:
+    """Draw the scenario's stages left to right as a PNG under ``images/``.
+
+    Gates are red, and each stage is tinted by the environment it touches, so the picture
+    is made from the stage list itself and cannot drift from it.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    stages = pipeline.stages
+    target = path or paths.images_dir() / f"{pipeline.scenario}_pipeline.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    per_row = 5
+    rows = (len(stages) + per_row - 1) // per_row
+    fig, ax = plt.subplots(figsize=(2.4 * min(len(stages), per_row) + 0.4, 1.5 * rows + 0.7))
+    ax.set_xlim(-0.2, 2.4 * min(len(stages), per_row))
+    ax.set_ylim(-1.5 * rows + 0.3, 1.0)
+    ax.axis("off")
+    centres = []
+    for i, stage in enumerate(stages):
+        row, col = divmod(i, per_row)
+        x, y = col * 2.4, -row * 1.5
+        colour = GATE_COLOUR if stage.gate else ENV_COLOURS.get(stage.environment, "#e8eef7")
+        ax.add_patch(FancyBboxPatch((x, y - 0.35), 1.8, 0.7, boxstyle="round,pad=0.05",
+                                    facecolor=colour, edgecolor="#333333",
+                                    linewidth=2 if stage.gate else 1))
+        label = stage.name + ("\n(gate)" if stage.gate else "")
+        if stage.environment:
+            label += f"\n[{stage.environment}]"
+        ax.text(x + 0.9, y, label, ha="center", va="center", fontsize=8)
+        centres.append((x, y))
+    for (x0, y0), (x1, y1) in zip(centres, centres[1:], strict=False):
+        if y0 == y1:
+            ax.annotate("", (x1 - 0.05, y1), (x0 + 1.85, y0),
+                        arrowprops={"arrowstyle": "->", "color": "#333333"})
+        else:
+            ax.annotate("", (x1 + 0.9, y1 + 0.4), (x0 + 0.9, y0 - 0.4),
+                        arrowprops={"arrowstyle": "->", "color": "#999999",
+                                    "connectionstyle": "arc3,rad=0.1"})
+    ax.set_title(f"{pipeline.scenario} pipeline", fontsize=10, loc="left")
+    fig.tight_layout()
+    fig.savefig(target, dpi=110)
+    plt.close(fig)
+    return target

@@ -1,0 +1,207 @@
+"""Every created thing is recorded with its teardown, in the run directory.
+
+A later process (the ``cleanup`` stage run by Jenkins in its own ``sh`` step) reads the
+same file and still finds what earlier stages started. Teardown runs newest first, goes on
+past a teardown that fails, and reports every failure.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops_helpers.errors import CleanupError
+
+Teardown = Callable[[dict[str, Any]], None]
+_HANDLERS: dict[str, Teardown] = {}
+
+
+def teardown_handler(kind: str) -> Callable[[Teardown], Teardown]:
+    """Register the function that releases resources of ``kind``."""
+
+    def register(func: Teardown) -> Teardown:
+        _HANDLERS[kind] = func
+        return func
+
+    return register
+
+
+def _resolve(kind: str, module: str | None) -> Teardown:
+    if kind not in _HANDLERS and module:
+        importlib.import_module(module)  # registers the scenario's handlers
+    try:
+        return _HANDLERS[kind]
+    except KeyError:
+        raise KeyError(f"no teardown registered for resource kind '{kind}'") from None
+
+
+# -- processes --------------------------------------------------------------------------
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (guards against killing a reused pid)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_alive(pid: int, start_time: str | None = None) -> bool:
+    current = process_start_time(pid)
+    if current is None:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    if state == "Z":
+        return False
+    return start_time is None or current == start_time
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a group whose members are all zombies is gone for our purposes
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def stop_process_group(pid: int, start_time: str | None = None, grace: float = 10.0) -> None:
+    """Terminate the process group led by ``pid``; kill it if it outlives ``grace``."""
+    from mlops_helpers.waiting import pause
+
+    if start_time is not None and not process_alive(pid, start_time):
+        if process_start_time(pid) is not None:
+            return  # the pid now belongs to someone else: leave it alone
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while _group_alive(pid) and time.monotonic() < deadline:
+        pause(0.05)
+    if _group_alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+
+
+@teardown_handler("process")
+def _teardown_process(params: dict[str, Any]) -> None:
+    stop_process_group(int(params["pid"]), params.get("start_time"))
+
+
+@teardown_handler("path")
+def _teardown_path(params: dict[str, Any]) -> None:
+    path = Path(params["path"])
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+# -- the tracker ------------------------------------------------------------------------
+@dataclass
+class Resource:
+    id: str
+    kind: str
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    module: str | None = None
+
+
+@dataclass
+class CleanupReport:
+    released: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def raise_for_failures(self) -> None:
+        if self.failures:
+            raise CleanupError(self.failures)
+
+
+class ResourceTracker:
+    """The run directory's ``resources.json``: what exists and how to release it."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / "resources.json"
+
+    @contextmanager
+    def _locked(self) -> Iterator[list[dict[str, Any]]]:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.run_dir / ".resources.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            entries: list[dict[str, Any]] = (
+                json.loads(self.path.read_text()) if self.path.is_file() else []
+            )
+            yield entries
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(entries, indent=2))
+            tmp.replace(self.path)
+
+    def add(self, kind: str, name: str, *, module: str | None = None, **params: Any) -> str:
+        """Record a resource; a second add of the same kind and name replaces the first."""
+        rid = f"{kind}:{name}"
+        with self._locked() as entries:
+            entries[:] = [e for e in entries if e["id"] != rid]
+            entries.append(
+                {"id": rid, "kind": kind, "name": name, "params": params, "module": module}
+            )
+        return rid
+
+    def forget(self, rid: str) -> None:
+        with self._locked() as entries:
+            entries[:] = [e for e in entries if e["id"] != rid]
+
+    def list(self) -> list[Resource]:
+        if not self.path.is_file():
+            return []
+        return [Resource(**e) for e in json.loads(self.path.read_text())]
+
+    def get(self, kind: str, name: str) -> Resource | None:
+        rid = f"{kind}:{name}"
+        return next((r for r in self.list() if r.id == rid), None)
+
+    def release(self, rid: str) -> None:
+        """Tear down one resource now and forget it."""
+        resource = next((r for r in self.list() if r.id == rid), None)
+        if resource is None:
+            return
+        _resolve(resource.kind, resource.module)(resource.params)
+        self.forget(rid)
+
+    def cleanup(self, log: Callable[[str], None] = print) -> CleanupReport:
+        """Release everything, newest first; failures are kept and reported, not raised."""
+        report = CleanupReport()
+        for resource in reversed(self.list()):
+            try:
+                _resolve(resource.kind, resource.module)(resource.params)
+            except Exception as exc:  # keep going: one stuck resource must not strand others
+                report.failures.append((resource.id, f"{type(exc).__name__}: {exc}"))
+                log(f"cleanup: FAILED {resource.id}: {exc}")
+                continue
+            self.forget(resource.id)
+            report.released.append(resource.id)
+            log(f"cleanup: released {resource.id}")
+        return report

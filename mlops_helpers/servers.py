@@ -1,0 +1,181 @@
+"""Local HTTP servers: started on a free loopback port, health-checked, logged, stopped.
+
+Each server gets its own session (process group) so that its children (gunicorn or
+uvicorn workers, mlflow's job runners) stop with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops_helpers.errors import ServerStartError, WaitTimeout
+from mlops_helpers.resources import (
+    ResourceTracker,
+    process_alive,
+    process_start_time,
+    stop_process_group,
+)
+from mlops_helpers.waiting import wait_until
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A port that is free on ``host`` right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = LOOPBACK) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    if not path.is_file():
+        return "(no log written)"
+    text = path.read_text(errors="replace").splitlines()
+    return "\n".join(text[-lines:]) or "(log is empty)"
+
+
+def http_json(
+    method: str, url: str, body: Any = None, *, timeout: float = 10.0,
+    headers: Mapping[str, str] | None = None, raw: bytes | None = None,
+) -> tuple[int, Any]:
+    """Send one request; returns (status, parsed JSON or text). Never raises on 4xx/5xx."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    hdrs = {"Content-Type": "application/json"} if body is not None else {}
+    hdrs.update(headers or {})
+    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, payload = resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, payload = exc.code, exc.read()
+    text = payload.decode(errors="replace")
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+
+@dataclass
+class ManagedServer:
+    """A server process we started; ``stop()`` ends it and its children."""
+
+    name: str
+    pid: int
+    port: int
+    log_path: Path
+    start_time: str | None = None
+    host: str = LOOPBACK
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def alive(self) -> bool:
+        return process_alive(self.pid, self.start_time)
+
+    def stop(self, tracker: ResourceTracker | None = None) -> None:
+        stop_process_group(self.pid, self.start_time)
+        if tracker is not None:
+            tracker.forget(f"process:{self.name}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "pid": self.pid, "port": self.port, "host": self.host,
+            "log_path": str(self.log_path), "start_time": self.start_time,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ManagedServer:
+        return cls(
+            name=data["name"], pid=int(data["pid"]), port=int(data["port"]),
+            log_path=Path(data["log_path"]), start_time=data.get("start_time"),
+            host=data.get("host", LOOPBACK),
+        )
+
+
+def _healthy(url: str) -> tuple[bool, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200, f"HTTP {resp.status}"
+    except urllib.error.HTTPError as exc:
+        return False, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return False, f"not answering ({reason})"
+
+
+def start_server(
+    name: str,
+    argv: Sequence[str],
+    *,
+    run_dir: Path,
+    tracker: ResourceTracker | None = None,
+    port: int | None = None,
+    health_path: str = "/health",
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60.0,
+    interval: float = 0.2,
+) -> ManagedServer:
+    """Start ``argv`` (``{port}`` in any argument is replaced) and wait until it is healthy.
+
+    The log goes to ``<run_dir>/logs/<name>.log``. If the process exits or never answers
+    200 on ``health_path`` within ``timeout``, it is killed and the error shows its log.
+    """
+    port = port or free_port()
+    log_dir = Path(run_dir) / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    args = [a.replace("{port}", str(port)) for a in argv]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=full_env, cwd=cwd, start_new_session=True,
+        )
+    server = ManagedServer(name, proc.pid, port, log_path, process_start_time(proc.pid))
+    if tracker is not None:
+        tracker.add("process", name, pid=proc.pid, start_time=server.start_time, port=port,
+                    log_path=str(log_path))
+    health_url = f"{server.url}{health_path}"
+
+    def probe() -> tuple[bool, str]:
+        if proc.poll() is not None:
+            return False, f"exited with code {proc.returncode}"
+        return _healthy(health_url)
+
+    def exited(result: tuple[bool, str]) -> str | None:
+        return result[1] if proc.poll() is not None else None
+
+    try:
+        wait_until(probe, what=f"server '{name}' at {health_url}", timeout=timeout,
+                   interval=interval, until=lambda r: r[0], describe=lambda r: r[1],
+                   fail_if=exited, progress=False)
+    except (WaitTimeout, Exception) as exc:
+        stop_process_group(proc.pid)
+        proc.wait(timeout=5)
+        if tracker is not None:
+            tracker.forget(f"process:{name}")
+        raise ServerStartError(
+            f"server '{name}' did not become healthy: {exc}\n"
+            f"--- last lines of {log_path} ---\n{tail(log_path)}"
+        ) from exc
+    return server
