@@ -7,12 +7,14 @@ past a teardown that fails, and reports every failure.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib
 import json
 import os
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +26,22 @@ from mlops_helpers.errors import CleanupError
 
 Teardown = Callable[[dict[str, Any]], None]
 _HANDLERS: dict[str, Teardown] = {}
+# Popen objects of children this process started: kept so they are reaped (no zombies, no
+# "still running" warnings when the object would otherwise be garbage-collected).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def remember_child(proc: subprocess.Popen[bytes]) -> None:
+    _CHILDREN[proc.pid] = proc
+
+
+def _reap(pid: int) -> None:
+    proc = _CHILDREN.pop(pid, None)
+    if proc is not None:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            _CHILDREN[pid] = proc
 
 
 def teardown_handler(kind: str) -> Callable[[Teardown], Teardown]:
@@ -89,21 +107,22 @@ def stop_process_group(pid: int, start_time: str | None = None, grace: float = 1
     """Terminate the process group led by ``pid``; kill it if it outlives ``grace``."""
     from mlops_helpers.waiting import pause
 
-    if start_time is not None and not process_alive(pid, start_time):
-        if process_start_time(pid) is not None:
-            return  # the pid now belongs to someone else: leave it alone
+    reused = (start_time is not None and not process_alive(pid, start_time)
+              and process_start_time(pid) is not None and pid not in _CHILDREN)
+    if reused:
+        return  # the pid now belongs to someone else: leave it alone
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
+        _reap(pid)
         return
     deadline = time.monotonic() + grace
     while _group_alive(pid) and time.monotonic() < deadline:
         pause(0.05)
     if _group_alive(pid):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
+    _reap(pid)
 
 
 @teardown_handler("process")
@@ -160,7 +179,8 @@ class ResourceTracker:
             tmp.write_text(json.dumps(entries, indent=2))
             tmp.replace(self.path)
 
-    def add(self, kind: str, name: str, *, module: str | None = None, **params: Any) -> str:
+    def add(self, kind: str, name: str, /, *, module: str | None = None,
+            **params: Any) -> str:
         """Record a resource; a second add of the same kind and name replaces the first."""
         rid = f"{kind}:{name}"
         with self._locked() as entries:

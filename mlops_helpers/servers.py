@@ -22,6 +22,7 @@ from mlops_helpers.resources import (
     ResourceTracker,
     process_alive,
     process_start_time,
+    remember_child,
     stop_process_group,
 )
 from mlops_helpers.waiting import wait_until
@@ -37,7 +38,9 @@ def free_port(host: str = LOOPBACK) -> int:
 
 
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:
+    """True when a server could bind ``port`` now (as servers do, with SO_REUSEADDR)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -151,6 +154,7 @@ def start_server(
             args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=full_env, cwd=cwd, start_new_session=True,
         )
+    remember_child(proc)
     server = ManagedServer(name, proc.pid, port, log_path, process_start_time(proc.pid))
     if tracker is not None:
         tracker.add("process", name, pid=proc.pid, start_time=server.start_time, port=port,
@@ -171,7 +175,6 @@ def start_server(
                    fail_if=exited, progress=False)
     except (WaitTimeout, Exception) as exc:
         stop_process_group(proc.pid)
-        proc.wait(timeout=5)
         if tracker is not None:
             tracker.forget(f"process:{name}")
         raise ServerStartError(

@@ -1,0 +1,32 @@
+"""A real MLflow tracking server (SQLite + local artifacts) as a managed local server."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from mlops_helpers.extras import require
+from mlops_helpers.resources import ResourceTracker
+from mlops_helpers.servers import ManagedServer, start_server
+
+# Measured here: with job execution off and one worker, the server is healthy in ~5 s
+# with two processes, instead of ~14 s and eight huey workers.
+SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+def start_mlflow_server(
+    run_dir: Path, tracker: ResourceTracker | None = None, name: str = "mlflow",
+    timeout: float = 90.0,
+) -> ManagedServer:
+    """Start ``mlflow server`` on a free loopback port, storing everything under run_dir."""
+    require("mlflow", "mlflow")
+    store = Path(run_dir) / "mlflow"
+    store.mkdir(parents=True, exist_ok=True)
+    argv = [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
+        "--artifacts-destination", str(store / "artifacts"),
+        "--host", "127.0.0.1", "--port", "{port}", "--workers", "1",
+    ]
+    return start_server(name, argv, run_dir=run_dir, tracker=tracker, health_path="/health",
+                        env=SERVER_ENV, timeout=timeout)
