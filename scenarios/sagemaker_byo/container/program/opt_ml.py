@@ -1,0 +1,39 @@
+"""Where the SageMaker container contract puts things, relative to one base folder.
+
+SageMaker mounts everything under ``/opt/ml``. The base comes from ``BYO_OPT_ML`` so the
+workshop's local backend runs these very programs in a temporary tree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+DEFAULT_BASE = "/opt/ml"
+MODEL_FILE = "model.joblib"
+META_FILE = "model-meta.json"
+
+
+def base() -> Path:
+    return Path(os.environ.get("BYO_OPT_ML") or DEFAULT_BASE)
+
+
+def hyperparameters_path() -> Path:
+    return base() / "input" / "config" / "hyperparameters.json"
+
+
+def channel_dir(channel: str = "training") -> Path:
+    return base() / "input" / "data" / channel
+
+
+def model_dir() -> Path:
+    return base() / "model"
+
+
+def failure_path() -> Path:
+    return base() / "output" / "failure"
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}

@@ -1,0 +1,200 @@
+"""The aws backend's call sequence against moto (S3, ECR, IAM, SageMaker control plane).
+
+Only the docker CLI is replaced (by a recorder); every AWS call goes to moto.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from moto import mock_aws
+
+from mlops_helpers.errors import GateFailed
+from mlops_helpers.pipeline import StageContext
+from mlops_helpers.sagemaker_byo.aws import AwsBackend
+from mlops_helpers.sagemaker_byo.dataset import read_csv
+from mlops_helpers.sagemaker_byo.stages import PIPELINE
+
+REGION = "eu-west-2"  # deliberately not us-east-1
+MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+class RecordingDocker:
+    calls: list[tuple[str, ...]] = []
+
+    def build(self, context: Path, image: str) -> None:
+        assert (context / "Dockerfile").is_file()
+        self.calls.append(("build", image))
+
+    def login(self, registry: str, username: str, password: str) -> None:
+        self.calls.append(("login", registry, username, password))
+
+    def push(self, image: str) -> None:
+        self.calls.append(("push", image))
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setattr(AwsBackend, "docker_factory", RecordingDocker)
+    RecordingDocker.calls = []
+    with mock_aws():
+        role = boto3.client("iam", region_name=REGION).create_role(
+            RoleName="byo-sagemaker", AssumeRolePolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
+                    "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+        yield role
+
+
+def context(make_settings, role: str, events: list[str], **params: Any) -> StageContext:
+    settings = make_settings("sagemaker_byo", backend="aws", aws_region=REGION,
+                             sagemaker_role_arn=role, poll_interval=0.01, **params)
+    ctx = PIPELINE.context(settings=settings, log=lambda m: events.append(f"say {m}"))
+
+    def record(model: Any, **_: Any) -> None:
+        events.append(f"call {model.service_model.service_name}.{model.name}")
+
+    def keep(params: dict[str, Any], model: Any, **_: Any) -> None:
+        name = f"{model.service_model.service_name}.{model.name}"
+        events.append(f"params {name} {json.dumps(params, default=str)}")
+
+    ctx.backend.session.events.register("before-call.*.*", record)
+    ctx.backend.session.events.register("provide-client-params.*.*", keep)
+    return ctx
+
+
+def queue_endpoint_answer(labels: list[int]) -> None:
+    """What moto's sagemaker-runtime answers next: one label per line."""
+    body = "\n".join(str(v) for v in labels) + "\n"
+    requests.post("http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results",
+                  json={"region": REGION, "results": [{"Body": body, "ContentType": "text/csv"}]},
+                  timeout=10)
+
+
+def position(events: list[str], text: str) -> int:
+    return next(i for i, e in enumerate(events) if text in e)
+
+
+def test_full_pipeline_call_sequence_and_cleanup(aws: str, make_settings) -> None:
+    events: list[str] = []
+    ctx = context(make_settings, aws, events)
+    PIPELINE.run(ctx, ["build", "train", "train_status", "deploy_test"])
+    _, labels = read_csv(ctx.run_dir / "data" / "test.csv")
+    queue_endpoint_answer(labels)
+    PIPELINE.run(ctx, ["smoke_test", "deploy_prod"])
+
+    # build: repository with scan on push, docker login through the authorization token
+    ecr = boto3.client("ecr", region_name=REGION)
+    repo = ecr.describe_repositories(repositoryNames=["byo-scikit-test"])["repositories"][0]
+    assert repo["imageScanningConfiguration"]["scanOnPush"] is True
+    image = ctx.state.get("image")["uri"]
+    assert image.startswith(f"123456789012.dkr.ecr.{REGION}.amazonaws.com/byo-scikit-test:")
+    assert [c[0] for c in RecordingDocker.calls] == ["build", "login", "push"]
+    assert RecordingDocker.calls[1][2] == "AWS"
+    # data in a private, versioned, encrypted bucket in the chosen region
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket = "byo-artifacts-123456789012-test"
+    assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] == REGION
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"][
+        "BlockPublicPolicy"]
+    s3.head_object(Bucket=bucket, Key="data/train/train.csv")
+    # the training job: our image, role and a maximum runtime
+    sm = boto3.client("sagemaker", region_name=REGION)
+    job = sm.describe_training_job(TrainingJobName=ctx.state.get("training_job"))
+    assert job["AlgorithmSpecification"]["TrainingImage"] == image
+    assert job["StoppingCondition"]["MaxRuntimeInSeconds"] == 600
+    sent = next(e for e in events if e.startswith("params sagemaker.CreateTrainingJob"))
+    assert '"max_depth": "4"' in sent  # moto does not keep hyperparameters: check the request
+    assert job["RoleArn"] == aws
+    # both endpoints InService; the cost was announced before each paid call
+    names = sorted(e["EndpointName"] for e in sm.list_endpoints()["Endpoints"])
+    assert names == ["byo-prod-test", "byo-test-test"]
+    assert position(events, "will start (paid): training job") < events.index(
+        "call sagemaker.CreateTrainingJob")
+    assert position(events, "byo-test-test: 1 x ml.t2.medium") < events.index(
+        "call sagemaker.CreateEndpoint")
+    calls = [e for e in events if e.startswith("call sagemaker.Create")]
+    assert calls == ["call sagemaker.CreateTrainingJob", "call sagemaker.CreateModel",
+                     "call sagemaker.CreateEndpointConfig", "call sagemaker.CreateEndpoint",
+                     "call sagemaker.CreateEndpointConfig", "call sagemaker.CreateEndpoint"]
+    assert "call ecr.GetAuthorizationToken" in events
+
+    PIPELINE.run_stage("cleanup", ctx)
+    assert sm.list_endpoints()["Endpoints"] == []
+    assert sm.list_endpoint_configs()["EndpointConfigs"] == []
+    assert sm.list_models()["Models"] == []
+    assert ctx.tracker.list() == []
+
+
+def test_rebuild_of_a_pushed_image_skips_docker(aws: str, make_settings) -> None:
+    ctx = context(make_settings, aws, [])
+    first = PIPELINE.run_stage("build", ctx)
+    boto3.client("ecr", region_name=REGION).put_image(
+        repositoryName="byo-scikit-test",
+        imageManifest=json.dumps({"schemaVersion": 2, "mediaType": MANIFEST}),
+        imageTag=first["tag"])
+    RecordingDocker.calls = []
+    again = PIPELINE.run_stage("build", ctx)
+    assert again["uri"] == first["uri"] and again["pushed"] is False
+    assert RecordingDocker.calls == []
+
+
+def test_failed_smoke_test_deletes_the_test_endpoint_and_skips_prod(
+    aws: str, make_settings
+) -> None:
+    ctx = context(make_settings, aws, [])
+    PIPELINE.run(ctx, ["build", "train", "train_status", "deploy_test"])
+    _, labels = read_csv(ctx.run_dir / "data" / "test.csv")
+    queue_endpoint_answer([(v + 1) % 3 for v in labels])  # every answer wrong
+    with pytest.raises(GateFailed, match="accuracy 0.0000"):
+        PIPELINE.run(ctx, ["smoke_test", "deploy_prod"])
+    sm = boto3.client("sagemaker", region_name=REGION)
+    assert sm.list_endpoints()["Endpoints"] == []
+    assert sm.list_models()["Models"] == []
+
+
+def test_deployed_lambda_errors_fail_the_stage(aws: str, make_settings) -> None:
+    """With lambda_<name> set, the stage invokes the deployed function and reads its error."""
+    ctx = context(make_settings, aws, [], lambda_check_training_status="MLOps-Check-test")
+    ctx.state.update(training_job="byo-train-test-1")
+
+    class FailingLambda:
+        def invoke(self, FunctionName: str, Payload: bytes) -> dict[str, Any]:  # noqa: N803
+            assert FunctionName == "MLOps-Check-test"
+            assert json.loads(Payload) == {"TrainingJobName": "byo-train-test-1"}
+            body = {"errorType": "TrainingJobFailed", "errorMessage": "job is Failed: OOM"}
+            return {"FunctionError": "Unhandled", "Payload": io.BytesIO(json.dumps(body).encode())}
+
+    ctx.backend._clients["lambda"] = FailingLambda()
+    with pytest.raises(GateFailed, match="job is Failed: OOM"):
+        PIPELINE.run_stage("train_status", ctx)
+
+
+def test_region_is_required(make_settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("AWS_REGION", "AWS_DEFAULT_REGION", "MLOPS_AWS_REGION",
+                "MLOPS_AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(key, raising=False)
+    ctx = PIPELINE.context(settings=make_settings("sagemaker_byo", backend="aws"))
+    with pytest.raises(Exception, match="aws_default_region"):
+        _ = ctx.backend
+
+
+def test_cleanup_tolerates_resources_already_deleted(aws: str, make_settings) -> None:
+    ctx = context(make_settings, aws, [])
+    PIPELINE.run(ctx, ["build", "train", "train_status", "deploy_test"])
+    sm = boto3.client("sagemaker", region_name=REGION)
+    sm.delete_endpoint(EndpointName="byo-test-test")  # someone deleted it in the console
+    released = PIPELINE.run_stage("cleanup", ctx)["released"]
+    assert "sagemaker_endpoint:byo-test-test" in released
+    assert sm.list_models()["Models"] == [] and ctx.tracker.list() == []

@@ -1,0 +1,171 @@
+"""The container contract over real processes and real HTTP: train, then serve."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlops_helpers.data import load_dataset
+from mlops_helpers.resources import ResourceTracker
+from mlops_helpers.sagemaker_byo.container import container_dir
+from mlops_helpers.servers import ManagedServer, http_json, start_server
+from tests.support import leftover_processes
+
+PROGRAM = container_dir() / "program"
+MAX_BODY = 4096  # small limit for the server under test, so the 413 case is cheap
+
+
+def make_tree(base: Path, hyperparameters: dict[str, str], rows: np.ndarray | None) -> Path:
+    (base / "input" / "config").mkdir(parents=True)
+    (base / "input" / "data" / "training").mkdir(parents=True)
+    (base / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    if rows is not None:
+        np.savetxt(base / "input" / "data" / "training" / "train.csv", rows, delimiter=",")
+    return base
+
+
+def iris_rows() -> np.ndarray:
+    data = load_dataset("iris")
+    return np.column_stack([data.y_train, data.X_train])
+
+
+def run_train(base: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(PROGRAM / "train")], capture_output=True,
+                          text=True, timeout=120, env={"BYO_OPT_ML": str(base),
+                                                       "PATH": "/usr/bin:/bin"}, check=False)
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedServer]:
+    base = make_tree(tmp_path_factory.mktemp("opt_ml"), {"max_depth": "4"}, iris_rows())
+    done = run_train(base)
+    assert done.returncode == 0, done.stderr
+    run_dir = tmp_path_factory.mktemp("run")
+    tracker = ResourceTracker(run_dir)
+    server = start_server("byo-contract", [sys.executable, str(PROGRAM / "serve"), "--host",
+                                           "127.0.0.1", "--port", "{port}", "--workers", "2"],
+                          run_dir=run_dir, tracker=tracker, health_path="/ping",
+                          env={"BYO_OPT_ML": str(base), "BYO_MAX_PAYLOAD_BYTES": str(MAX_BODY)})
+    yield server
+    tracker.cleanup(log=lambda _: None)
+    assert leftover_processes(str(base)) == []
+
+
+def post(server: ManagedServer, body: bytes, content_type: str | None = "text/csv",
+         accept: str | None = None) -> tuple[int, object]:
+    headers = {}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    if accept is not None:
+        headers["Accept"] = accept
+    return http_json("POST", f"{server.url}/invocations", raw=body, headers=headers)
+
+
+# -- train ----------------------------------------------------------------------------
+def test_train_writes_the_model_and_its_metadata(tmp_path: Path) -> None:
+    base = make_tree(tmp_path, {"max_depth": "3", "criterion": "entropy"}, iris_rows())
+    done = run_train(base)
+    assert done.returncode == 0, done.stderr
+    meta = json.loads((base / "model" / "model-meta.json").read_text())
+    assert meta["n_features"] == 4 and meta["classes"] == [0, 1, 2]
+    assert meta["hyperparameters"]["criterion"] == "entropy"
+    assert (base / "model" / "model.joblib").is_file()
+    assert not (base / "output" / "failure").exists()
+
+
+@pytest.mark.parametrize(("hyperparameters", "reason"), [
+    ({"max_depth": "0"}, "max_depth=0 must be at least 1"),
+    ({"max_depth": "deep"}, "is not an integer"),
+    ({"criterion": "best"}, "criterion='best'"),
+    ({"learning_rate": "0.1"}, "unknown hyperparameter"),
+])
+def test_bad_hyperparameter_fails_with_the_reason(
+    tmp_path: Path, hyperparameters: dict[str, str], reason: str
+) -> None:
+    base = make_tree(tmp_path, hyperparameters, iris_rows())
+    done = run_train(base)
+    assert done.returncode != 0
+    assert reason in (base / "output" / "failure").read_text()
+    assert not (base / "model" / "model.joblib").exists()
+
+
+def test_missing_or_bad_training_data_fails_with_the_reason(tmp_path: Path) -> None:
+    empty = make_tree(tmp_path / "empty", {}, None)
+    assert run_train(empty).returncode != 0
+    assert "no files in the training channel" in (empty / "output" / "failure").read_text()
+    bad = make_tree(tmp_path / "bad", {}, None)
+    (bad / "input" / "data" / "training" / "train.csv").write_text("a,b,c\n1,2,3\n")
+    assert run_train(bad).returncode != 0
+    assert "not numeric CSV" in (bad / "output" / "failure").read_text()
+
+
+def test_serve_refuses_to_start_without_a_model(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(PROGRAM / "serve"), "--port", "1"],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          env={"BYO_OPT_ML": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2 and "no model" in done.stderr
+
+
+# -- serve ----------------------------------------------------------------------------
+def test_ping(endpoint: ManagedServer) -> None:
+    assert http_json("GET", f"{endpoint.url}/ping") == (200, {"status": "ok"})
+
+
+def test_csv_in_csv_out(endpoint: ManagedServer) -> None:
+    status, body = post(endpoint, b"5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n")
+    assert status == 200
+    assert str(body).split() == ["0", "2"]
+
+
+def test_json_in_json_out_and_accept_wins(endpoint: ManagedServer) -> None:
+    status, body = post(endpoint, b'{"instances": [[5.1, 3.5, 1.4, 0.2]]}', "application/json")
+    assert (status, body) == (200, {"predictions": [0]})
+    status, body = post(endpoint, b"6.7,3.0,5.2,2.3", accept="application/json")
+    assert (status, body) == (200, {"predictions": [2]})
+    status, body = post(endpoint, b"[6.7,3.0,5.2,2.3]", "application/json; charset=utf-8",
+                        accept="text/csv")
+    assert (status, str(body).strip()) == (200, "2")
+
+
+@pytest.mark.parametrize(("body", "content_type", "status", "message"), [
+    (b"", "text/csv", 400, "empty"),
+    (b"  \n", "text/csv", 400, "empty"),
+    (b"1,2,3,4", "text/plain", 415, "not supported"),
+    (b"1,2,3,4", None, 415, "not supported"),
+    (b"5.1,abc,1.4,0.2", "text/csv", 400, "not all values are numbers"),
+    (b"5.1,3.5,1.4", "text/csv", 400, "has 3 values; the model needs 4"),
+    (b"5.1,3.5,1.4,0.2\n1,2", "text/csv", 400, "row 2 has 2 values"),
+    (b"nan,1,2,3", "text/csv", 400, "finite"),
+    (b"\xff\xfe", "text/csv", 400, "UTF-8"),
+    (b"{not json", "application/json", 400, "not valid JSON"),
+    (b'{"instances": [["a", 1, 2, 3]]}', "application/json", 400, "must be a number"),
+    (b'{"rows": 1}', "application/json", 400, "instances"),
+    (b"1," * (MAX_BODY // 2 + 10), "text/csv", 413, "limit"),
+])
+def test_bad_input_gets_a_4xx_with_a_message(
+    endpoint: ManagedServer, body: bytes, content_type: str | None, status: int, message: str
+) -> None:
+    got, answer = post(endpoint, body, content_type)
+    assert got == status
+    assert isinstance(answer, dict) and message in answer["error"]
+
+
+def test_wrong_accept_method_and_path(endpoint: ManagedServer) -> None:
+    status, answer = post(endpoint, b"5.1,3.5,1.4,0.2", accept="application/xml")
+    assert status == 406 and "cannot answer" in answer["error"]  # type: ignore[index]
+    assert http_json("GET", f"{endpoint.url}/invocations")[0] == 405
+    assert http_json("GET", f"{endpoint.url}/nowhere")[0] == 404
+
+
+def test_still_serving_after_bad_input(endpoint: ManagedServer) -> None:
+    for _ in range(5):
+        post(endpoint, b"garbage", "text/csv")
+        post(endpoint, b"x" * (MAX_BODY + 1), "text/csv")
+    assert endpoint.alive()
+    assert post(endpoint, b"5.1,3.5,1.4,0.2")[0] == 200
