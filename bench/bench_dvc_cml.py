@@ -1,0 +1,86 @@
+"""Benchmark of the dvc_cml scenario.
+
+1. per-stage wall time of one full local run (checkout ... commit_lock, cleanup) and of the
+   notebook's experiment step (two ``dvc exp run --set-param`` plus ``dvc exp show``);
+2. the cost of one DVC call in the working repo (``dvc status --json``, 5 calls), and the
+   share of the stage time that is pure DVC start-up, measured in the same run;
+3. the notebook's median wall time over 3 papermill runs (target: 30 s or less).
+
+Run: .venv/bin/python bench/bench_dvc_cml.py  ->  bench/results/dvc_cml.json
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import summary, timed, write_result  # noqa: E402
+
+from mlops_helpers.config import Settings  # noqa: E402
+from mlops_helpers.dvc_cml.experiments import experiment_table, run_experiments  # noqa: E402
+from mlops_helpers.dvc_cml.stages import PIPELINE, shell  # noqa: E402
+from mlops_helpers.notebooks import run_notebook  # noqa: E402
+
+NOTEBOOK_RUNS = 3
+DVC_CALLS = 5
+TARGET_SECONDS = 30.0
+
+
+def stage_timings(root: Path) -> dict[str, Any]:
+    settings = Settings.load("dvc_cml", params={"run_root": str(root), "attendee": "bench"},
+                             defaults=PIPELINE.defaults, env_file=root / "no.env")
+    ctx = PIPELINE.context(settings, log=lambda _msg: None)
+    seconds: dict[str, float] = {}
+    for name in PIPELINE.stage_names():
+        if name == "cleanup":
+            continue
+        start = time.perf_counter()
+        PIPELINE.run_stage(name, ctx)
+        seconds[name] = time.perf_counter() - start
+    sh = shell(ctx)
+    start = time.perf_counter()
+    run_experiments(sh, [{"train.C": 0.01}, {"train.C": 10.0}])
+    experiment_table(sh)
+    seconds["experiments (2 variants + exp show)"] = time.perf_counter() - start
+    dvc_call = timed(lambda: sh.dvc_json("status"), DVC_CALLS)
+    start = time.perf_counter()
+    PIPELINE.run_stage("cleanup", ctx)
+    seconds["cleanup"] = time.perf_counter() - start
+    total = sum(seconds.values())
+    return {
+        "stage_seconds": {k: round(v, 3) for k, v in seconds.items()},
+        "stages_total_seconds": round(total, 3),
+        "dvc_status_call_seconds": summary(dvc_call),
+        "dvc_status_call_vs_stages_total_ratio": round(statistics.median(dvc_call) / total, 4),
+    }
+
+
+def notebook_timings(root: Path) -> dict[str, Any]:
+    os.environ["MLOPS_RUN_ROOT"] = str(root)  # the kernel inherits it: runs stay in tmp
+    samples, errors = [], []
+    for _ in range(NOTEBOOK_RUNS):
+        result = run_notebook("dvc_cml", output_dir=root / "out")
+        samples.append(result.seconds)
+        if result.error:
+            errors.append(result.error)
+    stats = summary(samples)
+    return {"notebook_wall_seconds": stats, "notebook_errors": errors,
+            "notebook_target_seconds": TARGET_SECONDS,
+            "notebook_median_vs_target_ratio": round(stats["median"] / TARGET_SECONDS, 3)}
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-dvc-cml-") as tmp:
+        data = stage_timings(Path(tmp) / "stages")
+        data.update(notebook_timings(Path(tmp) / "notebook"))
+    write_result("dvc_cml", data)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""dvc_cml: a DVC pipeline in CI, with experiment comparison on pull requests."""
