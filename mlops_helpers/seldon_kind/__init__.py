@@ -1,0 +1,1 @@
+"""The seldon_kind scenario: Seldon Core model servers and GitOps promotion."""
