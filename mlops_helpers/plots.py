@@ -112,7 +112,7 @@ def draw_pipeline(pipeline: Pipeline, path: Path | None = None) -> Path:
     rows = (len(stages) + per_row - 1) // per_row
     fig, ax = plt.subplots(figsize=(2.4 * min(len(stages), per_row) + 0.4, 1.5 * rows + 0.7))
     ax.set_xlim(-0.2, 2.4 * min(len(stages), per_row))
-    ax.set_ylim(-1.5 * rows + 0.3, 1.0)
+    ax.set_ylim(-1.5 * (rows - 1) - 0.6, 0.7)
     ax.axis("off")
     centres = []
     for i, stage in enumerate(stages):
@@ -131,10 +131,12 @@ def draw_pipeline(pipeline: Pipeline, path: Path | None = None) -> Path:
         if y0 == y1:
             ax.annotate("", (x1 - 0.05, y1), (x0 + 1.85, y0),
                         arrowprops={"arrowstyle": "->", "color": "#333333"})
-        else:
-            ax.annotate("", (x1 + 0.9, y1 + 0.4), (x0 + 0.9, y0 - 0.4),
-                        arrowprops={"arrowstyle": "->", "color": "#999999",
-                                    "connectionstyle": "arc3,rad=0.1"})
+        else:  # next row: down into the gap between rows, left, then down into the box
+            gap = y0 - 0.75
+            ax.plot([x0 + 0.9, x0 + 0.9, x1 + 0.9], [y0 - 0.4, gap, gap],
+                    color="#333333", linewidth=1)
+            ax.annotate("", (x1 + 0.9, y1 + 0.4), (x1 + 0.9, gap),
+                        arrowprops={"arrowstyle": "->", "color": "#333333"})
     ax.set_title(f"{pipeline.scenario} pipeline", fontsize=10, loc="left")
     fig.tight_layout()
     # no version stamp in the file, so the committed PNG compares equal to a fresh drawing
