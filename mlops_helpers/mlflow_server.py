@@ -16,9 +16,10 @@ SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 def start_mlflow_server(
     run_dir: Path, tracker: ResourceTracker | None = None, name: str = "mlflow",
-    timeout: float = 90.0,
+    timeout: float = 90.0, port: int | None = None,
 ) -> ManagedServer:
-    """Start ``mlflow server`` on a free loopback port, storing everything under run_dir."""
+    """Start ``mlflow server`` on ``port`` (a free loopback one by default), storing
+    everything under run_dir. Knowing the port up front lets clients start alongside it."""
     require("mlflow", "mlflow")
     store = Path(run_dir) / "mlflow"
     store.mkdir(parents=True, exist_ok=True)
@@ -28,5 +29,5 @@ def start_mlflow_server(
         "--artifacts-destination", str(store / "artifacts"),
         "--host", "127.0.0.1", "--port", "{port}", "--workers", "1",
     ]
-    return start_server(name, argv, run_dir=run_dir, tracker=tracker, health_path="/health",
-                        env=SERVER_ENV, timeout=timeout)
+    return start_server(name, argv, run_dir=run_dir, tracker=tracker, port=port,
+                        health_path="/health", env=SERVER_ENV, timeout=timeout)

@@ -1,0 +1,71 @@
+"""What every continuous_x backend offers the stages, and the HTTP calls they share.
+
+The training and evaluation services and MLflow speak HTTP the same way on loopback and on
+a Chameleon floating IP; only where they run, how a build is made and how an environment
+is (re)deployed differ per backend.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops_helpers.continuous_x.mlflow_rest import MlflowRest
+from mlops_helpers.errors import StageError
+from mlops_helpers.pipeline import StageContext
+from mlops_helpers.servers import http_json
+
+
+class ServicesBackend:
+    """Shared part: platform URLs in state, training and evaluation over HTTP."""
+
+    poll_interval = 0.25
+
+    def __init__(self, ctx: StageContext) -> None:
+        self.ctx = ctx
+
+    # -- platform addresses ------------------------------------------------------------
+    def urls(self) -> dict[str, str]:
+        platform = self.ctx.state.get("platform") or {}
+        if not platform.get("urls"):
+            raise StageError(f"no platform in {self.ctx.run_dir}: run the platform stage first")
+        urls: dict[str, str] = platform["urls"]
+        return urls
+
+    def mlflow(self) -> MlflowRest:
+        return MlflowRest(self.urls()["mlflow"])
+
+    # -- the two services ----------------------------------------------------------------
+    def start_training(self, request: dict[str, Any]) -> dict[str, Any]:
+        status, body = http_json("POST", f"{self.urls()['training']}/train", request)
+        if status >= 300 or not isinstance(body, dict) or not body.get("run_id"):
+            raise StageError(f"training service refused the request: HTTP {status} {body}")
+        return body
+
+    def evaluate(self, run_id: str) -> dict[str, Any]:
+        status, body = http_json("POST", f"{self.urls()['evaluation']}/evaluate",
+                                 {"run_id": run_id}, timeout=120)
+        if status != 200 or not isinstance(body, dict):
+            raise StageError(f"evaluation service could not evaluate run {run_id}: "
+                             f"HTTP {status} {body}")
+        return body
+
+    # -- per backend -----------------------------------------------------------------------
+    def start_platform(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def build(self, model_name: str, version: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def deploy(self, environment: str, bundle: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def served(self, environment: str) -> dict[str, Any] | None:
+        """What the environment's app says it serves (``/version``), or None if not up."""
+        deployment = (self.ctx.state.get("deployments") or {}).get(environment)
+        if not deployment:
+            return None
+        try:
+            status, body = http_json("GET", f"{deployment['url']}/version", timeout=5)
+        except OSError:
+            return None
+        return body if status == 200 and isinstance(body, dict) else None

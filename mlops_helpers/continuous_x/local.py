@@ -1,0 +1,106 @@
+"""Local backend: MLflow, both services and three app environments as loopback servers.
+
+Nothing is mocked: the services and the app are the very files under
+``scenarios/continuous_x/``, run with uvicorn, talking to a real MLflow tracking server.
+"""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from mlops_helpers.continuous_x.base import ServicesBackend
+from mlops_helpers.continuous_x.bundle import make_bundle
+from mlops_helpers.continuous_x.registry import REGISTRY, model_name, scenario_dir
+from mlops_helpers.errors import StageError
+from mlops_helpers.mlflow_server import start_mlflow_server
+from mlops_helpers.servers import ManagedServer, free_port, port_is_free, start_server
+
+SERVICES = {"training": "training_api:app", "evaluation": "evaluation_api:app"}
+
+
+def _uvicorn(app: str) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "{port}",
+            "--log-level", "warning"]
+
+
+@REGISTRY.register("local")
+class LocalBackend(ServicesBackend):
+    @property
+    def builds_dir(self) -> Path:
+        return self.ctx.run_dir / "builds"
+
+    def _alive(self, servers: dict[str, Any]) -> bool:
+        return bool(servers) and all(ManagedServer.from_dict(s).alive() for s in servers.values())
+
+    def start_platform(self) -> dict[str, Any]:
+        """MLflow and both services at once: the services only need MLflow's address, which
+        is fixed before anything starts, and they do not call it until asked to train."""
+        current = self.ctx.state.get("platform") or {}
+        if self._alive(current.get("servers", {})):
+            self.ctx.say("platform already running: reusing it")
+            return dict(current)
+        tracker, run_dir = self.ctx.tracker, self.ctx.run_dir
+        # paths first: cleanup runs newest first, so they go after the processes using them
+        tracker.add("path", "mlflow-store", path=str(run_dir / "mlflow"))
+        tracker.add("path", "builds", path=str(self.builds_dir))
+        self.builds_dir.mkdir(parents=True, exist_ok=True)
+        mlflow_port = free_port()
+        env = {
+            "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",
+            "MODEL_NAME": model_name(self.ctx.settings),
+            "MIN_ACCURACY": str(self.ctx.settings.get("min_accuracy", 0.9, float)),
+            "TRAINING_EXPERIMENT": self.ctx.settings.name("continuous-x"),
+        }
+        cwd = scenario_dir() / "services"
+
+        def start(kind: str) -> ManagedServer:
+            if kind == "mlflow":
+                return start_mlflow_server(run_dir, tracker, port=mlflow_port)
+            return start_server(f"{kind}-service", _uvicorn(SERVICES[kind]), run_dir=run_dir,
+                                tracker=tracker, env=env, cwd=cwd, timeout=60)
+
+        names = ("mlflow", *SERVICES)
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            servers = dict(zip(names, pool.map(start, names), strict=True))
+        return {
+            "urls": {name: server.url for name, server in servers.items()},
+            "servers": {name: server.to_dict() for name, server in servers.items()},
+        }
+
+    def build(self, model_name: str, version: str) -> dict[str, Any]:
+        import shutil
+
+        self.builds_dir.mkdir(parents=True, exist_ok=True)
+        download = self.builds_dir / f".download-v{version}"
+        shutil.rmtree(download, ignore_errors=True)
+        try:
+            model_dir = self.mlflow().download_model(model_name, version, download)
+            return make_bundle(scenario_dir() / "app", model_dir, self.builds_dir, model_name,
+                               version)
+        finally:
+            shutil.rmtree(download, ignore_errors=True)
+
+    def deploy(self, environment: str, bundle: dict[str, Any]) -> dict[str, Any]:
+        """(Re)start the environment's app on its port with the bundle's model version."""
+        deployments = self.ctx.state.get("deployments") or {}
+        current = deployments.get(environment)
+        port = None
+        if current:
+            server = ManagedServer.from_dict(current["server"])
+            if current["tag"] == bundle["tag"] and server.alive():
+                return dict(current)  # already serving exactly this build
+            server.stop(self.ctx.tracker)
+            port = server.port if port_is_free(server.port) else None
+        path = Path(bundle["path"])
+        if not (path / "manifest.json").is_file():
+            raise StageError(f"build {bundle['tag']} is missing at {path}; run build again")
+        server = start_server(
+            f"app-{environment}", [*_uvicorn("app.main:app")], run_dir=self.ctx.run_dir,
+            tracker=self.ctx.tracker, port=port, cwd=path, timeout=60,
+            env={"BUNDLE_DIR": str(path), "APP_ENVIRONMENT": environment},
+        )
+        return {"environment": environment, "url": server.url, "tag": bundle["tag"],
+                "model_version": bundle["model_version"], "server": server.to_dict()}

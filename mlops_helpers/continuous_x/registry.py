@@ -1,0 +1,32 @@
+"""The scenario's backend registry, its environments and where its files live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlops_helpers.backends import BackendRegistry
+from mlops_helpers.config import Settings
+from mlops_helpers.paths import scenarios_dir
+
+SCENARIO = "continuous_x"
+REGISTRY: BackendRegistry[Any] = BackendRegistry(SCENARIO)
+ENVIRONMENTS = ("staging", "canary", "production")
+# promotion moves a version one step along this path
+PROMOTION_SOURCE = {"canary": "staging", "production": "canary"}
+
+
+def scenario_dir() -> Path:
+    return scenarios_dir() / SCENARIO
+
+
+def model_name(settings: Settings) -> str:
+    """The registered model's name carries the attendee suffix."""
+    return settings.name(str(settings.get("model_name", "continuous-x-model")))
+
+
+# Argo WorkflowTemplates under workflows/, in lifecycle order; each names the CLI stages it
+# carries out in its ``mlops-workshop/stages`` annotation (platform is Ansible's, cleanup
+# Terraform's).
+WORKFLOWS = ("train-model", "build-container-image", "deploy-container-image",
+             "promote-model", "revert-model")

@@ -1,0 +1,80 @@
+"""The model-serving app that every environment (staging, canary, production) runs.
+
+A build puts this app next to one exact model version (``model/``, as MLflow exported it)
+and a ``manifest.json`` naming that version and the build's content tag. The app reads them
+once at start; ``/version`` says what it serves, so anyone can check an environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import yaml
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+
+BUNDLE_DIR = Path(os.environ.get("BUNDLE_DIR", Path(__file__).resolve().parent.parent))
+ENVIRONMENT = os.environ.get("APP_ENVIRONMENT", "staging")
+
+
+def load_model(model_dir: Path) -> Any:
+    """The scikit-learn model of an MLflow model directory (pickle serialization)."""
+    flavor = yaml.safe_load((model_dir / "MLmodel").read_text())["flavors"]["sklearn"]
+    if flavor.get("serialization_format") != "pickle":
+        raise RuntimeError(f"model in {model_dir} is not pickled: {flavor}")
+    with open(model_dir / flavor["pickled_model"], "rb") as handle:
+        return pickle.load(handle)  # the bundle is ours: built from our own registry
+
+
+MANIFEST: dict[str, Any] = json.loads((BUNDLE_DIR / "manifest.json").read_text())
+MODEL = load_model(BUNDLE_DIR / "model")
+N_FEATURES = int(getattr(MODEL, "n_features_in_", 0))
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instances: list[list[float]] = Field(min_length=1, max_length=1000)
+
+
+app = FastAPI(title=f"continuous-x model app ({ENVIRONMENT})")
+
+
+@app.exception_handler(RequestValidationError)
+async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return JSONResponse(status_code=422, content={"error": f"invalid request: {problems}"})
+
+
+@app.exception_handler(HTTPException)
+async def _refused(_: Request, exc: HTTPException) -> JSONResponse:
+    return JSONResponse(status_code=exc.status_code, content={"error": str(exc.detail)})
+
+
+@app.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.get("/version")
+def version() -> dict[str, Any]:
+    return {"environment": ENVIRONMENT, "model_name": MANIFEST["model_name"],
+            "model_version": MANIFEST["model_version"], "tag": MANIFEST["tag"]}
+
+
+@app.post("/predict", response_model=None)
+def predict(request: PredictRequest) -> dict[str, Any] | JSONResponse:
+    bad = [i for i, row in enumerate(request.instances) if len(row) != N_FEATURES]
+    if bad:
+        return JSONResponse(status_code=422, content={
+            "error": f"each instance needs {N_FEATURES} features; rows {bad[:5]} do not"})
+    predictions = MODEL.predict(request.instances)
+    return {"predictions": [int(p) for p in predictions],
+            "model_version": MANIFEST["model_version"], "environment": ENVIRONMENT}

@@ -1,0 +1,77 @@
+"""Evaluation service: given a finished run, test its model and register it if it passes.
+
+``POST /evaluate {"run_id": ...}`` loads the run's model, measures accuracy on the held-out
+split and, when it reaches ``MIN_ACCURACY``, registers a new version of ``MODEL_NAME`` (or
+returns the version already registered from that run, so a retry does not duplicate it).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from http_errors import install_error_handlers
+from pydantic import BaseModel, ConfigDict, Field
+from splits import load_split
+
+MODEL_NAME = os.environ.get("MODEL_NAME", "continuous-x-model")
+MIN_ACCURACY = float(os.environ.get("MIN_ACCURACY", "0.9"))
+
+
+class EvaluateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9a-zA-Z]+$")
+
+
+app = FastAPI(title="continuous-x evaluation service")
+
+
+install_error_handlers(app)
+
+
+@app.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def _finished_run(client: Any, run_id: str) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise HTTPException(404, f"run {run_id} does not exist") from None
+    if run.info.status != "FINISHED":
+        raise HTTPException(409, f"run {run_id} is {run.info.status}; only FINISHED runs "
+                                 f"are evaluated")
+    if "model_uri" not in run.data.tags:
+        raise HTTPException(409, f"run {run_id} logged no model")
+    return run
+
+
+@app.post("/evaluate")
+def evaluate(request: EvaluateRequest) -> dict[str, Any]:
+    import mlflow
+    from mlflow import MlflowClient
+    from sklearn.metrics import accuracy_score
+
+    client = MlflowClient()
+    run = _finished_run(client, request.run_id)
+    model = mlflow.sklearn.load_model(run.data.tags["model_uri"])
+    _, X_test, _, y_test = load_split(run.data.params.get("dataset", "iris"))
+    accuracy = float(accuracy_score(y_test, model.predict(X_test)))
+    client.log_metric(request.run_id, "eval_accuracy", accuracy)
+    answer: dict[str, Any] = {"run_id": request.run_id, "metric": "accuracy",
+                              "accuracy": accuracy, "threshold": MIN_ACCURACY,
+                              "passed": accuracy >= MIN_ACCURACY, "new_model_version": None}
+    if not answer["passed"]:
+        return answer
+    existing = client.search_model_versions(f"name='{MODEL_NAME}' and run_id='{request.run_id}'")
+    if existing:
+        answer["new_model_version"] = str(existing[0].version)
+        return answer
+    version = mlflow.register_model(run.data.tags["model_uri"], MODEL_NAME)
+    answer["new_model_version"] = str(version.version)
+    return answer

@@ -1,0 +1,237 @@
+"""The infrastructure files, checked by their own tools: python-hcl2 for Terraform,
+ansible-playbook --syntax-check and ansible-lint, shellcheck for the workflows' scripts,
+kubernetes-validate for the manifests."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import subprocess
+import sys
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import hcl2
+import pytest
+import yaml
+
+from mlops_helpers.continuous_x.registry import WORKFLOWS, scenario_dir
+from mlops_helpers.continuous_x.stages import PIPELINE
+
+ROOT = scenario_dir()
+BIN = Path(sys.executable).parent
+TF_DIR = ROOT / "tf" / "kvm"
+PLAYBOOKS = sorted(p.relative_to(ROOT / "ansible") for p in (ROOT / "ansible").rglob("*.yml")
+                   if "tasks" not in p.parts and "inventory" not in p.parts)
+MANIFESTS = sorted(p for p in (ROOT / "k8s").rglob("*.yaml") if p.name != "kustomization.yaml")
+IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
+
+
+def _tool(name: str) -> str:
+    return str(BIN / name)
+
+
+def _workflow(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "workflows" / f"{name}.yaml").read_text())
+    return doc
+
+
+# -- Terraform ---------------------------------------------------------------------------------
+def _unquote(value: Any) -> Any:
+    """python-hcl2 5.x keeps the quotes of block labels and strings; drop them."""
+    if isinstance(value, dict):
+        return {_unquote(k): _unquote(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unquote(v) for v in value]
+    if isinstance(value, str) and len(value) > 1 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def _terraform() -> dict[str, list[Any]]:
+    merged: dict[str, list[Any]] = {}
+    for path in sorted(TF_DIR.glob("*.tf")):
+        with path.open() as handle:
+            for key, blocks in _unquote(hcl2.load(handle)).items():
+                merged.setdefault(key, []).extend(blocks)
+    return merged
+
+
+def test_terraform_declares_the_variables_it_uses() -> None:
+    tf = _terraform()
+    declared = {name for block in tf["variable"] for name in block}
+    assert {"suffix", "key", "flavor", "image"} <= declared
+    used = set()
+    for path in TF_DIR.glob("*.tf"):
+        used |= set(re.findall(r"\bvar\.([a-z_]+)", path.read_text()))
+    assert used <= declared, f"undeclared: {used - declared}"
+    assert declared - used == set(), f"declared but unused: {declared - used}"
+
+
+def test_terraform_makes_three_vms_network_security_group_and_floating_ip() -> None:
+    tf = _terraform()
+    resources = {kind: body for block in tf["resource"] for kind, body in block.items()}
+    assert {"openstack_compute_instance_v2", "openstack_networking_network_v2",
+            "openstack_networking_secgroup_v2", "openstack_networking_floatingip_v2"} <= set(
+        resources)
+    nodes = next(b for b in tf["variable"] if "nodes" in b)["nodes"]["default"]
+    assert len(nodes) == 3
+
+
+def test_terraform_has_no_literal_addresses_or_projects() -> None:
+    """Addresses only as variable defaults (a CIDR), never inside a resource (a node's own
+    loopback name in /etc/hosts is no address of anything)."""
+    for path in TF_DIR.glob("*.tf"):
+        if path.name == "variables.tf":
+            continue
+        text = path.read_text()
+        found = [a for a in IPV4.findall(text) if not ipaddress.ip_address(a).is_loopback]
+        assert found == [], f"{path.name} has literal addresses {found}"
+        assert "project" not in text.lower() or path.name == "versions.tf", path.name
+    for block in _terraform()["variable"]:
+        for body in block.values():
+            default = body.get("default")
+            if isinstance(default, str) and IPV4.search(default):
+                ipaddress.ip_network(default)  # a network range, not a host
+
+
+# -- Ansible -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The inventory rendered the way the chameleon backend renders it (documentation IPs)."""
+    template = (ROOT / "ansible" / "inventory.yml.tmpl").read_text()
+    path = tmp_path_factory.mktemp("ansible") / "inventory.yml"
+    path.write_text(Template(template).substitute(
+        floating_ip="203.0.113.10", node1="192.168.1.11", node2="192.168.1.12",
+        node3="192.168.1.13"))
+    return path
+
+
+def test_there_are_the_playbooks_of_the_write_up() -> None:
+    names = {p.name for p in PLAYBOOKS}
+    assert {"pre_k8s_configure.yml", "kubespray_hook.yml", "argocd_add_platform.yml",
+            "argocd_add_staging.yml", "argocd_add_canary.yml", "argocd_add_prod.yml",
+            "workflow_templates_apply.yml"} <= names
+
+
+@pytest.mark.parametrize("playbook", PLAYBOOKS, ids=str)
+def test_playbook_syntax(playbook: Path, inventory: Path) -> None:
+    done = subprocess.run([_tool("ansible-playbook"), "--syntax-check", "-i", str(inventory),
+                           str(playbook)], cwd=ROOT / "ansible", capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_ansible_lint_production_profile() -> None:
+    done = subprocess.run([_tool("ansible-lint"), "--offline", "--profile", "production",
+                           "--nocolor"], cwd=ROOT / "ansible", capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+# -- Argo WorkflowTemplates --------------------------------------------------------------------
+def _scripts() -> list[tuple[str, str, str]]:
+    found = []
+    for name in WORKFLOWS:
+        for template in _workflow(name)["spec"]["templates"]:
+            if "script" in template:
+                script = template["script"]
+                found.append((f"{name}/{template['name']}", script["command"][0],
+                              script["source"]))
+    return found
+
+
+def _shellcheck(shell: str, source: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([_tool("shellcheck"), "--shell", shell, "--severity", "style", "-"],
+                          input=source, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(("where", "shell", "source"), _scripts(), ids=lambda v: str(v)[:40])
+def test_workflow_scripts_pass_shellcheck(where: str, shell: str, source: str) -> None:
+    done = _shellcheck(shell, source)
+    assert done.returncode == 0, f"{where}:\n{done.stdout}"
+
+
+def test_shellcheck_catches_the_write_ups_missing_dollar() -> None:
+    """The original read the literal string "EVAL_RESPONSE", so the version was never found."""
+    seed = (
+        'EVAL_RESPONSE=$(curl -f -s -X GET "http://eval:8080/get-version?run_id=${RUN_ID}")\n'
+        'VERSION=$(echo "EVAL_RESPONSE" | jq -r \'.new_model_version // empty\')\n'
+        'echo -n "$VERSION"\n'
+    )
+    done = _shellcheck("sh", seed)
+    assert done.returncode != 0
+    assert "SC2034" in done.stdout and "EVAL_RESPONSE" in done.stdout
+
+
+def test_the_training_poll_is_bounded() -> None:
+    train = next(t for t in _workflow("train-model")["spec"]["templates"] if t["name"] == "train")
+    source = train["script"]["source"]
+    assert "while true" not in source and "DEADLINE" in source
+
+
+def test_templates_that_trigger_others_pass_only_declared_parameters() -> None:
+    declared = {name: {p["name"] for p in _workflow(name)["spec"]["arguments"]["parameters"]}
+                for name in WORKFLOWS}
+    links = 0
+    for name in WORKFLOWS:
+        for template in _workflow(name)["spec"]["templates"]:
+            manifest = template.get("resource", {}).get("manifest")
+            if not manifest:
+                continue
+            child = yaml.safe_load(manifest)
+            target = child["spec"]["workflowTemplateRef"]["name"]
+            assert target in declared, f"{name} triggers unknown template {target}"
+            passed = {p["name"] for p in child["spec"]["arguments"]["parameters"]}
+            assert passed <= declared[target], f"{name} -> {target}: {passed - declared[target]}"
+            required = {p["name"] for p in _workflow(target)["spec"]["arguments"]["parameters"]
+                        if "value" not in p}
+            assert required <= passed, f"{name} -> {target} misses {required - passed}"
+            links += 1
+    assert links >= 4
+
+
+def test_workflow_stages_are_the_cli_stages() -> None:
+    carried = []
+    for name in WORKFLOWS:
+        doc = _workflow(name)
+        assert doc["kind"] == "WorkflowTemplate" and doc["metadata"]["name"] == name
+        carried += doc["metadata"]["annotations"]["mlops-workshop/stages"].split(",")
+    assert ["platform", *carried, "cleanup"] == PIPELINE.stage_names()
+
+
+# -- Kubernetes --------------------------------------------------------------------------------
+def test_every_environment_and_the_platform_have_manifests() -> None:
+    folders = {p.parent.name for p in (ROOT / "k8s").rglob("kustomization.yaml")}
+    assert {"platform", "staging", "canary", "production"} <= folders
+    kinds = {doc["kind"] for path in MANIFESTS for doc in yaml.safe_load_all(path.read_text())}
+    assert {"Deployment", "Service", "PersistentVolumeClaim", "Job"} <= kinds
+
+
+@pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_manifests_pass_kubernetes_validate(manifest: Path) -> None:
+    done = subprocess.run([_tool("kubernetes-validate"), "--strict", "--quiet",
+                           str(manifest)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_kubernetes_validate_refuses_a_broken_manifest(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n"
+                      "spec: {replicas: two}\n")
+    done = subprocess.run([_tool("kubernetes-validate"), "--strict", "--quiet", str(broken)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+
+
+def test_node_ports_are_distinct_and_opened_by_terraform() -> None:
+    from mlops_helpers.continuous_x.chameleon import NODE_PORTS
+
+    assert len(set(NODE_PORTS.values())) == len(NODE_PORTS)
+    opened = next(b for b in _terraform()["variable"] if "open_ports" in b)
+    assert set(NODE_PORTS.values()) <= set(opened["open_ports"]["default"])
+    text = "\n".join(p.read_text() for p in (ROOT / "k8s").rglob("*.yaml"))
+    for port in NODE_PORTS.values():
+        assert str(port) in text, port

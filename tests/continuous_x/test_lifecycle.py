@@ -1,0 +1,166 @@
+"""The lifecycle on the local backend, end to end, and its failure cases.
+
+One platform (MLflow and both services) serves the whole module: starting it is the slow
+part, and the tests run in file order, each building on the state the one before left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlops_helpers.config import Settings
+from mlops_helpers.continuous_x.stages import PIPELINE, await_run, serving
+from mlops_helpers.errors import GateFailed, StageError, WaitTimeout
+from mlops_helpers.pipeline import StageContext
+from mlops_helpers.servers import http_json
+from tests.support import leftover_processes
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("continuous-x") / "runs"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLOPS_RUN_ROOT", str(root))
+        patch.setenv("MLOPS_ATTENDEE", "test")
+        yield root
+
+
+def make(root: Path, **params: object) -> StageContext:
+    settings = Settings.load("continuous_x", params={"run_root": str(root), **params},
+                             env_file=root / "no.env")
+    return PIPELINE.context(settings=settings, log=lambda _: None)
+
+
+@pytest.fixture(scope="module")
+def ctx(root: Path) -> Iterator[StageContext]:
+    context = make(root)
+    PIPELINE.run_stage("platform", context)
+    yield context
+    PIPELINE.run_stage("cleanup", context)
+    assert context.tracker.list() == []
+    assert leftover_processes(str(root)) == []
+
+
+def release(ctx: StageContext, root: Path, **params: object) -> str:
+    """train -> evaluate -> build -> deploy_staging; the new version's number."""
+    context = make(root, **params)
+    for stage in ("train", "evaluate", "build", "deploy_staging"):
+        PIPELINE.run_stage(stage, context)
+    return str(ctx.state.get("candidate_version"))
+
+
+def test_lifecycle_each_environment_serves_what_it_should(ctx: StageContext,
+                                                          root: Path) -> None:
+    assert serving(ctx) == {"staging": None, "canary": None, "production": None}
+    v1 = release(ctx, root)
+    assert serving(ctx) == {"staging": v1, "canary": None, "production": None}
+    PIPELINE.run_stage("promote_canary", ctx)
+    assert serving(ctx) == {"staging": v1, "canary": v1, "production": None}
+    PIPELINE.run_stage("promote_production", ctx)
+    assert serving(ctx) == {"staging": v1, "canary": v1, "production": v1}
+
+    v2 = release(ctx, root, model_type="random_forest")
+    assert int(v2) == int(v1) + 1
+    assert serving(ctx) == {"staging": v2, "canary": v1, "production": v1}
+    PIPELINE.run_stage("promote_canary", ctx)
+    assert serving(ctx) == {"staging": v2, "canary": v2, "production": v1}
+    PIPELINE.run_stage("promote_production", ctx)
+    assert serving(ctx) == {"staging": v2, "canary": v2, "production": v2}
+
+    reverted = PIPELINE.run_stage("revert", ctx)
+    assert reverted["reverted"] and reverted["from_version"] == v2
+    assert serving(ctx) == {"staging": v2, "canary": v2, "production": v1}
+    # the alias moved back too, and the app answers with the old version
+    assert ctx.backend.mlflow().alias("continuous-x-model-test", "production") == v1
+    url = ctx.state.get("deployments")["production"]["url"]
+    status, body = http_json("POST", f"{url}/predict", {"instances": [[5.1, 3.5, 1.4, 0.2]]})
+    assert status == 200 and body["model_version"] == v1 and body["predictions"] == [0]
+
+
+def test_builds_are_content_tagged_and_reused(ctx: StageContext) -> None:
+    builds = ctx.state.get("builds")
+    tags = {version: build["tag"] for version, build in builds.items()}
+    assert len(set(tags.values())) == len(tags) >= 2
+    for version, tag in tags.items():
+        assert tag.startswith(f"v{version}-")
+        assert (Path(builds[version]["path"]) / "manifest.json").is_file()
+    rebuilt = ctx.backend.build("continuous-x-model-test", "1")
+    assert rebuilt["tag"] == tags["1"] and rebuilt["path"] == builds["1"]["path"]
+
+
+def test_bad_training_parameters_fail_the_run_and_change_nothing(ctx: StageContext,
+                                                                 root: Path) -> None:
+    before_versions = ctx.backend.mlflow().versions("continuous-x-model-test")
+    before = serving(ctx)
+    bad = make(root, C=-1.0)
+    with pytest.raises(GateFailed, match=r"ended FAILED: .*C.*staging keeps version"):
+        PIPELINE.run_stage("train", bad)
+    assert ctx.backend.mlflow().versions("continuous-x-model-test") == before_versions
+    assert serving(ctx) == before
+    # evaluate refuses the failed run: the gate really holds
+    with pytest.raises(StageError, match="is FAILED; only FINISHED runs are evaluated"):
+        PIPELINE.run_stage("evaluate", bad)
+
+
+def test_below_threshold_registers_no_version(ctx: StageContext, root: Path) -> None:
+    before_versions = ctx.backend.mlflow().versions("continuous-x-model-test")
+    weak = make(root, max_iter=1, C=0.0001)
+    PIPELINE.run_stage("train", weak)
+    with pytest.raises(GateFailed, match="below the threshold"):
+        PIPELINE.run_stage("evaluate", weak)
+    assert ctx.backend.mlflow().versions("continuous-x-model-test") == before_versions
+
+
+def test_a_run_that_never_finishes_hits_the_timeout_naming_it(ctx: StageContext) -> None:
+    mlflow = ctx.backend.mlflow()
+    status, body = http_json("POST", f"{mlflow.url}/api/2.0/mlflow/runs/create",
+                             {"experiment_id": "0"})
+    assert status == 200
+    run_id = body["run"]["info"]["run_id"]  # created, never ended: RUNNING forever
+    with pytest.raises(WaitTimeout, match=run_id) as err:
+        await_run(ctx, run_id, timeout=1.0)
+    assert "RUNNING" in str(err.value)
+
+
+def test_promoting_a_version_that_does_not_exist_is_refused(ctx: StageContext,
+                                                            root: Path) -> None:
+    before = serving(ctx)
+    with pytest.raises(GateFailed, match="version 99 .* does not exist"):
+        PIPELINE.run_stage("promote_canary", make(root, version=99))
+    assert serving(ctx) == before
+
+
+@pytest.mark.parametrize(("service", "path", "body"), [
+    ("training", "/train", {"model_type": "svm"}),
+    ("training", "/train", {"dataset": "iris", "surprise": 1}),
+    ("training", "/train", {"params": {"C": [1, 2]}}),
+    ("evaluation", "/evaluate", {"run": "abc"}),
+    ("evaluation", "/evaluate", {"run_id": "../etc"}),
+    ("evaluation", "/evaluate", {"run_id": "0123456789abcdef"}),
+])
+def test_services_answer_malformed_requests_with_4xx(ctx: StageContext, service: str,
+                                                     path: str, body: object) -> None:
+    url = ctx.backend.urls()[service]
+    status, answer = http_json("POST", f"{url}{path}", body)
+    assert 400 <= status < 500 and "error" in answer, answer
+    assert http_json("GET", f"{url}/health")[0] == 200
+
+
+@pytest.mark.parametrize("body", [
+    {"instances": [[1.0, 2.0]]},
+    {"instances": [[1.0, "two", 3.0, 4.0]]},
+    {"instances": []},
+    {"rows": [[5.1, 3.5, 1.4, 0.2]]},
+    [1, 2, 3],
+])
+def test_app_answers_malformed_requests_with_4xx(ctx: StageContext, body: object) -> None:
+    url = ctx.state.get("deployments")["staging"]["url"]
+    status, answer = http_json("POST", f"{url}/predict", body)
+    assert 400 <= status < 500 and "error" in answer, answer
+    ok, good = http_json("POST", f"{url}/predict", {"instances": [[5.1, 3.5, 1.4, 0.2]]})
+    assert ok == 200 and good["predictions"] == [0]
