@@ -1,0 +1,176 @@
+"""A SeldonDeployment run as local processes: Seldon's own Python microservice wrapper
+(from the Seldon environment) in the staged image folder, with the graph's parameters.
+
+This is what the operator does in a cluster, without the cluster: pick the image (a
+prepackaged server or the componentSpecs container), mount the model from ``modelUri``,
+pass the graph parameters through ``PREDICTIVE_UNIT_PARAMETERS``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops_helpers.errors import ServerStartError, StageError
+from mlops_helpers.resources import ResourceTracker, process_alive
+from mlops_helpers.seldon_kind.modelwork import child_env, model_class
+from mlops_helpers.servers import ManagedServer, free_port, http_json, start_server
+
+PREDICTIONS = "/api/v1.0/predictions"
+START_TIMEOUT_S = 90.0
+
+
+class ImageIndex:
+    """``run_dir/images/index.json``: image reference -> staged folder, and which image
+    plays each of Seldon's prepackaged servers (SKLEARN_SERVER -> our sklearn server)."""
+
+    def __init__(self, images_dir: Path) -> None:
+        self.path = Path(images_dir) / "index.json"
+
+    def load(self) -> dict[str, dict[str, str]]:
+        if self.path.is_file():
+            return dict(json.loads(self.path.read_text()))
+        return {"images": {}, "prepackaged": {}}
+
+    def add(self, ref: str, folder: str, prepackaged: str | None = None) -> None:
+        data = self.load()
+        data["images"][ref] = folder
+        if prepackaged:
+            data["prepackaged"][prepackaged] = ref
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(data, indent=2))
+
+
+@dataclass(frozen=True)
+class LocalUnit:
+    """One SeldonDeployment resolved to what a local process needs."""
+
+    deployment: str
+    image: str
+    image_dir: Path
+    server_class: str
+    parameters: list[dict[str, str]]
+    version: str
+
+
+def resolve_model_uri(uri: str, model_store: Path) -> Path:
+    """``pvc://<claim>/<path>`` -> ``<model_store>/<path>`` (the claim's local backing)."""
+    if uri.startswith("file://"):
+        return Path(uri[len("file://"):])
+    if not uri.startswith("pvc://"):
+        raise StageError(f"modelUri {uri} cannot be reached locally (pvc:// or file:// only)")
+    _claim, _, rest = uri[len("pvc://"):].partition("/")
+    return model_store / rest
+
+
+def resolve(doc: dict[str, Any], index: ImageIndex, model_store: Path) -> LocalUnit:
+    name = doc["metadata"]["name"]
+    graph = doc["spec"]["predictors"][0]["graph"]
+    data = index.load()
+    implementation = graph.get("implementation")
+    containers = [c for spec in doc["spec"]["predictors"][0].get("componentSpecs", [])
+                  for c in spec["spec"]["containers"] if c["name"] == graph["name"]]
+    if containers and containers[0].get("image"):
+        ref = containers[0]["image"]  # as the operator does: an explicit image wins
+    elif implementation:
+        ref = data["prepackaged"].get(implementation)
+        if ref is None:
+            raise StageError(f"{name}: no local image plays {implementation}; run build")
+    else:
+        raise StageError(f"{name}: no container named {graph['name']} in componentSpecs")
+    folder = data["images"].get(ref)
+    if folder is None or not Path(folder).is_dir():
+        raise StageError(f"{name}: image {ref} was never built (ErrImagePull)")
+    parameters = [dict(p) for p in graph.get("parameters", [])]
+    if "modelUri" in graph:
+        local = resolve_model_uri(graph["modelUri"], model_store)
+        parameters.append({"name": "model_uri", "type": "STRING", "value": str(local)})
+    labels = doc["metadata"].get("labels", {})
+    return LocalUnit(name, ref, Path(folder), model_class(Path(folder)), parameters,
+                     labels.get("mlops-workshop/version", ref.rsplit(":", 1)[-1]))
+
+
+def start_unit(python: Path, unit: LocalUnit, process_name: str, run_dir: Path,
+               tracker: ResourceTracker, timeout: float = START_TIMEOUT_S) -> ManagedServer:
+    """Seldon's microservice for ``unit``; healthy when /health/ping answers 200."""
+    argv = [str(python), "-m", "seldon_core.microservice", unit.server_class,
+            "--service-type", "MODEL", "--http-port", "{port}",
+            "--grpc-port", str(free_port()), "--metrics-port", str(free_port()),
+            "--workers", "1"]
+    env = child_env(PREDICTIVE_UNIT_PARAMETERS=json.dumps(unit.parameters),
+                    PYTHONPATH=str(unit.image_dir))
+    try:
+        return start_server(process_name, argv, run_dir=run_dir, tracker=tracker,
+                            health_path="/health/ping", env=env, cwd=unit.image_dir,
+                            timeout=timeout)
+    except ServerStartError as exc:
+        # servers starting side by side may pick the same free gRPC/metrics port: one retry
+        if "Address already in use" not in str(exc):
+            raise
+        argv[argv.index("--grpc-port") + 1] = str(free_port())
+        argv[argv.index("--metrics-port") + 1] = str(free_port())
+        return start_server(process_name, argv, run_dir=run_dir, tracker=tracker,
+                            health_path="/health/ping", env=env, cwd=unit.image_dir,
+                            timeout=timeout)
+
+
+def sample_payload(meta: dict[str, Any]) -> dict[str, Any]:
+    """One request body from the model's held-out sample (numbers or one text)."""
+    sample = meta["sample"][0]
+    row = [sample] if isinstance(sample, str) else sample
+    return {"data": {"ndarray": [row]}}
+
+
+def bad_payloads(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Malformed requests every server must answer with a 4xx (and keep serving)."""
+    if isinstance(meta["sample"][0], str):
+        return {
+            "missing data": {"rows": [["no data key"]]},
+            "wrong shape": {"data": {"ndarray": [["two", "texts"]]}},
+            "not a text": {"data": {"ndarray": [[3.5]]}},
+            "empty text": {"data": {"ndarray": [["  "]]}},
+        }
+    width = int(meta["n_features"])
+    return {
+        "missing data": {"rows": [[1.0] * width]},
+        "wrong shape": {"data": {"ndarray": [[1.0] * (width + 1)]}},
+        "non-numeric": {"data": {"ndarray": [["x"] * width]}},
+        "empty": {"data": {"ndarray": []}},
+    }
+
+
+def predict(url: str, payload: dict[str, Any], timeout: float = 10.0) -> tuple[int, Any]:
+    return http_json("POST", f"{url}{PREDICTIONS}", payload, timeout=timeout)
+
+
+def stop_servers(tracker: ResourceTracker, log: Callable[[str], None] = print) -> list[str]:
+    """Stop every tracked server process at once; returns the ids released.
+
+    Each group gets SIGTERM first, so they all shut down in parallel; the tracker's own
+    teardown then only waits for what is left. A failure is left for the caller's
+    standard cleanup to retry and report.
+    """
+    servers = [r for r in tracker.list() if r.kind == "process"]
+    for resource in servers:
+        pid, start = int(resource.params["pid"]), resource.params.get("start_time")
+        if process_alive(pid, start):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGTERM)
+
+    def release(rid: str) -> str | None:
+        try:
+            tracker.release(rid)
+        except Exception:  # reported by the standard cleanup, which tries again
+            return None
+        log(f"cleanup: released {rid}")
+        return rid
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return [rid for rid in pool.map(release, [r.id for r in servers]) if rid]

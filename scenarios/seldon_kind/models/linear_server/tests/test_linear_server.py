@@ -1,0 +1,52 @@
+"""The reusable linear server serves any exported model and refuses bad rows."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from seldon_core.flask_utils import SeldonMicroserviceException
+
+HERE = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(HERE))
+
+from LinearServer import LinearServer  # noqa: E402
+from train import train  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = {}
+    for dataset in ("iris", "wine"):
+        folder = tmp_path_factory.mktemp(dataset)
+        assert train(dataset, folder)["accuracy"] >= 0.9
+        out[dataset] = folder
+    return out
+
+
+def test_one_server_class_serves_two_models(models: dict[str, Path]) -> None:
+    iris = LinearServer(model_uri=str(models["iris"]))
+    wine = LinearServer(model_uri=str(models["wine"]))
+    assert iris.predict([[5.1, 3.5, 1.4, 0.2]]).shape == (1, 3)
+    assert wine.predict([[13.0] * 13]).shape == (1, 3)
+    assert np.allclose(iris.predict([[5.1, 3.5, 1.4, 0.2]]).sum(axis=1), 1.0)
+
+
+def test_label_output(models: dict[str, Path]) -> None:
+    server = LinearServer(model_uri=str(models["iris"]), output="label")
+    assert server.predict([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]).tolist() == [
+        "setosa", "virginica"]
+
+
+@pytest.mark.parametrize("rows", [[[1.0]], [["x"] * 4], [], [[float("inf")] * 4]])
+def test_bad_rows_are_refused_with_400(models: dict[str, Path], rows: list) -> None:
+    with pytest.raises(SeldonMicroserviceException) as info:
+        LinearServer(model_uri=str(models["iris"])).predict(rows)
+    assert info.value.status_code == 400
+
+
+def test_unknown_output_is_refused(models: dict[str, Path]) -> None:
+    with pytest.raises(ValueError, match="output"):
+        LinearServer(model_uri=str(models["iris"]), output="logits")

@@ -1,0 +1,38 @@
+"""The Jenkinsfile runs the CLI's stages in order on a pod that can run KIND, and lints."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from mlops_helpers.paths import scenarios_dir
+from mlops_helpers.seldon_kind.stages import PIPELINE
+from tests.support import assert_stages_match, groovy_lint
+
+JENKINSFILE = scenarios_dir() / "seldon_kind" / "Jenkinsfile"
+
+
+def test_stage_list_matches_cli() -> None:
+    assert_stages_match("seldon_kind", JENKINSFILE, PIPELINE.stage_names())
+
+
+def test_every_sh_step_calls_the_cli_and_cleanup_always_runs() -> None:
+    text = JENKINSFILE.read_text()
+    steps = re.findall(r"\bsh\s+['\"]([^'\"]+)['\"]", text)
+    assert steps and all(s.startswith("mlops-workshop seldon_kind ") for s in steps), steps
+    post = text[text.index("post {"):]
+    assert "always" in post and "mlops-workshop seldon_kind cleanup" in post
+
+
+def test_the_pod_can_run_docker_for_kind() -> None:
+    text = JENKINSFILE.read_text()
+    assert "kubernetes {" in text and "privileged: true" in text
+    for mount in ("/sys/fs/cgroup", "/lib/modules", "/var/lib/docker"):
+        assert mount in text, mount
+    assert "submitterParameter: 'APPROVER'" in text and "MLOPS_APPROVER" in text
+
+
+@pytest.mark.slow
+def test_jenkinsfile_passes_groovy_lint() -> None:
+    groovy_lint(JENKINSFILE)
