@@ -36,7 +36,8 @@ CLOUD_BACKENDS: tuple[CloudBackend, ...] = (
     ),
     CloudBackend(
         "ibm", ("watson_openscale",), (("ibm_api_key",),),
-        ("ibm_wml_url", "ibm_openscale_url", "ibm_service_instance_id", "ibm_space_name"),
+        ("ibm_wml_url", "ibm_openscale_url", "ibm_service_instance_id", "ibm_space_name",
+         "ibm_cos_crn", "ibm_wml_instance_crn"),
         "watson_openscale runs on its local backend (MLflow + SQLite monitor) only",
     ),
     CloudBackend(

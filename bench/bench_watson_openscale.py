@@ -1,0 +1,133 @@
+"""Benchmark of the watson_openscale scenario (local backend).
+
+1. scoring latency of the deployment (FastAPI + uvicorn, payload logged to SQLite on every
+   request): p50/p99 for 1-row and 100-row WML payloads, sequential keep-alive requests;
+2. one quality monitor run over 1,000 feedback rows (read the rows, score them through the
+   deployment, compute the metrics, record run and metrics), repeated;
+3. the notebook's median wall time over 3 papermill runs (target: 30 s or less).
+
+Run: .venv/bin/python bench/bench_watson_openscale.py  ->  bench/results/watson_openscale.json
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import summary, timed, write_result  # noqa: E402
+
+from mlops_helpers.config import Settings  # noqa: E402
+from mlops_helpers.watson_openscale import payload  # noqa: E402
+from mlops_helpers.watson_openscale.stages import PIPELINE  # noqa: E402
+
+WARMUP = 100
+REQUESTS = {1: 2000, 100: 500}
+FEEDBACK_ROWS = 1000
+MONITOR_REPEATS = 5
+
+
+def scoring_latency(scoring_url: str, fields: list[str], rows: list[list[float]],
+                    n: int, count: int) -> dict[str, Any]:
+    part = (rows * (n // len(rows) + 1))[:n]
+    body = json.dumps(payload.from_rows(fields, part)).encode()
+    url = urlsplit(scoring_url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+
+    def once() -> None:
+        conn.request("POST", url.path, body=body, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"scoring answered {resp.status}: {data[:200]!r}")
+
+    timed(once, WARMUP)
+    start = time.perf_counter()
+    samples = timed(once, count)
+    elapsed = time.perf_counter() - start
+    conn.close()
+    stats = {k: v * 1000 if k != "n" else v for k, v in summary(samples).items()}
+    print(f"scoring {n} row(s): p50 {stats['p50']:.3f} ms, p99 {stats['p99']:.3f} ms, "
+          f"{count / elapsed:.0f} rps", flush=True)
+    return {"latency_ms": stats, "throughput_rps": count / elapsed}
+
+
+def monitor_runs(ctx: Any) -> dict[str, Any]:
+    subscription = ctx.state.get("subscription")
+    meta = ctx.state.get("setup")["meta"]
+    from mlops_helpers.watson_openscale.model_source import load_model_module
+
+    module = load_model_module()
+    split = module.load_data(module.load_config())
+    X = split.X_test.tolist()
+    y = split.y_test.tolist()
+    rows = [[*X[i % len(X)], y[i % len(y)]] for i in range(FEEDBACK_ROWS)]
+    ctx.backend.log_feedback(subscription, [*meta["feature_fields"], meta["label_column"]],
+                             rows)
+    results: list[dict[str, Any]] = []
+    samples = timed(lambda: results.append(ctx.backend.run_quality_monitor(subscription)),
+                    MONITOR_REPEATS)
+    last = results[-1]
+    assert last["status"] == "finished" and last["n_rows"] == FEEDBACK_ROWS, last
+    stats = {k: v * 1000 if k != "n" else v for k, v in summary(samples).items()}
+    print(f"monitor run over {FEEDBACK_ROWS} feedback rows: median {stats['median']:.1f} ms",
+          flush=True)
+    return {"rows": FEEDBACK_ROWS, "time_ms": stats,
+            "accuracy": next(m["value"] for m in last["metrics"] if m["metric"] == "accuracy")}
+
+
+def notebook_wall_times(runs: int = 3) -> dict[str, Any]:
+    from mlops_helpers.notebooks import run_notebook
+
+    times = []
+    with tempfile.TemporaryDirectory() as out:
+        for _ in range(runs):
+            result = run_notebook("watson_openscale", output_dir=Path(out))
+            if result.error:
+                raise RuntimeError(result.error)
+            times.append(result.seconds)
+    median = statistics.median(times)
+    print(f"notebook: median {median:.1f} s over {runs} runs", flush=True)
+    return {"runs_s": times, "median_s": median, "target_s": 30, "within_target": median <= 30}
+
+
+def main() -> int:
+    results: dict[str, Any] = {"model": "StandardScaler + LogisticRegression on digits (64 "
+                               "features, 10 classes)", "server": "FastAPI + uvicorn, 1 worker",
+                               "warmup": WARMUP, "requests": REQUESTS}
+    with tempfile.TemporaryDirectory(prefix="bench-wos-") as tmp:
+        settings = Settings.load("watson_openscale",
+                                 params={"run_root": tmp, "attendee": "bench",
+                                         "max_rows_per_evaluation": FEEDBACK_ROWS},
+                                 defaults=PIPELINE.defaults, env_file=Path(tmp) / "no.env")
+        ctx = PIPELINE.context(settings, log=lambda _: None)
+        try:
+            start = time.perf_counter()
+            PIPELINE.run(ctx, ["setup", "space", "store_model", "deploy", "subscribe"])
+            results["setup_to_subscribe_s"] = time.perf_counter() - start
+            deployment = ctx.state.get("deployment")
+            fields = ctx.state.get("setup")["meta"]["feature_fields"]
+            from mlops_helpers.watson_openscale.model_source import load_model_module
+
+            module = load_model_module()
+            rows = module.load_data(module.load_config()).X_test.tolist()
+            results["scoring"] = {f"{n}_row": scoring_latency(deployment["scoring_url"], fields,
+                                                              rows, n, count)
+                                  for n, count in REQUESTS.items()}
+            results["monitor_run"] = monitor_runs(ctx)
+        finally:
+            PIPELINE.run_stage("cleanup", ctx)
+    results["notebook"] = notebook_wall_times()
+    write_result("watson_openscale", results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""What every backend of this scenario does; the stages only talk to this interface."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+from mlops_helpers.pipeline import StageContext
+
+
+class OpenScaleBackend(ABC):
+    """A model repository with spaces, online deployments and an OpenScale-style monitor."""
+
+    #: seconds between status polls (local things are ready at once; IBM's take a while)
+    poll_interval: float = 0.2
+
+    def __init__(self, ctx: StageContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+
+    @abstractmethod
+    def ensure_space(self, name: str) -> dict[str, Any]:
+        """Find the space by name (removing duplicates, oldest kept) or create it.
+
+        Returns ``space_id``, ``name``, ``created`` and ``removed_duplicates``."""
+
+    @abstractmethod
+    def store_model(self, space: dict[str, Any], name: str, model_dir: Path,
+                    meta: dict[str, Any]) -> dict[str, Any]:
+        """Store the model as a new version of one model (an unchanged model is reused).
+
+        Returns ``model_id``, ``name``, ``version`` and ``action`` (created/updated/unchanged).
+        """
+
+    @abstractmethod
+    def deploy(self, space: dict[str, Any], model: dict[str, Any],
+               name: str) -> dict[str, Any]:
+        """Create or update the online deployment ``name`` so it serves ``model``'s version.
+
+        Returns ``deployment_id``, ``name``, ``scoring_url``, ``model_version``, ``action``.
+        """
+
+    @abstractmethod
+    def subscribe(self, deployment: dict[str, Any], model: dict[str, Any],
+                  schema: dict[str, Any], parameters: dict[str, Any],
+                  thresholds: list[dict[str, Any]]) -> dict[str, Any]:
+        """Create or update the deployment's subscription and its quality monitor."""
+
+    @abstractmethod
+    def score(self, deployment: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """Send one WML payload to the deployment (and make sure it is payload-logged)."""
+
+    @abstractmethod
+    def payload_count(self, subscription: dict[str, Any]) -> int:
+        """Records in the subscription's payload log."""
+
+    @abstractmethod
+    def log_feedback(self, subscription: dict[str, Any], fields: list[str],
+                     rows: list[list[Any]]) -> int:
+        """Store labelled rows (features + label column last) in the feedback log."""
+
+    @abstractmethod
+    def run_quality_monitor(self, subscription: dict[str, Any]) -> dict[str, Any]:
+        """One quality monitor run: ``status``, ``message``, ``n_rows`` and ``metrics``.
+
+        ``status`` is ``finished`` with metrics (each with threshold and pass/fail), or
+        ``insufficient_feedback`` with a message and no metrics."""

@@ -1,0 +1,202 @@
+"""Local backend: MLflow registry + a real scoring server + the SQLite monitor.
+
+Nothing is mocked: the model is a registered MLflow model version, the deployment is a
+FastAPI process on a free loopback port that loads that version, and the quality monitor
+scores the feedback through that deployment over HTTP.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from mlops_helpers.errors import StageError
+from mlops_helpers.resources import teardown_handler
+from mlops_helpers.servers import ManagedServer, http_json, start_server
+from mlops_helpers.watson_openscale import feedback as feedback_rows
+from mlops_helpers.watson_openscale import payload, quality
+from mlops_helpers.watson_openscale.base import OpenScaleBackend
+from mlops_helpers.watson_openscale.mlflow_repo import MlflowRepository, digest
+from mlops_helpers.watson_openscale.monitor_store import MonitorStore, now
+from mlops_helpers.watson_openscale.payload import SCORING_PATH
+from mlops_helpers.watson_openscale.registry import REGISTRY
+
+MODULE = "mlops_helpers.watson_openscale.local"
+REPO_MODULE = "mlops_helpers.watson_openscale.mlflow_repo"
+QUALITY = "quality"
+
+
+def store_path(run_dir: Path) -> Path:
+    return Path(run_dir) / "openscale" / "monitor.db"
+
+
+@REGISTRY.register("local")
+class LocalBackend(OpenScaleBackend):
+    poll_interval = 0.05
+
+    @property
+    def repo(self) -> MlflowRepository:
+        if not hasattr(self, "_repo"):
+            self._repo = MlflowRepository(self.ctx.run_dir)
+        return self._repo
+
+    @property
+    def store(self) -> MonitorStore:
+        return MonitorStore(store_path(self.ctx.run_dir))
+
+    def _track(self, kind: str, rname: str, /, **params: Any) -> None:
+        """Record once: a rerun keeps the original order, so teardown stays newest first."""
+        tracker = self.ctx.tracker
+        known = tracker.get(kind, rname)
+        if known is None or known.params.get("experiment_id") != params.get("experiment_id"):
+            tracker.add(kind, rname, module=REPO_MODULE, run_dir=str(self.ctx.run_dir), **params)
+
+    # -- spaces -----------------------------------------------------------------------------
+    def ensure_space(self, name: str) -> dict[str, Any]:
+        spaces = self.repo.spaces(name)
+        removed = []
+        for extra in spaces[1:]:  # the write-up's duplicates: keep the oldest, drop the rest
+            self.repo.delete_space(extra.experiment_id)
+            removed.append(extra.tags.get("wos.space_id", extra.experiment_id))
+        created = not spaces
+        experiment_id = self.repo.create_space(name) if created else spaces[0].experiment_id
+        experiment = self.repo.client.get_experiment(experiment_id)
+        self._track("mlflow_space", name, experiment_id=experiment_id)
+        return {"space_id": experiment.tags["wos.space_id"], "experiment_id": experiment_id,
+                "name": name, "created": created, "removed_duplicates": removed,
+                "tracking_uri": self.repo.uri}
+
+    # -- models -----------------------------------------------------------------------------
+    def store_model(self, space: dict[str, Any], name: str, model_dir: Path,
+                    meta: dict[str, Any]) -> dict[str, Any]:
+        content = digest(model_dir)
+        created = self.repo.ensure_registered_model(name, space["space_id"])
+        self._track("mlflow_model", name, name=name)
+        existing = self.repo.version_with_digest(name, content)
+        if existing is not None:
+            version, action = existing, "unchanged"
+        else:
+            params = {k: v for k, v in meta.items() if isinstance(v, str | int | float)}
+            version = self.repo.add_version(name, space["experiment_id"], model_dir, params,
+                                            content)
+            action = "created" if created else "updated"
+        return {"model_id": f"{name}/{version.version}", "name": name,
+                "version": str(version.version), "action": action, "digest": content,
+                "versions": [str(v.version) for v in self.repo.versions(name)]}
+
+    # -- deployments --------------------------------------------------------------------------
+    def deploy(self, space: dict[str, Any], model: dict[str, Any],
+               name: str) -> dict[str, Any]:
+        current = self.ctx.state.get("deployment")
+        if current and current["name"] == name:
+            running = ManagedServer.from_dict(current["server"]).alive()
+            if running and current["model_version"] == model["version"]:
+                return {**current, "action": "unchanged"}
+        deployment_id = current["deployment_id"] if current else str(uuid.uuid4())
+        tracker = self.ctx.tracker
+        tracker.release(f"process:{name}")  # an older version is served: replace it
+        folder = self.ctx.run_dir / "deployments" / name / f"v{model['version']}"
+        tracker.add("path", f"{name}-files", path=str(folder.parent))
+        model_dir = self.repo.download(model["name"], model["version"], folder)
+        server = start_server(
+            name,
+            [sys.executable, "-m", "mlops_helpers.watson_openscale.scoring_app",
+             "--model-dir", str(model_dir), "--store", str(store_path(self.ctx.run_dir)),
+             "--deployment-id", deployment_id, "--deployment-name", name,
+             "--model-version", model["version"], "--port", "{port}"],
+            run_dir=self.ctx.run_dir, tracker=tracker, health_path="/health", timeout=60)
+        self.repo.client.set_registered_model_alias(model["name"], "deployed", model["version"])
+        record = {
+            "deployment_id": deployment_id, "name": name, "model_name": model["name"],
+            "model_version": model["version"], "space_id": space["space_id"],
+            "scoring_url": server.url + SCORING_PATH.format(deployment_id=deployment_id),
+            "server": server.to_dict(),
+        }
+        self.ctx.state.update(deployment=record)
+        return {**record, "action": "updated" if current else "created"}
+
+    # -- subscription and monitor -------------------------------------------------------------
+    def subscribe(self, deployment: dict[str, Any], model: dict[str, Any],
+                  schema: dict[str, Any], parameters: dict[str, Any],
+                  thresholds: list[dict[str, Any]]) -> dict[str, Any]:
+        store = self.store
+        subscription, created = store.upsert_subscription(
+            deployment_id=deployment["deployment_id"], deployment_name=deployment["name"],
+            model_name=model["name"], model_version=model["version"],
+            scoring_url=deployment["scoring_url"], label_column=schema["label_column"],
+            problem_type=schema["problem_type"], feature_fields=schema["feature_fields"],
+            training_schema=schema)
+        monitor, monitor_created = store.upsert_monitor(subscription["id"], QUALITY, parameters,
+                                                        thresholds)
+        self.ctx.tracker.add("wos_subscription", deployment["name"], module=MODULE,
+                             store=str(store.path), subscription_id=subscription["id"])
+        return {"subscription_id": subscription["id"], "deployment_id": deployment["deployment_id"],
+                "label_column": subscription["label_column"],
+                "feature_fields": subscription["feature_fields"],
+                "problem_type": subscription["problem_type"],
+                "monitor_instance_id": monitor["id"], "parameters": monitor["parameters"],
+                "thresholds": monitor["thresholds"],
+                "action": "created" if created else "updated",
+                "monitor_action": "created" if monitor_created else "updated"}
+
+    # -- scoring and logs ---------------------------------------------------------------------
+    def score(self, deployment: dict[str, Any], body: dict[str, Any],
+              source: str = "client") -> dict[str, Any]:
+        status, answer = http_json("POST", deployment["scoring_url"], body, timeout=60,
+                                   headers={"X-Scoring-Source": source})
+        if status != 200:
+            raise StageError(f"deployment {deployment['name']} answered {status}: {answer}")
+        return dict(answer)
+
+    def payload_count(self, subscription: dict[str, Any]) -> int:
+        return self.store.payload_count(subscription["deployment_id"])
+
+    def log_feedback(self, subscription: dict[str, Any], fields: list[str],
+                     rows: list[list[Any]]) -> int:
+        checked = feedback_rows.check(fields, rows, subscription["feature_fields"],
+                                      subscription["label_column"])
+        return self.store.add_feedback(subscription["subscription_id"], checked)
+
+    def run_quality_monitor(self, subscription: dict[str, Any]) -> dict[str, Any]:
+        started = now()
+        store = self.store
+        monitor = store.monitor(subscription["monitor_instance_id"])
+        minimum = int(monitor["parameters"]["min_feedback_data_size"])
+        limit = int(monitor["parameters"]["max_rows_per_evaluation"])
+        available = store.feedback_count(subscription["subscription_id"])
+        if available < minimum:
+            message = (f"only {available} feedback row(s) logged; the quality monitor needs at "
+                       f"least {minimum} (min_feedback_data_size), so no metric is reported")
+            run_id = store.record_run(monitor["id"], status="insufficient_feedback",
+                                      message=message, n_rows=available, started=started)
+            return {"run_id": run_id, "status": "insufficient_feedback", "message": message,
+                    "n_rows": available, "metrics": []}
+        features, labels = store.latest_feedback(subscription["subscription_id"], limit)
+        deployment = self.ctx.state.get("deployment") or {}
+        if deployment.get("deployment_id") != subscription["deployment_id"]:
+            raise StageError("the subscribed deployment is not running: run deploy first")
+        predicted: list[int] = []
+        for start in range(0, len(features), payload.MAX_ROWS):
+            body = payload.from_rows(subscription["feature_fields"],
+                                     features[start:start + payload.MAX_ROWS])
+            predicted += payload.predictions(self.score(deployment, body, source="monitor"))[0]
+        result = quality.compute(labels, predicted)
+        metrics = quality.judge(result["values"], monitor["thresholds"])
+        failed = quality.failures(metrics)
+        message = "; ".join(failed) if failed else "every metric within its threshold"
+        run_id = store.record_run(monitor["id"], status="finished", message=message,
+                                  n_rows=len(labels), started=started, metrics=metrics,
+                                  confusion_matrix=result["confusion_matrix"],
+                                  labels=result["labels"])
+        return {"run_id": run_id, "status": "finished", "message": message,
+                "n_rows": len(labels), "metrics": metrics,
+                "confusion_matrix": result["confusion_matrix"], "labels": result["labels"]}
+
+
+@teardown_handler("wos_subscription")
+def _teardown_subscription(params: dict[str, Any]) -> None:
+    path = Path(params["store"])
+    if path.is_file():
+        MonitorStore(path).delete_subscription(params["subscription_id"])

@@ -1,0 +1,94 @@
+"""The online deployment: a FastAPI app serving one registered model version on loopback.
+
+    python -m mlops_helpers.watson_openscale.scoring_app --model-dir DIR --store monitor.db \
+        --deployment-id ID --deployment-name NAME --model-version V --port PORT
+
+``DIR`` holds the version's artifacts as the registry gave them (``model.joblib`` and
+``model-meta.json``). ``POST /ml/v4/deployments/{id}/predictions`` takes a WML payload and
+answers predictions with class probabilities; every valid request is written to the payload
+log, a malformed one gets a 4xx with a message and is not logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request  # at module level: FastAPI resolves the annotations
+from fastapi.responses import JSONResponse
+
+from mlops_helpers.watson_openscale import payload
+from mlops_helpers.watson_openscale.monitor_store import MonitorStore
+from mlops_helpers.watson_openscale.payload import SCORING_PATH
+
+
+def create_app(model_dir: Path, store_path: Path, deployment_id: str,
+               deployment_name: str, model_version: str) -> FastAPI:
+    import joblib
+    import numpy as np
+
+    meta = json.loads((model_dir / "model-meta.json").read_text())
+    model = joblib.load(model_dir / "model.joblib")
+    features: list[str] = meta["feature_fields"]
+    version = model_version
+    store = MonitorStore(store_path, keep_open=True)
+    app = FastAPI(title=f"deployment {deployment_name}", docs_url=None, redoc_url=None)
+
+    def refuse(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"errors": [{"code": "invalid_input", "message": message}]},
+                            status_code=status)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ready", "deployment_id": deployment_id,
+                "deployment_name": deployment_name, "model_name": meta["model_name"],
+                "model_version": version}
+
+    @app.post(SCORING_PATH)
+    async def score(request: Request) -> Any:
+        start = time.perf_counter()
+        wanted = request.path_params["deployment_id"]
+        if wanted != deployment_id:
+            return refuse(404, f"deployment {wanted} is not served here ({deployment_id} is)")
+        try:
+            body = json.loads(await request.body())
+        except ValueError as exc:
+            return refuse(400, f"the body is not JSON: {exc}")
+        try:
+            rows = payload.parse(body, features)
+        except payload.PayloadError as exc:
+            return refuse(exc.status, str(exc))
+        probabilities = model.predict_proba(np.asarray(rows, dtype=float))
+        labels = model.classes_[probabilities.argmax(axis=1)].tolist()
+        answer = payload.response(labels, probabilities.round(6).tolist())
+        source = request.headers.get("x-scoring-source", "client")[:20]
+        store.log_payload(deployment_id=deployment_id, model_version=version, request=body,
+                          response=answer, n_rows=len(rows),
+                          response_time_ms=(time.perf_counter() - start) * 1000, source=source)
+        return answer
+
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument("--store", type=Path, required=True)
+    parser.add_argument("--deployment-id", required=True)
+    parser.add_argument("--deployment-name", required=True)
+    parser.add_argument("--model-version", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    app = create_app(args.model_dir, args.store, args.deployment_id, args.deployment_name,
+                     args.model_version)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""The watson_openscale pipeline: setup, space, store_model, deploy, subscribe, score,
+feedback, evaluate (the quality gate), cleanup. The notebook, the CLI and both Jenkinsfiles
+run these same stages.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mlops_helpers.errors import GateFailed, StageError
+from mlops_helpers.pipeline import Pipeline, Stage, StageContext, cleanup_stage
+from mlops_helpers.waiting import wait_until
+from mlops_helpers.watson_openscale import feedback as feedback_rows
+from mlops_helpers.watson_openscale import ibm as _ibm  # noqa: F401  (registers "ibm")
+from mlops_helpers.watson_openscale import local as _local  # noqa: F401  (registers "local")
+from mlops_helpers.watson_openscale import payload, quality
+from mlops_helpers.watson_openscale.model_source import load_model_module
+from mlops_helpers.watson_openscale.registry import (
+    REGISTRY,
+    deployment_name,
+    model_name,
+    space_name,
+)
+
+SCENARIO = "watson_openscale"
+DEFAULTS: dict[str, Any] = {
+    "min_accuracy": 0.8,  # the write-up's quality threshold (lower limit)
+    "min_weighted_f1": 0.8,
+    "min_weighted_precision": None,  # None: reported, no threshold
+    "min_weighted_recall": None,
+    "min_feedback_data_size": 50,  # fewer feedback rows: the monitor reports no metric
+    "max_rows_per_evaluation": 1000,  # newest feedback rows one monitor run evaluates
+    "score_requests": 5,  # scoring requests the score stage sends
+    "rows_per_request": 4,
+    "feedback_rows": 200,  # held-out rows logged as feedback
+    "feedback_label_noise": 0.0,  # fraction of wrong labels: > 0.2 makes the gate fail
+    "deploy_timeout": 600,  # seconds a deployment may take to become ready (IBM)
+}
+
+
+def _need(ctx: StageContext, key: str, stage: str) -> Any:
+    value = ctx.state.get(key)
+    if value is None:
+        raise StageError(f"no {key} in {ctx.run_dir}: run the {stage} stage first")
+    return value
+
+
+def _split(ctx: StageContext) -> tuple[Any, Any, dict[str, Any]]:
+    module = load_model_module()
+    config = module.load_config()
+    return module, module.load_data(config), config
+
+
+def setup(ctx: StageContext) -> dict[str, Any]:
+    """Train the data scientist's model and write what the later stages need."""
+    import numpy as np
+    import pandas as pd
+
+    module, split, config = _split(ctx)
+    model = module.train(split.X_train, split.y_train, config)
+    labels, _ = module.predict(model, split.X_test)
+    held_out = float(np.mean(np.asarray(labels) == split.y_test))
+    model_dir = ctx.run_dir / "model"
+    module.save(model, model_dir / "model.joblib")
+    label = config["label_column"]
+    meta = {"model_name": config["model_name"], "feature_fields": split.feature_names,
+            "label_column": label, "problem_type": config["problem_type"],
+            "classes": sorted(int(c) for c in set(split.y_train)),
+            "estimator": json.dumps(config.get("estimator", {}), sort_keys=True)}
+    (model_dir / "model-meta.json").write_text(json.dumps(meta, indent=2))
+    data_dir = ctx.run_dir / "data"
+    data_dir.mkdir(exist_ok=True)
+    frame = pd.DataFrame(split.X_train, columns=split.feature_names)
+    frame[label] = split.y_train
+    frame.to_csv(data_dir / "training_data.csv", index=False)  # no index column
+    _write_cpdctl_inputs(ctx, model_dir, data_dir, split, meta)
+    ctx.state.update(setup={"model_dir": str(model_dir), "meta": meta,
+                            "held_out_accuracy": held_out})
+    ctx.say(f"trained {config['model_name']}: held-out accuracy {held_out:.4f}")
+    return {"model_dir": str(model_dir), "held_out_accuracy": held_out,
+            "n_train": len(split.y_train), "n_features": len(split.feature_names)}
+
+
+def _write_cpdctl_inputs(ctx: StageContext, model_dir: Any, data_dir: Any, split: Any,
+                        meta: dict[str, Any]) -> None:
+    """What Jenkinsfile.cpdctl uploads: the model archive, a payload, feedback rows."""
+    import tarfile
+
+    with tarfile.open(model_dir.parent / "model.tar.gz", "w:gz") as tar:
+        tar.add(model_dir / "model.joblib", arcname="model.joblib")
+    per = ctx.settings.get("rows_per_request", DEFAULTS["rows_per_request"], int)
+    body = payload.from_rows(meta["feature_fields"], split.X_test[:per].tolist())
+    (data_dir / "scoring_payload.json").write_text(json.dumps(body))
+    count = min(ctx.settings.get("feedback_rows", DEFAULTS["feedback_rows"], int),
+                len(split.y_test))
+    rows = [[*x, int(y)] for x, y in zip(split.X_test[:count].tolist(),
+                                          split.y_test[:count], strict=True)]
+    (data_dir / "feedback.json").write_text(json.dumps(
+        [{"fields": [*meta["feature_fields"], meta["label_column"]], "values": rows}]))
+    (data_dir / "asset_properties.json").write_text(json.dumps({
+        "label_column": meta["label_column"], "feature_fields": meta["feature_fields"],
+        "categorical_fields": [], "prediction_field": "prediction",
+        "probability_fields": ["probability"]}))
+
+
+def space(ctx: StageContext) -> dict[str, Any]:
+    name = space_name(ctx.settings)
+    found = ctx.backend.ensure_space(name)
+    if found["removed_duplicates"]:
+        ctx.say(f"space {name}: removed {len(found['removed_duplicates'])} duplicate(s)")
+    ctx.state.update(space=found)
+    ctx.say(f"space {name} ({'created' if found['created'] else 'found'}): {found['space_id']}")
+    return found
+
+
+def store_model(ctx: StageContext) -> dict[str, Any]:
+    from pathlib import Path
+
+    prepared = _need(ctx, "setup", "setup")
+    found = _need(ctx, "space", "space")
+    name = model_name(ctx.settings, prepared["meta"]["model_name"])
+    model = ctx.backend.store_model(found, name, Path(prepared["model_dir"]), prepared["meta"])
+    ctx.state.update(model=model)
+    ctx.say(f"model {name} version {model['version']} ({model['action']})")
+    return model
+
+
+def deploy(ctx: StageContext) -> dict[str, Any]:
+    model = _need(ctx, "model", "store_model")
+    record = ctx.backend.deploy(_need(ctx, "space", "space"), model, deployment_name(ctx.settings))
+    ctx.state.update(deployment={k: v for k, v in record.items() if k != "action"})
+    ctx.say(f"deployment {record['name']} serves version {record['model_version']} "
+            f"({record['action']}) at {record['scoring_url']}")
+    return {k: v for k, v in record.items() if k != "server"}
+
+
+def subscribe(ctx: StageContext) -> dict[str, Any]:
+    deployment = _need(ctx, "deployment", "deploy")
+    meta = _need(ctx, "setup", "setup")["meta"]
+    schema = {"label_column": meta["label_column"], "problem_type": meta["problem_type"],
+              "feature_fields": meta["feature_fields"],
+              "fields": [{"name": f, "type": "double"} for f in meta["feature_fields"]]
+              + [{"name": meta["label_column"], "type": "integer"}]}
+    parameters = {
+        key: ctx.settings.get(key, DEFAULTS[key], int)
+        for key in ("min_feedback_data_size", "max_rows_per_evaluation")}
+    if parameters["min_feedback_data_size"] < 1:
+        raise StageError("min_feedback_data_size must be at least 1")
+    thresholds = quality.thresholds_from(ctx.settings, DEFAULTS)
+    subscription = ctx.backend.subscribe(deployment, _need(ctx, "model", "store_model"), schema,
+                                         parameters, thresholds)
+    ctx.state.update(subscription=subscription)
+    ctx.say(f"subscription {subscription['subscription_id']} ({subscription['action']}); "
+            f"quality monitor thresholds {thresholds}")
+    return subscription
+
+
+def score(ctx: StageContext) -> dict[str, Any]:
+    """Score held-out rows (built without an index column) and check the payload log."""
+    import pandas as pd
+
+    deployment = _need(ctx, "deployment", "deploy")
+    subscription = _need(ctx, "subscription", "subscribe")
+    _, split, _ = _split(ctx)
+    requests = ctx.settings.get("score_requests", DEFAULTS["score_requests"], int)
+    per = ctx.settings.get("rows_per_request", DEFAULTS["rows_per_request"], int)
+    frame = pd.DataFrame(split.X_test, columns=split.feature_names)
+    before = ctx.backend.payload_count(subscription)
+    labels: list[int] = []
+    probabilities: list[list[float]] = []
+    for i in range(requests):
+        body = payload.from_frame(frame.iloc[i * per:(i + 1) * per])
+        got = payload.predictions(ctx.backend.score(deployment, body))
+        labels += got[0]
+        probabilities += got[1]
+    # payload logging must have recorded every request (the write-up slept and hoped)
+    after = wait_until(lambda: ctx.backend.payload_count(subscription),
+                       what=f"payload log of {deployment['name']}",
+                       timeout=ctx.settings.get("payload_timeout", 120.0, float),
+                       interval=ctx.backend.poll_interval,
+                       until=lambda n: n >= before + requests,
+                       describe=lambda n: f"{n - before} of {requests} requests logged",
+                       progress=False)
+    truth = split.y_test[: len(labels)].tolist()
+    ctx.say(f"scored {len(labels)} rows in {requests} requests; payload log +{after - before}")
+    return {"requests": requests, "rows": len(labels), "predictions": labels,
+            "probabilities": probabilities, "labels": truth,
+            "payload_logged": after - before}
+
+
+def feedback(ctx: StageContext) -> dict[str, Any]:
+    """Log labelled held-out rows; ``feedback_label_noise`` > 0 corrupts some labels."""
+    subscription = _need(ctx, "subscription", "subscribe")
+    _, split, config = _split(ctx)
+    count = min(ctx.settings.get("feedback_rows", DEFAULTS["feedback_rows"], int),
+                len(split.y_test))
+    noise = ctx.settings.get("feedback_label_noise", DEFAULTS["feedback_label_noise"], float)
+    labels = feedback_rows.degrade(split.y_test[:count].tolist(), noise, n_classes=10)
+    fields = [*split.feature_names, config["label_column"]]
+    rows = [[*x, y] for x, y in zip(split.X_test[:count].tolist(), labels, strict=True)]
+    stored = ctx.backend.log_feedback(subscription, fields, rows)
+    ctx.say(f"feedback: {stored} labelled rows logged (label noise {noise:.0%})")
+    return {"stored": stored, "label_noise": noise}
+
+
+def evaluate(ctx: StageContext) -> dict[str, Any]:
+    """Gate: a quality monitor run; any metric below its threshold stops the pipeline."""
+    subscription = _need(ctx, "subscription", "subscribe")
+    run = ctx.backend.run_quality_monitor(subscription)
+    ctx.state.update(quality_run=run)
+    if run["status"] != "finished":
+        raise GateFailed(f"quality monitor: {run['message']}")
+    failed = quality.failures(run["metrics"])
+    if failed:
+        raise GateFailed("quality monitor: " + "; ".join(failed))
+    shown = ", ".join(f"{m['metric']} {m['value']:.4f}" for m in run["metrics"])
+    ctx.say(f"quality gate passed on {run['n_rows']} feedback rows: {shown}")
+    return run
+
+
+def cleanup(ctx: StageContext) -> dict[str, Any]:
+    result = cleanup_stage(ctx)
+    for key in ("deployment", "subscription", "model", "space"):  # the last run stays
+        ctx.state.pop(key)
+    return result
+
+
+PIPELINE = Pipeline(
+    scenario=SCENARIO,
+    stages=[
+        Stage("setup", setup, "train the model module's model and write its training data"),
+        Stage("space", space, "find or create the deployment space; remove duplicates"),
+        Stage("store_model", store_model, "store the model as a new version of one model"),
+        Stage("deploy", deploy, "create or update the online deployment",
+              environment="production"),
+        Stage("subscribe", subscribe, "create or update the monitor subscription and thresholds",
+              environment="production"),
+        Stage("score", score, "score held-out rows; check the payload log",
+              environment="production"),
+        Stage("feedback", feedback, "log labelled feedback rows", environment="production"),
+        Stage("evaluate", evaluate, "quality monitor run: metrics against thresholds",
+              gate=True, environment="production"),
+        Stage("cleanup", cleanup, "delete subscription, deployment, model versions and space"),
+    ],
+    backends=REGISTRY,
+    defaults=DEFAULTS,
+)
