@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import sys
 import tempfile
 import time
@@ -21,11 +20,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import summary, write_result  # noqa: E402
+from common import notebook_wall_times, summary, write_result  # noqa: E402
 
 from mlops_helpers.config import Settings  # noqa: E402
 from mlops_helpers.continuous_x.stages import PIPELINE, serving  # noqa: E402
-from mlops_helpers.notebooks import run_notebook  # noqa: E402
 
 RELEASES = 4
 WARMUP, REQUESTS = 200, 2000
@@ -85,20 +83,6 @@ def predict_latency(url: str) -> dict[str, Any]:
                                    for k, v in summary(samples).items()}}
 
 
-def notebook_times(root: Path) -> dict[str, Any]:
-    os.environ["MLOPS_RUN_ROOT"] = str(root)  # the kernel inherits it: runs stay in tmp
-    samples, errors = [], []
-    for _ in range(NOTEBOOK_RUNS):
-        result = run_notebook("continuous_x", output_dir=root / "out")
-        samples.append(result.seconds)
-        if result.error:
-            errors.append(result.error)
-    stats = summary(samples)
-    return {"notebook_wall_seconds": stats, "notebook_errors": errors,
-            "notebook_target_seconds": TARGET_SECONDS,
-            "notebook_median_vs_target_ratio": round(stats["median"] / TARGET_SECONDS, 3)}
-
-
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-continuous-x-") as tmp:
         root = Path(tmp) / "runs"
@@ -112,7 +96,7 @@ def main() -> None:
             data.update(predict_latency(ctx.state.get("deployments")["staging"]["url"]))
         finally:
             PIPELINE.run_stage("cleanup", ctx)
-        data.update(notebook_times(Path(tmp) / "notebook"))
+        data["notebook"] = notebook_wall_times("continuous_x", TARGET_SECONDS, NOTEBOOK_RUNS)
     write_result("continuous_x", data)
 
 

@@ -11,7 +11,6 @@ Run: .venv/bin/python bench/bench_dvc_cml.py  ->  bench/results/dvc_cml.json
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import tempfile
@@ -20,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import summary, timed, write_result  # noqa: E402
+from common import notebook_wall_times, summary, timed, write_result  # noqa: E402
 
 from mlops_helpers.config import Settings  # noqa: E402
 from mlops_helpers.dvc_cml.experiments import experiment_table, run_experiments  # noqa: E402
 from mlops_helpers.dvc_cml.stages import PIPELINE, shell  # noqa: E402
-from mlops_helpers.notebooks import run_notebook  # noqa: E402
 
 NOTEBOOK_RUNS = 3
 DVC_CALLS = 5
@@ -61,24 +59,10 @@ def stage_timings(root: Path) -> dict[str, Any]:
     }
 
 
-def notebook_timings(root: Path) -> dict[str, Any]:
-    os.environ["MLOPS_RUN_ROOT"] = str(root)  # the kernel inherits it: runs stay in tmp
-    samples, errors = [], []
-    for _ in range(NOTEBOOK_RUNS):
-        result = run_notebook("dvc_cml", output_dir=root / "out")
-        samples.append(result.seconds)
-        if result.error:
-            errors.append(result.error)
-    stats = summary(samples)
-    return {"notebook_wall_seconds": stats, "notebook_errors": errors,
-            "notebook_target_seconds": TARGET_SECONDS,
-            "notebook_median_vs_target_ratio": round(stats["median"] / TARGET_SECONDS, 3)}
-
-
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-dvc-cml-") as tmp:
         data = stage_timings(Path(tmp) / "stages")
-        data.update(notebook_timings(Path(tmp) / "notebook"))
+        data["notebook"] = notebook_wall_times("dvc_cml", TARGET_SECONDS, NOTEBOOK_RUNS)
     write_result("dvc_cml", data)
 
 

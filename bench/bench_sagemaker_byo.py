@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import summary, write_result  # noqa: E402
+from common import notebook_wall_times, summary, write_result  # noqa: E402
 
 from mlops_helpers.data import load_dataset  # noqa: E402
 from mlops_helpers.resources import ResourceTracker  # noqa: E402
@@ -183,19 +182,6 @@ def start_seldon(run_dir: Path, tracker: ResourceTracker, train_csv: Path) -> Ta
                   seldon_body)
 
 
-def notebook_wall_times(runs: int = 3) -> dict[str, Any]:
-    from mlops_helpers.notebooks import run_notebook
-
-    times = []
-    with tempfile.TemporaryDirectory() as out:
-        for _ in range(runs):
-            result = run_notebook("sagemaker_byo", output_dir=Path(out))
-            if result.error:
-                raise RuntimeError(result.error)
-            times.append(result.seconds)
-    return {"runs_s": times, "median_s": statistics.median(times), "target_s": 30}
-
-
 def main() -> int:
     data = load_dataset("iris")
     rows = data.X_test.tolist()
@@ -244,7 +230,7 @@ def main() -> int:
                 results["targets"][f"{key}_ratio_byo_over_seldon_{n}"] = ratio
         results["targets"]["p50_ratio_seldon_over_byo_1_row"] = (
             seldon_res["1_row"]["latency_ms"]["p50"] / byo_res["1_row"]["latency_ms"]["p50"])
-    results["notebook"] = notebook_wall_times()
+    results["notebook"] = notebook_wall_times("sagemaker_byo", target_s=30)
     write_result("sagemaker_byo", results)
     return 0
 

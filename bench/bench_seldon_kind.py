@@ -15,7 +15,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import summary, write_result  # noqa: E402
+from common import notebook_wall_times, summary, write_result  # noqa: E402
 
 from mlops_helpers.config import Settings  # noqa: E402
 from mlops_helpers.seldon_kind.catalog import DEPLOYMENTS, FOLDERS  # noqa: E402
@@ -94,28 +93,12 @@ def runtime_reuse() -> dict[str, float]:
     return {"ensure_seldon_runtime_s": time.perf_counter() - start}
 
 
-def notebook_wall_times() -> dict[str, Any]:
-    from mlops_helpers.notebooks import run_notebook
-
-    times = []
-    with tempfile.TemporaryDirectory(prefix="bench-seldon-nb-") as out:
-        os.environ["MLOPS_RUN_ROOT"] = str(Path(out) / "runs")
-        for _ in range(NOTEBOOK_RUNS):
-            result = run_notebook("seldon_kind", output_dir=Path(out))
-            if result.error:
-                raise RuntimeError(result.error)
-            times.append(result.seconds)
-            print(f"notebook: {result.seconds:.1f} s", flush=True)
-    median = statistics.median(times)
-    return {"runs_s": times, "median_s": median, "target_s": TARGET_NOTEBOOK_S,
-            "within_target": median <= TARGET_NOTEBOOK_S}
-
-
 def main() -> int:
     results: dict[str, Any] = {"requests": REQUESTS, "warmup": WARMUP,
                                "server": "seldon-core 1.18.2 microservice, 1 gunicorn worker",
                                "runtime": runtime_reuse(), "servers": servers()}
-    results["notebook"] = notebook_wall_times()
+    results["notebook"] = notebook_wall_times("seldon_kind", TARGET_NOTEBOOK_S,
+                                             NOTEBOOK_RUNS)
     write_result("seldon_kind", results)
     return 0
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import summary, timed, write_result  # noqa: E402
+from common import notebook_wall_times, summary, timed, write_result  # noqa: E402
 
 from mlops_helpers.config import Settings  # noqa: E402
 from mlops_helpers.watson_openscale import payload  # noqa: E402
@@ -83,21 +82,6 @@ def monitor_runs(ctx: Any) -> dict[str, Any]:
             "accuracy": next(m["value"] for m in last["metrics"] if m["metric"] == "accuracy")}
 
 
-def notebook_wall_times(runs: int = 3) -> dict[str, Any]:
-    from mlops_helpers.notebooks import run_notebook
-
-    times = []
-    with tempfile.TemporaryDirectory() as out:
-        for _ in range(runs):
-            result = run_notebook("watson_openscale", output_dir=Path(out))
-            if result.error:
-                raise RuntimeError(result.error)
-            times.append(result.seconds)
-    median = statistics.median(times)
-    print(f"notebook: median {median:.1f} s over {runs} runs", flush=True)
-    return {"runs_s": times, "median_s": median, "target_s": 30, "within_target": median <= 30}
-
-
 def main() -> int:
     results: dict[str, Any] = {"model": "StandardScaler + LogisticRegression on digits (64 "
                                "features, 10 classes)", "server": "FastAPI + uvicorn, 1 worker",
@@ -124,7 +108,7 @@ def main() -> int:
             results["monitor_run"] = monitor_runs(ctx)
         finally:
             PIPELINE.run_stage("cleanup", ctx)
-    results["notebook"] = notebook_wall_times()
+    results["notebook"] = notebook_wall_times("watson_openscale", target_s=30)
     write_result("watson_openscale", results)
     return 0
 

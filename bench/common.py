@@ -55,3 +55,36 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     path.write_text(json.dumps(payload, indent=2))
     print(json.dumps(payload, indent=2))
     return path
+
+
+def notebook_wall_times(scenario: str, target_s: float, runs: int = 3) -> dict[str, Any]:
+    """The scenario notebook's wall time over ``runs`` papermill runs, against its target.
+
+    Runs go to a temporary run root (the kernel inherits ``MLOPS_RUN_ROOT``); a failed run
+    stops the benchmark, since its time would mean nothing.
+    """
+    import os
+    import tempfile
+
+    from mlops_helpers.notebooks import run_notebook
+
+    times: list[float] = []
+    before = os.environ.get("MLOPS_RUN_ROOT")
+    with tempfile.TemporaryDirectory(prefix=f"bench-{scenario}-nb-") as out:
+        os.environ["MLOPS_RUN_ROOT"] = str(Path(out) / "runs")
+        try:
+            for _ in range(runs):
+                result = run_notebook(scenario, output_dir=Path(out))
+                if result.error:
+                    raise RuntimeError(f"{scenario} notebook failed: {result.error}")
+                times.append(result.seconds)
+                print(f"{scenario} notebook: {result.seconds:.1f} s", flush=True)
+        finally:
+            if before is None:
+                os.environ.pop("MLOPS_RUN_ROOT", None)
+            else:
+                os.environ["MLOPS_RUN_ROOT"] = before
+    median = statistics.median(times)
+    return {"runs_s": times, "median_s": median, "target_s": target_s,
+            "median_vs_target_ratio": round(median / target_s, 3),
+            "within_target": median <= target_s}

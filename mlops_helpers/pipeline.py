@@ -152,8 +152,11 @@ class Pipeline:
             raise
 
 
-def cleanup_stage(ctx: StageContext) -> dict[str, Any]:
-    """The standard cleanup: release every tracked resource, report failures."""
+def cleanup_stage(ctx: StageContext, forget: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The standard cleanup: release every tracked resource, report failures, then drop the
+    state keys in ``forget`` (what pointed at the released resources)."""
     report = ctx.tracker.cleanup(log=ctx.say)
     report.raise_for_failures()
+    for key in forget:
+        ctx.state.pop(key)
     return {"released": report.released}

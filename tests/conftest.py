@@ -17,6 +17,17 @@ def run_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield root
 
 
+@pytest.fixture(scope="module")
+def module_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A run root for a whole module (for flows too slow to repeat per test); the processes
+    the tests start inherit it."""
+    root = tmp_path_factory.mktemp("runs")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLOPS_RUN_ROOT", str(root))
+        patch.setenv("MLOPS_ATTENDEE", "test")
+        yield root
+
+
 @pytest.fixture
 def make_settings(run_root: Path):
     def make(scenario: str, **params: object) -> Settings:

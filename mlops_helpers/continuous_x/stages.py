@@ -203,11 +203,8 @@ def revert(ctx: StageContext) -> dict[str, Any]:
 
 
 def cleanup(ctx: StageContext) -> dict[str, Any]:
-    result = cleanup_stage(ctx)
-    for key in ("platform", "deployments", "history", "builds", "run_id",
-                "candidate_version"):
-        ctx.state.pop(key)
-    return result
+    return cleanup_stage(ctx, forget=("platform", "deployments", "history", "builds",
+                                      "run_id", "candidate_version"))
 
 
 PIPELINE = Pipeline(

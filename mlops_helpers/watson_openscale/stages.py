@@ -220,10 +220,8 @@ def evaluate(ctx: StageContext) -> dict[str, Any]:
 
 
 def cleanup(ctx: StageContext) -> dict[str, Any]:
-    result = cleanup_stage(ctx)
-    for key in ("deployment", "subscription", "model", "space"):  # the last run stays
-        ctx.state.pop(key)
-    return result
+    # the last monitor run's results stay in state: they describe what happened
+    return cleanup_stage(ctx, forget=("deployment", "subscription", "model", "space"))
 
 
 PIPELINE = Pipeline(

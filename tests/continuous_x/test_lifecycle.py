@@ -21,50 +21,41 @@ from tests.support import leftover_processes
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("continuous-x") / "runs"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLOPS_RUN_ROOT", str(root))
-        patch.setenv("MLOPS_ATTENDEE", "test")
-        yield root
-
-
-def make(root: Path, **params: object) -> StageContext:
-    settings = Settings.load("continuous_x", params={"run_root": str(root), **params},
-                             env_file=root / "no.env")
+def make(module_root: Path, **params: object) -> StageContext:
+    settings = Settings.load("continuous_x", params={"run_root": str(module_root), **params},
+                             env_file=module_root / "no.env")
     return PIPELINE.context(settings=settings, log=lambda _: None)
 
 
 @pytest.fixture(scope="module")
-def ctx(root: Path) -> Iterator[StageContext]:
-    context = make(root)
+def ctx(module_root: Path) -> Iterator[StageContext]:
+    context = make(module_root)
     PIPELINE.run_stage("platform", context)
     yield context
     PIPELINE.run_stage("cleanup", context)
     assert context.tracker.list() == []
-    assert leftover_processes(str(root)) == []
+    assert leftover_processes(str(module_root)) == []
 
 
-def release(ctx: StageContext, root: Path, **params: object) -> str:
+def release(ctx: StageContext, module_root: Path, **params: object) -> str:
     """train -> evaluate -> build -> deploy_staging; the new version's number."""
-    context = make(root, **params)
+    context = make(module_root, **params)
     for stage in ("train", "evaluate", "build", "deploy_staging"):
         PIPELINE.run_stage(stage, context)
     return str(ctx.state.get("candidate_version"))
 
 
 def test_lifecycle_each_environment_serves_what_it_should(ctx: StageContext,
-                                                          root: Path) -> None:
+                                                          module_root: Path) -> None:
     assert serving(ctx) == {"staging": None, "canary": None, "production": None}
-    v1 = release(ctx, root)
+    v1 = release(ctx, module_root)
     assert serving(ctx) == {"staging": v1, "canary": None, "production": None}
     PIPELINE.run_stage("promote_canary", ctx)
     assert serving(ctx) == {"staging": v1, "canary": v1, "production": None}
     PIPELINE.run_stage("promote_production", ctx)
     assert serving(ctx) == {"staging": v1, "canary": v1, "production": v1}
 
-    v2 = release(ctx, root, model_type="random_forest")
+    v2 = release(ctx, module_root, model_type="random_forest")
     assert int(v2) == int(v1) + 1
     assert serving(ctx) == {"staging": v2, "canary": v1, "production": v1}
     PIPELINE.run_stage("promote_canary", ctx)
@@ -94,10 +85,10 @@ def test_builds_are_content_tagged_and_reused(ctx: StageContext) -> None:
 
 
 def test_bad_training_parameters_fail_the_run_and_change_nothing(ctx: StageContext,
-                                                                 root: Path) -> None:
+                                                                 module_root: Path) -> None:
     before_versions = ctx.backend.mlflow().versions("continuous-x-model-test")
     before = serving(ctx)
-    bad = make(root, C=-1.0)
+    bad = make(module_root, C=-1.0)
     with pytest.raises(GateFailed, match=r"ended FAILED: .*C.*staging keeps version"):
         PIPELINE.run_stage("train", bad)
     assert ctx.backend.mlflow().versions("continuous-x-model-test") == before_versions
@@ -107,9 +98,9 @@ def test_bad_training_parameters_fail_the_run_and_change_nothing(ctx: StageConte
         PIPELINE.run_stage("evaluate", bad)
 
 
-def test_below_threshold_registers_no_version(ctx: StageContext, root: Path) -> None:
+def test_below_threshold_registers_no_version(ctx: StageContext, module_root: Path) -> None:
     before_versions = ctx.backend.mlflow().versions("continuous-x-model-test")
-    weak = make(root, max_iter=1, C=0.0001)
+    weak = make(module_root, max_iter=1, C=0.0001)
     PIPELINE.run_stage("train", weak)
     with pytest.raises(GateFailed, match="below the threshold"):
         PIPELINE.run_stage("evaluate", weak)
@@ -128,10 +119,10 @@ def test_a_run_that_never_finishes_hits_the_timeout_naming_it(ctx: StageContext)
 
 
 def test_promoting_a_version_that_does_not_exist_is_refused(ctx: StageContext,
-                                                            root: Path) -> None:
+                                                            module_root: Path) -> None:
     before = serving(ctx)
     with pytest.raises(GateFailed, match="version 99 .* does not exist"):
-        PIPELINE.run_stage("promote_canary", make(root, version=99))
+        PIPELINE.run_stage("promote_canary", make(module_root, version=99))
     assert serving(ctx) == before
 
 

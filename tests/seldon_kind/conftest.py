@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,16 +16,6 @@ from mlops_helpers.seldon_kind.stages import PIPELINE
 @pytest.fixture(scope="session")
 def seldon_python() -> Path:
     return ensure_seldon_runtime()
-
-
-@pytest.fixture(scope="module")
-def module_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A run root for a whole module (its flow is expensive), children see it too."""
-    root = tmp_path_factory.mktemp("seldon-runs")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLOPS_RUN_ROOT", str(root))
-        patch.setenv("MLOPS_ATTENDEE", "test")
-        yield root
 
 
 def make_context(root: Path, **params: object) -> StageContext:
