@@ -98,6 +98,8 @@ def run_checks(settings: Settings | None = None) -> list[Check]:
         _tool("helm", "helm is not installed: the Seldon operator cannot be installed here"),
         _tool("terraform", "terraform is not installed: the Chameleon files are parsed with "
                            "python-hcl2 instead"),
+        _tool("argo", "the argo CLI is not installed: the continuous_x chameleon backend "
+                      "submits its WorkflowTemplates with it"),
         _tool("git", "git is needed by the GitOps and DVC scenarios"),
         *_credentials(settings),
     ]
