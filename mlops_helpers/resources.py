@@ -103,13 +103,24 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
+def _reused(pid: int, start_time: str | None) -> bool:
+    """True when ``pid`` now belongs to another process than the one we started."""
+    return (start_time is not None and not process_alive(pid, start_time)
+            and process_start_time(pid) is not None and pid not in _CHILDREN)
+
+
+def terminate_group(pid: int, start_time: str | None = None) -> None:
+    """Send SIGTERM to the process group led by ``pid`` without waiting for it."""
+    if not _reused(pid, start_time):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+
+
 def stop_process_group(pid: int, start_time: str | None = None, grace: float = 10.0) -> None:
     """Terminate the process group led by ``pid``; kill it if it outlives ``grace``."""
     from mlops_helpers.waiting import pause
 
-    reused = (start_time is not None and not process_alive(pid, start_time)
-              and process_start_time(pid) is not None and pid not in _CHILDREN)
-    if reused:
+    if _reused(pid, start_time):
         return  # the pid now belongs to someone else: leave it alone
     try:
         os.killpg(pid, signal.SIGTERM)
@@ -214,7 +225,13 @@ class ResourceTracker:
     def cleanup(self, log: Callable[[str], None] = print) -> CleanupReport:
         """Release everything, newest first; failures are kept and reported, not raised."""
         report = CleanupReport()
-        for resource in reversed(self.list()):
+        resources = list(reversed(self.list()))
+        # every server gets SIGTERM first, so they shut down side by side; the ordered
+        # teardown below then only waits for what is still running
+        for resource in resources:
+            if resource.kind == "process":
+                terminate_group(int(resource.params["pid"]), resource.params.get("start_time"))
+        for resource in resources:
             try:
                 _resolve(resource.kind, resource.module)(resource.params)
             except Exception as exc:  # keep going: one stuck resource must not strand others

@@ -10,6 +10,8 @@ import json
 import os
 import socket
 import subprocess
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -30,11 +32,27 @@ from mlops_helpers.waiting import wait_until
 LOOPBACK = "127.0.0.1"
 
 
+_HANDED_OUT: dict[int, float] = {}  # port -> when free_port gave it, in this process
+_HANDED_OUT_LOCK = threading.Lock()
+_HANDED_OUT_FOR_S = 60.0  # long enough for a server to start and bind it
+
+
 def free_port(host: str = LOOPBACK) -> int:
-    """A port that is free on ``host`` right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port that is free on ``host`` right now (the OS picks it), and that this process
+    has not handed out in the last minute: servers started side by side get distinct
+    ports even though none of them has bound its port yet."""
+    with _HANDED_OUT_LOCK:
+        now = time.monotonic()
+        for port, since in list(_HANDED_OUT.items()):
+            if now - since > _HANDED_OUT_FOR_S:
+                del _HANDED_OUT[port]
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((host, 0))
+                port = int(sock.getsockname()[1])
+            if port not in _HANDED_OUT:
+                _HANDED_OUT[port] = now
+                return port
 
 
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:

@@ -138,9 +138,9 @@ def build(ctx: StageContext) -> dict[str, Any]:
 
 
 def _check_version(ctx: StageContext, version: str, action: str) -> None:
-    name = model_name(ctx.settings)
-    if not ctx.backend.mlflow().version_exists(name, version):
-        known = ctx.backend.mlflow().versions(name)
+    name, mlflow = model_name(ctx.settings), ctx.backend.mlflow()
+    if not mlflow.version_exists(name, version):
+        known = mlflow.versions(name)
         raise GateFailed(f"version {version} of {name} does not exist (known: "
                          f"{', '.join(known) or 'none'}); refusing to {action} it")
 
@@ -189,15 +189,15 @@ def promote_production(ctx: StageContext) -> dict[str, Any]:
 def revert(ctx: StageContext) -> dict[str, Any]:
     """Put the version the environment served before back (its alias moves back too)."""
     environment = str(ctx.settings.get("revert_environment", DEFAULTS["revert_environment"]))
-    history = (ctx.state.get("history") or {}).get(environment, [])
-    if len(history) < 2:
-        current = history[-1] if history else None
+    history = ctx.state.get("history") or {}
+    served = history.get(environment, [])
+    if len(served) < 2:
+        current = served[-1] if served else None
         ctx.say(f"{environment} has no earlier version to go back to; it keeps {current}")
         return {"environment": environment, "reverted": False, "model_version": current}
-    history = ctx.state.get("history")
-    dropped = history[environment].pop()
+    dropped = served.pop()
     ctx.state.update(history=history)
-    previous = history[environment][-1]
+    previous = served[-1]
     result = _release(ctx, environment, previous, record=False)
     return {**result, "reverted": True, "from_version": dropped}
 

@@ -8,18 +8,13 @@ pass the graph parameters through ``PREDICTIVE_UNIT_PARAMETERS``.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_helpers.errors import ServerStartError, StageError
-from mlops_helpers.resources import ResourceTracker, process_alive
+from mlops_helpers.errors import StageError
+from mlops_helpers.resources import ResourceTracker
 from mlops_helpers.seldon_kind.modelwork import child_env, model_class
 from mlops_helpers.servers import ManagedServer, free_port, http_json, start_server
 
@@ -106,19 +101,9 @@ def start_unit(python: Path, unit: LocalUnit, process_name: str, run_dir: Path,
             "--workers", "1"]
     env = child_env(PREDICTIVE_UNIT_PARAMETERS=json.dumps(unit.parameters),
                     PYTHONPATH=str(unit.image_dir))
-    try:
-        return start_server(process_name, argv, run_dir=run_dir, tracker=tracker,
-                            health_path="/health/ping", env=env, cwd=unit.image_dir,
-                            timeout=timeout)
-    except ServerStartError as exc:
-        # servers starting side by side may pick the same free gRPC/metrics port: one retry
-        if "Address already in use" not in str(exc):
-            raise
-        argv[argv.index("--grpc-port") + 1] = str(free_port())
-        argv[argv.index("--metrics-port") + 1] = str(free_port())
-        return start_server(process_name, argv, run_dir=run_dir, tracker=tracker,
-                            health_path="/health/ping", env=env, cwd=unit.image_dir,
-                            timeout=timeout)
+    return start_server(process_name, argv, run_dir=run_dir, tracker=tracker,
+                        health_path="/health/ping", env=env, cwd=unit.image_dir,
+                        timeout=timeout)
 
 
 def sample_payload(meta: dict[str, Any]) -> dict[str, Any]:
@@ -148,29 +133,3 @@ def bad_payloads(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def predict(url: str, payload: dict[str, Any], timeout: float = 10.0) -> tuple[int, Any]:
     return http_json("POST", f"{url}{PREDICTIONS}", payload, timeout=timeout)
-
-
-def stop_servers(tracker: ResourceTracker, log: Callable[[str], None] = print) -> list[str]:
-    """Stop every tracked server process at once; returns the ids released.
-
-    Each group gets SIGTERM first, so they all shut down in parallel; the tracker's own
-    teardown then only waits for what is left. A failure is left for the caller's
-    standard cleanup to retry and report.
-    """
-    servers = [r for r in tracker.list() if r.kind == "process"]
-    for resource in servers:
-        pid, start = int(resource.params["pid"]), resource.params.get("start_time")
-        if process_alive(pid, start):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGTERM)
-
-    def release(rid: str) -> str | None:
-        try:
-            tracker.release(rid)
-        except Exception:  # reported by the standard cleanup, which tries again
-            return None
-        log(f"cleanup: released {rid}")
-        return rid
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return [rid for rid in pool.map(release, [r.id for r in servers]) if rid]

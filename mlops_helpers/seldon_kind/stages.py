@@ -32,7 +32,6 @@ from mlops_helpers.seldon_kind.serving import (
     bad_payloads,
     predict,
     sample_payload,
-    stop_servers,
 )
 
 SCENARIO = "seldon_kind"
@@ -304,10 +303,7 @@ def rollback(ctx: StageContext, env: str) -> dict[str, Any]:
 
 
 def cleanup(ctx: StageContext) -> dict[str, Any]:
-    # model servers take a moment each to shut down: stop them side by side first
-    stopped = stop_servers(ctx.tracker, log=ctx.say)
     result = cleanup_stage(ctx)
-    result["released"] = stopped + result["released"]
     for record in (ctx.run_dir / "environments").glob("*.json"):
         record.unlink()  # their servers are gone; the GitOps repo keeps the history
     return result

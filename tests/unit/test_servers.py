@@ -54,6 +54,15 @@ def test_free_port_is_bindable() -> None:
     assert port_is_free(free_port())
 
 
+def test_free_port_never_hands_out_the_same_port_twice_at_once() -> None:
+    """Servers started side by side each get their own port before any of them binds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ports = list(pool.map(lambda _: free_port(), range(64)))
+    assert len(set(ports)) == len(ports)
+
+
 def test_http_json_returns_4xx_without_raising(tmp_path: Path) -> None:
     server = start_server("files404", HEALTHY, run_dir=tmp_path, health_path="/", cwd=tmp_path)
     try:
