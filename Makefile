@@ -6,38 +6,66 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TOOLS := .tools
 GROOVY_LINT := $(TOOLS)/node_modules/.bin/npm-groovy-lint
+# What is installed is what is locked (`make lock` writes the locks; commit them).
+LOCK := requirements/project.lock.txt
+ENV_TOOL := PYTHON=$(PYTHON) requirements/env.sh
+# Python caches compiled modules (.pyc) on first import; some images and CI turn that off,
+# and then every process (each notebook kernel, stage, server) compiles mlflow & co again.
+unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install tools run test lint lab bench diagrams clean
+.PHONY: install seldon-runtime lock tools run test lint lab bench diagrams clean hub
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[all]'
-	touch $(STAMP)
+# uv (installed from PyPI into .tools/uv) makes .venv hold exactly the lock; pip if uv fails.
+$(STAMP): $(LOCK) pyproject.toml
+	@echo "installing .venv from $(LOCK) ..."
+	@$(ENV_TOOL) sync $(VENV) $(LOCK) --editable
+	@touch $(STAMP)
 
-install: $(STAMP)
+# seldon-core cannot share .venv (old Flask, numpy<2): its own environment, from its own lock.
+seldon-runtime: $(STAMP)
+	@$(BIN)/python -m mlops_helpers.seldon_kind.runtime
+
+install: $(STAMP) seldon-runtime
+
+# Re-run after changing a dependency in pyproject.toml or the Seldon runtime's requirements:
+# writes requirements/*.lock.txt and environment.yml's pip list.
+lock:
+	@$(ENV_TOOL) lock
 
 # npm-groovy-lint (Jenkinsfile linter) runs on Node 20 + Java 17; v15 is the line that does.
 $(GROOVY_LINT):
 	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error npm-groovy-lint@15
 
-tools: $(GROOVY_LINT)
+# configurable-http-proxy: JupyterHub's proxy for the workshop room (`make hub`, room tests).
+CHP := $(TOOLS)/node_modules/.bin/configurable-http-proxy
+$(CHP):
+	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error configurable-http-proxy@5
+
+tools: $(GROOVY_LINT) $(CHP)
 
 # First command: every notebook, headless, local backend; executed copies land in build/.
+# JOBS=2 runs two notebooks at once (each waits on its servers much of the time).
+JOBS ?= 1
 run: install
-	$(BIN)/mlops-workshop run
+	$(BIN)/mlops-workshop run --jobs $(JOBS)
 
-# Second command: lint, then every test (unit, scenario notebooks, validators).
+# Second command: lint, then every test (unit, scenario notebooks, validators), one worker
+# per core (tests/conftest.py keeps each file on one worker). PYTEST_ARGS adds options.
 test: install tools
 	$(BIN)/ruff check .
-	PATH="$(CURDIR)/$(TOOLS)/node_modules/.bin:$$PATH" $(BIN)/pytest
+	PATH="$(CURDIR)/$(TOOLS)/node_modules/.bin:$$PATH" $(BIN)/pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 lint: install tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check mlops_helpers
 
+# JupyterLab at the project root, so scenarios/, build/ and runs/ are one click away, with the
+# notebooks folder in front. Jupyter refuses to run as root unless told; in a container (where
+# root is usual) this says so and passes --allow-root. More options: make lab LAB_ARGS=...
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	@if [ "$$(id -u)" = 0 ]; then echo "make lab: running as root (a container?), so JupyterLab starts with --allow-root"; fi
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks \
+		$$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 bench: install
 	$(BIN)/python bench/run_all.py
@@ -47,3 +75,9 @@ diagrams: install
 
 clean:
 	rm -rf build runs .pytest_cache
+
+# The workshop room: JupyterHub for every attendee at a printed URL; Ctrl-C ends it.
+# HUB_IP=0.0.0.0 serves this machine's network; HUB_PORT picks the port; the workshop code
+# comes from MLOPS_WORKSHOP_CODE (else a new one is printed).
+hub: install $(CHP)
+	$(BIN)/mlops-workshop hub $(if $(HUB_PORT),--port $(HUB_PORT)) $(if $(HUB_IP),--ip $(HUB_IP))

@@ -4,7 +4,9 @@
    deploy_staging), with each stage's share, over several releases on one platform;
 2. the staging app's ``/predict`` latency (p50, p99) for one iris row over a keep-alive
    connection;
-3. the notebook's median wall time over 3 papermill runs (target 45 s on this machine).
+3. the canary router: the observed canary share over 2,000 requests (setting 10 %) and
+   what the extra hop costs (``/predict`` p50/p99 through the router against the app);
+4. the notebook's median wall time over 3 papermill runs (target 45 s on this machine).
 
 Run: .venv/bin/python bench/bench_continuous_x.py  ->  bench/results/continuous_x.json
 """
@@ -24,6 +26,7 @@ from common import notebook_wall_times, summary, write_result  # noqa: E402
 
 from mlops_helpers.config import Settings  # noqa: E402
 from mlops_helpers.continuous_x.stages import PIPELINE, serving  # noqa: E402
+from mlops_helpers.continuous_x.traffic import drive  # noqa: E402
 
 RELEASES = 4
 WARMUP, REQUESTS = 200, 2000
@@ -56,6 +59,18 @@ def release_times(ctx: Any, root: Path) -> dict[str, Any]:
             "stage_median_seconds": {s: summary(v)["median"] for s, v in per_stage.items()},
             "stage_share_of_total": {s: round(summary(v)["median"] / stats["median"], 3)
                                      for s, v in per_stage.items()}}
+
+
+def router_split(ctx: Any) -> dict[str, Any]:
+    """Observed canary share and the router's own figures (canary and production deployed)."""
+    for stage in ("promote_canary", "promote_production"):
+        PIPELINE.run_stage(stage, ctx)
+    router = ctx.state.get("router")["url"]
+    answered = drive(router, REQUESTS)
+    return {"router_split": {"requests": REQUESTS, "canary": answered["canary"],
+                             "observed_canary_share": round(answered["canary"] / REQUESTS, 4),
+                             "setting": 0.10},
+            "router_predict_latency_ms": predict_latency(router)["predict_latency_ms"]}
 
 
 def predict_latency(url: str) -> dict[str, Any]:
@@ -94,6 +109,7 @@ def main() -> None:
             data["platform_start_seconds"] = time.perf_counter() - t0
             data.update(release_times(ctx, root))
             data.update(predict_latency(ctx.state.get("deployments")["staging"]["url"]))
+            data.update(router_split(ctx))
         finally:
             PIPELINE.run_stage("cleanup", ctx)
         data["notebook"] = notebook_wall_times("continuous_x", TARGET_SECONDS, NOTEBOOK_RUNS)

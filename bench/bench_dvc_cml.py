@@ -1,7 +1,8 @@
 """Benchmark of the dvc_cml scenario.
 
-1. per-stage wall time of one full local run (checkout ... commit_lock, cleanup) and of the
-   notebook's experiment step (two ``dvc exp run --set-param`` plus ``dvc exp show``);
+1. per-stage wall time of one full local run (the learner's sandbox, then checkout ...
+   commit_lock, cleanup, on the sandbox as the workspace) and of the notebook's experiment
+   step (two ``dvc exp run --set-param`` plus ``dvc exp show``);
 2. the cost of one DVC call in the working repo (``dvc status --json``, 5 calls), and the
    share of the stage time that is pure DVC start-up, measured in the same run;
 3. the notebook's median wall time over 3 papermill runs (target: 30 s or less).
@@ -23,7 +24,7 @@ from common import notebook_wall_times, summary, timed, write_result  # noqa: E4
 
 from mlops_helpers.config import Settings  # noqa: E402
 from mlops_helpers.dvc_cml.experiments import experiment_table, run_experiments  # noqa: E402
-from mlops_helpers.dvc_cml.stages import PIPELINE, shell  # noqa: E402
+from mlops_helpers.dvc_cml.stages import PIPELINE, create_sandbox, shell  # noqa: E402
 
 NOTEBOOK_RUNS = 3
 DVC_CALLS = 5
@@ -31,10 +32,16 @@ TARGET_SECONDS = 30.0
 
 
 def stage_timings(root: Path) -> dict[str, Any]:
-    settings = Settings.load("dvc_cml", params={"run_root": str(root), "attendee": "bench"},
-                             defaults=PIPELINE.defaults, env_file=root / "no.env")
-    ctx = PIPELINE.context(settings, log=lambda _msg: None)
+    def context(**params: Any) -> Any:
+        settings = Settings.load("dvc_cml", params={"run_root": str(root), "attendee": "bench",
+                                                    **params},
+                                 defaults=PIPELINE.defaults, env_file=root / "no.env")
+        return PIPELINE.context(settings, log=lambda _msg: None)
+
     seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    ctx = context(**create_sandbox(context()))
+    seconds["sandbox (create_sandbox, not a stage)"] = time.perf_counter() - start
     for name in PIPELINE.stage_names():
         if name == "cleanup":
             continue

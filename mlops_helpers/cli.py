@@ -7,16 +7,19 @@
     mlops-workshop SCENARIO STAGE [--backend B] [-p KEY VALUE ...]
 
 The Jenkinsfiles' ``sh`` steps call the last form, so Jenkins and the notebooks run the
-very same stage code.
+very same stage code. Any failure is one line on stderr (``error: ...``, secrets masked);
+``--debug`` (or ``MLOPS_DEBUG=1``) adds the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from mlops_helpers import SCENARIOS
 from mlops_helpers.errors import GateFailed, WorkshopError
@@ -37,22 +40,45 @@ def _params(pairs: list[list[str]] | None) -> dict[str, Any]:
     return {key: _value(value) for key, value in (pairs or [])}
 
 
+def _add_debug(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="show the traceback of a failure (also: MLOPS_DEBUG=1)")
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default=None, help="backend name (default: local)")
     parser.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
                         help="a setting or notebook parameter; may be repeated")
+    _add_debug(parser, argparse.SUPPRESS)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line too (the usage stays one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message} (see: {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mlops-workshop", description="MLOps CI/CD workshop: doctor, notebooks, stages.")
+    _add_debug(parser, False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("doctor", help="check this machine (tools, extras, credentials)")
     run = sub.add_parser("run", help="run notebooks headless with papermill into build/")
     run.add_argument("names", nargs="*", help="preflight, seldon_kind, ... (default: all)")
     run.add_argument("--output-dir", default=None, help="where executed notebooks go")
+    run.add_argument("-j", "--jobs", type=int, default=1, help="notebooks run at once")
     _add_common(run)
     sub.add_parser("diagrams", help="draw every scenario's pipeline diagram into images/")
+    hub = sub.add_parser("hub", help="serve the workshop room: JupyterHub for every attendee")
+    hub.add_argument("--port", type=int, default=None, help="the room's port (default: free)")
+    hub.add_argument("--room-dir", default="runs/room", help="hub state and attendees' homes")
+    hub.add_argument("--ip", default="127.0.0.1",
+                     help="where attendees reach the room (0.0.0.0: this machine's network)")
+    hub.add_argument("--instructor", action="append", default=None,
+                     help="an instructor's sign-in name (repeatable; default: instructor)")
     for scenario in SCENARIOS:
         sp = sub.add_parser(scenario, help=f"run one stage of {scenario} ('stages' lists them)")
         sp.add_argument("stage", help="a stage name, or 'stages' to list them")
@@ -61,37 +87,47 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_doctor() -> int:
-    from mlops_helpers.doctor import format_table, run_checks
+    from mlops_helpers.doctor import format_report, ready, run_checks
 
-    print(format_table(run_checks()))
-    print("\nabsent items only limit what can run here; every local backend needs none of them")
-    return 0
+    checks = run_checks()
+    print(format_report(checks))
+    return 0 if ready(checks) else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mlops_helpers.notebooks import existing_notebooks, find_notebook, run_notebook
+    from mlops_helpers.notebooks import (
+        NotebookRun,
+        existing_notebooks,
+        find_notebook,
+        format_summary,
+        params_per_notebook,
+        run_notebooks,
+    )
 
     names = args.names or existing_notebooks()
     for name in names:
         find_notebook(name)  # refuse an unknown name before running anything
-    failures = []
-    for name in names:
-        print(f"running {name} ...", flush=True)
-        result = run_notebook(name, backend=args.backend or "local", params=_params(args.param),
-                              output_dir=Path(args.output_dir) if args.output_dir else None)
-        status = "FAILED" if result.error else "ok"
-        print(f"  {status} in {result.seconds:.1f}s -> {result.output}", flush=True)
+    per_notebook = params_per_notebook(names, _params(args.param))  # and an unknown -p name
+    count = 0
+
+    def started(name: str) -> None:  # one at a time: the line ends when the notebook does
+        print(f"[{count + 1}/{len(names)}] {name} ...", end="", flush=True)
+
+    def finished(result: NotebookRun) -> None:
+        nonlocal count
+        count += 1
+        head = "" if args.jobs <= 1 else f"[{count}/{len(names)}] {result.name} ..."
+        print(f"{head} {result.status} in {result.seconds:.1f}s", flush=True)
         if result.error:
             print(f"  {result.error}", file=sys.stderr, flush=True)
-            failures.append(result.error)
-    if failures:
-        print(f"\n{len(failures)} notebook(s) failed:", file=sys.stderr)
-        for failure in failures:
-            print(f"  - {failure}", file=sys.stderr)
-        return 1
-    return 0
+
+    runs = run_notebooks(names, backend=args.backend or "local", params=per_notebook,
+                         output_dir=Path(args.output_dir) if args.output_dir else None,
+                         jobs=args.jobs, started=started, finished=finished)
+    print("\n" + format_summary(runs), flush=True)
+    return 1 if any(r.error for r in runs) else 0
 
 
 def cmd_diagrams() -> int:
@@ -103,6 +139,17 @@ def cmd_diagrams() -> int:
     return 0
 
 
+def cmd_hub(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from mlops_helpers.room.hub import serve_room
+
+    serve_room(Path(args.room_dir), args.port, args.instructor or ["instructor"],
+               os.environ.get("MLOPS_WORKSHOP_CODE") or None, ip=args.ip)
+    return 0
+
+
 def cmd_stage(args: argparse.Namespace) -> int:
     from mlops_helpers.scenarios import load_pipeline
 
@@ -111,18 +158,35 @@ def cmd_stage(args: argparse.Namespace) -> int:
         print("\n".join(pipeline.stage_names()))
         return 0
     pipeline.stage(args.stage)  # unknown stage: clear error before any work
-    params = _params(args.param)
+    params = pipeline.validate_params(_params(args.param))  # unknown name, bad type or range
     if args.backend:
         params["backend"] = args.backend
-    ctx = pipeline.context(**params)
+    settings = pipeline.settings(**params)
+    settings.check(pipeline.known_settings())  # also what comes from the environment or .env
+    ctx = pipeline.context(settings)
     result = pipeline.run_stage(args.stage, ctx)
     if result:
         print(json.dumps(result, indent=2, default=str))
     return 0
 
 
+def _one_line(exc: BaseException, args: argparse.Namespace) -> str:
+    """The error's message on one line, every known secret masked."""
+    from mlops_helpers.config import Settings, mask_text
+
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] + (" " + "; ".join(lines[1:]) if lines[1:] else "") if lines else ""
+    try:
+        secrets = Settings.load("cli", params=_params(getattr(args, "param", None))).secrets()
+    except Exception:  # masking must never hide the error itself
+        secrets = []
+    return mask_text(text, secrets)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    debug = bool(getattr(args, "debug", False)) or os.environ.get("MLOPS_DEBUG", "") in {
+        "1", "true", "yes"}
     try:
         if args.command == "doctor":
             return cmd_doctor()
@@ -130,13 +194,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "diagrams":
             return cmd_diagrams()
+        if args.command == "hub":
+            return cmd_hub(args)
         return cmd_stage(args)
-    except GateFailed as exc:
-        print(f"gate failed: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `... | head`: the reader left; nothing went wrong here
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        if isinstance(exc, GateFailed):
+            print(f"gate failed: {_one_line(exc, args)}", file=sys.stderr)
+            return 1
+        if isinstance(exc, WorkshopError):
+            print(f"error: {_one_line(exc, args)}", file=sys.stderr)
+            return 2 if isinstance(exc, KeyError) else 1
+        hint = "" if debug else " (run again with --debug for the traceback)"
+        print(f"error: {type(exc).__name__}: {_one_line(exc, args)}{hint}", file=sys.stderr)
         return 1
-    except WorkshopError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, KeyError) else 1
 
 
 if __name__ == "__main__":

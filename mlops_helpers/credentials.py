@@ -31,7 +31,7 @@ CLOUD_BACKENDS: tuple[CloudBackend, ...] = (
         "sagemaker_byo and dvc_cml run on their local backends only",
     ),
     CloudBackend(
-        "cml", ("dvc_cml",), (("repo_token",),), ("cml_pr_url",),
+        "cml", ("dvc_cml",), (("repo_token",),), ("cml_target",),
         "the dvc_cml report is written to a file instead of posted as a PR comment",
     ),
     CloudBackend(

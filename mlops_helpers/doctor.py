@@ -1,18 +1,29 @@
-"""Preflight checks: what this machine has, and what each missing piece means."""
+"""Preflight checks: what this machine has, what each missing piece means, and one verdict.
+
+One table (``run_checks``) covers the system, Python, the attendee suffix, the installed
+extras, the Seldon runtime, loopback ports, tools and credentials, and then every backend
+of every scenario; ``verdict`` sums it up in one line. Nothing here changes the machine, and
+no credential value is ever shown.
+"""
 
 from __future__ import annotations
 
+import platform
+import re
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from importlib import metadata
 
 from mlops_helpers.config import Settings
 from mlops_helpers.credentials import CLOUD_BACKENDS
+from mlops_helpers.errors import ConfigError
 from mlops_helpers.extras import EXTRA_MODULES, extra_installed
-from mlops_helpers.servers import free_port, port_is_free
 
 OK, MISSING, WARN = "ok", "absent", "warning"
+DISTRIBUTION = "mlops-workshop"
+FALLBACK_PYTHON_RANGE = ">=3.11,<3.13"  # pyproject's requires-python, if not installed
 
 
 @dataclass(frozen=True)
@@ -23,11 +34,102 @@ class Check:
     detail: str
 
 
+@dataclass(frozen=True)
+class Needs:
+    """What one backend of one scenario needs on this machine."""
+
+    extras: tuple[str, ...] = ()
+    tools: tuple[str, ...] = ()
+    credentials: str | None = None  # the name of a CLOUD_BACKENDS entry
+    docker_engine: bool = False
+    seldon_runtime: bool = False
+
+
+# Every backend each scenario registers (a unit test keeps this in step with the registries).
+SCENARIO_BACKENDS: dict[str, dict[str, Needs]] = {
+    "seldon_kind": {
+        "local": Needs(tools=("git",), seldon_runtime=True),
+        "kind": Needs(tools=("kind", "helm", "kubectl"), docker_engine=True),
+    },
+    "sagemaker_byo": {
+        "local": Needs(),
+        "aws": Needs(extras=("aws",), credentials="aws"),
+    },
+    "watson_openscale": {
+        "local": Needs(extras=("mlflow",)),
+        "ibm": Needs(extras=("ibm",), credentials="ibm"),
+    },
+    "dvc_cml": {
+        "local": Needs(extras=("dvc",), tools=("git",)),
+        "s3": Needs(extras=("dvc", "aws"), tools=("git",), credentials="aws"),
+        "aws": Needs(extras=("dvc", "aws"), tools=("git",), credentials="aws"),
+    },
+    "continuous_x": {
+        "local": Needs(extras=("mlflow",)),
+        "chameleon": Needs(extras=("chameleon",), credentials="chameleon",
+                           tools=("terraform", "ansible-playbook", "argo", "kubectl")),
+    },
+}
+
+
+# -- the machine --------------------------------------------------------------------------
+def _system() -> Check:
+    name = platform.system()
+    if name == "Windows":
+        return Check("system", "operating system", MISSING,
+                     "Windows: process groups and signals the local servers rely on do not "
+                     "exist here; install WSL2 (wsl --install) and run the workshop inside it")
+    if name in ("Linux", "Darwin"):
+        shown = "macOS" if name == "Darwin" else "Linux"
+        return Check("system", "operating system", OK, f"{shown} {platform.release()}")
+    return Check("system", "operating system", WARN,
+                 f"{name}: the workshop is tested on Linux and macOS only")
+
+
+def supported_python() -> str:
+    """The package's ``requires-python`` (from its installed metadata, as pip enforces it)."""
+    try:
+        return metadata.metadata(DISTRIBUTION)["Requires-Python"] or FALLBACK_PYTHON_RANGE
+    except metadata.PackageNotFoundError:
+        return FALLBACK_PYTHON_RANGE
+
+
+def python_range_words(spec: str) -> str:
+    """``>=3.11,<3.13`` -> ``3.11–3.12`` (the specifier itself when it is another shape)."""
+    low = re.search(r">=\s*3\.(\d+)", spec)
+    high = re.search(r"<\s*3\.(\d+)(?!\.)", spec)
+    if not (low and high) or int(high.group(1)) - 1 < int(low.group(1)):
+        return spec
+    return f"3.{low.group(1)}–3.{int(high.group(1)) - 1}"
+
+
+def python_supported(version: tuple[int, int], spec: str) -> bool:
+    from packaging.specifiers import SpecifierSet
+
+    return f"{version[0]}.{version[1]}" in SpecifierSet(spec)
+
+
 def _python() -> Check:
+    spec = supported_python()
+    words = python_range_words(spec)
     version = ".".join(map(str, sys.version_info[:3]))
-    good = sys.version_info[:2] >= (3, 11)
-    return Check("python", "version", OK if good else WARN,
-                 f"{version}" + ("" if good else " (the workshop needs 3.11 or newer)"))
+    if python_supported(sys.version_info[:2], spec):
+        return Check("python", "version", OK, f"{version} (supported: {words})")
+    return Check("python", "version", MISSING,
+                 f"{version}: the workshop supports Python {words} only ({spec}); "
+                 f"create the environment with one of those")
+
+
+def _attendee(settings: Settings) -> Check:
+    try:
+        suffix = settings.attendee
+    except ConfigError as exc:
+        return Check("workshop", "attendee suffix", MISSING, str(exc))
+    source = settings.source_of("attendee")
+    where = (f"from {source[0]}" if source else
+             "your user name; set MLOPS_ATTENDEE to your initials to choose another")
+    return Check("workshop", "attendee suffix", OK,
+                 f"'{suffix}' ({where}); every resource name ends with it")
 
 
 def _extras() -> list[Check]:
@@ -42,12 +144,38 @@ def _extras() -> list[Check]:
     return rows
 
 
+def _seldon_runtime() -> Check:
+    """The separate environment seldon-core runs in (it cannot share one with JupyterLab)."""
+    try:
+        from mlops_helpers.seldon_kind.runtime import runtime_dir
+    except ImportError as exc:  # fcntl: not on Windows
+        return Check("runtime", "seldon", MISSING, f"cannot be used on this system ({exc})")
+    python = runtime_dir() / "bin" / "python"
+    if not python.exists():
+        return Check("runtime", "seldon", MISSING,
+                     f"{runtime_dir()} does not exist: `make install` creates it (seldon_kind "
+                     "needs it; notebooks never install packages)")
+    try:
+        done = subprocess.run(
+            [str(python), "-c", "import importlib.util, sys; "
+             "sys.exit(importlib.util.find_spec('seldon_core') is None)"],
+            capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Check("runtime", "seldon", MISSING, f"{python} does not run: {exc}")
+    if done.returncode != 0:
+        return Check("runtime", "seldon", MISSING,
+                     f"{runtime_dir()} has no seldon-core: `make install` completes it")
+    return Check("runtime", "seldon", OK, f"seldon-core ready in {runtime_dir()}")
+
+
 def _ports() -> Check:
+    from mlops_helpers.servers import free_port, port_is_free
+
     try:
         port = free_port()
         usable = port_is_free(port)
     except OSError as exc:
-        return Check("network", "loopback ports", WARN, f"cannot bind 127.0.0.1: {exc}")
+        return Check("network", "loopback ports", MISSING, f"cannot bind 127.0.0.1: {exc}")
     return Check("network", "loopback ports", OK if usable else WARN,
                  "free ports can be picked on 127.0.0.1 for the local servers")
 
@@ -55,6 +183,22 @@ def _ports() -> Check:
 def _tool(name: str, meaning: str) -> Check:
     path = shutil.which(name)
     return Check("tools", name, OK if path else MISSING, path or meaning)
+
+
+def _versioned_tool(name: str, argv: list[str], minimum: int, why: str) -> Check:
+    """A tool whose major version matters (Node and Java for ``make test``'s linter)."""
+    if not shutil.which(argv[0]):
+        return Check("tools", name, MISSING, f"not installed: {why}")
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Check("tools", name, WARN, f"does not answer ({exc}): {why}")
+    found = re.search(r"(\d+)(?:\.\d+)*", done.stdout + done.stderr)
+    if found is None:
+        return Check("tools", name, WARN, f"unknown version: {why}")
+    major = int(found.group(1))
+    status = OK if major >= minimum else WARN
+    return Check("tools", name, status, f"{found.group(0)} (needs {minimum}+: {why})")
 
 
 def _docker_engine() -> Check:
@@ -85,12 +229,52 @@ def _credentials(settings: Settings) -> list[Check]:
     return rows
 
 
-def run_checks(settings: Settings | None = None) -> list[Check]:
-    settings = settings or Settings.load("doctor")
+# -- the scenarios ------------------------------------------------------------------------
+def _missing_for(needs: Needs, found: dict[tuple[str, str], Check]) -> list[str]:
+    """What this machine lacks for a backend, in words, from the rows already checked."""
+    def absent(area: str, item: str) -> bool:
+        return found[(area, item)].status != OK
+
+    missing = [f"the '{e}' extra" for e in needs.extras if absent("extras", e)]
+    missing += [t for t in needs.tools if absent("tools", t)]
+    if needs.docker_engine and absent("tools", "docker engine"):
+        missing.append("a docker engine")
+    if needs.seldon_runtime and absent("runtime", "seldon"):
+        missing.append("the Seldon runtime (make install)")
+    if needs.credentials and absent("credentials", needs.credentials):
+        missing.append(f"{needs.credentials} credentials")
+    return missing
+
+
+def scenario_checks(machine: list[Check]) -> list[Check]:
+    """One row per scenario: its local backend must be ready; its cloud ones are optional."""
+    found = {(c.area, c.item): c for c in machine}
+    rows = []
+    for scenario, backends in SCENARIO_BACKENDS.items():
+        parts = []
+        local_missing = _missing_for(backends["local"], found)
+        for backend, needs in backends.items():
+            missing = _missing_for(needs, found)
+            parts.append(f"{backend}: " + ("ready" if not missing else
+                                           "needs " + ", ".join(missing)))
+        rows.append(Check("scenario", scenario, OK if not local_missing else MISSING,
+                          "; ".join(parts)))
+    return rows
+
+
+def _machine_checks(settings: Settings) -> list[Check]:
     return [
+        _system(),
         _python(),
+        _attendee(settings),
         *_extras(),
+        _seldon_runtime(),
         _ports(),
+        _versioned_tool("node", ["node", "--version"], 20,
+                        "make test's Jenkinsfile linter (npm-groovy-lint) runs on it"),
+        _versioned_tool("java", ["java", "-version"], 17,
+                        "npm-groovy-lint runs CodeNarc on it"),
+        _tool("git", "git is needed by the GitOps and DVC scenarios"),
         _docker_engine(),
         _tool("kind", "kind is not installed: the seldon_kind cluster test cannot run here; "
                       "its files are validated instead"),
@@ -98,11 +282,39 @@ def run_checks(settings: Settings | None = None) -> list[Check]:
         _tool("helm", "helm is not installed: the Seldon operator cannot be installed here"),
         _tool("terraform", "terraform is not installed: the Chameleon files are parsed with "
                            "python-hcl2 instead"),
+        _tool("ansible-playbook", "ansible-playbook is not installed: the continuous_x "
+                                  "chameleon backend configures its servers with it"),
         _tool("argo", "the argo CLI is not installed: the continuous_x chameleon backend "
                       "submits its WorkflowTemplates with it"),
-        _tool("git", "git is needed by the GitOps and DVC scenarios"),
         *_credentials(settings),
     ]
+
+
+def run_checks(settings: Settings | None = None) -> list[Check]:
+    """Every row of the preflight table: the machine, then each scenario's backends."""
+    machine = _machine_checks(settings or Settings.load("doctor"))
+    return [*machine, *scenario_checks(machine)]
+
+
+# -- the verdict ----------------------------------------------------------------------------
+BLOCKING_AREAS = ("system", "python", "workshop", "network", "scenario")
+
+
+def ready(checks: list[Check]) -> bool:
+    """True when every scenario can run here on its local backend."""
+    return all(c.status == OK for c in checks if c.area in BLOCKING_AREAS)
+
+
+def verdict(checks: list[Check]) -> str:
+    """One line: can this machine run the workshop, and if not, what to fix first."""
+    blocking = [c for c in checks if c.area in BLOCKING_AREAS and c.status != OK]
+    clouds = [f"{c.item}" for c in checks if c.area == "credentials" and c.status == OK]
+    cloud_words = ("cloud backends with credentials: " + ", ".join(clouds) if clouds else
+                   "no cloud credentials set, which the local backends do not need")
+    if not blocking:
+        return (f"READY: every scenario runs here on its local backend ({cloud_words}).")
+    names = ", ".join(f"{c.item}" for c in blocking)
+    return f"NOT READY: fix {names} (see their rows above)."
 
 
 def format_table(checks: list[Check]) -> str:
@@ -113,3 +325,8 @@ def format_table(checks: list[Check]) -> str:
         lines.append(f"{c.area:<{widths[0]}}  {c.item:<{widths[1]}}  "
                      f"{c.status:<{widths[2]}}  {c.detail}")
     return "\n".join(lines)
+
+
+def format_report(checks: list[Check]) -> str:
+    """The table and its verdict line: what ``mlops-workshop doctor`` prints."""
+    return f"{format_table(checks)}\n\n{verdict(checks)}"

@@ -10,7 +10,7 @@ from mlops_helpers.errors import MissingExtraError
 
 # Which extra brings which importable module; used by `require` and by the doctor.
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
-    "aws": ("boto3", "sagemaker"),
+    "aws": ("boto3",),
     "ibm": ("ibm_watsonx_ai", "ibm_watson_openscale"),
     "chameleon": ("chi",),
     "dvc": ("dvc",),

@@ -15,8 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from mlops_helpers.backends import BackendRegistry
-from mlops_helpers.config import Settings, mask_text
+from mlops_helpers.config import (
+    COMMON_SETTINGS,
+    SCENARIO_SETTINGS,
+    Settings,
+    check_setting,
+    mask_text,
+)
 from mlops_helpers.errors import UnknownNameError
+from mlops_helpers.progress import stage_progress
 from mlops_helpers.resources import ResourceTracker
 
 
@@ -115,15 +122,42 @@ class Pipeline:
     def settings(self, **params: Any) -> Settings:
         return Settings.load(self.scenario, params=params, defaults=self.defaults)
 
+    def known_settings(self) -> list[str]:
+        """Every setting this scenario reads: the common ones, its defaults, the ones its code
+        reads without a default, and its cloud backends' settings and credentials."""
+        from mlops_helpers.credentials import CLOUD_BACKENDS
+
+        names = {*COMMON_SETTINGS, *self.defaults, *SCENARIO_SETTINGS.get(self.scenario, ())}
+        for cloud in CLOUD_BACKENDS:
+            if self.scenario in cloud.scenarios:
+                names.update(cloud.settings, *cloud.credential_groups)
+        return sorted(names)
+
+    def validate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Parameters checked before any work: an unknown name is an error listing the known
+        ones; a declared type or range is enforced. Returns the values, typed."""
+        known = self.known_settings()
+        checked: dict[str, Any] = {}
+        for key, value in params.items():
+            if key not in known:
+                raise UnknownNameError(f"{self.scenario} setting", key, known)
+            checked[key] = check_setting(key, value)
+        return checked
+
     def context(self, settings: Settings | None = None, log: Callable[[str], None] = print,
                 **params: Any) -> StageContext:
-        return StageContext(settings or self.settings(**params), self.backends, log)
+        """A stage context; the settings' tool values (credentials from ``.env`` too) are
+        exported to the process environment first, so every SDK and tool sees them."""
+        resolved = settings or self.settings(**params)
+        resolved.export_env()
+        return StageContext(resolved, self.backends, log)
 
     def run_stage(self, name: str, ctx: StageContext) -> dict[str, Any]:
         """Run one stage; its result (a dict) is also saved under ``results.<stage>``."""
         stage = self.stage(name)
         ctx.say(f"[{self.scenario}] stage {name}: {stage.description}")
-        result = dict(stage.run(ctx) or {})
+        with stage_progress(ctx.run_dir, name, ctx.settings.secrets()):
+            result = dict(stage.run(ctx) or {})
         results = ctx.state.get("results", {})
         results[name] = result
         ctx.state.update(results=results)

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from mlops_helpers.errors import CleanupError
 
 Teardown = Callable[[dict[str, Any]], None]
@@ -64,60 +66,80 @@ def _resolve(kind: str, module: str | None) -> Teardown:
 
 
 # -- processes --------------------------------------------------------------------------
-def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (guards against killing a reused pid)."""
+# Everything here goes through psutil and POSIX process groups, never through /proc, so it
+# behaves the same on Linux and macOS (Windows has no process groups: use WSL2 there).
+StartTime = float | None  # psutil's create_time(): seconds since the epoch
+
+
+def process_start_time(pid: int) -> StartTime:
+    """When ``pid`` started, or None if it does not exist (guards against a reused pid)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
 
 
-def process_alive(pid: int, start_time: str | None = None) -> bool:
-    current = process_start_time(pid)
-    if current is None:
-        return False
-    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    if state == "Z":
-        return False
-    return start_time is None or current == start_time
-
-
-def _group_alive(pgid: int) -> bool:
+def _same_start(current: float, recorded: object) -> bool:
     try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
+        if isinstance(recorded, str):  # an older run directory: clock ticks since boot
+            seconds = psutil.boot_time() + int(recorded) / os.sysconf("SC_CLK_TCK")
+        else:
+            seconds = float(recorded)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OSError):
         return False
+    return abs(current - seconds) < 0.05
+
+
+def process_alive(pid: int, start_time: object = None) -> bool:
+    """True when ``pid`` runs (a zombie does not count) and, if given, started at
+    ``start_time``: the very process we recorded, not a later one with the same pid."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return start_time is None or _same_start(proc.create_time(), start_time)
+    except psutil.Error:  # gone, a zombie (macOS raises for those) or not ours to see
+        return False
+
+
+def group_members(pgid: int) -> list[psutil.Process]:
+    """The running (non-zombie) processes of process group ``pgid``.
+
+    A server's workers stay in its group even when their parent died and they were
+    re-parented, so this finds orphans that a walk over children would miss.
+    """
+    try:
+        os.killpg(pgid, 0)  # cheap answer for the usual case: nobody left at all
+    except ProcessLookupError:
+        return []
     except PermissionError:
-        return True
-    # a group whose members are all zombies is gone for our purposes
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+        pass
+    members = []
+    for proc in psutil.process_iter():
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                members.append(proc)
+        except (OSError, psutil.Error):  # exited while we looked
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+    return members
 
 
-def _reused(pid: int, start_time: str | None) -> bool:
+def _reused(pid: int, start_time: object) -> bool:
     """True when ``pid`` now belongs to another process than the one we started."""
     return (start_time is not None and not process_alive(pid, start_time)
             and process_start_time(pid) is not None and pid not in _CHILDREN)
 
 
-def terminate_group(pid: int, start_time: str | None = None) -> None:
+def terminate_group(pid: int, start_time: object = None) -> None:
     """Send SIGTERM to the process group led by ``pid`` without waiting for it."""
     if not _reused(pid, start_time):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
 
 
-def stop_process_group(pid: int, start_time: str | None = None, grace: float = 10.0) -> None:
-    """Terminate the process group led by ``pid``; kill it if it outlives ``grace``."""
+def stop_process_group(pid: int, start_time: object = None, grace: float = 10.0) -> None:
+    """Terminate the process group led by ``pid`` (the leader may already be dead: its
+    workers are still in the group); kill what outlives ``grace``; nothing is left."""
     from mlops_helpers.waiting import pause
 
     if _reused(pid, start_time):
@@ -128,12 +150,24 @@ def stop_process_group(pid: int, start_time: str | None = None, grace: float = 1
         _reap(pid)
         return
     deadline = time.monotonic() + grace
-    while _group_alive(pid) and time.monotonic() < deadline:
+    while group_members(pid) and time.monotonic() < deadline:
+        _reap_if_exited(pid)
         pause(0.05)
-    if _group_alive(pid):
+    if group_members(pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
+        # SIGKILL cannot be ignored; bounded, so a process stuck in the kernel cannot hang us
+        kill_deadline = time.monotonic() + 5.0
+        while group_members(pid) and time.monotonic() < kill_deadline:
+            pause(0.05)
     _reap(pid)
+
+
+def _reap_if_exited(pid: int) -> None:
+    """Collect our own child's exit status as soon as it has one (it is then no zombie)."""
+    proc = _CHILDREN.get(pid)
+    if proc is not None and proc.poll() is not None:
+        _CHILDREN.pop(pid, None)
 
 
 @teardown_handler("process")

@@ -1,7 +1,7 @@
 """Local HTTP servers: started on a free loopback port, health-checked, logged, stopped.
 
 Each server gets its own session (process group) so that its children (gunicorn or
-uvicorn workers, mlflow's job runners) stop with it.
+uvicorn workers, mlflow's job runners) stop with it, on Linux and macOS alike.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 from mlops_helpers.errors import ServerStartError, WaitTimeout
 from mlops_helpers.resources import (
     ResourceTracker,
+    group_members,
     process_alive,
     process_start_time,
     remember_child,
@@ -102,7 +103,7 @@ class ManagedServer:
     pid: int
     port: int
     log_path: Path
-    start_time: str | None = None
+    start_time: float | None = None
     host: str = LOOPBACK
 
     @property
@@ -110,7 +111,14 @@ class ManagedServer:
         return f"http://{self.host}:{self.port}"
 
     def alive(self) -> bool:
-        return process_alive(self.pid, self.start_time)
+        """True while the server's main process runs. If it died but workers of its group
+        still run (say after a ``kill -9`` of the master), they are stopped here: a worker
+        never outlives its master, so nothing keeps answering on the port in its name."""
+        if process_alive(self.pid, self.start_time):
+            return True
+        if group_members(self.pid):
+            stop_process_group(self.pid, self.start_time)
+        return False
 
     def stop(self, tracker: ResourceTracker | None = None) -> None:
         stop_process_group(self.pid, self.start_time)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,3 +36,38 @@ def make_settings(run_root: Path):
                              env_file=run_root / "no.env")
 
     return make
+
+
+# -- running in parallel (`make test`: pytest -n auto --dist loadgroup) -----------------------
+NOTEBOOK_RUNS = "tests/notebooks/test_run_notebooks.py"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Whole notebooks first, each on its own (they are the longest tests); every other test
+    file stays on one worker, so its module-scoped fixtures (a pipeline run, a server) start
+    once. Each worker has its own temporary folders (run roots) and the OS picks its ports."""
+    def is_notebook_run(item: pytest.Item) -> bool:
+        return item.nodeid.startswith(NOTEBOOK_RUNS)
+
+    items.sort(key=lambda item: not is_notebook_run(item))  # stable: files stay together
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        group = item.nodeid if is_notebook_run(item) else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+# -- the process environment ------------------------------------------------------------------
+def _restore_environ() -> Iterator[None]:
+    """``Pipeline.context()`` exports tool settings (credentials too) into ``os.environ``, as
+    the CLI must for boto3 and subprocesses; put the environment back after each module and
+    each test, so one test's credentials never reach another."""
+    saved = dict(os.environ)
+    yield
+    for name in set(os.environ) - set(saved):
+        del os.environ[name]
+    os.environ.update(saved)
+
+
+restore_environ_per_module = pytest.fixture(scope="module", autouse=True)(_restore_environ)
+restore_environ_per_test = pytest.fixture(autouse=True)(_restore_environ)

@@ -1,11 +1,19 @@
-"""Checks that every scenario's tests share: Jenkinsfile lint and sync, leftover processes."""
+"""Checks that every scenario's tests share: Jenkinsfile lint and sync, leftover processes,
+listening sockets (psutil only, so they run on Linux and macOS alike)."""
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import shutil
+import socket
 import subprocess
+import threading
+from collections.abc import Iterable
 from pathlib import Path
+
+import psutil
 
 from mlops_helpers.jenkins import jenkinsfile_stage_calls
 from mlops_helpers.paths import project_root
@@ -33,34 +41,125 @@ def assert_stages_match(scenario: str, jenkinsfile: Path, stage_names: list[str]
 
 
 def _ancestors() -> set[int]:
-    pids, pid = set(), os.getpid()
-    while pid > 1:
-        pids.add(pid)
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            break
-        pid = int(stat.rsplit(")", 1)[1].split()[1])
-    return pids
+    me = psutil.Process()
+    return {me.pid, *(p.pid for p in me.parents())}
+
+
+def _marked(proc: psutil.Process, marker: str) -> bool:
+    """``marker`` is in the command line or the environment of ``proc``."""
+    try:
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if marker in " ".join(proc.cmdline()):
+            return True
+        return any(marker in key or marker in value for key, value in proc.environ().items())
+    except psutil.Error:  # gone, a zombie, or another user's process
+        return False
+
+
+def marked_processes(marker: str) -> list[psutil.Process]:
+    """Live processes (not us or our parents) whose command line or environment has
+    ``marker``. Tests set ``MLOPS_RUN_ROOT`` to a temporary folder; every process a notebook
+    or stage starts inherits it, so a survivor is found even when its command line is
+    generic. psutil, not /proc: the same on Linux and macOS."""
+    mine = _ancestors()
+    return [p for p in psutil.process_iter() if p.pid not in mine and _marked(p, marker)]
 
 
 def leftover_processes(marker: str) -> list[str]:
-    """Live processes (not us or our parents) whose command line or environment has ``marker``.
-
-    Tests set ``MLOPS_RUN_ROOT`` to a temporary folder; every process a notebook or stage
-    starts inherits it, so a survivor is found even when its command line is generic.
-    """
-    mine = _ancestors()
+    """``marked_processes`` as "pid: command line" lines, for an assertion message."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) in mine:
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            environ = (entry / "environ").read_bytes().decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if (marker in cmdline or marker in environ) and state != "Z":
-            found.append(f"{entry.name}: {cmdline.strip()}")
+    for proc in marked_processes(marker):
+        with contextlib.suppress(psutil.Error):
+            found.append(f"{proc.pid}: {' '.join(proc.cmdline())}")
     return found
+
+
+def stop_leftovers(marker: str) -> list[str]:
+    """``leftover_processes``, then stop them (each with its whole process group), so a
+    failing test reports the survivors without leaving them running on the machine."""
+    from mlops_helpers.resources import stop_process_group
+
+    found = leftover_processes(marker)
+    groups = set()
+    for proc in marked_processes(marker):
+        with contextlib.suppress(OSError):
+            groups.add(os.getpgid(proc.pid))
+    for pgid in groups - {os.getpgid(0)}:
+        stop_process_group(pgid, grace=5.0)
+    return found
+
+
+Socket = tuple[int, str, int]  # (pid, local address, local port)
+
+
+def listening_sockets(roots: str | Iterable[int]) -> list[Socket]:
+    """Sockets that accept traffic from others, opened by a tree of processes.
+
+    ``roots`` is a marker (as for ``leftover_processes``: the run root every process of a
+    run inherits) or some pids; their descendants are included. A TCP socket counts when
+    it is in LISTEN state; a UDP socket when it is bound to a port. Use it while a run is
+    up: every address in the answer must be loopback (127.0.0.1 or ::1).
+    """
+    starts = (marked_processes(roots) if isinstance(roots, str)
+              else [psutil.Process(pid) for pid in roots if psutil.pid_exists(pid)])
+    tree: dict[int, psutil.Process] = {}
+    for proc in starts:
+        tree[proc.pid] = proc
+        with contextlib.suppress(psutil.Error):
+            tree.update({child.pid: child for child in proc.children(recursive=True)})
+    found: set[Socket] = set()
+    for pid, proc in tree.items():
+        try:
+            connections = proc.net_connections(kind="inet")
+        except psutil.Error:
+            continue
+        for conn in connections:
+            tcp_listen = conn.type == socket.SOCK_STREAM and conn.status == psutil.CONN_LISTEN
+            udp_bound = conn.type == socket.SOCK_DGRAM and conn.laddr and not conn.raddr
+            if tcp_listen or udp_bound:
+                found.add((pid, conn.laddr.ip, conn.laddr.port))
+    return sorted(found)
+
+
+class SocketWatch:
+    """Samples ``listening_sockets(marker)`` in the background while a run is up::
+
+        with SocketWatch(str(run_root)) as watch:
+            ...  # the run
+        assert watch.seen and not_loopback(watch.seen) == []
+    """
+
+    def __init__(self, marker: str, interval: float = 0.5) -> None:
+        self.marker = marker
+        self.interval = interval
+        self.seen: set[Socket] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(psutil.Error):  # a process exits while we look
+                self.seen.update(listening_sockets(self.marker))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> SocketWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def not_loopback(sockets: Iterable[Socket]) -> list[Socket]:
+    """The sockets of ``sockets`` that others on the network could reach."""
+    return [s for s in sockets if not _is_loopback(s[1])]
+
+
+def _is_loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    # gRPC binds 127.0.0.1 as an IPv6 socket on ::ffff:127.0.0.1, which Python < 3.13
+    # does not call loopback
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)

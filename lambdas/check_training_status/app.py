@@ -11,6 +11,10 @@ Answer::
 
 A job that ``Failed`` or was ``Stopped`` raises ``TrainingJobFailed`` with SageMaker's
 FailureReason, so the Lambda invocation fails and so does the pipeline stage that called it.
+
+The same handler takes the EventBridge event SageMaker sends on every status change
+(``"detail-type": "SageMaker Training Job State Change"``, ``"source": "aws.sagemaker"``);
+its ``detail`` is the job's description at that change, so no API call is needed.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 FINISHED_BAD = ("Failed", "Stopped")
+DETAIL_TYPE = "SageMaker Training Job State Change"
 
 
 class BadEvent(ValueError):
@@ -35,8 +40,13 @@ def _client() -> Any:
 
 
 def check(job_name: str, client: Any) -> dict[str, Any]:
-    job = client.describe_training_job(TrainingJobName=job_name)
-    status = job["TrainingJobStatus"]
+    return summarize(job_name, client.describe_training_job(TrainingJobName=job_name))
+
+
+def summarize(job_name: str, job: dict[str, Any]) -> dict[str, Any]:
+    status = job.get("TrainingJobStatus")
+    if not isinstance(status, str):
+        raise BadEvent(f"no TrainingJobStatus for training job {job_name}")
     if status in FINISHED_BAD:
         reason = job.get("FailureReason") or "no reason given"
         raise TrainingJobFailed(f"training job {job_name} is {status}: {reason}")
@@ -48,8 +58,25 @@ def check(job_name: str, client: Any) -> dict[str, Any]:
     }
 
 
+def state_change(event: Any) -> dict[str, Any] | None:
+    """The ``detail`` of an EventBridge training-state event; None for a direct invoke."""
+    if not isinstance(event, dict) or "detail-type" not in event:
+        return None
+    if event.get("detail-type") != DETAIL_TYPE or event.get("source") != "aws.sagemaker":
+        raise BadEvent(f"an EventBridge event of type {event.get('detail-type')!r} from "
+                       f"{event.get('source')!r}; expected {DETAIL_TYPE!r} from aws.sagemaker")
+    detail = event.get("detail")
+    if not isinstance(detail, dict) or not isinstance(detail.get("TrainingJobName"), str):
+        raise BadEvent("the event's detail has no TrainingJobName")
+    return detail
+
+
 def handler(event: dict[str, Any], context: Any = None, client: Any = None) -> dict[str, Any]:
+    detail = state_change(event)
+    if detail is not None:
+        return summarize(detail["TrainingJobName"], detail)
     name = event.get("TrainingJobName") if isinstance(event, dict) else None
     if not isinstance(name, str) or not name:
-        raise BadEvent('event must be {"TrainingJobName": "<job name>"}')
+        raise BadEvent('event must be {"TrainingJobName": "<job name>"} or a SageMaker '
+                       'Training Job State Change event')
     return check(name, client or _client())

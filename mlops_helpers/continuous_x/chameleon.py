@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -28,11 +30,15 @@ TOOLS = ("terraform", "ansible-playbook", "argo", "kubectl")
 # NodePorts of k8s/ (platform services and the three app environments)
 NODE_PORTS = {"mlflow": 30800, "training": 30909, "evaluation": 30808,
               "staging": 30081, "canary": 30080, "production": 30082}
+KUBE_API_PORT = 6443
+# Kubespray release the Ansible stage checks out (a tag: the same cluster every time)
+KUBESPRAY_VERSION = "v2.28.1"
 # playbooks in the order the write-up runs them, relative to ansible/
 PLAYBOOKS = ("general/hello_host.yml", "pre_k8s/pre_k8s_configure.yml",
              "k8s/kubespray_hook.yml", "argocd/argocd_add_platform.yml",
              "argocd/argocd_add_staging.yml", "argocd/argocd_add_canary.yml",
              "argocd/argocd_add_prod.yml", "argocd/workflow_templates_apply.yml")
+KUBESPRAY_PLAYBOOK = "k8s/kubespray_hook.yml"  # also fetches the kubeconfig
 
 
 def run_tool(argv: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None,
@@ -52,19 +58,44 @@ def run_tool(argv: list[str], cwd: Path, timeout: float, env: dict[str, str] | N
 
 
 class ChiSession:
-    """The python-chi calls this backend makes, in one place (tests replace ``chi``)."""
+    """The python-chi (1.2) calls this backend makes, in one place.
 
-    def __init__(self, site: str, project: str | None) -> None:
+    The session is configured from the user's own openrc values (``OS_AUTH_URL`` and an
+    application credential) rather than ``chi.use_site``: that call downloads the site list
+    from the Chameleon web API and replaces the auth URL the user gave.
+    """
+
+    def __init__(self, site: str, auth_url: str, credential_id: str,
+                 credential_secret: str) -> None:
+        import logging
+
         require("chi", "chameleon")
+        require("blazarclient", "chameleon")  # chi.lease imports it; the extra installs it
         from chi import context
 
-        context.version = "1.0"
-        context.use_site(site)
-        if project:
-            context.use_project(project)
+        # python-chi's network helpers use neutronclient, which warns on every client it
+        # makes; the user can do nothing about it
+        logging.getLogger("neutronclient.v2_0.client").setLevel(logging.ERROR)
 
-    def lease(self, name: str, flavor: str, count: int, hours: int, timeout: int) -> dict:
-        """Find or create the lease of ``count`` VMs of ``flavor`` and a floating IP."""
+        context.set("auth_type", "v3applicationcredential")
+        context.set("auth_url", auth_url)
+        context.set("application_credential_id", credential_id)
+        context.set("application_credential_secret", credential_secret)
+        context.set("region_name", site)
+
+    def find_lease(self, name: str) -> Any:
+        """The lease called ``name``, or None: python-chi >= 1.0 raises when there is none."""
+        from chi import lease as chi_lease
+        from chi.exception import CHIValueError
+
+        try:
+            return chi_lease.get_lease(name)
+        except CHIValueError:
+            return None
+
+    def lease(self, name: str, flavor: str, count: int, hours: int, timeout: int,
+              ) -> dict[str, Any]:
+        """Find or create the lease of ``count`` VMs of ``flavor`` and one floating IP."""
         from datetime import timedelta
 
         from chi import lease as chi_lease
@@ -72,27 +103,87 @@ class ChiSession:
         lease = chi_lease.Lease(name, duration=timedelta(hours=hours))
         lease.add_flavor_reservation(name=flavor, amount=count)
         lease.add_fip_reservation(amount=1)
-        lease.submit(wait_for_active=True, wait_timeout=timeout, idempotent=True)
-        reservation = next(iter(lease.flavor_reservations), {}).get("id")
-        if not reservation:
-            raise StageError(f"lease {name} is {lease.status} but holds no flavor reservation")
-        return {"id": lease.id, "reservation_id": reservation, "status": lease.status}
+        with _logged_errors("chi.lease") as reasons:
+            try:
+                lease.submit(wait_for_active=True, wait_timeout=timeout, idempotent=True)
+            except Exception as exc:  # python-chi logs Blazar's reason and raises without it
+                raise StageError(f"Blazar refused lease {name}: "
+                                 f"{'; '.join(reasons) or exc}") from exc
+        status = lease.status
+        if status != "ACTIVE":
+            raise StageError(f"lease {name} is {status}, not ACTIVE")
+        flavors = [r for r in lease.flavor_reservations if r.get("id")]
+        addresses = lease.get_reserved_floating_ips()
+        if not flavors or not addresses:
+            raise StageError(f"lease {name} is {status} but holds no flavor reservation "
+                             f"or floating IP")
+        return {"id": lease.id, "name": name, "reservation_id": flavors[0]["id"],
+                "floating_ip": addresses[0], "status": status}
 
-    def delete_lease(self, name: str) -> None:
-        from chi import lease as chi_lease
+    def delete_lease(self, name: str) -> bool:
+        """End the lease if it exists; False when there was none (never created, or gone)."""
+        found = self.find_lease(name)
+        if found is None:
+            return False
+        found.delete()
+        return True
 
-        found = chi_lease.get_lease(name)
-        if found is not None:
-            found.delete()
+    def servers(self, name_pattern: str) -> dict[str, str]:
+        """Name -> status of the servers whose name matches (Nova's regex name filter)."""
+        from chi.clients import nova
 
-    def wait_for_ssh(self, address: str, timeout: int) -> None:
+        return {s.name: s.status for s in nova().servers.list(
+            search_opts={"name": name_pattern})}
+
+    def ingress_rules(self, group: str) -> list[dict[str, Any]]:
+        """The ingress rules of the security group called ``group`` (Neutron)."""
+        from chi.clients import neutron
+
+        groups = neutron().list_security_groups(name=group)["security_groups"]
+        if not groups:
+            raise StageError(f"security group {group} does not exist")
+        return [r for r in groups[0]["security_group_rules"] if r["direction"] == "ingress"]
+
+    def wait_for_ssh(self, address: str, port: int, timeout: int) -> None:
         from chi import server
 
-        server.wait_for_tcp(address, 22, timeout=timeout)
+        server.wait_for_tcp(address, port, timeout=timeout, sleep_time=1)
+
+
+@contextmanager
+def _logged_errors(logger: str) -> Iterator[list[str]]:
+    """Collect the error messages ``logger`` emits inside the block."""
+    import logging
+
+    reasons: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            reasons.append(record.getMessage())
+
+    handler = Collect(logging.ERROR)
+    target = logging.getLogger(logger)
+    target.addHandler(handler)
+    try:
+        yield reasons
+    finally:
+        target.removeHandler(handler)
+
+
+def _secret() -> str:
+    """The application credential's secret for a teardown in a later process: read again
+    from the settings (parameters, environment, .env), never stored in resources.json."""
+    from mlops_helpers.config import Settings
+
+    secret = Settings.load("continuous_x").secret("os_application_credential_secret")
+    if not secret:
+        raise ConfigError("cannot tear down on Chameleon: OS_APPLICATION_CREDENTIAL_SECRET is "
+                          "not set")
+    return secret.reveal()
 
 
 def _session(params: dict[str, Any]) -> ChiSession:
-    return ChiSession(params["site"], params.get("project"))
+    return ChiSession(params["site"], params["auth_url"], params["credential_id"], _secret())
 
 
 @REGISTRY.register("chameleon")
@@ -111,7 +202,9 @@ class ChameleonBackend(ServicesBackend):
             raise BackendUnavailable(f"the chameleon backend runs {', '.join(TOOLS)}; "
                                      f"not installed here: {', '.join(absent)}")
         self.site = str(s.get("chi_site", "KVM@TACC"))
-        self.project = s.get("os_project_name")
+        self.auth_url = str(s.get("os_auth_url"))
+        self.credential_id = _reveal(s.get("os_application_credential_id"))
+        self.credential_secret = _reveal(s.get("os_application_credential_secret"))
         self.suffix = s.name("mlops").removeprefix("mlops-") or "attendee"
         key = s.secret("ssh_key_name")  # a key pair's name, masked only because of its name
         self.tf_vars = {"suffix": self.suffix, "key": key.reveal() if key else "",
@@ -119,6 +212,7 @@ class ChameleonBackend(ServicesBackend):
                         "image": str(s.get("chi_image", "CC-Ubuntu24.04"))}
         self.hours = int(s.get("lease_hours", 8, int))
         self.timeout = float(s.get("provision_timeout", 3600, float))
+        self.ssh_port = int(s.get("ssh_port", 22, int))
 
     @property
     def tf_dir(self) -> Path:
@@ -134,8 +228,17 @@ class ChameleonBackend(ServicesBackend):
         return self.ctx.run_dir / "kubespray-hosts.yaml"
 
     @property
+    def kubeconfig(self) -> Path:
+        """The cluster's admin credentials, fetched from the control node by Ansible."""
+        return self.ctx.run_dir / "kubeconfig"
+
+    @property
     def ansible_dir(self) -> Path:
         return scenario_dir() / "ansible"
+
+    @property
+    def lease_name(self) -> str:
+        return f"continuous-x-{self.suffix}"
 
     def plan(self) -> str:
         """What the platform stage will start (and bill), said before it starts it."""
@@ -143,41 +246,119 @@ class ChameleonBackend(ServicesBackend):
                 f"VMs ({self.tf_vars['image']}) and 1 floating IP, names ending "
                 f"'{self.suffix}'")
 
-    def _tf_args(self, reservation_id: str) -> list[str]:
-        values = {**self.tf_vars, "reservation_id": reservation_id}
+    def api_allowed_cidr(self) -> str:
+        """Who may reach the Kubernetes API: the user's own public address, never 0.0.0.0/0."""
+        import ipaddress
+
+        raw = self.ctx.settings.get("api_allowed_cidr")
+        if not raw:
+            raise ConfigError("set api_allowed_cidr (MLOPS_API_ALLOWED_CIDR) to your public "
+                              "address, e.g. 198.51.100.7/32: only it may reach the "
+                              "cluster's API port 6443")
+        try:
+            network = ipaddress.ip_network(str(raw), strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"api_allowed_cidr {raw!r} is not an address range: {exc}"
+                              ) from None
+        if network.prefixlen == 0:
+            raise ConfigError("api_allowed_cidr must not be the whole internet; use your "
+                              "own address with /32")
+        return str(network)
+
+    def session(self) -> ChiSession:
+        return ChiSession(self.site, self.auth_url, self.credential_id, self.credential_secret)
+
+    def _cloud_env(self) -> dict[str, str]:
+        """What terraform-provider-openstack reads (no clouds.yaml needed)."""
+        return {"OS_AUTH_TYPE": "v3applicationcredential", "OS_AUTH_URL": self.auth_url,
+                "OS_APPLICATION_CREDENTIAL_ID": self.credential_id,
+                "OS_APPLICATION_CREDENTIAL_SECRET": self.credential_secret,
+                "OS_REGION_NAME": self.site}
+
+    def _tf_args(self, lease: dict[str, Any], api_cidr: str) -> list[str]:
+        values = {**self.tf_vars, "reservation_id": lease["reservation_id"],
+                  "floating_ip": lease["floating_ip"], "api_allowed_cidr": api_cidr}
         return [f"-var={key}={value}" for key, value in values.items()]
 
     def start_platform(self) -> dict[str, Any]:
+        api_cidr = self.api_allowed_cidr()  # refuse before anything is created
+        gitops = self.gitops_repo()
         self.ctx.say(self.plan())
-        chi = ChiSession(self.site, self.project)
-        lease_name = f"continuous-x-{self.suffix}"
-        params = {"site": self.site, "project": self.project}
-        self.ctx.tracker.add("chameleon_lease", lease_name, module=MODULE, lease=lease_name,
-                             **params)
-        lease = chi.lease(lease_name, self.tf_vars["flavor"], 3, self.hours,
-                          timeout=int(self.timeout))
-        args = self._tf_args(lease["reservation_id"])
+        chi = self.session()
+        # recorded first, so a creation that fails half way is still ended; the teardown
+        # treats a lease that does not exist as already released
+        self.ctx.tracker.add("chameleon_lease", self.lease_name, module=MODULE,
+                             lease=self.lease_name, site=self.site, auth_url=self.auth_url,
+                             credential_id=self.credential_id)
+        try:
+            lease = chi.lease(self.lease_name, self.tf_vars["flavor"], 3, self.hours,
+                              timeout=int(self.timeout))
+        except StageError as exc:
+            raise StageError(f"Chameleon ({self.auth_url}): {exc}") from exc
+        except Exception as exc:  # python-chi, blazarclient and keystoneauth errors
+            raise StageError(f"Chameleon ({self.auth_url}) refused the lease "
+                             f"{self.lease_name}: {type(exc).__name__}: {exc}") from exc
+        self.ctx.say(f"lease {self.lease_name} {lease['status']}: floating IP "
+                     f"{lease['floating_ip']}")
+        args = self._tf_args(lease, api_cidr)
         self.ctx.tracker.add("chameleon_terraform", self.suffix, module=MODULE,
-                             tf_dir=str(self.tf_dir), args=args, timeout=self.timeout)
+                             tf_dir=str(self.tf_dir), args=args, timeout=self.timeout,
+                             auth_url=self.auth_url, credential_id=self.credential_id,
+                             site=self.site)
         shutil.copytree(scenario_dir() / "tf" / "kvm", self.tf_dir, dirs_exist_ok=True)
-        run_tool(["terraform", "init", "-input=false"], self.tf_dir, self.timeout)
+        env = self._cloud_env()
+        run_tool(["terraform", "init", "-input=false"], self.tf_dir, self.timeout, env=env)
         run_tool(["terraform", "apply", "-auto-approve", "-input=false", *args], self.tf_dir,
-                 self.timeout)
-        outputs = json.loads(run_tool(["terraform", "output", "-json"], self.tf_dir, 120))
+                 self.timeout, env=env)
+        outputs = json.loads(run_tool(["terraform", "output", "-json"], self.tf_dir, 120,
+                                      env=env))
         address = outputs["floating_ip_out"]["value"]
         nodes = outputs["private_ips"]["value"]
+        self.check_cloud(chi, api_cidr)
         self.render_inventories(address, nodes)
-        chi.wait_for_ssh(address, int(self.timeout))
-        env = {"MLOPS_ATTENDEE": self.suffix, "GITOPS_REPO": self.gitops_repo(),
-               "ANSIBLE_CONFIG": str(self.ansible_dir / "ansible.cfg")}
+        chi.wait_for_ssh(address, self.ssh_port, int(self.timeout))
+        env = {"MLOPS_ATTENDEE": self.suffix, "GITOPS_REPO": gitops,
+               "ANSIBLE_CONFIG": str(self.ansible_dir / "ansible.cfg"),
+               "KUBECONFIG": str(self.kubeconfig)}
+        extra = {"kubespray_inventory": self.kubespray_inventory,
+                 "kubespray_version": KUBESPRAY_VERSION, "kubeconfig_path": self.kubeconfig,
+                 "floating_ip": address}
         for playbook in PLAYBOOKS:
             self.ctx.say(f"ansible-playbook {playbook}")
-            run_tool(["ansible-playbook", "-i", str(self.inventory), "-e",
-                      f"kubespray_inventory={self.kubespray_inventory}", playbook],
-                     self.ansible_dir, self.timeout, env=env)
+            argv = ["ansible-playbook", "-i", str(self.inventory)]
+            for key, value in extra.items():
+                argv += ["-e", f"{key}={value}"]
+            run_tool([*argv, playbook], self.ansible_dir, self.timeout, env=env)
+            if playbook == KUBESPRAY_PLAYBOOK and not self.kubeconfig.is_file():
+                raise StageError(f"{playbook} did not fetch the cluster's kubeconfig to "
+                                 f"{self.kubeconfig}")
         urls = {name: f"http://{address}:{NODE_PORTS[name]}"
                 for name in ("mlflow", "training", "evaluation")}
-        return {"urls": urls, "floating_ip": address, "lease": lease}
+        # production's public address: ingress-nginx, which sends the canary its share
+        urls["production"] = f"http://{address}"
+        return {"urls": urls, "floating_ip": address, "lease": lease,
+                "kubeconfig": str(self.kubeconfig)}
+
+    def check_cloud(self, chi: ChiSession, api_cidr: str) -> None:
+        """What Terraform made, read back from Nova and Neutron: three ACTIVE nodes, and the
+        API port open to the user's address only."""
+        from mlops_helpers.waiting import wait_until
+
+        wanted = {f"node{i}-mlops-{self.suffix}" for i in (1, 2, 3)}
+        servers = wait_until(lambda: chi.servers(f"-mlops-{self.suffix}$"),
+                             what=f"the three servers of {self.suffix}",
+                             timeout=min(self.timeout, 1200), interval=min(self.poll_interval, 5),
+                             until=lambda found: all(found.get(n) == "ACTIVE" for n in wanted),
+                             describe=lambda found: str(found), progress=False)
+        if set(servers) != wanted:
+            raise StageError(f"expected servers {sorted(wanted)}, found {sorted(servers)}")
+        api = [r for r in chi.ingress_rules(f"allow-mlops-{self.suffix}")
+               if (r.get("port_range_min") or 0) <= KUBE_API_PORT <= (r.get("port_range_max")
+                                                                   or 65535)]
+        sources = {r.get("remote_ip_prefix") or "0.0.0.0/0" for r in api}
+        if sources != {api_cidr}:
+            raise StageError(f"port {KUBE_API_PORT} is open to {sorted(sources) or 'nobody'}; "
+                             f"it must be open to {api_cidr} only")
 
     def gitops_repo(self) -> str:
         repo = self.ctx.settings.get("gitops_repo")
@@ -195,13 +376,20 @@ class ChameleonBackend(ServicesBackend):
             target.write_text(Template(template.read_text()).substitute(values))
 
     # -- the lifecycle's cluster steps, as Argo Workflows ------------------------------------
-    def submit(self, template: str, **parameters: str) -> dict[str, Any]:
-        """Submit a WorkflowTemplate, wait for it (bounded by Argo) and return the workflow."""
+    def submit(self, template: str, timeout: float | None = None,
+               **parameters: str) -> dict[str, Any]:
+        """Submit a WorkflowTemplate and wait for it, bounded; return the finished workflow.
+        Every argo/kubectl call uses the cluster's kubeconfig, fetched by the platform."""
+        if not self.kubeconfig.is_file():
+            raise StageError(f"no kubeconfig at {self.kubeconfig}: run the platform stage "
+                             f"first")
         argv = ["argo", "submit", "-n", "argo", "--from", f"workflowtemplate/{template}",
                 "--wait", "-o", "json"]
         for key, value in parameters.items():
             argv += ["-p", f"{key}={value}"]
-        workflow: dict[str, Any] = json.loads(run_tool(argv, scenario_dir(), self.timeout))
+        workflow: dict[str, Any] = json.loads(run_tool(
+            argv, scenario_dir(), timeout or self.timeout,
+            env={"KUBECONFIG": str(self.kubeconfig)}))
         phase = workflow.get("status", {}).get("phase")
         if phase != "Succeeded":
             raise StageError(f"workflow {template} ended {phase}: "
@@ -215,6 +403,19 @@ class ChameleonBackend(ServicesBackend):
                 return str(node.get("outputs", {}).get("result", ""))
         raise StageError(f"workflow {workflow.get('metadata', {}).get('name')} has no step "
                          f"{step}")
+
+    def start_training(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The cluster's way: submit train-model and wait for it (bounded by train_timeout,
+        which the workflow's own poll also honours); its train step prints the run id."""
+        limit = float(self.ctx.settings.get("train_timeout", 120, float))
+        workflow = self.submit("train-model", timeout=limit + 120, **{
+            "dataset": str(request["dataset"]), "model-type": str(request["model_type"]),
+            "params": json.dumps(request.get("params", {})),
+            "timeout-seconds": str(int(limit))})
+        run_id = self.step_result(workflow, "train")
+        if not run_id:
+            raise StageError(f"workflow {workflow['metadata']['name']} printed no run id")
+        return {"run_id": run_id, "workflow": workflow["metadata"]["name"]}
 
     def build(self, model_name: str, version: str) -> dict[str, Any]:
         workflow = self.submit("build-container-image", **{"model-version": version,
@@ -232,15 +433,30 @@ class ChameleonBackend(ServicesBackend):
                 "url": f"http://{address}:{NODE_PORTS[environment]}", "server": None}
 
 
+def _reveal(value: Any) -> str:
+    return value.reveal() if hasattr(value, "reveal") else str(value or "")
+
+
 @teardown_handler("chameleon_terraform")
 def _destroy_vms(params: dict[str, Any]) -> None:
     """Destroy whatever apply created, even a half-finished apply (its state is partial)."""
     tf_dir = Path(params["tf_dir"])
     if (tf_dir / ".terraform").is_dir() or (tf_dir / "terraform.tfstate").is_file():
+        env = {"OS_AUTH_TYPE": "v3applicationcredential", "OS_AUTH_URL": params["auth_url"],
+               "OS_APPLICATION_CREDENTIAL_ID": params["credential_id"],
+               "OS_APPLICATION_CREDENTIAL_SECRET": _secret(),
+               "OS_REGION_NAME": params["site"]}
         run_tool(["terraform", "destroy", "-auto-approve", "-input=false", *params["args"]],
-                 tf_dir, float(params["timeout"]))
+                 tf_dir, float(params["timeout"]), env=env)
 
 
 @teardown_handler("chameleon_lease")
 def _end_lease(params: dict[str, Any]) -> None:
-    _session(params).delete_lease(params["lease"])
+    """End the lease; one that was never created (or is already gone) needs nothing."""
+    try:
+        _session(params).delete_lease(params["lease"])
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise StageError(f"could not end lease {params['lease']} at {params['auth_url']}: "
+                         f"{type(exc).__name__}: {exc}") from exc

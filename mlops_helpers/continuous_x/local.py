@@ -13,17 +13,35 @@ from typing import Any
 
 from mlops_helpers.continuous_x.base import ServicesBackend
 from mlops_helpers.continuous_x.bundle import make_bundle
-from mlops_helpers.continuous_x.registry import REGISTRY, model_name, scenario_dir
-from mlops_helpers.errors import StageError
+from mlops_helpers.continuous_x.registry import (
+    DEFAULT_WEIGHT,
+    REGISTRY,
+    ROUTER_ENVIRONMENTS,
+    model_name,
+    scenario_dir,
+)
+from mlops_helpers.errors import ConfigError, StageError
 from mlops_helpers.mlflow_server import start_mlflow_server
-from mlops_helpers.servers import ManagedServer, free_port, port_is_free, start_server
+from mlops_helpers.servers import (
+    ManagedServer,
+    free_port,
+    http_json,
+    port_is_free,
+    start_server,
+)
 
 SERVICES = {"training": "training_api:app", "evaluation": "evaluation_api:app"}
 
 
 def _uvicorn(app: str) -> list[str]:
+    # a bounded graceful shutdown: SIGTERM ends the server even with a request in flight
     return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "{port}",
-            "--log-level", "warning"]
+            "--log-level", "warning", "--timeout-graceful-shutdown", "3"]
+
+
+# the services' MLflow client gives up quickly when MLflow is down, instead of retrying
+# for minutes while the caller waits
+CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
 
 
 @REGISTRY.register("local")
@@ -42,6 +60,9 @@ class LocalBackend(ServicesBackend):
         if self._alive(current.get("servers", {})):
             self.ctx.say("platform already running: reusing it")
             return dict(current)
+        for name, server in current.get("servers", {}).items():  # a partly dead platform:
+            self.ctx.say(f"platform incomplete: stopping the old {name}")  # no orphans
+            ManagedServer.from_dict(server).stop(self.ctx.tracker)
         tracker, run_dir = self.ctx.tracker, self.ctx.run_dir
         # paths first: cleanup runs newest first, so they go after the processes using them
         tracker.add("path", "mlflow-store", path=str(run_dir / "mlflow"))
@@ -53,6 +74,7 @@ class LocalBackend(ServicesBackend):
             "MODEL_NAME": model_name(self.ctx.settings),
             "MIN_ACCURACY": str(self.ctx.settings.get("min_accuracy", 0.9, float)),
             "TRAINING_EXPERIMENT": self.ctx.settings.name("continuous-x"),
+            **CLIENT_ENV,
         }
         cwd = scenario_dir() / "services"
 
@@ -102,5 +124,54 @@ class LocalBackend(ServicesBackend):
             tracker=self.ctx.tracker, port=port, cwd=path, timeout=60,
             env={"BUNDLE_DIR": str(path), "APP_ENVIRONMENT": environment},
         )
-        return {"environment": environment, "url": server.url, "tag": bundle["tag"],
-                "model_version": bundle["model_version"], "server": server.to_dict()}
+        deployed = {"environment": environment, "url": server.url, "tag": bundle["tag"],
+                    "model_version": bundle["model_version"], "server": server.to_dict()}
+        if environment in ROUTER_ENVIRONMENTS:
+            self.route({**deployments, environment: deployed})
+        return deployed
+
+    # -- the canary router: production's address -----------------------------------------
+    @property
+    def routes_file(self) -> Path:
+        return self.ctx.run_dir / "routes.json"
+
+    def canary_weight(self) -> float:
+        weight = float(self.ctx.settings.get("canary_weight", DEFAULT_WEIGHT, float))
+        if not 0.0 <= weight <= 1.0:
+            raise ConfigError(f"canary_weight must be between 0 and 1, not {weight}")
+        return weight
+
+    def route(self, deployments: dict[str, Any]) -> dict[str, Any]:
+        """Write the routes (production, canary, weight) and make sure the router runs."""
+        import json
+
+        upstreams = {env: {"url": d["url"], "model_version": d["model_version"]}
+                     for env, d in deployments.items() if env in ROUTER_ENVIRONMENTS}
+        tmp = self.routes_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"weight": self.canary_weight(), "upstreams": upstreams}))
+        tmp.replace(self.routes_file)
+        router = self.ctx.state.get("router") or {}
+        if router and ManagedServer.from_dict(router["server"]).alive():
+            return dict(router)
+        self.ctx.tracker.add("path", "routes", path=str(self.routes_file))
+        server = start_server("router", _uvicorn("mlops_helpers.continuous_x.router:app"),
+                              run_dir=self.ctx.run_dir, tracker=self.ctx.tracker,
+                              health_path="/router/health", timeout=60,
+                              env={"ROUTES_FILE": str(self.routes_file)})
+        router = {"url": server.url, "server": server.to_dict()}
+        self.ctx.state.update(router=router)
+        return router
+
+    def live_figures(self) -> dict[str, Any] | None:
+        """The router's figures per environment and model version (None: no router)."""
+        router = self.ctx.state.get("router")
+        if not router:
+            return None
+        try:
+            status, body = http_json("GET", f"{router['url']}/router/stats", timeout=10)
+        except OSError as exc:
+            raise StageError(f"the canary router at {router['url']} is not answering "
+                             f"({getattr(exc, 'reason', exc)})") from None
+        if status != 200 or not isinstance(body, dict):
+            raise StageError(f"the canary router answered HTTP {status}: {body}")
+        return body

@@ -21,9 +21,16 @@ class MlflowRest:
         self.url = url.rstrip("/")
         self.timeout = timeout
 
+    def _request(self, method: str, url: str, body: Any = None) -> tuple[int, Any]:
+        try:
+            return http_json(method, url, body, timeout=self.timeout)
+        except OSError as exc:  # refused, reset or timed out: MLflow is down
+            raise StageError(f"MLflow at {self.url} is not answering "
+                             f"({getattr(exc, 'reason', exc)}); run the platform stage "
+                             f"again") from None
+
     def _get(self, path: str, **query: str) -> tuple[int, Any]:
-        return http_json("GET", f"{self.url}/api/2.0/mlflow/{path}?{urlencode(query)}",
-                         timeout=self.timeout)
+        return self._request("GET", f"{self.url}/api/2.0/mlflow/{path}?{urlencode(query)}")
 
     def run(self, run_id: str) -> dict[str, Any]:
         """``{"status": ..., "error": ..., "metrics": {...}}`` of one run."""
@@ -51,9 +58,9 @@ class MlflowRest:
         return str(body["model_version"]["version"]) if status == 200 else None
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
-        status, body = http_json(
+        status, body = self._request(
             "POST", f"{self.url}/api/2.0/mlflow/registered-models/alias",
-            {"name": name, "alias": alias, "version": str(version)}, timeout=self.timeout)
+            {"name": name, "alias": alias, "version": str(version)})
         if status != 200:
             raise StageError(f"could not point alias {alias} of {name} at version {version}: "
                              f"HTTP {status} {body}")
@@ -73,7 +80,7 @@ class MlflowRest:
 
     def _files(self, path: str) -> list[str]:
         url = f"{self.url}/api/2.0/mlflow-artifacts/artifacts?{urlencode({'path': path})}"
-        status, body = http_json("GET", url, timeout=self.timeout)
+        status, body = self._request("GET", url)
         if status != 200:
             raise StageError(f"cannot list artifacts at {path}: HTTP {status} {body}")
         found: list[str] = []

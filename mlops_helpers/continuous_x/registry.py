@@ -12,6 +12,10 @@ from mlops_helpers.paths import scenarios_dir
 SCENARIO = "continuous_x"
 REGISTRY: BackendRegistry[Any] = BackendRegistry(SCENARIO)
 ENVIRONMENTS = ("staging", "canary", "production")
+# the environments behind production's address (the canary router), and canary's default
+# share of live traffic (the k8s canary Ingress says the same: canary-weight "10")
+ROUTER_ENVIRONMENTS = ("production", "canary")
+DEFAULT_WEIGHT = 0.10
 # promotion moves a version one step along this path
 PROMOTION_SOURCE = {"canary": "staging", "production": "canary"}
 

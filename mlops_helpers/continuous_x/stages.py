@@ -12,6 +12,7 @@ from typing import Any
 
 from mlops_helpers.continuous_x import chameleon as _chameleon  # noqa: F401  ("chameleon")
 from mlops_helpers.continuous_x import local as _local  # noqa: F401  (registers "local")
+from mlops_helpers.continuous_x.canary import GATE_DEFAULTS, CanaryRules, judge
 from mlops_helpers.continuous_x.mlflow_rest import TERMINAL
 from mlops_helpers.continuous_x.registry import (
     ENVIRONMENTS,
@@ -20,7 +21,7 @@ from mlops_helpers.continuous_x.registry import (
     SCENARIO,
     model_name,
 )
-from mlops_helpers.errors import GateFailed, StageError
+from mlops_helpers.errors import ConfigError, GateFailed, StageError
 from mlops_helpers.pipeline import Pipeline, Stage, StageContext, cleanup_stage
 from mlops_helpers.waiting import wait_until
 
@@ -39,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "min_accuracy": 0.9,  # the evaluation service's gate
     "train_timeout": 120,  # seconds the pipeline polls MLflow for a run to end
     "revert_environment": "production",
+    "canary_weight": 0.10,  # share of production's traffic the router sends to canary
+    **GATE_DEFAULTS,
     "chi_site": "KVM@TACC",
 }
 
@@ -103,20 +106,35 @@ def train(ctx: StageContext) -> dict[str, Any]:
     return {"run_id": run_id, "request": request, **run}
 
 
+def min_accuracy(ctx: StageContext) -> float:
+    """The gate's threshold, read from the settings when the gate runs."""
+    value = float(ctx.settings.get("min_accuracy", DEFAULTS["min_accuracy"], float))
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"min_accuracy must be between 0 and 1, not {value}")
+    return value
+
+
 def evaluate(ctx: StageContext) -> dict[str, Any]:
-    """Gate: the evaluation service registers a new version only above its threshold."""
+    """Gate: the evaluation service registers a new version only at or above the threshold
+    this stage reads now (not the one the platform started with)."""
     run_id = _need(ctx, "run_id", "train")
-    answer = ctx.backend.evaluate(run_id)
-    if not answer.get("passed"):
-        raise GateFailed(f"evaluation of run {run_id}: {answer.get('metric')} "
-                         f"{answer.get('accuracy'):.4f} is below the threshold "
-                         f"{answer.get('threshold')}; no version is registered")
+    threshold = min_accuracy(ctx)
+    answer = ctx.backend.evaluate(run_id, threshold)
+    accuracy = float(answer.get("accuracy", float("nan")))
+    if not answer.get("passed") or not accuracy >= threshold:
+        raise GateFailed(f"evaluation of run {run_id}: {answer.get('metric', 'accuracy')} "
+                         f"{accuracy:.4f} is below the threshold {threshold}; no version is "
+                         f"registered")
     version = answer.get("new_model_version")
     if not version:  # the seed's bug class: a version that is never read must stop the run
         raise StageError(f"evaluation of run {run_id} passed but returned no model version")
     ctx.state.update(candidate_version=str(version))
-    ctx.say(f"run {run_id}: accuracy {answer['accuracy']:.4f} >= {answer['threshold']}; "
-            f"registered version {version}")
+    if answer.get("identical_to"):
+        ctx.say(f"run {run_id} is identical to version {version} (same data, model and "
+                f"settings): no new version registered")
+    else:
+        ctx.say(f"run {run_id}: accuracy {accuracy:.4f} >= {threshold}; registered version "
+                f"{version}")
     return answer
 
 
@@ -154,8 +172,9 @@ def _release(ctx: StageContext, environment: str, version: str,
     deployments = ctx.state.get("deployments") or {}
     deployments[environment] = deployed
     history = ctx.state.get("history") or {}
-    if record:
-        history.setdefault(environment, []).append(version)
+    served = history.setdefault(environment, [])
+    if record and (not served or served[-1] != version):  # a repeat is no new release
+        served.append(version)
     ctx.state.update(deployments=deployments, history=history)
     ctx.say(f"{environment} serves version {version} ({bundle['tag']}) at {deployed['url']}")
     return {k: v for k, v in deployed.items() if k != "server"}
@@ -182,8 +201,50 @@ def promote_canary(ctx: StageContext) -> dict[str, Any]:
     return _promote(ctx, "canary")
 
 
+def canary_gate(ctx: StageContext, version: str) -> dict[str, Any]:
+    """Gate: canary's live figures for ``version`` against production's, read now."""
+    deployments = ctx.state.get("deployments") or {}
+    current = (deployments.get("production") or {}).get("model_version")
+    if current is None or str(current) == version:
+        why = ("production serves nothing yet, so there is no live traffic to compare with"
+               if current is None else f"production already serves version {version}")
+        ctx.say(f"canary gate: {why}")
+        return {"version": version, "judged": False, "why": why}
+    figures = ctx.backend.live_figures()
+    if figures is None:
+        if str(ctx.settings.get("canary_gate", "on")).lower() == "off":
+            ctx.say("canary gate: off (canary_gate=off); this backend reports no live figures")
+            return {"version": version, "judged": False, "why": "canary_gate=off"}
+        raise GateFailed("this backend reports no live canary figures: watch the canary in "
+                         "the ingress metrics, then promote with -p canary_gate off")
+    environments = figures.get("environments", {})
+    verdict = judge(environments.get("canary", {}).get(version),
+                    environments.get("production", {}).get(str(current)),
+                    CanaryRules.from_settings(ctx.settings))
+    result = {"version": version, "judged": True, "passed": verdict.passed,
+              "reasons": verdict.reasons, "canary": verdict.canary,
+              "production": verdict.production, "production_version": str(current)}
+    ctx.state.update(canary_gate=result)
+    if not verdict.passed:
+        raise GateFailed(f"canary version {version} is not promoted to production: "
+                         f"{'; '.join(verdict.reasons)}. Roll the canary back with "
+                         f"-p revert_environment canary (revert stage)")
+    c, p = verdict.canary, verdict.production
+    ctx.say(f"canary gate passed: version {version} served {c['requests']} requests, "
+            f"error rate {c['error_rate']:.2%} (production {p['error_rate']:.2%}), p95 "
+            f"{c['p95_ms']:.1f} ms (production {p['p95_ms']:.1f} ms)")
+    return result
+
+
 def promote_production(ctx: StageContext) -> dict[str, Any]:
-    return _promote(ctx, "production")
+    """Gate: canary's version goes to production only on good live figures."""
+    source = ctx.settings.get("version")
+    version = str(source) if source is not None else ctx.backend.mlflow().alias(
+        model_name(ctx.settings), "canary")
+    if version is None:
+        raise GateFailed("canary serves no version yet; nothing to promote to production")
+    gate = canary_gate(ctx, version)
+    return {**_promote(ctx, "production"), "canary_gate": gate}
 
 
 def revert(ctx: StageContext) -> dict[str, Any]:
@@ -195,16 +256,18 @@ def revert(ctx: StageContext) -> dict[str, Any]:
         current = served[-1] if served else None
         ctx.say(f"{environment} has no earlier version to go back to; it keeps {current}")
         return {"environment": environment, "reverted": False, "model_version": current}
-    dropped = served.pop()
-    ctx.state.update(history=history)
-    previous = served[-1]
+    current, previous = served[-1], served[-2]  # consecutive entries always differ
     result = _release(ctx, environment, previous, record=False)
-    return {**result, "reverted": True, "from_version": dropped}
+    served.pop()  # only once the earlier version really serves again
+    ctx.state.update(history=history)
+    ctx.say(f"{environment}: version {current} -> {previous}")
+    return {**result, "reverted": True, "from_version": current}
 
 
 def cleanup(ctx: StageContext) -> dict[str, Any]:
     return cleanup_stage(ctx, forget=("platform", "deployments", "history", "builds",
-                                      "run_id", "candidate_version"))
+                                      "run_id", "candidate_version", "router",
+                                      "canary_gate"))
 
 
 PIPELINE = Pipeline(
@@ -219,9 +282,11 @@ PIPELINE = Pipeline(
               environment="staging"),
         Stage("promote_canary", promote_canary, "staging's version to canary",
               environment="canary"),
-        Stage("promote_production", promote_production, "canary's version to production",
-              environment="production"),
-        Stage("revert", revert, "put production's previous version back",
+        Stage("promote_production", promote_production,
+              "canary's version to production, if its live figures are good",
+              environment="production", gate=True),
+        Stage("revert", revert, "put the environment's previous version back "
+                                "(revert_environment, production by default)",
               environment="production"),
         Stage("cleanup", cleanup, "stop every server, remove the store and builds"),
     ],

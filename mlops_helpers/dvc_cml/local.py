@@ -1,32 +1,41 @@
-"""The local backend: both DVC remotes are directories, origin is a bare git repo.
+"""The local backend: the shared DVC remote is a folder, the report stays a file.
 
 Nothing is mocked: real git, real ``dvc repro/push/pull/status``; the only difference to
-CI in the cloud is where the remote's bytes live and that the report stays a file.
+CI in the cloud is where the remote's bytes live and that the report is not posted.
 """
 
 from __future__ import annotations
 
-import shutil
+from pathlib import Path
 from typing import Any
 
 from mlops_helpers.dvc_cml.base import DvcCmlBackend
 from mlops_helpers.dvc_cml.registry import REGISTRY
-from mlops_helpers.dvc_cml.shell import Shell
+from mlops_helpers.errors import ConfigError
 
 
 @REGISTRY.register("local")
 class LocalBackend(DvcCmlBackend):
-    def origin_url(self) -> str:
+    def validate(self) -> None:
+        return None  # a folder remote needs no setting and no secret
+
+    def sandbox_origin_url(self) -> str:
         return str(self.layout.origin_remote)
 
-    def reset_origin(self) -> None:
-        shutil.rmtree(self.layout.origin_remote, ignore_errors=True)
-        self.layout.origin_remote.mkdir(parents=True)
+    def prepare_sandbox_origin(self) -> None:
+        self.layout.origin_remote.mkdir(parents=True, exist_ok=True)
 
-    def write_credentials(self, shell: Shell, remote: str) -> list[str]:
-        # a directory remote needs no secret; a missing directory means a missing remote
-        return []
+    def remote_env(self) -> dict[str, str]:
+        return {}
 
-    def post_report(self, report: Any) -> str:
-        return (f"report written to {report.markdown} (the local backend has no pull "
-                f"request to comment on)")
+    def check_origin_url(self, url: str) -> None:
+        if "://" in url:
+            raise ConfigError(f"the local backend serves folder remotes only, but origin is "
+                              f"{url!r}: use the backend that matches it (s3 for s3://)")
+
+    def post_report(self, report: Any, target: str, repo: Path) -> str:
+        return (f"report written to {report.markdown} (the local backend does not post "
+                f"to a pull request)")
+
+    def describe(self) -> str:
+        return "local backend: DVC remotes are folders on this machine"

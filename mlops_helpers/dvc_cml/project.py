@@ -1,20 +1,17 @@
-"""The git + DVC work on the working repo, shared by every backend.
+"""The git + DVC work on the workspace, shared by every backend.
 
-Each function does one CI step and raises ``StageError`` / ``GateFailed`` with a message
-that says what is wrong and what to do. None of them deletes the repo or a remote.
+Each function does one CI step and raises ``StageError`` / ``GateFailed`` with a one-line
+message that says what is wrong and what to do. None of them deletes the repo or a remote.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
-from mlops_helpers.dvc_cml.layout import Layout, template_dir
 from mlops_helpers.dvc_cml.shell import CommandFailed, Shell
+from mlops_helpers.dvc_cml.workspace import SKIP_MARKER
 from mlops_helpers.errors import ConfigError, GateFailed, StageError
-
-IGNORE = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".ruff_cache", "*.pyc")
 
 
 # -- params -----------------------------------------------------------------------------
@@ -63,30 +60,6 @@ def set_params(repo: Path, changes: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- the working repo -------------------------------------------------------------------
-def create_project(layout: Layout, origin_url: str, cache_remote: str, origin_remote: str,
-                   target: str) -> Shell:
-    """A fresh repo from the template with ``dvc init`` and both remotes configured."""
-    for path in (layout.repo, layout.origin_git):
-        shutil.rmtree(path, ignore_errors=True)
-    shutil.copytree(template_dir(), layout.repo, ignore=IGNORE)
-    layout.cache_remote.mkdir(parents=True, exist_ok=True)
-    sh = Shell(layout.repo)
-    sh.git("init", "-q", "-b", target)
-    sh.git("config", "commit.gpgsign", "false")
-    sh.dvc("init", "-q")
-    # the same file `dvc remote add` writes; written at once to spare three dvc calls
-    (layout.repo / ".dvc" / "config").write_text(
-        f"[core]\n    remote = {origin_remote}\n    autostage = true\n"
-        f"['remote \"{origin_remote}\"']\n    url = {origin_url}\n"
-        f"['remote \"{cache_remote}\"']\n    url = {layout.cache_remote}\n"
-    )
-    sh.git("add", "-A")
-    sh.git("commit", "-q", "-m", "Start the model project from the template")
-    sh.run(["git", "init", "-q", "--bare", "-b", target, str(layout.origin_git)])
-    sh.git("remote", "add", "origin", str(layout.origin_git))
-    return sh
-
-
 def reproduce(sh: Shell) -> list[str]:
     """``dvc repro``; returns the stages that ran. A failing stage is named in the error."""
     read_params(sh.cwd)  # a broken params.yaml: say so before DVC does, more cryptically
@@ -97,8 +70,8 @@ def reproduce(sh: Shell) -> list[str]:
 
         failed = re.findall(r"failed to reproduce '([^']+)'", exc.output)
         where = f"stage '{failed[0]}'" if failed else "the pipeline"
-        raise StageError(f"dvc repro failed in {where}; the repo and the remotes are "
-                         f"unchanged, fix it and run again.\n{exc}") from exc
+        raise StageError(f"dvc repro failed in {where}: {exc.reason}; the repo and the "
+                         f"remotes are unchanged, fix it and run again") from None
     return [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")]
 
 
@@ -143,11 +116,18 @@ REFUSALS = ("SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "Expi
             "NoSuchBucket")
 
 
-def _why(exc: CommandFailed) -> str:
-    """Name an S3 refusal up front: it is the usual cause, and DVC buries it."""
-    codes = [code for code in REFUSALS if code in exc.output]
-    return (f"the remote refused the request ({', '.join(codes)}): check the credentials "
-            f"and the bucket" if codes else "check its URL and credentials")
+def _why(exc: CommandFailed, sh: Shell | None = None, remote: str = "") -> str:
+    """Name an S3 refusal up front: it is the usual cause, and DVC buries it (a failed pull
+    only says "failed to download"; then one ``dvc status -c`` asks the remote why)."""
+    output = exc.output
+    if sh is not None and not any(code in output for code in REFUSALS):
+        probe = sh.dvc("status", "-c", "-r", remote, check=False, timeout=60)
+        output += probe.stdout + probe.stderr
+    codes = [code for code in REFUSALS if code in output]
+    if codes:
+        return (f"the remote refused the request ({', '.join(codes)}): check the credentials "
+                f"and the bucket")
+    return f"{exc.reason}; check its URL and credentials"
 
 
 def push(sh: Shell, remote: str) -> str:
@@ -156,7 +136,7 @@ def push(sh: Shell, remote: str) -> str:
         return sh.dvc("push", "-r", remote).stdout.strip().splitlines()[-1]
     except CommandFailed as exc:
         raise StageError(f"dvc push to remote '{remote}' failed: {_why(exc)}; nothing was "
-                         f"removed.\n{exc}") from exc
+                         f"removed") from None
 
 
 def pull(sh: Shell, remote: str) -> str:
@@ -164,22 +144,20 @@ def pull(sh: Shell, remote: str) -> str:
     try:
         out = sh.dvc("pull", "-r", remote).stdout.strip()
     except CommandFailed as exc:
-        raise StageError(f"dvc pull from remote '{remote}' failed: {_why(exc)}; the "
-                         f"workspace was not changed.\n{exc}") from exc
+        raise StageError(f"dvc pull from remote '{remote}' failed: {_why(exc, sh, remote)}; the "
+                         f"workspace was not changed") from None
     return out.splitlines()[-1] if out else "up to date"
 
 
-def git_push(sh: Shell, branch: str) -> None:
-    sh.git("push", "-q", "origin", branch)
-
-
-def drop_local_cache(sh: Shell) -> None:
-    """Forget the cache and outputs, as a fresh CI agent would not have them."""
-    shutil.rmtree(sh.cwd / ".dvc" / "cache", ignore_errors=True)
-    for folder in ("data", "model"):
-        for path in (sh.cwd / folder).glob("*"):
-            if path.name != ".gitignore":
-                path.unlink()
+def push_branch(sh: Shell, branch: str) -> None:
+    """``git push origin HEAD:<branch>``; a branch that moved on meanwhile is refused."""
+    try:
+        sh.git_remote("push", "-q", "origin", f"HEAD:refs/heads/{branch}")
+    except CommandFailed as exc:
+        moved = "rejected" in exc.output or "fetch first" in exc.output
+        why = (f"'{branch}' has new commits on origin since this build started; the build "
+               f"of those commits will reproduce them" if moved else exc.reason)
+        raise StageError(f"git push to origin {branch} failed: {why}") from None
 
 
 # -- the two gates ----------------------------------------------------------------------
@@ -201,7 +179,15 @@ def stale_stages(sh: Shell) -> dict[str, list[str]]:
 
 
 def check_lock(sh: Shell) -> dict[str, Any]:
-    stale = stale_stages(sh)
+    try:
+        stale = stale_stages(sh)
+    except CommandFailed as exc:
+        if "dvc.lock" not in exc.output:
+            raise
+        found = [line.strip() for line in exc.output.splitlines()
+                 if "not a valid" in line or "validation failed" in line]
+        raise GateFailed(f"dvc.lock is not valid ({'; '.join(found) or exc.reason}). "
+                         f"Run `dvc repro` and commit dvc.lock.") from None
     if stale:
         lines = "; ".join(f"{stage} ({' / '.join(why)})" for stage, why in stale.items())
         raise GateFailed(f"dvc.lock is not up to date; stale stages: {lines}. "
@@ -215,7 +201,7 @@ def missing_outputs(sh: Shell, remote: str) -> dict[str, str]:
         return dict(sh.dvc_json("status", "-c", "-r", remote))
     except CommandFailed as exc:
         raise StageError(f"dvc status -c against remote '{remote}' failed: {_why(exc)}; "
-                         f"nothing was changed.\n{exc}") from exc
+                         f"nothing was changed") from None
 
 
 def check_pushed(sh: Shell, remotes: list[str]) -> dict[str, Any]:
@@ -229,21 +215,27 @@ def check_pushed(sh: Shell, remotes: list[str]) -> dict[str, Any]:
 
 
 # -- compare and commit back -------------------------------------------------------------
-def compare(sh: Shell, target: str) -> dict[str, Any]:
-    """Workspace against the target branch: metrics, params and plot data, as DVC sees them."""
+def compare(sh: Shell, target: str, rev: str) -> dict[str, Any]:
+    """Workspace against ``rev`` (the target branch): metrics, params and plot data, as DVC
+    sees them."""
     return {
         "target": target,
-        "metrics": sh.dvc_json("metrics", "diff", target, "--all"),
-        "params": sh.dvc_json("params", "diff", target),
-        "plots": sh.dvc_json("plots", "diff", target),
+        "metrics": sh.dvc_json("metrics", "diff", rev, "--all"),
+        "params": sh.dvc_json("params", "diff", rev),
+        "plots": sh.dvc_json("plots", "diff", rev),
     }
 
 
-def commit_lock(sh: Shell, branch: str) -> dict[str, Any]:
-    """Commit dvc.lock (and the git-tracked metrics and plots) back; push the branch."""
+def commit_lock(sh: Shell, branch: str, build: str | None = None) -> dict[str, Any]:
+    """Commit dvc.lock (and the git-tracked metrics and plots) and push it to ``branch``.
+
+    The message carries ``[skip ci]``: the push triggers a build of this very commit, which
+    the Jenkinsfile skips, so CI does not loop on its own commits.
+    """
     sh.git("add", "dvc.lock", "metrics.json", "plots", "params.yaml")
     staged = sh.git("diff", "--cached", "--name-only").splitlines()
     if staged:
-        sh.git("commit", "-q", "-m", "[ci] reproduce the pipeline: update dvc.lock")
-    git_push(sh, branch)
+        where = f" (build {build})" if build else ""
+        sh.git("commit", "-q", "-m", f"Update dvc.lock from CI{where} {SKIP_MARKER}")
+    push_branch(sh, branch)
     return {"branch": branch, "committed": staged, "commit": sh.git("rev-parse", "HEAD")}

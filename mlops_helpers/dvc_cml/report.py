@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# which way is better, per metric the template's evaluate stage writes
+HIGHER_IS_BETTER = {"accuracy": True, "f1_macro": True, "log_loss": False}
+
 
 @dataclass(frozen=True)
 class Row:
@@ -17,6 +20,28 @@ class Row:
     old: Any
     new: Any
     change: Any
+
+    @property
+    def verdict(self) -> str:
+        """'better', 'worse' or 'same' by the metric's direction; '' when unknown."""
+        higher = HIGHER_IS_BETTER.get(self.name.split(":")[-1])
+        if higher is None or not isinstance(self.change, (int, float)):
+            return ""
+        if round(self.change, 4) == 0:
+            return "same"
+        return "better" if (self.change > 0) == higher else "worse"
+
+
+def direction(name: str) -> str:
+    higher = HIGHER_IS_BETTER.get(name.split(":")[-1])
+    return "" if higher is None else ("higher is better" if higher else "lower is better")
+
+
+def summary_line(rows: list[Row]) -> str:
+    """``accuracy 0.9815 -> 0.9444 (worse; higher is better), ...`` rounded for people."""
+    parts = [f"{r.name} {_cell(r.old)} -> {_cell(r.new)}"
+             + (f" ({r.verdict}; {direction(r.name)})" if r.verdict else "") for r in rows]
+    return ", ".join(parts) or "no metric changed"
 
 
 @dataclass(frozen=True)
@@ -51,9 +76,13 @@ def _cell(value: Any, signed: bool = False) -> str:
 def markdown_table(rows: list[Row], old: str, new: str, what: str) -> str:
     if not rows:
         return f"_no {what} changed_\n"
-    lines = [f"| {what} | {old} | {new} | change |", "|---|---:|---:|---:|"]
-    lines += [f"| {r.name} | {_cell(r.old)} | {_cell(r.new)} | {_cell(r.change, True)} |"
-              for r in rows]
+    judged = any(r.verdict for r in rows)
+    head = f"| {what} | {old} | {new} | change |" + (" verdict |" if judged else "")
+    lines = [head, "|---|---:|---:|---:|" + ("---|" if judged else "")]
+    for r in rows:
+        verdict = f" {r.verdict} ({direction(r.name)}) |" if r.verdict else " |"
+        lines.append(f"| {r.name} | {_cell(r.old)} | {_cell(r.new)} | {_cell(r.change, True)} |"
+                     + (verdict if judged else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -82,14 +111,18 @@ def draw(metrics: list[Row], pairs: dict[str, list[tuple[str, str]]], old: str, 
     revs = sorted((r for r in pairs if pairs[r]), key=lambda r: r == "workspace")
     fig, axes = plt.subplots(1, 1 + len(revs), figsize=(4.2 + 3.0 * len(revs), 3.4),
                              squeeze=False)
-    series = {old: {r.name: r.old for r in metrics if isinstance(r.old, (int, float))},
-              new: {r.name: r.new for r in metrics if isinstance(r.new, (int, float))}}
+    def label(name: str) -> str:  # which way is better, under each metric's name
+        higher = HIGHER_IS_BETTER.get(name.split(":")[-1])
+        return name if higher is None else f"{name}\n({'higher' if higher else 'lower'} is\nbetter)"
+
+    series = {old: {label(r.name): r.old for r in metrics if isinstance(r.old, (int, float))},
+              new: {label(r.name): r.new for r in metrics if isinstance(r.new, (int, float))}}
     plot_metric_comparison(series, title="metrics", ax=axes[0][0])
     from mlops_helpers.plots import plot_confusion_matrix
 
     for ax, rev in zip(axes[0][1:], revs, strict=True):
         actual, predicted = zip(*pairs[rev], strict=True)
-        label = new if rev == "workspace" else rev
+        label = new if rev == "workspace" else old  # DVC names the target by its git rev
         plot_confusion_matrix(list(actual), list(predicted), title=f"confusion: {label}",
                               ax=ax)
     fig.tight_layout()

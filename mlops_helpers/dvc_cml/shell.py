@@ -2,16 +2,19 @@
 
 DVC runs the project's stage commands (``python src/train.py``) through a shell, so the
 environment's bin directory goes first on PATH: a notebook kernel may not have it there.
+Remote credentials reach a command only through its environment (``extra_env``), never
+its argv or a file; git reads ``GIT_USERNAME``/``GIT_PASSWORD`` through a credential helper.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,9 @@ from mlops_helpers.errors import StageError
 
 BIN_DIR = Path(sys.executable).parent
 DEFAULT_TIMEOUT = 180.0
+# reads the values at run time, so they never appear in an argv or a config file
+CREDENTIAL_HELPER = ('!f() { test "$1" = get && printf "username=%s\\npassword=%s\\n" '
+                     '"$GIT_USERNAME" "$GIT_PASSWORD"; }; f')
 
 
 class CommandFailed(StageError):
@@ -28,8 +34,19 @@ class CommandFailed(StageError):
         self.argv = argv
         self.code = code
         self.output = output
-        tail = "\n".join(output.strip().splitlines()[-12:])
-        super().__init__(f"`{' '.join(argv)}` exited with {code}:\n{tail}")
+        shown = [Path(argv[0]).name, *(a for a in argv[1:] if a != "-c"
+                                       and not a.startswith("credential.helper"))]
+        super().__init__(f"`{' '.join(shown[:4])}` exited with {code}: {self.reason}")
+
+    @property
+    def reason(self) -> str:
+        """The one line that says why: a Python exception, else DVC's or git's error line."""
+        lines = [line.strip() for line in self.output.splitlines() if line.strip()]
+        for pattern in (r"^[\w.]+(Error|Exception): ", r"^(ERROR|error|fatal):", r"."):
+            found = [line for line in lines if re.search(pattern, line)]
+            if found:
+                return found[-1][:300]
+        return "no output"
 
 
 def tool(name: str) -> str:
@@ -64,12 +81,14 @@ class Shell:
 
     cwd: Path
     timeout: float = DEFAULT_TIMEOUT
+    extra_env: dict[str, str] = field(default_factory=dict, repr=False)  # credentials
 
     def run(self, argv: list[str], *, check: bool = True,
             timeout: float | None = None) -> subprocess.CompletedProcess[str]:
         try:
             done = subprocess.run(
-                argv, cwd=self.cwd, env=environment(), capture_output=True, text=True,
+                argv, cwd=self.cwd, env={**environment(), **self.extra_env},
+                capture_output=True, text=True,
                 timeout=timeout or self.timeout, stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired as exc:
@@ -82,6 +101,14 @@ class Shell:
 
     def git(self, *args: str, check: bool = True) -> str:
         return self.run(["git", *args], check=check).stdout.strip()
+
+    def git_remote(self, *args: str) -> str:
+        """A git command that talks to a remote (fetch, push): credentials from the
+        environment when the job provides them (Jenkins ``usernamePassword`` binding)."""
+        env = {**os.environ, **self.extra_env}
+        helper = (["-c", "credential.helper=", "-c", f"credential.helper={CREDENTIAL_HELPER}"]
+                  if env.get("GIT_USERNAME") and env.get("GIT_PASSWORD") else [])
+        return self.run(["git", *helper, *args]).stdout.strip()
 
     def dvc(self, *args: str, check: bool = True,
             timeout: float | None = None) -> subprocess.CompletedProcess[str]:

@@ -1,5 +1,7 @@
 """The dvc_cml pipeline, in Jenkinsfile order. The same code runs from the notebook,
-the CLI (``mlops-workshop dvc_cml STAGE``) and the Jenkinsfile's ``sh`` steps.
+the CLI (``mlops-workshop dvc_cml STAGE``) and the Jenkinsfile's ``sh`` steps, always on
+the workspace it is given: Jenkins' ``WORKSPACE`` (or ``-p workspace PATH``), and on a pull
+request the ``CHANGE_ID``/``CHANGE_TARGET``/``CHANGE_BRANCH`` build (see ``workspace.py``).
 
 checkout -> unit_tests -> lint -> remote_credentials -> sync_remotes -> (pull requests:)
 reproduce -> lock_check (gate) -> push -> pushed_check (gate) -> compare -> report ->
@@ -8,22 +10,30 @@ commit_lock -> cleanup
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from mlops_helpers.dvc_cml import local as _local  # noqa: F401  (registers "local")
 from mlops_helpers.dvc_cml import s3 as _s3  # noqa: F401  (registers "s3")
 from mlops_helpers.dvc_cml.registry import REGISTRY
-from mlops_helpers.errors import StageError
+from mlops_helpers.errors import GateFailed, StageError
 from mlops_helpers.pipeline import Pipeline, Stage, StageContext, cleanup_stage
 from mlops_helpers.resources import teardown_handler
 
 SCENARIO = "dvc_cml"
 DEFAULTS: dict[str, Any] = {
-    "target_branch": "main",  # the branch a pull request is compared against
-    "feature_branch": "tune-c",  # the pull request's branch (the attendee suffix is added)
-    "feature_params": "train.C=0.05",  # what the pull request changes in params.yaml
-    "origin_remote": "origin",  # the shared DVC remote
-    "cache_remote": "jenkins_local",  # the CI agent's own cache remote
+    "workspace": None,  # the checkout every stage works on; Jenkins sets WORKSPACE
+    "change_id": None,  # Jenkins' pull-request variables: CHANGE_ID, CHANGE_TARGET,
+    "change_target": None,  # CHANGE_BRANCH (unset on branch builds)
+    "change_branch": None,
+    "build_number": None,  # Jenkins' BUILD_NUMBER, named in CI's dvc.lock commit
+    "target_branch": "main",  # what a branch build compares with (a PR: CHANGE_TARGET)
+    "origin_remote": "origin",  # the shared DVC remote, configured in the repo
+    "cache_remote": "jenkins_local",  # the CI agent's own cache remote (.dvc/config.local)
+    "ci_cache": None,  # its folder; default: <run dir>/remotes/ci_cache
+    "cml_target": None,  # cml comment create --target: pr, pr/<n>, commit/<sha>, auto
+    "feature_branch": "tune-c",  # the sandbox's pull-request branch (plus attendee suffix)
+    "feature_params": "train.C=0.05",  # what the sandbox's pull request changes
     "dvc_timeout": 300,  # seconds any one git/dvc command may take
 }
 
@@ -40,58 +50,79 @@ def remotes(ctx: StageContext) -> list[str]:
     return [str(_setting(ctx, "origin_remote")), str(_setting(ctx, "cache_remote"))]
 
 
-def shell(ctx: StageContext) -> Any:
-    from mlops_helpers.dvc_cml.layout import Layout
+def pull_request(ctx: StageContext) -> Any:
+    from mlops_helpers.dvc_cml.workspace import PullRequest
+
+    return PullRequest.from_settings(ctx.settings)
+
+
+def target_branch(ctx: StageContext) -> str:
+    pr = pull_request(ctx)
+    return pr.target if pr else str(_setting(ctx, "target_branch"))
+
+
+def shell(ctx: StageContext, remote_access: bool = False) -> Any:
+    """A shell in the workspace; with ``remote_access`` its DVC calls get the shared
+    remote's credentials in their environment (the backend checks they are there)."""
+    from mlops_helpers.dvc_cml import workspace
     from mlops_helpers.dvc_cml.shell import Shell
 
-    repo = Layout(ctx.run_dir).repo
-    if not (repo / ".dvc").is_dir():
-        raise StageError(f"no working repo at {repo}: run the checkout stage first")
-    return Shell(repo, timeout=float(_setting(ctx, "dvc_timeout")))
+    repo = workspace.resolve(ctx.settings)
+    env = ctx.backend.remote_env() if remote_access else {}
+    return Shell(repo, timeout=float(_setting(ctx, "dvc_timeout")), extra_env=env)
+
+
+def create_sandbox(ctx: StageContext) -> dict[str, str]:
+    """The learner's project with an open pull request (see ``sandbox.py``); returns the
+    settings a Jenkins PR build would have. Not a stage: CI builds the team's own repo."""
+    from mlops_helpers.dvc_cml.sandbox import create_sandbox as create
+
+    return create(ctx, str(_setting(ctx, "feature_params")), feature_branch(ctx),
+                  target=str(_setting(ctx, "target_branch")),
+                  origin_remote=remotes(ctx)[0])
 
 
 def checkout(ctx: StageContext) -> dict[str, Any]:
-    """A fresh project: main reproduced and pushed, and a pull-request branch on origin."""
-    from mlops_helpers.dvc_cml import project
+    """The workspace Jenkins checked out: on a PR, the PR head on a local branch and the
+    target fetched; the CI cache remote added to .dvc/config.local. No credentials."""
+    from mlops_helpers.dvc_cml import project, workspace
+    from mlops_helpers.dvc_cml.layout import Layout
 
-    backend = ctx.backend
-    target, branch = str(_setting(ctx, "target_branch")), feature_branch(ctx)
+    sh, pr = shell(ctx), pull_request(ctx)
     origin, cache = remotes(ctx)
-    changes = project.parse_assignments(_setting(ctx, "feature_params"))
-    ctx.say(backend.describe())
-    backend.reset_origin()
-    sh = project.create_project(backend.layout, backend.origin_url(), cache, origin, target)
-    sh.timeout = float(_setting(ctx, "dvc_timeout"))
-    options = backend.write_credentials(sh, origin)
-    ctx.tracker.add("dvc_credentials", origin, module="mlops_helpers.dvc_cml.stages",
-                    repo=str(sh.cwd), remote=origin, options=options)
-    ran = project.reproduce(sh)
-    sh.git("add", "-A")
-    sh.git("commit", "-q", "-m", "Reproduce the pipeline on the target branch")
-    project.push(sh, origin)
-    project.git_push(sh, target)
-    sh.git("checkout", "-q", "-b", branch)
-    project.set_params(sh.cwd, changes)
-    sh.git("commit", "-q", "-am", f"Try {', '.join(f'{k}={v}' for k, v in changes.items())}")
-    project.git_push(sh, branch)
-    project.drop_local_cache(sh)  # from here on the repo is what a fresh CI agent checks out
-    ctx.state.update(branch=branch, target=target, changes=changes)
-    ctx.say(f"{sh.cwd}: {target} reproduced ({', '.join(ran)}) and pushed; pull request "
-            f"branch {branch} changes {changes}")
-    return {"repo": str(sh.cwd), "target": target, "branch": branch, "changes": changes}
+    project.require_remote(sh, origin)
+    ctx.backend.check_origin_url(project.remote_urls(sh)[origin])
+    ctx.say(ctx.backend.describe())
+    if pr:
+        workspace.checkout_pull_request(sh, pr)
+    head = sh.git("rev-parse", "HEAD")
+    skip = workspace.is_ci_commit(sh)
+    folder = Path(str(_setting(ctx, "ci_cache") or Layout(ctx.run_dir).ci_cache))
+    folder.mkdir(parents=True, exist_ok=True)
+    sh.dvc("remote", "add", "--local", "-f", cache, str(folder))
+    ctx.state.update(head=head, gates={})  # a new checkout: earlier gate results are void
+    where = f"pull request #{pr.number}: {pr.branch} -> {pr.target}" if pr else "branch build"
+    ctx.say(f"{sh.cwd} at {head[:8]} ({where}); CI cache remote '{cache}' = {folder}"
+            + ("; HEAD is CI's own dvc.lock commit [skip ci]" if skip else ""))
+    return {"workspace": str(sh.cwd), "head": head, "pull_request": pr.number if pr else None,
+            "skip_ci": skip}
 
 
 def unit_tests(ctx: StageContext) -> dict[str, Any]:
+    import sys
+
     from mlops_helpers.dvc_cml.shell import CommandFailed
 
     sh = shell(ctx)
     # the project's tests need no pytest plugins; not loading the workshop's saves ~2 s
     argv = ["env", "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1", "PYTHONDONTWRITEBYTECODE=1",
-            _python(), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     try:
         out = sh.run(argv).stdout
     except CommandFailed as exc:
-        raise StageError(f"the project's unit tests failed:\n{exc.output[-2000:]}") from exc
+        ctx.say(exc.output[-2000:])
+        last = exc.output.strip().splitlines()[-1] if exc.output.strip() else "no output"
+        raise StageError(f"the project's unit tests failed: {last}") from None
     summary = out.strip().splitlines()[-1]
     ctx.say(f"unit tests: {summary}")
     return {"summary": summary}
@@ -104,30 +135,40 @@ def lint(ctx: StageContext) -> dict[str, Any]:
     try:
         out = sh.run([tool("ruff"), "check", "--no-cache", "."]).stdout.strip()
     except CommandFailed as exc:
-        raise StageError(f"ruff found problems:\n{exc.output[-2000:]}") from exc
+        ctx.say(exc.output[-2000:])
+        found = [line for line in exc.output.splitlines() if line.startswith("Found ")]
+        raise StageError(f"ruff found problems in {sh.cwd}: "
+                         f"{found[-1] if found else exc.reason}") from None
     ctx.say(f"lint: {out}")
     return {"summary": out}
 
 
+STATUS_WORDS = {"new": "only in the local cache", "deleted": "only in the remote",
+                "missing": "in neither"}  # dvc status -c
+
+
 def remote_credentials(ctx: StageContext) -> dict[str, Any]:
-    """Write the shared remote's credentials into .dvc/config.local (never committed)."""
+    """The shared remote answers with the job's credentials (``dvc status -c``); they stay
+    in this process's environment: nothing is written to .dvc/config.local."""
     from mlops_helpers.dvc_cml import project
 
-    sh, origin = shell(ctx), remotes(ctx)[0]
-    project.require_remote(sh, origin)
-    options = ctx.backend.write_credentials(sh, origin)
-    ctx.tracker.add("dvc_credentials", origin, module="mlops_helpers.dvc_cml.stages",
-                    repo=str(sh.cwd), remote=origin, options=options)
-    written = ", ".join(options) if options else "nothing (this remote needs no credentials)"
-    ctx.say(f"remote '{origin}': dvc remote modify --local wrote {written}")
-    return {"remote": origin, "options": options}
+    origin = remotes(ctx)[0]
+    sh = shell(ctx, remote_access=True)  # no credentials: a one-line error, before any work
+    status = project.missing_outputs(sh, origin)
+    counts = {STATUS_WORDS.get(word, word): list(status.values()).count(word)
+              for word in sorted(set(status.values()))}
+    names = sorted(k for k in sh.extra_env if "SECRET" in k or "KEY_ID" in k or "PROFILE" in k)
+    ctx.say(f"remote '{origin}' answers; outputs of this commit: "
+            f"{', '.join(f'{n} {w}' for w, n in counts.items()) or 'all in sync'}; "
+            f"credentials from the environment: {', '.join(names) or 'none needed'}")
+    return {"remote": origin, "credentials": names}
 
 
 def sync_remotes(ctx: StageContext) -> dict[str, Any]:
     """Pull what the CI cache remote has, the rest from origin, then fill the cache remote."""
     from mlops_helpers.dvc_cml import project
 
-    sh = shell(ctx)
+    sh = shell(ctx, remote_access=True)
     origin, cache = remotes(ctx)
     try:
         from_cache = project.pull(sh, cache)
@@ -135,68 +176,91 @@ def sync_remotes(ctx: StageContext) -> dict[str, Any]:
         if "is not configured" in str(exc):
             raise
         from_cache = "some files are missing in the CI cache remote"
-    ctx.say(f"pull -r {cache}: {from_cache}")
     from_origin = project.pull(sh, origin)
-    ctx.say(f"pull -r {origin}: {from_origin}")
     to_cache = project.push(sh, cache)
-    ctx.say(f"push -r {cache}: {to_cache}")
+    ctx.say(f"pull -r {cache}: {from_cache} | pull -r {origin}: {from_origin} | "
+            f"push -r {cache}: {to_cache}")
     return {"from_cache": from_cache, "from_origin": from_origin, "to_cache": to_cache}
 
 
 def reproduce(ctx: StageContext) -> dict[str, Any]:
+    """``dvc repro`` on the pull request's head (where checkout put the workspace)."""
     from mlops_helpers.dvc_cml import project
 
-    ran = project.reproduce(shell(ctx))
+    sh, pr = shell(ctx), pull_request(ctx)
+    if pr and sh.git("branch", "--show-current") != pr.branch:
+        raise StageError(f"the workspace is not on the pull request's head '{pr.branch}': "
+                         f"run the checkout stage first")
+    ran = project.reproduce(sh)
     ctx.say(f"dvc repro ran: {', '.join(ran) or 'nothing (already up to date)'}")
     return {"ran": ran}
 
 
 def lock_check(ctx: StageContext) -> dict[str, Any]:
-    """Gate: no stage may be stale (params, code or data changed without dvc repro)."""
-    from mlops_helpers.dvc_cml import project
+    """Gate: no stage may be stale (params, code or data changed without dvc repro). The
+    result, pass or fail, is recorded for this exact workspace content."""
+    from mlops_helpers.dvc_cml import gate, project
 
-    result = project.check_lock(shell(ctx))
-    ctx.say("dvc.lock is up to date")
+    sh = shell(ctx)
+    try:
+        result = project.check_lock(sh)
+    except GateFailed as exc:
+        gate.record(ctx.state, "lock_check", sh, passed=False, reason=str(exc))
+        raise
+    gate.record(ctx.state, "lock_check", sh, passed=True)
+    ctx.say(f"dvc.lock is up to date (sha256 {gate.lock_digest(sh)[:12]})")
     return result
 
 
 def push(ctx: StageContext) -> dict[str, Any]:
-    from mlops_helpers.dvc_cml import project
+    """``dvc push`` to both remotes: only what lock_check passed."""
+    from mlops_helpers.dvc_cml import gate, project
 
-    sh = shell(ctx)
+    sh = shell(ctx, remote_access=True)
+    gate.require_passed(ctx.state, ("lock_check",), sh, "push")
     done = {remote: project.push(sh, remote) for remote in remotes(ctx)}
-    for remote, line in done.items():
-        ctx.say(f"push -r {remote}: {line}")
+    ctx.say(" | ".join(f"push -r {remote}: {line}" for remote, line in done.items()))
     return done
 
 
 def pushed_check(ctx: StageContext) -> dict[str, Any]:
-    """Gate: both remotes must hold every cached output."""
-    from mlops_helpers.dvc_cml import project
+    """Gate: both remotes must hold every cached output (recorded like lock_check)."""
+    from mlops_helpers.dvc_cml import gate, project
 
-    result = project.check_pushed(shell(ctx), remotes(ctx))
+    sh = shell(ctx, remote_access=True)
+    try:
+        result = project.check_pushed(sh, remotes(ctx))
+    except GateFailed as exc:
+        gate.record(ctx.state, "pushed_check", sh, passed=False, reason=str(exc))
+        raise
+    gate.record(ctx.state, "pushed_check", sh, passed=True)
     ctx.say(f"every output is in {', '.join(remotes(ctx))}")
     return result
 
 
 def compare(ctx: StageContext) -> dict[str, Any]:
+    """``dvc metrics/params/plots diff`` of the workspace against the target branch."""
     import json
 
-    from mlops_helpers.dvc_cml import project
+    from mlops_helpers.dvc_cml import project, workspace
     from mlops_helpers.dvc_cml.layout import Layout
 
-    target = str(_setting(ctx, "target_branch"))
-    found = project.compare(shell(ctx), target)
+    sh, target = shell(ctx), target_branch(ctx)
+    found = project.compare(sh, target, workspace.target_rev(sh, target))
     out = Layout(ctx.run_dir).report_dir
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(found, indent=2))
-    ctx.say(f"compared with {target}: {json.dumps(found['metrics'])}")
+    from mlops_helpers.dvc_cml.report import diff_rows, summary_line
+
+    ctx.say(f"compared with {target}: {summary_line(diff_rows(found['metrics']))}")
     return {"target": target, "metrics": found["metrics"], "params": found["params"]}
 
 
 def report(ctx: StageContext) -> dict[str, Any]:
+    """Markdown + plot from the comparison; posted with CML where the backend can."""
     import json
 
+    from mlops_helpers.dvc_cml import workspace
     from mlops_helpers.dvc_cml.layout import Layout
     from mlops_helpers.dvc_cml.report import write_report
 
@@ -204,46 +268,45 @@ def report(ctx: StageContext) -> dict[str, Any]:
     found = out / "compare.json"
     if not found.is_file():
         raise StageError(f"no comparison in {out}: run the compare stage first")
-    written = write_report(json.loads(found.read_text()), out,
-                           branch=ctx.state.get("branch", feature_branch(ctx)))
-    where = ctx.backend.post_report(written)
+    pr = pull_request(ctx)
+    target = workspace.cml_target(ctx.settings, pr)  # a bad --target fails before writing
+    branch = pr.branch if pr else shell(ctx).git("branch", "--show-current") or "HEAD"
+    written = write_report(json.loads(found.read_text()), out, branch=branch)
+    where = ctx.backend.post_report(written, target, shell(ctx).cwd)
     ctx.say(where)
     return {"markdown": str(written.markdown), "plot": str(written.plot), "posted": where}
 
 
 def commit_lock(ctx: StageContext) -> dict[str, Any]:
-    from mlops_helpers.dvc_cml import project
+    """Commit dvc.lock to the PR branch (``[skip ci]``) and push it: only what both gates
+    passed, only on a pull request."""
+    from mlops_helpers.dvc_cml import gate, project
 
-    sh = shell(ctx)
-    branch = sh.git("rev-parse", "--abbrev-ref", "HEAD")
-    if branch == str(_setting(ctx, "target_branch")):
-        raise StageError(f"the repo is on {branch}: dvc.lock is committed back to the pull "
-                         f"request's branch only")
-    result = project.commit_lock(sh, branch)
-    ctx.say(f"{branch}: committed {', '.join(result['committed']) or 'nothing new'}, "
-            f"pushed to origin at {result['commit'][:8]}")
+    sh, pr = shell(ctx), pull_request(ctx)
+    if pr is None:
+        raise StageError("commit_lock runs on pull requests only (CHANGE_ID, CHANGE_TARGET "
+                         "and CHANGE_BRANCH are not set): a branch build commits nothing")
+    if sh.git("branch", "--show-current") != pr.branch:
+        raise StageError(f"the workspace is not on the pull request's head '{pr.branch}': "
+                         f"run the checkout stage first")
+    gate.require_passed(ctx.state, ("lock_check", "pushed_check"), sh, "commit_lock")
+    build = _setting(ctx, "build_number")
+    result = project.commit_lock(sh, pr.branch, str(build) if build else None)
+    ctx.say(f"{pr.branch}: committed {', '.join(result['committed']) or 'nothing new'}; "
+            f"origin/{pr.branch} is at {result['commit'][:8]}")
     return result
 
 
 def cleanup(ctx: StageContext) -> dict[str, Any]:
-    """Remove credentials from .dvc/config.local and release what the run started.
-
-    The working repo, origin and both remotes stay: they are the run's result.
-    """
+    """Release what the run started. Credentials were never written anywhere; the
+    workspace, origin and both remotes stay: they are the build's result."""
     return cleanup_stage(ctx)
-
-
-def _python() -> str:
-    import sys
-
-    return sys.executable
 
 
 @teardown_handler("dvc_credentials")
 def _remove_credentials(params: dict[str, Any]) -> None:
-    """Teardown: unset every option a stage wrote into .dvc/config.local."""
-    from pathlib import Path
-
+    """Teardown of runs made by earlier versions, which wrote the remote's credentials into
+    .dvc/config.local: unset them, so an old run directory keeps no secret."""
     from mlops_helpers.dvc_cml.shell import Shell
 
     repo = Path(params["repo"])
@@ -253,16 +316,17 @@ def _remove_credentials(params: dict[str, Any]) -> None:
             sh.dvc("remote", "modify", "--local", "--unset", params["remote"], option,
                    check=False)
 
+
 PIPELINE = Pipeline(
     scenario=SCENARIO,
     stages=[
-        Stage("checkout", checkout, "working repo: main reproduced + pushed, a PR branch"),
+        Stage("checkout", checkout, "the workspace at the PR head, target fetched"),
         Stage("unit_tests", unit_tests, "the project's own pytest tests"),
         Stage("lint", lint, "ruff check on the project"),
         Stage("remote_credentials", remote_credentials,
-              "dvc remote modify --local with the remote's credentials"),
+              "the shared remote answers with the job's credentials (none stored)"),
         Stage("sync_remotes", sync_remotes, "pull CI cache remote, pull origin, push cache"),
-        Stage("reproduce", reproduce, "dvc repro on the pull request", environment="pull request"),
+        Stage("reproduce", reproduce, "dvc repro on the PR head", environment="pull request"),
         Stage("lock_check", lock_check, "dvc.lock up to date (dvc status)", gate=True,
               environment="pull request"),
         Stage("push", push, "dvc push to both remotes", environment="pull request"),
@@ -272,9 +336,9 @@ PIPELINE = Pipeline(
               environment="pull request"),
         Stage("report", report, "Markdown report with table and plot (CML comment)",
               environment="pull request"),
-        Stage("commit_lock", commit_lock, "commit dvc.lock back to the PR branch",
+        Stage("commit_lock", commit_lock, "commit dvc.lock to the PR branch [skip ci]",
               environment="pull request"),
-        Stage("cleanup", cleanup, "remove credentials, release what the run started"),
+        Stage("cleanup", cleanup, "release what the run started"),
     ],
     backends=REGISTRY,
     defaults=DEFAULTS,

@@ -2,13 +2,17 @@
 
 Region, account, role, bucket and repository come from settings; nothing assumes a region.
 Before a paid resource starts, the backend says what it will start (instance types and
-counts). Every model, endpoint configuration and endpoint is tracked, so ``cleanup`` (or any
-failure) deletes them. The docker CLI sits behind ``DockerSeam``, which tests replace.
+counts). Credentials are checked (STS GetCallerIdentity) when the backend is made, before a
+stage does any work. What a build creates is tracked, so ``cleanup`` (or any failure)
+deletes it; the production endpoint is updated in place (UpdateEndpoint to the new endpoint
+configuration) and is found by its name, so it outlives builds until ``teardown``. The
+docker CLI sits behind ``DockerSeam``, which tests replace.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import shutil
 import subprocess
@@ -22,7 +26,7 @@ from mlops_helpers.resources import teardown_handler
 from mlops_helpers.sagemaker_byo import container, lambdas
 from mlops_helpers.sagemaker_byo.base import ByoBackend
 from mlops_helpers.sagemaker_byo.registry import REGISTRY, resource_name
-from mlops_helpers.sagemaker_byo.store import DATA_PREFIX, JOBS_PREFIX
+from mlops_helpers.sagemaker_byo.store import DATA_PREFIX, JOBS_PREFIX, model_digest
 from mlops_helpers.waiting import wait_until
 
 MODULE = "mlops_helpers.sagemaker_byo.aws"
@@ -78,24 +82,67 @@ class AwsBackend(ByoBackend):
         boto3 = require("boto3", "aws")
         self.region = str(
             self.settings.get("aws_region")
-            or self.settings.require("aws_default_region", why="the aws backend needs a region")
+            or self.settings.require("aws_default_region",
+                                     why="the aws backend needs a region: set AWS_REGION")
         )
-        self.session = boto3.Session(region_name=self.region)
+        # a fake service on loopback in tests, a VPC endpoint or LocalStack for some users
+        self.endpoint_url = self.settings.get("aws_endpoint_url") or None
         self.poll_interval = self.settings.get("poll_interval", 30.0, float)
         self._clients: dict[str, Any] = {}
+        self.session = self._session(boto3)
+        self._account = self._caller_account()
+
+    def _session(self, boto3: Any) -> Any:
+        from botocore.exceptions import BotoCoreError
+
+        keys = {
+            "aws_access_key_id": self.settings.get("aws_access_key_id"),
+            "aws_secret_access_key": self.settings.get("aws_secret_access_key"),
+            "aws_session_token": self.settings.get("aws_session_token"),
+        }
+        given = {k: v.reveal() for k, v in keys.items() if v}
+        try:
+            if {"aws_access_key_id", "aws_secret_access_key"} <= set(given):
+                return boto3.Session(region_name=self.region, **given)
+            return boto3.Session(region_name=self.region,
+                                 profile_name=self.settings.get("aws_profile") or None)
+        except BotoCoreError as exc:  # e.g. a profile that does not exist
+            raise BackendUnavailable(f"aws backend: {exc}") from None
+
+    def _caller_account(self) -> str:
+        """Who we are, asked before any stage does work: no or bad credentials stop here."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if self.session.get_credentials() is None:
+            raise BackendUnavailable(
+                "aws backend: no AWS credentials found; set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the environment or .env, or run "
+                "where an instance role provides them"
+            )
+        try:
+            identity = self.client("sts").get_caller_identity()
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise BackendUnavailable(
+                f"aws backend: AWS refused the credentials ({error.get('Code')}: "
+                f"{error.get('Message')}); check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY "
+                f"(or AWS_PROFILE)"
+            ) from None
+        except BotoCoreError as exc:
+            where = self.endpoint_url or f"the {self.region} STS endpoint"
+            raise BackendUnavailable(f"aws backend: cannot check credentials at {where}: "
+                                     f"{exc}") from None
+        return str(identity["Account"])
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = self.session.client(service)
+            self._clients[service] = self.session.client(service, endpoint_url=self.endpoint_url)
         return self._clients[service]
 
     # -- names ----------------------------------------------------------------------------
     @property
     def account(self) -> str:
-        return str(
-            self.settings.get("aws_account_id")
-            or self.client("sts").get_caller_identity()["Account"]
-        )
+        return str(self.settings.get("aws_account_id") or self._account)
 
     @property
     def bucket(self) -> str:
@@ -131,7 +178,7 @@ class AwsBackend(ByoBackend):
         return True
 
     def build(self) -> dict[str, Any]:
-        source = container.container_dir()
+        source = container.container_dir(self.settings)
         problems = container.check(source)
         if problems:
             raise StageError(f"container source {source} is not ready: " + "; ".join(problems))
@@ -139,7 +186,8 @@ class AwsBackend(ByoBackend):
         uri = f"{self.ensure_repository()}:{tag}"
         if self.image_exists(tag):
             self.ctx.say(f"{uri} is already in ECR")
-            return {"repository": self.repository, "tag": tag, "uri": uri, "pushed": False}
+            return {"repository": self.repository, "tag": tag, "uri": uri, "pushed": False,
+                    "source": str(source)}
         docker = self.docker_factory()
         docker.build(source, uri)
         # Log in with an ECR authorization token (``aws ecr get-login`` no longer exists).
@@ -147,7 +195,8 @@ class AwsBackend(ByoBackend):
         user, password = base64.b64decode(auth["authorizationToken"]).decode().split(":", 1)
         docker.login(auth["proxyEndpoint"], user, password)
         docker.push(uri)
-        return {"repository": self.repository, "tag": tag, "uri": uri, "pushed": True}
+        return {"repository": self.repository, "tag": tag, "uri": uri, "pushed": True,
+                "source": str(source)}
 
     # -- data and training --------------------------------------------------------------
     def ensure_bucket(self) -> None:
@@ -228,9 +277,22 @@ class AwsBackend(ByoBackend):
             StoppingCondition={"MaxRuntimeInSeconds": max_runtime},
         )
         self.ctx.tracker.add(
-            "sagemaker_training_job", job_name, module=MODULE, region=self.region, name=job_name
+            "sagemaker_training_job", job_name, module=MODULE, region=self.region, name=job_name,
+            endpoint_url=self.endpoint_url,
         )
         return {"job_name": job_name, "status": "InProgress", "instances": f"{count} x {kind}"}
+
+    def model_digest(self, model_uri: str) -> str:
+        """Read the job's model.tar.gz from S3 (a few kB) and hash the model inside it."""
+        if not model_uri.startswith("s3://"):
+            raise StageError(f"model artifact {model_uri} is not an s3:// URI")
+        bucket, key = model_uri[len("s3://"):].split("/", 1)
+        s3 = self.client("s3")
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except s3.exceptions.ClientError as exc:
+            raise StageError(f"model artifact {model_uri} cannot be read: {exc}") from None
+        return model_digest(io.BytesIO(body))
 
     def training_log(self, job_name: str) -> str:
         logs = self.client("logs")
@@ -277,10 +339,11 @@ class AwsBackend(ByoBackend):
 
     def _track(self, kind: str, name: str) -> None:
         if self.ctx.tracker.get(kind, name) is None:
-            self.ctx.tracker.add(kind, name, module=MODULE, region=self.region, name=name)
+            self.ctx.tracker.add(kind, name, module=MODULE, region=self.region, name=name,
+                                 endpoint_url=self.endpoint_url)
 
     def deploy(
-        self, env: str, job_name: str, model_uri: str, image: dict[str, Any]
+        self, env: str, job_name: str, model_uri: str, image: dict[str, Any], digest: str
     ) -> dict[str, Any]:
         sm = self.client("sagemaker")
         endpoint = resource_name(self.settings, env)
@@ -308,14 +371,18 @@ class AwsBackend(ByoBackend):
             )
         self._track("sagemaker_endpoint_config", config)
         current = self._exists(sm.describe_endpoint, EndpointName=endpoint)
+        previous = current["EndpointConfigName"] if current else None
         if current is None:
             self.announce(f"endpoint {endpoint}: {count} x {kind}, billed until cleanup")
             sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
-        elif current["EndpointConfigName"] != config:
+        elif previous != config:
+            # in place: the same endpoint name gets the new configuration; if the update
+            # fails, SageMaker keeps serving the previous one
             self.announce(f"endpoint {endpoint} update: {count} x {kind}")
             sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config)
-        self._track("sagemaker_endpoint", endpoint)
-        wait_until(
+        if env != "prod" or current is None:  # a new prod endpoint: this build's until handed
+            self._track("sagemaker_endpoint", endpoint)
+        answer = wait_until(
             lambda: sm.describe_endpoint(EndpointName=endpoint),
             what=f"endpoint {endpoint}",
             timeout=self.settings.get("endpoint_timeout", 1800, float),
@@ -326,25 +393,91 @@ class AwsBackend(ByoBackend):
                 d.get("FailureReason") or None if d["EndpointStatus"] == "Failed" else None
             ),
         )
+        if answer["EndpointConfigName"] != config:
+            raise StageError(
+                f"endpoint {endpoint} was not updated to {config} and still serves "
+                f"{answer['EndpointConfigName']}: {answer.get('FailureReason') or 'no reason'}"
+            )
         record = {
             "endpoint_name": endpoint,
             "endpoint_config": config,
             "model": model,
             "model_uri": model_uri,
+            "model_digest": digest,
             "image": image["uri"],
             "region": self.region,
             "instances": f"{count} x {kind}",
         }
-        endpoints = self.ctx.state.get("endpoints", {})
-        endpoints[env] = record
-        self.ctx.state.update(endpoints=endpoints)
+        if env == "prod":
+            self._promote(record, previous)
+        else:
+            endpoints = self.ctx.state.get("endpoints", {})
+            endpoints[env] = record
+            self.ctx.state.update(endpoints=endpoints)
         return record
+
+    def _promote(self, record: dict[str, Any], previous_config: str | None) -> None:
+        """Production now serves ``record``: its endpoint, configuration and model leave this
+        build's cleanup; what only the previous configuration used is deleted."""
+        for kind, name in (("sagemaker_endpoint", record["endpoint_name"]),
+                           ("sagemaker_endpoint_config", record["endpoint_config"]),
+                           ("sagemaker_model", record["model"])):
+            self.ctx.tracker.forget(f"{kind}:{name}")
+        self.production_state.update(endpoint=record)
+        if previous_config and previous_config != record["endpoint_config"]:
+            removed = self._delete_config_and_models(previous_config, keep={record["model"]})
+            self.ctx.say(f"endpoint {record['endpoint_name']}: replaced {', '.join(removed)}")
+
+    def _delete_config_and_models(self, config: str, keep: set[str]) -> list[str]:
+        sm = self.client("sagemaker")
+        described = self._exists(sm.describe_endpoint_config, EndpointConfigName=config)
+        if described is None:
+            return []
+        models = {v["ModelName"] for v in described["ProductionVariants"]} - keep
+        _delete(sm.delete_endpoint_config, EndpointConfigName=config)
+        for model in sorted(models):
+            _delete(sm.delete_model, ModelName=model)
+        return [config, *sorted(models)]
+
+    def check_endpoint(self, record: dict[str, Any], digest: str) -> None:
+        """InService, on the configuration we deployed, whose model is the artifact we
+        hashed. (Each answer's CustomAttributes then names the digest: the smoke test's
+        Lambda checks that.)"""
+        sm = self.client("sagemaker")
+        name = record["endpoint_name"]
+        current = self._exists(sm.describe_endpoint, EndpointName=name)
+        if current is None or current["EndpointStatus"] != "InService":
+            status = current["EndpointStatus"] if current else "missing"
+            raise StageError(f"endpoint {name} is {status}; deploy it again")
+        if current["EndpointConfigName"] != record["endpoint_config"]:
+            raise StageError(f"endpoint {name} serves {current['EndpointConfigName']}, not "
+                             f"the deployed {record['endpoint_config']}")
+        model = sm.describe_model(ModelName=record["model"])
+        if model["PrimaryContainer"].get("ModelDataUrl") != record["model_uri"]:
+            raise StageError(f"model {record['model']} does not hold {record['model_uri']}")
+        if record.get("model_digest") != digest:
+            raise StageError(f"endpoint {name} was deployed with model "
+                             f"{str(record.get('model_digest'))[:12]}, not {digest[:12]}")
+
+    def teardown_production(self) -> list[str]:
+        """Found by its name, so a teardown works from any workspace."""
+        sm = self.client("sagemaker")
+        name = resource_name(self.settings, "prod")
+        current = self._exists(sm.describe_endpoint, EndpointName=name)
+        removed: list[str] = []
+        if current is not None:
+            _delete(sm.delete_endpoint, EndpointName=name)
+            removed.append(name)
+            removed += self._delete_config_and_models(current["EndpointConfigName"], set())
+        self.production_state.clear()
+        return removed
 
 
 # -- teardown (runs in the cleanup stage's own process) ---------------------------------
 def _sagemaker(params: dict[str, Any]) -> Any:
     boto3 = require("boto3", "aws")
-    return boto3.client("sagemaker", region_name=params["region"])
+    return boto3.client("sagemaker", region_name=params["region"],
+                        endpoint_url=params.get("endpoint_url"))
 
 
 def _delete(call: Any, **name: str) -> None:

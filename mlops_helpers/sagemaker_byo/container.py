@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from mlops_helpers import paths
+from mlops_helpers.config import Settings
 from mlops_helpers.errors import StageError
 
 REQUIRED = (
@@ -20,8 +21,11 @@ REQUIRED = (
 PROGRAMS = ("program/train", "program/serve")
 
 
-def container_dir() -> Path:
-    return paths.scenarios_dir() / "sagemaker_byo" / "container"
+def container_dir(settings: Settings | None = None) -> Path:
+    """The ``container_dir`` setting (Jenkins: the checked-out workspace's copy), else the
+    copy in this project."""
+    chosen = settings.get("container_dir") if settings is not None else None
+    return Path(chosen) if chosen else paths.scenarios_dir() / "sagemaker_byo" / "container"
 
 
 def source_files(root: Path) -> list[Path]:

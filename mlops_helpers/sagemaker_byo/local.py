@@ -3,6 +3,11 @@
 "Image" = the checked container source staged under its content digest; "S3" = a folder
 laid out like the bucket; "endpoint" = ``serve`` on a free loopback port. Nothing is mocked:
 the very programs the Dockerfile copies into the image run here as processes.
+
+Production outlives builds: its server is recorded under ``<run_dir>/production/`` and is
+started outside the build's process tree as Jenkins sees it (``JENKINS_NODE_COOKIE``), so
+the end of a build does not kill it. A new ``deploy_prod`` starts the new model beside the
+old one, checks it, then switches the endpoint name over and stops the old server.
 """
 
 from __future__ import annotations
@@ -21,11 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from mlops_helpers.errors import StageError
+from mlops_helpers.resources import ResourceTracker, stop_process_group
 from mlops_helpers.sagemaker_byo import container
 from mlops_helpers.sagemaker_byo.base import ByoBackend
 from mlops_helpers.sagemaker_byo.registry import REGISTRY, resource_name
 from mlops_helpers.sagemaker_byo.store import DATA_PREFIX, LocalArtifactStore, model_key
-from mlops_helpers.servers import ManagedServer, start_server
+from mlops_helpers.servers import ManagedServer, http_json, start_server
+
+# Jenkins' ProcessTreeKiller ends every process of a build carrying its cookie; production
+# must outlive the build that deployed it, as a SageMaker endpoint does.
+OUTLIVES_THE_BUILD = {"JENKINS_NODE_COOKIE": "dontKillMe", "BUILD_ID": "dontKillMe"}
 
 
 def _now() -> str:
@@ -48,8 +58,8 @@ class LocalSageMaker:
 class LocalRuntime:
     """``invoke_endpoint`` as an HTTP POST to the endpoint's local ``/invocations``."""
 
-    def __init__(self, endpoints: dict[str, dict[str, Any]]) -> None:
-        self.urls = {e["endpoint_name"]: e["url"] for e in endpoints.values()}
+    def __init__(self, endpoints: list[dict[str, Any]]) -> None:
+        self.urls = {e["endpoint_name"]: e["url"] for e in endpoints}
 
     def invoke_endpoint(
         self,
@@ -68,15 +78,23 @@ class LocalRuntime:
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as resp:
-                return {
+                answer = {
                     "Body": io.BytesIO(resp.read()),
                     "ContentType": resp.headers.get("Content-Type"),
                 }
+                # what SageMaker returns as CustomAttributes: the container's own header
+                attributes = resp.headers.get("X-Amzn-SageMaker-Custom-Attributes")
+                if attributes is not None:
+                    answer["CustomAttributes"] = attributes
+                return answer
         except urllib.error.HTTPError as exc:
             raise StageError(
                 f"endpoint {EndpointName} answered {exc.code}: "
                 f"{exc.read().decode(errors='replace')[:300]}"
             ) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise StageError(f"endpoint {EndpointName} does not answer: {reason}") from None
 
 
 @REGISTRY.register("local")
@@ -94,7 +112,7 @@ class LocalBackend(ByoBackend):
 
     # -- build ----------------------------------------------------------------------------
     def build(self) -> dict[str, Any]:
-        source = container.container_dir()
+        source = container.container_dir(self.settings)
         tag = container.digest(source)[:12]
         repository = self.settings.get("ecr_repository") or self.settings.name("byo-scikit")
         target = self.ctx.run_dir / "images" / f"{repository}-{tag}"
@@ -104,6 +122,7 @@ class LocalBackend(ByoBackend):
             "tag": tag,
             "uri": f"local/{repository}:{tag}",
             "path": str(target),
+            "source": str(source),
         }
 
     # -- data and training --------------------------------------------------------------
@@ -129,8 +148,10 @@ class LocalBackend(ByoBackend):
         for folder in (config, channel, tree / "model", tree / "output"):
             folder.mkdir(parents=True)
         (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-        (config / "inputdataconfig.json").write_text(
-            json.dumps({"training": {"ContentType": "text/csv", "TrainingInputMode": "File"}})
+        (config / "inputdataconfig.json").write_text(  # as SageMaker writes it
+            json.dumps({"training": {"ContentType": "text/csv", "TrainingInputMode": "File",
+                                     "S3DistributionType": "FullyReplicated",
+                                     "RecordWrapperType": "None"}})
         )
         shutil.copyfile(self.store.path(data["train"]), channel / "train.csv")
         max_runtime = self.settings.get("max_runtime", 600, int)
@@ -195,58 +216,124 @@ class LocalBackend(ByoBackend):
         return LocalSageMaker(self.jobs_dir)
 
     def runtime_client(self) -> LocalRuntime:
-        return LocalRuntime(self.ctx.state.get("endpoints", {}))
+        records = list(self.ctx.state.get("endpoints", {}).values())
+        production = self.production()
+        return LocalRuntime(records + ([production] if production else []))
+
+    def model_digest(self, model_uri: str) -> str:
+        return self.store.model_digest(model_uri)
 
     # -- endpoints ----------------------------------------------------------------------
-    def deploy(
-        self, env: str, job_name: str, model_uri: str, image: dict[str, Any]
-    ) -> dict[str, Any]:
-        name = resource_name(self.settings, env)
-        endpoints = self.ctx.state.get("endpoints", {})
-        current = endpoints.get(env)
-        if (
-            current
-            and current["model_uri"] == model_uri
-            and current["image"] == image["uri"]
-            and ManagedServer.from_dict(current["server"]).alive()
-        ):
-            self.ctx.say(f"endpoint {name} already serves {model_uri}")
-            return current
-        tracker = self.ctx.tracker
-        tracker.release(f"process:{name}")  # an older model on this endpoint: replace it
-        folder = self.ctx.run_dir / "endpoints" / name
-        tracker.add("path", f"{name}-files", path=str(folder))
+    def _start(self, server_name: str, model_uri: str, image: dict[str, Any],
+               tracker: ResourceTracker, env: dict[str, str]) -> ManagedServer:
+        """``serve`` for ``model_uri`` on a free loopback port; files and process tracked."""
+        folder = self.ctx.run_dir / "endpoints" / server_name
+        tracker.add("path", f"{server_name}-files", path=str(folder))
         self.store.extract_model(model_uri, folder / "opt_ml" / "model")
         workers = self.settings.get("serve_workers", 2, int)
-        server = start_server(
-            name,
-            [
-                sys.executable,
-                str(Path(image["path"]) / "program" / "serve"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "{port}",
-                "--workers",
-                str(workers),
-            ],
+        return start_server(
+            server_name,
+            [sys.executable, str(Path(image["path"]) / "program" / "serve"), "--host",
+             "127.0.0.1", "--port", "{port}", "--workers", str(workers)],
             run_dir=self.ctx.run_dir,
             tracker=tracker,
             health_path="/ping",
-            env={"BYO_OPT_ML": str(folder / "opt_ml")},
+            env={"BYO_OPT_ML": str(folder / "opt_ml"), **env},
             timeout=60,
         )
-        record = {
+
+    def _record(self, name: str, server: ManagedServer, model_uri: str,
+                image: dict[str, Any], digest: str) -> dict[str, Any]:
+        workers = self.settings.get("serve_workers", 2, int)
+        return {
             "endpoint_name": name,
             "url": server.url,
             "model_uri": model_uri,
+            "model_digest": digest,
             "image": image["uri"],
             "instances": f"{workers} local worker process(es)",
             "server": server.to_dict(),
         }
+
+    def _serving(self, record: dict[str, Any] | None, digest: str, image: dict[str, Any]) -> bool:
+        return bool(
+            record
+            and record.get("model_digest") == digest
+            and record["image"] == image["uri"]
+            and ManagedServer.from_dict(record["server"]).alive()
+        )
+
+    def deploy(
+        self, env: str, job_name: str, model_uri: str, image: dict[str, Any], digest: str
+    ) -> dict[str, Any]:
+        if env == "prod":
+            return self._deploy_production(model_uri, image, digest)
+        name = resource_name(self.settings, env)
+        endpoints = self.ctx.state.get("endpoints", {})
+        if self._serving(endpoints.get(env), digest, image):
+            self.ctx.say(f"endpoint {name} already serves {model_uri}")
+            return dict(endpoints[env])
+        tracker = self.ctx.tracker
+        tracker.release(f"process:{name}")  # an older model on this endpoint: replace it
+        tracker.release(f"path:{name}-files")
+        server = self._start(name, model_uri, image, tracker, {})
+        record = self._record(name, server, model_uri, image, digest)
         endpoints[env] = record
         self.ctx.state.update(endpoints=endpoints)
         return record
+
+    def _deploy_production(
+        self, model_uri: str, image: dict[str, Any], digest: str
+    ) -> dict[str, Any]:
+        """Start the new model beside the old, check it, switch the name over, stop the old."""
+        name = resource_name(self.settings, "prod")
+        old = self.production()
+        if self._serving(old, digest, image):
+            self.ctx.say(f"endpoint {name} already serves {model_uri}")
+            return dict(old or {})
+        version = f"{name}-{digest[:12]}-{image['tag'][:8]}"  # this model in this image
+        # until the switch the new server is this build's: a failure here is cleaned up
+        server = self._start(version, model_uri, image, self.ctx.tracker, OUTLIVES_THE_BUILD)
+        record = self._record(name, server, model_uri, image, digest)
+        self.check_endpoint(record, digest)
+        for rid in (f"path:{version}-files", f"process:{version}"):  # server released first
+            self.hand_to_production(rid)
+        self.production_state.update(endpoint=record)
+        if old and old["server"]["name"] != version:
+            self._release_production(old["server"]["name"])
+            self.ctx.say(f"endpoint {name}: {old['model_uri']} replaced by {model_uri}")
+        return record
+
+    def _release_production(self, server_name: str) -> None:
+        for rid in (f"process:{server_name}", f"path:{server_name}-files"):
+            self.production_tracker.release(rid)
+
+    def check_endpoint(self, record: dict[str, Any], digest: str) -> None:
+        name = record["endpoint_name"]
+        server = ManagedServer.from_dict(record["server"])
+        if not server.alive():
+            # its workers may still hold the port: end the whole group, then refuse
+            stop_process_group(server.pid, server.start_time)
+            raise StageError(
+                f"endpoint {name}: its server (pid {server.pid}) is gone; its process group "
+                f"was stopped; deploy it again"
+            )
+        try:
+            status, body = http_json("GET", f"{record['url']}/ping", timeout=10)
+        except OSError as exc:
+            raise StageError(f"endpoint {name} at {record['url']} does not answer: {exc}") from None
+        served = body.get("model_digest") if isinstance(body, dict) else None
+        if status != 200 or served != digest:
+            raise StageError(
+                f"endpoint {name} at {record['url']} serves model {str(served)[:12]} "
+                f"(HTTP {status}), not the deployed {digest[:12]}"
+            )
+
+    def teardown_production(self) -> list[str]:
+        report = self.production_tracker.cleanup(log=self.ctx.say)
+        report.raise_for_failures()
+        self.production_state.clear()
+        return report.released
 
 
 def _child_env() -> dict[str, str]:

@@ -1,5 +1,12 @@
 """The sagemaker_byo pipeline: build, train, train_status, deploy_test, smoke_test,
-deploy_prod, cleanup. The same stage code runs from the notebook, the CLI and Jenkins.
+deploy_prod, then teardown (on purpose only) and cleanup. The same stage code runs from the
+notebook, the CLI and Jenkins.
+
+Production outlives builds: ``deploy_prod`` updates the production endpoint in place, and
+``cleanup`` (run after every build) removes only what the build itself started, so a build
+that fails leaves the old model serving. ``teardown`` removes production on purpose.
+Each model is known by its digest (sha256 of ``model.joblib``): the smoke test checks the
+endpoint answers with that digest, and ``deploy_prod`` promotes only the digest that passed.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from mlops_helpers.sagemaker_byo.registry import REGISTRY, resource_name
 from mlops_helpers.waiting import wait_until
 
 SCENARIO = "sagemaker_byo"
+# what a build runs; teardown (remove production) and cleanup are separate on purpose
+BUILD_STAGES = ["build", "train", "train_status", "deploy_test", "smoke_test", "deploy_prod"]
 HYPERPARAMETERS = ("max_depth", "min_samples_leaf", "criterion")
 DEFAULTS: dict[str, Any] = {
     "name_prefix": "byo",  # first part of every job and endpoint name
@@ -53,13 +62,15 @@ def build(ctx: StageContext) -> dict[str, Any]:
 def train(ctx: StageContext) -> dict[str, Any]:
     from mlops_helpers.sagemaker_byo.dataset import write_csvs
 
+    backend = ctx.backend  # its settings and credentials are checked before any work
     image = _need(ctx, "image", "build")
     files = write_csvs(ctx.settings.get("dataset", DEFAULTS["dataset"]), ctx.run_dir / "data")
-    data = ctx.backend.upload_data(files)
+    data = backend.upload_data(files)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")[:-3]
     job_name = resource_name(ctx.settings, "train")[:32] + f"-{stamp}"  # <= 63 with "-prod"
     hyperparameters = {k: str(ctx.settings.get(k, DEFAULTS[k])) for k in HYPERPARAMETERS}
-    ctx.state.update(training_job=job_name, data=data, model_uri=None, smoke_test=None)
+    ctx.state.update(training_job=job_name, data=data, model_uri=None, model_digest=None,
+                     smoke_test=None)
     ctx.say(f"training job {job_name} with hyperparameters {hyperparameters}")
     result = ctx.backend.start_training(job_name, image, hyperparameters, data)
     return {"hyperparameters": hyperparameters, "data": data, **result}
@@ -67,6 +78,7 @@ def train(ctx: StageContext) -> dict[str, Any]:
 
 def train_status(ctx: StageContext) -> dict[str, Any]:
     """Gate: wait (bounded) through the check_training_status Lambda until Completed."""
+    backend = ctx.backend
     job_name = _need(ctx, "training_job", "train")
     event = {"TrainingJobName": job_name}
     try:
@@ -82,15 +94,19 @@ def train_status(ctx: StageContext) -> dict[str, Any]:
         if exc.error_type == "TrainingJobFailed":
             raise GateFailed(f"{exc.message}; no endpoint is created") from exc
         raise
-    ctx.state.update(model_uri=answer["ModelArtifacts"])
-    ctx.say(f"training job {job_name} Completed; model {answer['ModelArtifacts']}")
-    return answer
+    digest = backend.model_digest(answer["ModelArtifacts"])
+    ctx.state.update(model_uri=answer["ModelArtifacts"], model_digest=digest)
+    ctx.say(f"training job {job_name} Completed; model {answer['ModelArtifacts']} "
+            f"(digest {digest[:12]})")
+    return {**answer, "ModelDigest": digest}
 
 
 def _deploy(ctx: StageContext, env: str) -> dict[str, Any]:
+    backend = ctx.backend
     model_uri = _need(ctx, "model_uri", "train and train_status")
-    endpoint = ctx.backend.deploy(
-        env, ctx.state.get("training_job"), model_uri, _need(ctx, "image", "build")
+    digest = _need(ctx, "model_digest", "train_status")
+    endpoint = backend.deploy(
+        env, ctx.state.get("training_job"), model_uri, _need(ctx, "image", "build"), digest
     )
     ctx.say(f"{env} endpoint {endpoint['endpoint_name']} serves {model_uri}")
     return {k: v for k, v in endpoint.items() if k != "server"}
@@ -101,12 +117,22 @@ def deploy_test(ctx: StageContext) -> dict[str, Any]:
 
 
 def smoke_test(ctx: StageContext) -> dict[str, Any]:
-    """Gate: held-out rows through the invoke_endpoint Lambda; accuracy must reach the bar."""
+    """Gate: held-out rows through the invoke_endpoint Lambda; accuracy must reach the bar,
+    and every answer must come from the model this build deployed (its digest)."""
     from mlops_helpers.sagemaker_byo.dataset import read_csv
 
+    backend = ctx.backend
     endpoint = _need(ctx, "endpoints", "deploy_test").get("test")
     if endpoint is None:
         raise StageError("no test endpoint: run deploy_test first")
+    digest = _need(ctx, "model_digest", "train_status")
+    verdict = {"passed": False, "model_uri": endpoint["model_uri"], "model_digest": digest,
+               "endpoint_name": endpoint["endpoint_name"]}
+    ctx.state.update(smoke_test=verdict)  # a failure below stays recorded as a failure
+    try:
+        backend.check_endpoint(endpoint, digest)
+    except StageError as exc:
+        raise GateFailed(f"smoke test: {exc}; production is not touched") from exc
     rows, labels = read_csv(ctx.run_dir / "data" / "test.csv")
     threshold = ctx.settings.get("min_accuracy", DEFAULTS["min_accuracy"], float)
     event = {
@@ -115,24 +141,20 @@ def smoke_test(ctx: StageContext) -> dict[str, Any]:
         "Labels": labels,
         "MinAccuracy": threshold,
         "BatchSize": 100,
+        "ModelDigest": digest,
     }
     try:
-        answer = ctx.backend.run_lambda(INVOKE_ENDPOINT, event)
+        answer = backend.run_lambda(INVOKE_ENDPOINT, event)
     except LambdaError as exc:
-        ctx.state.update(smoke_test={"passed": False, "model_uri": endpoint["model_uri"]})
-        if exc.error_type == "SmokeTestFailed":
+        if exc.error_type in ("SmokeTestFailed", "WrongModel"):
             raise GateFailed(f"smoke test: {exc.message}; production is not touched") from exc
         raise
-    ctx.state.update(
-        smoke_test={
-            "passed": True,
-            "model_uri": endpoint["model_uri"],
-            "accuracy": answer["Accuracy"],
-        }
-    )
-    ctx.say(f"smoke test passed: accuracy {answer['Accuracy']:.4f} >= {threshold}")
+    ctx.state.update(smoke_test={**verdict, "passed": True, "accuracy": answer["Accuracy"]})
+    ctx.say(f"smoke test passed: accuracy {answer['Accuracy']:.4f} >= {threshold} "
+            f"(model {digest[:12]})")
     return {
         "endpoint_name": endpoint["endpoint_name"],
+        "model_digest": digest,
         "accuracy": answer["Accuracy"],
         "min_accuracy": threshold,
         "labels": labels,
@@ -141,17 +163,39 @@ def smoke_test(ctx: StageContext) -> dict[str, Any]:
 
 
 def deploy_prod(ctx: StageContext) -> dict[str, Any]:
-    # The gate holds even when stages run one by one (Jenkins): prod only gets the model
-    # that passed the smoke test on the test endpoint.
+    # The gate holds even when stages run one by one (Jenkins): prod only gets the very
+    # model (digest) that passed the smoke test on the test endpoint.
+    backend = ctx.backend
     smoke = ctx.state.get("smoke_test") or {}
-    if not smoke.get("passed") or smoke.get("model_uri") != ctx.state.get("model_uri"):
+    digest = ctx.state.get("model_digest")
+    if not (
+        smoke.get("passed")
+        and digest
+        and smoke.get("model_digest") == digest
+        and smoke.get("model_uri") == ctx.state.get("model_uri")
+    ):
         raise GateFailed(
             "the current model has not passed the smoke test; run smoke_test before deploy_prod"
         )
-    return _deploy(ctx, "prod")
+    record = _deploy(ctx, "prod")
+    serving = backend.production()
+    if serving is None:
+        raise StageError("deploy_prod finished but no production endpoint is recorded")
+    backend.check_endpoint(serving, digest)
+    return record
+
+
+def teardown(ctx: StageContext) -> dict[str, Any]:
+    """Remove production on purpose (its own Jenkins parameter), then the build's leftovers."""
+    removed = ctx.backend.teardown_production()
+    ctx.say(f"production removed: {', '.join(removed) or 'nothing was serving'}")
+    return {"production_removed": removed, **cleanup(ctx)}
 
 
 def cleanup(ctx: StageContext) -> dict[str, Any]:
+    """What this build started (test endpoint, a model that did not reach production);
+    never the production endpoint."""
+    _ = ctx.backend  # no or bad cloud credentials: say so before releasing anything
     result = cleanup_stage(ctx)
     ctx.state.update(endpoints={})
     return result
@@ -181,10 +225,16 @@ PIPELINE = Pipeline(
         Stage(
             "deploy_prod",
             deploy_prod,
-            "serve the smoke-tested model on the prod endpoint",
+            "update the prod endpoint in place to the smoke-tested model",
             environment="production",
         ),
-        Stage("cleanup", cleanup, "delete every endpoint and process this run started"),
+        Stage(
+            "teardown",
+            teardown,
+            "remove the production endpoint on purpose (not part of a build)",
+            environment="production",
+        ),
+        Stage("cleanup", cleanup, "delete what this build started; production stays"),
     ],
     backends=REGISTRY,
     defaults=DEFAULTS,

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tarfile
 from pathlib import Path
+from typing import IO
 
 from mlops_helpers.errors import StageError
 
 DATA_PREFIX = "data"
 JOBS_PREFIX = "training-jobs"
+MODEL_FILE = "model.joblib"  # what the container's train writes and serve loads
+
+
+def model_digest(tar_file: IO[bytes]) -> str:
+    """sha256 of ``model.joblib`` inside a ``model.tar.gz``: the model's identity, the same
+    value the container's ``serve`` reports on ``/ping`` and in every answer."""
+    with tarfile.open(fileobj=tar_file, mode="r:gz") as tar:
+        try:
+            member = tar.extractfile(MODEL_FILE)
+        except KeyError:
+            member = None
+        if member is None:
+            raise StageError(f"the model artifact holds no {MODEL_FILE}")
+        h = hashlib.sha256()
+        for block in iter(lambda: member.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def model_key(job_name: str) -> str:
@@ -46,6 +65,13 @@ class LocalArtifactStore:
             for path in sorted(model_dir.iterdir()):
                 tar.add(path, arcname=path.name)
         return self.uri(key)
+
+    def model_digest(self, uri: str) -> str:
+        source = self.path(uri)
+        if not source.is_file():
+            raise StageError(f"model artifact {uri} is not in the store ({source})")
+        with open(source, "rb") as handle:
+            return model_digest(handle)
 
     def extract_model(self, uri: str, target: Path) -> Path:
         source = self.path(uri)

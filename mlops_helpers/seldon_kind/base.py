@@ -1,9 +1,11 @@
 """What every backend of this scenario does; the stages only talk to this interface.
 
-Both backends run the environments (staging, production) as local Seldon processes kept in
-line with the GitOps repo by the reconciler; they differ in the integration test: on the
-local backend it runs against the local servers, on ``kind`` inside a throwaway cluster
-with the Seldon Core operator, as the write-up's CI does.
+On the local backend every environment (test, staging, production) is a set of local Seldon
+processes kept in line with the GitOps repo by the reconciler, and the integration test runs
+against the local test servers. On ``kind`` the integration test runs inside a throwaway
+cluster with the Seldon Core operator, as the write-up's CI does, and staging and production
+are namespaces of the run's kind cluster, reconciled with ``kubectl apply --prune``
+(``cluster.py``).
 """
 
 from __future__ import annotations

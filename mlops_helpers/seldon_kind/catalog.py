@@ -19,6 +19,9 @@ DEFAULTS: dict[str, Any] = {
     "approver": "tech-lead",  # who approves production changes (recorded in the merge)
     "seldon_chart_repo": "https://storage.googleapis.com/seldon-charts",  # kind backend
     "seldon_core_version": "1.18.2",
+    # kind backend: keep the staging/production cluster after cleanup (a CI job's production
+    # outlives its builds); a notebook leaves nothing running, so False by default
+    "keep_environments": False,
 }
 
 PREBUILT, REUSABLE, EMBEDDED = "pre-built reusable server", "custom reusable server", \

@@ -153,9 +153,13 @@ class GitOpsRepo:
         self._git("merge", "--quiet", "--no-ff", "-m", f"{message}\n\nApproved-by: {approver}",
                   f"origin/{branch}", who=(approver, email))
         self._git("push", "--quiet", "origin", MAIN)
+        self.delete_branch(branch)
+        return self._git("rev-parse", "HEAD")
+
+    def delete_branch(self, branch: str) -> None:
+        """Close a change without merging it (on the remote and in the clone)."""
         self._git("push", "--quiet", "origin", "--delete", branch)
         self._git("branch", "--quiet", "-D", branch, check=False)
-        return self._git("rev-parse", "HEAD")
 
     def revert_last(self, env: str) -> tuple[Commit, str]:
         """Revert the newest commit on main that changed ``env/``; push the revert."""

@@ -17,10 +17,17 @@ import yaml
 
 from mlops_helpers.errors import BackendUnavailable, StageError
 from mlops_helpers.seldon_kind.base import SeldonBackend, integration_dir
-from mlops_helpers.seldon_kind.catalog import CUSTOM_SERVERS, DEFAULTS
+from mlops_helpers.seldon_kind.catalog import DEFAULTS
+from mlops_helpers.seldon_kind.cluster import (
+    ClusterEnvironment,
+    KindCluster,
+    model_store_volume,
+    write_image_lists,
+)
+from mlops_helpers.seldon_kind.local import TEST_ENVIRONMENT
 from mlops_helpers.seldon_kind.modelwork import child_env
+from mlops_helpers.seldon_kind.reconcile import Environment
 from mlops_helpers.seldon_kind.registry import REGISTRY
-from mlops_helpers.seldon_kind.serving import ImageIndex
 from mlops_helpers.servers import free_port
 
 TOOLS = ("docker", "kind", "helm", "kubectl")
@@ -42,22 +49,6 @@ def missing_prerequisites() -> list[str]:
     return missing
 
 
-def model_store_volume(claim: str, namespace: str) -> list[dict[str, Any]]:
-    """A PersistentVolume on the node's /models mount and its claim: ``pvc://`` model URIs."""
-    return [
-        {"apiVersion": "v1", "kind": "PersistentVolume",
-         "metadata": {"name": f"{claim}-{namespace}"[:63]},
-         "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadOnlyMany"],
-                  "storageClassName": "manual", "hostPath": {"path": "/models"},
-                  "claimRef": {"namespace": namespace, "name": claim}}},
-        {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-         "metadata": {"name": claim, "namespace": namespace},
-         "spec": {"accessModes": ["ReadOnlyMany"], "storageClassName": "manual",
-                  "volumeName": f"{claim}-{namespace}"[:63],
-                  "resources": {"requests": {"storage": "1Gi"}}}},
-    ]
-
-
 @REGISTRY.register("kind")
 class KindBackend(SeldonBackend):
     name = "kind"
@@ -70,6 +61,14 @@ class KindBackend(SeldonBackend):
                 "the same servers without them (backend='local'). `mlops-workshop doctor` "
                 "lists what this machine has.")
         super().__init__(ctx)
+
+    def environment(self, name: str) -> Environment:
+        """serve_local's test servers stay local; staging and production are namespaces of
+        the run's kind cluster, reconciled with ``kubectl apply --prune``."""
+        if name == TEST_ENVIRONMENT:
+            return super().environment(name)
+        return ClusterEnvironment(self.ctx, name, KindCluster(self.ctx, self.python),
+                                  self.settings.get("rollout_timeout", 300, float))
 
     def _setting(self, key: str) -> Any:
         return self.settings.get(key, DEFAULTS[key]) or DEFAULTS[key]
@@ -87,15 +86,7 @@ class KindBackend(SeldonBackend):
                     namespace = doc["metadata"]["name"]
         volume = model_store_volume(claim, namespace)
         (work / "manifests" / "01-model-store.yaml").write_text(yaml.safe_dump_all(volume))
-        index = ImageIndex(self.ctx.run_dir / "images").load()["images"]
-        (work / "images.txt").write_text("".join(f"{ref} {folder}\n"
-                                                 for ref, folder in index.items()))
-        # our reusable servers, registered with the operator like its prepackaged ones
-        prepackaged = ImageIndex(self.ctx.run_dir / "images").load()["prepackaged"]
-        servers = [f"{impl} {prepackaged[impl].rsplit(':', 1)[0]} "
-                   f"{prepackaged[impl].rsplit(':', 1)[1]}\n"
-                   for impl in CUSTOM_SERVERS if impl in prepackaged]
-        (work / "servers.txt").write_text("".join(servers))
+        write_image_lists(self.ctx.run_dir, work)
         forwards = []
         for target in targets:
             port = free_port()

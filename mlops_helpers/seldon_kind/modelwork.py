@@ -69,8 +69,12 @@ def _run(argv: list[str], cwd: Path, log: Path, timeout: float) -> tuple[int | N
 def unit_test(python: Path, folder: Path, log_dir: Path) -> dict[str, Any]:
     """The folder's own tests (its pytest.ini makes it the rootdir), in the Seldon env."""
     log = log_dir / f"unit-{folder.name}.log"
-    code, seconds = _run([str(python), "-m", "pytest", "-q", "--color=no"], folder, log,
-                         TEST_TIMEOUT_S)
+    # a private temporary root per folder: the gate runs three pytest sessions at once, often
+    # beside other test sessions, and pytest prunes a shared /tmp/pytest-of-<user> of
+    # "old" sessions' folders while it starts
+    basetemp = log_dir / f"pytest-{folder.name}"
+    code, seconds = _run([str(python), "-m", "pytest", "-q", "--color=no",
+                          f"--basetemp={basetemp}"], folder, log, TEST_TIMEOUT_S)
     lines = log.read_text(errors="replace").strip().splitlines()
     # pytest's closing line ("1 failed, 6 passed in 1.2s"), not a warning printed after it
     counts = [line for line in lines if _SUMMARY.search(line)]

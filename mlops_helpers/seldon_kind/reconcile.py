@@ -32,7 +32,11 @@ class ReconcileFailed(StageError):
 
 
 def spec_hash(doc: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
+    """What decides a restart: the document without its annotations (they record which run
+    tested it; a new note on the same spec must not restart a healthy server)."""
+    metadata = {k: v for k, v in doc.get("metadata", {}).items() if k != "annotations"}
+    served = {**doc, "metadata": metadata}
+    return hashlib.sha256(json.dumps(served, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def parse(files: dict[str, str]) -> dict[str, dict[str, Any]]:

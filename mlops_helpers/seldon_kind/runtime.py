@@ -1,8 +1,10 @@
 """The Seldon runtime: a separate virtual environment holding seldon-core.
 
 seldon-core pins old Flask, numpy<2 and protobuf<4, so it lives in its own environment, as
-it would in its own container image. It is created once under ``.venvs/seldon`` and reused
-while its requirements file is unchanged (a stamp holds the file's hash).
+it would in its own container image. ``make install`` creates it under ``.venvs/seldon``
+from its lock file (``requirements/seldon-runtime.lock.txt``, written by ``make lock`` from the
+requirements file); it is reused while the lock is unchanged (a stamp holds the lock's hash).
+A notebook or stage never installs packages: it asks for ``make install`` instead.
 
 To serve a model class with it, start the microservice in the folder that holds the class's
 module (``MyModel.py`` defining ``class MyModel`` with ``predict(X, features_names)``)::
@@ -16,7 +18,9 @@ module (``MyModel.py`` defining ``class MyModel`` with ``predict(X, features_nam
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,11 +29,17 @@ from mlops_helpers import paths
 from mlops_helpers.errors import StageError
 
 REQUIREMENTS = "scenarios/seldon_kind/runtime-requirements.txt"
+LOCK = "requirements/seldon-runtime.lock.txt"
+ENV_TOOL = "requirements/env.sh"
 INSTALL_TIMEOUT_S = 900
 
 
 def requirements_file() -> Path:
     return paths.project_root() / REQUIREMENTS
+
+
+def lock_file() -> Path:
+    return paths.project_root() / LOCK
 
 
 def runtime_dir() -> Path:
@@ -40,10 +50,10 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _run(argv: list[str], log: Path, what: str) -> None:
+def _run(argv: list[str], log: Path, what: str, env: dict[str, str] | None = None) -> None:
     with open(log, "ab") as out:
         try:
-            done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT,
+            done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
                                   timeout=INSTALL_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired as exc:
             raise StageError(f"{what} took more than {INSTALL_TIMEOUT_S}s; see {log}") from exc
@@ -52,20 +62,61 @@ def _run(argv: list[str], log: Path, what: str) -> None:
         raise StageError(f"{what} failed (exit {done.returncode}); last lines of {log}:\n{tail}")
 
 
-def ensure_seldon_runtime(log: Path | None = None) -> Path:
-    """The python of the Seldon environment, created on first use and then reused."""
+def ensure_seldon_runtime(log: Path | None = None, *, install: bool = False) -> Path:
+    """The python of the Seldon environment that ``make install`` created.
+
+    Missing or older than its lock: an error that says to run ``make install``, unless the
+    caller (``make install`` itself, or a test fixture) passes ``install=True``.
+    """
     venv = runtime_dir()
     python = venv / "bin" / "python"
     stamp = venv / ".requirements.sha256"
-    requirements = requirements_file()
-    wanted = _digest(requirements)
-    if python.exists() and stamp.is_file() and stamp.read_text().strip() == wanted:
+    lock_path = lock_file()
+    wanted = _digest(lock_path)
+
+    def ready() -> bool:
+        return python.exists() and stamp.is_file() and stamp.read_text().strip() == wanted
+
+    if ready():
         return python
-    log = log or venv.parent / "seldon-install.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    if not python.exists():
-        _run([sys.executable, "-m", "venv", str(venv)], log, "creating the Seldon environment")
-    _run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-          "-r", str(requirements)], log, "installing seldon-core into .venvs/seldon")
-    stamp.write_text(wanted)
+    if not install:
+        raise StageError(
+            f"the Seldon runtime ({venv}) is missing or older than {LOCK}: run `make install`"
+            " in the project folder (it creates it once, in about a minute), then run again")
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    # one installer at a time: test workers, CLI stages and notebooks may all get here at once
+    with open(venv.parent / ".seldon.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if ready():
+            return python
+        log = log or venv.parent / "seldon-install.log"
+        # the same installer as .venv's (uv, else pip), with this interpreter's Python version
+        _run(["bash", str(paths.project_root() / ENV_TOOL), "sync", str(venv), str(lock_path)],
+             log, f"installing {LOCK} into {venv}", env={**os.environ, "PYTHON": sys.executable})
+        stamp.write_text(wanted)
     return python
+
+
+def main() -> int:
+    """``make install``: create or refresh the Seldon runtime, with one line of progress."""
+    import time
+
+    start = time.monotonic()
+    try:
+        ensure_seldon_runtime()
+        print(f"Seldon runtime: up to date ({runtime_dir()})", flush=True)
+        return 0
+    except StageError:
+        pass
+    print(f"Seldon runtime: installing {LOCK} into {runtime_dir()} ...", flush=True)
+    try:
+        ensure_seldon_runtime(install=True)
+    except StageError as exc:
+        print(f"Seldon runtime: {exc}", file=sys.stderr)
+        return 1
+    print(f"Seldon runtime: ready in {time.monotonic() - start:.0f}s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

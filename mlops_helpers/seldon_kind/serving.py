@@ -20,6 +20,8 @@ from mlops_helpers.servers import ManagedServer, free_port, http_json, start_ser
 
 PREDICTIONS = "/api/v1.0/predictions"
 START_TIMEOUT_S = 90.0
+#: runs seldon's microservice with every port on loopback (it runs in the Seldon env)
+LAUNCHER = Path(__file__).resolve().parent / "loopback_microservice.py"
 
 
 class ImageIndex:
@@ -92,13 +94,18 @@ def resolve(doc: dict[str, Any], index: ImageIndex, model_store: Path) -> LocalU
                      labels.get("mlops-workshop/version", ref.rsplit(":", 1)[-1]))
 
 
+def microservice_argv(python: Path, server_class: str) -> list[str]:
+    """Seldon's microservice for ``server_class`` with REST on ``{port}`` and gRPC and
+    metrics on free ports, every one of them bound to 127.0.0.1 (see the launcher)."""
+    return [str(python), "-P", str(LAUNCHER), server_class, "--service-type", "MODEL",
+            "--http-port", "{port}", "--grpc-port", str(free_port()),
+            "--metrics-port", str(free_port()), "--workers", "1"]
+
+
 def start_unit(python: Path, unit: LocalUnit, process_name: str, run_dir: Path,
                tracker: ResourceTracker, timeout: float = START_TIMEOUT_S) -> ManagedServer:
     """Seldon's microservice for ``unit``; healthy when /health/ping answers 200."""
-    argv = [str(python), "-m", "seldon_core.microservice", unit.server_class,
-            "--service-type", "MODEL", "--http-port", "{port}",
-            "--grpc-port", str(free_port()), "--metrics-port", str(free_port()),
-            "--workers", "1"]
+    argv = microservice_argv(python, unit.server_class)
     env = child_env(PREDICTIVE_UNIT_PARAMETERS=json.dumps(unit.parameters),
                     PYTHONPATH=str(unit.image_dir))
     return start_server(process_name, argv, run_dir=run_dir, tracker=tracker,
@@ -128,6 +135,9 @@ def bad_payloads(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "wrong shape": {"data": {"ndarray": [[1.0] * (width + 1)]}},
         "non-numeric": {"data": {"ndarray": [["x"] * width]}},
         "empty": {"data": {"ndarray": []}},
+        # valid JSON that no float holds, and one whose score overflows to NaN
+        "400-digit integer": {"data": {"ndarray": [[10**400] * width]}},
+        "1e308": {"data": {"ndarray": [[1e308] * width]}},
     }
 
 

@@ -5,7 +5,9 @@ The same stage code runs from the notebook, the CLI and Jenkins.
 
 from __future__ import annotations
 
+import secrets
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from mlops_helpers.seldon_kind.catalog import (
     deployment_name,
     models_dir,
 )
+from mlops_helpers.seldon_kind.cluster import ENVIRONMENT_LABEL
 from mlops_helpers.seldon_kind.gitops import CI_NAME, GitOpsRepo
 from mlops_helpers.seldon_kind.local import TEST_ENVIRONMENT
 from mlops_helpers.seldon_kind.registry import REGISTRY
@@ -35,6 +38,9 @@ from mlops_helpers.seldon_kind.serving import (
 )
 
 SCENARIO = "seldon_kind"
+#: every rendered manifest names the unit-test run that passed its model folders: a new
+#: pipeline run is a new change to review, even for the same models
+TESTED_BY = "mlops-workshop/unit-tests"
 
 
 def _need(ctx: StageContext, key: str, stage: str) -> Any:
@@ -66,7 +72,11 @@ def render_release(ctx: StageContext, env: str) -> dict[str, str]:
     images = _need(ctx, "images", "build")
     ns = namespace(ctx, env)
     claim = ctx.settings.name("seldon-models")
-    files = {"00-namespace.yaml": manifests.dump(manifests.namespace(ns))}
+    # the environment label lets `kubectl apply --prune` (kind backend) find what to remove
+    env_label = {ENVIRONMENT_LABEL: env}
+    space = manifests.namespace(ns)
+    space["metadata"]["labels"].update(env_label)
+    files = {"00-namespace.yaml": manifests.dump(space)}
     root = models_dir(ctx.settings)
     for dep in DEPLOYMENTS:
         model = models[dep.name]
@@ -79,6 +89,8 @@ def render_release(ctx: StageContext, env: str) -> dict[str, str]:
             "image": images[dep.folder]["ref"],
         })
         doc["metadata"]["namespace"] = ns
+        doc["metadata"]["labels"].update(env_label)
+        doc["metadata"]["annotations"] = {TESTED_BY: _need(ctx, "unit_tests", "unit_tests")["id"]}
         files[f"{dep.name}.yaml"] = manifests.dump(doc)
     return files
 
@@ -106,7 +118,10 @@ def unit_tests(ctx: StageContext) -> dict[str, Any]:
     root = models_dir(ctx.settings)
     results = modelwork.unit_test_all(ctx.backend.python, root, FOLDERS, ctx.run_dir / "logs")
     passed = all(r["passed"] for r in results.values())
-    ctx.state.update(unit_tests={"passed": passed,
+    # a new id per run: later stages, in other processes, check they promote what *this*
+    # run tested; a failed run replaces the record, so nothing opened before it is approved
+    run_id = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(3)}"
+    ctx.state.update(unit_tests={"passed": passed, "id": run_id,
                                  "sources": {n: r["source"] for n, r in results.items()}})
     for name, result in results.items():
         ctx.say(f"  {name}: {'passed' if result['passed'] else 'FAILED'} ({result['summary']})")
@@ -118,13 +133,14 @@ def unit_tests(ctx: StageContext) -> dict[str, Any]:
     return {"passed": True, "folders": results}
 
 
-def _tested_sources(ctx: StageContext) -> None:
-    """The folders must be exactly the ones whose tests passed."""
-    tested = ctx.state.get("unit_tests") or {}
+def _tested_sources(ctx: StageContext) -> dict[str, Any]:
+    """The folders must be exactly the ones whose tests passed; returns that gate record."""
+    tested: dict[str, Any] = ctx.state.get("unit_tests") or {}
     root = models_dir(ctx.settings)
     current = {n: modelwork.digest(root / n) for n in FOLDERS}
     if not tested.get("passed") or tested.get("sources") != current:
         raise GateFailed("these model folders have not passed their unit tests: run unit_tests")
+    return tested
 
 
 def train(ctx: StageContext) -> dict[str, Any]:
@@ -140,8 +156,8 @@ def train(ctx: StageContext) -> dict[str, Any]:
     models = {m["deployment"]: m for m in trained}
     ctx.state.update(models=models)
     for m in trained:
-        ctx.say(f"  {m['deployment']}: version {m['version']}, "
-                f"accuracy {m['meta']['accuracy']:.3f}")
+        ctx.say(f"  {m['deployment']}: version {m['version']}, held-out accuracy "
+                f"{m['meta']['accuracy']:.3f} (higher is better)")
     return {"models": models}
 
 
@@ -179,7 +195,8 @@ def serve_local(ctx: StageContext) -> dict[str, Any]:
             raise StageError(f"{target['name']} answered {status}: {body}")
         predictions[target["name"]] = {"url": url, "request": target["payload"],
                                        "response": body}
-        ctx.say(f"  {target['name']} at {url}: {body['data']['ndarray'][0]}")
+        answer = [round(x, 3) if isinstance(x, float) else x for x in body["data"]["ndarray"][0]]
+        ctx.say(f"  {target['name']} at {url}: {answer}")
     return {"environment": report, "predictions": predictions}
 
 
@@ -208,13 +225,32 @@ def _tested_release(ctx: StageContext) -> dict[str, str]:
     return current
 
 
+def smoke_test(ctx: StageContext, env: str, deployments: dict[str, Any]) -> dict[str, int]:
+    """One prediction from every deployment ``env`` serves (local servers or, on the kind
+    backend, the cluster through its port-forwards); any answer but 200 stops the stage."""
+    payloads = {t["name"]: t["payload"] for t in _targets(ctx)}
+    answers = {}
+    for name, entry in deployments.items():
+        try:
+            status, body = predict(entry["url"], payloads[name])
+        except OSError as exc:  # refused, reset, timed out
+            status, body = 0, f"no answer ({exc})"
+        if status != 200:
+            raise StageError(f"{env} smoke test: {name} at {entry['url']} answered {status}: "
+                             f"{str(body)[:200]}")
+        answers[name] = status
+    return answers
+
+
 def reconcile(ctx: StageContext, env: str) -> dict[str, Any]:
-    """Make ``env``'s servers match its folder at the remote's head (Argo CD's sync)."""
+    """Make ``env``'s servers match its folder at the remote's head (Argo CD's sync), then
+    smoke-test what it serves."""
     gitops = repo(ctx)
     head = gitops.head()
     report = ctx.backend.environment(env).apply(gitops.read_environment(env), commit=head)
     ctx.say(f"  {env} synced to {head[:8]}: started {report['started'] or '-'}, "
             f"kept {report['kept'] or '-'}, stopped {report['stopped'] or '-'}")
+    report["smoke"] = smoke_test(ctx, env, report["deployments"])
     return report
 
 
@@ -241,6 +277,10 @@ def open_production_change(ctx: StageContext) -> dict[str, Any]:
     files = render_release(ctx, "production")
     _validated(ctx, "production", files)
     gitops = repo(ctx)
+    superseded = ctx.state.get("change")
+    if superseded and superseded["branch"] in gitops.branches():
+        gitops.delete_branch(superseded["branch"])  # a newer run replaces an unapproved change
+        ctx.say(f"  closed {superseded['branch']}: this run's change replaces it")
     if gitops.read_environment("production") == files:
         ctx.state.update(change=None)
         ctx.say("  production already runs this release: no change to open")
@@ -257,7 +297,9 @@ def open_production_change(ctx: StageContext) -> dict[str, Any]:
         version = staging["release"][dep.name].split("@")[0]
         lines.append(f"| {deployment_name(ctx.settings, dep)} | {version} | "
                      f"{images[dep.folder]['ref']} |")
-    lines += ["", f"Unit tests: passed. Integration test ({ctx.settings.backend}): passed.",
+    tested = _tested_sources(ctx)
+    lines += ["", f"Unit tests: passed (run {tested['id']}). "
+              f"Integration test ({ctx.settings.backend}): passed.",
               f"Staging has served this release since {staging['commit'][:8]}.", "",
               "Merging needs an approval (`mlops-workshop seldon_kind approve_production`)."]
     description.write_text("\n".join(lines) + "\n")
@@ -265,11 +307,34 @@ def open_production_change(ctx: StageContext) -> dict[str, Any]:
                                     branch)
     gitops.sync_main()
     change = {"branch": branch, "commit": commit, "release": staging["release"],
-              "description": f"changes/{branch}.md"}
+              "description": f"changes/{branch}.md", "unit_tests": tested["id"],
+              "sources": tested["sources"]}
     ctx.state.update(change=change)
     ctx.say(f"  opened {branch} ({commit[:8] if commit else '-'}); production waits "
             f"for approval")
     return {"opened": True, **change, "reconcile": reconcile(ctx, "production")}
+
+
+def _still_tested(ctx: StageContext, change: dict[str, Any], gitops: GitOpsRepo) -> None:
+    """Approve only what the gates passed: the unit-test run the change was opened under is
+    still the latest one and passed, the model folders are the ones it tested, and the branch
+    holds exactly the commit that was opened (nothing pushed to it since)."""
+    branch = change["branch"]
+    tested = ctx.state.get("unit_tests") or {}
+    if tested.get("id") != change.get("unit_tests"):
+        verdict = "passed" if tested.get("passed") else "FAILED"
+        raise GateFailed(f"{branch} was opened under unit-test run {change.get('unit_tests')}; "
+                         f"a later run ({tested.get('id')}) {verdict}: it cannot be approved. "
+                         f"Run the pipeline again to open a new change")
+    try:
+        _tested_sources(ctx)
+    except GateFailed:
+        raise GateFailed(f"the model folders changed after {branch} was opened: it cannot be "
+                         f"approved. Run the pipeline again to open a new change") from None
+    head = gitops.head(f"refs/heads/{branch}")
+    if head != change["commit"]:
+        raise GateFailed(f"{branch} moved after it was opened (now {head[:8]}, opened at "
+                         f"{str(change['commit'])[:8]}): only the tested change can be approved")
 
 
 def approve_production(ctx: StageContext) -> dict[str, Any]:
@@ -285,6 +350,7 @@ def approve_production(ctx: StageContext) -> dict[str, Any]:
     gitops = repo(ctx)
     if change["branch"] not in gitops.branches():
         raise StageError(f"change branch {change['branch']} is gone from the remote")
+    _still_tested(ctx, change, gitops)
     merge = gitops.merge_change(change["branch"], approver,
                                 f"Merge {change['branch']} into production")
     approval = {"approver": approver, "merge_commit": merge, "branch": change["branch"],

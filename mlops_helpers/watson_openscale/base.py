@@ -19,6 +19,11 @@ class OpenScaleBackend(ABC):
         self.ctx = ctx
         self.settings = ctx.settings
 
+    def preflight(self, trained_with: str) -> dict[str, Any]:
+        """Before any work: settings, credentials and a runtime for scikit-learn
+        ``trained_with``; raises with a message when the backend cannot run the pipeline."""
+        return {}
+
     @abstractmethod
     def ensure_space(self, name: str) -> dict[str, Any]:
         """Find the space by name (removing duplicates, oldest kept) or create it.
@@ -56,13 +61,24 @@ class OpenScaleBackend(ABC):
         """Records in the subscription's payload log."""
 
     @abstractmethod
-    def log_feedback(self, subscription: dict[str, Any], fields: list[str],
-                     rows: list[list[Any]]) -> int:
-        """Store labelled rows (features + label column last) in the feedback log."""
+    def payload_logged(self, subscription: dict[str, Any], bodies: list[dict[str, Any]]) -> int:
+        """How many of these scoring requests the payload log holds (matched by content)."""
 
     @abstractmethod
-    def run_quality_monitor(self, subscription: dict[str, Any]) -> dict[str, Any]:
-        """One quality monitor run: ``status``, ``message``, ``n_rows`` and ``metrics``.
+    def log_feedback(self, subscription: dict[str, Any], fields: list[str],
+                     rows: list[list[Any]]) -> int:
+        """Store labelled rows (features + label column last) in the feedback log, each
+        once (keyed by content); returns how many were new."""
+
+    @abstractmethod
+    def promote(self, model: dict[str, Any], deployment: dict[str, Any]) -> dict[str, Any]:
+        """Make the gated model version the production one (the stage checked the gate)."""
+
+    @abstractmethod
+    def run_quality_monitor(self, subscription: dict[str, Any],
+                            thresholds: list[dict[str, Any]]) -> dict[str, Any]:
+        """One quality monitor run against ``thresholds`` (read when the gate runs):
+        ``status``, ``message``, ``n_rows`` and ``metrics``.
 
         ``status`` is ``finished`` with metrics (each with threshold and pass/fail), or
         ``insufficient_feedback`` with a message and no metrics."""

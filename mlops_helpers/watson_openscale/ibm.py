@@ -1,22 +1,29 @@
 """IBM backend: watsonx.ai (Watson Machine Learning) for spaces, models and deployments;
-Watson OpenScale for the subscription, payload and feedback logging and the quality monitor.
+Watson OpenScale for the subscription, payload and feedback logs and the quality monitor.
 
-API key, URLs and instance come from settings (``ibm_api_key``, ``ibm_wml_url``,
-``ibm_openscale_url``, ``ibm_service_instance_id``); nothing is literal. The service
-provider is looked up by the deployment space (the write-up hard-coded its id), waits are
-bounded, and every model, deployment, subscription and created space is tracked for
-``cleanup``. The two SDK clients come from ``wml_factory`` and ``wos_factory``, which the
-tests replace with recorders.
+Driven only by the real ``ibm-watsonx-ai`` and ``ibm-watson-openscale`` clients. Every
+stage may run in its own process (as Jenkins runs them), so every client a stage builds is
+pointed at the run's space before it is used. OpenScale calls run in the SDK's background
+mode and this module waits for them with ``wait_until`` (the SDK's own wait returns None
+when it runs out). The runtime is chosen from what the service lists, matching the
+scikit-learn the model was trained with. Scoring is payload-logged by the service itself.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
+import os
+import tarfile
+import warnings
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mlops_helpers.config import Settings
-from mlops_helpers.errors import StageError
+from mlops_helpers.errors import BackendUnavailable, ConfigError, StageError, WorkshopError
 from mlops_helpers.extras import require
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.resources import teardown_handler
@@ -25,15 +32,21 @@ from mlops_helpers.watson_openscale import feedback as feedback_rows
 from mlops_helpers.watson_openscale import quality
 from mlops_helpers.watson_openscale.base import OpenScaleBackend
 from mlops_helpers.watson_openscale.mlflow_repo import digest
+from mlops_helpers.watson_openscale.monitor_store import content_key
 from mlops_helpers.watson_openscale.registry import REGISTRY
 
 MODULE = "mlops_helpers.watson_openscale.ibm"
 QUALITY = "quality"
-# OpenScale's quality metric ids -> ours
+# OpenScale's quality metric ids <-> ours
 METRIC_IDS = {"accuracy": "accuracy", "weighted_f1_measure": "weighted_f1",
               "weighted_precision": "weighted_precision", "weighted_recall": "weighted_recall"}
-DEFAULT_SOFTWARE_SPEC = "runtime-24.1-py3.11"
-DEFAULT_MODEL_TYPE = "scikit-learn_1.3"
+OPENSCALE_IDS = {ours: theirs for theirs, ours in METRIC_IDS.items()}
+DEFAULT_IAM_URL = "https://iam.cloud.ibm.com"
+DEFAULT_HARDWARE_SPEC = "S"  # WML's smallest: 1 vCPU, 4 GB RAM
+# what every run needs (the environment variable of each is its name in upper case)
+REQUIRED = ("ibm_api_key", "ibm_wml_url", "ibm_openscale_url", "ibm_service_instance_id")
+
+T = TypeVar("T")
 
 
 def as_dict(value: Any) -> Any:
@@ -45,31 +58,96 @@ def as_dict(value: Any) -> Any:
     return value
 
 
-def _require_settings(settings: Settings) -> dict[str, Any]:
-    why = "the ibm backend needs it"
+def connection(settings: Settings) -> dict[str, Any]:
+    """Every setting the backend needs, checked at once: one message lists what is missing."""
+    missing = [f"{key} ({key.upper()})" for key in REQUIRED if not settings.get(key)]
+    if missing:
+        raise ConfigError("the ibm backend needs " + ", ".join(missing) + ": set them in the "
+                          "environment or in .env (see README, 'Switching a notebook to its "
+                          "cloud backend')")
+    for key in ("ibm_wml_url", "ibm_openscale_url", "ibm_iam_url", "ibm_platform_url"):
+        value = settings.get(key)
+        if value is not None and not str(value).startswith("https://"):
+            raise ConfigError(f"setting '{key}' must be an https:// URL, got {value!r}")
+    bundle = settings.get("ibm_ca_bundle")
+    if bundle and not Path(str(bundle)).is_file():
+        raise ConfigError(f"setting 'ibm_ca_bundle' names {bundle}, which is not a file")
     return {
-        "api_key": settings.require("ibm_api_key", why=why),
-        "wml_url": str(settings.require("ibm_wml_url", why=why)),
-        "openscale_url": str(settings.require("ibm_openscale_url", why=why)),
-        "instance_id": settings.get("ibm_service_instance_id"),
+        "api_key": settings.get("ibm_api_key"),
+        "wml_url": str(settings.get("ibm_wml_url")).rstrip("/"),
+        "openscale_url": str(settings.get("ibm_openscale_url")).rstrip("/"),
+        "instance_id": str(settings.get("ibm_service_instance_id")),
+        "iam_url": str(settings.get("ibm_iam_url") or DEFAULT_IAM_URL).rstrip("/"),
+        "platform_url": settings.get("ibm_platform_url"),
+        "ca_bundle": str(bundle) if bundle else None,
     }
+
+
+def _trust(conf: dict[str, Any]) -> None:
+    """A private CA (a private endpoint, or the tests' double): requests-based clients
+    (OpenScale, its IAM token manager) read it from REQUESTS_CA_BUNDLE."""
+    if conf["ca_bundle"]:
+        os.environ["REQUESTS_CA_BUNDLE"] = conf["ca_bundle"]
 
 
 def make_wml(settings: Settings) -> Any:
     ai = require("ibm_watsonx_ai", "ibm")
-    conf = _require_settings(settings)
-    return ai.APIClient(credentials=ai.Credentials(url=conf["wml_url"],
-                                                   api_key=conf["api_key"].reveal()))
+    conf = connection(settings)
+    _trust(conf)
+    with _service("watsonx.ai", conf["wml_url"]):
+        return ai.APIClient(credentials=ai.Credentials(
+            url=conf["wml_url"], api_key=conf["api_key"].reveal(),
+            platform_url=conf["platform_url"], auth_url=f"{conf['iam_url']}/identity/token",
+            verify=conf["ca_bundle"]))
 
 
 def make_wos(settings: Settings) -> Any:
     wos = require("ibm_watson_openscale", "ibm")
     from ibm_cloud_sdk_core.authenticators import IAMAuthenticator
 
-    conf = _require_settings(settings)
-    return wos.APIClient(authenticator=IAMAuthenticator(apikey=conf["api_key"].reveal()),
-                         service_url=conf["openscale_url"],
-                         service_instance_id=conf["instance_id"])
+    conf = connection(settings)
+    _trust(conf)
+    with _service("Watson OpenScale", conf["openscale_url"]):
+        return wos.APIClient(
+            authenticator=IAMAuthenticator(apikey=conf["api_key"].reveal(),
+                                           url=conf["iam_url"]),
+            service_url=conf["openscale_url"], service_instance_id=conf["instance_id"])
+
+
+@contextlib.contextmanager
+def _service(what: str, url: str) -> Iterator[None]:
+    """Turn a client's failure (unreachable URL, refused key, API error) into one line; keep
+    the SDKs' advice warnings ("background mode is on ...") out of the stage's output."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    except WorkshopError:
+        raise
+    except Exception as exc:
+        text = " ".join(str(exc).split())
+        if len(text) > 300:
+            text = text[:300] + "..."
+        unreachable = any(word in f"{type(exc).__name__} {text}" for word in (
+            "ConnectError", "ConnectionError", "Max retries", "Name or service not known",
+            "Connection refused", "timed out", "Timeout", "invalid_url_provided"))
+        if unreachable:
+            raise BackendUnavailable(
+                f"cannot reach {what} at {url} ({type(exc).__name__}): check the URL "
+                "setting and the network, then run the stage again") from exc
+        raise StageError(f"{what} refused a request ({type(exc).__name__}): {text}") from exc
+
+
+def _ibm(method: Callable[..., T]) -> Callable[..., T]:
+    """Any SDK error inside a backend method surfaces as one readable line."""
+
+    @functools.wraps(method)
+    def call(self: IbmBackend, *args: Any, **kwargs: Any) -> T:
+        with _service("IBM Cloud", self.conf["wml_url"]):
+            return method(self, *args, **kwargs)
+
+    return call
 
 
 def _by_name(resources: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
@@ -78,34 +156,132 @@ def _by_name(resources: list[dict[str, Any]], name: str) -> list[dict[str, Any]]
     return sorted(found, key=lambda r: r.get("metadata", {}).get("created_at", ""))
 
 
+def minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def choose_runtime(specs: list[dict[str, Any]], trained_with: str,
+                   wanted: str | None = None) -> dict[str, str]:
+    """The listed runtime whose scikit-learn matches the model's (major.minor), newest name
+    first; or ``StageError`` naming both versions."""
+    offered: dict[str, str] = {}
+    for spec in specs:
+        name = spec["metadata"]["name"]
+        life = spec["metadata"].get("life_cycle") or {}
+        if "retired" in life or "constricted" in life:
+            continue  # no new deployments on it
+        config = spec.get("entity", {}).get("software_specification", {}).get(
+            "software_configuration", {})
+        for package in config.get("included_packages", []):
+            if package.get("name") == "scikit-learn":
+                offered[name] = str(package["version"])
+    matching = sorted((n for n, v in offered.items() if minor(v) == minor(trained_with)
+                       and (wanted is None or n == wanted)), reverse=True)
+    if not matching:
+        listed = ", ".join(f"{n} (scikit-learn {v})" for n, v in sorted(offered.items()))
+        asked = f" (ibm_software_spec={wanted})" if wanted else ""
+        raise StageError(
+            f"the model is trained with scikit-learn {trained_with}, but no runtime the "
+            f"service lists{asked} loads it: {listed or 'none with scikit-learn'}. Train with "
+            "a scikit-learn one of them carries (pip install 'scikit-learn==X.Y.*'), or pick "
+            "a runtime with ibm_software_spec")
+    name = matching[0]
+    spec_id = next(s["metadata"]["asset_id"] for s in specs if s["metadata"]["name"] == name)
+    return {"name": name, "id": spec_id, "sklearn": offered[name],
+            "model_type": f"scikit-learn_{minor(offered[name])}"}
+
+
 @REGISTRY.register("ibm")
 class IbmBackend(OpenScaleBackend):
-    wml_factory: Any = staticmethod(make_wml)
-    wos_factory: Any = staticmethod(make_wos)
-
     def __init__(self, ctx: StageContext) -> None:
         super().__init__(ctx)
-        self.conf = _require_settings(self.settings)
+        self.conf = connection(self.settings)
         self.poll_interval = self.settings.get("poll_interval", 5.0, float)
         self._wml: Any = None
         self._wos: Any = None
-
-    @property
-    def wml(self) -> Any:
-        if self._wml is None:
-            self._wml = type(self).wml_factory(self.settings)
-        return self._wml
+        self._space: str | None = None
 
     @property
     def wos(self) -> Any:
         if self._wos is None:
-            self._wos = type(self).wos_factory(self.settings)
+            self._wos = make_wos(self.settings)
         return self._wos
 
+    def wml_in(self, space_id: str) -> Any:
+        """The watsonx.ai client, its default space set: every deployments/models call
+        needs it, and each stage (each process) builds its own client."""
+        if self._wml is None:
+            self._wml = make_wml(self.settings)
+        if self._space != space_id:
+            self._wml.set.default_space(space_id)
+            self._space = space_id
+        return self._wml
+
+    @property
+    def wml(self) -> Any:
+        """The client with no space: only for listing and creating spaces."""
+        if self._wml is None:
+            self._wml = make_wml(self.settings)
+        return self._wml
+
     def _track(self, kind: str, rname: str, /, **params: Any) -> None:
-        self.ctx.tracker.add(kind, rname, module=MODULE, **params)
+        """Record once: a rerun keeps the first order, so teardown stays newest first
+        (subscription before deployment before model before space)."""
+        known = self.ctx.tracker.get(kind, rname)
+        if known is None or known.params != params:
+            self.ctx.tracker.add(kind, rname, module=MODULE, **params)
+
+    def _wait(self, probe: Callable[[], Any], what: str, ok: str, failed: tuple[str, ...],
+              timeout_key: str, default: float = 600.0) -> Any:
+        """Poll an IBM resource until its ``entity.status.state`` is ``ok``."""
+        def state(details: Any) -> str:
+            return str(((as_dict(details) or {}).get("entity") or {}).get(
+                "status", {}).get("state", "unknown"))
+
+        def failure(details: Any) -> str | None:
+            if state(details) not in failed:
+                return None
+            errors = (as_dict(details)["entity"]["status"].get("failure") or {}).get(
+                "errors", [])
+            return "; ".join(e.get("message", "") for e in errors) or f"state {state(details)}"
+
+        return as_dict(wait_until(probe, what=what, timeout=self.settings.get(
+            timeout_key, default, float), interval=self.poll_interval,
+            until=lambda d: state(d) == ok, describe=state, fail_if=failure))
+
+    # -- before any work ------------------------------------------------------------------
+    @_ibm
+    def preflight(self, trained_with: str) -> dict[str, Any]:
+        """Settings are complete (checked when the backend was made), the API key gets a
+        token from IAM, and both services answer. (The runtime list needs a space; the
+        model's runtime is checked before the model is stored.)"""
+        from mlops_helpers.watson_openscale.registry import space_name
+
+        _ = self.wos
+        name = space_name(self.settings)
+        exists = bool(_by_name(self.wml.spaces.get_details(get_all=True)["resources"], name))
+        if not exists:
+            self._space_settings(name)
+        return {"ibm_services": "reachable", "space_exists": exists}
+
+    def _space_settings(self, name: str) -> tuple[str, str | None]:
+        """What creating a space needs on IBM Cloud: a Cloud Object Storage instance."""
+        cos = self.settings.get("ibm_cos_crn")
+        if not cos:
+            raise ConfigError(
+                f"space {name} does not exist, and creating it needs IBM_COS_CRN (the CRN of "
+                "a Cloud Object Storage instance) and IBM_WML_INSTANCE_CRN (your watsonx.ai "
+                "Runtime instance); set them, or IBM_SPACE_NAME to an existing space")
+        compute = self.settings.get("ibm_wml_instance_crn")
+        return str(cos), str(compute) if compute else None
+
+    def runtime(self, trained_with: str) -> dict[str, str]:
+        specs = self.wml.software_specifications.get_details()["resources"]
+        wanted = self.settings.get("ibm_software_spec")
+        return choose_runtime(specs, trained_with, str(wanted) if wanted else None)
 
     # -- spaces -----------------------------------------------------------------------------
+    @_ibm
     def ensure_space(self, name: str) -> dict[str, Any]:
         spaces = _by_name(self.wml.spaces.get_details(get_all=True)["resources"], name)
         removed = []
@@ -114,105 +290,97 @@ class IbmBackend(OpenScaleBackend):
             removed.append(extra["metadata"]["id"])
         created = not spaces
         if created:
+            cos, compute = self._space_settings(name)
             names = self.wml.spaces.ConfigurationMetaNames
-            meta: dict[str, Any] = {names.NAME: name}
-            cos = self.settings.get("ibm_cos_crn")
-            if cos:
-                meta[names.STORAGE] = {"resource_crn": str(cos)}
-            compute = self.settings.get("ibm_wml_instance_crn")
+            meta: dict[str, Any] = {names.NAME: name, names.STORAGE: {"resource_crn": cos}}
             if compute:
                 meta[names.COMPUTE] = {"name": self.settings.get("ibm_wml_instance_name",
-                                                                 "wml"), "crn": str(compute)}
-            details = self.wml.spaces.store(meta_props=meta, background_mode=False)
+                                                                 "wml"), "crn": compute}
+            with contextlib.redirect_stdout(io.StringIO()):  # the SDK prints advice here
+                details = self.wml.spaces.store(meta_props=meta, background_mode=True)
             space_id = details["metadata"]["id"]
             self._track("ibm_space", name, space_id=space_id)
+            self._wait(lambda: self.wml.spaces.get_details(space_id), f"space {name}",
+                       "active", ("failed",), "space_timeout", 300.0)
         else:
             space_id = spaces[0]["metadata"]["id"]
-        self.wml.set.default_space(space_id)
         return {"space_id": space_id, "name": name, "created": created,
                 "removed_duplicates": removed}
 
     # -- models -----------------------------------------------------------------------------
+    @_ibm
     def store_model(self, space: dict[str, Any], name: str, model_dir: Path,
                     meta: dict[str, Any]) -> dict[str, Any]:
-        import joblib
-
-        self.wml.set.default_space(space["space_id"])
+        wml = self.wml_in(space["space_id"])
         content = digest(model_dir)
-        model = joblib.load(model_dir / "model.joblib")
-        names = self.wml.repository.ModelMetaNames
-        existing = _by_name(self.wml.repository.get_model_details(get_all=True)["resources"],
-                            name)
-        props = {names.NAME: name, names.DESCRIPTION: f"digest {content}",
-                 names.LABEL_FIELD: meta["label_column"]}
-        if not existing:
-            spec = self.settings.get("ibm_software_spec", DEFAULT_SOFTWARE_SPEC)
-            props.update({
-                names.TYPE: self.settings.get("ibm_model_type", DEFAULT_MODEL_TYPE),
-                names.SOFTWARE_SPEC_ID: self.wml.software_specifications.get_id_by_name(spec)})
-            details = self.wml.repository.store_model(model=model, meta_props=props)
-            action = "created"
+        names = wml.repository.ModelMetaNames
+        existing = _by_name(wml.repository.get_model_details(get_all=True)["resources"], name)
+        if existing and existing[0]["metadata"].get("description") == f"digest {content}":
+            model_id, action = existing[0]["metadata"]["id"], "unchanged"
+            revisions = wml.repository.list_models_revisions(model_id)
+            revs = [int(r) for r in revisions["REV"]] if len(revisions) else []
+            details = ({"metadata": {"id": model_id, "rev": str(max(revs))},
+                        "entity": existing[0]["entity"]} if revs
+                       else wml.repository.create_model_revision(model_id))
         else:
-            details = existing[0]
-            if details["metadata"].get("description") == f"digest {content}":
-                action = "unchanged"
+            runtime = self.runtime(meta["sklearn_version"])  # refuses before creating
+            archive = _archive(model_dir)
+            props = {names.NAME: name, names.DESCRIPTION: f"digest {content}",
+                     names.LABEL_FIELD: meta["label_column"], names.TYPE: runtime["model_type"],
+                     names.SOFTWARE_SPEC_ID: runtime["id"]}
+            if not existing:
+                # recorded first: a call that fails half way still leaves it to cleanup
+                self._track("ibm_model", name, name=name, space_id=space["space_id"])
+                stored = wml.repository.store_model(model=str(archive), meta_props=props)
+                model_id, action = stored["metadata"]["id"], "created"
             else:  # new content: a new revision of the one model, never a second model
-                self.wml.repository.update_model(details["metadata"]["id"], props, model)
-                details = self.wml.repository.create_model_revision(details["metadata"]["id"])
-                action = "updated"
+                model_id, action = existing[0]["metadata"]["id"], "updated"
+                wml.repository.update_model(model_id, {names.DESCRIPTION: f"digest {content}"},
+                                            update_model=str(archive))
+            # a revision freezes this content: deployments name it (asset id + rev)
+            details = wml.repository.create_model_revision(model_id)
         model_id = details["metadata"]["id"]
-        self._track("ibm_model", name, model_id=model_id, space_id=space["space_id"])
+        self._track("ibm_model", name, name=name, space_id=space["space_id"])
         return {"model_id": model_id, "name": name,
                 "version": str(details["metadata"].get("rev", "1")), "action": action,
-                "digest": content}
+                "digest": content,
+                "runtime": details.get("entity", {}).get("software_spec", {}).get("name")}
 
     # -- deployments --------------------------------------------------------------------------
+    @_ibm
     def deploy(self, space: dict[str, Any], model: dict[str, Any],
                name: str) -> dict[str, Any]:
-        deployments = self.wml.deployments
+        deployments = self.wml_in(space["space_id"]).deployments
         names = deployments.ConfigurationMetaNames
         found = _by_name(deployments.get_details(get_all=True)["resources"], name)
         asset = {"id": model["model_id"], "rev": model["version"]}
+        hardware = str(self.settings.get("ibm_hardware_spec", DEFAULT_HARDWARE_SPEC))
+        self._track("ibm_deployment", name, name=name, space_id=space["space_id"])
         if not found:
-            self.ctx.say(f"[ibm] will create (billed while it exists): online deployment {name} "
-                         f"of model {model['name']} in space {space['name']}")
+            self.ctx.say(f"[ibm] will create (billed while it exists): online deployment {name}"
+                         f" of model {model['name']} rev {model['version']} on runtime "
+                         f"{model.get('runtime') or 'of the model'}, hardware spec {hardware},"
+                         f" in space {space['name']} of WML instance "
+                         f"{self.settings.get('ibm_wml_instance_crn') or 'bound to the space'}")
             details = deployments.create(model["model_id"], meta_props={
-                names.NAME: name, names.ONLINE: {}, names.ASSET: asset})
+                names.NAME: name, names.ONLINE: {}, names.ASSET: asset},
+                background_mode=True)
             action = "created"
+        elif found[0]["entity"].get("asset") == asset:
+            details, action = found[0], "unchanged"
         else:
-            details = found[0]
-            if details["entity"].get("asset") == asset:
-                action = "unchanged"
-            else:
-                details = deployments.update(details["metadata"]["id"],
-                                             changes={names.ASSET: asset})
-                action = "updated"
+            details = deployments.update(found[0]["metadata"]["id"],
+                                         changes={names.ASSET: asset}, background_mode=True)
+            action = "updated"
         deployment_id = details["metadata"]["id"]
-        self._track("ibm_deployment", name, deployment_id=deployment_id,
-                    space_id=space["space_id"])
-        ready = wait_until(
-            lambda: deployments.get_details(deployment_id),
-            what=f"deployment {name}",
-            timeout=self.settings.get("deploy_timeout", 600.0, float),
-            interval=self.poll_interval,
-            until=lambda d: d["entity"]["status"]["state"] == "ready",
-            describe=lambda d: d["entity"]["status"]["state"],
-            fail_if=lambda d: ("deployment failed" if d["entity"]["status"]["state"] == "failed"
-                               else None))
+        ready = self._wait(lambda: deployments.get_details(deployment_id),
+                           f"deployment {name}", "ready", ("failed",), "deploy_timeout")
         return {"deployment_id": deployment_id, "name": name, "model_name": model["name"],
                 "model_id": model["model_id"], "model_version": model["version"],
-                "space_id": space["space_id"],
+                "space_id": space["space_id"], "space_name": space["name"],
                 "scoring_url": deployments.get_scoring_href(ready), "action": action}
 
     # -- subscription and monitor -------------------------------------------------------------
-    def _data_mart_id(self) -> str:
-        if self.conf["instance_id"]:
-            return str(self.conf["instance_id"])  # on IBM Cloud the data mart id is the same
-        marts = as_dict(self.wos.data_marts.list())["data_marts"]
-        if not marts:
-            raise StageError("no Watson OpenScale data mart: set one up in the service first")
-        return str(marts[0]["metadata"]["id"])
-
     def _service_provider(self, space_id: str) -> str:
         """The provider bound to this space, found by the space, created only when missing."""
         from ibm_watson_openscale.base_classes.watson_open_scale_v2 import WMLCredentialsCloud
@@ -222,15 +390,21 @@ class IbmBackend(OpenScaleBackend):
             deployment_space_id=space_id))["service_providers"]
         if found:
             return str(found[0]["metadata"]["id"])
+        name = self.settings.name("wos-provider")
+        self._track("ibm_service_provider", name, name=name, space_id=space_id)
         added = as_dict(self.wos.service_providers.add(
-            name=self.settings.name("wos-provider"),
-            service_type=ServiceTypes.WATSON_MACHINE_LEARNING,
+            name=name, service_type=ServiceTypes.WATSON_MACHINE_LEARNING,
             deployment_space_id=space_id, operational_space_id="production",
             credentials=WMLCredentialsCloud(apikey=self.conf["api_key"].reveal(),
                                             url=self.conf["wml_url"], instance_id=None),
-            background_mode=False))
-        return str(added["metadata"]["id"])
+            background_mode=True))
+        provider_id = str(added["metadata"]["id"])
+        self._wait(lambda: self.wos.service_providers.get(provider_id),
+                   f"service provider {name}", "active", ("error", "failed"),
+                   "subscription_timeout")
+        return provider_id
 
+    @_ibm
     def subscribe(self, deployment: dict[str, Any], model: dict[str, Any],
                   schema: dict[str, Any], parameters: dict[str, Any],
                   thresholds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -251,14 +425,19 @@ class IbmBackend(OpenScaleBackend):
             TargetTypes,
         )
 
-        data_mart_id = self._data_mart_id()
+        data_mart_id = self.conf["instance_id"]  # on IBM Cloud the data mart id is the same
         provider_id = self._service_provider(deployment["space_id"])
         found = as_dict(self.wos.subscriptions.list(
             data_mart_id=data_mart_id,
             deployment_deployment_id=deployment["deployment_id"]))["subscriptions"]
+        self._track("ibm_subscription", deployment["name"],
+                    deployment_id=deployment["deployment_id"])
         if found:
             subscription_id, action = found[0]["metadata"]["id"], "updated"
         else:
+            self.ctx.say(f"[ibm] will create (OpenScale bills each monitored deployment): "
+                         f"subscription of {deployment['name']} with a quality monitor, in "
+                         f"OpenScale instance {data_mart_id}")
             added = as_dict(self.wos.subscriptions.add(
                 data_mart_id=data_mart_id, service_provider_id=provider_id,
                 asset=Asset(asset_id=model["model_id"], name=model["name"],
@@ -277,17 +456,13 @@ class IbmBackend(OpenScaleBackend):
                         "type": "struct",
                         "fields": [{"name": f["name"], "type": f["type"], "nullable": False,
                                     "metadata": {}} for f in schema["fields"]]})),
-                background_mode=False))
+                background_mode=True))
             subscription_id, action = added["metadata"]["id"], "created"
-        self._track("ibm_subscription", deployment["name"], subscription_id=subscription_id)
-        wait_until(lambda: as_dict(self.wos.subscriptions.get(subscription_id)),
-                   what=f"subscription of {deployment['name']}",
-                   timeout=self.settings.get("subscription_timeout", 600.0, float),
-                   interval=self.poll_interval,
-                   until=lambda s: s["entity"]["status"]["state"] == "active",
-                   describe=lambda s: s["entity"]["status"]["state"],
-                   fail_if=lambda s: ("subscription failed"
-                                      if s["entity"]["status"]["state"] == "error" else None))
+        self._wait(lambda: self.wos.subscriptions.get(subscription_id),
+                   f"subscription of {deployment['name']}", "active", ("error", "failed"),
+                   "subscription_timeout")
+        theirs = [{**t, "metric_id": OPENSCALE_IDS.get(t["metric_id"], t["metric_id"])}
+                  for t in thresholds]
         monitors = as_dict(self.wos.monitor_instances.list(
             data_mart_id=data_mart_id, monitor_definition_id=QUALITY,
             target_target_id=subscription_id))["monitor_instances"]
@@ -295,12 +470,12 @@ class IbmBackend(OpenScaleBackend):
             monitor_id, monitor_action = monitors[0]["metadata"]["id"], "updated"
             self.wos.monitor_instances.update(monitor_id, patch_document=[
                 PatchDocument(op="replace", path="/parameters", value=parameters),
-                PatchDocument(op="replace", path="/thresholds", value=thresholds)])
+                PatchDocument(op="replace", path="/thresholds", value=theirs)])
         else:
             created = as_dict(self.wos.monitor_instances.create(
                 data_mart_id=data_mart_id, monitor_definition_id=QUALITY,
                 target=Target(target_type=TargetTypes.SUBSCRIPTION, target_id=subscription_id),
-                parameters=parameters, thresholds=thresholds, background_mode=False))
+                parameters=parameters, thresholds=theirs, background_mode=True))
             monitor_id, monitor_action = created["metadata"]["id"], "created"
         return {"subscription_id": subscription_id, "deployment_id": deployment["deployment_id"],
                 "data_mart_id": data_mart_id, "service_provider_id": provider_id,
@@ -321,50 +496,111 @@ class IbmBackend(OpenScaleBackend):
                              "data set yet")
         return str(found[0]["metadata"]["id"])
 
+    @_ibm
     def score(self, deployment: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-        from ibm_watson_openscale.supporting_classes.enums import DataSetTypes
-        from ibm_watson_openscale.supporting_classes.payload_record import PayloadRecord
-
-        started = datetime.now(UTC)
-        answer = dict(self.wml.deployments.score(deployment["deployment_id"], body))
+        """One scoring request; WML itself writes it to the subscription's payload log."""
+        wml = self.wml_in(deployment["space_id"])
+        answer = dict(wml.deployments.score(deployment["deployment_id"], body))
         if "predictions" not in answer:
             raise StageError(f"deployment {deployment['name']} answered {answer}")
-        subscription = self.ctx.state.get("subscription")
-        if subscription:  # payload logging, explicitly: the write-up slept and hoped
-            elapsed = int((datetime.now(UTC) - started).total_seconds() * 1000)
-            self.wos.data_sets.store_records(
-                data_set_id=self._data_set(subscription, DataSetTypes.PAYLOAD_LOGGING),
-                request_body=[PayloadRecord(request=body, response=answer,
-                                            response_time=elapsed)],
-                background_mode=False)
         return answer
 
+    @_ibm
     def payload_count(self, subscription: dict[str, Any]) -> int:
         from ibm_watson_openscale.supporting_classes.enums import DataSetTypes
 
         ds = self._data_set(subscription, DataSetTypes.PAYLOAD_LOGGING)
-        return int(as_dict(self.wos.data_sets.get_records_count(data_set_id=ds)))
+        return int(as_dict(self.wos.data_sets.get_records_count(data_set_id=ds)) or 0)
 
+    def _records(self, data_set_id: str) -> list[dict[str, Any]]:
+        """Every record of a data set (the ``entity`` of each), page by page."""
+        found: list[dict[str, Any]] = []
+        offset, page = 0, 1000
+        while True:
+            got = as_dict(self.wos.data_sets.get_list_of_records(
+                data_set_id=data_set_id, limit=page, offset=offset, format="dict"))
+            records = got.get("records", []) if isinstance(got, dict) else []
+            found += [r.get("entity", {}) for r in records]
+            if len(records) < page:
+                return found
+            offset += page
+
+    def _stored_feedback_keys(self, data_set_id: str) -> set[str]:
+        return {content_key(list(r["values"].values())) for r in self._records(data_set_id)
+                if isinstance(r.get("values"), dict)}
+
+    @_ibm
+    def payload_logged(self, subscription: dict[str, Any], bodies: list[dict[str, Any]]) -> int:
+        """How many of these requests WML's payload logging has written (by content)."""
+        from ibm_watson_openscale.supporting_classes.enums import DataSetTypes
+
+        ds = self._data_set(subscription, DataSetTypes.PAYLOAD_LOGGING)
+        logged = {content_key(r["request"]) for r in self._records(ds) if "request" in r}
+        return sum(1 for body in bodies if content_key(body) in logged)
+
+    @_ibm
+    def promote(self, model: dict[str, Any], deployment: dict[str, Any]) -> dict[str, Any]:
+        """Mark the deployment as production for this model revision (WML deployment tags);
+        the stage has checked the gate passed for exactly this revision."""
+        deployments = self.wml_in(deployment["space_id"]).deployments
+        names = deployments.ConfigurationMetaNames
+        tags = ["production", f"rev-{model['version']}", f"digest-{model['digest'][:12]}"]
+        before = deployments.get_details(deployment["deployment_id"])
+        if sorted(before["entity"].get("tags") or []) == sorted(tags):
+            return {"deployment_id": deployment["deployment_id"], "tags": tags,
+                    "action": "unchanged"}
+        deployments.update(deployment["deployment_id"], changes={names.TAGS: tags},
+                           background_mode=True)
+        return {"deployment_id": deployment["deployment_id"], "tags": tags,
+                "action": "promoted"}
+
+    @_ibm
     def log_feedback(self, subscription: dict[str, Any], fields: list[str],
                      rows: list[list[Any]]) -> int:
+        """Store labelled rows not stored before (keyed by content): a rerun adds nothing."""
         from ibm_watson_openscale.supporting_classes.enums import DataSetTypes
 
         checked = feedback_rows.check(fields, rows, subscription["feature_fields"],
                                       subscription["label_column"])
-        values = [[*x, y] for x, y in checked]
-        self.wos.data_sets.store_records(
-            data_set_id=self._data_set(subscription, DataSetTypes.FEEDBACK),
-            request_body=[{"fields": [*subscription["feature_fields"],
-                                      subscription["label_column"]], "values": values}],
-            background_mode=False)
+        data_set_id = self._data_set(subscription, DataSetTypes.FEEDBACK)
+        stored = self._stored_feedback_keys(data_set_id)
+        values, seen = [], set(stored)
+        for x, y in checked:
+            key = content_key([*x, y])
+            if key not in seen:
+                seen.add(key)
+                values.append([*x, y])
+        if values:
+            self.wos.data_sets.store_records(
+                data_set_id=data_set_id,
+                request_body=[{"fields": [*subscription["feature_fields"],
+                                          subscription["label_column"]], "values": values}],
+                background_mode=True)
         return len(values)
 
-    def run_quality_monitor(self, subscription: dict[str, Any]) -> dict[str, Any]:
+    @_ibm
+    def run_quality_monitor(self, subscription: dict[str, Any],
+                            thresholds: list[dict[str, Any]]) -> dict[str, Any]:
+        from ibm_watson_openscale.base_classes.watson_open_scale_v2 import PatchDocument
+
         monitor_id = subscription["monitor_instance_id"]
+        theirs = [{**t, "metric_id": OPENSCALE_IDS.get(t["metric_id"], t["metric_id"])}
+                  for t in thresholds]  # the thresholds as they are when the gate runs
+        self.wos.monitor_instances.update(monitor_id, patch_document=[
+            PatchDocument(op="replace", path="/thresholds", value=theirs)])
         start = datetime.now(UTC) - timedelta(minutes=1)
-        run = as_dict(self.wos.monitor_instances.run(monitor_instance_id=monitor_id,
-                                                     background_mode=False))
-        run_id = run["metadata"]["id"]
+        started = as_dict(self.wos.monitor_instances.run(monitor_instance_id=monitor_id,
+                                                         background_mode=True))
+        run_id = started["metadata"]["id"]
+        probe = functools.partial(self.wos.monitor_instances.get_run_details,
+                                  monitor_instance_id=monitor_id, monitoring_run_id=run_id)
+        run = as_dict(wait_until(
+            probe, what=f"quality monitor run {run_id}",
+            timeout=self.settings.get("monitor_timeout", 900.0, float),
+            interval=self.poll_interval,
+            until=lambda d: as_dict(d)["entity"]["status"]["state"] in (
+                "finished", "error", "failed"),
+            describe=lambda d: as_dict(d)["entity"]["status"]["state"]))
         status = run["entity"]["status"]
         if status["state"] != "finished":
             failure = status.get("failure") or {}
@@ -384,7 +620,7 @@ class IbmBackend(OpenScaleBackend):
         if not values:
             return {"run_id": run_id, "status": "error", "n_rows": 0, "metrics": [],
                     "message": "the monitor run finished without quality metrics"}
-        metrics = quality.judge(values, subscription["thresholds"])
+        metrics = quality.judge(values, thresholds)
         failed = quality.failures(metrics)
         return {"run_id": run_id, "status": "finished",
                 "message": "; ".join(failed) or "every metric within its threshold",
@@ -392,33 +628,103 @@ class IbmBackend(OpenScaleBackend):
                 "metrics": metrics}
 
 
+def _archive(model_dir: Path) -> Path:
+    """The model file as WML takes it: a ``.tar.gz`` holding the pickled estimator."""
+    archive = model_dir.parent / "wml-model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(model_dir / "model.joblib", arcname="model.joblib")
+    return archive
+
+
 # -- teardown (a later `cleanup` process builds its clients from the same settings) -----------
-def _clients() -> tuple[Any, Any]:
-    settings = Settings.load("watson_openscale")
-    return IbmBackend.wml_factory(settings), IbmBackend.wos_factory(settings)
+def _settings() -> Settings:
+    return Settings.load("watson_openscale")
+
+
+def _gone(exc: Exception) -> bool:
+    """Already deleted (by hand, or by a teardown that failed half way): nothing to do."""
+    text = str(exc)
+    return "404" in text or "not_found" in text or "does not exist" in text
+
+
+def _quietly_gone(action: Callable[[], Any], what: str, url: str) -> None:
+    try:
+        with _service(what, url):
+            action()
+    except StageError as exc:
+        if not _gone(exc):
+            raise
 
 
 @teardown_handler("ibm_subscription")
 def _teardown_subscription(params: dict[str, Any]) -> None:
-    _, wos = _clients()
-    wos.subscriptions.delete(params["subscription_id"], background_mode=False)
+    """Every subscription of the deployment (found by it: an add that failed half way
+    may have created one whose id nobody saw)."""
+    settings = _settings()
+    conf = connection(settings)
+    wos = make_wos(settings)
+    with _service("Watson OpenScale", conf["openscale_url"]):
+        found = as_dict(wos.subscriptions.list(
+            data_mart_id=conf["instance_id"],
+            deployment_deployment_id=params["deployment_id"]))["subscriptions"]
+    for subscription in found:
+        _quietly_gone(lambda s=subscription: wos.subscriptions.delete(
+            s["metadata"]["id"], background_mode=True), "Watson OpenScale",
+            conf["openscale_url"])
+
+
+@teardown_handler("ibm_service_provider")
+def _teardown_provider(params: dict[str, Any]) -> None:
+    settings = _settings()
+    conf = connection(settings)
+    wos = make_wos(settings)
+    with _service("Watson OpenScale", conf["openscale_url"]):
+        found = as_dict(wos.service_providers.list(
+            deployment_space_id=params["space_id"]))["service_providers"]
+    for provider in _by_name(found, params["name"]):
+        _quietly_gone(lambda p=provider: wos.service_providers.delete(
+            p["metadata"]["id"], background_mode=True), "Watson OpenScale",
+            conf["openscale_url"])
+
+
+def _in_space(params: dict[str, Any]) -> tuple[Any, str]:
+    settings = _settings()
+    wml = make_wml(settings)
+    url = connection(settings)["wml_url"]
+    _quietly_gone(lambda: wml.set.default_space(params["space_id"]), "watsonx.ai", url)
+    return wml, url
 
 
 @teardown_handler("ibm_deployment")
 def _teardown_deployment(params: dict[str, Any]) -> None:
-    wml, _ = _clients()
-    wml.set.default_space(params["space_id"])
-    wml.deployments.delete(params["deployment_id"])
+    """Every deployment of this name in the space (found by name, as it was created)."""
+    wml, url = _in_space(params)
+    if wml.default_space_id != params["space_id"]:
+        return  # the space is gone, and its deployments with it
+    with _service("watsonx.ai", url):
+        found = _by_name(wml.deployments.get_details(get_all=True)["resources"],
+                         params["name"])
+    for deployment in found:
+        _quietly_gone(lambda d=deployment: wml.deployments.delete(d["metadata"]["id"]),
+                      "watsonx.ai", url)
 
 
 @teardown_handler("ibm_model")
 def _teardown_model(params: dict[str, Any]) -> None:
-    wml, _ = _clients()
-    wml.set.default_space(params["space_id"])
-    wml.repository.delete(params["model_id"])
+    wml, url = _in_space(params)
+    if wml.default_space_id != params["space_id"]:
+        return
+    with _service("watsonx.ai", url):
+        found = _by_name(wml.repository.get_model_details(get_all=True)["resources"],
+                         params["name"])
+    for model in found:
+        _quietly_gone(lambda m=model: wml.repository.delete(m["metadata"]["id"]),
+                      "watsonx.ai", url)
 
 
 @teardown_handler("ibm_space")
 def _teardown_space(params: dict[str, Any]) -> None:
-    wml, _ = _clients()
-    wml.spaces.delete(params["space_id"])
+    settings = _settings()
+    wml = make_wml(settings)
+    _quietly_gone(lambda: wml.spaces.delete(params["space_id"]), "watsonx.ai",
+                  connection(settings)["wml_url"])

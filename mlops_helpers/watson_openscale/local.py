@@ -12,7 +12,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from mlops_helpers.errors import StageError
+from mlops_helpers.errors import BackendUnavailable, StageError
+from mlops_helpers.extras import require
 from mlops_helpers.resources import teardown_handler
 from mlops_helpers.servers import ManagedServer, http_json, start_server
 from mlops_helpers.watson_openscale import feedback as feedback_rows
@@ -35,6 +36,11 @@ def store_path(run_dir: Path) -> Path:
 @REGISTRY.register("local")
 class LocalBackend(OpenScaleBackend):
     poll_interval = 0.05
+
+    def preflight(self, trained_with: str) -> dict[str, Any]:
+        """The local backend needs only the mlflow extra (the registry)."""
+        require("mlflow", "mlflow")
+        return {}
 
     @property
     def repo(self) -> MlflowRepository:
@@ -107,7 +113,8 @@ class LocalBackend(OpenScaleBackend):
              "--deployment-id", deployment_id, "--deployment-name", name,
              "--model-version", model["version"], "--port", "{port}"],
             run_dir=self.ctx.run_dir, tracker=tracker, health_path="/health", timeout=60)
-        self.repo.client.set_registered_model_alias(model["name"], "deployed", model["version"])
+        # a candidate until the quality gate passes; `promote` then moves "deployed" to it
+        self.repo.client.set_registered_model_alias(model["name"], "candidate", model["version"])
         record = {
             "deployment_id": deployment_id, "name": name, "model_name": model["name"],
             "model_version": model["version"], "space_id": space["space_id"],
@@ -122,14 +129,20 @@ class LocalBackend(OpenScaleBackend):
                   schema: dict[str, Any], parameters: dict[str, Any],
                   thresholds: list[dict[str, Any]]) -> dict[str, Any]:
         store = self.store
+        known = store.subscriptions()
         subscription, created = store.upsert_subscription(
             deployment_id=deployment["deployment_id"], deployment_name=deployment["name"],
             model_name=model["name"], model_version=model["version"],
             scoring_url=deployment["scoring_url"], label_column=schema["label_column"],
             problem_type=schema["problem_type"], feature_fields=schema["feature_fields"],
             training_schema=schema)
-        monitor, monitor_created = store.upsert_monitor(subscription["id"], QUALITY, parameters,
-                                                        thresholds)
+        try:
+            monitor, monitor_created = store.upsert_monitor(subscription["id"], QUALITY,
+                                                            parameters, thresholds)
+        except Exception:  # all or nothing: no subscription without its monitor
+            if created and subscription["id"] not in {k["id"] for k in known}:
+                store.delete_subscription(subscription["id"])
+            raise
         self.ctx.tracker.add("wos_subscription", deployment["name"], module=MODULE,
                              store=str(store.path), subscription_id=subscription["id"])
         return {"subscription_id": subscription["id"], "deployment_id": deployment["deployment_id"],
@@ -144,8 +157,15 @@ class LocalBackend(OpenScaleBackend):
     # -- scoring and logs ---------------------------------------------------------------------
     def score(self, deployment: dict[str, Any], body: dict[str, Any],
               source: str = "client") -> dict[str, Any]:
-        status, answer = http_json("POST", deployment["scoring_url"], body, timeout=60,
-                                   headers={"X-Scoring-Source": source})
+        try:
+            status, answer = http_json("POST", deployment["scoring_url"], body, timeout=60,
+                                       headers={"X-Scoring-Source": source})
+        except OSError as exc:  # refused, reset, timed out: the server is not there
+            reason = getattr(exc, "reason", exc)
+            raise BackendUnavailable(
+                f"deployment {deployment['name']} does not answer at "
+                f"{deployment['scoring_url']} ({reason}): its scoring server is not running;"
+                " run the deploy stage again") from None
         if status != 200:
             raise StageError(f"deployment {deployment['name']} answered {status}: {answer}")
         return dict(answer)
@@ -153,16 +173,37 @@ class LocalBackend(OpenScaleBackend):
     def payload_count(self, subscription: dict[str, Any]) -> int:
         return self.store.payload_count(subscription["deployment_id"])
 
+    def payload_logged(self, subscription: dict[str, Any], bodies: list[dict[str, Any]]) -> int:
+        deployment = self.ctx.state.get("deployment") or {}
+        return self.store.payload_logged(subscription["deployment_id"],
+                                         str(deployment.get("model_version")), bodies)
+
+    def promote(self, model: dict[str, Any], deployment: dict[str, Any]) -> dict[str, Any]:
+        """Production is the registry's ``deployed`` alias: MLflow clients load
+        ``models:/<name>@deployed``, the very version the scoring server serves."""
+        client = self.repo.client
+        try:
+            before = client.get_model_version_by_alias(model["name"], "deployed").version
+        except Exception:  # no version carries the alias yet
+            before = None
+        client.set_registered_model_alias(model["name"], "deployed", model["version"])
+        return {"model_uri": f"models:/{model['name']}@deployed", "version": model["version"],
+                "previous": None if before is None else str(before),
+                "action": "unchanged" if str(before) == model["version"] else "promoted"}
+
     def log_feedback(self, subscription: dict[str, Any], fields: list[str],
                      rows: list[list[Any]]) -> int:
         checked = feedback_rows.check(fields, rows, subscription["feature_fields"],
                                       subscription["label_column"])
         return self.store.add_feedback(subscription["subscription_id"], checked)
 
-    def run_quality_monitor(self, subscription: dict[str, Any]) -> dict[str, Any]:
+    def run_quality_monitor(self, subscription: dict[str, Any],
+                            thresholds: list[dict[str, Any]]) -> dict[str, Any]:
         started = now()
         store = self.store
-        monitor = store.monitor(subscription["monitor_instance_id"])
+        current = store.monitor(subscription["monitor_instance_id"])
+        monitor, _ = store.upsert_monitor(current["subscription_id"], QUALITY,
+                                          current["parameters"], thresholds)
         minimum = int(monitor["parameters"]["min_feedback_data_size"])
         limit = int(monitor["parameters"]["max_rows_per_evaluation"])
         available = store.feedback_count(subscription["subscription_id"])

@@ -93,12 +93,17 @@ class MlflowRepository:
 
     def add_version(self, name: str, space_id: str, model_dir: Path,
                     params: dict[str, Any], content: str) -> Any:
-        """A run in the space logs the model folder; its artifacts become a new version."""
+        """A run in the space logs the model as an MLflow model (scikit-learn flavor, with a
+        signature and an input example); that becomes a new version."""
+        import tempfile
+
         run = self.client.create_run(space_id, tags={"wos.model": name})
         run_id = run.info.run_id
         for key, value in params.items():
             self.client.log_param(run_id, key, value)
-        self.client.log_artifacts(run_id, str(model_dir), "model")
+        with tempfile.TemporaryDirectory(prefix="wos-model-") as tmp:
+            packaged = as_mlflow_model(model_dir, Path(tmp) / "model")
+            self.client.log_artifacts(run_id, str(packaged), "model")
         self.client.set_terminated(run_id)
         return self.client.create_model_version(
             name, source=f"{run.info.artifact_uri}/model", run_id=run_id,
@@ -124,6 +129,35 @@ class MlflowRepository:
             if "RESOURCE_DOES_NOT_EXIST" not in str(exc.error_code):
                 raise
         return deleted
+
+
+def as_mlflow_model(model_dir: Path, target: Path) -> Path:
+    """``model.joblib`` + ``model-meta.json`` + ``input_example.json`` of a model folder as an
+    MLflow model folder, loadable by ``mlflow.pyfunc`` and ``mlflow.sklearn``."""
+    import json
+    import shutil
+    import warnings
+
+    import joblib
+    import numpy as np
+    import sklearn
+    from mlflow.models import infer_signature
+    from mlflow.sklearn import save_model
+
+    estimator = joblib.load(model_dir / "model.joblib")
+    example = np.asarray(json.loads((model_dir / "input_example.json").read_text())["data"],
+                         dtype=float)
+    with warnings.catch_warnings():
+        # MLflow's own note about its internal wrapper's type hints: nothing to act on here
+        warnings.filterwarnings("ignore", message=".*type hint is inferred as AnyType")
+        save_model(estimator, str(target),
+                   signature=infer_signature(example, estimator.predict(example)),
+                   input_example=example,
+                   # named, not inferred: inference imports the model in a subprocess
+                   pip_requirements=[f"scikit-learn=={sklearn.__version__}",
+                                     f"numpy=={np.__version__}"])
+    shutil.copy(model_dir / "model-meta.json", target / "model-meta.json")
+    return target
 
 
 @teardown_handler("mlflow_space")

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS payload_log (
     response TEXT NOT NULL,
     response_time_ms REAL NOT NULL,
     source TEXT NOT NULL,
-    created TEXT NOT NULL
+    created TEXT NOT NULL,
+    content_key TEXT
 );
 CREATE INDEX IF NOT EXISTS payload_by_deployment ON payload_log (deployment_id);
 CREATE TABLE IF NOT EXISTS feedback_log (
@@ -51,7 +52,8 @@ CREATE TABLE IF NOT EXISTS feedback_log (
     subscription_id TEXT NOT NULL,
     features TEXT NOT NULL,
     label INTEGER NOT NULL,
-    created TEXT NOT NULL
+    created TEXT NOT NULL,
+    content_key TEXT
 );
 CREATE INDEX IF NOT EXISTS feedback_by_subscription ON feedback_log (subscription_id);
 CREATE TABLE IF NOT EXISTS monitor_instances (
@@ -84,6 +86,18 @@ CREATE TABLE IF NOT EXISTS metrics (
     PRIMARY KEY (run_id, metric)
 );
 """
+# rows are keyed by content, so a rerun that logs the same thing adds nothing
+KEYS = """
+CREATE UNIQUE INDEX IF NOT EXISTS payload_once ON payload_log (deployment_id, content_key);
+CREATE UNIQUE INDEX IF NOT EXISTS feedback_once ON feedback_log (subscription_id, content_key);
+"""
+
+
+def content_key(value: Any) -> str:
+    """The identity of a logged request or feedback row: the same content, the same key."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def now() -> str:
@@ -101,6 +115,11 @@ class MonitorStore:
         self._db: sqlite3.Connection | None = None
         db = self._open()
         db.executescript(SCHEMA)
+        for table in ("payload_log", "feedback_log"):  # a monitor.db from an older version
+            columns = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
+            if "content_key" not in columns:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN content_key TEXT")
+        db.executescript(KEYS)
         if keep_open:
             self._db = db
         else:
@@ -196,20 +215,50 @@ class MonitorStore:
                 db.execute("DELETE FROM payload_log WHERE deployment_id = ?",
                            (row["deployment_id"],))
             db.execute("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
+        self.vacuum()
+
+    def delete_deployment_logs(self, deployment_id: str) -> None:
+        """Every payload row of a deployment (a deployment that is gone logs nothing)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM payload_log WHERE deployment_id = ?", (deployment_id,))
+        self.vacuum()
+
+    def vacuum(self) -> None:
+        """Give the pages of deleted rows back to the file system: the file shrinks."""
+        with self._connection() as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            db.execute("VACUUM")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def subscribed(self, deployment_id: str) -> bool:
+        """True when the deployment has a subscription: only then is scoring logged."""
+        return bool(self._rows("SELECT 1 FROM subscriptions WHERE deployment_id = ?",
+                               (deployment_id,)))
 
     # -- payload log ----------------------------------------------------------------------
     def log_payload(self, *, deployment_id: str, model_version: str, request: Any,
                     response: Any, n_rows: int, response_time_ms: float,
-                    source: str = "client") -> str:
-        scoring_id = str(uuid.uuid4())
+                    source: str = "client") -> bool:
+        """Log one scoring request, once per content (model version, request, source);
+        True when it was new."""
+        key = content_key([model_version, request, source])
         with self.transaction() as db:
-            db.execute(
-                "INSERT INTO payload_log (scoring_id, deployment_id, model_version, n_rows,"
-                " request, response, response_time_ms, source, created)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
-                (scoring_id, deployment_id, model_version, n_rows, json.dumps(request),
-                 json.dumps(response), response_time_ms, source, now()))
-        return scoring_id
+            done = db.execute(
+                "INSERT OR IGNORE INTO payload_log (scoring_id, deployment_id, model_version,"
+                " n_rows, request, response, response_time_ms, source, created, content_key)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (str(uuid.uuid4()), deployment_id, model_version, n_rows, json.dumps(request),
+                 json.dumps(response), response_time_ms, source, now(), key))
+        return bool(done.rowcount)
+
+    def payload_logged(self, deployment_id: str, model_version: str,
+                       requests: list[Any], source: str = "client") -> int:
+        """How many of these requests are in the payload log."""
+        keys = [content_key([model_version, r, source]) for r in requests]
+        found = {r["content_key"] for r in self._rows(
+            "SELECT content_key FROM payload_log WHERE deployment_id = ? AND content_key IN "
+            f"({','.join('?' * len(keys))})", [deployment_id, *keys])} if keys else set()
+        return sum(1 for k in keys if k in found)
 
     def payload_count(self, deployment_id: str, source: str | None = None) -> int:
         sql = "SELECT COUNT(*) AS n FROM payload_log WHERE deployment_id = ?"
@@ -229,13 +278,17 @@ class MonitorStore:
 
     # -- feedback log ---------------------------------------------------------------------
     def add_feedback(self, subscription_id: str, rows: list[tuple[list[float], int]]) -> int:
+        """Store the rows not stored before (keyed by features and label); how many were new."""
         stamp = now()
         with self.transaction() as db:
+            before = db.total_changes
             db.executemany(
-                "INSERT INTO feedback_log (subscription_id, features, label, created)"
-                " VALUES (?,?,?,?)",
-                [(subscription_id, json.dumps(x), int(y), stamp) for x, y in rows])
-        return len(rows)
+                "INSERT OR IGNORE INTO feedback_log (subscription_id, features, label, created,"
+                " content_key) VALUES (?,?,?,?,?)",
+                [(subscription_id, json.dumps(x), int(y), stamp, content_key([x, int(y)]))
+                 for x, y in rows])
+            added = db.total_changes - before
+        return int(added)
 
     def feedback_count(self, subscription_id: str) -> int:
         return int(self._rows("SELECT COUNT(*) AS n FROM feedback_log WHERE subscription_id = ?",

@@ -15,6 +15,11 @@ from typing import Any
 
 INDEX_LIKE = ("index", "level_0", "Unnamed: 0", "")
 MAX_ROWS = 10_000
+MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_DIGITS = 30  # a longer integer literal is no feature value (and float() would overflow)
+# |value| above this is no pixel intensity; far before float64's end, where a model's
+# arithmetic (scaling, softmax) would overflow into inf / NaN
+MAX_ABS = 1e12
 PREDICTION_FIELDS = ["prediction", "probability"]
 SCORING_PATH = "/ml/v4/deployments/{deployment_id}/predictions"  # WML's v4 scoring path
 
@@ -25,6 +30,41 @@ class PayloadError(ValueError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+def loads(raw: bytes) -> Any:
+    """Strict JSON: no NaN / Infinity literals, no huge integers, bounded nesting and size;
+    every refusal is a ``PayloadError`` with the reason (never a 5xx)."""
+    import json
+
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadError(f"the body has {len(raw)} bytes; at most {MAX_BODY_BYTES}", 413)
+
+    def constant(name: str) -> Any:
+        raise PayloadError(f"{name} is not a number JSON allows; send finite numbers")
+
+    def integer(text: str) -> int:
+        if len(text.lstrip("-")) > MAX_DIGITS:
+            raise PayloadError(f"an integer of {len(text.lstrip('-'))} digits is no feature "
+                               f"value (at most {MAX_DIGITS} digits)")
+        return int(text)
+
+    def real(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            raise PayloadError(f"{text} is outside the range of a 64-bit float")
+        return value
+
+    try:
+        return json.loads(raw, parse_constant=constant, parse_int=integer, parse_float=real)
+    except RecursionError:
+        raise PayloadError("the body is nested too deeply to be a scoring payload") from None
+    except UnicodeDecodeError as exc:
+        raise PayloadError(f"the body is not UTF-8 text: {exc.reason}") from None
+    except ValueError as exc:
+        if isinstance(exc, PayloadError):
+            raise
+        raise PayloadError(f"the body is not JSON: {exc}") from None
 
 
 def from_frame(frame: Any, fields: Sequence[str] | None = None) -> dict[str, Any]:
@@ -44,8 +84,13 @@ def from_rows(fields: Sequence[str], rows: Sequence[Sequence[float]]) -> dict[st
 
 
 def _number(value: Any) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value))
+    """A finite feature value within ``MAX_ABS`` (bools and strings are not numbers)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value) and abs(value) <= MAX_ABS
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def parse(payload: Any, expected: Sequence[str]) -> list[list[float]]:
@@ -83,8 +128,9 @@ def parse(payload: Any, expected: Sequence[str]) -> list[list[float]]:
             raise PayloadError(f"row {i} has {got} values; {len(fields)} fields were named")
         bad = [j for j, v in enumerate(row) if not _number(v)]
         if bad:
+            shown = repr(row[bad[0]])
             raise PayloadError(f"row {i}: value(s) at position {bad[:5]} are not finite "
-                               f"numbers ({row[bad[0]]!r})")
+                               f"numbers within ±{MAX_ABS:g} ({shown[:40]})")
         rows.append([float(row[j]) for j in order])
     return rows
 

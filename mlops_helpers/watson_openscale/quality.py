@@ -27,6 +27,9 @@ def thresholds_from(settings: Any, defaults: dict[str, Any]) -> list[dict[str, A
             value = float(raw)
         except (TypeError, ValueError):
             raise ConfigError(f"setting '{key}' must be a number, got {raw!r}") from None
+        if not 0.0 <= value <= 1.0:  # also refuses NaN
+            raise ConfigError(f"setting '{key}' is a share of rows: between 0 and 1, got "
+                              f"{raw!r}")
         out.append({"metric_id": metric, "type": "lower_limit", "value": value})
     return out
 
@@ -67,5 +70,5 @@ def judge(values: dict[str, float],
 def failures(metrics: list[dict[str, Any]]) -> list[str]:
     """One sentence per failed metric: its value and the threshold it missed."""
     words = {"lower_limit": "below its lower limit", "upper_limit": "above its upper limit"}
-    return [f"{m['metric']} {m['value']:.4f} is {words.get(m['threshold_type'], 'outside')} "
+    return [f"{m['metric']} {m['value']:.3f} is {words.get(m['threshold_type'], 'outside')} "
             f"{m['threshold']}" for m in metrics if m["passed"] is False]

@@ -1,12 +1,15 @@
-"""The online deployment: a FastAPI app serving one registered model version on loopback.
+"""The online deployment: a FastAPI app serving one registered MLflow model version on loopback.
 
     python -m mlops_helpers.watson_openscale.scoring_app --model-dir DIR --store monitor.db \
         --deployment-id ID --deployment-name NAME --model-version V --port PORT
 
-``DIR`` holds the version's artifacts as the registry gave them (``model.joblib`` and
-``model-meta.json``). ``POST /ml/v4/deployments/{id}/predictions`` takes a WML payload and
-answers predictions with class probabilities; every valid request is written to the payload
-log, a malformed one gets a 4xx with a message and is not logged.
+``DIR`` is the version's MLflow model as the registry gave it (``MLmodel``, the
+scikit-learn flavor, and ``model-meta.json``): the very artifact
+``mlflow.pyfunc.load_model("models:/<name>@deployed")`` loads. ``POST
+/ml/v4/deployments/{id}/predictions`` takes a WML payload and answers predictions with class
+probabilities. Once the deployment has a subscription, every valid request is written to the
+payload log (once per content, as WML's own payload logging would); malformed input of any
+kind gets a 4xx with a JSON message, and is not logged.
 """
 
 from __future__ import annotations
@@ -19,27 +22,41 @@ from typing import Any
 
 from fastapi import FastAPI, Request  # at module level: FastAPI resolves the annotations
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from mlops_helpers.watson_openscale import payload
 from mlops_helpers.watson_openscale.monitor_store import MonitorStore
 from mlops_helpers.watson_openscale.payload import SCORING_PATH
 
 
+def refuse(status: int, message: str, code: str = "invalid_input") -> JSONResponse:
+    return JSONResponse({"errors": [{"code": code, "message": message}]}, status_code=status)
+
+
+def load_model(model_dir: Path) -> Any:
+    """The scikit-learn estimator of an MLflow model folder (its ``sklearn`` flavor)."""
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(str(model_dir))
+
+
 def create_app(model_dir: Path, store_path: Path, deployment_id: str,
                deployment_name: str, model_version: str) -> FastAPI:
-    import joblib
     import numpy as np
 
     meta = json.loads((model_dir / "model-meta.json").read_text())
-    model = joblib.load(model_dir / "model.joblib")
+    model = load_model(model_dir)
     features: list[str] = meta["feature_fields"]
     version = model_version
     store = MonitorStore(store_path, keep_open=True)
-    app = FastAPI(title=f"deployment {deployment_name}", docs_url=None, redoc_url=None)
+    app = FastAPI(title=f"deployment {deployment_name}", docs_url=None, redoc_url=None,
+                  openapi_url=None)
 
-    def refuse(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"errors": [{"code": "invalid_input", "message": message}]},
-                            status_code=status)
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        # 404 / 405 in the same envelope as every other refusal
+        return refuse(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}",
+                      code="not_found" if exc.status_code == 404 else "method_not_allowed")
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -53,21 +70,25 @@ def create_app(model_dir: Path, store_path: Path, deployment_id: str,
         wanted = request.path_params["deployment_id"]
         if wanted != deployment_id:
             return refuse(404, f"deployment {wanted} is not served here ({deployment_id} is)")
+        kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
+        if kind != "application/json":
+            return refuse(415, f"send the payload as application/json, not {kind}")
         try:
-            body = json.loads(await request.body())
-        except ValueError as exc:
-            return refuse(400, f"the body is not JSON: {exc}")
-        try:
+            body = payload.loads(await request.body())
             rows = payload.parse(body, features)
         except payload.PayloadError as exc:
             return refuse(exc.status, str(exc))
         probabilities = model.predict_proba(np.asarray(rows, dtype=float))
+        if not np.isfinite(probabilities).all():
+            return refuse(422, "the model produced no finite probabilities for these values")
         labels = model.classes_[probabilities.argmax(axis=1)].tolist()
         answer = payload.response(labels, probabilities.round(6).tolist())
-        source = request.headers.get("x-scoring-source", "client")[:20]
-        store.log_payload(deployment_id=deployment_id, model_version=version, request=body,
-                          response=answer, n_rows=len(rows),
-                          response_time_ms=(time.perf_counter() - start) * 1000, source=source)
+        if store.subscribed(deployment_id):  # like WML: only a subscription is logged
+            source = request.headers.get("x-scoring-source", "client")[:20]
+            store.log_payload(deployment_id=deployment_id, model_version=version,
+                              request=body, response=answer, n_rows=len(rows),
+                              response_time_ms=(time.perf_counter() - start) * 1000,
+                              source=source)
         return answer
 
     return app

@@ -53,10 +53,13 @@ def _split(ctx: StageContext) -> tuple[Any, Any, dict[str, Any]]:
 
 
 def setup(ctx: StageContext) -> dict[str, Any]:
-    """Train the data scientist's model and write what the later stages need."""
+    """Check the backend can run, then train the data scientist's model and write what the
+    later stages need (a missing setting fails here, before any training)."""
     import numpy as np
     import pandas as pd
+    import sklearn
 
+    checked = ctx.backend.preflight(sklearn.__version__)
     module, split, config = _split(ctx)
     model = module.train(split.X_train, split.y_train, config)
     labels, _ = module.predict(model, split.X_test)
@@ -67,8 +70,11 @@ def setup(ctx: StageContext) -> dict[str, Any]:
     meta = {"model_name": config["model_name"], "feature_fields": split.feature_names,
             "label_column": label, "problem_type": config["problem_type"],
             "classes": sorted(int(c) for c in set(split.y_train)),
-            "estimator": json.dumps(config.get("estimator", {}), sort_keys=True)}
+            "estimator": json.dumps(config.get("estimator", {}), sort_keys=True),
+            "sklearn_version": sklearn.__version__}
     (model_dir / "model-meta.json").write_text(json.dumps(meta, indent=2))
+    (model_dir / "input_example.json").write_text(json.dumps(
+        {"columns": split.feature_names, "data": split.X_train[:2].tolist()}))
     data_dir = ctx.run_dir / "data"
     data_dir.mkdir(exist_ok=True)
     frame = pd.DataFrame(split.X_train, columns=split.feature_names)
@@ -77,9 +83,9 @@ def setup(ctx: StageContext) -> dict[str, Any]:
     _write_cpdctl_inputs(ctx, model_dir, data_dir, split, meta)
     ctx.state.update(setup={"model_dir": str(model_dir), "meta": meta,
                             "held_out_accuracy": held_out})
-    ctx.say(f"trained {config['model_name']}: held-out accuracy {held_out:.4f}")
+    ctx.say(f"trained {config['model_name']}: held-out accuracy {held_out:.3f}")
     return {"model_dir": str(model_dir), "held_out_accuracy": held_out,
-            "n_train": len(split.y_train), "n_features": len(split.feature_names)}
+            "n_train": len(split.y_train), "n_features": len(split.feature_names), **checked}
 
 
 def _write_cpdctl_inputs(ctx: StageContext, model_dir: Any, data_dir: Any, split: Any,
@@ -152,7 +158,8 @@ def subscribe(ctx: StageContext) -> dict[str, Any]:
                                          parameters, thresholds)
     ctx.state.update(subscription=subscription)
     ctx.say(f"subscription {subscription['subscription_id']} ({subscription['action']}); "
-            f"quality monitor thresholds {thresholds}")
+            f"quality monitor with {len(thresholds)} lower limit(s) "
+            f"({subscription['monitor_action']})")
     return subscription
 
 
@@ -166,27 +173,27 @@ def score(ctx: StageContext) -> dict[str, Any]:
     requests = ctx.settings.get("score_requests", DEFAULTS["score_requests"], int)
     per = ctx.settings.get("rows_per_request", DEFAULTS["rows_per_request"], int)
     frame = pd.DataFrame(split.X_test, columns=split.feature_names)
-    before = ctx.backend.payload_count(subscription)
     labels: list[int] = []
     probabilities: list[list[float]] = []
-    for i in range(requests):
-        body = payload.from_frame(frame.iloc[i * per:(i + 1) * per])
+    bodies = [payload.from_frame(frame.iloc[i * per:(i + 1) * per]) for i in range(requests)]
+    for body in bodies:
         got = payload.predictions(ctx.backend.score(deployment, body))
         labels += got[0]
         probabilities += got[1]
-    # payload logging must have recorded every request (the write-up slept and hoped)
-    after = wait_until(lambda: ctx.backend.payload_count(subscription),
-                       what=f"payload log of {deployment['name']}",
-                       timeout=ctx.settings.get("payload_timeout", 120.0, float),
-                       interval=ctx.backend.poll_interval,
-                       until=lambda n: n >= before + requests,
-                       describe=lambda n: f"{n - before} of {requests} requests logged",
-                       progress=False)
+    # every request must be in the payload log (the write-up slept and hoped); matched by
+    # content, so a rerun finds its requests without logging them twice
+    logged = wait_until(lambda: ctx.backend.payload_logged(subscription, bodies),
+                        what=f"payload log of {deployment['name']}",
+                        timeout=ctx.settings.get("payload_timeout", 120.0, float),
+                        interval=ctx.backend.poll_interval,
+                        until=lambda n: n >= len(bodies),
+                        describe=lambda n: f"{n} of {len(bodies)} requests logged",
+                        progress=False)
     truth = split.y_test[: len(labels)].tolist()
-    ctx.say(f"scored {len(labels)} rows in {requests} requests; payload log +{after - before}")
+    ctx.say(f"scored {len(labels)} rows in {requests} requests; {logged} of them in the "
+            "payload log")
     return {"requests": requests, "rows": len(labels), "predictions": labels,
-            "probabilities": probabilities, "labels": truth,
-            "payload_logged": after - before}
+            "probabilities": probabilities, "labels": truth, "payload_logged": logged}
 
 
 def feedback(ctx: StageContext) -> dict[str, Any]:
@@ -200,28 +207,64 @@ def feedback(ctx: StageContext) -> dict[str, Any]:
     fields = [*split.feature_names, config["label_column"]]
     rows = [[*x, y] for x, y in zip(split.X_test[:count].tolist(), labels, strict=True)]
     stored = ctx.backend.log_feedback(subscription, fields, rows)
-    ctx.say(f"feedback: {stored} labelled rows logged (label noise {noise:.0%})")
-    return {"stored": stored, "label_noise": noise}
+    ctx.say(f"feedback: {stored} new labelled rows logged, {len(rows) - stored} already there "
+            f"(label noise {noise:.0%})")
+    return {"stored": stored, "already_logged": len(rows) - stored, "label_noise": noise}
 
 
 def evaluate(ctx: StageContext) -> dict[str, Any]:
-    """Gate: a quality monitor run; any metric below its threshold stops the pipeline."""
+    """Gate: a quality monitor run against the thresholds as they are now; the verdict is
+    recorded for this very model version, so `promote` (in any later process) can check it."""
     subscription = _need(ctx, "subscription", "subscribe")
-    run = ctx.backend.run_quality_monitor(subscription)
+    model = _need(ctx, "model", "store_model")
+    thresholds = quality.thresholds_from(ctx.settings, DEFAULTS)  # read when the gate runs
+    ctx.state.pop("gate")  # no verdict while the run is under way
+    run = ctx.backend.run_quality_monitor(subscription, thresholds)
     ctx.state.update(quality_run=run)
-    if run["status"] != "finished":
-        raise GateFailed(f"quality monitor: {run['message']}")
-    failed = quality.failures(run["metrics"])
+    failed = ([f"quality monitor: {run['message']}"] if run["status"] != "finished"
+              else quality.failures(run["metrics"]))
+    ctx.state.update(gate={"passed": not failed, "model_name": model["name"],
+                           "model_version": model["version"], "digest": model["digest"],
+                           "deployment_id": subscription["deployment_id"],
+                           "thresholds": thresholds, "run_id": run.get("run_id"),
+                           "reasons": failed})
     if failed:
-        raise GateFailed("quality monitor: " + "; ".join(failed))
-    shown = ", ".join(f"{m['metric']} {m['value']:.4f}" for m in run["metrics"])
-    ctx.say(f"quality gate passed on {run['n_rows']} feedback rows: {shown}")
+        raise GateFailed("quality monitor: " + "; ".join(f.removeprefix("quality monitor: ")
+                                                         for f in failed))
+    shown = ", ".join(f"{m['metric']} {m['value']:.3f}" + (
+        f" (≥ {m['threshold']})" if m["threshold"] is not None else "") for m in run["metrics"])
+    ctx.say(f"quality gate passed on {run['n_rows']} feedback rows (higher is better): {shown}")
     return run
+
+
+def promote(ctx: StageContext) -> dict[str, Any]:
+    """Make the candidate the production model, only if the gate passed for this very
+    version (same digest, same deployment); otherwise refuse and say why."""
+    model = _need(ctx, "model", "store_model")
+    deployment = _need(ctx, "deployment", "deploy")
+    gate = ctx.state.get("gate")
+    if gate is None:
+        raise GateFailed("no quality gate verdict for this model: run evaluate first")
+    if not gate["passed"]:
+        raise GateFailed("the quality gate failed for version "
+                         f"{gate['model_version']}: {'; '.join(gate['reasons'])}")
+    if (gate["digest"], gate["model_version"], gate["deployment_id"]) != (
+            model["digest"], model["version"], deployment["deployment_id"]):
+        raise GateFailed(f"the quality gate passed for version {gate['model_version']}, but "
+                         f"the candidate is now version {model['version']}: run evaluate "
+                         "for it first")
+    result = ctx.backend.promote(model, deployment)
+    ctx.state.update(production={"model_name": model["name"], "model_version": model["version"],
+                                 "digest": model["digest"]})
+    ctx.say(f"promoted {model['name']} version {model['version']} to production "
+            f"({result['action']})")
+    return result
 
 
 def cleanup(ctx: StageContext) -> dict[str, Any]:
     # the last monitor run's results stay in state: they describe what happened
-    return cleanup_stage(ctx, forget=("deployment", "subscription", "model", "space"))
+    return cleanup_stage(ctx, forget=("deployment", "subscription", "model", "space", "gate",
+                                      "production"))
 
 
 PIPELINE = Pipeline(
@@ -230,15 +273,17 @@ PIPELINE = Pipeline(
         Stage("setup", setup, "train the model module's model and write its training data"),
         Stage("space", space, "find or create the deployment space; remove duplicates"),
         Stage("store_model", store_model, "store the model as a new version of one model"),
-        Stage("deploy", deploy, "create or update the online deployment",
-              environment="production"),
+        Stage("deploy", deploy, "create or update the online deployment of the candidate",
+              environment="staging"),
         Stage("subscribe", subscribe, "create or update the monitor subscription and thresholds",
-              environment="production"),
+              environment="staging"),
         Stage("score", score, "score held-out rows; check the payload log",
-              environment="production"),
-        Stage("feedback", feedback, "log labelled feedback rows", environment="production"),
+              environment="staging"),
+        Stage("feedback", feedback, "log labelled feedback rows", environment="staging"),
         Stage("evaluate", evaluate, "quality monitor run: metrics against thresholds",
-              gate=True, environment="production"),
+              gate=True, environment="staging"),
+        Stage("promote", promote, "make the gated candidate the production model",
+              environment="production"),
         Stage("cleanup", cleanup, "delete subscription, deployment, model versions and space"),
     ],
     backends=REGISTRY,

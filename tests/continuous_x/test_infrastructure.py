@@ -73,10 +73,60 @@ def test_terraform_makes_three_vms_network_security_group_and_floating_ip() -> N
     tf = _terraform()
     resources = {kind: body for block in tf["resource"] for kind, body in block.items()}
     assert {"openstack_compute_instance_v2", "openstack_networking_network_v2",
-            "openstack_networking_secgroup_v2", "openstack_networking_floatingip_v2"} <= set(
-        resources)
+            "openstack_networking_secgroup_v2",
+            "openstack_networking_floatingip_associate_v2"} <= set(resources)
+    # the lease's reserved address is attached, no second one is allocated from a pool
+    assert "openstack_networking_floatingip_v2" not in resources
+    assert resources["openstack_networking_floatingip_associate_v2"]["floating_ip"][
+        "floating_ip"] == "${var.floating_ip}"
     nodes = next(b for b in tf["variable"] if "nodes" in b)["nodes"]["default"]
     assert len(nodes) == 3
+
+
+def test_the_kubernetes_api_is_open_to_the_users_address_only() -> None:
+    resources = {kind: body for block in _terraform()["resource"]
+                 for kind, body in block.items() if kind == "openstack_networking_secgroup_rule_v2"}
+    rules = resources["openstack_networking_secgroup_rule_v2"]
+    api = rules["kube_api"]
+    assert (api["port_range_min"], api["port_range_max"]) == (6443, 6443)
+    assert api["remote_ip_prefix"] == "${var.api_allowed_cidr}"
+    opened = next(b for b in _terraform()["variable"] if "open_ports" in b)
+    assert 6443 not in opened["open_ports"]["default"]  # not in the rule open to allowed_cidr
+    api_var = next(b for b in _terraform()["variable"] if "api_allowed_cidr" in b)
+    assert "default" not in api_var["api_allowed_cidr"] and api_var["api_allowed_cidr"][
+        "validation"]
+
+
+def test_kubespray_is_fetched_at_the_pinned_release_and_the_kubeconfig_fetched() -> None:
+    from mlops_helpers.continuous_x.chameleon import KUBESPRAY_VERSION
+
+    plays = yaml.safe_load((ROOT / "ansible" / "k8s" / "kubespray_hook.yml").read_text())
+    tasks = [t for play in plays for t in play["tasks"]]
+    git = next(t["ansible.builtin.git"] for t in tasks if "ansible.builtin.git" in t)
+    assert git["version"] == "{{ kubespray_version }}" and "kubespray" in git["repo"]
+    assert plays[0]["vars"]["kubespray_version"] == KUBESPRAY_VERSION
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", KUBESPRAY_VERSION)
+    fetch = next(t["ansible.builtin.fetch"] for t in tasks if "ansible.builtin.fetch" in t)
+    assert fetch["src"] == "/etc/kubernetes/admin.conf"
+    assert fetch["dest"] == "{{ kubeconfig_path }}"
+    text = (ROOT / "ansible" / "k8s" / "kubespray_hook.yml").read_text()
+    assert "supplementary_addresses_in_ssl_keys" in text  # the cert names the floating IP
+    assert "/latest/" not in text and "/stable/" not in text  # Argo installs pinned too
+
+
+def test_mlflow_server_image_and_client_share_the_major_version() -> None:
+    import importlib.metadata
+
+    docs = yaml.safe_load_all((ROOT / "k8s" / "platform" / "mlflow.yaml").read_text())
+    images = [c["image"] for d in docs if d and d["kind"] == "Deployment"
+              for c in d["spec"]["template"]["spec"]["containers"] if "mlflow" in c["image"]]
+    assert images, "no MLflow server image"
+    server_major = int(re.search(r":v?(\d+)\.", images[0]).group(1))
+    client_major = int(importlib.metadata.version("mlflow").split(".")[0])
+    assert server_major == client_major
+    pins = (ROOT / "services" / "requirements.txt").read_text()
+    pin = re.search(r"^mlflow>=(\d+)[^,]*,<(\d+)$", pins, re.MULTILINE)
+    assert pin and int(pin.group(1)) == server_major and int(pin.group(2)) == server_major + 1
 
 
 def test_terraform_has_no_literal_addresses_or_projects() -> None:
@@ -215,6 +265,31 @@ def test_manifests_pass_kubernetes_validate(manifest: Path) -> None:
     done = subprocess.run([_tool("kubernetes-validate"), "--strict", "--quiet",
                            str(manifest)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_cluster_canary_takes_the_same_share_as_the_local_router() -> None:
+    """ingress-nginx canary: canary's Ingress matches production's host and path and carries
+    canary-weight, the percentage the local router sends (DEFAULT_WEIGHT)."""
+    from mlops_helpers.continuous_x.registry import DEFAULT_WEIGHT
+
+    def ingress(env: str) -> dict[str, Any]:
+        doc: dict[str, Any] = yaml.safe_load((ROOT / "k8s" / env / "ingress.yaml").read_text())
+        assert "ingress.yaml" in yaml.safe_load(
+            (ROOT / "k8s" / env / "kustomization.yaml").read_text())["resources"]
+        return doc
+
+    production, canary = ingress("production"), ingress("canary")
+    notes = canary["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/canary"] == "true"
+    assert int(notes["nginx.ingress.kubernetes.io/canary-weight"]) == round(DEFAULT_WEIGHT * 100)
+    assert not (production["metadata"].get("annotations") or {})
+    assert production["spec"]["rules"] == canary["spec"]["rules"]
+    assert production["spec"]["ingressClassName"] == canary["spec"]["ingressClassName"] == "nginx"
+    addons = yaml.safe_load((ROOT / "ansible" / "k8s" / "inventory" / "mycluster" / "group_vars"
+                             / "k8s_cluster" / "addons.yml").read_text())
+    assert addons["ingress_nginx_enabled"] is True
+    opened = next(b for b in _terraform()["variable"] if "open_ports" in b)
+    assert 80 in opened["open_ports"]["default"]
 
 
 def test_kubernetes_validate_refuses_a_broken_manifest(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The Jenkinsfile calls the CLI's stages in order and passes npm-groovy-lint."""
+"""The Jenkinsfile calls the CLI's stages in order, keeps credentials in their blocks and
+passes npm-groovy-lint. ``test_jenkins_run.py`` executes it the way Jenkins does."""
 
 from __future__ import annotations
 
@@ -16,9 +17,33 @@ def test_stage_list_matches_cli() -> None:
 
 
 def test_every_sh_step_calls_the_cli() -> None:
-    steps = re.findall(r"\bsh\s+['\"]([^'\"]+)['\"]", JENKINSFILE.read_text())
+    text = JENKINSFILE.read_text()
+    steps = re.findall(r"\bsh\s+['\"]([^'\"]+)['\"]", text)
     assert steps
     assert all(step.startswith("mlops-workshop dvc_cml ") for step in steps), steps
+    # the one other shell call: the head commit's message, for the [skip ci] check
+    assert re.findall(r"\bsh\(script: '([^']+)'", text) == ["git log -1 --format=%B"]
+
+
+def _credential_blocks(text: str) -> dict[str, list[str]]:
+    """credentialsId -> the CLI stages called inside its withCredentials blocks."""
+    found: dict[str, list[str]] = {}
+    for match in re.finditer(r"withCredentials\(\[\w+\(credentialsId: '([^']+)'.*?\{(.*?)\}",
+                             text, re.S):
+        found.setdefault(match[1], []).extend(
+            re.findall(r"mlops-workshop dvc_cml (\w+)", match[2]))
+    return found
+
+
+def test_credentials_only_where_a_stage_needs_them() -> None:
+    text = JENKINSFILE.read_text()
+    assert _credential_blocks(text) == {
+        "git-push": ["checkout", "commit_lock"],
+        "dvc-s3-remote": ["remote_credentials", "sync_remotes", "push", "pushed_check"],
+        "cml-repo-token": ["report"],
+    }
+    environment = text[text.index("environment {"):text.index("stages {")]
+    assert "credentials(" not in environment and "AWS_SECRET" not in environment
 
 
 def test_pull_request_stages_only_on_change_requests() -> None:

@@ -1,7 +1,9 @@
-"""The whole local flow: gates that fail and pass, a report with DVC's numbers, bad input.
+"""The whole local flow on a workspace: gates that fail and pass, a report with DVC's numbers,
+dvc.lock pushed to the PR branch, bad input.
 
-One working repo is built for the module (checkout + sync, ~6 s) and the tests go on from
-there in file order, the way the CI stages follow each other.
+One sandbox (the learner's project with an open pull request) is built for the module and
+checked out the way a Jenkins PR build is; the tests go on from there in file order, the way
+the CI stages follow each other.
 """
 
 from __future__ import annotations
@@ -19,17 +21,24 @@ from mlops_helpers.dvc_cml import project
 from mlops_helpers.dvc_cml.layout import Layout
 from mlops_helpers.dvc_cml.shell import tool
 from mlops_helpers.dvc_cml.stages import PIPELINE, shell
+from mlops_helpers.dvc_cml.workspace import SKIP_MARKER
 from mlops_helpers.errors import ConfigError, GateFailed, StageError
 from mlops_helpers.pipeline import StageContext
-from tests.dvc_cml.conftest import make_context
+from tests.dvc_cml.conftest import make_context, sandbox_context
 
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory: pytest.TempPathFactory) -> StageContext:
-    context = make_context(tmp_path_factory.mktemp("dvc_cml"), log=[])
+    context = sandbox_context(tmp_path_factory.mktemp("dvc_cml"), log=[])
     for stage in ("checkout", "remote_credentials", "sync_remotes"):
         PIPELINE.run_stage(stage, context)
     return context
+
+
+def _with(ctx: StageContext, **changes: Any) -> StageContext:
+    """The same build with some settings changed (the workspace and PR stay)."""
+    params = {k: v for k, v in ctx.settings.params.items() if k not in ("run_root",)}
+    return make_context(ctx.settings.run_root, log=[], **{**params, **changes})
 
 
 def _run(ctx: StageContext, stage: str) -> dict[str, Any]:
@@ -40,18 +49,39 @@ def _snapshot(ctx: StageContext, listing: Callable[[Path], list[str]]) -> dict[s
     layout = Layout(ctx.run_dir)
     sh = shell(ctx)
     return {"head": sh.git("rev-parse", "HEAD"), "branch": sh.git("branch", "--show-current"),
-            "origin": listing(layout.origin_remote), "cache": listing(layout.cache_remote),
+            "origin": listing(layout.origin_remote), "cache": listing(layout.ci_cache),
             "origin_git": sh.git("ls-remote", "origin")}
 
 
-def test_checkout_builds_repo_origin_and_branch(ctx: StageContext) -> None:
+def test_checkout_puts_the_workspace_on_the_pr_head(ctx: StageContext) -> None:
     sh = shell(ctx)
-    branch = ctx.state.get("branch")
+    assert sh.cwd == Layout(ctx.run_dir).sandbox_repo
+    branch = ctx.settings.get("change_branch")
     assert branch == "tune-c-test"
     assert sh.git("branch", "--show-current") == branch
-    assert f"refs/heads/{branch}" in sh.git("ls-remote", "origin")
+    assert sh.git("rev-parse", "HEAD") == sh.git("rev-parse", f"origin/{branch}")
+    assert sh.git("rev-parse", "origin/main") == sh.git("rev-parse", "main")
     assert project.known_remotes(sh) == ["origin", "jenkins_local"]
+    # the agent's cache remote is the agent's: .dvc/config.local, never committed
+    assert "jenkins_local" in (sh.cwd / ".dvc" / "config.local").read_text()
+    assert "jenkins_local" not in (sh.cwd / ".dvc" / "config").read_text()
     assert (sh.cwd / "data" / "train.csv").is_file()  # restored by sync_remotes
+
+
+def test_a_build_without_workspace_or_with_a_plain_folder_says_what_to_do(
+        tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no workspace: run under Jenkins .it sets "
+                                          "WORKSPACE., or pass -p workspace PATH"):
+        PIPELINE.run_stage("checkout", make_context(tmp_path, log=[]))
+    with pytest.raises(ConfigError, match=r"is not a git checkout: \.git is missing"):
+        PIPELINE.run_stage("reproduce", make_context(tmp_path, log=[], workspace=str(tmp_path)))
+
+
+def test_promoting_stages_refuse_before_any_gate_ran(ctx: StageContext) -> None:
+    with pytest.raises(GateFailed, match="push refused: lock_check has not run"):
+        _run(ctx, "push")
+    with pytest.raises(GateFailed, match="commit_lock refused: lock_check has not run"):
+        _run(ctx, "commit_lock")
 
 
 def test_lock_gate_fails_naming_stale_stage_then_passes(ctx: StageContext) -> None:
@@ -90,9 +120,12 @@ def test_report_holds_dvc_metrics_diff_numbers(ctx: StageContext) -> None:
     fresh = shell(ctx).dvc_json("metrics", "diff", "main", "--all")["metrics.json"]
     assert fresh["accuracy"]["old"] != fresh["log_loss"]["old"]
     for name, entry in fresh.items():
-        row = re.search(rf"^\| {name} \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$", text, re.M)
+        row = re.search(rf"^\| {name} \| ([^|]+) \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$", text,
+                        re.M)
         assert row, f"no row for {name} in\n{text}"
-        old, new, change = (float(cell) for cell in row.groups())
+        old, new, change = (float(cell) for cell in row.groups()[:3])
+        better = "lower is better" if name == "log_loss" else "higher is better"
+        assert better in row.group(4)
         assert old == pytest.approx(entry["old"], abs=5e-5)
         assert new == pytest.approx(entry["new"], abs=5e-5)
         assert change == pytest.approx(entry["diff"], abs=5e-5)
@@ -101,12 +134,21 @@ def test_report_holds_dvc_metrics_diff_numbers(ctx: StageContext) -> None:
     assert "not posted" not in report["posted"]
 
 
-def test_commit_lock_pushes_branch_with_lock(ctx: StageContext) -> None:
+def test_report_cml_target_must_be_a_form_cml_accepts(ctx: StageContext) -> None:
+    for bad in ("https://github.com/team/repo/pull/1", "pr/abc", "issue/3"):
+        with pytest.raises(ConfigError, match="not a form CML accepts"):
+            _run(_with(ctx, cml_target=bad), "report")
+
+
+def test_commit_lock_pushes_dvc_lock_to_the_pr_branch(ctx: StageContext) -> None:
     result = _run(ctx, "commit_lock")
     assert "dvc.lock" in result["committed"]
     sh = shell(ctx)
     remote_head = sh.git("ls-remote", "origin", f"refs/heads/{result['branch']}").split()[0]
     assert remote_head == result["commit"]
+    assert SKIP_MARKER in sh.git("log", "-1", "--format=%s", result["commit"])
+    assert sh.git("diff", "--name-only", f"{result['commit']}~1", result["commit"]).split() \
+        == ["dvc.lock", "metrics.json", "plots/confusion.csv"]
     assert sh.git("status", "--porcelain") == ""
     again = _run(ctx, "commit_lock")  # idempotent: nothing new to commit
     assert again["committed"] == [] and again["commit"] == result["commit"]
@@ -145,10 +187,16 @@ def test_failing_pipeline_stage_stops_cleanly_and_recovers(
     assert _run(ctx, "pushed_check") == {"remotes_clean": ["origin", "jenkins_local"]}
 
 
+def test_commit_lock_refuses_on_a_branch_build(ctx: StageContext) -> None:
+    branch_build = _with(ctx, change_id=None, change_target=None, change_branch=None)
+    with pytest.raises(StageError, match="commit_lock runs on pull requests only"):
+        _run(branch_build, "commit_lock")
+
+
 def test_missing_remote_stops_cleanly_and_recovers(
         ctx: StageContext, remote_files: Callable[[Path], list[str]]) -> None:
     before = _snapshot(ctx, remote_files)
-    wrong = make_context(ctx.settings.run_root, log=[], cache_remote="ci_nowhere")
+    wrong = _with(ctx, cache_remote="ci_nowhere")
     with pytest.raises(StageError, match="remote 'ci_nowhere' is not configured.*known remotes: "
                                          "origin, jenkins_local"):
         PIPELINE.run_stage("sync_remotes", wrong)
@@ -190,12 +238,13 @@ def test_experiments_table(ctx: StageContext) -> None:
     assert sh.git("status", "--porcelain") == ""  # the workspace is back on the branch
 
 
-def test_cleanup_removes_credentials_and_keeps_results(ctx: StageContext) -> None:
-    result = _run(ctx, "cleanup")
-    assert "dvc_credentials:origin" in result["released"]
+def test_cleanup_keeps_the_results(ctx: StageContext) -> None:
+    assert _run(ctx, "cleanup") == {"released": []}
     layout = Layout(ctx.run_dir)
-    assert (layout.repo / "dvc.lock").is_file() and (layout.report_dir / "report.md").is_file()
-    assert json.loads((ctx.run_dir / "resources.json").read_text()) == []
+    assert (layout.sandbox_repo / "dvc.lock").is_file()
+    assert (layout.report_dir / "report.md").is_file()
+    resources = ctx.run_dir / "resources.json"
+    assert not resources.is_file() or json.loads(resources.read_text()) == []
 
 
 def test_cli_lists_the_stages() -> None:

@@ -7,31 +7,29 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mlops_helpers import paths
 from mlops_helpers.cli import main
+from tests.notebooks.conftest import Maker
 
 
 @pytest.mark.notebook
 def test_failing_cell_is_named_and_output_is_written(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tiny_notebook: Maker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    notebooks = tmp_path / "notebooks"
-    notebooks.mkdir()
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    params = nbformat.v4.new_code_cell('backend = "local"')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell("print('step one')"),
-                nbformat.v4.new_code_cell("raise ValueError('the model file is missing')")]
-    nbformat.write(nb, notebooks / "00_preflight.ipynb")
-    monkeypatch.setattr(paths, "notebooks_dir", lambda: notebooks)
+    # parameters, injected parameters, print: the failing cell is In [4]
+    tiny_notebook(["print('step one')", "raise ValueError('the model file is missing')"])
     out = tmp_path / "build"
     assert main(["run", "preflight", "--output-dir", str(out)]) == 1
-    err = capsys.readouterr().err
-    assert "00_preflight.ipynb" in err
-    assert "ValueError: the model file is missing" in err
-    assert "cell" in err
+    captured = capsys.readouterr()
+    assert "00_preflight.ipynb: cell In [4]" in captured.err
+    assert "ValueError: the model file is missing" in captured.err
     executed = nbformat.read(out / "00_preflight.ipynb", as_version=4)
     assert any(o.get("ename") == "ValueError" for c in executed.cells
                for o in c.get("outputs", []))
+    # one line while it runs, then the summary table with the first failing cell
+    assert "[1/1] preflight ... FAILED in " in captured.out
+    header, row, total = captured.out.strip().splitlines()[-3:]
+    assert header.split() == ["notebook", "seconds", "status", "output", "first", "failing",
+                              "cell"]
+    assert row.split()[0] == "preflight" and row.split()[2] == "FAILED"
+    assert "00_preflight.ipynb" in row and "In [4]: raise ValueError(" in row
+    assert total.split()[:3] == ["total", row.split()[1], "1"] and "FAILED" in total

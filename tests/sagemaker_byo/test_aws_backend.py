@@ -1,6 +1,8 @@
-"""The aws backend's call sequence against moto (S3, ECR, IAM, SageMaker control plane).
+"""The aws backend's call sequence against moto (S3, ECR, IAM, STS, SageMaker).
 
-Only the docker CLI is replaced (by a recorder); every AWS call goes to moto.
+Only the docker CLI is replaced (by a recorder); every AWS call goes to moto, completed on
+the service side by ``fake_sagemaker`` (UpdateEndpoint, jobs that run ``train``, endpoints
+that answer with their model).
 """
 
 from __future__ import annotations
@@ -13,14 +15,13 @@ from typing import Any
 
 import boto3
 import pytest
-import requests
 from moto import mock_aws
 
-from mlops_helpers.errors import GateFailed
+from mlops_helpers.errors import BackendUnavailable, GateFailed
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.sagemaker_byo.aws import AwsBackend
-from mlops_helpers.sagemaker_byo.dataset import read_csv
-from mlops_helpers.sagemaker_byo.stages import PIPELINE
+from mlops_helpers.sagemaker_byo.stages import BUILD_STAGES, PIPELINE
+from tests.sagemaker_byo.fake_sagemaker import completed_sagemaker
 
 REGION = "eu-west-2"  # deliberately not us-east-1
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -47,7 +48,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setattr(AwsBackend, "docker_factory", RecordingDocker)
     RecordingDocker.calls = []
-    with mock_aws():
+    with mock_aws(), completed_sagemaker():
         role = boto3.client("iam", region_name=REGION).create_role(
             RoleName="byo-sagemaker", AssumeRolePolicyDocument=json.dumps({
                 "Version": "2012-10-17", "Statement": [{
@@ -73,14 +74,6 @@ def context(make_settings, role: str, events: list[str], **params: Any) -> Stage
     return ctx
 
 
-def queue_endpoint_answer(labels: list[int]) -> None:
-    """What moto's sagemaker-runtime answers next: one label per line."""
-    body = "\n".join(str(v) for v in labels) + "\n"
-    requests.post("http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results",
-                  json={"region": REGION, "results": [{"Body": body, "ContentType": "text/csv"}]},
-                  timeout=10)
-
-
 def position(events: list[str], text: str) -> int:
     return next(i for i, e in enumerate(events) if text in e)
 
@@ -88,10 +81,9 @@ def position(events: list[str], text: str) -> int:
 def test_full_pipeline_call_sequence_and_cleanup(aws: str, make_settings) -> None:
     events: list[str] = []
     ctx = context(make_settings, aws, events)
-    PIPELINE.run(ctx, ["build", "train", "train_status", "deploy_test"])
-    _, labels = read_csv(ctx.run_dir / "data" / "test.csv")
-    queue_endpoint_answer(labels)
-    PIPELINE.run(ctx, ["smoke_test", "deploy_prod"])
+    results = PIPELINE.run(ctx, BUILD_STAGES)
+    assert results["smoke_test"]["accuracy"] >= 0.9
+    assert results["smoke_test"]["model_digest"] == ctx.state.get("model_digest")
 
     # build: repository with scan on push, docker login through the authorization token
     ecr = boto3.client("ecr", region_name=REGION)
@@ -130,11 +122,19 @@ def test_full_pipeline_call_sequence_and_cleanup(aws: str, make_settings) -> Non
                      "call sagemaker.CreateEndpointConfig", "call sagemaker.CreateEndpoint"]
     assert "call ecr.GetAuthorizationToken" in events
 
+    # cleanup ends the build: production (endpoint, its configuration, its model) stays
     PIPELINE.run_stage("cleanup", ctx)
+    job = ctx.state.get("training_job")
+    assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == ["byo-prod-test"]
+    assert [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]] == [
+        f"{job}-prod"]
+    assert [m["ModelName"] for m in sm.list_models()["Models"]] == [job]
+    assert ctx.tracker.list() == []
+    # teardown removes production on purpose
+    PIPELINE.run_stage("teardown", ctx)
     assert sm.list_endpoints()["Endpoints"] == []
     assert sm.list_endpoint_configs()["EndpointConfigs"] == []
     assert sm.list_models()["Models"] == []
-    assert ctx.tracker.list() == []
 
 
 def test_rebuild_of_a_pushed_image_skips_docker(aws: str, make_settings) -> None:
@@ -153,15 +153,43 @@ def test_rebuild_of_a_pushed_image_skips_docker(aws: str, make_settings) -> None
 def test_failed_smoke_test_deletes_the_test_endpoint_and_skips_prod(
     aws: str, make_settings
 ) -> None:
-    ctx = context(make_settings, aws, [])
-    PIPELINE.run(ctx, ["build", "train", "train_status", "deploy_test"])
-    _, labels = read_csv(ctx.run_dir / "data" / "test.csv")
-    queue_endpoint_answer([(v + 1) % 3 for v in labels])  # every answer wrong
-    with pytest.raises(GateFailed, match="accuracy 0.0000"):
-        PIPELINE.run(ctx, ["smoke_test", "deploy_prod"])
+    ctx = context(make_settings, aws, [], max_depth=1)  # a stump: two species confused
+    with pytest.raises(GateFailed, match=r"accuracy 0\.\d+ .* below the threshold 0\.9"):
+        PIPELINE.run(ctx, BUILD_STAGES)
     sm = boto3.client("sagemaker", region_name=REGION)
     assert sm.list_endpoints()["Endpoints"] == []
     assert sm.list_models()["Models"] == []
+
+
+def test_prod_is_updated_in_place_and_a_failed_build_leaves_it(aws: str, make_settings) -> None:
+    sm = boto3.client("sagemaker", region_name=REGION)
+    first = context(make_settings, aws, [])
+    PIPELINE.run(first, BUILD_STAGES)
+    PIPELINE.run_stage("cleanup", first)
+    events: list[str] = []
+    second = context(make_settings, aws, events, criterion="entropy")
+    PIPELINE.run(second, BUILD_STAGES)
+    PIPELINE.run_stage("cleanup", second)
+    assert "call sagemaker.UpdateEndpoint" in events
+    assert events.count("call sagemaker.CreateEndpoint") == 1  # only the test endpoint
+    job = second.state.get("training_job")
+    third = context(make_settings, aws, [], max_depth=1)
+    with pytest.raises(GateFailed, match="below the threshold"):
+        PIPELINE.run(third, BUILD_STAGES)
+    prod = sm.describe_endpoint(EndpointName="byo-prod-test")
+    assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == ["byo-prod-test"]
+    assert prod["EndpointConfigName"] == f"{job}-prod"
+    assert [m["ModelName"] for m in sm.list_models()["Models"]] == [job]
+    assert len(sm.list_endpoint_configs()["EndpointConfigs"]) == 1
+    PIPELINE.run_stage("teardown", third)
+    assert sm.list_endpoints()["Endpoints"] == [] and sm.list_models()["Models"] == []
+
+
+def test_bad_hyperparameter_fails_the_job_with_its_reason(aws: str, make_settings) -> None:
+    ctx = context(make_settings, aws, [], max_depth=0)
+    with pytest.raises(GateFailed, match="max_depth=0 must be at least 1"):
+        PIPELINE.run(ctx, BUILD_STAGES)
+    assert boto3.client("sagemaker", region_name=REGION).list_endpoints()["Endpoints"] == []
 
 
 def test_deployed_lambda_errors_fail_the_stage(aws: str, make_settings) -> None:
@@ -188,6 +216,23 @@ def test_region_is_required(make_settings, monkeypatch: pytest.MonkeyPatch) -> N
     ctx = PIPELINE.context(settings=make_settings("sagemaker_byo", backend="aws"))
     with pytest.raises(Exception, match="aws_default_region"):
         _ = ctx.backend
+
+
+def test_no_credentials_is_one_line_before_any_work(
+    make_settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                "AWS_PROFILE", "MLOPS_AWS_ACCESS_KEY_ID", "MLOPS_AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    ctx = PIPELINE.context(settings=make_settings("sagemaker_byo", backend="aws",
+                                                  aws_region=REGION))
+    with pytest.raises(BackendUnavailable, match="no AWS credentials found") as caught:
+        PIPELINE.run_stage("train", ctx)
+    assert "\n" not in str(caught.value)
+    assert not (ctx.run_dir / "data").exists()  # refused before writing anything
 
 
 def test_cleanup_tolerates_resources_already_deleted(aws: str, make_settings) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 
 from mlops_helpers.data import load_dataset
 from mlops_helpers.resources import ResourceTracker
@@ -21,12 +22,21 @@ PROGRAM = container_dir() / "program"
 MAX_BODY = 4096  # small limit for the server under test, so the 413 case is cheap
 
 
-def make_tree(base: Path, hyperparameters: dict[str, str], rows: np.ndarray | None) -> Path:
+def make_tree(base: Path, hyperparameters: dict[str, str], rows: np.ndarray | None,
+              channel: str = "training", extra: dict[str, np.ndarray] | None = None,
+              content_type: str = "text/csv") -> Path:
+    """An /opt/ml tree as SageMaker lays it out, channels named in inputdataconfig.json."""
+    channels = {channel: rows, **(extra or {})}
     (base / "input" / "config").mkdir(parents=True)
-    (base / "input" / "data" / "training").mkdir(parents=True)
     (base / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-    if rows is not None:
-        np.savetxt(base / "input" / "data" / "training" / "train.csv", rows, delimiter=",")
+    (base / "input" / "config" / "inputdataconfig.json").write_text(json.dumps({
+        name: {"ContentType": content_type, "TrainingInputMode": "File",
+               "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
+        for name in channels}))
+    for name, data in channels.items():
+        (base / "input" / "data" / name).mkdir(parents=True)
+        if data is not None:
+            np.savetxt(base / "input" / "data" / name / f"{name}.csv", data, delimiter=",")
     return base
 
 
@@ -42,10 +52,16 @@ def run_train(base: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedServer]:
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = make_tree(tmp_path_factory.mktemp("opt_ml"), {"max_depth": "4"}, iris_rows())
     done = run_train(base)
     assert done.returncode == 0, done.stderr
+    return base
+
+
+@pytest.fixture(scope="module")
+def endpoint(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedServer]:
+    base = trained
     run_dir = tmp_path_factory.mktemp("run")
     tracker = ResourceTracker(run_dir)
     server = start_server("byo-contract", [sys.executable, str(PROGRAM / "serve"), "--host",
@@ -95,6 +111,45 @@ def test_bad_hyperparameter_fails_with_the_reason(
     assert not (base / "model" / "model.joblib").exists()
 
 
+def test_sagemaker_own_hyperparameters_are_ignored(tmp_path: Path) -> None:
+    """What tuning and the SageMaker SDK add (JSON-quoted values too) is not refused."""
+    base = make_tree(tmp_path, {
+        "max_depth": "3", "criterion": '"entropy"',
+        "_tuning_objective_metric": "validation:accuracy",
+        "sagemaker_program": '"train"', "sagemaker_region": '"eu-west-2"',
+        "sagemaker_job_name": '"byo-train-jd-1"', "sagemaker_container_log_level": "20",
+    }, iris_rows())
+    done = run_train(base)
+    assert done.returncode == 0, done.stderr
+    meta = json.loads((base / "model" / "model-meta.json").read_text())
+    assert meta["hyperparameters"] == {"max_depth": 3, "criterion": "entropy", "random_state": 0}
+
+
+def test_channels_come_from_inputdataconfig(tmp_path: Path) -> None:
+    rows = iris_rows()
+    base = make_tree(tmp_path / "named", {}, rows[:80], channel="train",
+                     extra={"validation": rows[80:]})
+    done = run_train(base)
+    assert done.returncode == 0, done.stderr
+    meta = json.loads((base / "model" / "model-meta.json").read_text())
+    assert meta["channels"] == ["train", "validation"] and meta["validation_accuracy"] > 0.8
+    assert "validation accuracy:" in done.stdout
+    # the only channel, whatever its name, is the training channel
+    single = make_tree(tmp_path / "single", {}, rows, channel="iris")
+    assert run_train(single).returncode == 0
+    # two channels and none of them named for training: the reason names them
+    unclear = make_tree(tmp_path / "unclear", {}, rows, channel="a", extra={"b": rows})
+    assert run_train(unclear).returncode != 0
+    assert "no training channel among ['a', 'b']" in (unclear / "output/failure").read_text()
+    wrong = make_tree(tmp_path / "parquet", {}, rows, content_type="application/x-parquet")
+    assert run_train(wrong).returncode != 0
+    assert "reads text/csv" in (wrong / "output" / "failure").read_text()
+    missing = make_tree(tmp_path / "missing", {}, rows)
+    (missing / "input" / "config" / "inputdataconfig.json").unlink()
+    assert run_train(missing).returncode != 0
+    assert "inputdataconfig.json is missing" in (missing / "output/failure").read_text()
+
+
 def test_missing_or_bad_training_data_fails_with_the_reason(tmp_path: Path) -> None:
     empty = make_tree(tmp_path / "empty", {}, None)
     assert run_train(empty).returncode != 0
@@ -113,8 +168,13 @@ def test_serve_refuses_to_start_without_a_model(tmp_path: Path) -> None:
 
 
 # -- serve ----------------------------------------------------------------------------
-def test_ping(endpoint: ManagedServer) -> None:
-    assert http_json("GET", f"{endpoint.url}/ping") == (200, {"status": "ok"})
+def test_ping_names_the_model_it_serves(endpoint: ManagedServer, trained: Path) -> None:
+    status, body = http_json("GET", f"{endpoint.url}/ping")
+    digest = json.loads((trained / "model" / "model-meta.json").read_text())["model_sha256"]
+    assert (status, body) == (200, {"status": "ok", "model_digest": digest})
+    resp = requests.post(f"{endpoint.url}/invocations", data=b"5.1,3.5,1.4,0.2",
+                         headers={"Content-Type": "text/csv"}, timeout=10)
+    assert resp.headers["X-Amzn-SageMaker-Custom-Attributes"] == f"model_digest={digest}"
 
 
 def test_csv_in_csv_out(endpoint: ManagedServer) -> None:
@@ -141,7 +201,13 @@ def test_json_in_json_out_and_accept_wins(endpoint: ManagedServer) -> None:
     (b"5.1,abc,1.4,0.2", "text/csv", 400, "not all values are numbers"),
     (b"5.1,3.5,1.4", "text/csv", 400, "has 3 values; the model needs 4"),
     (b"5.1,3.5,1.4,0.2\n1,2", "text/csv", 400, "row 2 has 2 values"),
-    (b"nan,1,2,3", "text/csv", 400, "finite"),
+    (b"nan,1,2,3", "text/csv", 400, "not all values are numbers"),
+    (b"1_0,1,2,3", "text/csv", 400, "not all values are numbers"),
+    (b"1e39,1,2,3", "text/csv", 400, "finite numbers within"),
+    (b"[[NaN, 1, 2, 3]]", "application/json", 400, "not a JSON number"),
+    (b"[[1e308, 1, 2, 3]]", "application/json", 400, "finite numbers within"),
+    (b"[[" + b"9" * 400 + b", 1, 2, 3]]", "application/json", 400, "finite numbers within"),
+    (b"[" * 2000 + b"]" * 2000, "application/json", 400, "nested too deeply"),
     (b"\xff\xfe", "text/csv", 400, "UTF-8"),
     (b"{not json", "application/json", 400, "not valid JSON"),
     (b'{"instances": [["a", 1, 2, 3]]}', "application/json", 400, "must be a number"),

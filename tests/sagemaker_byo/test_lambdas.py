@@ -129,3 +129,88 @@ def test_errors_become_lambda_errors_with_the_type() -> None:
         lambdas.run(lambdas.INVOKE_ENDPOINT, EVENT, Runtime("1\n1\n"))
     assert caught.value.error_type == "SmokeTestFailed"
     assert json.dumps(EVENT)  # the event is plain JSON, as the Lambda service sends it
+
+
+# -- EventBridge: "SageMaker Training Job State Change" -------------------------------------
+def state_change(status: str, **detail: Any) -> dict[str, Any]:
+    """The event SageMaker sends to EventBridge (shape from the AWS EventBridge reference)."""
+    name = "byo-train-jd-20260101-120000-000"
+    return {
+        "version": "0", "id": "844e2571-85d4-695f-b930-0153b71dcb42",
+        "detail-type": "SageMaker Training Job State Change", "source": "aws.sagemaker",
+        "account": "123456789012", "time": "2026-01-01T12:03:00Z", "region": REGION,
+        "resources": [f"arn:aws:sagemaker:{REGION}:123456789012:training-job/{name}"],
+        "detail": {
+            "TrainingJobName": name,
+            "TrainingJobArn": f"arn:aws:sagemaker:{REGION}:123456789012:training-job/{name}",
+            "TrainingJobStatus": status, "SecondaryStatus": status,
+            "HyperParameters": {"max_depth": "4"},
+            "ModelArtifacts": {"S3ModelArtifacts": f"s3://byo-b/training-jobs/{name}/output/"
+                                                   "model.tar.gz"},
+            **detail,
+        },
+    }
+
+
+def test_check_training_status_reads_the_eventbridge_event() -> None:
+    answer = check.handler(state_change("Completed"), None, client=object())  # no API call
+    assert answer["TrainingJobStatus"] == "Completed"
+    assert answer["ModelArtifacts"].endswith("/output/model.tar.gz")
+    with pytest.raises(check.TrainingJobFailed, match="is Failed: AlgorithmError: OOM"):
+        check.handler(state_change("Failed", FailureReason="AlgorithmError: OOM"), None)
+    with pytest.raises(check.BadEvent, match="expected 'SageMaker Training Job State Change'"):
+        check.handler({**state_change("Completed"), "detail-type": "EC2 Instance State"}, None)
+    with pytest.raises(check.BadEvent, match="no TrainingJobName"):
+        check.handler({**state_change("Completed"), "detail": {}}, None)
+
+
+def test_invoke_endpoint_smoke_tests_on_a_completed_training_event(
+    sagemaker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = state_change("Completed")
+    artifact = event["detail"]["ModelArtifacts"]["S3ModelArtifacts"]
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="byo-b", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket="byo-b", Key="data/test/test.csv",
+                  Body=b"0,5.1,3.5,1.4,0.2\n2,6.7,3,5.2,2.3\n")
+    sagemaker.create_model(ModelName="m", ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+                           PrimaryContainer={"Image": "img:1", "ModelDataUrl": artifact})
+    sagemaker.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "m", "InitialInstanceCount": 1,
+        "InstanceType": "ml.t2.medium"}])
+    sagemaker.create_endpoint(EndpointName="byo-test-jd", EndpointConfigName="c")
+    monkeypatch.setenv("SMOKE_TEST_ENDPOINT", "byo-test-jd")
+    monkeypatch.setenv("SMOKE_TEST_DATA", "s3://byo-b/data/test/test.csv")
+    monkeypatch.setenv("MIN_ACCURACY", "0.9")
+    runtime = Runtime("0\n2\n")
+    answer = invoke.handler(event, None, client=runtime)
+    assert answer["Accuracy"] == 1.0 and answer["Rows"] == 2
+    assert runtime.requests[0]["EndpointName"] == "byo-test-jd"
+    # a job that is not Completed, or an endpoint that serves another model: nothing to test
+    assert "is InProgress" in invoke.handler(state_change("InProgress"), None)["Skipped"]
+    other = state_change("Completed", ModelArtifacts={"S3ModelArtifacts": "s3://byo-b/o.tar.gz"})
+    assert "does not serve s3://byo-b/o.tar.gz" in invoke.handler(other, None)["Skipped"]
+    monkeypatch.delenv("SMOKE_TEST_DATA")
+    with pytest.raises(invoke.BadEvent, match="SMOKE_TEST_DATA"):
+        invoke.handler(event, None)
+
+
+class Attributed(Runtime):
+    """A runtime whose answers name a model digest, as the container's serve does."""
+
+    def __init__(self, answer: str, digest: str) -> None:
+        super().__init__(answer)
+        self.digest = digest
+
+    def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
+        return {**super().invoke_endpoint(**request),
+                "CustomAttributes": f"model_digest={self.digest}"}
+
+
+def test_invoke_endpoint_checks_which_model_answered() -> None:
+    event = {**EVENT, "ModelDigest": "a" * 64}
+    assert invoke.handler(event, None, client=Attributed("0\n2\n", "a" * 64))["Accuracy"] == 1
+    with pytest.raises(invoke.WrongModel, match="answered with model bbbbbbbbbbbb, not"):
+        invoke.handler(event, None, client=Attributed("0\n2\n", "b" * 64))
+    with pytest.raises(invoke.WrongModel, match="model None"):
+        invoke.handler(event, None, client=Runtime("0\n2\n"))  # no attributes at all

@@ -12,7 +12,7 @@ import pytest
 
 from mlops_helpers.errors import GateFailed, StageError
 from mlops_helpers.pipeline import StageContext
-from mlops_helpers.sagemaker_byo.stages import PIPELINE
+from mlops_helpers.sagemaker_byo.stages import BUILD_STAGES, PIPELINE
 from mlops_helpers.servers import ManagedServer, http_json
 from tests.support import leftover_processes
 
@@ -22,11 +22,11 @@ def context(make_settings, **params: object) -> StageContext:
                             log=lambda _: None)
 
 
-def test_full_run_then_cleanup_leaves_nothing(make_settings, run_root: Path) -> None:
+def test_full_run_then_teardown_leaves_nothing(make_settings, run_root: Path) -> None:
     ctx = context(make_settings)
     try:
-        results = PIPELINE.run(ctx)
-        assert list(results) == PIPELINE.stage_names()[:-1]
+        results = PIPELINE.run(ctx, BUILD_STAGES)
+        assert list(results) == BUILD_STAGES
         assert results["train_status"]["TrainingJobStatus"] == "Completed"
         assert results["smoke_test"]["accuracy"] >= 0.9
         # the artifact store is laid out like the bucket, with SageMaker's model key
@@ -36,18 +36,51 @@ def test_full_run_then_cleanup_leaves_nothing(make_settings, run_root: Path) -> 
         model = store / "training-jobs" / job / "output" / "model.tar.gz"
         with tarfile.open(model) as tar:
             assert sorted(tar.getnames()) == ["model-meta.json", "model.joblib"]
-        endpoints = ctx.state.get("endpoints")
-        assert set(endpoints) == {"test", "prod"}
-        for record in endpoints.values():
+        test, prod = ctx.state.get("endpoints")["test"], ctx.backend.production()
+        assert prod["model_digest"] == test["model_digest"] == ctx.state.get("model_digest")
+        for record in (test, prod):
             assert http_json("POST", f"{record['url']}/invocations", raw=b"5.1,3.5,1.4,0.2",
                              headers={"Content-Type": "text/csv"})[0] == 200
         # a second deploy of the same model reuses the running endpoint
-        pid = endpoints["prod"]["server"]["pid"]
         PIPELINE.run_stage("deploy_prod", ctx)
-        assert ctx.state.get("endpoints")["prod"]["server"]["pid"] == pid
-    finally:
+        assert ctx.backend.production()["server"]["pid"] == prod["server"]["pid"]
+        # cleanup ends the build: the test endpoint goes, production keeps serving
         PIPELINE.run_stage("cleanup", ctx)
-    assert ctx.tracker.list() == []
+        assert ctx.tracker.list() == [] and not ManagedServer.from_dict(test["server"]).alive()
+        assert http_json("GET", f"{prod['url']}/ping")[1]["model_digest"] == prod["model_digest"]
+    finally:
+        PIPELINE.run_stage("teardown", ctx)
+    assert ctx.tracker.list() == [] and ctx.backend.production_tracker.list() == []
+    assert ctx.backend.production() is None
+    assert leftover_processes(str(run_root)) == []
+
+
+def test_production_is_updated_in_place_and_survives_a_failed_build(
+    make_settings, run_root: Path
+) -> None:
+    first = context(make_settings, max_depth=4)
+    try:
+        PIPELINE.run(first, BUILD_STAGES)
+        PIPELINE.run_stage("cleanup", first)
+        old = first.backend.production()
+        # a different model passes: the same endpoint name now serves it, the old is gone
+        second = context(make_settings, criterion="entropy")
+        PIPELINE.run(second, BUILD_STAGES)
+        PIPELINE.run_stage("cleanup", second)
+        new = second.backend.production()
+        assert new["endpoint_name"] == old["endpoint_name"]
+        assert new["model_digest"] != old["model_digest"]
+        assert not ManagedServer.from_dict(old["server"]).alive()
+        assert len(second.backend.production_tracker.list()) == 2  # one server, its files
+        # a model that fails the smoke test: production keeps serving the second model
+        third = context(make_settings, max_depth=1)
+        with pytest.raises(GateFailed, match="below the threshold"):
+            PIPELINE.run(third, BUILD_STAGES)
+        assert third.backend.production() == new
+        assert http_json("GET", f"{new['url']}/ping")[1]["model_digest"] == new["model_digest"]
+        assert third.tracker.list() == []
+    finally:
+        PIPELINE.run_stage("teardown", first)
     assert leftover_processes(str(run_root)) == []
 
 
@@ -56,7 +89,7 @@ def test_bad_hyperparameter_stops_at_train_status_with_the_reason(
 ) -> None:
     ctx = context(make_settings, max_depth=0)
     with pytest.raises(GateFailed, match="max_depth=0 must be at least 1"):
-        PIPELINE.run(ctx)
+        PIPELINE.run(ctx, BUILD_STAGES)
     assert not ctx.state.get("endpoints")
     assert ctx.state.get("model_uri") is None
     assert leftover_processes(str(run_root)) == []
@@ -67,8 +100,8 @@ def test_smoke_test_below_threshold_creates_no_prod_and_tears_down(
 ) -> None:
     ctx = context(make_settings, max_depth=1)
     with pytest.raises(GateFailed, match=r"accuracy 0\.\d+ .* below the threshold 0\.9"):
-        PIPELINE.run(ctx)
-    assert "prod" not in (ctx.state.get("endpoints") or {})
+        PIPELINE.run(ctx, BUILD_STAGES)
+    assert ctx.backend.production() is None
     assert ctx.tracker.list() == []
     assert leftover_processes(str(run_root)) == []
 
@@ -140,12 +173,15 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_each_stage_in_its_own_process_as_jenkins_runs_them(run_root: Path) -> None:
     try:
-        for stage in PIPELINE.stage_names()[:-1]:
+        for stage in BUILD_STAGES:
             done = cli(stage)
             assert done.returncode == 0, f"{stage}: {done.stdout}\n{done.stderr}"
         assert leftover_processes(str(run_root)), "the endpoints should be running now"
-    finally:
         done = cli("cleanup")
+        assert done.returncode == 0, done.stderr
+        assert leftover_processes(str(run_root)), "production should still be serving"
+    finally:
+        done = cli("teardown")
     assert done.returncode == 0, done.stderr
     assert leftover_processes(str(run_root)) == []
 
@@ -161,5 +197,5 @@ def test_cli_gate_failure_exits_non_zero_with_the_reason(run_root: Path) -> None
         refused = cli("deploy_prod")
         assert refused.returncode == 1 and "has not passed the smoke test" in refused.stderr
     finally:
-        cli("cleanup")
+        cli("teardown")
     assert leftover_processes(str(run_root)) == []

@@ -29,7 +29,7 @@ case "$(basename "$0") $1 $2" in
   "docker info"*) echo 27.0.1 ;;
   "kind get kubeconfig"*) echo "apiVersion: v1" ;;
   "kubectl get sdep"*) echo "seldon-test-test" ;;
-  "helm install"*) exit {helm_exit} ;;
+  "helm upgrade"*) exit {helm_exit} ;;
 esac
 exit 0
 """
@@ -39,15 +39,17 @@ printf '{{"passed": true, "results": [], "targets": %s}}\\n' "$(tr -d '\\n' < "$
 """
 
 
-def test_script_passes_shellcheck() -> None:
+def test_scripts_pass_shellcheck() -> None:
     exe = Path(sys.executable).with_name("shellcheck")
-    done = subprocess.run([str(exe), "--severity=style", str(SCRIPT)], capture_output=True,
-                          text=True, timeout=120, check=False)
+    scripts = [str(integration_dir() / name)
+               for name in ("kind_test_all.sh", "kind_cluster.sh", "kind_lib.sh")]
+    done = subprocess.run([str(exe), "--severity=style", "--external-sources", *scripts],
+                          capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_script_uses_the_current_kubeconfig_command() -> None:
-    text = SCRIPT.read_text()
+    text = SCRIPT.read_text() + (integration_dir() / "kind_lib.sh").read_text()
     assert "kubeconfig-path" not in text.replace("`kind get kubeconfig-path`", "")
     assert "kind get kubeconfig --name" in text and "trap cleanup EXIT" in text
 
@@ -111,12 +113,15 @@ def test_script_runs_every_step_and_deletes_the_cluster(
     report = backend.integration_test(manifests, targets)
     assert report["passed"]
     endpoint = report["targets"]["targets"][0]["endpoint"]
-    steps = [line.split()[:2] for line in calls.read_text().splitlines()]
-    order = [["kind", "create"], ["kind", "get"], ["helm", "install"], ["docker", "build"],
-             ["kind", "load"], ["kubectl", "apply"], ["kubectl", "wait"],
-             ["kubectl", "port-forward"],
-             ["e2e", str(integration_dir() / "e2e_seldon_client.py")],
-             ["kind", "delete"]]
+    steps = [line.split()[:3] for line in calls.read_text().splitlines()]
+    order = [["kind", "get", "clusters"], ["kind", "create", "cluster"],
+             ["kind", "get", "kubeconfig"], ["helm", "upgrade", "--install"],
+             ["docker", "build", "--quiet"], ["kind", "load", "docker-image"],
+             ["kubectl", "apply", "-f"], ["kubectl", "wait", "sdep"],
+             ["kubectl", "port-forward", "--namespace"],
+             ["e2e", str(integration_dir() / "e2e_seldon_client.py"),
+              str(ctx.run_dir / "integration" / "kind" / "targets.json")],
+             ["kind", "delete", "cluster"]]
     positions = [steps.index(step) for step in order]
     assert positions == sorted(positions), steps
     log = calls.read_text()
@@ -143,5 +148,5 @@ def test_a_failing_install_still_deletes_the_cluster(
         backend.integration_test({"00-namespace.yaml": dump(namespace("seldon-test-test"))},
                                  [])
     log = calls.read_text()
-    assert "helm install" in log and "kind delete cluster" in log
+    assert "helm upgrade --install" in log and "kind delete cluster" in log
     assert "kubectl apply" not in log and "e2e_seldon_client" not in log

@@ -13,7 +13,7 @@ from mlops_helpers.errors import GateFailed
 from mlops_helpers.paths import scenarios_dir
 from mlops_helpers.seldon_kind import manifests
 from mlops_helpers.seldon_kind.catalog import DEPLOYMENTS
-from mlops_helpers.seldon_kind.kind import model_store_volume
+from mlops_helpers.seldon_kind.cluster import model_store_volume
 
 MODELS = scenarios_dir() / "seldon_kind" / "models"
 VALUES = {"deployment": "news-classifier-jd", "model": "news-classifier",

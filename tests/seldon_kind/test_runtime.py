@@ -9,7 +9,9 @@ import pytest
 
 from mlops_helpers.resources import ResourceTracker
 from mlops_helpers.seldon_kind.runtime import ensure_seldon_runtime, runtime_dir
-from mlops_helpers.servers import free_port, http_json, start_server
+from mlops_helpers.seldon_kind.serving import microservice_argv
+from mlops_helpers.servers import http_json, start_server
+from tests.support import listening_sockets, not_loopback
 
 MODEL = '''
 import numpy as np
@@ -53,14 +55,14 @@ def test_microservice_serves_predictions_and_refuses_bad_input(
     (tmp_path / "IrisModel.py").write_text(MODEL)
     tracker = ResourceTracker(tmp_path)
     server = start_server(
-        "iris-seldon",
-        [str(seldon_python), "-m", "seldon_core.microservice", "IrisModel", "--service-type",
-         "MODEL", "--http-port", "{port}", "--grpc-port", str(free_port()),
-         "--metrics-port", str(free_port()), "--workers", "1"],
+        "iris-seldon", microservice_argv(seldon_python, "IrisModel"),
         run_dir=tmp_path, tracker=tracker, cwd=tmp_path, health_path="/health/ping",
         timeout=120,
     )
     try:
+        sockets = listening_sockets([server.pid])
+        assert len({port for _pid, _ip, port in sockets}) == 3, sockets  # REST, gRPC, metrics
+        assert not_loopback(sockets) == [], "seldon binds 0.0.0.0; the launcher must not"
         url = f"{server.url}/api/v1.0/predictions"
         status, body = http_json("POST", url, {"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}})
         assert status == 200, body

@@ -54,6 +54,64 @@ def test_rejects_nonsense_bounds() -> None:
         wait_until(lambda: True, what="x", timeout=0)
 
 
-def test_progress_bar_is_closed(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_instant_wait_leaves_no_bar(capsys: pytest.CaptureFixture[str]) -> None:
     wait_until(lambda: True, what="quick", timeout=1, progress=True)
-    assert "waiting for quick" in capsys.readouterr().err
+    assert capsys.readouterr().err == ""
+
+
+def _counter_to(n: int):  # a probe that is ready on its n-th call
+    counter = itertools.count(1)
+    return lambda: next(counter)
+
+
+def test_a_successful_wait_ends_with_a_full_bar(capsys: pytest.CaptureFixture[str]) -> None:
+    wait_until(_counter_to(8), what="counter", timeout=30, interval=0.1,
+               until=lambda v: v >= 8, describe=str, progress=True)
+    final = capsys.readouterr().err.split("\r")[-1]
+    assert final.startswith("done: counter |██████████| ")
+    assert "last status: 8" in final and " s, " in final
+    assert "\x1b[31m" not in final  # not red
+
+
+def test_a_timeout_ends_red_and_says_failed(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(WaitTimeout):
+        wait_until(lambda: "Creating {x}", what="endpoint", timeout=0.8, interval=0.1,
+                   until=lambda s: s == "InService", describe=str, progress=True)
+    final = capsys.readouterr().err.split("\r")[-1]
+    assert final.startswith("FAILED: endpoint |\x1b[31m")
+    assert "last status: Creating {x}" in final
+
+
+WIDGET_CELL = """
+import itertools
+from mlops_helpers.errors import WaitTimeout
+from mlops_helpers.waiting import wait_until
+counter = itertools.count(1)
+wait_until(lambda: next(counter), what="counter", timeout=30, interval=0.1,
+           until=lambda v: v >= 8, describe=str)
+try:
+    wait_until(lambda: "Creating", what="endpoint", timeout=0.8, interval=0.1,
+               until=lambda s: s == "InService", describe=str)
+except WaitTimeout:
+    pass
+wait_until(lambda: True, what="instant", timeout=5)
+"""
+
+
+def test_in_a_notebook_the_widget_is_green_on_success_red_on_timeout() -> None:
+    """tqdm's notebook widget as a kernel really draws it: the widget state nbclient saves
+    holds each bar's style, value and max."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(WIDGET_CELL)]
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    bars = [m["state"] for m in state.values() if m["model_name"] == "FloatProgressModel"]
+    texts = " ".join(m["state"].get("value", "") for m in state.values()
+                     if m["model_name"] == "HTMLModel").replace("\u2007", " ")
+    assert [b["bar_style"] for b in bars] == ["success", "danger"]  # none for "instant"
+    assert bars[0]["value"] == bars[0]["max"]  # full, not "0.9 of 30"
+    assert "done: counter" in texts and "FAILED: endpoint" in texts
+    assert "last status: 8" in texts and "last status: Creating" in texts

@@ -33,3 +33,42 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StageContext]
     finally:
         PIPELINE.run_stage("cleanup", ctx)
         assert leftover_processes(str(root)) == []
+
+
+# -- the IBM Cloud double ------------------------------------------------------------------
+def runtimes_with_installed_sklearn() -> list[tuple[str, str, str, str]]:
+    """IBM's published runtimes plus one carrying the scikit-learn installed here: IBM's
+    current runtimes carry 1.3 and 1.6, this machine trains with a newer one."""
+    import sklearn
+
+    from tests.doubles.ibm_cloud import PUBLISHED_RUNTIMES
+
+    return [*PUBLISHED_RUNTIMES, ("runtime-double-py3.11", "3.11", sklearn.__version__,
+                                  "supported")]
+
+
+@pytest.fixture
+def ibm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A running IBM Cloud double; its settings are in the environment (as Jenkins passes
+    them), so every stage, teardown and child process of the test finds it."""
+    from tests.doubles.ibm_cloud import running_double
+
+    with running_double(tmp_path / "ibm-double",
+                        runtimes=runtimes_with_installed_sklearn()) as double:
+        for key, value in double.environ().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(double.ca_bundle))
+        monkeypatch.setenv("MLOPS_POLL_INTERVAL", "0.05")
+        yield double
+
+
+def ibm_context(root: Path, log: list[str] | None = None, **params: Any) -> StageContext:
+    """A stage context on the ibm backend; settings from the environment (the fixture)."""
+    import os
+
+    settings = Settings.load("watson_openscale",
+                             params={"run_root": str(root), "attendee": "test",
+                                     "backend": "ibm", **params},
+                             defaults=PIPELINE.defaults, env_file=root / "no.env",
+                             environ=dict(os.environ))
+    return PIPELINE.context(settings, log=(log.append if log is not None else lambda _: None))

@@ -23,10 +23,13 @@ def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_stages_one_process_each_then_the_gate_fails_in_a_later_build(tmp_path: Path) -> None:
     try:
+        outputs = {}
         for stage in PIPELINE.stage_names()[:-1]:
             done = cli(tmp_path, stage)
             assert done.returncode == 0, f"{stage}: {done.stdout}\n{done.stderr}"
-        assert "quality gate passed" in done.stdout
+            outputs[stage] = done.stdout
+        assert "quality gate passed" in outputs["evaluate"]
+        assert "promoted" in outputs["promote"]
         assert leftover_processes(str(tmp_path)), "the deployment should be running now"
         # a later build logs degraded feedback: evaluate exits 1 and says why
         assert cli(tmp_path, "subscribe", "-p", "max_rows_per_evaluation", "100").returncode == 0
@@ -36,6 +39,8 @@ def test_stages_one_process_each_then_the_gate_fails_in_a_later_build(tmp_path: 
         assert failed.returncode == 1
         assert "gate failed: quality monitor: accuracy 0." in failed.stderr
         assert "below its lower limit 0.8" in failed.stderr
+        refused = cli(tmp_path, "promote")  # the failed gate is recorded for later stages
+        assert refused.returncode == 1 and "the quality gate failed" in refused.stderr
     finally:
         done = cli(tmp_path, "cleanup")
     assert done.returncode == 0, done.stderr

@@ -40,7 +40,7 @@ def test_metrics_judged_against_lower_limits() -> None:
     assert by_name["accuracy"]["passed"] is False
     assert by_name["weighted_f1"]["passed"] is True
     assert by_name["weighted_recall"]["passed"] is None
-    assert quality.failures(metrics) == ["accuracy 0.8000 is below its lower limit 0.9"]
+    assert quality.failures(metrics) == ["accuracy 0.800 is below its lower limit 0.9"]
 
 
 def test_degraded_labels_are_wrong_in_the_asked_fraction() -> None:

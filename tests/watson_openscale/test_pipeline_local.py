@@ -43,10 +43,14 @@ def test_two_full_runs_give_one_model_one_deployment_one_subscription(tmp_path: 
         counts = MonitorStore(store_path(ctx.run_dir)).counts()
         assert counts["subscriptions"] == 1 and counts["monitor_instances"] == 1
         assert counts["monitor_runs"] == 2
-        # every scoring request was logged: the score stage's and the monitor's
-        requests = 2 * (first["score"]["requests"] + 1)
-        assert counts["payload_log"] == requests
+        # every scoring request was logged once: the score stage's and the monitor's; the
+        # rerun sent the same content, so nothing doubled (payload and feedback)
+        assert counts["payload_log"] == first["score"]["requests"] + 1
+        assert counts["feedback_log"] == first["feedback"]["stored"] == 200
+        assert second["feedback"] == {"stored": 0, "already_logged": 200, "label_noise": 0.0}
         assert second["score"]["payload_logged"] == second["score"]["requests"]
+        assert (first["promote"]["action"], second["promote"]["action"]) == (
+            "promoted", "unchanged")
     finally:
         PIPELINE.run_stage("cleanup", ctx)
     assert ctx.tracker.list() == []
@@ -134,13 +138,45 @@ def test_gate_passes_on_good_feedback_and_threshold_is_a_setting(tmp_path: Path)
             "accuracy", "weighted_f1", "weighted_precision", "weighted_recall"}
         assert len(run["confusion_matrix"]) == 10 and sum(map(sum, run["confusion_matrix"])) \
             == run["n_rows"] == 200
-        # the same good feedback fails a bar nobody can reach
+        # the same good feedback fails a bar nobody can reach, set when the gate runs
         strict = make_context(tmp_path, min_accuracy=0.999)
-        PIPELINE.run_stage("subscribe", strict)
         with pytest.raises(GateFailed, match=r"accuracy 0\.9\d+ is below its lower limit 0\.999"):
             PIPELINE.run_stage("evaluate", strict)
     finally:
         PIPELINE.run_stage("cleanup", ctx)
+
+
+def test_mlflow_loads_the_deployed_model_and_it_predicts(tmp_path: Path) -> None:
+    """The registry is MLflow: its own client loads `models:/<name>@deployed`, and the
+    scoring server answers as that very artifact does."""
+    import mlflow
+    import numpy as np
+
+    from mlops_helpers.watson_openscale import payload
+
+    created_before = (Path.cwd() / "mlflow.db").exists()
+    ctx = make_context(tmp_path)
+    try:
+        results = PIPELINE.run(ctx)
+        name = results["store_model"]["name"]
+        # the run's own store for both (MLflow's default would be ./mlflow.db in the cwd)
+        mlflow.set_tracking_uri(ctx.state.get("space")["tracking_uri"])
+        mlflow.set_registry_uri(ctx.state.get("space")["tracking_uri"])
+        model = mlflow.pyfunc.load_model(f"models:/{name}@deployed")
+        assert model.metadata.signature is not None
+        assert model.metadata.saved_input_example_info is not None
+        example = json.loads((Path(ctx.state.get("setup")["model_dir"])
+                              / "input_example.json").read_text())
+        rows = np.asarray(example["data"], dtype=float)
+        labels = [int(v) for v in model.predict(rows)]
+        served = ctx.backend.score(ctx.state.get("deployment"),
+                                   payload.from_rows(example["columns"], rows.tolist()))
+        assert payload.predictions(served)[0] == labels
+    finally:
+        PIPELINE.run_stage("cleanup", ctx)
+        mlflow.set_tracking_uri("")
+        mlflow.set_registry_uri("")
+    assert not (Path.cwd() / "mlflow.db").exists() or created_before
 
 
 def test_too_little_feedback_says_so_instead_of_a_metric(deployed) -> None:

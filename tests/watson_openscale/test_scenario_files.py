@@ -61,8 +61,21 @@ def test_cpdctl_variant_takes_url_and_key_from_jenkins_credentials() -> None:
     assert "service-providers list" in text and "quality gate: accuracy" in text
     for stage in ("Setup", "Deployment space", "Store or update model",
                   "Create or update deployment", "Create or update monitor subscription",
-                  "Score", "Log feedback", "Evaluate quality"):
+                  "Score", "Log feedback", "Evaluate quality", "Promote to production"):
         assert f"stage('{stage}')" in text, stage
+    stages = re.findall(r"stage\('([^']+)'\)", text)
+    assert stages.index("Promote to production") == stages.index("Evaluate quality") + 1
+    # the payload log is checked after scoring (WML writes it), with a bounded wait
+    score = text[text.index("stage('Score')"):text.index("stage('Log feedback')")]
+    assert "--type payload_logging" in score and "waitUntil" in score
+    # cleanup: everything the build made, the space only when this build created it
+    always = text[text.index("post {"):]
+    for deleted in ("wos subscriptions delete", "ml deployment delete", "ml model delete",
+                    "space delete"):
+        assert deleted in always, deleted
+    assert 'SPACE_CREATED" = "true"' in always
+    # the runtime matches the training scikit-learn, or Setup refuses naming both
+    assert "'runtime-24.1-py3.11'" not in text and "sklearn.__version__" in text
 
 
 def detect_secrets(folder: Path) -> dict[str, list[object]]:
@@ -108,7 +121,22 @@ def test_model_module_offers_what_the_pipeline_calls(tmp_path: Path) -> None:
         load_model_module(tmp_path)
 
 
-def test_dockerfile_and_requirements() -> None:
+def test_dockerfile_builds_from_the_checkout() -> None:
+    """No package index for the project: the image installs this checkout; both Jenkinsfiles
+    build it with the repository root as context, where the COPY sources are."""
     dockerfile = (SCENARIO_DIR / "Dockerfile").read_text()
-    assert "requirements.txt" in dockerfile and "mlops-workshop[ibm" in dockerfile
+    assert "mlops-workshop[" not in dockerfile
+    assert re.search(r'pip install [^\n]*"\.\[ibm,mlflow\]"', dockerfile)
+    root = paths.project_root()
+    for source in re.findall(r"^COPY (\S+)", dockerfile, re.MULTILINE):
+        assert (root / source).exists(), f"COPY {source}: not in the repository root"
+    for jenkinsfile in (JENKINSFILE, CPDCTL):
+        assert "filename 'scenarios/watson_openscale/Dockerfile'" in jenkinsfile.read_text()
     assert "scikit-learn" in (SCENARIO_DIR / "requirements.txt").read_text()
+
+
+def test_jenkinsfile_promotes_only_after_the_gate() -> None:
+    names = PIPELINE.stage_names()
+    assert names.index("promote") == names.index("evaluate") + 1
+    text = JENKINSFILE.read_text()
+    assert text.index("watson_openscale evaluate") < text.index("watson_openscale promote")

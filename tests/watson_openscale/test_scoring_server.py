@@ -55,7 +55,7 @@ BAD = {
     "no input_data": ({"values": [[1]]}, None, 400, "input_data"),
     "wrong field names": ("rename", None, 400, "unknown ['pixel_x']"),
     "too few features": ("short", None, 400, "row 0 has 63 values"),
-    "non-numeric value": ("text", None, 400, "not finite numbers ('dark')"),
+    "non-numeric value": ("text", None, 400, "are not finite numbers within"),
     "boolean value": ("bool", None, 400, "not finite numbers"),
     "pandas index column": ("index", None, 400, "pandas index column"),
     "empty values": ("empty", None, 400, "non-empty list of rows"),

@@ -11,7 +11,7 @@ import json
 import os
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from fastapi import FastAPI, Request
@@ -38,10 +38,16 @@ MODEL = load_model(BUNDLE_DIR / "model")
 N_FEATURES = int(getattr(MODEL, "n_features_in_", 0))
 
 
+# NaN, Infinity, "nan", "inf" and integers too large for a float are refused (422): a
+# model cannot score them, and NaN in an answer would not be JSON.
+Feature = Annotated[float, Field(allow_inf_nan=False)]
+
+
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    instances: list[list[float]] = Field(min_length=1, max_length=1000)
+    instances: list[Annotated[list[Feature], Field(max_length=10_000)]] = Field(
+        min_length=1, max_length=1000)
 
 
 app = FastAPI(title=f"continuous-x model app ({ENVIRONMENT})")
@@ -56,6 +62,17 @@ async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
 @app.exception_handler(HTTPException)
 async def _refused(_: Request, exc: HTTPException) -> JSONResponse:
     return JSONResponse(status_code=exc.status_code, content={"error": str(exc.detail)})
+
+
+@app.exception_handler(RecursionError)
+async def _too_deep(_: Request, exc: RecursionError) -> JSONResponse:
+    return JSONResponse(status_code=400, content={"error": "request body nested too deep"})
+
+
+@app.exception_handler(Exception)
+async def _failed(_: Request, exc: Exception) -> JSONResponse:  # still JSON, never text
+    return JSONResponse(status_code=500, content={"error": f"internal error: "
+                                                           f"{type(exc).__name__}"})
 
 
 @app.get("/health")

@@ -10,9 +10,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
+# imported when the service starts (while the MLflow server starts), not on the first request
+import mlflow
+import mlflow.sklearn
 from fastapi import FastAPI, HTTPException
-from http_errors import install_error_handlers
+from http_errors import install_error_handlers, mlflow_calls
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, Field
+from sklearn.metrics import accuracy_score
 from splits import load_split
 
 MODEL_NAME = os.environ.get("MODEL_NAME", "continuous-x-model")
@@ -23,6 +29,8 @@ class EvaluateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9a-zA-Z]+$")
+    # the gate's threshold, read when the gate runs (the service's own is only a default)
+    min_accuracy: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
 
 
 app = FastAPI(title="continuous-x evaluation service")
@@ -37,8 +45,6 @@ def health() -> dict[str, str]:
 
 
 def _finished_run(client: Any, run_id: str) -> Any:
-    from mlflow.exceptions import MlflowException
-
     try:
         run = client.get_run(run_id)
     except MlflowException:
@@ -53,25 +59,43 @@ def _finished_run(client: Any, run_id: str) -> Any:
 
 @app.post("/evaluate")
 def evaluate(request: EvaluateRequest) -> dict[str, Any]:
-    import mlflow
-    from mlflow import MlflowClient
-    from sklearn.metrics import accuracy_score
-
     client = MlflowClient()
+    with mlflow_calls():
+        return _evaluate(client, request)
+
+
+def _evaluate(client: Any, request: EvaluateRequest) -> dict[str, Any]:
     run = _finished_run(client, request.run_id)
     model = mlflow.sklearn.load_model(run.data.tags["model_uri"])
     _, X_test, _, y_test = load_split(run.data.params.get("dataset", "iris"))
     accuracy = float(accuracy_score(y_test, model.predict(X_test)))
     client.log_metric(request.run_id, "eval_accuracy", accuracy)
+    threshold = MIN_ACCURACY if request.min_accuracy is None else request.min_accuracy
     answer: dict[str, Any] = {"run_id": request.run_id, "metric": "accuracy",
-                              "accuracy": accuracy, "threshold": MIN_ACCURACY,
-                              "passed": accuracy >= MIN_ACCURACY, "new_model_version": None}
+                              "accuracy": accuracy, "threshold": threshold,
+                              "passed": accuracy >= threshold, "new_model_version": None,
+                              "identical_to": None}
     if not answer["passed"]:
         return answer
     existing = client.search_model_versions(f"name='{MODEL_NAME}' and run_id='{request.run_id}'")
     if existing:
         answer["new_model_version"] = str(existing[0].version)
         return answer
-    version = mlflow.register_model(run.data.tags["model_uri"], MODEL_NAME)
+    digest = run.data.tags.get("request_digest")
+    same = _version_with_digest(client, digest) if digest else None
+    if same is not None:  # an identical run: the model it would register exists already
+        answer["new_model_version"] = same
+        answer["identical_to"] = same
+        return answer
+    version = mlflow.register_model(run.data.tags["model_uri"], MODEL_NAME,
+                                    tags={"request_digest": digest or ""})
     answer["new_model_version"] = str(version.version)
     return answer
+
+
+def _version_with_digest(client: Any, digest: str) -> str | None:
+    """The registered version trained from an identical request, if any."""
+    for version in client.search_model_versions(f"name='{MODEL_NAME}'"):
+        if (version.tags or {}).get("request_digest") == digest:
+            return str(version.version)
+    return None

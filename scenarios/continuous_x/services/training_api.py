@@ -9,13 +9,24 @@ run's ``error`` tag; nothing is registered from a failed run.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import threading
 from typing import Any, Literal
 
+# MLflow and scikit-learn are imported when the service starts, not on the first request:
+# the platform waits for the MLflow server's slower start anyway, so /train answers at once.
+import mlflow
+import mlflow.sklearn
+import sklearn
 from fastapi import FastAPI
-from http_errors import install_error_handlers
-from pydantic import BaseModel, ConfigDict, Field
+from http_errors import install_error_handlers, mlflow_calls
+from mlflow import MlflowClient
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
 from splits import load_split
 
 EXPERIMENT = os.environ.get("TRAINING_EXPERIMENT", "continuous-x")
@@ -23,7 +34,23 @@ EXPERIMENT = os.environ.get("TRAINING_EXPERIMENT", "continuous-x")
 # CPU-bound fits on a small machine only slow each other down.
 _TRAIN_LOCK = threading.Lock()
 
-Scalar = int | float | str | bool | None
+# Each model type's knobs, with the ranges that can train: checked before the run exists,
+# so a request that can never train is refused with 422 instead of accepted with 202.
+class LogisticRegressionParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    C: float = Field(1.0, gt=0, le=1e6, allow_inf_nan=False)
+    max_iter: int = Field(500, ge=1, le=100_000)
+
+
+class RandomForestParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n_estimators: int = Field(50, ge=1, le=2000)
+    max_depth: int | None = Field(None, ge=1, le=1000)
+
+
+PARAMS = {"logistic_regression": LogisticRegressionParams, "random_forest": RandomForestParams}
 
 
 class TrainRequest(BaseModel):
@@ -31,7 +58,20 @@ class TrainRequest(BaseModel):
 
     dataset: Literal["iris", "wine", "breast_cancer", "digits"] = "iris"
     model_type: Literal["logistic_regression", "random_forest"] = "logistic_regression"
-    params: dict[str, Scalar] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict, max_length=16)
+
+    @model_validator(mode="after")
+    def _known_params(self) -> TrainRequest:
+        checked = PARAMS[self.model_type].model_validate(self.params)
+        self.params = checked.model_dump(exclude_unset=True)
+        return self
+
+    def digest(self) -> str:
+        """Same data set, model and knobs: the same digest (an identical run)."""
+        full = PARAMS[self.model_type].model_validate(self.params).model_dump()
+        text = json.dumps({"dataset": self.dataset, "model_type": self.model_type,
+                           "params": full}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 app = FastAPI(title="continuous-x training service")
@@ -40,22 +80,14 @@ app = FastAPI(title="continuous-x training service")
 install_error_handlers(app)
 
 
-def _estimator(model_type: str, params: dict[str, Scalar]) -> Any:
+def _estimator(model_type: str, params: dict[str, Any]) -> Any:
     if model_type == "random_forest":
-        from sklearn.ensemble import RandomForestClassifier
-
         return RandomForestClassifier(random_state=0, **params)
-    from sklearn.linear_model import LogisticRegression
-
     return LogisticRegression(**params)
 
 
 def _train(run_id: str, request: TrainRequest) -> None:
     """Fit, log and end the run; any error ends it FAILED with the reason as a tag."""
-    import mlflow
-    import sklearn
-    from sklearn.metrics import accuracy_score
-
     with _TRAIN_LOCK, mlflow.start_run(run_id=run_id):
         try:
             mlflow.log_params({"dataset": request.dataset, "model_type": request.model_type,
@@ -86,13 +118,14 @@ def health() -> dict[str, str]:
 
 @app.post("/train", status_code=202)
 def train(request: TrainRequest) -> dict[str, Any]:
-    from mlflow import MlflowClient
-
     client = MlflowClient()
-    experiment = client.get_experiment_by_name(EXPERIMENT)
-    experiment_id = (experiment.experiment_id if experiment
-                     else client.create_experiment(EXPERIMENT))
-    run = client.create_run(experiment_id, tags={"mlflow.runName": f"train-{request.model_type}"})
+    with mlflow_calls():
+        experiment = client.get_experiment_by_name(EXPERIMENT)
+        experiment_id = (experiment.experiment_id if experiment
+                         else client.create_experiment(EXPERIMENT))
+        tags = {"mlflow.runName": f"train-{request.model_type}",
+                "request_digest": request.digest()}
+        run = client.create_run(experiment_id, tags=tags)
     thread = threading.Thread(target=_train, args=(run.info.run_id, request), daemon=True)
     thread.start()
     return {"run_id": run.info.run_id, "experiment_id": experiment_id, "status": "RUNNING"}

@@ -15,14 +15,11 @@ set -o errexit -o nounset -o pipefail
 : "${MODEL_STORE:?folder mounted into the node as the model volume}"
 : "${SELDON_PYTHON:?python of the Seldon environment}"
 : "${SELDON_CHART_REPO:?helm repository of the seldon-core-operator chart}"
-SELDON_CORE_VERSION="${SELDON_CORE_VERSION:-1.18.2}"
-ROLLOUT_TIMEOUT="${ROLLOUT_TIMEOUT:-300s}"
-DOCKER_WAIT_S="${DOCKER_WAIT_S:-60}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export KUBECONFIG="${WORK_DIR}/kubeconfig"
 FORWARD_PIDS=()
-
-log() { printf '[kind-e2e] %s\n' "$*" >&2; }
+# shellcheck source=SCRIPTDIR/kind_lib.sh
+source "${HERE}/kind_lib.sh"
 
 cleanup() {
     local code=$?
@@ -32,64 +29,6 @@ cleanup() {
     log "deleting cluster ${CLUSTER_NAME}"
     kind delete cluster --name "${CLUSTER_NAME}" || log "could not delete ${CLUSTER_NAME}"
     exit "${code}"
-}
-
-start_docker() {
-    if docker info >/dev/null 2>&1; then
-        return 0
-    fi
-    log "starting the docker daemon"
-    if command -v service >/dev/null 2>&1; then
-        service docker start >/dev/null 2>&1 || true
-    fi
-    # bounded wait: the socket appears a little after the service starts
-    if ! timeout "${DOCKER_WAIT_S}" sh -c 'until docker info >/dev/null 2>&1; do sleep 1; done'
-    then
-        log "docker did not answer within ${DOCKER_WAIT_S}s"
-        return 1
-    fi
-}
-
-create_cluster() {
-    cat >"${WORK_DIR}/kind-config.yaml" <<CONFIG
-kind: Cluster
-apiVersion: kind.x-k8s.io/v1alpha4
-nodes:
-  - role: control-plane
-    extraMounts:
-      - hostPath: ${MODEL_STORE}
-        containerPath: /models
-        readOnly: true
-CONFIG
-    log "creating cluster ${CLUSTER_NAME}"
-    kind create cluster --name "${CLUSTER_NAME}" --config "${WORK_DIR}/kind-config.yaml" \
-        --wait 180s
-    # `kind get kubeconfig-path` was removed from kind; write the kubeconfig ourselves
-    kind get kubeconfig --name "${CLUSTER_NAME}" >"${KUBECONFIG}"
-}
-
-install_seldon() {
-    # our reusable servers join the operator's predictor_servers, as its own ones are
-    local settings=(--set usageMetrics.enabled=false) impl image tag key
-    while read -r impl image tag; do
-        [[ -n "${impl}" ]] || continue
-        key="predictor_servers.${impl}.protocols.seldon"
-        settings+=(--set "${key}.image=${image}" --set "${key}.defaultImageVersion=${tag}")
-    done <"${WORK_DIR}/servers.txt"
-    log "installing seldon-core-operator ${SELDON_CORE_VERSION}"
-    helm install seldon-core seldon-core-operator --repo "${SELDON_CHART_REPO}" \
-        --version "${SELDON_CORE_VERSION}" --namespace seldon-system --create-namespace \
-        "${settings[@]}" --wait --timeout "${ROLLOUT_TIMEOUT}"
-}
-
-load_images() {
-    local ref folder
-    while read -r ref folder; do
-        [[ -n "${ref}" ]] || continue
-        log "building ${ref}"
-        docker build --quiet --tag "${ref}" "${folder}" >/dev/null
-        kind load docker-image "${ref}" --name "${CLUSTER_NAME}"
-    done <"${WORK_DIR}/images.txt"
 }
 
 deploy_and_wait() {

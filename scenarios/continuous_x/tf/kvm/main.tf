@@ -28,6 +28,17 @@ resource "openstack_networking_secgroup_rule_v2" "ingress" {
   security_group_id = openstack_networking_secgroup_v2.mlops.id
 }
 
+# The Kubernetes API: kubectl and argo on the user's machine, and nobody else.
+resource "openstack_networking_secgroup_rule_v2" "kube_api" {
+  direction         = "ingress"
+  ethertype         = "IPv4"
+  protocol          = "tcp"
+  port_range_min    = 6443
+  port_range_max    = 6443
+  remote_ip_prefix  = var.api_allowed_cidr
+  security_group_id = openstack_networking_secgroup_v2.mlops.id
+}
+
 resource "openstack_networking_port_v2" "private_port" {
   for_each   = var.nodes
   name       = "port-${each.key}-mlops-${var.suffix}"
@@ -72,8 +83,8 @@ resource "openstack_compute_instance_v2" "nodes" {
   EOT
 }
 
-resource "openstack_networking_floatingip_v2" "floating_ip" {
-  pool        = var.public_network
-  description = "MLOps floating IP for ${var.suffix}"
+# The lease's reserved floating IP (allocated by Blazar, released when the lease ends).
+resource "openstack_networking_floatingip_associate_v2" "floating_ip" {
+  floating_ip = var.floating_ip
   port_id     = openstack_networking_port_v2.sharednet_port["node1"].id
 }

@@ -1,6 +1,6 @@
 output "floating_ip_out" {
   description = "Public address of node1: Argo CD, MLflow and the three apps"
-  value       = openstack_networking_floatingip_v2.floating_ip.address
+  value       = openstack_networking_floatingip_associate_v2.floating_ip.floating_ip
 }
 
 output "private_ips" {

@@ -21,22 +21,10 @@ variable "image" {
   default     = "CC-Ubuntu24.04"
 }
 
-variable "cloud" {
-  description = "Entry in clouds.yaml to use"
-  type        = string
-  default     = "openstack"
-}
-
 variable "reservation_id" {
   description = "Blazar flavor reservation of the lease (empty: no lease)"
   type        = string
   default     = ""
-}
-
-variable "public_network" {
-  description = "Name of the network floating IPs are allocated from"
-  type        = string
-  default     = "public"
 }
 
 variable "sharednet" {
@@ -62,13 +50,27 @@ variable "nodes" {
 }
 
 variable "open_ports" {
-  description = "TCP ports opened on the nodes: SSH, then the NodePorts of MLflow, training, evaluation, the three apps and the MinIO console"
+  description = "TCP ports opened on the nodes: SSH, HTTP (ingress-nginx: production with its canary share), then the NodePorts of MLflow, training, evaluation, the three apps and the MinIO console"
   type        = list(number)
-  default     = [22, 30800, 30909, 30808, 30081, 30080, 30082, 30901]
+  default     = [22, 80, 30800, 30909, 30808, 30081, 30080, 30082, 30901]
 }
 
 variable "allowed_cidr" {
   description = "Who may reach the open ports"
   type        = string
   default     = "0.0.0.0/0"
+}
+
+variable "floating_ip" {
+  description = "The floating IP the lease reserved (Blazar allocates it; Terraform only attaches it to node1)"
+  type        = string
+}
+
+variable "api_allowed_cidr" {
+  description = "The only source allowed to reach the Kubernetes API (6443): the user's own address"
+  type        = string
+  validation {
+    condition     = !endswith(var.api_allowed_cidr, "/0")
+    error_message = "The Kubernetes API must not be open to the whole internet."
+  }
 }

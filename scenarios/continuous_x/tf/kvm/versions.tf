@@ -8,7 +8,6 @@ terraform {
   }
 }
 
-# Credentials come from clouds.yaml (never committed); the cloud entry is a variable.
-provider "openstack" {
-  cloud = var.cloud
-}
+# Credentials come from the OS_* environment variables (the application credential the
+# chameleon backend passes to terraform); nothing is written to disk.
+provider "openstack" {}

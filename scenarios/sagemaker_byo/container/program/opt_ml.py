@@ -6,6 +6,7 @@ workshop's local backend runs these very programs in a temporary tree.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -23,6 +24,11 @@ def hyperparameters_path() -> Path:
     return base() / "input" / "config" / "hyperparameters.json"
 
 
+def input_data_config_path() -> Path:
+    """SageMaker writes one entry per channel of the job's InputDataConfig here."""
+    return base() / "input" / "config" / "inputdataconfig.json"
+
+
 def channel_dir(channel: str = "training") -> Path:
     return base() / "input" / "data" / channel
 
@@ -37,3 +43,12 @@ def failure_path() -> Path:
 
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of one file: the model's identity, the same inside and outside the container."""
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -12,7 +12,9 @@ from typing import Any
 
 import joblib
 import numpy as np
+from flask import Blueprint, jsonify
 from seldon_core.flask_utils import SeldonMicroserviceException
+from werkzeug.exceptions import HTTPException
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MAX_CHARS = 5000
@@ -22,7 +24,38 @@ def _bad(message: str) -> SeldonMicroserviceException:
     return SeldonMicroserviceException(message, status_code=400)
 
 
+def _answer(status: int, message: str) -> tuple[Any, int]:
+    """Seldon's own error body, with a 4xx status."""
+    return jsonify({"status": {"status": 1, "info": message, "code": -1,
+                               "reason": "MICROSERVICE_BAD_DATA"}}), status
+
+
+def json_errors() -> Blueprint:
+    """Error handlers for what seldon-core's wrapper itself turns into a 500 (its catch-all
+    handler wraps every exception): unknown paths and methods (404/405), JSON too deeply
+    nested to parse, form fields or files that are not JSON or not UTF-8. Seldon registers
+    this blueprint because the class has a ``model_error_handler`` attribute."""
+    blueprint = Blueprint("json_errors", __name__)
+
+    @blueprint.app_errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Any, int]:
+        return _answer(exc.code or 400, exc.description or exc.name)
+
+    @blueprint.app_errorhandler(RecursionError)
+    def too_deep(_exc: RecursionError) -> tuple[Any, int]:
+        return _answer(400, "the request is nested too deeply to parse")
+
+    @blueprint.app_errorhandler(UnicodeDecodeError)
+    @blueprint.app_errorhandler(json.JSONDecodeError)
+    def not_json(exc: ValueError) -> tuple[Any, int]:
+        return _answer(400, f"a field of the request is not JSON text: {exc}")
+
+    return blueprint
+
+
 class NewsClassifier:
+    model_error_handler = json_errors()
+
     def __init__(self, model_dir: str = HERE) -> None:
         path = os.path.join(model_dir, "model.joblib")
         if not os.path.isfile(path):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from flask import Flask, request
 from seldon_core.flask_utils import SeldonMicroserviceException
 
 HERE = Path(__file__).resolve().parent.parent
@@ -40,7 +42,8 @@ def test_label_output(models: dict[str, Path]) -> None:
         "setosa", "virginica"]
 
 
-@pytest.mark.parametrize("rows", [[[1.0]], [["x"] * 4], [], [[float("inf")] * 4]])
+@pytest.mark.parametrize("rows", [[[1.0]], [["x"] * 4], [], [[float("inf")] * 4],
+                                  [[float("nan")] * 4], [[10**400] * 4], [[1e308] * 4]])
 def test_bad_rows_are_refused_with_400(models: dict[str, Path], rows: list) -> None:
     with pytest.raises(SeldonMicroserviceException) as info:
         LinearServer(model_uri=str(models["iris"])).predict(rows)
@@ -50,3 +53,20 @@ def test_bad_rows_are_refused_with_400(models: dict[str, Path], rows: list) -> N
 def test_unknown_output_is_refused(models: dict[str, Path]) -> None:
     with pytest.raises(ValueError, match="output"):
         LinearServer(model_uri=str(models["iris"]), output="logits")
+
+
+def test_wrapper_errors_are_json_4xx() -> None:
+    """404/405 and form fields that are not JSON: a JSON 4xx, not seldon's catch-all 500."""
+    app = Flask(__name__)
+    app.register_blueprint(LinearServer.model_error_handler)
+
+    @app.route("/api/v1.0/predictions", methods=["POST"])
+    def predictions() -> dict:
+        return json.loads(request.form["json"])  # what seldon does with a form field
+
+    client = app.test_client()
+    assert client.get("/api/v1.0/predictions").status_code == 405
+    assert client.post("/nowhere").status_code == 404
+    answer = client.post("/api/v1.0/predictions", data={"json": "{not json"})
+    assert answer.status_code == 400
+    assert answer.get_json()["status"]["reason"] == "MICROSERVICE_BAD_DATA"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from flask import Flask, request
 from seldon_core.flask_utils import SeldonMicroserviceException
 
 HERE = Path(__file__).resolve().parent.parent
@@ -54,3 +56,20 @@ def test_bad_input_is_refused_with_400(model_dir: Path, bad: list) -> None:
 def test_without_a_trained_model_it_does_not_start(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="run train.py"):
         NewsClassifier(model_dir=str(tmp_path))
+
+
+def test_wrapper_errors_are_json_4xx() -> None:
+    """404/405 and form fields that are not JSON: a JSON 4xx, not seldon's catch-all 500."""
+    app = Flask(__name__)
+    app.register_blueprint(NewsClassifier.model_error_handler)
+
+    @app.route("/api/v1.0/predictions", methods=["POST"])
+    def predictions() -> dict:
+        return json.loads(request.form["json"])  # what seldon does with a form field
+
+    client = app.test_client()
+    assert client.get("/api/v1.0/predictions").status_code == 405
+    assert client.post("/nowhere").status_code == 404
+    answer = client.post("/api/v1.0/predictions", data={"json": "{not json"})
+    assert answer.status_code == 400
+    assert answer.get_json()["status"]["reason"] == "MICROSERVICE_BAD_DATA"

@@ -1,0 +1,101 @@
+"""`make test` from a fresh clone: wall time, pass/fail counts and the slowest tests.
+
+Each run copies the project as a clone would get it, runs ``make install`` and ``make tools``
+(timed apart: set-up is bench_setup.py's subject), then ``make test`` with a JUnit report, and
+records the wall time, the counts, the slowest tests and, on a failure, the failing tests.
+Five runs answer "green five times out of five".
+
+    python bench/bench_tests.py [--repeat 5] [--keep]
+
+This runs the whole suite: run it on a quiet machine, not beside other work you care about.
+Target (issue 16): `make test` 300 s or less, green every time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from common import fresh_copy, remove_tree, summary, write_result
+
+from mlops_helpers.paths import project_root
+
+TARGET_S = 300.0
+
+
+def junit_summary(report: Path) -> dict[str, Any]:
+    root = ET.parse(report).getroot()
+    cases = []
+    for case in root.iter("testcase"):
+        outcome = "passed"
+        for child in case:
+            if child.tag in {"failure", "error"}:
+                outcome = "failed"
+            elif child.tag == "skipped" and outcome == "passed":
+                outcome = "skipped"
+        cases.append({"test": f"{case.get('classname')}::{case.get('name')}",
+                      "seconds": float(case.get("time") or 0), "outcome": outcome})
+    counts = {k: sum(1 for c in cases if c["outcome"] == k)
+              for k in ("passed", "failed", "skipped")}
+    return {"counts": counts,
+            "slowest": sorted(cases, key=lambda c: -c["seconds"])[:25],
+            "failed": [c["test"] for c in cases if c["outcome"] == "failed"]}
+
+
+def one_run(source: Path, work: Path, keep: bool) -> dict[str, Any]:
+    clone = work / "clone"
+    fresh_copy(source, clone)
+    env = {**os.environ}
+    env.pop("VIRTUAL_ENV", None)
+    t0 = time.perf_counter()
+    for target in ("install", "tools"):
+        subprocess.run(["make", target], cwd=clone, env=env, check=True, capture_output=True)
+    setup_s = time.perf_counter() - t0
+    report = work / "junit.xml"
+    start = time.perf_counter()
+    done = subprocess.run(
+        ["make", "test", f"PYTEST_ARGS=--junitxml={report} -p no:cacheprovider"],
+        cwd=clone, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    result: dict[str, Any] = {"make_test_s": seconds, "setup_s": setup_s,
+                              "exit_code": done.returncode,
+                              "last_lines": done.stdout.strip().splitlines()[-3:]}
+    if report.is_file():
+        result.update(junit_summary(report))
+    print(f"make test: exit {done.returncode} in {seconds:.0f}s "
+          f"{result.get('counts', '(no report)')}", flush=True)
+    if not keep:
+        remove_tree(work)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-tests-"))
+    runs = [one_run(project_root(), tmp / f"run-{i}", args.keep) for i in range(args.repeat)]
+    if not args.keep:
+        remove_tree(tmp)
+    median = summary([r["make_test_s"] for r in runs])["median"]
+    write_result("tests", {
+        "runs": runs,
+        "make_test_s": summary([r["make_test_s"] for r in runs]),
+        "green": sum(1 for r in runs if r["exit_code"] == 0),
+        "of": len(runs),
+        "target_s": TARGET_S,
+        "within_target": median <= TARGET_S,
+        "workers": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""A learner's project with an open pull request, for the notebook (not a pipeline stage).
+
+What a team would do by hand: copy the template (``scenarios/dvc_cml``) into a fresh git
+repo, ``dvc init``, add the shared remote, reproduce and push ``main``, then open a branch
+that changes ``params.yaml`` without reproducing. A bare git repo plays the hosted origin.
+The returned settings are what Jenkins gives a pull-request build; the pipeline's stages then
+run on the sandbox through the very same workspace code path as under Jenkins.
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+from mlops_helpers.dvc_cml import project
+from mlops_helpers.dvc_cml.layout import Layout, template_dir
+from mlops_helpers.dvc_cml.shell import Shell
+from mlops_helpers.pipeline import StageContext
+
+IGNORE = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".ruff_cache", "*.pyc")
+PULL_REQUEST_NUMBER = "1"
+
+
+def create_sandbox(ctx: StageContext, feature_params: str, feature_branch: str,
+                   target: str = "main", origin_remote: str = "origin") -> dict[str, str]:
+    """Build the sandbox; returns ``workspace`` and the ``change_*`` settings of its PR."""
+    backend = ctx.backend
+    backend.validate()  # a missing setting or credential stops us before anything exists
+    origin_url = backend.sandbox_origin_url()
+    changes = project.parse_assignments(feature_params)
+    layout = Layout(ctx.run_dir)
+    for path in (layout.sandbox_repo, layout.origin_git):
+        shutil.rmtree(path, ignore_errors=True)
+    backend.prepare_sandbox_origin()
+    shutil.copytree(template_dir(), layout.sandbox_repo, ignore=IGNORE)
+    sh = Shell(layout.sandbox_repo, timeout=float(ctx.settings.get("dvc_timeout", 300)),
+               extra_env=backend.remote_env())
+    sh.git("init", "-q", "-b", target)
+    sh.git("config", "commit.gpgsign", "false")
+    sh.dvc("init", "-q")
+    # the file `dvc remote add -d origin URL` writes; written at once to spare dvc calls
+    (sh.cwd / ".dvc" / "config").write_text(
+        f"[core]\n    remote = {origin_remote}\n    autostage = true\n"
+        f"['remote \"{origin_remote}\"']\n    url = {origin_url}\n")
+    sh.git("add", "-A")
+    sh.git("commit", "-q", "-m", "Start the model project from the template")
+    project.reproduce(sh)
+    sh.git("add", "-A")
+    sh.git("commit", "-q", "-m", "Reproduce the pipeline")
+    project.push(sh, origin_remote)
+    sh.run(["git", "init", "-q", "--bare", "-b", target, str(layout.origin_git)])
+    sh.git("remote", "add", "origin", str(layout.origin_git))
+    project.push_branch(sh, target)
+    sh.git("checkout", "-q", "-b", feature_branch)
+    project.set_params(sh.cwd, changes)
+    sh.git("commit", "-q", "-am", f"Try {_describe(changes)}")
+    project.push_branch(sh, feature_branch)
+    _forget_outputs(sh)  # from here on it looks like a fresh CI agent's clone
+    ctx.say(f"sandbox {sh.cwd}: {target} reproduced and pushed to {origin_url}; pull request "
+            f"#{PULL_REQUEST_NUMBER} from {feature_branch} changes {_describe(changes)}")
+    return {"workspace": str(sh.cwd), "change_id": PULL_REQUEST_NUMBER,
+            "change_target": target, "change_branch": feature_branch}
+
+
+def _describe(changes: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in changes.items())
+
+
+def _forget_outputs(sh: Shell) -> None:
+    """Drop the DVC cache and the outputs, which a fresh CI checkout would not have."""
+    shutil.rmtree(sh.cwd / ".dvc" / "cache", ignore_errors=True)
+    for folder in ("data", "model"):
+        for path in (sh.cwd / folder).glob("*"):
+            if path.name != ".gitignore":
+                path.unlink()

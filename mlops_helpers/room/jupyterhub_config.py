@@ -1,0 +1,120 @@
+"""The room's JupyterHub config file (``jupyterhub -f`` loads it), built from the room spec.
+
+Every attendee gets: a home under ``<room>/homes/<name>`` with their own git copy of the
+workshop (nbgitpuller: the instructor pushes a fix, attendees pull it and keep their edits),
+``MLOPS_ATTENDEE`` = their name, ``MLOPS_RUN_ROOT`` inside their home, JupyterLab opening on
+the notebooks. The idle culler stops abandoned servers; the room service is the instructor's
+page, reachable only by instructors.
+"""
+
+# ruff: noqa: F821  (``get_config`` is provided by JupyterHub when it loads this file)
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from nbgitpuller.pull import GitPuller
+
+from mlops_helpers.room.authenticator import NAME_PATTERN, WorkshopAuthenticator
+from mlops_helpers.room.spec import ROOM_SERVICE, SPEC_ENV, RoomSpec, read_code
+
+spec = RoomSpec.load()
+room = Path(spec.room_dir)
+path_env = ":".join([spec.python_bin, *spec.extra_path, "/usr/local/bin", "/usr/bin", "/bin"])
+
+c = get_config()  # type: ignore[name-defined]
+c.JupyterHub.bind_url = f"http://{spec.ip}:{spec.hub_port}"
+c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{spec.hub_api_port}"
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{spec.proxy_api_port}"
+c.ConfigurableHTTPProxy.command = ["configurable-http-proxy"]
+c.JupyterHub.db_url = f"sqlite:///{room / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(room / "jupyterhub_cookie_secret")
+c.JupyterHub.pid_file = str(room / "jupyterhub.pid")
+c.JupyterHub.cleanup_servers = True  # stopping the hub stops every attendee's server
+c.JupyterHub.cleanup_proxy = True
+
+c.JupyterHub.authenticator_class = WorkshopAuthenticator
+c.WorkshopAuthenticator.workshop_code = read_code(room, "workshop")
+c.WorkshopAuthenticator.instructor_code = read_code(room, "instructor")
+c.WorkshopAuthenticator.instructors = spec.instructors
+c.WorkshopAuthenticator.dbm_path = str(room / "passwords.dbm")
+c.WorkshopAuthenticator.min_password_length = 6
+c.Authenticator.username_pattern = NAME_PATTERN
+c.Authenticator.admin_users = set(spec.instructors)
+c.Authenticator.allow_all = True  # anyone with the workshop code may claim a name
+
+
+def landing_page(handler: object) -> str:
+    """Instructors land on the room page, attendees in their own JupyterLab."""
+    user = handler.current_user  # type: ignore[attr-defined]
+    if user is not None and user.name in spec.instructors:
+        return f"/services/{ROOM_SERVICE}/"
+    return "/hub/spawn"
+
+
+c.JupyterHub.default_url = landing_page
+
+# One machine: every attendee runs as the hub's own user in a home of their own. This keeps
+# names, ports and folders apart, not people: see the README (use the Kubernetes path, or
+# system users, when attendees must not see each other's files).
+c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
+c.SimpleLocalProcessSpawner.home_dir_template = str(spec.homes / "{username}")
+c.Spawner.cmd = [str(Path(spec.python_bin) / "jupyterhub-singleuser")]
+c.Spawner.notebook_dir = "~"
+# Jupyter refuses to run as root unless told; a room in a container often is root.
+c.Spawner.args = ["--allow-root"] if os.geteuid() == 0 else []
+c.Spawner.default_url = "/lab/tree/mlops-workshop/notebooks"
+c.Spawner.ip = "127.0.0.1"
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 120
+# LocalProcessSpawner passes limits on (MEM_LIMIT, CPU_LIMIT) for the server to show; it does
+# not enforce them. KubeSpawner (the Kubernetes path) does.
+c.Spawner.mem_limit = spec.mem_limit
+c.Spawner.cpu_limit = spec.cpu_limit
+c.Spawner.environment = {
+    "PATH": path_env,
+    "MLOPS_ATTENDEE": lambda spawner: spawner.user.name,
+    "MLOPS_RUN_ROOT": lambda spawner: str(spec.homes / spawner.user.name / "runs"),
+    "JUPYTER_PLATFORM_DIRS": "1",
+    "MLOPS_ROOM": str(room),  # lets `stop` find anything of this room that outlived the hub
+}
+
+
+def give_attendee_their_copy(spawner: object) -> None:
+    """Clone the workshop into the attendee's home, or pull the instructor's latest commits
+    into it; nbgitpuller merges so the attendee's own edits are kept."""
+    name = spawner.user.name  # type: ignore[attr-defined]
+    home = spec.homes / name
+    home.mkdir(parents=True, exist_ok=True)
+    for _ in GitPuller(spec.repo, str(home / "mlops-workshop"), branch=spec.branch).pull():
+        pass
+
+
+c.Spawner.pre_spawn_hook = give_attendee_their_copy
+
+c.JupyterHub.services = [
+    {"name": "room-admin", "api_token": read_code(room, "room-admin-token")},
+    {
+        "name": "idle-culler",
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler",
+                    f"--timeout={spec.idle_timeout_s}", "--cull-every=60"],
+    },
+    {
+        "name": ROOM_SERVICE,
+        "url": f"http://127.0.0.1:{spec.service_port}",
+        "command": [sys.executable, "-m", "mlops_helpers.room.instructor"],
+        "environment": {SPEC_ENV: str(spec.spec_path)},
+        "oauth_no_confirm": True,
+        "display": True,
+    },
+]
+c.JupyterHub.load_roles = [
+    # the launcher's own token (room-admin-token, owner-only): start, stop and list servers
+    {"name": "room-admin", "services": ["room-admin"],
+     "scopes": ["admin:users", "admin:servers", "tokens", "list:users", "read:users"]},
+    {"name": "idle-culler", "services": ["idle-culler"],
+     "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]},
+    {"name": "instructors", "users": spec.instructors,
+     "scopes": [f"access:services!service={ROOM_SERVICE}", "admin:users", "admin:servers"]},
+]

@@ -1,0 +1,177 @@
+"""An attendee, scripted: sign in to the hub, start a server, run notebooks in it.
+
+Used by the room test and the room benchmark. Signing in goes through the hub's own login
+form (the real authenticator); everything after that is the hub's REST API and the Jupyter
+server's REST and kernel WebSocket API, as JupyterLab itself uses them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
+
+from mlops_helpers.errors import WorkshopError
+from mlops_helpers.waiting import wait_until
+
+
+class AttendeeError(WorkshopError):
+    """Signing in, starting a server or running a notebook failed."""
+
+
+class Attendee:
+    def __init__(self, hub_url: str, name: str, password: str) -> None:
+        self.hub_url = hub_url.rstrip("/")
+        self.name = name
+        self.password = password
+        self.http = requests.Session()
+        self.token = ""
+
+    def _xsrf(self) -> dict[str, str]:
+        return {"X-XSRFToken": self.http.cookies.get("_xsrf", "")}
+
+    def sign_in(self) -> None:
+        self.http.get(f"{self.hub_url}/hub/login", timeout=30)
+        answer = self.http.post(
+            f"{self.hub_url}/hub/login?next=", timeout=60, allow_redirects=False,
+            data={"username": self.name, "password": self.password,
+                  "_xsrf": self.http.cookies.get("_xsrf", "")})
+        if answer.status_code != 302:
+            raise AttendeeError(f"{self.name} could not sign in ({answer.status_code})")
+
+    def hub_api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.http.request(method, f"{self.hub_url}/hub/api/{path.lstrip('/')}",
+                                 headers=self._xsrf(), timeout=60, **kwargs)
+
+    def start_server(self, timeout_s: float = 180.0) -> None:
+        """Start the attendee's server through the REST API and wait until it is ready."""
+        started = self.hub_api("POST", f"users/{self.name}/server")
+        if started.status_code not in (201, 202, 400):  # 400: already running
+            raise AttendeeError(f"{self.name}: server did not start: {started.text[:200]}")
+
+        def ready() -> bool | str:
+            server = self.hub_api("GET", f"users/{self.name}").json()["servers"].get("", {})
+            return True if server.get("ready") else str(server.get("pending") or "starting")
+
+        wait_until(ready, timeout=timeout_s, interval=0.5, what=f"{self.name}'s server",
+                   until=lambda status: status is True, progress=False)
+        made = self.hub_api("POST", f"users/{self.name}/tokens",
+                            json={"note": "workshop client", "expires_in": 3600})
+        if made.status_code != 201:
+            raise AttendeeError(f"{self.name}: no API token: {made.text[:200]}")
+        self.token = made.json()["token"]
+
+    @property
+    def server_url(self) -> str:
+        return f"{self.hub_url}/user/{quote(self.name)}"
+
+    def server_api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return requests.request(method, f"{self.server_url}/api/{path.lstrip('/')}",
+                                headers={"Authorization": f"token {self.token}"}, timeout=60,
+                                **kwargs)
+
+    def run_notebook(self, path: str, timeout_s: float = 600.0) -> NotebookRun:
+        """Run every code cell of ``path`` (relative to the home) in a fresh kernel."""
+        return asyncio.run(self._run_notebook(path, timeout_s))
+
+    async def _run_notebook(self, path: str, timeout_s: float) -> NotebookRun:
+        notebook = self.server_api("GET", f"contents/{quote(path)}").json()
+        cells = [c for c in notebook["content"]["cells"] if c["cell_type"] == "code"]
+        session = self.server_api("POST", "sessions", json={
+            "path": path, "type": "notebook", "name": path, "kernel": {"name": "python3"}})
+        if session.status_code != 201:
+            raise AttendeeError(f"{self.name}: no kernel for {path}: {session.text[:200]}")
+        info = session.json()
+        run = NotebookRun(self.name, path)
+        start = time.monotonic()
+        try:
+            ws_url = (self.server_url.replace("http", "ws", 1)
+                      + f"/api/kernels/{info['kernel']['id']}/channels")
+            request = HTTPRequest(ws_url, headers={"Authorization": f"token {self.token}"},
+                                  connect_timeout=120, request_timeout=300)
+            socket = await websocket_connect(request)
+            try:
+                for index, cell in enumerate(cells):
+                    remaining = timeout_s - (time.monotonic() - start)
+                    error = await asyncio.wait_for(
+                        _execute(socket, "".join(cell["source"])), timeout=max(remaining, 1))
+                    run.cells += 1
+                    if error:
+                        run.error = f"cell {index}: {error}"
+                        break
+            finally:
+                socket.close()
+        except TimeoutError:
+            run.error = f"timed out after {timeout_s:.0f} s"
+        finally:
+            run.seconds = time.monotonic() - start
+            self.server_api("DELETE", f"sessions/{info['id']}")
+        return run
+
+    def stop_server(self) -> None:
+        self.hub_api("DELETE", f"users/{self.name}/server")
+
+
+def attendee_session(hub_url: str, name: str, code: str, notebooks: list[str],
+                     timeout_s: float = 800.0) -> list[NotebookRun]:
+    """One attendee's morning: sign in, start the server, run ``notebooks`` (paths from the
+    home) side by side in their own kernels."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    attendee = Attendee(hub_url, name, code)
+    attendee.sign_in()
+    attendee.start_server()
+    with ThreadPoolExecutor(len(notebooks)) as pool:
+        return list(pool.map(lambda path: attendee.run_notebook(path, timeout_s), notebooks))
+
+
+@dataclass
+class NotebookRun:
+    attendee: str
+    path: str
+    cells: int = 0
+    seconds: float = 0.0
+    error: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+async def _execute(socket: Any, code: str) -> str:
+    """Send one execute_request; return the error text, or '' when the cell succeeded."""
+    msg_id = uuid.uuid4().hex
+    await socket.write_message(json.dumps({
+        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "",
+                   "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": True,
+                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+    }))
+    error = ""
+    while True:
+        raw = await socket.read_message()
+        if raw is None:
+            return error or "the kernel connection closed"
+        if isinstance(raw, bytes):
+            continue
+        message = json.loads(raw)
+        if message.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        kind = message["header"]["msg_type"]
+        if kind == "error":
+            content = message["content"]
+            error = f"{content.get('ename')}: {content.get('evalue')}"
+        if kind == "execute_reply":
+            if message["content"].get("status") != "ok" and not error:
+                error = str(message["content"].get("ename", "failed"))
+            return error

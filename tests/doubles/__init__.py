@@ -1,0 +1,1 @@
+"""Test doubles of cloud services, at the HTTP boundary (never of their SDKs)."""

@@ -1,0 +1,427 @@
+"""IAM, the platform API and Watson Machine Learning v4, as the double answers them.
+
+Shapes follow IBM's published references:
+- IAM: ``POST /identity/token`` (grant_type apikey) -> access_token, expires_in, ...
+  (cloud.ibm.com/apidocs/iam-identity-token-api#gettoken-apikey)
+- Platform: ``/v2/spaces`` and ``/v2/software_specifications``
+  (cloud.ibm.com/apidocs/watson-data-api#spaces, #software-specifications)
+- WML v4: ``/ml/v4/models`` (+ ``/content``, ``/revisions``), ``/ml/v4/deployments``
+  (+ ``/predictions``) (cloud.ibm.com/apidocs/machine-learning)
+
+A deployment really loads the uploaded model archive (joblib) and really predicts with it;
+if the model was pickled by another scikit-learn than its runtime carries, the deployment
+fails as WML's would. Scoring a deployment that has an OpenScale subscription writes the
+payload record itself, as WML's automatic payload logging does.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import tarfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.doubles.ibm_cloud.server import ApiError, Reply, Request, Router
+
+# IBM's runtimes for scikit-learn models: (name, python, scikit-learn, life-cycle state)
+PUBLISHED_RUNTIMES = [("runtime-24.1-py3.11", "3.11", "1.3.0", "deprecated"),
+                      ("runtime-25.1-py3.12", "3.12", "1.6.1", "supported")]
+# what the service listed a year earlier: a client must not assume today's list
+OLDER_RUNTIMES = [("runtime-23.1-py3.10", "3.10", "1.1.1", "deprecated"),
+                  ("runtime-24.1-py3.11", "3.11", "1.3.0", "supported")]
+Runtime = tuple[str, str, str, str]
+APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
+
+
+def stamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class WmlState:
+    """Everything WML and the platform hold; tests read it to check a run's end state."""
+
+    api_key: str
+    base_url: str = ""
+    runtimes: list[Runtime] = field(
+        default_factory=lambda: list(PUBLISHED_RUNTIMES))
+    #: GET polls a deployment answers "initializing" before "ready"; None: never ready
+    deploy_polls: int | None = 1
+    spaces: dict[str, dict[str, Any]] = field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    model_content: dict[str, bytes] = field(default_factory=dict)
+    revisions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    loaded: dict[str, Any] = field(default_factory=dict)  # deployment id -> estimator
+    polls: dict[str, int] = field(default_factory=dict)
+    scored: list[dict[str, Any]] = field(default_factory=list)
+    tokens: set[str] = field(default_factory=set)
+    #: set by the OpenScale part: called with (deployment_id, request, response)
+    on_scored: Callable[[str, Any, Any], None] | None = None
+    _spec_ids: dict[str, str] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    def spec_id(self, name: str) -> str:
+        return self._spec_ids.setdefault(name, str(uuid.uuid5(uuid.NAMESPACE_URL, name)))
+
+    def add_space(self, name: str, created_at: str | None = None) -> str:
+        sid = new_id()
+        self.spaces[sid] = {
+            "metadata": {"id": sid, "url": f"/v2/spaces/{sid}",
+                         "created_at": created_at or stamp(), "updated_at": stamp()},
+            "entity": {"name": name, "description": "", "scope": {"bss_account_id": "double"},
+                       "status": {"state": "active"}, "type": "cpd",
+                       "stage": {"production": False}}}
+        return sid
+
+
+def _space_of(request: Request, state: WmlState) -> str:
+    body = request.json() if request.raw[:1] == b"{" else None
+    space = request.query.get("space_id") or (body or {}).get("space_id")
+    if not space:
+        raise ApiError(400, "missing_space_id",
+                       "Either space_id or project_id has to be provided.")
+    if space not in state.spaces:
+        raise ApiError(404, "space_not_found", f"space {space} does not exist")
+    return str(space)
+
+
+def _page(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"resources": resources, "total_results": len(resources), "limit": 100,
+            "first": {"href": "first"}}
+
+
+def routes(router: Router, state: WmlState) -> None:
+    # -- IAM --------------------------------------------------------------------------------
+    def token(request: Request) -> Reply:
+        form = dict(p.split("=", 1) for p in request.raw.decode().split("&") if "=" in p)
+        if form.get("grant_type", "").replace("%3A", ":") != APIKEY_GRANT:
+            raise ApiError(400, "BXNIM0109E", "Property missing or empty: grant_type")
+        if form.get("apikey") != state.api_key:
+            raise ApiError(400, "BXNIM0415E", "Provided API key could not be found.")
+        now = int(datetime.now(UTC).timestamp())
+        value = _jwt({"iam_id": "iam-ServiceId-double", "sub": "double", "iat": now,
+                      "exp": now + 3600, "jti": new_id(), "account": {"bss": "double"}})
+        state.tokens.add(value)
+        return Reply(200, {"access_token": value, "refresh_token": "not_supported",
+                           "token_type": "Bearer", "expires_in": 3600,
+                           "expiration": now + 3600, "scope": "ibm openid"})
+
+    router.add("POST", r"/identity/token", token, auth=False)
+
+    # -- spaces -----------------------------------------------------------------------------
+    def list_spaces(request: Request) -> Reply:
+        name = request.query.get("name")
+        found = [s for s in state.spaces.values() if not name or s["entity"]["name"] == name]
+        return Reply(200, _page(found))
+
+    def create_space(request: Request) -> Reply:
+        body = request.json() or {}
+        if not body.get("name"):
+            raise ApiError(400, "invalid_request", "name is required")
+        if not (body.get("storage") or {}).get("resource_crn"):
+            raise ApiError(400, "invalid_request", "storage.resource_crn is required")
+        return Reply(202, state.spaces[state.add_space(str(body["name"]))])
+
+    def space(request: Request, sid: str) -> Reply:
+        if sid not in state.spaces:
+            raise ApiError(404, "space_not_found", f"space {sid} does not exist")
+        if request.method == "DELETE":
+            in_use = [d for d in state.deployments.values()
+                      if d["metadata"]["space_id"] == sid]
+            if in_use:
+                raise ApiError(400, "space_not_empty",
+                               f"space {sid} still has {len(in_use)} deployment(s)")
+            del state.spaces[sid]
+            return Reply(202)
+        return Reply(200, state.spaces[sid])
+
+    router.add("GET", r"/v2/spaces", list_spaces)
+    router.add("POST", r"/v2/spaces", create_space)
+    router.add("GET", r"/v2/spaces/(?P<sid>[^/]+)", space)
+    router.add("DELETE", r"/v2/spaces/(?P<sid>[^/]+)", space)
+
+    # -- software specifications ------------------------------------------------------------
+    def spec(name: str, python: str, sklearn: str, life: str) -> dict[str, Any]:
+        cycle = {} if life == "supported" else {"life_cycle": {life: {"since": "2025-06-01"}}}
+        return {"metadata": {"name": name, "asset_id": state.spec_id(name),
+                             "asset_type": "software_specification",
+                             "created_at": "2024-05-01T00:00:00.000Z",
+                             "href": f"/v2/software_specifications/{state.spec_id(name)}",
+                             **cycle},
+                "entity": {"software_specification": {
+                    "type": "base", "display_name": f"Runtime with Python {python}",
+                    "software_configuration": {
+                        "platform": {"name": "python", "version": python},
+                        "included_packages": [{"name": "scikit-learn", "version": sklearn},
+                                              {"name": "numpy", "version": "1.26.4"}]}}}}
+
+    def list_specs(request: Request) -> Reply:
+        name = request.query.get("name")
+        found = [spec(*r) for r in state.runtimes if not name or r[0] == name]
+        return Reply(200, _page(found))
+
+    def get_spec(request: Request, sid: str) -> Reply:
+        for runtime in state.runtimes:
+            if state.spec_id(runtime[0]) == sid:
+                return Reply(200, spec(*runtime))
+        raise ApiError(404, "not_found", f"software specification {sid} does not exist")
+
+    router.add("GET", r"/v2/software_specifications", list_specs)
+    router.add("GET", r"/v2/software_specifications/(?P<sid>[^/]+)", get_spec)
+
+    # -- models -----------------------------------------------------------------------------
+    def runtime_of(spec_id: str) -> Runtime:
+        for runtime in state.runtimes:
+            if state.spec_id(runtime[0]) == spec_id:
+                return runtime
+        raise ApiError(400, "invalid_software_spec",
+                       f"software specification {spec_id} is not supported")
+
+    def create_model(request: Request) -> Reply:
+        body = request.json() or {}
+        space_id = _space_of(request, state)
+        for key in ("name", "type", "software_spec"):
+            if not body.get(key):
+                raise ApiError(400, "missing_field", f"{key} is required")
+        runtime = runtime_of(body["software_spec"].get("id", ""))
+        mid = new_id()
+        state.models[mid] = {
+            "metadata": {"id": mid, "name": body["name"], "space_id": space_id,
+                         "description": body.get("description", ""),
+                         "created_at": stamp(), "modified_at": stamp(), "owner": "double"},
+            "entity": {"type": body["type"],
+                       "software_spec": {"id": state.spec_id(runtime[0]), "name": runtime[0]},
+                       "label_column": body.get("label_column"),
+                       "schemas": body.get("schemas", {}), "content_import_state": "pending"}}
+        return Reply(201, state.models[mid])
+
+    def model(request: Request, mid: str) -> Reply:
+        if mid not in state.models:
+            raise ApiError(404, "model_not_found", f"model {mid} does not exist")
+        if request.method == "DELETE":
+            used = [d for d in state.deployments.values()
+                    if d["entity"]["asset"]["id"] == mid]
+            if used:
+                raise ApiError(400, "model_in_use", f"model {mid} is deployed")
+            del state.models[mid]
+            state.model_content.pop(mid, None)
+            state.revisions.pop(mid, None)
+            return Reply(204)
+        if request.method == "PATCH":
+            for op in request.json() or []:
+                field_name = op["path"].strip("/").split("/")
+                target = state.models[mid]["metadata"] if field_name[0] in (
+                    "name", "description") else state.models[mid]["entity"]
+                target[field_name[-1]] = op.get("value")
+            state.models[mid]["metadata"]["modified_at"] = stamp()
+            return Reply(200, state.models[mid])
+        rev = request.query.get("rev")
+        if rev:
+            for revision in state.revisions.get(mid, []):
+                if revision["metadata"]["rev"] == rev:
+                    return Reply(200, revision)
+            raise ApiError(404, "revision_not_found", f"model {mid} has no revision {rev}")
+        return Reply(200, state.models[mid])
+
+    def list_models(request: Request) -> Reply:
+        space_id = _space_of(request, state)
+        return Reply(200, _page([m for m in state.models.values()
+                                 if m["metadata"]["space_id"] == space_id]))
+
+    def upload_content(request: Request, mid: str) -> Reply:
+        if mid not in state.models:
+            raise ApiError(404, "model_not_found", f"model {mid} does not exist")
+        if request.query.get("content_format") != "native":
+            raise ApiError(400, "invalid_content_format", "content_format must be native")
+        try:
+            _load_estimator(request.raw)
+        except ApiError:
+            raise
+        except Exception as exc:  # a broken archive is the caller's fault: 400
+            raise ApiError(400, "invalid_model_content",
+                           f"cannot read the archive: {exc}") from None
+        state.model_content[mid] = request.raw
+        state.models[mid]["entity"]["content_import_state"] = "completed"
+        return Reply(201, {"attachment_id": new_id(), "content_format": "native",
+                           "persisted": True})
+
+    def revisions(request: Request, mid: str) -> Reply:
+        if mid not in state.models:
+            raise ApiError(404, "model_not_found", f"model {mid} does not exist")
+        found = state.revisions.setdefault(mid, [])
+        if request.method == "GET":
+            return Reply(200, _page(found))
+        current = state.models[mid]
+        rev = str(len(found) + 1)
+        snapshot = {"metadata": {**current["metadata"], "rev": rev,
+                                 "commit_info": {"committed_at": stamp()}},
+                    "entity": dict(current["entity"])}
+        found.append(snapshot)
+        current["metadata"]["rev"] = rev
+        state.model_content[f"{mid}@{rev}"] = state.model_content.get(mid, b"")
+        return Reply(201, snapshot)
+
+    router.add("POST", r"/ml/v4/models", create_model)
+    router.add("GET", r"/ml/v4/models", list_models)
+    router.add("GET", r"/ml/v4/models/(?P<mid>[^/]+)", model)
+    router.add("PATCH", r"/ml/v4/models/(?P<mid>[^/]+)", model)
+    router.add("DELETE", r"/ml/v4/models/(?P<mid>[^/]+)", model)
+    router.add("DELETE", r"/v2/assets/(?P<mid>[^/]+)", model)  # the SDK deletes models here
+    router.add("PUT", r"/ml/v4/models/(?P<mid>[^/]+)/content", upload_content)
+    router.add("POST", r"/ml/v4/models/(?P<mid>[^/]+)/revisions", revisions)
+    router.add("GET", r"/ml/v4/models/(?P<mid>[^/]+)/revisions", revisions)
+
+    # -- deployments ------------------------------------------------------------------------
+    def load(deployment: dict[str, Any]) -> None:
+        """Load the asset's content in its runtime: ready, or failed with WML's reason."""
+        asset = deployment["entity"]["asset"]
+        mid = asset["id"]
+        content = state.model_content.get(f"{mid}@{asset.get('rev')}") or \
+            state.model_content.get(mid)
+        status = deployment["entity"]["status"]
+        if not content:
+            status.update(state="failed", failure={"trace": new_id(), "errors": [{
+                "code": "model_content_missing", "message": f"model {mid} has no content"}]})
+            return
+        estimator = _load_estimator(content)
+        runtime = runtime_of(state.models[mid]["entity"]["software_spec"]["id"])
+        pickled = str(getattr(estimator, "__getstate__", dict)().get("_sklearn_version", ""))
+        if pickled.split(".")[:2] != runtime[2].split(".")[:2]:
+            status.update(state="failed", failure={"trace": new_id(), "errors": [{
+                "code": "deployment_failed",
+                "message": f"the model was pickled with scikit-learn {pickled}; runtime "
+                           f"{runtime[0]} has scikit-learn {runtime[2]} and cannot load it"}]})
+            return
+        state.loaded[deployment["metadata"]["id"]] = estimator
+        state.polls[deployment["metadata"]["id"]] = 0
+        status.update(state="initializing")
+        status.pop("failure", None)
+
+    def create_deployment(request: Request) -> Reply:
+        body = request.json() or {}
+        space_id = _space_of(request, state)
+        asset = body.get("asset") or {}
+        if not body.get("name") or "online" not in body:
+            raise ApiError(400, "missing_field", "name and online are required")
+        if asset.get("id") not in state.models:
+            raise ApiError(404, "model_not_found", f"model {asset.get('id')} does not exist")
+        did = new_id()
+        deployment = {
+            "metadata": {"id": did, "name": body["name"], "space_id": space_id,
+                         "created_at": stamp(), "modified_at": stamp()},
+            "entity": {"name": body["name"], "asset": asset, "online": body["online"],
+                       "space_id": space_id,
+                       "hardware_spec": body.get("hardware_spec", {"name": "S"}),
+                       "deployed_asset_type": "model",
+                       "status": {"state": "initializing", "online_url": {
+                           "url": f"{state.base_url}/ml/v4/deployments/{did}/predictions"}}}}
+        state.deployments[did] = deployment
+        load(deployment)
+        return Reply(202, deployment)
+
+    def deployment(request: Request, did: str) -> Reply:
+        found = state.deployments.get(did)
+        if found is None:
+            raise ApiError(404, "deployment_not_found", f"deployment {did} does not exist")
+        status = found["entity"]["status"]
+        if request.method == "DELETE":
+            del state.deployments[did]
+            state.loaded.pop(did, None)
+            return Reply(204)
+        if request.method == "PATCH":
+            for op in request.json() or []:
+                if op.get("path") == "/asset":
+                    found["entity"]["asset"] = op["value"]
+                    load(found)
+                elif op.get("path") in ("/name", "/description", "/tags", "/custom"):
+                    found["entity"][op["path"][1:]] = op["value"]
+                else:
+                    raise ApiError(400, "invalid_patch", f"cannot patch {op.get('path')}")
+            found["metadata"]["modified_at"] = stamp()
+            return Reply(202, found)
+        if status["state"] == "initializing" and state.deploy_polls is not None:
+            state.polls[did] = state.polls.get(did, 0) + 1
+            if state.polls[did] > state.deploy_polls:
+                status["state"] = "ready"
+        return Reply(200, found)
+
+    def list_deployments(request: Request) -> Reply:
+        space_id = _space_of(request, state)
+        name, asset = request.query.get("name"), request.query.get("asset_id")
+        return Reply(200, _page([d for d in state.deployments.values()
+                                 if d["metadata"]["space_id"] == space_id
+                                 and (not name or d["metadata"]["name"] == name)
+                                 and (not asset or d["entity"]["asset"]["id"] == asset)]))
+
+    def predictions(request: Request, did: str) -> Reply:
+        found = state.deployments.get(did)
+        if found is None:
+            raise ApiError(404, "deployment_not_found", f"deployment {did} does not exist")
+        if found["entity"]["status"]["state"] != "ready":
+            raise ApiError(400, "deployment_not_ready",
+                           f"deployment {did} is {found['entity']['status']['state']}")
+        try:
+            body = request.json()
+            block = body["input_data"][0]
+            rows = [[float(v) for v in row] for row in block["values"]]
+            estimator = state.loaded[did]
+            probabilities = estimator.predict_proba(rows)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise ApiError(400, "invalid_input_data", f"cannot score the input: {exc}") from None
+        labels = estimator.classes_[probabilities.argmax(axis=1)].tolist()
+        answer = {"predictions": [{"fields": ["prediction", "probability"], "values": [
+            [int(y), [round(float(p), 6) for p in ps]]
+            for y, ps in zip(labels, probabilities.tolist(), strict=True)]}]}
+        state.scored.append(body)
+        if state.on_scored is not None:
+            state.on_scored(did, body, answer)
+        return Reply(200, answer)
+
+    router.add("POST", r"/ml/v4/deployments", create_deployment)
+    router.add("GET", r"/ml/v4/deployments", list_deployments)
+    router.add("GET", r"/ml/v4/deployments/(?P<did>[^/]+)", deployment)
+    router.add("PATCH", r"/ml/v4/deployments/(?P<did>[^/]+)", deployment)
+    router.add("DELETE", r"/ml/v4/deployments/(?P<did>[^/]+)", deployment)
+    router.add("POST", r"/ml/v4/deployments/(?P<did>[^/]+)/predictions", predictions)
+
+
+def _jwt(claims: dict[str, Any]) -> str:
+    """An IAM access token is a JWT; clients read its claims (expiry), never its signature."""
+    import base64
+    import hashlib
+    import json
+
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head = part(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = part(json.dumps(claims).encode())
+    return f"{head}.{body}.{part(hashlib.sha256(f'{head}.{body}'.encode()).digest())}"
+
+
+def _load_estimator(content: bytes) -> Any:
+    """The estimator in a model archive (``.tar.gz`` holding one ``.joblib``/``.pkl``)."""
+    import joblib
+
+    with tarfile.open(fileobj=io.BytesIO(content), mode="r:gz") as tar:
+        member = next((m for m in tar.getmembers()
+                       if m.name.endswith((".joblib", ".pkl"))), None)
+        if member is None:
+            raise ApiError(400, "invalid_model_content",
+                           "the archive holds no .joblib or .pkl model file")
+        handle = tar.extractfile(member)
+        assert handle is not None
+        import warnings
+
+        with warnings.catch_warnings():  # the version check below says it in WML's words
+            warnings.simplefilter("ignore")
+            return joblib.load(io.BytesIO(handle.read()))

@@ -1,0 +1,221 @@
+"""continuous_x under faults (issue 15): gates that cannot be walked around, reruns that do
+not double-count, endpoints that never answer 5xx, and one-line errors when MLflow is down.
+
+One local platform serves the module; stages run one per ``mlops-workshop`` process where
+the bypass was one (as Jenkins runs them). The last test kills MLflow, so it stays last.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_helpers.config import Settings
+from mlops_helpers.continuous_x.stages import PIPELINE, serving
+from mlops_helpers.continuous_x.traffic import drive
+from mlops_helpers.pipeline import StageContext
+from mlops_helpers.resources import process_alive
+from mlops_helpers.servers import ManagedServer, http_json
+from tests.faults.fuzz import Case, fuzz_endpoint
+from tests.support import leftover_processes
+
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
+CLI = Path(sys.executable).parent / "mlops-workshop"
+MODEL = "continuous-x-model-test"
+ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+def make(root: Path, **params: object) -> StageContext:
+    settings = Settings.load("continuous_x", params={"run_root": str(root), **params},
+                             env_file=root / "no.env")
+    return PIPELINE.context(settings=settings, log=lambda _: None)
+
+
+def cli(stage: str, **params: object) -> subprocess.CompletedProcess[str]:
+    argv = [str(CLI), "continuous_x", stage]
+    for key, value in params.items():
+        argv += ["-p", key, str(value)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def ctx(module_root: Path) -> Iterator[StageContext]:
+    context = make(module_root)
+    PIPELINE.run_stage("platform", context)
+    yield context
+    PIPELINE.run_stage("cleanup", context)
+    assert context.tracker.list() == []
+    assert leftover_processes(str(module_root)) == []
+
+
+def versions(ctx: StageContext) -> list[str]:
+    return ctx.backend.mlflow().versions(MODEL)
+
+
+# -- gates ---------------------------------------------------------------------------------
+def test_the_threshold_is_read_when_the_gate_runs(ctx: StageContext) -> None:
+    assert cli("train").returncode == 0
+    before = versions(ctx)
+    done = cli("evaluate", min_accuracy=0.999)
+    assert done.returncode == 1, done.stdout
+    assert "gate failed" in done.stderr and "below the threshold 0.999" in done.stderr
+    assert versions(ctx) == before
+    for bad in (-5, 1.5):
+        done = cli("evaluate", min_accuracy=bad)
+        assert done.returncode == 1 and "min_accuracy" in done.stderr
+        assert "[0, 1]" in done.stderr or "between 0 and 1" in done.stderr
+    assert versions(ctx) == before
+    assert cli("evaluate").returncode == 0  # the default 0.9 passes the same run
+
+
+def test_an_identical_run_registers_no_new_version(ctx: StageContext,
+                                                   module_root: Path) -> None:
+    first = make(module_root, C=3.0)
+    for stage in ("train", "evaluate"):
+        PIPELINE.run_stage(stage, first)
+    version = ctx.state.get("candidate_version")
+    before = versions(ctx)
+    for stage in ("train", "evaluate"):
+        answer = PIPELINE.run_stage(stage, make(module_root, C=3.0))
+    assert answer["identical_to"] == version and answer["new_model_version"] == version
+    assert versions(ctx) == before
+
+
+def test_repeated_promotion_and_a_revert_to_the_same_version(ctx: StageContext,
+                                                             module_root: Path) -> None:
+    for stage in ("build", "deploy_staging", "promote_canary", "promote_production"):
+        PIPELINE.run_stage(stage, ctx)
+    current = serving(ctx)["production"]
+    history = list(ctx.state.get("history")["production"])
+    PIPELINE.run_stage("promote_production", ctx)
+    PIPELINE.run_stage("promote_production", make(module_root, version=current))
+    assert ctx.state.get("history")["production"] == history  # no duplicate entries
+    reverted = PIPELINE.run_stage("revert", ctx)
+    assert not (reverted["reverted"] and reverted["model_version"] == current)
+    if reverted["reverted"]:
+        assert reverted["from_version"] != reverted["model_version"]
+
+
+# -- endpoints -------------------------------------------------------------------------------
+TRAIN_CASES = [
+    Case("C is text", body=json.dumps({"params": {"C": "abc"}}).encode()),
+    Case("C negative", body=json.dumps({"params": {"C": -1}}).encode()),
+    Case("C zero", body=json.dumps({"params": {"C": 0}}).encode()),
+    Case("C NaN", body=b'{"params": {"C": NaN}}'),
+    Case("C Infinity", body=b'{"params": {"C": Infinity}}'),
+    Case("C nan text", body=json.dumps({"params": {"C": "nan"}}).encode()),
+    Case("max_iter huge", body=json.dumps({"params": {"max_iter": 10**9}}).encode()),
+    Case("max_iter fraction", body=json.dumps({"params": {"max_iter": 1.5}}).encode()),
+    Case("unknown knob", body=json.dumps({"params": {"gamma": 1}}).encode()),
+    Case("forest knob on a linear model",
+         body=json.dumps({"params": {"n_estimators": 10}}).encode()),
+    Case("10,000 keys", body=json.dumps({"params": {f"k{i}": i for i in range(10_000)}}
+                                        ).encode()),
+    Case("forest with 0 trees", body=json.dumps({"model_type": "random_forest",
+                                                 "params": {"n_estimators": 0}}).encode()),
+    Case("unknown model", body=json.dumps({"model_type": "svm"}).encode()),
+    Case("unknown dataset", body=json.dumps({"dataset": "mnist"}).encode()),
+]
+PREDICT_CASES = [
+    Case("NaN feature", body=b'{"instances": [[NaN, 3.5, 1.4, 0.2]]}'),
+    Case("Infinity feature", body=b'{"instances": [[Infinity, 3.5, 1.4, 0.2]]}'),
+    Case("nan text feature", body=json.dumps({"instances": [["nan", 3.5, 1.4, 0.2]]}).encode()),
+    Case("inf text feature", body=json.dumps({"instances": [["inf", 3.5, 1.4, 0.2]]}).encode()),
+    Case("400-digit feature", body=('{"instances": [[' + "9" * 400 + ', 3.5, 1.4, 0.2]]}'
+                                    ).encode()),
+    Case("three features", body=json.dumps({"instances": [[5.1, 3.5, 1.4]]}).encode()),
+    Case("1001 rows", body=json.dumps({"instances": [ROW] * 1001}).encode()),
+    Case("a row of 20,000 features", body=json.dumps({"instances": [[1.0] * 20_000]}).encode()),
+]
+MUST_REFUSE = {"C is text", "C negative", "C zero", "C NaN", "C Infinity", "C nan text",
+               "max_iter huge", "max_iter fraction", "unknown knob",
+               "forest knob on a linear model", "10,000 keys", "forest with 0 trees",
+               "NaN feature", "Infinity feature", "nan text feature", "inf text feature",
+               "400-digit feature"}
+
+
+def _refused(url: str, cases: list[Case]) -> dict[str, int]:
+    """Each must-refuse case's status: every one must be a 4xx with a JSON message."""
+    statuses = {}
+    for case in cases:
+        if case.name in MUST_REFUSE:
+            status, body = http_json("POST", url, raw=case.body, headers=case.headers)
+            assert isinstance(body, dict) and body.get("error"), (case.name, status, body)
+            statuses[case.name] = status
+    return statuses
+
+
+def _endpoints(ctx: StageContext) -> dict[str, tuple[str, Any, list[Case]]]:
+    urls = ctx.backend.urls()
+    staging = ctx.state.get("deployments")["staging"]["url"]
+    router = ctx.state.get("router")["url"]
+    predict = {"instances": [ROW]}
+    return {"training /train": (f"{urls['training']}/train", {"params": {"C": 1.0}},
+                                TRAIN_CASES),
+            "evaluation /evaluate": (f"{urls['evaluation']}/evaluate",
+                                     {"run_id": ctx.state.get("run_id")}, []),
+            "app /predict": (f"{staging}/predict", predict, PREDICT_CASES),
+            "router /predict": (f"{router}/predict", predict, PREDICT_CASES)}
+
+
+@pytest.mark.parametrize("endpoint", ["training /train", "evaluation /evaluate",
+                                      "app /predict", "router /predict"])
+def test_endpoints_never_answer_5xx(ctx: StageContext, endpoint: str) -> None:
+    url, example, extra = _endpoints(ctx)[endpoint]
+    report = fuzz_endpoint(url, example, extra=extra, timeout=60)
+    print(f"fuzz {endpoint}: {report.as_dict()}")
+    assert report.n5xx == 0 and not report.bad, report.bad
+    statuses = _refused(url, extra)
+    assert all(400 <= s < 500 for s in statuses.values()), statuses
+
+
+def test_router_counts_what_it_forwards(ctx: StageContext) -> None:
+    router = ctx.state.get("router")["url"]
+    answered = drive(router, 50)
+    assert answered["production"] + answered["canary"] == 50
+
+
+# -- MLflow dies: one-line errors, then platform again without orphans -------------------
+def test_mlflow_dead_is_one_line_and_platform_again_leaves_no_orphans(
+        ctx: StageContext) -> None:
+    old = ctx.state.get("platform")["servers"]
+    ManagedServer.from_dict(old["mlflow"]).stop()
+    for stage in ("train", "promote_canary", "promote_production"):
+        done = cli(stage)
+        assert done.returncode == 1, (stage, done.stdout)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in done.stderr, (stage, done.stderr)
+        assert "not answering" in lines[0] and "platform" in lines[0], lines[0]
+
+    done = cli("platform")
+    assert done.returncode == 0, done.stderr
+    for name in ("training", "evaluation"):
+        server = ManagedServer.from_dict(old[name])
+        assert not process_alive(server.pid, server.start_time), f"old {name} still runs"
+    new = ctx.state.get("platform")["servers"]
+    assert {n: s["pid"] for n, s in new.items()} != {n: s["pid"] for n, s in old.items()}
+    tracked = [r.name for r in ctx.tracker.list() if r.kind == "process"]
+    assert sorted(n for n in tracked if n in ("mlflow", "training-service",
+                                              "evaluation-service")) == [
+        "evaluation-service", "mlflow", "training-service"]
+
+
+def test_the_training_service_honours_sigterm(ctx: StageContext) -> None:
+    import os
+
+    from mlops_helpers.waiting import wait_until
+
+    server = ManagedServer.from_dict(ctx.state.get("platform")["servers"]["training"])
+    http_json("POST", f"{server.url}/train", {"params": {"C": 2.0}})  # a run in flight
+    os.kill(server.pid, signal.SIGTERM)
+    wait_until(lambda: process_alive(server.pid, server.start_time), what="training service",
+               timeout=10, interval=0.1, until=lambda alive: not alive,
+               describe=lambda alive: "running" if alive else "ended", progress=False)

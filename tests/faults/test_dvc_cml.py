@@ -1,0 +1,183 @@
+"""dvc_cml under faults, one stage per process as Jenkins runs them.
+
+After ``lock_check`` fails (params edited, lock tampered, lock deleted) ``push`` and
+``commit_lock`` refuse in their own processes and nothing reaches origin; a pass does not
+carry over to a workspace changed after it. The s3 backend checks its settings and
+credentials before it creates anything, and ``--backend aws`` with no or bad credentials
+fails with one line, no botocore traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_helpers.dvc_cml import project
+from mlops_helpers.dvc_cml.layout import Layout
+from mlops_helpers.dvc_cml.shell import Shell, tool
+from mlops_helpers.dvc_cml.stages import PIPELINE, create_sandbox, shell
+from mlops_helpers.errors import ConfigError
+from mlops_helpers.pipeline import StageContext
+from tests.dvc_cml.conftest import make_context, sandbox_context
+from tests.dvc_cml.support import AWS_NAMES, environment_restored, moto_s3, s3_params
+
+pytestmark = pytest.mark.faults
+
+
+
+def _job_env(ctx: StageContext, **extra: str) -> dict[str, str]:
+    """What a Jenkins ``sh`` step of this PR build sees (no AWS credentials)."""
+    env = {k: v for k, v in os.environ.items() if k not in AWS_NAMES}
+    env.update(MLOPS_RUN_ROOT=str(ctx.settings.run_root), MLOPS_ATTENDEE="test",
+               WORKSPACE=str(ctx.settings.get("workspace")),
+               CHANGE_ID=str(ctx.settings.get("change_id")),
+               CHANGE_TARGET=str(ctx.settings.get("change_target")),
+               CHANGE_BRANCH=str(ctx.settings.get("change_branch")), **extra)
+    return env
+
+
+def _stage(env: dict[str, str], stage: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([tool("mlops-workshop"), "dvc_cml", stage, *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _one_line_refusal(done: subprocess.CompletedProcess[str], *expected: str) -> str:
+    assert done.returncode != 0, done.stdout
+    error = done.stderr.strip()
+    assert len(error.splitlines()) == 1, error
+    assert "Traceback" not in done.stderr and "botocore" not in done.stderr, done.stderr
+    for text in expected:
+        assert text in error, error
+    return error
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StageContext]:
+    """A PR build of the local sandbox, reproduced: the next CI step would be lock_check."""
+    with environment_restored():  # contexts export tool settings to os.environ
+        ctx = sandbox_context(tmp_path_factory.mktemp("dvc-faults"), log=[])
+        for stage in ("checkout", "remote_credentials", "sync_remotes", "reproduce"):
+            PIPELINE.run_stage(stage, ctx)
+        yield ctx
+
+
+@pytest.fixture
+def origin_unchanged(build: StageContext) -> Iterator[None]:
+    """Fails the test if the shared remote, the CI cache or origin's branches changed."""
+    def snapshot() -> tuple[Any, ...]:
+        layout = Layout(build.run_dir)
+        files = [sorted(p.name for p in folder.rglob("*") if p.is_file())
+                 for folder in (layout.origin_remote, layout.ci_cache)]
+        return (*files, Shell(layout.origin_git).git("show-ref"))
+
+    before = snapshot()
+    yield
+    assert snapshot() == before
+
+
+def _replace_last_md5(sh: Shell, value: str) -> None:
+    lock = sh.cwd / "dvc.lock"
+    text = lock.read_text()
+    md5 = text.split("md5: ")[-1].split()[0]
+    lock.write_text(text.replace(md5, value))
+
+
+FAULTS: dict[str, Callable[[Shell], None]] = {
+    "params edited": lambda sh: project.set_params(sh.cwd, {"train.C": 0.5}),
+    # another output's hash: a well-formed lock that lies about the outputs
+    "lock tampered": lambda sh: _replace_last_md5(sh, "d41d8cd98f00b204e9800998ecf8427e"),
+    "lock corrupted": lambda sh: _replace_last_md5(sh, "0" * 32),  # YAML reads an integer
+    "lock deleted": lambda sh: (sh.cwd / "dvc.lock").unlink(),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_failed_lock_check_stops_push_and_commit_lock_in_their_own_processes(
+        build: StageContext, origin_unchanged: None, fault: str) -> None:
+    env, sh = _job_env(build), shell(build)
+    assert _stage(env, "lock_check").returncode == 0, "the reproduced workspace must pass"
+    FAULTS[fault](sh)
+    try:
+        _one_line_refusal(_stage(env, "lock_check"), "gate failed:", "dvc.lock is not")
+        _one_line_refusal(_stage(env, "push"), "push refused: lock_check failed for this "
+                                               "dvc.lock")
+        _one_line_refusal(_stage(env, "commit_lock"), "commit_lock refused:")
+    finally:
+        sh.git("checkout", "--", "params.yaml", "dvc.lock")
+    assert _stage(env, "lock_check").returncode == 0  # the gate still lets a good lock pass
+
+
+def test_a_pass_does_not_cover_a_workspace_changed_after_it(
+        build: StageContext, origin_unchanged: None) -> None:
+    env, sh = _job_env(build), shell(build)
+    assert _stage(env, "lock_check").returncode == 0
+    project.set_params(sh.cwd, {"train.max_iter": 50})  # edited after the gate passed
+    try:
+        _one_line_refusal(_stage(env, "push"), "push refused: the workspace changed since "
+                                               "lock_check judged it")
+        _one_line_refusal(_stage(env, "commit_lock"), "commit_lock refused: the workspace "
+                                                      "changed since lock_check")
+    finally:
+        sh.git("checkout", "--", "params.yaml")
+
+
+@pytest.fixture
+def no_aws_environment() -> Iterator[None]:
+    with environment_restored():
+        yield
+
+
+def test_s3_sandbox_checks_settings_and_credentials_before_creating_anything(
+        tmp_path: Path, no_aws_environment: None) -> None:
+    cases = {"no credentials": {"backend": "s3", "dvc_s3_url": "s3://bucket/dvc"},
+             "no remote URL": {"backend": "s3", "aws_access_key_id": "AKIAEXAMPLE",
+                               "aws_secret_access_key": "example-secret-0000"},
+             "bad remote URL": {"backend": "s3", "dvc_s3_url": "https://bucket/dvc",
+                                "aws_access_key_id": "AKIAEXAMPLE",
+                                "aws_secret_access_key": "example-secret-0000"}}
+    for case, params in cases.items():
+        ctx = make_context(tmp_path / case.replace(" ", "-"), log=[], **params)
+        with pytest.raises(ConfigError) as refused:
+            create_sandbox(ctx)
+        assert "\n" not in str(refused.value), case
+        leftovers = sorted(p.name for p in ctx.run_dir.iterdir())
+        assert leftovers == [], f"{case}: created {leftovers} before refusing"
+
+
+def test_backend_aws_without_credentials_is_one_line(build: StageContext) -> None:
+    env = _job_env(build)
+    for stage in ("remote_credentials", "sync_remotes", "push", "pushed_check"):
+        _one_line_refusal(_stage(env, stage, "--backend", "aws"),
+                          "error: the s3 backend has no AWS credentials")
+
+
+@pytest.fixture(scope="module")
+def s3_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[StageContext, Any]]:
+    with moto_s3() as s3, environment_restored():
+        ctx = sandbox_context(tmp_path_factory.mktemp("dvc-faults-s3"), log=[],
+                              **s3_params(s3))
+        PIPELINE.run_stage("checkout", ctx)
+        yield ctx, s3
+
+
+def test_backend_aws_with_bad_credentials_is_one_line(s3_build: tuple[StageContext, Any]
+                                                      ) -> None:
+    ctx, s3 = s3_build
+    base = _job_env(ctx, AWS_REGION="us-east-1", S3_ENDPOINT_URL=s3["url"])
+    wrong_secret = {**base, "AWS_ACCESS_KEY_ID": s3["key_id"],
+                    "AWS_SECRET_ACCESS_KEY": "not-the-secret-0000"}
+    unknown_key = {**base, "AWS_ACCESS_KEY_ID": "AKIAUNKNOWN000000000",
+                   "AWS_SECRET_ACCESS_KEY": "not-the-secret-0000"}
+    for env, code in ((wrong_secret, "SignatureDoesNotMatch"),
+                      (unknown_key, "InvalidAccessKeyId")):
+        for stage in ("remote_credentials", "sync_remotes"):
+            error = _one_line_refusal(_stage(env, stage, "--backend", "aws"),
+                                      "the remote refused the request", code)
+            assert "not-the-secret-0000" not in error
+    good = {**base, "AWS_ACCESS_KEY_ID": s3["key_id"], "AWS_SECRET_ACCESS_KEY": s3["secret"]}
+    assert _stage(good, "remote_credentials", "--backend", "aws").returncode == 0

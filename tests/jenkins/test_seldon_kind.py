@@ -1,0 +1,76 @@
+"""seldon_kind's Jenkinsfile, run as Jenkins runs it, on the local backend: every stage its
+own process, the approval an `input` step whose submitter reaches the merge."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from mlops_helpers.seldon_kind.catalog import DEPLOYMENTS
+from mlops_helpers.seldon_kind.gitops import GitOpsRepo
+from tests.jenkins_shaped import BuildResult, make_origin, project_tree, run_jenkinsfile
+from tests.support import leftover_processes
+
+pytestmark = [pytest.mark.jenkins, pytest.mark.slow]
+
+APPROVER = "release-manager"
+STAGES = ["Unit tests", "Train", "Build images", "Serve locally", "Integration test",
+          "Promote to staging", "Open production change", "Approve production"]
+
+
+def _images(manifests: dict[str, str]) -> dict[str, list[str]]:
+    return {name: sorted(re.findall(r"image: *(\S+)", text)) for name, text in manifests.items()}
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuildResult]:
+    root = tmp_path_factory.mktemp("seldon_jenkins")
+    origin = make_origin(project_tree(), root / "origin.git")
+    yield run_jenkinsfile(origin, root / "ws", script_path="scenarios/seldon_kind/Jenkinsfile",
+                          params={"BACKEND": "local", "ATTENDEE": "jk"}, approver=APPROVER,
+                          timeout=1200)
+
+
+def test_every_stage_passes_in_order_and_cleanup_runs(build: BuildResult) -> None:
+    assert build.result == "SUCCESS", build.log
+    assert build.statuses() == dict.fromkeys(STAGES, "SUCCESS")
+    assert [s.stage for s in build.sh_steps()] == [*STAGES, None]  # post: cleanup
+    assert build.post_run == ["always"]
+    assert build.killed_processes == []  # cleanup stopped every model server itself
+    assert leftover_processes(str(build.workspace)) == []
+
+
+def test_the_approver_from_the_input_step_merged_production(build: BuildResult) -> None:
+    run_dir = build.workspace / "runs/seldon_kind-jk"
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["results"]["integration_test"]["passed"] is True
+    approval = state["results"]["approve_production"]
+    assert approval["approved"] is True and approval["approver"] == APPROVER
+    gitops = GitOpsRepo(run_dir / "gitops")
+    merge = gitops.log(limit=1)[0]
+    assert merge.author == APPROVER and merge.sha == approval["merge_commit"]
+    production = gitops.read_environment("production")
+    assert len(production) == len(DEPLOYMENTS) + 1  # a manifest each, plus the namespace
+    staging = gitops.read_environment("staging")
+    assert set(production) == set(staging) and _images(production) == _images(staging)
+    input_step = next(s for s in build.steps if s.step == "input")
+    assert input_step.stage == "Approve production" and APPROVER in input_step.output
+
+
+def test_a_refused_approval_aborts_and_production_stays_empty(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    root = tmp_path_factory.mktemp("seldon_refused")
+    origin = make_origin(project_tree(), root / "origin.git")
+    refused = run_jenkinsfile(origin, root / "ws",
+                              script_path="scenarios/seldon_kind/Jenkinsfile",
+                              params={"BACKEND": "local", "ATTENDEE": "jk"}, approver=None,
+                              timeout=1200)
+    assert refused.result == "ABORTED", refused.log
+    assert refused.status("Approve production") == "ABORTED"
+    assert refused.status("Open production change") == "SUCCESS"
+    gitops = GitOpsRepo(refused.workspace / "runs/seldon_kind-jk/gitops")
+    assert gitops.read_environment("production") == {}
+    assert refused.post_run == ["always"] and refused.killed_processes == []

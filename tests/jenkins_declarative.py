@@ -1,0 +1,263 @@
+"""The declarative layer of a Jenkinsfile: ``load_jenkinsfile`` turns the Groovy tree into
+parameters, environment, options, stages (with ``when``, nested ``stages``, ``post``) and
+checks that every step is one the runner implements. Used by ``tests/jenkins_shaped.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.jenkins_groovy import (
+    Assign,
+    Block,
+    Call,
+    ExprStmt,
+    GroovySyntaxError,
+    ListLit,
+    Literal,
+    Name,
+    Node,
+    Str,
+    parse,
+    walk,
+)
+
+
+class JenkinsfileError(Exception):
+    """The Jenkinsfile uses something the runner does not understand, or is ill-formed."""
+
+
+# -- the declarative model --------------------------------------------------------------
+@dataclass
+class Parameter:
+    name: str
+    kind: str  # string, text, choice, booleanParam, password
+    default: Any
+    choices: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StageDef:
+    name: str
+    line: int
+    when: list[Call] = field(default_factory=list)
+    environment: list[tuple[str, Node]] = field(default_factory=list)
+    timeout: float | None = None
+    steps: Block | None = None
+    stages: list[StageDef] = field(default_factory=list)
+    post: dict[str, Block] = field(default_factory=dict)
+
+
+@dataclass
+class PipelineDef:
+    parameters: list[Parameter]
+    environment: list[tuple[str, Node]]
+    timeout: float | None
+    stages: list[StageDef]
+    post: dict[str, Block]
+
+
+POST_ORDER = ["always", "aborted", "failure", "success", "unstable", "unsuccessful", "cleanup"]
+_UNITS = {"SECONDS": 1, "MINUTES": 60, "HOURS": 3600, "DAYS": 86400, "MILLISECONDS": 0.001}
+_IGNORED_OPTIONS = {"disableConcurrentBuilds", "buildDiscarder", "timestamps", "ansiColor",
+                    "skipDefaultCheckout", "skipStagesAfterUnstable", "preserveStashes",
+                    "quietPeriod", "durabilityHint", "parallelsAlwaysFailFast",
+                    "disableResume", "newContainerPerStage"}
+STEPS = {"sh", "echo", "error", "script", "dir", "withCredentials", "withEnv",
+         "archiveArtifacts", "junit", "input", "timeout", "waitUntil", "writeFile", "readFile",
+         "fileExists", "deleteDir"}
+_BINDINGS = {"usernamePassword", "string", "file"}
+_GROOVY_ONLY = {"def", "if"}  # statements that need a script block
+
+
+def _fail(node: Node, message: str) -> JenkinsfileError:
+    return JenkinsfileError(f"line {node.line}: {message}")
+
+
+def _literal(node: Node) -> Any:
+    """A constant argument (directive values are never computed)."""
+    if isinstance(node, Str) and node.plain() is not None:
+        return node.plain()
+    if isinstance(node, Literal):
+        return node.value
+    if isinstance(node, ListLit):
+        return [_literal(item) for item in node.items]
+    if isinstance(node, Name):
+        return node.name
+    raise _fail(node, "expected a constant here")
+
+
+def _calls(block: Block, where: str) -> list[Call]:
+    out = []
+    for statement in block.statements:
+        node = statement.expr if isinstance(statement, ExprStmt) else statement
+        if not isinstance(node, Call):
+            raise _fail(statement, f"only directives are allowed in {where}")
+        out.append(node)
+    return out
+
+
+def _body(call: Call) -> Block:
+    if call.closure is None:
+        raise _fail(call, f"'{call.name}' needs a {{ ... }} block")
+    return call.closure.body
+
+
+def _timeout_seconds(call: Call) -> float:
+    named = {k: _literal(v) for k, v in call.named.items()}
+    amount = named.get("time", _literal(call.args[0]) if call.args else None)
+    unit = str(named.get("unit", "MINUTES"))
+    if not isinstance(amount, (int, float)) or unit not in _UNITS:
+        raise _fail(call, "timeout needs time: <number> and unit: SECONDS/MINUTES/HOURS/DAYS")
+    return float(amount) * _UNITS[unit]
+
+
+def _options(block: Block) -> float | None:
+    timeout = None
+    for call in _calls(block, "options"):
+        if call.name == "timeout":
+            timeout = _timeout_seconds(call)
+        elif call.name not in _IGNORED_OPTIONS:
+            raise _fail(call, f"option '{call.name}' is not supported by the runner")
+    return timeout
+
+
+def _environment(block: Block) -> list[tuple[str, Node]]:
+    pairs = []
+    for statement in block.statements:
+        if not (isinstance(statement, Assign) and isinstance(statement.target, Name)):
+            raise _fail(statement, "environment entries are NAME = value")
+        pairs.append((statement.target.name, statement.value))
+    return pairs
+
+
+def _post(block: Block) -> dict[str, Block]:
+    conditions = {}
+    for call in _calls(block, "post"):
+        if call.name not in POST_ORDER:
+            raise _fail(call, f"post condition '{call.name}' is not supported by the runner")
+        conditions[call.name] = _body(call)
+        _check_steps(conditions[call.name], in_script=False)
+    return conditions
+
+
+def _parameters(block: Block) -> list[Parameter]:
+    out = []
+    for call in _calls(block, "parameters"):
+        named = {k: _literal(v) for k, v in call.named.items()}
+        if "name" not in named:
+            raise _fail(call, f"parameter '{call.name}' has no name")
+        if call.name in {"string", "text", "password"}:
+            out.append(Parameter(named["name"], call.name, str(named.get("defaultValue", ""))))
+        elif call.name == "booleanParam":
+            out.append(Parameter(named["name"], call.name, bool(named.get("defaultValue"))))
+        elif call.name == "choice":
+            choices = named.get("choices")
+            if not isinstance(choices, list) or not choices:
+                raise _fail(call, "choice parameters need a non-empty choices: [...] list")
+            out.append(Parameter(named["name"], call.name, choices[0], [str(c) for c in choices]))
+        else:
+            raise _fail(call, f"parameter type '{call.name}' is not supported by the runner")
+    return out
+
+
+_WHEN = {"branch", "changeRequest", "expression", "environment", "not", "allOf", "anyOf",
+         "buildingTag", "tag", "beforeAgent", "beforeInput", "beforeOptions"}
+
+
+def _check_when(calls: list[Call]) -> None:
+    for call in calls:
+        if call.name not in _WHEN:
+            raise _fail(call, f"when condition '{call.name}' is not supported by the runner")
+        if call.name in {"not", "allOf", "anyOf"}:
+            _check_when(_calls(_body(call), call.name))
+        if call.name == "expression":
+            _check_steps(_body(call), in_script=True)
+
+
+def _check_steps(block: Block, in_script: bool) -> None:
+    """Every call must be a step the runner implements. Outside ``script``, as Jenkins'
+    declarative validator demands ("Expected a step"), every statement, also inside a step's
+    own block (``dir``, ``withCredentials``, ``timeout``, ``waitUntil`` ...), is a step call."""
+    for statement in block.statements:
+        node = statement.expr if isinstance(statement, ExprStmt) else statement
+        if not in_script and not isinstance(node, Call):
+            raise _fail(statement, "Expected a step: Groovy statements (declarations, if, "
+                                   "assignments, return) need a script { } block in "
+                                   "declarative steps")
+        for found in walk(statement):
+            if isinstance(found, Call) and found.name not in STEPS | _BINDINGS:
+                raise _fail(found, f"step '{found.name}' is not supported by the runner")
+        if isinstance(node, Call) and node.closure is not None:
+            _check_steps(node.closure.body, in_script or node.name == "script")
+
+
+def _stage(call: Call) -> StageDef:
+    if call.name != "stage" or len(call.args) != 1:
+        raise _fail(call, "expected stage('name') { ... }")
+    stage = StageDef(str(_literal(call.args[0])), call.line)
+    for directive in _calls(_body(call), f"stage '{stage.name}'"):
+        body = _body(directive) if directive.name != "agent" else None
+        if directive.name == "agent":
+            continue  # where it runs does not change what it runs
+        assert body is not None
+        if directive.name == "when":
+            stage.when = _calls(body, "when")
+            _check_when(stage.when)
+        elif directive.name == "environment":
+            stage.environment = _environment(body)
+        elif directive.name == "options":
+            stage.timeout = _options(body)
+        elif directive.name == "steps":
+            _check_steps(body, in_script=False)
+            stage.steps = body
+        elif directive.name == "stages":
+            stage.stages = [_stage(c) for c in _calls(body, "stages")]
+        elif directive.name == "post":
+            stage.post = _post(body)
+        else:
+            raise _fail(directive, f"stage directive '{directive.name}' is not supported by "
+                                   f"the runner")
+    if (stage.steps is None) == (not stage.stages):
+        raise _fail(call, f"stage '{stage.name}' needs exactly one of steps or stages")
+    return stage
+
+
+def load_jenkinsfile(source: str | Path) -> PipelineDef:
+    """Parse a declarative Jenkinsfile (path or text) and check it uses only what we run."""
+    text = Path(source).read_text() if isinstance(source, Path) else source
+    try:
+        tree = parse(text)
+    except GroovySyntaxError as exc:
+        raise JenkinsfileError(str(exc)) from exc
+    top = _calls(tree, "a declarative Jenkinsfile")
+    if len(top) != 1 or top[0].name != "pipeline":
+        raise JenkinsfileError("a declarative Jenkinsfile is one pipeline { ... } block")
+    pipeline = PipelineDef([], [], None, [], {})
+    seen = set()
+    for directive in _calls(_body(top[0]), "pipeline"):
+        if directive.name in seen:
+            raise _fail(directive, f"'{directive.name}' appears twice")
+        seen.add(directive.name)
+        if directive.name in {"agent", "triggers"}:
+            continue  # where and when it runs does not change what it runs
+        body = _body(directive)
+        if directive.name == "parameters":
+            pipeline.parameters = _parameters(body)
+        elif directive.name == "environment":
+            pipeline.environment = _environment(body)
+        elif directive.name == "options":
+            pipeline.timeout = _options(body)
+        elif directive.name == "stages":
+            pipeline.stages = [_stage(c) for c in _calls(body, "stages")]
+        elif directive.name == "post":
+            pipeline.post = _post(body)
+        else:
+            raise _fail(directive, f"pipeline directive '{directive.name}' is not supported "
+                                   f"by the runner")
+    if not pipeline.stages:
+        raise JenkinsfileError("the pipeline has no stages")
+    return pipeline
+

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlops_helpers.room.hub import Room, plan_room, start_room
+
+WORKSHOP_CODE = "room-code-42"
+INSTRUCTOR_CODE = "teach-me-42"
+
+
+@pytest.fixture(scope="module")
+def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
+    """A real room: JupyterHub, configurable-http-proxy, the idle culler and the room page."""
+    room_dir: Path = tmp_path_factory.mktemp("room")
+    spec = plan_room(room_dir, instructors=["teacher"])
+    started = start_room(spec, workshop_code=WORKSHOP_CODE, instructor_code=INSTRUCTOR_CODE)
+    try:
+        yield started
+    finally:
+        started.stop()
