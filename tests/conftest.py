@@ -42,6 +42,7 @@ def make_settings(run_root: Path):
 NOTEBOOK_RUNS = "tests/notebooks/test_run_notebooks.py"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Whole notebooks first, each on its own (they are the longest tests); every other test
     file stays on one worker, so its module-scoped fixtures (a pipeline run, a server) start
@@ -50,9 +51,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return item.nodeid.startswith(NOTEBOOK_RUNS)
 
     items.sort(key=lambda item: not is_notebook_run(item))  # stable: files stay together
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
+    for item in items:  # only `--dist loadgroup` reads these; a plain run ignores them
         group = item.nodeid if is_notebook_run(item) else item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))
 

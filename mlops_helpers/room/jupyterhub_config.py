@@ -112,7 +112,8 @@ c.JupyterHub.services = [
 c.JupyterHub.load_roles = [
     # the launcher's own token (room-admin-token, owner-only): start, stop and list servers
     {"name": "room-admin", "services": ["room-admin"],
-     "scopes": ["admin:users", "admin:servers", "tokens", "list:users", "read:users"]},
+     "scopes": ["admin:users", "admin:servers", "read:servers", "tokens", "list:users",
+                "read:users"]},
     {"name": "idle-culler", "services": ["idle-culler"],
      "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]},
     {"name": "instructors", "users": spec.instructors,
