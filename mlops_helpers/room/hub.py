@@ -99,7 +99,10 @@ class Room:
         return found
 
     def stop(self, grace_s: float = 30.0) -> None:
-        """Stop the hub (it stops the proxy, services and servers), then any straggler."""
+        """Stop the hub (it stops the proxy, services and servers), then any straggler:
+        everything the hub had started when asked to stop, and anything with the room's
+        marker."""
+        started = _descendants(self.process.pid)
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -107,7 +110,8 @@ class Room:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
-        leftovers = self.room_processes()
+        leftovers = [p for p in started if _running(p)]
+        leftovers += [p for p in self.room_processes() if p not in leftovers]
         for proc in leftovers:
             _quietly(proc.terminate)
         _, alive = psutil.wait_procs(leftovers, timeout=10)
@@ -123,6 +127,20 @@ class Room:
 def _quietly(action: Any) -> None:
     with contextlib.suppress(psutil.NoSuchProcess):
         action()
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _marked(proc: psutil.Process, room_dir: str) -> bool:

@@ -99,6 +99,7 @@ c.JupyterHub.services = [
         "name": "idle-culler",
         "command": [sys.executable, "-m", "jupyterhub_idle_culler",
                     f"--timeout={spec.idle_timeout_s}", "--cull-every=60"],
+        "environment": {"MLOPS_ROOM": str(room)},  # the hub may leave it behind on shutdown
     },
     {
         "name": ROOM_SERVICE,

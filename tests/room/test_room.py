@@ -6,6 +6,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -85,8 +86,12 @@ def test_attendees_cannot_open_the_instructor_page(room: Room) -> None:
 def test_stopping_the_room_leaves_nothing(room: Room) -> None:
     """Runs last in this module: stop the room with servers still up, then look."""
     assert any(room.api("GET", f"users/{n}").json()["servers"] for n in ATTENDEES)
+    started = psutil.Process(room.process.pid).children(recursive=True)
+    assert len(started) >= 3 + len(ATTENDEES)  # proxy, culler, room page, servers, kernels
     room.stop()
     assert room.room_processes() == []
+    survivors = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert survivors == [], [" ".join(p.cmdline()) for p in survivors]
     spec = room.spec
     for port in (spec.hub_port, spec.hub_api_port, spec.proxy_api_port, spec.service_port):
         assert port_is_free(port)
