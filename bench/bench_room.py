@@ -64,16 +64,30 @@ def one_room(size: int) -> dict[str, object]:
     }
 
 
+PACE_S = 600  # a workshop's pace: each attendee runs one whole notebook per ten minutes
+
+
 def sizing(rows: list[dict[str, object]], cores: int) -> dict[str, object]:
-    """Attendees per core: how many attendees working at once keep a notebook within twice
-    its time when alone (the point where the room still feels interactive)."""
+    """Two answers for instructors. All at once: the largest room whose median notebook time
+    stays within twice one attendee's. At a workshop's pace: CPU-seconds of one notebook
+    against ``PACE_S`` per core, and the memory an attendee holds with two notebooks open."""
     alone = next(r for r in rows if r["attendees"] == 1)["notebook_median_s"]
     good = [r for r in rows if not r["notebooks_failed"] and r["notebook_median_s"]
             and r["notebook_median_s"] <= 2 * alone]
     best = max((r["attendees"] for r in good), default=1)
-    return {"cores": cores, "largest_room_within_2x": best,
-            "attendees_per_core": round(best / cores, 1),
-            "rule": "largest N whose median notebook time stays within 2x of one attendee"}
+    cpu = [r["cpu_s_per_attendee"] / len(NOTEBOOKS) for r in rows if r["cpu_s_per_attendee"]]
+    cpu_per_notebook = statistics.median(cpu)
+    peak_gib = max(r["peak_rss_mib_per_attendee"] or 0 for r in rows) / 1024
+    return {
+        "cores": cores,
+        "all_at_once_attendees_per_core": round(best / cores, 1),
+        "cpu_s_per_notebook": round(cpu_per_notebook, 1),
+        "pace_s_per_notebook": PACE_S,
+        "attendees_per_core": int(PACE_S / cpu_per_notebook),
+        "peak_gib_per_attendee_two_notebooks": round(peak_gib, 2),
+        "rule": "attendees_per_core = pace / CPU-seconds of one notebook; memory per attendee "
+                "is the other bound (peak with two notebooks open)",
+    }
 
 
 def main() -> int:
