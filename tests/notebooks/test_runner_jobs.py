@@ -13,13 +13,11 @@ from mlops_helpers.cli import main
 CELL = """
 import json, os, time
 from pathlib import Path
+from mlops_helpers.waiting import wait_until
 start = time.time()
-for _ in range(200):  # until the other notebook has started too (bounded: 10 s)
-    if len(list(Path(folder).glob("*.json"))) >= 1 and any(
-            p.stem != name for p in Path(folder).glob("*.json")):
-        break
-    Path(folder, name + ".json").write_text(json.dumps({"pid": os.getpid(), "start": start}))
-    time.sleep(0.05)
+Path(folder, name + ".json").write_text(json.dumps({"pid": os.getpid(), "start": start}))
+wait_until(lambda: any(p.stem != name for p in Path(folder).glob("*.json")),
+           what="the other notebook", timeout=10, interval=0.05, progress=False)
 Path(folder, name + ".json").write_text(json.dumps(
     {"pid": os.getpid(), "start": start, "end": time.time()}))
 """
