@@ -15,7 +15,7 @@ unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install seldon-runtime lock tools run test lint lab bench diagrams clean hub
 
-# uv (installed from PyPI into .tools/uv) makes .venv hold exactly the lock; pip if uv fails.
+# uv (installed from PyPI once per user, see requirements/env.sh) makes .venv hold exactly the lock; pip if uv fails.
 $(STAMP): $(LOCK) pyproject.toml
 	@echo "installing .venv from $(LOCK) ..."
 	@$(ENV_TOOL) sync $(VENV) $(LOCK) --editable

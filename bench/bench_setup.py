@@ -67,6 +67,7 @@ def one_setup(source: Path, work: Path, cold: bool, keep: bool) -> dict[str, Any
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as under make (the Makefile unexports it)
     if cold:
         env["UV_CACHE_DIR"] = str(work / "uv-cache")
+        env["MLOPS_TOOLS_CACHE"] = str(work / "tools-cache")  # uv itself installed afresh too
         env["PIP_NO_CACHE_DIR"] = "1"
     t0 = time.perf_counter()
     fresh_copy(source, clone)

@@ -43,10 +43,14 @@ def plot_confusion_matrix(
 ) -> Figure:
     """Counts of true (rows) against predicted (columns) classes, with the counts written in."""
     import numpy as np
-    from sklearn.metrics import confusion_matrix
 
-    classes = sorted(set(np.asarray(y_true).tolist()) | set(np.asarray(y_pred).tolist()))
-    matrix = confusion_matrix(y_true, y_pred, labels=classes)
+    truth, predicted = np.asarray(y_true).tolist(), np.asarray(y_pred).tolist()
+    classes = sorted(set(truth) | set(predicted))
+    # counted here: importing sklearn.metrics for this costs a CI stage process about a second
+    index = {name: k for k, name in enumerate(classes)}
+    matrix = np.zeros((len(classes), len(classes)), dtype=int)
+    for actual, guess in zip(truth, predicted, strict=True):
+        matrix[index[actual], index[guess]] += 1
     names = list(labels) if labels is not None and len(labels) == len(classes) else classes
     fig, ax = _axes(ax, (1.2 + 0.5 * len(classes), 1 + 0.5 * len(classes)))
     ax.imshow(matrix, cmap="Blues")

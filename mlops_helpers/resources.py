@@ -125,9 +125,13 @@ def group_members(pgid: int) -> list[psutil.Process]:
 
 
 def _reused(pid: int, start_time: object) -> bool:
-    """True when ``pid`` now belongs to another process than the one we started."""
-    return (start_time is not None and not process_alive(pid, start_time)
-            and process_start_time(pid) is not None and pid not in _CHILDREN)
+    """True when ``pid`` now belongs to another process than the one we started. Our own
+    leader as an unreaped zombie (an orphan whose init does not reap) is not reused: its
+    group may still hold live workers that must be stopped."""
+    if start_time is None or pid in _CHILDREN:
+        return False
+    current = process_start_time(pid)
+    return current is not None and not _same_start(current, start_time)
 
 
 def terminate_group(pid: int, start_time: object = None) -> None:

@@ -208,3 +208,37 @@ def start_server(
             f"--- last lines of {log_path} ---\n{tail(log_path)}"
         ) from exc
     return server
+
+
+def start_forked(launcher_url: str, request: Mapping[str, Any], name: str, port: int,
+                 log_path: Path, tracker: ResourceTracker, health_path: str = "/health",
+                 timeout: float = 60.0, interval: float = 0.05) -> ManagedServer:
+    """A server forked by a warm launcher (``fork_launcher.py``) from ``request``: tracked,
+    and healthy when ``health_path`` answers 200; stopped, with its log's end in the error,
+    when it exits or stays unhealthy for ``timeout`` seconds."""
+    status, body = http_json("POST", f"{launcher_url}/start", dict(request), timeout=30)
+    if status != 201:
+        raise ServerStartError(f"the launcher could not start {name}: HTTP {status} {body}")
+    pid = int(body["pid"])
+    server = ManagedServer(name, pid, port, log_path, process_start_time(pid))
+    tracker.add("process", name, pid=pid, start_time=server.start_time, port=port,
+                log_path=str(log_path))
+
+    def probe() -> str:
+        if not process_alive(pid, server.start_time):
+            return "exited"
+        try:
+            return f"HTTP {http_json('GET', f'{server.url}{health_path}', timeout=2)[0]}"
+        except OSError as exc:
+            return f"not answering ({getattr(exc, 'reason', exc)})"
+
+    try:
+        wait_until(probe, what=f"server '{name}' at {server.url}{health_path}",
+                   timeout=timeout, interval=interval, until=lambda r: r == "HTTP 200",
+                   describe=str, fail_if=lambda r: r if r == "exited" else None,
+                   progress=False)
+    except Exception as exc:
+        server.stop(tracker)
+        raise ServerStartError(f"server '{name}' did not become healthy: {exc}\n"
+                               f"--- last lines of {log_path} ---\n{tail(log_path)}") from exc
+    return server

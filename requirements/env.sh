@@ -12,21 +12,31 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 UV_VERSION=0.13.9
 PACKAGING_VERSION=25.0  # requirements/environment.py reads markers and requirements with it
-UV_HOME=.tools/uv
+# One uv per user and version, shared by every clone (a second clone, a room's attendees and
+# CI's next run skip its install); .tools/uv where no cache folder can be made.
+UV_HOME=${MLOPS_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-workshop}/uv-$UV_VERSION
+mkdir -p "$(dirname "$UV_HOME")" 2>/dev/null || UV_HOME=.tools/uv
 UV=$UV_HOME/bin/uv
-PROJECT_LOCK=requirements/project.lock.txt
-SELDON_REQUIREMENTS=scenarios/seldon_kind/runtime-requirements.txt
-SELDON_LOCK=requirements/seldon-runtime.lock.txt
 
-# uv installed from PyPI into .tools/uv; prints nothing when that fails (then pip is used).
+# uv installed from PyPI into $UV_HOME; prints nothing when that fails (then pip is used).
+# Built in a private folder and renamed into place, so two installs at once cannot mix.
 find_uv() {
-  local pins="uv==$UV_VERSION packaging==$PACKAGING_VERSION"
+  local pins="uv==$UV_VERSION packaging==$PACKAGING_VERSION" building
   if [ "$(cat "$UV_HOME/.pins" 2>/dev/null)" != "$pins" ]; then
+    building="$UV_HOME.building.$$"
+    rm -rf "$building"
     # shellcheck disable=SC2086  # two requirements, split on purpose
-    if { [ -x "$UV_HOME/bin/python" ] || "$PYTHON" -m venv "$UV_HOME"; } >&2 &&
-        "$UV_HOME/bin/python" -m pip install -qq $pins >&2; then
-      echo "$pins" > "$UV_HOME/.pins"
+    if "$PYTHON" -m venv "$building" >&2 &&
+        "$building/bin/python" -m pip install -qq $pins >&2; then
+      echo "$pins" > "$building/.pins"
+      rm -rf "$UV_HOME.old.$$"
+      if [ -e "$UV_HOME" ]; then mv "$UV_HOME" "$UV_HOME.old.$$" 2>/dev/null || true; fi
+      # rename(2): fails, rather than nesting, if another install got there first; use that one
+      "$PYTHON" -c 'import os, sys; os.rename(sys.argv[1], sys.argv[2])' \
+        "$building" "$UV_HOME" 2>/dev/null || true
+      rm -rf "$building" "$UV_HOME.old.$$"
     else
+      rm -rf "$building"
       echo "uv could not be installed; falling back to pip (slower)" >&2
       return 0
     fi

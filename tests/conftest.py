@@ -42,15 +42,30 @@ def make_settings(run_root: Path):
 NOTEBOOK_RUNS = "tests/notebooks/test_run_notebooks.py"
 
 
+def _longest_first(item: pytest.Item) -> int:
+    """A rough size class of the test's group: xdist hands groups out in this order, so the
+    longest start first and the run does not end waiting on one of them (measured: the room,
+    the Jenkins-shaped builds and the notebooks are the longest)."""
+    if item.get_closest_marker("room"):
+        return 0
+    if item.nodeid.startswith(NOTEBOOK_RUNS) or item.get_closest_marker("jenkins"):
+        return 1
+    return 2 if item.get_closest_marker("slow") or item.get_closest_marker("notebook") else 3
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Whole notebooks first, each on its own (they are the longest tests); every other test
-    file stays on one worker, so its module-scoped fixtures (a pipeline run, a server) start
-    once. Each worker has its own temporary folders (run roots) and the OS picks its ports."""
+    """Every test file stays on one worker, so its module-scoped fixtures (a pipeline run, a
+    server) start once; each whole notebook is a group of its own. Groups go out longest
+    first. Each worker has its own temporary folders (run roots) and the OS picks its ports."""
     def is_notebook_run(item: pytest.Item) -> bool:
         return item.nodeid.startswith(NOTEBOOK_RUNS)
 
-    items.sort(key=lambda item: not is_notebook_run(item))  # stable: files stay together
+    files: dict[str, int] = {}  # a file's class is its heaviest test's: files stay together
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        files[path] = min(files.get(path, 3), _longest_first(item))
+    items.sort(key=lambda item: files[item.nodeid.split("::")[0]])  # stable sort
     for item in items:  # only `--dist loadgroup` reads these; a plain run ignores them
         group = item.nodeid if is_notebook_run(item) else item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))

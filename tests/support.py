@@ -6,9 +6,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-import shutil
 import socket
-import subprocess
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,19 +17,6 @@ from mlops_helpers.jenkins import jenkinsfile_stage_calls
 from mlops_helpers.paths import project_root
 
 ROOT = project_root()
-
-
-def groovy_lint(path: Path) -> None:
-    """npm-groovy-lint must report no errors (``make test`` installs it under .tools/)."""
-    exe = shutil.which("npm-groovy-lint") or str(
-        ROOT / ".tools" / "node_modules" / ".bin" / "npm-groovy-lint")
-    assert Path(exe).exists(), "npm-groovy-lint is missing: run `make tools`"
-    done = subprocess.run(
-        [exe, "--failon", "error", "--output", "txt", "--noserver", str(path)],
-        capture_output=True, text=True, timeout=300, cwd=path.parent,
-    )
-    assert done.returncode == 0, f"npm-groovy-lint found errors in {path}:\n{done.stdout}"
-    assert "Error" in done.stdout, f"npm-groovy-lint printed no summary:\n{done.stdout}"
 
 
 def assert_stages_match(scenario: str, jenkinsfile: Path, stage_names: list[str]) -> None:

@@ -18,7 +18,7 @@ from mlops_helpers.servers import http_json
 class ServicesBackend:
     """Shared part: platform URLs in state, training and evaluation over HTTP."""
 
-    poll_interval = 0.25
+    poll_interval = 0.1  # a run on iris ends within a second or two
 
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx

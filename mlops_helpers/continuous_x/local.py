@@ -27,6 +27,7 @@ from mlops_helpers.servers import (
     free_port,
     http_json,
     port_is_free,
+    start_forked,
     start_server,
 )
 
@@ -42,6 +43,11 @@ def _uvicorn(app: str) -> list[str]:
 # the services' MLflow client gives up quickly when MLflow is down, instead of retrying
 # for minutes while the caller waits
 CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
+# the launcher forks: no BLAS thread pool may exist then (an app scores a row or a few;
+# one thread is all it needs)
+SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# an app is healthy about a second after it starts: a short poll serves it without delay
+READY_POLL_S = 0.05
 
 
 @REGISTRY.register("local")
@@ -55,7 +61,8 @@ class LocalBackend(ServicesBackend):
 
     def start_platform(self) -> dict[str, Any]:
         """MLflow and both services at once: the services only need MLflow's address, which
-        is fixed before anything starts, and they do not call it until asked to train."""
+        is fixed before anything starts, and they do not call it until asked to train.
+        The apps' launcher starts alongside them."""
         current = self.ctx.state.get("platform") or {}
         if self._alive(current.get("servers", {})):
             self.ctx.say("platform already running: reusing it")
@@ -82,11 +89,15 @@ class LocalBackend(ServicesBackend):
             if kind == "mlflow":
                 return start_mlflow_server(run_dir, tracker, port=mlflow_port)
             return start_server(f"{kind}-service", _uvicorn(SERVICES[kind]), run_dir=run_dir,
-                                tracker=tracker, env=env, cwd=cwd, timeout=60)
+                                tracker=tracker, env=env, cwd=cwd, timeout=60,
+                                interval=READY_POLL_S)
 
         names = ("mlflow", *SERVICES)
-        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        with ThreadPoolExecutor(max_workers=len(names) + 1) as pool:
+            # the apps' launcher warms up alongside, so the first deploy does not wait for it
+            launcher = pool.submit(self._launcher)
             servers = dict(zip(names, pool.map(start, names), strict=True))
+            launcher.result()
         return {
             "urls": {name: server.url for name, server in servers.items()},
             "servers": {name: server.to_dict() for name, server in servers.items()},
@@ -119,16 +130,35 @@ class LocalBackend(ServicesBackend):
         path = Path(bundle["path"])
         if not (path / "manifest.json").is_file():
             raise StageError(f"build {bundle['tag']} is missing at {path}; run build again")
-        server = start_server(
-            f"app-{environment}", [*_uvicorn("app.main:app")], run_dir=self.ctx.run_dir,
-            tracker=self.ctx.tracker, port=port, cwd=path, timeout=60,
-            env={"BUNDLE_DIR": str(path), "APP_ENVIRONMENT": environment},
-        )
+        server = self._start_app(environment, path, port)
         deployed = {"environment": environment, "url": server.url, "tag": bundle["tag"],
                     "model_version": bundle["model_version"], "server": server.to_dict()}
         if environment in ROUTER_ENVIRONMENTS:
             self.route({**deployments, environment: deployed})
         return deployed
+
+    # -- the apps, forked from a warm launcher (launcher.py) ------------------------------
+    def _launcher(self) -> str:
+        """The launcher's address, started if it does not run (it outlives CLI calls)."""
+        launcher = self.ctx.state.get("launcher") or {}
+        if launcher and ManagedServer.from_dict(launcher["server"]).alive():
+            return str(launcher["url"])
+        server = start_server("app-launcher", [sys.executable, "-m",
+                                               "mlops_helpers.continuous_x.launcher", "{port}"],
+                              run_dir=self.ctx.run_dir, tracker=self.ctx.tracker, timeout=60,
+                              interval=READY_POLL_S, env=SINGLE_THREADED)
+        self.ctx.state.update(launcher={"url": server.url, "server": server.to_dict()})
+        return server.url
+
+    def _start_app(self, environment: str, bundle: Path, port: int | None) -> ManagedServer:
+        """The environment's app on ``port`` (a free one if None), healthy, tracked."""
+        name, port = f"app-{environment}", port or free_port()
+        log_path = self.ctx.run_dir / "logs" / f"{name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        request = {"bundle": str(bundle), "environment": environment, "port": port,
+                   "log": str(log_path)}
+        return start_forked(self._launcher(), request, name, port, log_path, self.ctx.tracker,
+                            interval=READY_POLL_S)
 
     # -- the canary router: production's address -----------------------------------------
     @property
@@ -157,6 +187,7 @@ class LocalBackend(ServicesBackend):
         server = start_server("router", _uvicorn("mlops_helpers.continuous_x.router:app"),
                               run_dir=self.ctx.run_dir, tracker=self.ctx.tracker,
                               health_path="/router/health", timeout=60,
+                              interval=READY_POLL_S,
                               env={"ROUTES_FILE": str(self.routes_file)})
         router = {"url": server.url, "server": server.to_dict()}
         self.ctx.state.update(router=router)

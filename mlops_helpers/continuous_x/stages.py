@@ -266,7 +266,7 @@ def revert(ctx: StageContext) -> dict[str, Any]:
 
 def cleanup(ctx: StageContext) -> dict[str, Any]:
     return cleanup_stage(ctx, forget=("platform", "deployments", "history", "builds",
-                                      "run_id", "candidate_version", "router",
+                                      "run_id", "candidate_version", "router", "launcher",
                                       "canary_gate"))
 
 

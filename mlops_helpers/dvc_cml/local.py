@@ -6,6 +6,7 @@ CI in the cloud is where the remote's bytes live and that the report is not post
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,10 @@ class LocalBackend(DvcCmlBackend):
         return str(self.layout.origin_remote)
 
     def prepare_sandbox_origin(self) -> None:
-        self.layout.origin_remote.mkdir(parents=True, exist_ok=True)
+        # a new sandbox is a new project: an earlier run's outputs in its folder remote
+        # would let the notebook's "not everything is pushed" gate pass on a second run
+        shutil.rmtree(self.layout.origin_remote, ignore_errors=True)
+        self.layout.origin_remote.mkdir(parents=True)
 
     def remote_env(self) -> dict[str, str]:
         return {}

@@ -204,14 +204,15 @@ def missing_outputs(sh: Shell, remote: str) -> dict[str, str]:
                          f"nothing was changed") from None
 
 
-def check_pushed(sh: Shell, remotes: list[str]) -> dict[str, Any]:
-    missing = {remote: missing_outputs(sh, remote) for remote in remotes}
+def check_pushed(shells: dict[str, Shell]) -> dict[str, Any]:
+    """Every remote (with the shell whose environment reaches it) holds every output."""
+    missing = {remote: missing_outputs(sh, remote) for remote, sh in shells.items()}
     missing = {remote: paths for remote, paths in missing.items() if paths}
     if missing:
         lines = "; ".join(f"remote '{r}' lacks {', '.join(sorted(p))}" for r, p in
                           missing.items())
         raise GateFailed(f"not everything is pushed: {lines}. Run `dvc push -r <remote>`.")
-    return {"remotes_clean": remotes}
+    return {"remotes_clean": list(shells)}
 
 
 # -- compare and commit back -------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""git and dvc as subprocesses of this environment, with bounded timeouts and clear errors.
+"""git and dvc from this environment, with bounded timeouts and clear errors.
+
+git always runs as a subprocess; so do ``dvc repro``/``dvc exp run`` (they run the project's
+code) and every dvc command that carries credentials. Other dvc commands (status, push and
+pull to folders, diffs) run DVC's CLI entry point in this process: a new dvc process would
+spend about a second importing DVC for each of them.
 
 DVC runs the project's stage commands (``python src/train.py``) through a shell, so the
 environment's bin directory goes first on PATH: a notebook kernel may not have it there.
@@ -8,12 +13,16 @@ its argv or a file; git reads ``GIT_USERNAME``/``GIT_PASSWORD`` through a creden
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +32,7 @@ from mlops_helpers.errors import StageError
 BIN_DIR = Path(sys.executable).parent
 DEFAULT_TIMEOUT = 180.0
 # reads the values at run time, so they never appear in an argv or a config file
+COLORAMA_STREAMS = ("orig_stdout", "orig_stderr", "wrapped_stdout", "wrapped_stderr")
 CREDENTIAL_HELPER = ('!f() { test "$1" = get && printf "username=%s\\npassword=%s\\n" '
                      '"$GIT_USERNAME" "$GIT_PASSWORD"; }; f')
 
@@ -112,9 +122,64 @@ class Shell:
 
     def dvc(self, *args: str, check: bool = True,
             timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-        return self.run([tool("dvc"), *args], check=check, timeout=timeout)
+        """A dvc command. Each ``dvc`` process spends about a second importing DVC, so
+        commands that run no project code and carry no credentials run DVC's own CLI
+        entry point in this process: same arguments, same output, same exit code.
+        ``repro``/``exp run`` (the project's code, bounded by ``timeout``) and anything that
+        needs ``extra_env`` (credentials live only in a child's environment) get a process."""
+        if self.extra_env or args[:1] == ("repro",) or args[:2] == ("exp", "run"):
+            return self.run([tool("dvc"), *args], check=check, timeout=timeout)
+        done = _dvc_in_process(self.cwd, list(args))
+        if check and done.returncode != 0:
+            raise CommandFailed(["dvc", *args], done.returncode, done.stdout + done.stderr)
+        return done
 
     def dvc_json(self, *args: str) -> Any:
         """A dvc command with ``--json``; its stdout parsed (empty output is {})."""
         out = self.dvc(*args, "--json").stdout.strip()
         return json.loads(out) if out else {}
+
+
+def _dvc_in_process(cwd: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
+    """``dvc ARGS`` through ``dvc.cli.main`` in ``cwd`` with the environment a dvc process
+    would get; its stdout, stderr and log lines are captured, then everything is put back."""
+    from dvc.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    env, saved_env, saved_cwd = environment(), dict(os.environ), os.getcwd()
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(cwd)
+        with _output_to(out, err):
+            code = main(args)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess(["dvc", *args], code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def _output_to(out: io.StringIO, err: io.StringIO) -> Iterator[None]:
+    """Send everything DVC prints to ``out``/``err``: ``sys.stdout``/``sys.stderr``, its log
+    handlers (which keep the streams of import time) and colorama's saved streams (DVC
+    turns colorama off and on around JSON output, which resets ``sys.stdout`` to them)."""
+    import colorama.initialise as colorama_streams
+
+    handlers = {handler for name in ("dvc", "dvc_objects", "dvc_data")
+                for handler in logging.getLogger(name).handlers
+                if isinstance(handler, logging.StreamHandler)}
+    streams = {handler: handler.setStream(err if handler.level >= logging.WARNING else out)
+               for handler in handlers}
+    saved = {name: getattr(colorama_streams, name) for name in COLORAMA_STREAMS}
+    for name in COLORAMA_STREAMS:
+        setattr(colorama_streams, name, out if name.endswith("stdout") else err)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield
+    finally:
+        for name, stream in saved.items():
+            setattr(colorama_streams, name, stream)
+        for handler, stream in streams.items():
+            handler.setStream(stream)

@@ -72,6 +72,14 @@ def shell(ctx: StageContext, remote_access: bool = False) -> Any:
     return Shell(repo, timeout=float(_setting(ctx, "dvc_timeout")), extra_env=env)
 
 
+def remote_shells(ctx: StageContext) -> dict[str, Any]:
+    """One shell per remote: the shared origin's DVC calls get the job's credentials (the
+    backend refuses here, before any work, when they are missing); the CI cache remote is a
+    folder of the agent and gets none, so its DVC calls need no process of their own."""
+    origin, cache = remotes(ctx)
+    return {origin: shell(ctx, remote_access=True), cache: shell(ctx)}
+
+
 def create_sandbox(ctx: StageContext) -> dict[str, str]:
     """The learner's project with an open pull request (see ``sandbox.py``); returns the
     settings a Jenkins PR build would have. Not a stage: CI builds the team's own repo."""
@@ -168,16 +176,16 @@ def sync_remotes(ctx: StageContext) -> dict[str, Any]:
     """Pull what the CI cache remote has, the rest from origin, then fill the cache remote."""
     from mlops_helpers.dvc_cml import project
 
-    sh = shell(ctx, remote_access=True)
     origin, cache = remotes(ctx)
+    shells = remote_shells(ctx)
     try:
-        from_cache = project.pull(sh, cache)
+        from_cache = project.pull(shells[cache], cache)
     except StageError as exc:
         if "is not configured" in str(exc):
             raise
         from_cache = "some files are missing in the CI cache remote"
-    from_origin = project.pull(sh, origin)
-    to_cache = project.push(sh, cache)
+    from_origin = project.pull(shells[origin], origin)
+    to_cache = project.push(shells[cache], cache)
     ctx.say(f"pull -r {cache}: {from_cache} | pull -r {origin}: {from_origin} | "
             f"push -r {cache}: {to_cache}")
     return {"from_cache": from_cache, "from_origin": from_origin, "to_cache": to_cache}
@@ -216,9 +224,9 @@ def push(ctx: StageContext) -> dict[str, Any]:
     """``dvc push`` to both remotes: only what lock_check passed."""
     from mlops_helpers.dvc_cml import gate, project
 
-    sh = shell(ctx, remote_access=True)
-    gate.require_passed(ctx.state, ("lock_check",), sh, "push")
-    done = {remote: project.push(sh, remote) for remote in remotes(ctx)}
+    shells = remote_shells(ctx)
+    gate.require_passed(ctx.state, ("lock_check",), shell(ctx), "push")
+    done = {remote: project.push(sh, remote) for remote, sh in shells.items()}
     ctx.say(" | ".join(f"push -r {remote}: {line}" for remote, line in done.items()))
     return done
 
@@ -227,9 +235,9 @@ def pushed_check(ctx: StageContext) -> dict[str, Any]:
     """Gate: both remotes must hold every cached output (recorded like lock_check)."""
     from mlops_helpers.dvc_cml import gate, project
 
-    sh = shell(ctx, remote_access=True)
+    shells, sh = remote_shells(ctx), shell(ctx)
     try:
-        result = project.check_pushed(sh, remotes(ctx))
+        result = project.check_pushed(shells)
     except GateFailed as exc:
         gate.record(ctx.state, "pushed_check", sh, passed=False, reason=str(exc))
         raise

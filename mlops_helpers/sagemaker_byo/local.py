@@ -240,6 +240,7 @@ class LocalBackend(ByoBackend):
             health_path="/ping",
             env={"BYO_OPT_ML": str(folder / "opt_ml"), **env},
             timeout=60,
+            interval=0.05,  # /ping is cheap; the server is ready a second or so after start
         )
 
     def _record(self, name: str, server: ManagedServer, model_uri: str,

@@ -20,7 +20,9 @@ Its gunicorn applications derive from ``BaseApplication``, which reads neither
 of those binds (the ports stay seldon's), then runs seldon's unchanged ``main()``. On a
 laptop or a shared workshop server nothing a notebook starts is reachable from the network.
 The servers are forked (seldon passes closures to ``multiprocessing``, which only ``fork``
-can start), so the rewrites hold in every child process too.
+can start), so the rewrites hold in every child process too. The local backend does not run
+this file itself: its warm launcher (``warm_launcher.py``) forks a child per model server
+that calls ``main()`` below, with the same arguments.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-import jsonschema
 import yaml
 
 from mlops_helpers.errors import GateFailed
@@ -40,6 +39,10 @@ def dump(doc: dict[str, Any]) -> str:
 
 
 def _seldon_errors(doc: dict[str, Any]) -> list[str]:
+    # imported here: jsonschema's format checkers take about a second to import, a cost every
+    # `mlops-workshop seldon_kind STAGE` process paid although only three stages validate
+    import jsonschema
+
     schema = json.loads(SCHEMA_FILE.read_text())
     validator = jsonschema.Draft202012Validator(schema)
     errors = [f"{'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"

@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,8 @@ _SKIP = {"tests", "__pycache__", ".pytest_cache", "pytest.ini"}
 IMAGE_REGISTRY = "seldon-workshop"
 _SUMMARY = re.compile(r"\d+ (passed|failed|errors?)\b.* in [\d.]+s")
 TEST_TIMEOUT_S = 300
+#: runs the folders' tests in the Seldon env (see its docstring)
+FOLDER_TESTS = Path(__file__).resolve().parent / "folder_tests.py"
 TRAIN_TIMEOUT_S = 300
 
 
@@ -68,33 +69,49 @@ def _run(argv: list[str], cwd: Path, log: Path, timeout: float) -> tuple[int | N
 
 def unit_test(python: Path, folder: Path, log_dir: Path) -> dict[str, Any]:
     """The folder's own tests (its pytest.ini makes it the rootdir), in the Seldon env."""
-    log = log_dir / f"unit-{folder.name}.log"
-    # a private temporary root per folder: the gate runs three pytest sessions at once, often
-    # beside other test sessions, and pytest prunes a shared /tmp/pytest-of-<user> of
-    # "old" sessions' folders while it starts
-    basetemp = log_dir / f"pytest-{folder.name}"
-    code, seconds = _run([str(python), "-m", "pytest", "-q", "--color=no",
-                          f"--basetemp={basetemp}"], folder, log, TEST_TIMEOUT_S)
-    lines = log.read_text(errors="replace").strip().splitlines()
-    # pytest's closing line ("1 failed, 6 passed in 1.2s"), not a warning printed after it
-    counts = [line for line in lines if _SUMMARY.search(line)]
-    summary = counts[-1] if counts else (lines[-1] if lines else "(no output)")
-    if code is None:
-        summary = f"did not finish within {TEST_TIMEOUT_S}s"
-    return {"folder": folder.name, "passed": code == 0, "summary": summary.strip("= "),
-            "seconds": seconds, "log": str(log), "source": digest(folder)}
+    return _folder_tests(python, [folder], log_dir)[folder.name]
 
 
 def unit_test_all(python: Path, models_dir: Path, names: Iterable[str],
                   log_dir: Path) -> dict[str, dict[str, Any]]:
-    """Every folder's tests at once (they are independent processes)."""
+    """Every folder's tests at once: one pytest process per folder, forked side by side from
+    one runner that imported their shared libraries once (``folder_tests.py``)."""
     folders = [models_dir / n for n in names]
     missing = [str(f) for f in folders if not (f / "tests").is_dir()]
     if missing:
         raise StageError(f"model folder(s) without tests: {', '.join(missing)}")
-    with ThreadPoolExecutor(max_workers=len(folders)) as pool:
-        results = list(pool.map(lambda f: unit_test(python, f, log_dir), folders))
-    return {r["folder"]: r for r in results}
+    return _folder_tests(python, folders, log_dir)
+
+
+def _folder_tests(python: Path, folders: list[Path], log_dir: Path) -> dict[str, dict[str, Any]]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    argv = [str(python), "-P", str(FOLDER_TESTS), str(log_dir.resolve()), str(TEST_TIMEOUT_S),
+            *(str(f.resolve()) for f in folders)]
+    try:
+        # a fixed hash seed, as for training: the tests train too
+        done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              env=child_env(PYTHONHASHSEED="0"), timeout=TEST_TIMEOUT_S + 60,
+                              check=False)
+        outcome: dict[str, dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
+    except subprocess.TimeoutExpired:
+        outcome = {}
+    except (ValueError, IndexError):
+        raise StageError(f"the unit-test runner crashed (exit {done.returncode}):\n"
+                         f"{done.stderr[-1500:]}") from None
+    results = {}
+    for folder in folders:
+        entry = outcome.get(folder.name) or {"code": None, "seconds": TEST_TIMEOUT_S}
+        log = log_dir / f"unit-{folder.name}.log"
+        lines = log.read_text(errors="replace").strip().splitlines() if log.is_file() else []
+        # pytest's closing line ("1 failed, 6 passed in 1.2s"), not a warning printed after it
+        counts = [line for line in lines if _SUMMARY.search(line)]
+        summary = counts[-1] if counts else (lines[-1] if lines else "(no output)")
+        if entry["code"] is None:
+            summary = f"did not finish within {TEST_TIMEOUT_S}s"
+        results[folder.name] = {"folder": folder.name, "passed": entry["code"] == 0,
+                                "summary": summary.strip("= "), "seconds": entry["seconds"],
+                                "log": str(log), "source": digest(folder)}
+    return results
 
 
 def train(python: Path, models_dir: Path, deployment: Deployment, store: Path,
@@ -104,11 +121,18 @@ def train(python: Path, models_dir: Path, deployment: Deployment, store: Path,
     The version is the artifact's content digest, so retraining the same data with the same
     settings gives the same version (and no new GitOps commit).
     """
+    folder = models_dir / deployment.folder
+    # training is deterministic: the same inputs give the same artifact, so an artifact
+    # trained from these exact inputs before is that version (a retrain of one model does
+    # not train the other three again)
+    inputs = training_inputs(python, folder, deployment, fill)
+    known = store / ".trained" / f"{deployment.name}-{inputs}"
+    if known.is_file() and (store / deployment.name / known.read_text().strip()).is_dir():
+        return _trained(deployment, store, known.read_text().strip(), 0.0, reused=True)
     scratch = store / ".incoming" / deployment.name
     shutil.rmtree(scratch, ignore_errors=True)
     args = [a.format(out=str(scratch), **fill) for a in deployment.train_args]
     log = log_dir / f"train-{deployment.name}.log"
-    folder = models_dir / deployment.folder
     code, seconds = _run([str(python), "train.py", *args], folder, log, TRAIN_TIMEOUT_S)
     if code != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
@@ -120,9 +144,32 @@ def train(python: Path, models_dir: Path, deployment: Deployment, store: Path,
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
         scratch.rename(target)
+    known.parent.mkdir(parents=True, exist_ok=True)
+    known.write_text(version)
+    return _trained(deployment, store, version, seconds, reused=False)
+
+
+def training_inputs(python: Path, folder: Path, deployment: Deployment,
+                    fill: dict[str, str]) -> str:
+    """A digest of everything a training reads: the folder, its arguments, the files they
+    name (the corpus) and the Seldon environment (its lock stamp)."""
+    sha = hashlib.sha256(digest(folder).encode())
+    for arg in deployment.train_args:
+        value = arg.format(out="{out}", **fill)
+        sha.update(b"\0" + value.encode())
+        if Path(value).is_file():
+            sha.update(hashlib.sha256(Path(value).read_bytes()).digest())
+    stamp = python.parent.parent / ".requirements.sha256"
+    sha.update(str(python).encode() + (stamp.read_bytes() if stamp.is_file() else b""))
+    return sha.hexdigest()[:16]
+
+
+def _trained(deployment: Deployment, store: Path, version: str, seconds: float, *,
+             reused: bool) -> dict[str, Any]:
+    target = store / deployment.name / version
     meta = json.loads((target / "meta.json").read_text())
     return {"deployment": deployment.name, "version": version, "path": str(target),
-            "seconds": seconds, "meta": meta}
+            "seconds": seconds, "reused": reused, "meta": meta}
 
 
 def build_image(models_dir: Path, folder: ModelFolder, images_dir: Path,

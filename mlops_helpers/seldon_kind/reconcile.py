@@ -17,7 +17,7 @@ import yaml
 
 from mlops_helpers.errors import StageError
 from mlops_helpers.pipeline import StageContext
-from mlops_helpers.seldon_kind.serving import ImageIndex, resolve, start_unit
+from mlops_helpers.seldon_kind.serving import ImageIndex, resolve, start_unit, warm_launcher
 from mlops_helpers.servers import ManagedServer
 
 
@@ -86,12 +86,14 @@ class Environment:
                 kept.append(name)
             else:
                 todo[name] = (doc, digest)
+        # every server is forked from one warm launcher (started here if it does not run)
+        launcher = warm_launcher(self.ctx, self.python) if todo else ""
 
         def start(item: tuple[str, tuple[dict[str, Any], str]]) -> tuple[str, Any]:
             name, (doc, digest) = item
             try:
                 unit = resolve(doc, index, store)
-                server = start_unit(self.python, unit, f"seldon-{self.name}-{name}-{digest[:8]}",
+                server = start_unit(launcher, unit, f"seldon-{self.name}-{name}-{digest[:8]}",
                                     self.ctx.run_dir, tracker)
             except StageError as exc:  # ServerStartError is not one: catch both
                 return name, str(exc)
@@ -106,8 +108,11 @@ class Environment:
         started = {n: o for n, o in outcomes.items() if not isinstance(o, str)}
         for name, entry in started.items():
             old = current.get(name)
-            if old:  # the new one is healthy: now the old one may go
-                tracker.release(f"process:{old['server']['name']}")
+            if old:  # the new one is healthy: now the old one may go, by its own pid (a
+                # dead server restarted with the same spec has the same name as the new one)
+                ManagedServer.from_dict(old["server"]).stop()
+                if old["server"]["name"] != entry["server"]["name"]:
+                    tracker.forget(f"process:{old['server']['name']}")
             current[name] = entry
         stopped = [] if failed else [n for n in list(current) if n not in desired]
         for name in stopped:

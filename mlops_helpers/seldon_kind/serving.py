@@ -3,7 +3,9 @@
 
 This is what the operator does in a cluster, without the cluster: pick the image (a
 prepackaged server or the componentSpecs container), mount the model from ``modelUri``,
-pass the graph parameters through ``PREDICTIVE_UNIT_PARAMETERS``.
+pass the graph parameters through ``PREDICTIVE_UNIT_PARAMETERS``. Each server is forked
+from a warm launcher (``warm_launcher.py``) that has already imported seldon-core, Flask
+and scikit-learn, instead of starting a fresh interpreter that imports them again.
 """
 
 from __future__ import annotations
@@ -14,14 +16,27 @@ from pathlib import Path
 from typing import Any
 
 from mlops_helpers.errors import StageError
+from mlops_helpers.pipeline import StageContext
 from mlops_helpers.resources import ResourceTracker
 from mlops_helpers.seldon_kind.modelwork import child_env, model_class
-from mlops_helpers.servers import ManagedServer, free_port, http_json, start_server
+from mlops_helpers.servers import (
+    ManagedServer,
+    free_port,
+    http_json,
+    start_forked,
+    start_server,
+)
 
 PREDICTIONS = "/api/v1.0/predictions"
 START_TIMEOUT_S = 90.0
+#: /health/ping is a cheap local request: poll often, a reconcile waits on every server
+HEALTH_POLL_S = 0.05
 #: runs seldon's microservice with every port on loopback (it runs in the Seldon env)
 LAUNCHER = Path(__file__).resolve().parent / "loopback_microservice.py"
+#: forks the model servers from one process that imported seldon-core once
+WARM_LAUNCHER = Path(__file__).resolve().parent / "warm_launcher.py"
+#: the launcher forks: no BLAS thread pool may exist then (a server scores a row or a few)
+SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 class ImageIndex:
@@ -94,23 +109,44 @@ def resolve(doc: dict[str, Any], index: ImageIndex, model_store: Path) -> LocalU
                      labels.get("mlops-workshop/version", ref.rsplit(":", 1)[-1]))
 
 
+def microservice_args(server_class: str, port: int | str = "{port}") -> list[str]:
+    """seldon-core-microservice's arguments for ``server_class``: REST on ``port``, gRPC
+    and metrics on free ports (every one bound to 127.0.0.1 by loopback_microservice)."""
+    return [server_class, "--service-type", "MODEL", "--http-port", str(port),
+            "--grpc-port", str(free_port()), "--metrics-port", str(free_port()),
+            "--workers", "1"]
+
+
 def microservice_argv(python: Path, server_class: str) -> list[str]:
-    """Seldon's microservice for ``server_class`` with REST on ``{port}`` and gRPC and
-    metrics on free ports, every one of them bound to 127.0.0.1 (see the launcher)."""
-    return [str(python), "-P", str(LAUNCHER), server_class, "--service-type", "MODEL",
-            "--http-port", "{port}", "--grpc-port", str(free_port()),
-            "--metrics-port", str(free_port()), "--workers", "1"]
+    """Seldon's microservice for ``server_class`` as its own fresh process."""
+    return [str(python), "-P", str(LAUNCHER), *microservice_args(server_class)]
 
 
-def start_unit(python: Path, unit: LocalUnit, process_name: str, run_dir: Path,
+def warm_launcher(ctx: StageContext, python: Path) -> str:
+    """The warm launcher's address, started if it does not run. It outlives a stage (the
+    next stage forks from it too), is tracked, and cleanup stops it after the servers."""
+    launcher = ctx.state.get("seldon_launcher") or {}
+    if launcher and ManagedServer.from_dict(launcher["server"]).alive():
+        return str(launcher["url"])
+    server = start_server("seldon-launcher", [str(python), "-P", str(WARM_LAUNCHER), "{port}"],
+                          run_dir=ctx.run_dir, tracker=ctx.tracker, timeout=START_TIMEOUT_S,
+                          interval=HEALTH_POLL_S, env=child_env(**SINGLE_THREADED))
+    ctx.state.update(seldon_launcher={"url": server.url, "server": server.to_dict()})
+    return server.url
+
+
+def start_unit(launcher: str, unit: LocalUnit, process_name: str, run_dir: Path,
                tracker: ResourceTracker, timeout: float = START_TIMEOUT_S) -> ManagedServer:
-    """Seldon's microservice for ``unit``; healthy when /health/ping answers 200."""
-    argv = microservice_argv(python, unit.server_class)
-    env = child_env(PREDICTIVE_UNIT_PARAMETERS=json.dumps(unit.parameters),
-                    PYTHONPATH=str(unit.image_dir))
-    return start_server(process_name, argv, run_dir=run_dir, tracker=tracker,
-                        health_path="/health/ping", env=env, cwd=unit.image_dir,
-                        timeout=timeout)
+    """Seldon's microservice for ``unit``, forked from the launcher at ``launcher``, in the
+    unit's folder; tracked; healthy when /health/ping answers 200."""
+    port = free_port()
+    log_path = run_dir / "logs" / f"{process_name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    request = {"args": microservice_args(unit.server_class, port), "cwd": str(unit.image_dir),
+               "env": {"PREDICTIVE_UNIT_PARAMETERS": json.dumps(unit.parameters)},
+               "log": str(log_path)}
+    return start_forked(launcher, request, process_name, port, log_path, tracker,
+                        health_path="/health/ping", timeout=timeout, interval=HEALTH_POLL_S)
 
 
 def sample_payload(meta: dict[str, Any]) -> dict[str, Any]:

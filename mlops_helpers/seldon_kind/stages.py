@@ -156,7 +156,8 @@ def train(ctx: StageContext) -> dict[str, Any]:
     models = {m["deployment"]: m for m in trained}
     ctx.state.update(models=models)
     for m in trained:
-        ctx.say(f"  {m['deployment']}: version {m['version']}, held-out accuracy "
+        how = "same inputs as before: reused" if m["reused"] else f"trained in {m['seconds']}s"
+        ctx.say(f"  {m['deployment']}: version {m['version']} ({how}), held-out accuracy "
                 f"{m['meta']['accuracy']:.3f} (higher is better)")
     return {"models": models}
 
@@ -369,7 +370,7 @@ def rollback(ctx: StageContext, env: str) -> dict[str, Any]:
 
 
 def cleanup(ctx: StageContext) -> dict[str, Any]:
-    result = cleanup_stage(ctx)
+    result = cleanup_stage(ctx, forget=("seldon_launcher",))
     for record in (ctx.run_dir / "environments").glob("*.json"):
         record.unlink()  # their servers are gone; the GitOps repo keeps the history
     return result

@@ -12,8 +12,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from mlops_helpers.errors import BackendUnavailable, StageError
-from mlops_helpers.extras import require
+from mlops_helpers.errors import BackendUnavailable, MissingExtraError, StageError
+from mlops_helpers.extras import is_installed
 from mlops_helpers.resources import teardown_handler
 from mlops_helpers.servers import ManagedServer, http_json, start_server
 from mlops_helpers.watson_openscale import feedback as feedback_rows
@@ -38,8 +38,10 @@ class LocalBackend(OpenScaleBackend):
     poll_interval = 0.05
 
     def preflight(self, trained_with: str) -> dict[str, Any]:
-        """The local backend needs only the mlflow extra (the registry)."""
-        require("mlflow", "mlflow")
+        """The local backend needs only the mlflow extra (the registry); checked without
+        importing it, which the space stage does anyway."""
+        if not is_installed("mlflow"):
+            raise MissingExtraError("mlflow", "mlflow")
         return {}
 
     @property
@@ -112,7 +114,8 @@ class LocalBackend(OpenScaleBackend):
              "--model-dir", str(model_dir), "--store", str(store_path(self.ctx.run_dir)),
              "--deployment-id", deployment_id, "--deployment-name", name,
              "--model-version", model["version"], "--port", "{port}"],
-            run_dir=self.ctx.run_dir, tracker=tracker, health_path="/health", timeout=60)
+            run_dir=self.ctx.run_dir, tracker=tracker, health_path="/health", timeout=60,
+            interval=0.05)  # up in ~2-3 s: poll often, answer as soon as it is
         # a candidate until the quality gate passes; `promote` then moves "deployed" to it
         self.repo.client.set_registered_model_alias(model["name"], "candidate", model["version"])
         record = {

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from mlops_helpers import mlflow_store
 from mlops_helpers.extras import require
 from mlops_helpers.resources import teardown_handler
 
@@ -36,8 +37,13 @@ def client(uri: str) -> Any:
         logging.getLogger(name).setLevel(logging.WARNING)
     from mlflow.tracking import MlflowClient
 
-    Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    fresh = not mlflow_store.seed_store(db) and not db.exists()
+    made = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    if fresh:
+        mlflow_store.save_template(db)
+    return made
 
 
 def digest(folder: Path) -> str:

@@ -55,11 +55,14 @@ def _split(ctx: StageContext) -> tuple[Any, Any, dict[str, Any]]:
 def setup(ctx: StageContext) -> dict[str, Any]:
     """Check the backend can run, then train the data scientist's model and write what the
     later stages need (a missing setting fails here, before any training)."""
+    from importlib.metadata import version
+
+    # before the heavy imports, so a missing setting or a dead service fails at once
+    checked = ctx.backend.preflight(version("scikit-learn"))
     import numpy as np
     import pandas as pd
     import sklearn
 
-    checked = ctx.backend.preflight(sklearn.__version__)
     module, split, config = _split(ctx)
     model = module.train(split.X_train, split.y_train, config)
     labels, _ = module.predict(model, split.X_test)

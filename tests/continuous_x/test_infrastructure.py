@@ -165,12 +165,14 @@ def test_there_are_the_playbooks_of_the_write_up() -> None:
             "workflow_templates_apply.yml"} <= names
 
 
-@pytest.mark.parametrize("playbook", PLAYBOOKS, ids=str)
-def test_playbook_syntax(playbook: Path, inventory: Path) -> None:
+def test_playbook_syntax(inventory: Path) -> None:
+    """Every playbook in one ansible-playbook call (it checks each one it is given)."""
     done = subprocess.run([_tool("ansible-playbook"), "--syntax-check", "-i", str(inventory),
-                           str(playbook)], cwd=ROOT / "ansible", capture_output=True,
+                           *map(str, PLAYBOOKS)], cwd=ROOT / "ansible", capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+    checked = set(re.findall(r"^playbook: (\S+)$", done.stdout, re.MULTILINE))
+    assert checked == {str(p) for p in PLAYBOOKS}, done.stdout
 
 
 @pytest.mark.slow
@@ -260,11 +262,22 @@ def test_every_environment_and_the_platform_have_manifests() -> None:
     assert {"Deployment", "Service", "PersistentVolumeClaim", "Job"} <= kinds
 
 
+@pytest.fixture(scope="module")
+def validated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One kubernetes-validate call over every manifest and a broken one: (broken, log)."""
+    broken = tmp_path_factory.mktemp("k8s") / "broken.yaml"
+    broken.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n"
+                      "spec: {replicas: two}\n")
+    done = subprocess.run([_tool("kubernetes-validate"), "--strict", *map(str, MANIFESTS),
+                           str(broken)], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0, "kubernetes-validate let the broken manifest through"
+    return broken, done.stdout + done.stderr
+
+
 @pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_manifests_pass_kubernetes_validate(manifest: Path) -> None:
-    done = subprocess.run([_tool("kubernetes-validate"), "--strict", "--quiet",
-                           str(manifest)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+def test_manifests_pass_kubernetes_validate(manifest: Path, validated: tuple[Path, str]) -> None:
+    lines = [line for line in validated[1].splitlines() if f" {manifest} " in line]
+    assert lines and all(" passed for resource " in line for line in lines), validated[1]
 
 
 def test_the_cluster_canary_takes_the_same_share_as_the_local_router() -> None:
@@ -292,13 +305,11 @@ def test_the_cluster_canary_takes_the_same_share_as_the_local_router() -> None:
     assert 80 in opened["open_ports"]["default"]
 
 
-def test_kubernetes_validate_refuses_a_broken_manifest(tmp_path: Path) -> None:
-    broken = tmp_path / "broken.yaml"
-    broken.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n"
-                      "spec: {replicas: two}\n")
-    done = subprocess.run([_tool("kubernetes-validate"), "--strict", "--quiet", str(broken)],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode != 0
+def test_kubernetes_validate_refuses_a_broken_manifest(validated: tuple[Path, str]) -> None:
+    broken, log = validated
+    errors = [line for line in log.splitlines() if line.startswith("ERROR")]
+    assert errors and all(str(broken) in line for line in errors), log
+    assert "spec.replicas: 'two' is not of type 'integer'" in log
 
 
 def test_node_ports_are_distinct_and_opened_by_terraform() -> None:

@@ -5,14 +5,12 @@ a pull-request branch that changes ``params.yaml``; its bare ``origin`` is what 
 clones. The Jenkinsfile is read from that clone, every ``sh`` step is its own process in the
 workspace, credentials exist only inside their ``withCredentials`` blocks. After a passing
 PR build, origin's PR branch holds CI's ``dvc.lock`` commit; the build of that commit is
-skipped, so CI does not loop. Runs on the local backend and with the S3 remote on moto.
+skipped, so CI does not loop. This file builds on the local backend; the build with the S3
+remote on moto is in ``test_jenkins_run_s3.py`` (its own file: each file runs on one worker).
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +21,6 @@ from mlops_helpers.dvc_cml.shell import Shell
 from mlops_helpers.dvc_cml.stages import create_sandbox
 from mlops_helpers.dvc_cml.workspace import SKIP_MARKER
 from tests.dvc_cml.conftest import make_context
-from tests.dvc_cml.support import (
-    bucket_keys,
-    cml_calls,
-    install_recording_cml,
-    moto_s3,
-    s3_params,
-)
 from tests.jenkins_shaped import BuildResult, Origin, UsernamePassword, run_jenkinsfile
 
 pytestmark = pytest.mark.jenkins
@@ -134,35 +125,3 @@ def test_the_build_of_ci_own_commit_is_skipped(local_build: dict[str, Any]) -> N
     assert again.status("Checkout") == "SUCCESS" and again.status("Build") == "SKIPPED"
     assert again.sh_steps("Reproduce") == [] and again.sh_steps("Commit dvc.lock back") == []
     assert _git(origin, "rev-parse", origin.pr_branch) == head  # no new commit: no loop
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[dict[str, Any]]:
-    with moto_s3() as server:
-        yield server
-
-
-def test_pr_build_on_the_s3_remote(s3: dict[str, Any], tmp_path: Path) -> None:
-    origin = _origin(tmp_path / "sandbox", **s3_params(s3))
-    before = _git(origin, "rev-parse", origin.pr_branch)
-    keys_before = bucket_keys(s3)
-    record = tmp_path / "cml-calls.tsv"
-    install_recording_cml(tmp_path / "bin", record)
-    path = os.pathsep.join([str(Path(sys.executable).parent), str(tmp_path / "bin"),
-                            os.environ.get("PATH", "/usr/bin:/bin")])
-    build = run_jenkinsfile(
-        origin, tmp_path / "workspace", change_id=1,
-        params={"BACKEND": "s3", "AWS_REGION": "us-east-1", "S3_ENDPOINT_URL": s3["url"],
-                "CI_CACHE": str(tmp_path / "agent" / "dvc-cache")},
-        credentials={"git-push": GIT_PUSH,
-                     "dvc-s3-remote": UsernamePassword(s3["key_id"], s3["secret"]),
-                     "cml-repo-token": REPO_TOKEN},
-        agent_env={"PATH": path})
-    _passed(build)
-    _assert_pr_branch_holds_the_lock_commit(origin, before)
-    assert len(bucket_keys(s3)) == len(keys_before) + 1  # the pull request's model
-    [call] = cml_calls(record)
-    assert call["target"] == "pr/1" and Path(call["cwd"]) == build.workspace
-    assert "report posted to pr/1" in build.stage("Report").steps[0].output
-    _no_secret_on_disk(build.workspace, [s3["secret"], REPO_TOKEN, GIT_PUSH.password])
-    assert s3["secret"] not in build.log

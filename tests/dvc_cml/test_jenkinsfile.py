@@ -7,7 +7,7 @@ import re
 
 from mlops_helpers.dvc_cml.layout import template_dir
 from mlops_helpers.dvc_cml.stages import PIPELINE
-from tests.support import assert_stages_match, groovy_lint
+from tests.support import assert_stages_match
 
 JENKINSFILE = template_dir() / "Jenkinsfile"
 
@@ -55,8 +55,6 @@ def test_pull_request_stages_only_on_change_requests() -> None:
     assert "withCredentials" in text and "dockerfile" in text
 
 
-def test_groovy_lint() -> None:
-    groovy_lint(JENKINSFILE)
 
 
 def test_agent_dockerfile_installs_the_tools() -> None:

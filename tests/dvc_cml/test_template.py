@@ -13,7 +13,9 @@ from mlops_helpers.dvc_cml.shell import tool
 
 
 def test_template_unit_tests_pass() -> None:
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1"}
+    # the project's tests need no pytest plugin; the workshop's would cost seconds to load
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1",
+           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                           cwd=template_dir(), env=env, capture_output=True, text=True,
                           timeout=300)

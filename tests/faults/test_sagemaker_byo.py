@@ -11,23 +11,28 @@ that fail in one line, and an inference server that never answers 5xx.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 import requests
 
-from mlops_helpers.errors import GateFailed
+from mlops_helpers.config import Settings
+from mlops_helpers.errors import GateFailed, WaitTimeout
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.resources import ResourceTracker
 from mlops_helpers.sagemaker_byo.container import container_dir
-from mlops_helpers.sagemaker_byo.stages import BUILD_STAGES, PIPELINE
+from mlops_helpers.sagemaker_byo.stages import PIPELINE
 from mlops_helpers.servers import ManagedServer, free_port, start_server
 from mlops_helpers.waiting import wait_until
 from tests.faults.fuzz import Case, fuzz_endpoint
@@ -37,11 +42,6 @@ pytestmark = pytest.mark.faults
 
 EXAMPLE = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
 CSV = {"Content-Type": "text/csv"}
-
-
-def context(make_settings, **params: object) -> StageContext:
-    return PIPELINE.context(settings=make_settings("sagemaker_byo", **params),
-                            log=lambda _: None)
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -66,75 +66,109 @@ def answers(url: str) -> bool:
 
 
 # -- gates -----------------------------------------------------------------------------------
-def test_killed_master_leaves_no_worker_serving_and_the_gates_refuse(
-    make_settings, run_root: Path
-) -> None:
-    ctx = context(make_settings)
+@dataclass
+class GatesUnderAttack:
+    """One build whose model and test endpoint are changed under its gates, step by step
+    (the fixture does it; each test reads what one step showed)."""
+
+    passed: dict[str, Any] = field(default_factory=dict)
+    digests: tuple[str, str] = ("", "")
+    retrained_cli_deploy_prod: Any = None
+    retrained_smoke_test: str = ""
+    retrained_deploy_prod: str = ""
+    tampered_deploy_prod: str = ""
+    workers: int = 0
+    workers_left: list[Any] = field(default_factory=list)
+    url_answers_after_kill: bool = True
+    killed_smoke_test: str = ""
+    killed_cli_deploy_prod: Any = None
+    production: Any = "not read"
+    leftovers: list[str] = field(default_factory=list)
+
+
+def _refusal(stage: str, ctx: StageContext) -> str:
+    """The gate's message; a stage that does not refuse fails the flow."""
+    with pytest.raises(GateFailed) as caught:
+        PIPELINE.run_stage(stage, ctx)
+    return str(caught.value)
+
+
+@pytest.fixture(scope="module")
+def attacked(module_root: Path) -> Iterator[GatesUnderAttack]:
+    def context(**params: object) -> StageContext:  # one run directory for both models
+        settings = Settings.load("sagemaker_byo", params={"run_root": str(module_root),
+                                                          **params},
+                                 env_file=module_root / "no.env")
+        return PIPELINE.context(settings=settings, log=lambda _: None)
+
+    seen = GatesUnderAttack()
+    ctx = context(max_depth=4)
     try:
-        PIPELINE.run(ctx, ["build", "train", "train_status", "deploy_test"])
+        PIPELINE.run(ctx, ["build", "train", "train_status", "deploy_test", "smoke_test"])
+        seen.passed = ctx.state.get("smoke_test")
+        first = ctx.state.get("model_digest")
+        # a new training run replaces the model; the test endpoint still serves the first
+        retrained = context(max_depth=2)
+        PIPELINE.run(retrained, ["train", "train_status"])
+        seen.digests = (first, retrained.state.get("model_digest"))
+        seen.retrained_cli_deploy_prod = cli("deploy_prod")  # its own process, as in Jenkins
+        seen.retrained_smoke_test = _refusal("smoke_test", retrained)
+        seen.retrained_deploy_prod = _refusal("deploy_prod", retrained)
+        # a recorded pass cannot be pointed at another digest either
+        ctx.state.update(smoke_test={**seen.passed, "model_digest": "0" * 64})
+        seen.tampered_deploy_prod = _refusal("deploy_prod", ctx)
+        # kill -9 of the test endpoint's master: its workers must exit on their own
         record = ctx.state.get("endpoints")["test"]
         master = psutil.Process(record["server"]["pid"])
         workers = master.children(recursive=True)
-        assert len(workers) >= 2, "serve runs several uvicorn workers"
+        seen.workers = len(workers)
         os.kill(master.pid, signal.SIGKILL)
-        # the workers notice their master is gone and exit: nothing serves the port
-        wait_until(lambda: [w for w in workers if serving(w)],
-                   what="orphaned uvicorn workers to exit", timeout=15, interval=0.1,
-                   until=lambda alive: not alive, describe=lambda alive: f"{len(alive)} alive")
-        assert not answers(record["url"])
-        with pytest.raises(GateFailed, match="server .* is gone"):
-            PIPELINE.run_stage("smoke_test", ctx)
-        refused = cli("deploy_prod")  # its own process, as a Jenkins sh step
-        assert refused.returncode == 1 and "has not passed the smoke test" in refused.stderr
-        assert ctx.backend.production() is None
+        with contextlib.suppress(WaitTimeout):
+            wait_until(lambda: [w for w in workers if serving(w)],
+                       what="orphaned uvicorn workers to exit", timeout=15, interval=0.05,
+                       until=lambda alive: not alive,
+                       describe=lambda alive: f"{len(alive)} alive")
+        seen.workers_left = [w.pid for w in workers if serving(w)]
+        seen.url_answers_after_kill = answers(record["url"])
+        seen.killed_smoke_test = _refusal("smoke_test", ctx)
+        seen.killed_cli_deploy_prod = cli("deploy_prod")
+        seen.production = ctx.backend.production()
     finally:
-        PIPELINE.run_stage("cleanup", ctx)
-    assert leftover_processes(str(run_root)) == []
+        PIPELINE.run_stage("teardown", ctx)
+    seen.leftovers = leftover_processes(str(module_root))
+    yield seen
+
+
+def test_killed_master_leaves_no_worker_serving_and_the_gates_refuse(
+    attacked: GatesUnderAttack,
+) -> None:
+    assert attacked.workers >= 2, "serve runs several uvicorn workers"
+    assert attacked.workers_left == [] and not attacked.url_answers_after_kill
+    assert re.search("server .* is gone", attacked.killed_smoke_test)
+    refused = attacked.killed_cli_deploy_prod
+    assert refused.returncode == 1 and "has not passed the smoke test" in refused.stderr
+    assert attacked.production is None and attacked.leftovers == []
 
 
 def test_smoke_test_refuses_an_endpoint_serving_another_model(
-    make_settings, run_root: Path
+    attacked: GatesUnderAttack,
 ) -> None:
-    first = context(make_settings, max_depth=4)
-    try:
-        PIPELINE.run(first, BUILD_STAGES)
-        prod = first.backend.production()
-        second = context(make_settings, max_depth=2)  # another model, also good enough
-        PIPELINE.run(second, ["train", "train_status", "deploy_test"])
-        assert second.state.get("model_digest") != prod["model_digest"]
-        # the test endpoint's address now leads to production's server (old model)
-        endpoints = second.state.get("endpoints")
-        endpoints["test"] = {**endpoints["test"], "url": prod["url"], "server": prod["server"]}
-        second.state.update(endpoints=endpoints)
-        with pytest.raises(GateFailed, match=r"serves model \w{12} .*not the deployed"):
-            PIPELINE.run_stage("smoke_test", second)
-        with pytest.raises(GateFailed, match="has not passed the smoke test"):
-            PIPELINE.run_stage("deploy_prod", second)
-        assert second.backend.production() == prod
-    finally:
-        PIPELINE.run_stage("teardown", first)
-    assert leftover_processes(str(run_root)) == []
+    first, second = attacked.digests
+    assert first != second
+    # the test endpoint serves the first model, the build now deploys the second
+    assert re.search(r"serves model \w{12} .*not the deployed", attacked.retrained_smoke_test)
+    assert first[:12] in attacked.retrained_smoke_test
+    assert "has not passed the smoke test" in attacked.retrained_deploy_prod
 
 
-def test_deploy_prod_promotes_only_the_digest_that_passed(make_settings, run_root: Path) -> None:
-    ctx = context(make_settings, max_depth=4)
-    try:
-        PIPELINE.run(ctx, ["build", "train", "train_status", "deploy_test", "smoke_test"])
-        passed = ctx.state.get("smoke_test")
-        assert passed["passed"] and passed["model_digest"] == ctx.state.get("model_digest")
-        # a new training run replaces the model: its digest has no smoke test yet
-        retrained = context(make_settings, max_depth=2)
-        PIPELINE.run(retrained, ["train", "train_status"])
-        refused = cli("deploy_prod")
-        assert refused.returncode == 1 and "has not passed the smoke test" in refused.stderr
-        # a recorded pass cannot be pointed at another digest either
-        ctx.state.update(smoke_test={**passed, "model_digest": "0" * 64})
-        with pytest.raises(GateFailed, match="has not passed the smoke test"):
-            PIPELINE.run_stage("deploy_prod", ctx)
-        assert ctx.backend.production() is None
-    finally:
-        PIPELINE.run_stage("teardown", ctx)
-    assert leftover_processes(str(run_root)) == []
+def test_deploy_prod_promotes_only_the_digest_that_passed(attacked: GatesUnderAttack) -> None:
+    passed = attacked.passed
+    assert passed["passed"] and passed["model_digest"] == attacked.digests[0]
+    # the retrained model's digest has no smoke test yet
+    refused = attacked.retrained_cli_deploy_prod
+    assert refused.returncode == 1 and "has not passed the smoke test" in refused.stderr
+    assert "has not passed the smoke test" in attacked.tampered_deploy_prod
+    assert attacked.production is None
 
 
 # -- credentials -------------------------------------------------------------------------------

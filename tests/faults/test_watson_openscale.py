@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -54,17 +55,51 @@ def one_line(done: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+EMPTY_MONITOR = dict.fromkeys(("subscriptions", "payload_log", "feedback_log",
+                               "monitor_instances", "monitor_runs", "metrics"), 0)
+
+
+@dataclass
+class FailedSubscribe:
+    error: str  # what the refused subscribe raised
+    subscriptions: int  # the monitor's rows after it, and after scoring the deployment
+    payload_rows: int
+
+
+@dataclass
+class SharedRun:
+    root: Path
+    failed_subscribe: FailedSubscribe
+
+
 @pytest.fixture(scope="module")
-def subscribed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One local run up to subscribe, shared by the module's gate and rerun tests."""
+def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedRun]:
+    """One local run up to subscribe, shared by the module's tests. Before its subscribe, a
+    subscribe with a bad threshold is tried and the deployment scored: what that left is
+    kept for the test below. Cleanup must leave the monitor's tables empty."""
     root = tmp_path_factory.mktemp("wos-faults")
     ctx = context(root)
     try:
-        PIPELINE.run(ctx, BEFORE_SCORE)
-        yield root
+        PIPELINE.run(ctx, BEFORE_SCORE[:-1])
+        with pytest.raises(ConfigError, match="min_accuracy") as refused:
+            PIPELINE.run_stage("subscribe", context(root, min_accuracy=1.5))
+        deployment = ctx.state.get("deployment")
+        fields = ctx.state.get("setup")["meta"]["feature_fields"]
+        ctx.backend.score(deployment, payload.from_rows(fields, [[0.0] * 64]))
+        store = MonitorStore(store_path(ctx.run_dir))
+        failed = FailedSubscribe(str(refused.value), store.counts()["subscriptions"],
+                                 store.payload_count(deployment["deployment_id"]))
+        PIPELINE.run_stage("subscribe", ctx)
+        yield SharedRun(root, failed)
     finally:
         PIPELINE.run_stage("cleanup", ctx)
         assert leftover_processes(str(root)) == []
+    assert MonitorStore(store_path(ctx.run_dir)).counts() == EMPTY_MONITOR
+
+
+@pytest.fixture
+def subscribed(shared_run: SharedRun) -> Path:
+    return shared_run.root
 
 
 def feedback_rows(root: Path) -> int:
@@ -163,39 +198,41 @@ def test_scoring_endpoint_answers_malformed_input_with_json_4xx(subscribed) -> N
     print("fuzz watson scoring endpoint:", report.as_dict())
 
 
+def test_degraded_feedback_in_a_later_build_fails_the_gate_and_promote_obeys(
+        subscribed: Path) -> None:
+    """A later build, each stage in its own process (as Jenkins runs them): degraded feedback
+    makes evaluate exit 1 and say why; promote, another process, reads that verdict."""
+    assert cli(subscribed, "subscribe", "-p", "max_rows_per_evaluation", "100").returncode == 0
+    logged = cli(subscribed, "feedback", "-p", "feedback_rows", "100",
+                 "-p", "feedback_label_noise", "0.6")
+    assert logged.returncode == 0, logged.stderr
+    failed = cli(subscribed, "evaluate")
+    assert failed.returncode == 1
+    assert "gate failed: quality monitor: accuracy 0." in one_line(failed)
+    assert "below its lower limit 0.8" in failed.stderr
+    refused = cli(subscribed, "promote")
+    assert refused.returncode == 1 and "the quality gate failed" in one_line(refused)
+
+
+def test_a_failed_subscribe_leaves_no_payload_row(shared_run: SharedRun) -> None:
+    failed = shared_run.failed_subscribe
+    assert "min_accuracy" in failed.error
+    assert failed.subscriptions == 0
+    assert failed.payload_rows == 0  # scored, but no subscription: nothing logged
+
+
 def test_score_and_evaluate_with_the_scoring_server_dead_say_so_in_one_line(
-    tmp_path: Path
+    subscribed: Path
 ) -> None:
-    ctx = context(tmp_path)
-    try:
-        PIPELINE.run(ctx, [*BEFORE_SCORE, "score", "feedback"])
-        ManagedServer.from_dict(ctx.state.get("deployment")["server"]).stop()
-        for stage in ("score", "evaluate"):
-            done = cli(tmp_path, stage)
-            assert done.returncode == 1
-            line = one_line(done)
-            assert "does not answer" in line and "run the deploy stage again" in line, line
-    finally:
-        PIPELINE.run_stage("cleanup", ctx)
-
-
-def test_a_failed_subscribe_leaves_no_payload_row(tmp_path: Path) -> None:
-    ctx = context(tmp_path)
-    try:
-        PIPELINE.run(ctx, BEFORE_SCORE[:-1])
-        with pytest.raises(ConfigError, match="min_accuracy"):
-            PIPELINE.run_stage("subscribe", context(tmp_path, min_accuracy=1.5))
-        deployment = ctx.state.get("deployment")
-        fields = ctx.state.get("setup")["meta"]["feature_fields"]
-        ctx.backend.score(deployment, payload.from_rows(fields, [[0.0] * 64]))
-        store = MonitorStore(store_path(ctx.run_dir))
-        assert store.counts()["subscriptions"] == 0
-        assert store.payload_count(deployment["deployment_id"]) == 0
-    finally:
-        PIPELINE.run_stage("cleanup", ctx)
-    assert MonitorStore(store_path(ctx.run_dir)).counts() == dict.fromkeys(
-        ("subscriptions", "payload_log", "feedback_log", "monitor_instances", "monitor_runs",
-         "metrics"), 0)
+    """Last of the shared run's tests: it stops the deployment's server."""
+    ctx = context(subscribed)
+    PIPELINE.run_stage("feedback", ctx)  # enough rows that evaluate goes on to score them
+    ManagedServer.from_dict(ctx.state.get("deployment")["server"]).stop()
+    for stage in ("score", "evaluate"):
+        done = cli(subscribed, stage)
+        assert done.returncode == 1
+        line = one_line(done)
+        assert "does not answer" in line and "run the deploy stage again" in line, line
 
 
 def test_monitor_db_shrinks_after_its_rows_are_deleted(tmp_path: Path) -> None:
@@ -204,10 +241,11 @@ def test_monitor_db_shrinks_after_its_rows_are_deleted(tmp_path: Path) -> None:
         deployment_id="d", deployment_name="d", model_name="m", model_version="1",
         scoring_url="http://127.0.0.1:9", label_column="y", problem_type="multiclass",
         feature_fields=["x"], training_schema={})
-    request = {"input_data": [{"fields": ["x"], "values": [[0.5]] * 200}]}
-    for i in range(2000):
+    # big requests, few commits: each commit waits for the disk
+    request = {"input_data": [{"fields": ["x"], "values": [[0.5]] * 4000}]}
+    for i in range(100):
         store.log_payload(deployment_id="d", model_version="1", request={**request, "i": i},
-                          response={}, n_rows=200, response_time_ms=1.0)
+                          response={}, n_rows=4000, response_time_ms=1.0)
     store.add_feedback(subscription["id"], [([float(i)], i % 10) for i in range(5000)])
 
     def size() -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -17,6 +17,8 @@ from tests.support import leftover_processes
 pytestmark = [pytest.mark.jenkins, pytest.mark.slow]
 
 APPROVER = "release-manager"
+SCRIPT = "scenarios/seldon_kind/Jenkinsfile"
+RUN_DIR = "runs/seldon_kind-jk"
 STAGES = ["Unit tests", "Train", "Build images", "Serve locally", "Integration test",
           "Promote to staging", "Open production change", "Approve production"]
 
@@ -25,13 +27,35 @@ def _images(manifests: dict[str, str]) -> dict[str, list[str]]:
     return {name: sorted(re.findall(r"image: *(\S+)", text)) for name, text in manifests.items()}
 
 
+@dataclass
+class Builds:
+    refused: BuildResult  # build 1: the approval is refused
+    refused_production: dict[str, str]  # production/ on main right after build 1
+    approved: BuildResult  # build 2, same job and workspace: approved
+
+
 @pytest.fixture(scope="module")
-def build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuildResult]:
+def builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
+    """Two builds of one job, as in Jenkins: the first one's approval is refused, the next
+    one's is given. The second reuses the workspace (and the run directory in it), so its
+    unchanged models are not trained again."""
     root = tmp_path_factory.mktemp("seldon_jenkins")
     origin = make_origin(project_tree(), root / "origin.git")
-    yield run_jenkinsfile(origin, root / "ws", script_path="scenarios/seldon_kind/Jenkinsfile",
-                          params={"BACKEND": "local", "ATTENDEE": "jk"}, approver=APPROVER,
-                          timeout=1200)
+
+    def run(number: int, approver: str | None) -> BuildResult:
+        return run_jenkinsfile(origin, root / "ws", script_path=SCRIPT, build_number=number,
+                               params={"BACKEND": "local", "ATTENDEE": "jk"},
+                               approver=approver, timeout=1200)
+
+    refused = run(1, None)
+    production = GitOpsRepo(refused.workspace / RUN_DIR / "gitops").read_environment(
+        "production")
+    return Builds(refused, production, run(2, APPROVER))
+
+
+@pytest.fixture(scope="module")
+def build(builds: Builds) -> BuildResult:
+    return builds.approved
 
 
 def test_every_stage_passes_in_order_and_cleanup_runs(build: BuildResult) -> None:
@@ -44,7 +68,7 @@ def test_every_stage_passes_in_order_and_cleanup_runs(build: BuildResult) -> Non
 
 
 def test_the_approver_from_the_input_step_merged_production(build: BuildResult) -> None:
-    run_dir = build.workspace / "runs/seldon_kind-jk"
+    run_dir = build.workspace / RUN_DIR
     state = json.loads((run_dir / "state.json").read_text())
     assert state["results"]["integration_test"]["passed"] is True
     approval = state["results"]["approve_production"]
@@ -60,17 +84,15 @@ def test_the_approver_from_the_input_step_merged_production(build: BuildResult) 
     assert input_step.stage == "Approve production" and APPROVER in input_step.output
 
 
-def test_a_refused_approval_aborts_and_production_stays_empty(
-        tmp_path_factory: pytest.TempPathFactory) -> None:
-    root = tmp_path_factory.mktemp("seldon_refused")
-    origin = make_origin(project_tree(), root / "origin.git")
-    refused = run_jenkinsfile(origin, root / "ws",
-                              script_path="scenarios/seldon_kind/Jenkinsfile",
-                              params={"BACKEND": "local", "ATTENDEE": "jk"}, approver=None,
-                              timeout=1200)
+def test_a_refused_approval_aborts_and_production_stays_empty(builds: Builds) -> None:
+    refused = builds.refused
     assert refused.result == "ABORTED", refused.log
     assert refused.status("Approve production") == "ABORTED"
     assert refused.status("Open production change") == "SUCCESS"
-    gitops = GitOpsRepo(refused.workspace / "runs/seldon_kind-jk/gitops")
-    assert gitops.read_environment("production") == {}
+    assert builds.refused_production == {}
     assert refused.post_run == ["always"] and refused.killed_processes == []
+
+
+def test_the_next_build_replaces_the_refused_change(builds: Builds) -> None:
+    opened = builds.approved.sh_steps("Open production change")[0].output
+    assert "closed promote-production-" in opened and "this run's change replaces it" in opened

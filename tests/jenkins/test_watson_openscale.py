@@ -12,6 +12,7 @@ from tests.jenkins_groovy import Call, Str, walk
 from tests.jenkins_shaped import (
     BuildResult,
     JenkinsfileError,
+    Origin,
     PipelineDef,
     load_jenkinsfile,
     make_origin,
@@ -32,9 +33,15 @@ def _files_with_secret(tree: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def sdk_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuildResult]:
+def origin(tmp_path_factory: pytest.TempPathFactory) -> Origin:
+    """One repository for both Jenkinsfiles' builds (each checks out its own workspace)."""
+    return make_origin(project_tree(), tmp_path_factory.mktemp("watson_origin") / "origin.git")
+
+
+@pytest.fixture(scope="module")
+def sdk_build(tmp_path_factory: pytest.TempPathFactory, origin: Origin,
+              ) -> Iterator[BuildResult]:
     root = tmp_path_factory.mktemp("watson_jenkins")
-    origin = make_origin(project_tree(), root / "origin.git")
     yield run_jenkinsfile(origin, root / "ws",
                           script_path="scenarios/watson_openscale/Jenkinsfile",
                           params={"BACKEND": "local", "ATTENDEE": "jk"},
@@ -50,9 +57,10 @@ def test_every_stage_passes_and_cleanup_runs_always(sdk_build: BuildResult) -> N
 
 
 def test_the_model_tests_ran_in_the_checked_out_scenario_folder(sdk_build: BuildResult) -> None:
+    """The model project's own tests (its pyproject's settings, run in its folder) pass."""
     (step,) = sdk_build.sh_steps("Model tests")
     assert step.cwd == str(sdk_build.workspace / "scenarios/watson_openscale")
-    assert step.exit_code == 0 and " passed" in step.output
+    assert step.exit_code == 0 and "3 passed" in step.output, step.output
 
 
 def test_the_quality_gate_measured_the_deployed_model(sdk_build: BuildResult) -> None:
@@ -99,10 +107,10 @@ def _cpdctl_pipeline() -> PipelineDef:
 
 
 @pytest.fixture(scope="module")
-def cpdctl_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuildResult]:
+def cpdctl_build(tmp_path_factory: pytest.TempPathFactory, origin: Origin,
+                 ) -> Iterator[BuildResult]:
     _cpdctl_pipeline()
     root = tmp_path_factory.mktemp("watson_cpdctl")
-    origin = make_origin(project_tree(), root / "origin.git")
     yield run_jenkinsfile(origin, root / "ws",
                           script_path="scenarios/watson_openscale/Jenkinsfile.cpdctl",
                           params={"ATTENDEE": "jk"}, credentials=CREDENTIALS, timeout=600)

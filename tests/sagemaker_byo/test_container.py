@@ -84,15 +84,27 @@ def post(server: ManagedServer, body: bytes, content_type: str | None = "text/cs
 
 
 # -- train ----------------------------------------------------------------------------
-def test_train_writes_the_model_and_its_metadata(tmp_path: Path) -> None:
-    base = make_tree(tmp_path, {"max_depth": "3", "criterion": "entropy"}, iris_rows())
+@pytest.fixture(scope="module")
+def sagemaker_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``train`` with hyperparameters as a SageMaker job hands them over: ours, some JSON-quoted,
+    plus what tuning and the SageMaker SDK add. One run, read by the two tests below."""
+    base = make_tree(tmp_path_factory.mktemp("job"), {
+        "max_depth": "3", "criterion": '"entropy"',
+        "_tuning_objective_metric": "validation:accuracy",
+        "sagemaker_program": '"train"', "sagemaker_region": '"eu-west-2"',
+        "sagemaker_job_name": '"byo-train-jd-1"', "sagemaker_container_log_level": "20",
+    }, iris_rows())
     done = run_train(base)
     assert done.returncode == 0, done.stderr
-    meta = json.loads((base / "model" / "model-meta.json").read_text())
+    return base
+
+
+def test_train_writes_the_model_and_its_metadata(sagemaker_job: Path) -> None:
+    meta = json.loads((sagemaker_job / "model" / "model-meta.json").read_text())
     assert meta["n_features"] == 4 and meta["classes"] == [0, 1, 2]
     assert meta["hyperparameters"]["criterion"] == "entropy"
-    assert (base / "model" / "model.joblib").is_file()
-    assert not (base / "output" / "failure").exists()
+    assert (sagemaker_job / "model" / "model.joblib").is_file()
+    assert not (sagemaker_job / "output" / "failure").exists()
 
 
 @pytest.mark.parametrize(("hyperparameters", "reason"), [
@@ -111,17 +123,9 @@ def test_bad_hyperparameter_fails_with_the_reason(
     assert not (base / "model" / "model.joblib").exists()
 
 
-def test_sagemaker_own_hyperparameters_are_ignored(tmp_path: Path) -> None:
+def test_sagemaker_own_hyperparameters_are_ignored(sagemaker_job: Path) -> None:
     """What tuning and the SageMaker SDK add (JSON-quoted values too) is not refused."""
-    base = make_tree(tmp_path, {
-        "max_depth": "3", "criterion": '"entropy"',
-        "_tuning_objective_metric": "validation:accuracy",
-        "sagemaker_program": '"train"', "sagemaker_region": '"eu-west-2"',
-        "sagemaker_job_name": '"byo-train-jd-1"', "sagemaker_container_log_level": "20",
-    }, iris_rows())
-    done = run_train(base)
-    assert done.returncode == 0, done.stderr
-    meta = json.loads((base / "model" / "model-meta.json").read_text())
+    meta = json.loads((sagemaker_job / "model" / "model-meta.json").read_text())
     assert meta["hyperparameters"] == {"max_depth": 3, "criterion": "entropy", "random_state": 0}
 
 

@@ -1,15 +1,26 @@
-"""The pipeline on the local backend: a full run, the gates, idempotence, cleanup."""
+"""The pipeline on the local backend: one build run once per module, the gates, cleanup.
+
+The notebook test runs the whole flow too; here one build (``build_run``) is run once, step
+by step, and each test checks what was seen at one step. Production replaced across builds
+and kept by a failed build, and every stage in its own process, are checked by the
+Jenkins-shaped run (``test_jenkins_run.py``), which runs exactly that; so is a gate that
+says no from the CLI (its smoke test build: exit non-zero, "gate failed: smoke test").
+A smoke test below the bar with no production yet is the notebook's gate demo, whose output
+nbval compares ("gate failed: smoke test ... below the threshold", "still running
+afterwards: nothing; production: none").
+"""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tarfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from mlops_helpers.config import Settings
 from mlops_helpers.errors import GateFailed, StageError
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.sagemaker_byo.stages import BUILD_STAGES, PIPELINE
@@ -22,66 +33,107 @@ def context(make_settings, **params: object) -> StageContext:
                             log=lambda _: None)
 
 
-def test_full_run_then_teardown_leaves_nothing(make_settings, run_root: Path) -> None:
-    ctx = context(make_settings)
+@dataclass
+class BuildRun:
+    """What one build showed at each step (the fixture runs it; the tests read it)."""
+
+    ctx: StageContext
+    results: dict[str, Any] = field(default_factory=dict)
+    refused_before_smoke_test: str = ""
+    test_alive_after_deploy: bool = False
+    test: dict[str, Any] = field(default_factory=dict)
+    prod: dict[str, Any] = field(default_factory=dict)
+    invocations: list[int] = field(default_factory=list)
+    redeployed_pid: int = 0
+    left_after_cleanup: list[Any] = field(default_factory=list)
+    test_alive_after_cleanup: bool = True
+    prod_ping_after_cleanup: Any = None
+    left_after_teardown: list[Any] = field(default_factory=list)
+    production_after_teardown: Any = "not torn down"
+    processes_after_teardown: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def build_run(module_root: Path) -> BuildRun:
+    # one worker per endpoint: the notebook and the Jenkins-shaped run serve with several
+    settings = Settings.load("sagemaker_byo",
+                             params={"run_root": str(module_root), "serve_workers": 1},
+                             env_file=module_root / "no.env")
+    run = BuildRun(PIPELINE.context(settings=settings, log=lambda _: None))
+    ctx = run.ctx
     try:
-        results = PIPELINE.run(ctx, BUILD_STAGES)
-        assert list(results) == BUILD_STAGES
-        assert results["train_status"]["TrainingJobStatus"] == "Completed"
-        assert results["smoke_test"]["accuracy"] >= 0.9
-        # the artifact store is laid out like the bucket, with SageMaker's model key
-        store = ctx.run_dir / "artifact-store" / "byo-artifacts-test"
-        assert (store / "data" / "train" / "train.csv").is_file()
-        job = results["train"]["job_name"]
-        model = store / "training-jobs" / job / "output" / "model.tar.gz"
-        with tarfile.open(model) as tar:
-            assert sorted(tar.getnames()) == ["model-meta.json", "model.joblib"]
-        test, prod = ctx.state.get("endpoints")["test"], ctx.backend.production()
-        assert prod["model_digest"] == test["model_digest"] == ctx.state.get("model_digest")
-        for record in (test, prod):
-            assert http_json("POST", f"{record['url']}/invocations", raw=b"5.1,3.5,1.4,0.2",
-                             headers={"Content-Type": "text/csv"})[0] == 200
+        for stage in ("build", "train", "train_status"):
+            run.results[stage] = PIPELINE.run_stage(stage, ctx)
+        try:  # the gate holds before any smoke test ran
+            PIPELINE.run_stage("deploy_prod", ctx)
+        except GateFailed as exc:
+            run.refused_before_smoke_test = str(exc)
+        for stage in ("deploy_test", "smoke_test", "deploy_prod"):
+            run.results[stage] = PIPELINE.run_stage(stage, ctx)
+            if stage == "deploy_test":
+                record = ctx.state.get("endpoints")["test"]
+                run.test_alive_after_deploy = ManagedServer.from_dict(record["server"]).alive()
+        run.test, run.prod = ctx.state.get("endpoints")["test"], ctx.backend.production()
+        run.invocations = [
+            http_json("POST", f"{r['url']}/invocations", raw=b"5.1,3.5,1.4,0.2",
+                      headers={"Content-Type": "text/csv"})[0] for r in (run.test, run.prod)]
         # a second deploy of the same model reuses the running endpoint
         PIPELINE.run_stage("deploy_prod", ctx)
-        assert ctx.backend.production()["server"]["pid"] == prod["server"]["pid"]
+        run.redeployed_pid = ctx.backend.production()["server"]["pid"]
         # cleanup ends the build: the test endpoint goes, production keeps serving
         PIPELINE.run_stage("cleanup", ctx)
-        assert ctx.tracker.list() == [] and not ManagedServer.from_dict(test["server"]).alive()
-        assert http_json("GET", f"{prod['url']}/ping")[1]["model_digest"] == prod["model_digest"]
+        run.left_after_cleanup = ctx.tracker.list()
+        run.test_alive_after_cleanup = ManagedServer.from_dict(run.test["server"]).alive()
+        run.prod_ping_after_cleanup = http_json("GET", f"{run.prod['url']}/ping")[1]
     finally:
         PIPELINE.run_stage("teardown", ctx)
-    assert ctx.tracker.list() == [] and ctx.backend.production_tracker.list() == []
-    assert ctx.backend.production() is None
-    assert leftover_processes(str(run_root)) == []
+    run.left_after_teardown = ctx.tracker.list() + ctx.backend.production_tracker.list()
+    run.production_after_teardown = ctx.backend.production()
+    run.processes_after_teardown = leftover_processes(str(module_root))
+    return run
 
 
-def test_production_is_updated_in_place_and_survives_a_failed_build(
-    make_settings, run_root: Path
+def test_a_build_passes_every_stage(build_run: BuildRun) -> None:
+    assert list(build_run.results) == BUILD_STAGES
+    assert build_run.results["train_status"]["TrainingJobStatus"] == "Completed"
+    assert build_run.results["smoke_test"]["accuracy"] >= 0.9
+
+
+def test_the_artifact_store_is_laid_out_like_the_bucket(build_run: BuildRun) -> None:
+    store = build_run.ctx.run_dir / "artifact-store" / "byo-artifacts-test"
+    assert (store / "data" / "train" / "train.csv").is_file()
+    job = build_run.results["train"]["job_name"]
+    model = store / "training-jobs" / job / "output" / "model.tar.gz"  # SageMaker's key
+    with tarfile.open(model) as tar:
+        assert sorted(tar.getnames()) == ["model-meta.json", "model.joblib"]
+
+
+def test_deploy_prod_refuses_a_model_that_was_not_smoke_tested(build_run: BuildRun) -> None:
+    assert "has not passed the smoke test" in build_run.refused_before_smoke_test
+
+
+def test_both_endpoints_serve_the_smoke_tested_model(build_run: BuildRun) -> None:
+    assert build_run.test_alive_after_deploy
+    digest = build_run.ctx.state.get("model_digest")
+    assert build_run.prod["model_digest"] == build_run.test["model_digest"] == digest
+    assert build_run.invocations == [200, 200]
+
+
+def test_deploy_prod_of_the_same_model_reuses_the_endpoint(build_run: BuildRun) -> None:
+    assert build_run.redeployed_pid == build_run.prod["server"]["pid"]
+
+
+def test_cleanup_stops_the_test_endpoint_and_production_keeps_serving(
+    build_run: BuildRun,
 ) -> None:
-    first = context(make_settings, max_depth=4)
-    try:
-        PIPELINE.run(first, BUILD_STAGES)
-        PIPELINE.run_stage("cleanup", first)
-        old = first.backend.production()
-        # a different model passes: the same endpoint name now serves it, the old is gone
-        second = context(make_settings, criterion="entropy")
-        PIPELINE.run(second, BUILD_STAGES)
-        PIPELINE.run_stage("cleanup", second)
-        new = second.backend.production()
-        assert new["endpoint_name"] == old["endpoint_name"]
-        assert new["model_digest"] != old["model_digest"]
-        assert not ManagedServer.from_dict(old["server"]).alive()
-        assert len(second.backend.production_tracker.list()) == 2  # one server, its files
-        # a model that fails the smoke test: production keeps serving the second model
-        third = context(make_settings, max_depth=1)
-        with pytest.raises(GateFailed, match="below the threshold"):
-            PIPELINE.run(third, BUILD_STAGES)
-        assert third.backend.production() == new
-        assert http_json("GET", f"{new['url']}/ping")[1]["model_digest"] == new["model_digest"]
-        assert third.tracker.list() == []
-    finally:
-        PIPELINE.run_stage("teardown", first)
-    assert leftover_processes(str(run_root)) == []
+    assert build_run.left_after_cleanup == [] and not build_run.test_alive_after_cleanup
+    assert build_run.prod_ping_after_cleanup["model_digest"] == build_run.prod["model_digest"]
+
+
+def test_teardown_leaves_nothing(build_run: BuildRun) -> None:
+    assert build_run.left_after_teardown == []
+    assert build_run.production_after_teardown is None
+    assert build_run.processes_after_teardown == []
 
 
 def test_bad_hyperparameter_stops_at_train_status_with_the_reason(
@@ -92,30 +144,6 @@ def test_bad_hyperparameter_stops_at_train_status_with_the_reason(
         PIPELINE.run(ctx, BUILD_STAGES)
     assert not ctx.state.get("endpoints")
     assert ctx.state.get("model_uri") is None
-    assert leftover_processes(str(run_root)) == []
-
-
-def test_smoke_test_below_threshold_creates_no_prod_and_tears_down(
-    make_settings, run_root: Path
-) -> None:
-    ctx = context(make_settings, max_depth=1)
-    with pytest.raises(GateFailed, match=r"accuracy 0\.\d+ .* below the threshold 0\.9"):
-        PIPELINE.run(ctx, BUILD_STAGES)
-    assert ctx.backend.production() is None
-    assert ctx.tracker.list() == []
-    assert leftover_processes(str(run_root)) == []
-
-
-def test_deploy_prod_refuses_a_model_that_was_not_smoke_tested(
-    make_settings, run_root: Path
-) -> None:
-    ctx = context(make_settings)
-    try:
-        PIPELINE.run(ctx, ["build", "train", "train_status"])
-        with pytest.raises(GateFailed, match="has not passed the smoke test"):
-            PIPELINE.run_stage("deploy_prod", ctx)
-    finally:
-        PIPELINE.run_stage("cleanup", ctx)
     assert leftover_processes(str(run_root)) == []
 
 
@@ -151,51 +179,3 @@ def test_build_tag_is_a_content_digest(make_settings) -> None:
     assert (staged / "Dockerfile").is_file() and (staged / "program" / "serve").is_file()
     status = json.loads((ctx.run_dir / "state.json").read_text())["image"]
     assert status["uri"].endswith(f":{first['tag']}")
-
-
-def test_endpoint_record_survives_a_new_process(make_settings, run_root: Path) -> None:
-    ctx = context(make_settings)
-    try:
-        PIPELINE.run(ctx, ["build", "train", "train_status", "deploy_test"])
-        record = ctx.state.get("endpoints")["test"]
-        assert ManagedServer.from_dict(record["server"]).alive()
-    finally:
-        PIPELINE.run_stage("cleanup", ctx)
-    assert not ManagedServer.from_dict(record["server"]).alive()
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("mlops-workshop")
-    return subprocess.run([str(exe), "sagemaker_byo", *args], capture_output=True, text=True,
-                          timeout=180, check=False)
-
-
-@pytest.mark.slow
-def test_each_stage_in_its_own_process_as_jenkins_runs_them(run_root: Path) -> None:
-    try:
-        for stage in BUILD_STAGES:
-            done = cli(stage)
-            assert done.returncode == 0, f"{stage}: {done.stdout}\n{done.stderr}"
-        assert leftover_processes(str(run_root)), "the endpoints should be running now"
-        done = cli("cleanup")
-        assert done.returncode == 0, done.stderr
-        assert leftover_processes(str(run_root)), "production should still be serving"
-    finally:
-        done = cli("teardown")
-    assert done.returncode == 0, done.stderr
-    assert leftover_processes(str(run_root)) == []
-
-
-@pytest.mark.slow
-def test_cli_gate_failure_exits_non_zero_with_the_reason(run_root: Path) -> None:
-    try:
-        for stage in ("build", "train", "train_status", "deploy_test"):
-            assert cli(stage, "-p", "max_depth", "1").returncode == 0
-        done = cli("smoke_test", "-p", "max_depth", "1")
-        assert done.returncode == 1
-        assert "gate failed: smoke test" in done.stderr
-        refused = cli("deploy_prod")
-        assert refused.returncode == 1 and "has not passed the smoke test" in refused.stderr
-    finally:
-        cli("teardown")
-    assert leftover_processes(str(run_root)) == []

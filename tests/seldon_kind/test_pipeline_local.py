@@ -3,20 +3,31 @@ approval, rollback, idempotent and failure-safe reconcile, validation, cleanup."
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
-from mlops_helpers.errors import GateFailed
+from mlops_helpers.errors import GateFailed, ServerStartError
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.seldon_kind import stages
 from mlops_helpers.seldon_kind.catalog import DEPLOYMENTS
 from mlops_helpers.seldon_kind.gitops import GitOpsRepo
 from mlops_helpers.seldon_kind.reconcile import ReconcileFailed
-from mlops_helpers.seldon_kind.serving import bad_payloads, predict, sample_payload
+from mlops_helpers.seldon_kind.serving import (
+    ImageIndex,
+    LocalUnit,
+    bad_payloads,
+    predict,
+    sample_payload,
+    start_unit,
+)
 from mlops_helpers.servers import ManagedServer, http_json
+from mlops_helpers.waiting import wait_until
 from tests.seldon_kind.conftest import make_context
 from tests.support import leftover_processes
 
@@ -167,8 +178,11 @@ def test_a_new_model_reaches_staging_only_and_a_revert_rolls_it_back(
     first = versions(ctx, "staging")
     name = "news-classifier-test"
     retrained = make_context(module_root, news_c=0.5)
-    PIPELINE.run(retrained, ["train", "build", "serve_local", "integration_test",
-                             "promote_staging"])
+    results = PIPELINE.run(retrained, ["train", "build", "serve_local", "integration_test",
+                                       "promote_staging"])
+    # only the model whose inputs changed is trained again; the others are reused
+    reused = {n: m["reused"] for n, m in results["train"]["models"].items()}
+    assert reused == {d.name: d.name != "news-classifier" for d in DEPLOYMENTS}
     second = versions(ctx, "staging")
     assert second[name] != first[name]
     assert {k: v for k, v in second.items() if k != name} == {
@@ -182,6 +196,73 @@ def test_a_new_model_reaches_staging_only_and_a_revert_rolls_it_back(
     assert predict(url, sample_payload(meta))[0] == 200
 
 
+def test_servers_are_forked_from_one_warm_launcher(flow: dict[str, Any]) -> None:
+    ctx = flow["ctx"]
+    launcher = ManagedServer.from_dict(ctx.state.get("seldon_launcher")["server"])
+    assert launcher.alive()
+    parent = psutil.Process(launcher.pid)
+    assert parent.environ()["OPENBLAS_NUM_THREADS"] == "1"  # no BLAS threads at fork
+    index = ImageIndex(ctx.run_dir / "images").load()["images"]
+    for env in ("staging", "production"):
+        for entry in env_record(ctx, env)["deployments"].values():
+            server = psutil.Process(entry["server"]["pid"])
+            assert server.ppid() == launcher.pid
+            assert os.getsid(server.pid) == server.pid  # its own session: stopped alone
+            assert server.cwd() == str(Path(index[entry["image"]]).resolve())
+
+
+def test_the_launcher_answers_bad_requests_with_a_json_4xx(flow: dict[str, Any]) -> None:
+    url = flow["ctx"].state.get("seldon_launcher")["url"]
+    good = {"args": ["Model"], "cwd": str(flow["ctx"].run_dir), "env": {},
+            "log": str(flow["ctx"].run_dir / "logs" / "never.log")}
+    bad = {
+        "not JSON": b"{nope",
+        "a field missing": {k: v for k, v in good.items() if k != "cwd"},
+        "args not a list": {**good, "args": "Model"},
+        "no model folder": {**good, "cwd": "/no/such/folder"},
+        "env not strings": {**good, "env": {"A": 1}},
+    }
+    for label, body in bad.items():
+        raw = body if isinstance(body, bytes) else None
+        status, answer = http_json("POST", f"{url}/start", None if raw else body, raw=raw)
+        assert status == 400 and "error" in answer, (label, status, answer)
+    status, answer = http_json("GET", f"{url}/nothing")
+    assert status == 404 and "error" in answer
+    assert http_json("GET", f"{url}/health")[0] == 200  # and it keeps serving
+    assert not (flow["ctx"].run_dir / "logs" / "never.log").exists()
+
+
+def test_a_server_that_cannot_start_reports_its_log_and_leaves_nothing(
+        flow: dict[str, Any], tmp_path: Path) -> None:
+    ctx = flow["ctx"]
+    url = ctx.state.get("seldon_launcher")["url"]
+    unit = LocalUnit("broken", "broken:1", tmp_path, "NoSuchModel", [], "1")
+    with pytest.raises(ServerStartError, match=r"(?s)did not become healthy.*NoSuchModel"):
+        start_unit(url, unit, "seldon-broken", ctx.run_dir, ctx.tracker, timeout=60)
+    assert "process:seldon-broken" not in {r.id for r in ctx.tracker.list()}
+
+
+def test_a_dead_launcher_is_started_again_by_the_next_reconcile(flow: dict[str, Any]) -> None:
+    """As when Jenkins runs each stage in a new process and something killed the launcher:
+    the servers it forked keep serving, and the next server needs a new launcher."""
+    ctx = flow["ctx"]
+    old = ManagedServer.from_dict(ctx.state.get("seldon_launcher")["server"])
+    os.kill(old.pid, signal.SIGKILL)
+    wait_until(lambda: not old.alive(), what="the killed launcher to end", timeout=10,
+               interval=0.05, progress=False)
+    name = "news-classifier-test"
+    entry = env_record(ctx, "staging")["deployments"][name]
+    assert ManagedServer.from_dict(entry["server"]).alive()  # its servers outlive it
+    ManagedServer.from_dict(entry["server"]).stop()
+    report = stages.reconcile(ctx, "staging")
+    assert report["started"] == [name]
+    new = ManagedServer.from_dict(ctx.state.get("seldon_launcher")["server"])
+    assert new.pid != old.pid and new.alive()
+    meta = ctx.state.get("models")["news-classifier"]["meta"]
+    url = ctx.backend.environment("staging").urls()[name]
+    assert predict(url, sample_payload(meta))[0] == 200
+
+
 def test_cleanup_stops_every_server(flow: dict[str, Any], module_root: Path) -> None:
     ctx = flow["ctx"]
     released = PIPELINE.run_stage("cleanup", ctx)["released"]
@@ -189,3 +270,4 @@ def test_cleanup_stops_every_server(flow: dict[str, Any], module_root: Path) -> 
     assert ctx.tracker.list() == []
     assert leftover_processes(str(module_root)) == []
     assert not list((ctx.run_dir / "environments").glob("*.json"))
+    assert ctx.state.get("seldon_launcher") is None

@@ -1,13 +1,22 @@
-"""The pipeline on the local backend: full run, idempotent reruns, the gate, cleanup."""
+"""The pipeline on the local backend: full run, idempotent reruns, the gate, cleanup.
+
+One module-scoped run (the whole pipeline, twice) is shared: the tests that only read it
+come first, the ones that change it (a new model version, degraded feedback, teardown)
+after, in file order (the whole file runs on one xdist worker).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mlops_helpers.errors import GateFailed, StageError
+from mlops_helpers.pipeline import StageContext
 from mlops_helpers.servers import ManagedServer
 from mlops_helpers.watson_openscale.feedback import FeedbackRejected
 from mlops_helpers.watson_openscale.local import store_path
@@ -17,55 +26,186 @@ from mlops_helpers.watson_openscale.stages import PIPELINE
 from tests.support import leftover_processes
 from tests.watson_openscale.conftest import make_context
 
-BEFORE_SCORE = ["setup", "space", "store_model", "deploy", "subscribe"]
+
+@dataclass
+class TwoRuns:
+    ctx: StageContext
+    first: dict[str, Any]
+    second: dict[str, Any]
+    first_pid: int
+    counts: dict[str, int]  # the monitor's tables right after the second run
 
 
-def test_two_full_runs_give_one_model_one_deployment_one_subscription(tmp_path: Path) -> None:
-    ctx = make_context(tmp_path)
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoRuns]:
+    """The whole pipeline run twice in one run directory; cleaned up after the module."""
+    root = tmp_path_factory.mktemp("wos-local")
+    ctx = make_context(root)
     try:
         first = PIPELINE.run(ctx)
-        assert first["evaluate"]["status"] == "finished"
-        assert first["store_model"]["action"] == "created"
-        assert first["deploy"]["action"] == "created"
-        assert first["subscribe"]["action"] == "created"
         pid = ctx.state.get("deployment")["server"]["pid"]
         second = PIPELINE.run(ctx)
-        assert second["store_model"]["action"] == "unchanged"
-        assert second["deploy"]["action"] == "unchanged"
-        assert second["subscribe"]["action"] == "updated"
-        assert second["subscribe"]["monitor_action"] == "updated"
-        assert ctx.state.get("deployment")["server"]["pid"] == pid
-        repo = MlflowRepository(ctx.run_dir)
-        name = first["store_model"]["name"]
-        assert len(repo.client.search_registered_models()) == 1
-        assert [v.version for v in repo.versions(name)] == [1]
-        assert len(repo.spaces(first["space"]["name"])) == 1
-        counts = MonitorStore(store_path(ctx.run_dir)).counts()
-        assert counts["subscriptions"] == 1 and counts["monitor_instances"] == 1
-        assert counts["monitor_runs"] == 2
-        # every scoring request was logged once: the score stage's and the monitor's; the
-        # rerun sent the same content, so nothing doubled (payload and feedback)
-        assert counts["payload_log"] == first["score"]["requests"] + 1
-        assert counts["feedback_log"] == first["feedback"]["stored"] == 200
-        assert second["feedback"] == {"stored": 0, "already_logged": 200, "label_noise": 0.0}
-        assert second["score"]["payload_logged"] == second["score"]["requests"]
-        assert (first["promote"]["action"], second["promote"]["action"]) == (
-            "promoted", "unchanged")
+        yield TwoRuns(ctx, first, second, pid, MonitorStore(store_path(ctx.run_dir)).counts())
     finally:
         PIPELINE.run_stage("cleanup", ctx)
-    assert ctx.tracker.list() == []
-    assert leftover_processes(str(tmp_path)) == []
+        assert leftover_processes(str(root)) == []
 
 
-def test_cleanup_removes_deployment_versions_subscription_and_space(tmp_path: Path) -> None:
-    ctx = make_context(tmp_path)
-    PIPELINE.run(ctx, BEFORE_SCORE)
+def test_two_full_runs_give_one_model_one_deployment_one_subscription(two_runs) -> None:
+    first, second, ctx = two_runs.first, two_runs.second, two_runs.ctx
+    assert first["evaluate"]["status"] == "finished"
+    assert first["store_model"]["action"] == "created"
+    assert first["deploy"]["action"] == "created"
+    assert first["subscribe"]["action"] == "created"
+    assert second["store_model"]["action"] == "unchanged"
+    assert second["deploy"]["action"] == "unchanged"
+    assert second["subscribe"]["action"] == "updated"
+    assert second["subscribe"]["monitor_action"] == "updated"
+    assert ctx.state.get("deployment")["server"]["pid"] == two_runs.first_pid
+    repo = MlflowRepository(ctx.run_dir)
+    name = first["store_model"]["name"]
+    assert len(repo.client.search_registered_models()) == 1
+    assert [v.version for v in repo.versions(name)] == [1]
+    assert len(repo.spaces(first["space"]["name"])) == 1
+    counts = two_runs.counts
+    assert counts["subscriptions"] == 1 and counts["monitor_instances"] == 1
+    assert counts["monitor_runs"] == 2
+    # every scoring request was logged once: the score stage's and the monitor's; the
+    # rerun sent the same content, so nothing doubled (payload and feedback)
+    assert counts["payload_log"] == first["score"]["requests"] + 1
+    assert counts["feedback_log"] == first["feedback"]["stored"] == 200
+    assert second["feedback"] == {"stored": 0, "already_logged": 200, "label_noise": 0.0}
+    assert second["score"]["payload_logged"] == second["score"]["requests"]
+    assert (first["promote"]["action"], second["promote"]["action"]) == (
+        "promoted", "unchanged")
+
+
+def test_gate_passes_on_good_feedback(two_runs) -> None:
+    run = two_runs.first["evaluate"]
+    assert all(m["passed"] in (True, None) for m in run["metrics"])
+    assert {m["metric"] for m in run["metrics"]} == {
+        "accuracy", "weighted_f1", "weighted_precision", "weighted_recall"}
+    assert len(run["confusion_matrix"]) == 10 and sum(map(sum, run["confusion_matrix"])) \
+        == run["n_rows"] == 200
+
+
+def test_mlflow_loads_the_deployed_model_and_it_predicts(two_runs) -> None:
+    """The registry is MLflow: its own client loads `models:/<name>@deployed`, and the
+    scoring server answers as that very artifact does."""
+    import mlflow
+    import numpy as np
+
+    from mlops_helpers.watson_openscale import payload
+
+    ctx = two_runs.ctx
+    created_before = (Path.cwd() / "mlflow.db").exists()
+    name = two_runs.first["store_model"]["name"]
+    try:
+        # the run's own store for both (MLflow's default would be ./mlflow.db in the cwd)
+        mlflow.set_tracking_uri(ctx.state.get("space")["tracking_uri"])
+        mlflow.set_registry_uri(ctx.state.get("space")["tracking_uri"])
+        model = mlflow.pyfunc.load_model(f"models:/{name}@deployed")
+        assert model.metadata.signature is not None
+        assert model.metadata.saved_input_example_info is not None
+        example = json.loads((Path(ctx.state.get("setup")["model_dir"])
+                              / "input_example.json").read_text())
+        rows = np.asarray(example["data"], dtype=float)
+        labels = [int(v) for v in model.predict(rows)]
+        served = ctx.backend.score(ctx.state.get("deployment"),
+                                   payload.from_rows(example["columns"], rows.tolist()))
+        assert payload.predictions(served)[0] == labels
+    finally:
+        mlflow.set_tracking_uri("")
+        mlflow.set_registry_uri("")
+    assert not (Path.cwd() / "mlflow.db").exists() or created_before
+
+
+def test_feedback_with_a_missing_label_is_refused_and_nothing_stored(two_runs) -> None:
+    ctx = two_runs.ctx
+    subscription = ctx.state.get("subscription")
+    fields = [*subscription["feature_fields"], subscription["label_column"]]
+    good = [0.0] * 64 + [3]
+    store = MonitorStore(store_path(ctx.run_dir))
+    before = store.feedback_count(subscription["subscription_id"])
+    for bad in (None, float("nan"), ""):
+        with pytest.raises(FeedbackRejected, match=r"missing label .*rows \[1\]"):
+            ctx.backend.log_feedback(subscription, fields, [good, [0.0] * 64 + [bad]])
+    with pytest.raises(FeedbackRejected, match="no label column 'digit'"):
+        ctx.backend.log_feedback(subscription, fields[:-1], [good[:-1]])
+    assert store.feedback_count(subscription["subscription_id"]) == before
+    assert ctx.backend.log_feedback(subscription, fields, [good]) == 1
+
+
+def test_payload_log_count_equals_scoring_requests(two_runs) -> None:
+    ctx = two_runs.ctx
+    subscription = ctx.state.get("subscription")
+    before = ctx.backend.payload_count(subscription)
+    result = PIPELINE.run_stage("score", make_context(ctx.settings.run_root, score_requests=7,
+                                                      rows_per_request=3))
+    assert result["requests"] == 7 and result["rows"] == 21
+    assert ctx.backend.payload_count(subscription) - before == 7
+    assert all(len(p) == 10 for p in result["probabilities"])
+    assert sum(a == b for a, b in zip(result["predictions"], result["labels"],
+                                      strict=True)) >= 18
+
+
+def test_threshold_is_a_setting_read_when_the_gate_runs(two_runs) -> None:
+    # the same good feedback fails a bar nobody can reach, set when the gate runs
+    strict = make_context(two_runs.ctx.settings.run_root, min_accuracy=0.999)
+    with pytest.raises(GateFailed, match=r"accuracy 0\.9\d+ is below its lower limit 0\.999"):
+        PIPELINE.run_stage("evaluate", strict)
+
+
+def test_too_little_feedback_says_so_instead_of_a_metric(two_runs) -> None:
+    root = two_runs.ctx.settings.run_root
+    PIPELINE.run_stage("subscribe", make_context(root, min_feedback_data_size=100_000))
+    try:
+        with pytest.raises(GateFailed, match=r"only \d+ feedback row\(s\).*at least 100000"):
+            PIPELINE.run_stage("evaluate", two_runs.ctx)
+        assert two_runs.ctx.state.get("quality_run")["metrics"] == []
+        store = MonitorStore(store_path(two_runs.ctx.run_dir))
+        runs = store.runs(two_runs.ctx.state.get("subscription")["monitor_instance_id"])
+        assert runs[-1]["status"] == "insufficient_feedback" and runs[-1]["metrics"] == []
+    finally:
+        PIPELINE.run_stage("subscribe", make_context(root))
+
+
+def test_new_model_updates_the_deployment_in_place(two_runs) -> None:
+    ctx = two_runs.ctx
+    before = ctx.state.get("deployment")
+    other = make_context(ctx.settings.run_root, model_name="digits-classifier")
+    # a changed model (different bytes) becomes version 2 of the same registered model
+    meta = ctx.state.get("setup")["meta"]
+    (Path(ctx.state.get("setup")["model_dir"]) / "model-meta.json").write_text(
+        json.dumps({**meta, "note": "retrained"}))
+    stored = PIPELINE.run_stage("store_model", other)
+    assert (stored["version"], stored["action"]) == ("2", "updated")
+    assert stored["versions"] == ["1", "2"]
+    deployed = PIPELINE.run_stage("deploy", other)
+    assert deployed["action"] == "updated"
+    assert deployed["deployment_id"] == before["deployment_id"]
+    assert deployed["model_version"] == "2"
+    assert not ManagedServer.from_dict(before["server"]).alive()
+
+
+def test_degraded_feedback_fails_the_gate_and_the_failure_tears_everything_down(
+        two_runs) -> None:
+    """Last: the failed gate's cleanup releases deployment, versions, subscription, space."""
+    ctx = two_runs.ctx
     server = ManagedServer.from_dict(ctx.state.get("deployment")["server"])
     model = ctx.state.get("model")
     space = ctx.state.get("space")
     assert server.alive()
-    result = PIPELINE.run_stage("cleanup", ctx)
-    assert len(result["released"]) == 5
+    degraded = make_context(ctx.settings.run_root, feedback_label_noise=0.5)
+    with pytest.raises(GateFailed, match=r"accuracy 0\.[0-7]\d* is below its lower limit 0\.8"):
+        PIPELINE.run(degraded, ["subscribe", "feedback", "evaluate", "promote"])
+    run = degraded.state.get("quality_run")
+    accuracy = next(m for m in run["metrics"] if m["metric"] == "accuracy")
+    assert accuracy["passed"] is False and accuracy["threshold"] == 0.8
+    # the failure ran the cleanup stage: everything it started is released
+    released = degraded.state.get("results")["cleanup"]["released"]
+    assert len(released) == 5, released
+    assert degraded.tracker.list() == []
     assert not server.alive()
     repo = MlflowRepository(ctx.run_dir)
     assert repo.versions(model["name"]) == []
@@ -74,31 +214,8 @@ def test_cleanup_removes_deployment_versions_subscription_and_space(tmp_path: Pa
     counts = MonitorStore(store_path(ctx.run_dir)).counts()
     assert counts["subscriptions"] == counts["monitor_instances"] == 0
     assert not (ctx.run_dir / "deployments" / "wos-deploy-test").exists()
-    assert ctx.state.get("deployment") is None
-    assert leftover_processes(str(tmp_path)) == []
-
-
-def test_new_model_updates_the_deployment_in_place(tmp_path: Path) -> None:
-    ctx = make_context(tmp_path)
-    try:
-        PIPELINE.run(ctx, BEFORE_SCORE)
-        before = ctx.state.get("deployment")
-        other = make_context(tmp_path, model_name="digits-classifier")
-        # a changed model (different bytes) becomes version 2 of the same registered model
-        meta = ctx.state.get("setup")["meta"]
-        (Path(ctx.state.get("setup")["model_dir"]) / "model-meta.json").write_text(
-            json.dumps({**meta, "note": "retrained"}))
-        stored = PIPELINE.run_stage("store_model", other)
-        assert (stored["version"], stored["action"]) == ("2", "updated")
-        assert stored["versions"] == ["1", "2"]
-        deployed = PIPELINE.run_stage("deploy", other)
-        assert deployed["action"] == "updated"
-        assert deployed["deployment_id"] == before["deployment_id"]
-        assert deployed["model_version"] == "2"
-        assert not ManagedServer.from_dict(before["server"]).alive()
-    finally:
-        PIPELINE.run_stage("cleanup", ctx)
-    assert leftover_processes(str(tmp_path)) == []
+    assert degraded.state.get("deployment") is None
+    assert leftover_processes(str(ctx.settings.run_root)) == []
 
 
 def test_duplicate_spaces_are_found_and_removed(tmp_path: Path) -> None:
@@ -114,108 +231,6 @@ def test_duplicate_spaces_are_found_and_removed(tmp_path: Path) -> None:
         assert PIPELINE.run_stage("space", ctx)["removed_duplicates"] == []
     finally:
         PIPELINE.run_stage("cleanup", ctx)
-
-
-def test_gate_fails_on_degraded_feedback_with_metric_value_threshold(tmp_path: Path) -> None:
-    ctx = make_context(tmp_path, feedback_label_noise=0.5)
-    with pytest.raises(GateFailed, match=r"accuracy 0\.[0-7]\d* is below its lower limit 0\.8"):
-        PIPELINE.run(ctx)
-    run = ctx.state.get("quality_run")
-    accuracy = next(m for m in run["metrics"] if m["metric"] == "accuracy")
-    assert accuracy["passed"] is False and accuracy["threshold"] == 0.8
-    # the failure tore everything down
-    assert ctx.tracker.list() == []
-    assert leftover_processes(str(tmp_path)) == []
-
-
-def test_gate_passes_on_good_feedback_and_threshold_is_a_setting(tmp_path: Path) -> None:
-    ctx = make_context(tmp_path)
-    try:
-        PIPELINE.run(ctx)
-        run = ctx.state.get("quality_run")
-        assert all(m["passed"] in (True, None) for m in run["metrics"])
-        assert {m["metric"] for m in run["metrics"]} == {
-            "accuracy", "weighted_f1", "weighted_precision", "weighted_recall"}
-        assert len(run["confusion_matrix"]) == 10 and sum(map(sum, run["confusion_matrix"])) \
-            == run["n_rows"] == 200
-        # the same good feedback fails a bar nobody can reach, set when the gate runs
-        strict = make_context(tmp_path, min_accuracy=0.999)
-        with pytest.raises(GateFailed, match=r"accuracy 0\.9\d+ is below its lower limit 0\.999"):
-            PIPELINE.run_stage("evaluate", strict)
-    finally:
-        PIPELINE.run_stage("cleanup", ctx)
-
-
-def test_mlflow_loads_the_deployed_model_and_it_predicts(tmp_path: Path) -> None:
-    """The registry is MLflow: its own client loads `models:/<name>@deployed`, and the
-    scoring server answers as that very artifact does."""
-    import mlflow
-    import numpy as np
-
-    from mlops_helpers.watson_openscale import payload
-
-    created_before = (Path.cwd() / "mlflow.db").exists()
-    ctx = make_context(tmp_path)
-    try:
-        results = PIPELINE.run(ctx)
-        name = results["store_model"]["name"]
-        # the run's own store for both (MLflow's default would be ./mlflow.db in the cwd)
-        mlflow.set_tracking_uri(ctx.state.get("space")["tracking_uri"])
-        mlflow.set_registry_uri(ctx.state.get("space")["tracking_uri"])
-        model = mlflow.pyfunc.load_model(f"models:/{name}@deployed")
-        assert model.metadata.signature is not None
-        assert model.metadata.saved_input_example_info is not None
-        example = json.loads((Path(ctx.state.get("setup")["model_dir"])
-                              / "input_example.json").read_text())
-        rows = np.asarray(example["data"], dtype=float)
-        labels = [int(v) for v in model.predict(rows)]
-        served = ctx.backend.score(ctx.state.get("deployment"),
-                                   payload.from_rows(example["columns"], rows.tolist()))
-        assert payload.predictions(served)[0] == labels
-    finally:
-        PIPELINE.run_stage("cleanup", ctx)
-        mlflow.set_tracking_uri("")
-        mlflow.set_registry_uri("")
-    assert not (Path.cwd() / "mlflow.db").exists() or created_before
-
-
-def test_too_little_feedback_says_so_instead_of_a_metric(deployed) -> None:
-    ctx = deployed
-    with pytest.raises(GateFailed, match=r"only 0 feedback row\(s\).*at least 50"):
-        PIPELINE.run_stage("evaluate", ctx)
-    assert ctx.state.get("quality_run")["metrics"] == []
-    store = MonitorStore(store_path(ctx.run_dir))
-    runs = store.runs(ctx.state.get("subscription")["monitor_instance_id"])
-    assert runs[-1]["status"] == "insufficient_feedback" and runs[-1]["metrics"] == []
-
-
-def test_feedback_with_a_missing_label_is_refused_and_nothing_stored(deployed) -> None:
-    ctx = deployed
-    subscription = ctx.state.get("subscription")
-    fields = [*subscription["feature_fields"], subscription["label_column"]]
-    good = [0.0] * 64 + [3]
-    store = MonitorStore(store_path(ctx.run_dir))
-    before = store.feedback_count(subscription["subscription_id"])
-    for bad in (None, float("nan"), ""):
-        with pytest.raises(FeedbackRejected, match=r"missing label .*rows \[1\]"):
-            ctx.backend.log_feedback(subscription, fields, [good, [0.0] * 64 + [bad]])
-    with pytest.raises(FeedbackRejected, match="no label column 'digit'"):
-        ctx.backend.log_feedback(subscription, fields[:-1], [good[:-1]])
-    assert store.feedback_count(subscription["subscription_id"]) == before
-    assert ctx.backend.log_feedback(subscription, fields, [good]) == 1
-
-
-def test_payload_log_count_equals_scoring_requests(deployed) -> None:
-    ctx = deployed
-    subscription = ctx.state.get("subscription")
-    before = ctx.backend.payload_count(subscription)
-    result = PIPELINE.run_stage("score", make_context(ctx.settings.run_root, score_requests=7,
-                                                      rows_per_request=3))
-    assert result["requests"] == 7 and result["rows"] == 21
-    assert ctx.backend.payload_count(subscription) - before == 7
-    assert all(len(p) == 10 for p in result["probabilities"])
-    assert sum(a == b for a, b in zip(result["predictions"], result["labels"],
-                                      strict=True)) >= 18
 
 
 def test_stages_out_of_order_say_what_to_run_first(tmp_path: Path) -> None:

@@ -36,6 +36,8 @@ def load_model(model_dir: Path) -> Any:
 MANIFEST: dict[str, Any] = json.loads((BUNDLE_DIR / "manifest.json").read_text())
 MODEL = load_model(BUNDLE_DIR / "model")
 N_FEATURES = int(getattr(MODEL, "n_features_in_", 0))
+if N_FEATURES:  # warm up before answering: a first prediction costs several warm ones, and
+    MODEL.predict([[0.0] * N_FEATURES])  # the canary gate would count it against this model
 
 
 # NaN, Infinity, "nan", "inf" and integers too large for a float are refused (422): a

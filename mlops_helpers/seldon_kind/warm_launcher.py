@@ -1,0 +1,71 @@
+"""A warm launcher for the local model servers, in the *Seldon environment*.
+
+Each model server still runs in its own process, on its own loopback port, in its own
+model folder, with its own log; what changes is how that process begins. A fresh interpreter
+spends most of a second importing seldon-core, Flask and scikit-learn before the server
+answers. This launcher imports them once; each server is forked from it and then runs
+seldon's unchanged microservice (through ``loopback_microservice.main``), in its own
+session, so stopping it stops only it. gunicorn's ``--preload`` works the same way.
+
+    POST /start {"args": [...], "cwd": dir, "env": {"NAME": "value"}, "log": file}
+
+``args`` are seldon-core-microservice's arguments (``MyModel --service-type MODEL ...``);
+``env`` is added to the child's environment (``PREDICTIVE_UNIT_PARAMETERS``).
+Run: ``.venvs/seldon/bin/python -P warm_launcher.py PORT`` (``serving.py`` does); the
+launcher itself is ``mlops_helpers/fork_launcher.py``, shared with continuous_x.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+HERE = Path(__file__).resolve().parent
+# seldon's microservice and what the model folders import (and their pickles need)
+WARM = ("seldon_core.microservice", "seldon_core.flask_utils", "flask", "joblib", "numpy",
+        "sklearn.linear_model", "sklearn.pipeline", "sklearn.preprocessing",
+        "sklearn.feature_extraction.text")
+FIELDS = {"args": list, "cwd": str, "env": dict, "log": str}
+
+
+def _load(path: Path) -> ModuleType:
+    """A module from its file (``-P`` keeps this folder off sys.path, so model modules cannot
+    be shadowed by this package's files, and the package is not importable here)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # dataclasses and typing look a module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+fork_launcher = _load(HERE.parent / "fork_launcher.py")
+
+
+def check(request: dict) -> str | None:
+    """Why ``request`` cannot start a server, or None."""
+    if not all(isinstance(a, str) for a in request["args"]) or not request["args"]:
+        return "args must be a non-empty list of strings"
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in request["env"].items()):
+        return "env must map names to strings"
+    if not os.path.isdir(request["cwd"]):
+        return f"no model folder at {request['cwd']}"
+    if not os.path.isdir(os.path.dirname(request["log"]) or "."):
+        return f"no folder for the log {request['log']}"
+    return None
+
+
+def serve_model(loopback: ModuleType, request: dict) -> None:
+    """In the forked child: become seldon's microservice for the request's ``args``."""
+    fork_launcher.become(request["log"], request["cwd"], request["env"])
+    sys.argv = ["seldon-core-microservice", *request["args"]]
+    loopback.main()
+
+
+if __name__ == "__main__":
+    loopback_microservice = _load(HERE / "loopback_microservice.py")
+    fork_launcher.serve_forever(int(sys.argv[1]), WARM, FIELDS, check,
+                                lambda request: serve_model(loopback_microservice, request))
