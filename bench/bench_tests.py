@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,6 +70,8 @@ def busy_core(on: bool):
 def one_run(source: Path, work: Path, keep: bool, busy: bool = False) -> dict[str, Any]:
     clone = work / "clone"
     fresh_copy(source, clone)
+    if (source.parent / "shared").is_dir():  # the team's shared folder sits beside a checkout
+        shutil.copytree(source.parent / "shared", work / "shared")
     env = {**os.environ}
     env.pop("VIRTUAL_ENV", None)
     t0 = time.perf_counter()
