@@ -31,8 +31,9 @@ from mlops_helpers.errors import StageError
 
 BIN_DIR = Path(sys.executable).parent
 DEFAULT_TIMEOUT = 180.0
-# reads the values at run time, so they never appear in an argv or a config file
+# colorama's saved streams: DVC resets sys.stdout to them around JSON output
 COLORAMA_STREAMS = ("orig_stdout", "orig_stderr", "wrapped_stdout", "wrapped_stderr")
+# reads the values at run time, so they never appear in an argv or a config file
 CREDENTIAL_HELPER = ('!f() { test "$1" = get && printf "username=%s\\npassword=%s\\n" '
                      '"$GIT_USERNAME" "$GIT_PASSWORD"; }; f')
 

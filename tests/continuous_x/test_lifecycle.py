@@ -12,31 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from mlops_helpers.config import Settings
 from mlops_helpers.continuous_x.stages import PIPELINE, await_run, serving
 from mlops_helpers.continuous_x.traffic import drive
 from mlops_helpers.errors import GateFailed, StageError, WaitTimeout
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.servers import http_json
-from tests.support import leftover_processes
+from tests.continuous_x.local_platform import make, platform_context
 
 pytestmark = pytest.mark.slow
 
 
-def make(module_root: Path, **params: object) -> StageContext:
-    settings = Settings.load("continuous_x", params={"run_root": str(module_root), **params},
-                             env_file=module_root / "no.env")
-    return PIPELINE.context(settings=settings, log=lambda _: None)
-
-
 @pytest.fixture(scope="module")
 def ctx(module_root: Path) -> Iterator[StageContext]:
-    context = make(module_root)
-    PIPELINE.run_stage("platform", context)
-    yield context
-    PIPELINE.run_stage("cleanup", context)
-    assert context.tracker.list() == []
-    assert leftover_processes(str(module_root)) == []
+    yield from platform_context(module_root)
 
 
 def release(ctx: StageContext, module_root: Path, **params: object) -> str:

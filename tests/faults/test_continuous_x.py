@@ -17,26 +17,19 @@ from typing import Any
 
 import pytest
 
-from mlops_helpers.config import Settings
 from mlops_helpers.continuous_x.stages import PIPELINE, serving
 from mlops_helpers.continuous_x.traffic import drive
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.resources import process_alive
 from mlops_helpers.servers import ManagedServer, http_json
+from tests.continuous_x.local_platform import make, platform_context
 from tests.faults.fuzz import Case, fuzz_endpoint
-from tests.support import leftover_processes
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 CLI = Path(sys.executable).parent / "mlops-workshop"
 MODEL = "continuous-x-model-test"
 ROW = [5.1, 3.5, 1.4, 0.2]
-
-
-def make(root: Path, **params: object) -> StageContext:
-    settings = Settings.load("continuous_x", params={"run_root": str(root), **params},
-                             env_file=root / "no.env")
-    return PIPELINE.context(settings=settings, log=lambda _: None)
 
 
 def cli(stage: str, **params: object) -> subprocess.CompletedProcess[str]:
@@ -48,12 +41,7 @@ def cli(stage: str, **params: object) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def ctx(module_root: Path) -> Iterator[StageContext]:
-    context = make(module_root)
-    PIPELINE.run_stage("platform", context)
-    yield context
-    PIPELINE.run_stage("cleanup", context)
-    assert context.tracker.list() == []
-    assert leftover_processes(str(module_root)) == []
+    yield from platform_context(module_root)
 
 
 def versions(ctx: StageContext) -> list[str]:
