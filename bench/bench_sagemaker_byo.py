@@ -29,6 +29,7 @@ from common import notebook_wall_times, summary, write_result  # noqa: E402
 
 from mlops_helpers.data import load_dataset  # noqa: E402
 from mlops_helpers.resources import ResourceTracker  # noqa: E402
+from mlops_helpers.sagemaker_byo import image_site  # noqa: E402
 from mlops_helpers.sagemaker_byo.container import container_dir  # noqa: E402
 from mlops_helpers.servers import ManagedServer, free_port, start_server  # noqa: E402
 
@@ -144,22 +145,28 @@ def measure(target: Target, rows: list[list[float]]) -> dict[str, Any]:
     return out
 
 
-def train_model(base: Path, train_csv: Path) -> None:
+Image = tuple[list[str], dict[str, str]]  # how the image's programs run here (image_site)
+
+
+def train_model(base: Path, train_csv: Path, image: Image) -> None:
     (base / "input" / "config").mkdir(parents=True)
     (base / "input" / "data" / "training").mkdir(parents=True)
     (base / "input" / "config" / "hyperparameters.json").write_text(
         json.dumps({"max_depth": str(MAX_DEPTH)}))
     (base / "input" / "data" / "training" / "train.csv").write_bytes(train_csv.read_bytes())
-    subprocess.run([sys.executable, str(container_dir() / "program" / "train")],
-                   env={"BYO_OPT_ML": str(base), "PATH": "/usr/bin:/bin"}, check=True,
+    python, site_env = image
+    subprocess.run([*python, str(container_dir() / "program" / "train")],
+                   env={"BYO_OPT_ML": str(base), "PATH": "/usr/bin:/bin", **site_env}, check=True,
                    timeout=120, capture_output=True)
 
 
-def start_byo(run_dir: Path, tracker: ResourceTracker, opt_ml: Path) -> Target:
+def start_byo(run_dir: Path, tracker: ResourceTracker, opt_ml: Path, image: Image) -> Target:
+    python, site_env = image
     server = start_server(
-        "bench-byo", [sys.executable, str(container_dir() / "program" / "serve"), "--host",
+        "bench-byo", [*python, str(container_dir() / "program" / "serve"), "--host",
                       "127.0.0.1", "--port", "{port}", "--workers", str(WORKERS)],
-        run_dir=run_dir, tracker=tracker, health_path="/ping", env={"BYO_OPT_ML": str(opt_ml)})
+        run_dir=run_dir, tracker=tracker, health_path="/ping",
+        env={"BYO_OPT_ML": str(opt_ml), **site_env})
     return Target("byo", server, "/invocations", "text/csv", csv_body)
 
 
@@ -196,9 +203,11 @@ def main() -> int:
 
         np.savetxt(train_csv, np.column_stack([data.y_train, data.X_train]), delimiter=",",
                    fmt="%.10g")
-        train_model(run_dir / "opt_ml", train_csv)
+        image = image_site.python(image_site.link_site(
+            container_dir() / "requirements.txt", run_dir / image_site.SITE_DIR))
+        train_model(run_dir / "opt_ml", train_csv, image)
         try:
-            byo = start_byo(run_dir, tracker, run_dir / "opt_ml")
+            byo = start_byo(run_dir, tracker, run_dir / "opt_ml", image)
             results["byo"] = measure(byo, rows)
             try:
                 seldon = start_seldon(run_dir, tracker, train_csv)

@@ -163,11 +163,14 @@ def start_server(
     cwd: Path | None = None,
     timeout: float = 60.0,
     interval: float = 0.2,
+    wait: bool = True,
 ) -> ManagedServer:
     """Start ``argv`` (``{port}`` in any argument is replaced) and wait until it is healthy.
 
     The log goes to ``<run_dir>/logs/<name>.log``. If the process exits or never answers
     200 on ``health_path`` within ``timeout``, it is killed and the error shows its log.
+    ``wait=False`` returns at once (tracked, not yet checked): the caller starts it early
+    and checks it with ``wait_healthy`` when it needs it, in this process or another.
     """
     port = port or free_port()
     log_dir = Path(run_dir) / "logs"
@@ -185,6 +188,8 @@ def start_server(
     if tracker is not None:
         tracker.add("process", name, pid=proc.pid, start_time=server.start_time, port=port,
                     log_path=str(log_path))
+    if not wait:
+        return server
     health_url = f"{server.url}{health_path}"
 
     def probe() -> tuple[bool, str]:
@@ -223,9 +228,18 @@ def start_forked(launcher_url: str, request: Mapping[str, Any], name: str, port:
     server = ManagedServer(name, pid, port, log_path, process_start_time(pid))
     tracker.add("process", name, pid=pid, start_time=server.start_time, port=port,
                 log_path=str(log_path))
+    return wait_healthy(server, tracker, health_path, timeout, interval)
+
+
+def wait_healthy(server: ManagedServer, tracker: ResourceTracker, health_path: str = "/health",
+                 timeout: float = 60.0, interval: float = 0.05) -> ManagedServer:
+    """``server`` once ``health_path`` answers 200 (it may have been started by another
+    process); stopped, with its log's end in the error, when it exits or stays unhealthy
+    for ``timeout`` seconds."""
+    name, log_path = server.name, server.log_path
 
     def probe() -> str:
-        if not process_alive(pid, server.start_time):
+        if not process_alive(server.pid, server.start_time):
             return "exited"
         try:
             return f"HTTP {http_json('GET', f'{server.url}{health_path}', timeout=2)[0]}"

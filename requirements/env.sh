@@ -17,6 +17,9 @@ PACKAGING_VERSION=25.0  # requirements/environment.py reads markers and requirem
 UV_HOME=${MLOPS_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-workshop}/uv-$UV_VERSION
 mkdir -p "$(dirname "$UV_HOME")" 2>/dev/null || UV_HOME=.tools/uv
 UV=$UV_HOME/bin/uv
+PROJECT_LOCK=requirements/project.lock.txt
+SELDON_REQUIREMENTS=scenarios/seldon_kind/runtime-requirements.txt
+SELDON_LOCK=requirements/seldon-runtime.lock.txt
 
 # uv installed from PyPI into $UV_HOME; prints nothing when that fails (then pip is used).
 # Built in a private folder and renamed into place, so two installs at once cannot mix.
@@ -68,8 +71,12 @@ lock() {
   fi
   export_uv_indexes
   # Universal: the same pins on Linux and macOS, Python 3.11 and 3.12.
+  # rfc3987-syntax (jsonschema's optional "iri" format check, via jupyter-events'
+  # jsonschema[format-nongpl]) builds a Lark grammar when imported: about 1.2 s of CPU in
+  # every process that imports jsonschema (each papermill run, pytest, Jupyter server).
+  # Nothing here validates IRIs, and jsonschema skips that check without it: left out.
   local common=(--universal --python-version 3.11 --generate-hashes --quiet
-                --custom-compile-command "make lock")
+                --no-emit-package rfc3987-syntax --custom-compile-command "make lock")
   "$uv" pip compile pyproject.toml --all-extras "${common[@]}" -o "$PROJECT_LOCK"
   "$uv" pip compile "$SELDON_REQUIREMENTS" "${common[@]}" -o "$SELDON_LOCK"
   "$UV_HOME/bin/python" requirements/environment.py

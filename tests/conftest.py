@@ -67,7 +67,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         files[path] = min(files.get(path, 3), _longest_first(item))
     items.sort(key=lambda item: files[item.nodeid.split("::")[0]])  # stable sort
     for item in items:  # only `--dist loadgroup` reads these; a plain run ignores them
-        group = item.nodeid if is_notebook_run(item) else item.nodeid.split("::")[0]
+        if is_notebook_run(item):
+            group = item.nodeid
+        elif marker := item.get_closest_marker("xdist_group"):
+            # a module's own group: files that share a session fixture (one pipeline run
+            # read by several files) name the same group and so share a worker
+            group = marker.args[0] if marker.args else marker.kwargs["name"]
+        else:
+            group = item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))
 
 

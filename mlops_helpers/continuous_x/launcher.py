@@ -1,12 +1,15 @@
-"""A warm launcher for the model apps on the local backend (see ``fork_launcher.py``).
+"""A warm launcher for the local backend's servers (see ``fork_launcher.py``): the training
+and evaluation services, each environment's model app and the canary router.
 
-Each environment's app still runs in its own process, on its own port, from its own build
-directory; what changes is how that process begins. A fresh interpreter spends about a
-second and a half importing scikit-learn, pandas (through scikit-learn) and FastAPI before
-the app can answer. This launcher imports them once; each (re)deploy forks it, and the
-child starts uvicorn on the build's ``app.main`` like ``python -m uvicorn`` would.
+Each of them still runs in its own process, on its own port, from its own folder (the
+services' folder, or the build's), with its own log; what changes is how that process
+begins. A fresh interpreter spends one to three seconds importing MLflow, scikit-learn and
+FastAPI before a service or an app can answer, and the platform starts two services beside
+the MLflow server on a two-core machine. This launcher imports them once; each start forks
+it, and the child runs uvicorn on the server's module like ``python -m uvicorn`` would.
 
-    POST /start {"bundle": dir, "environment": "canary", "port": 8123, "log": file}
+    POST /start {"app": "training_api:app", "cwd": dir, "env": {...}, "port": 8123,
+                 "log": file}
 
 Run: ``python -m mlops_helpers.continuous_x.launcher PORT`` (the local backend does).
 """
@@ -18,29 +21,47 @@ import sys
 
 from mlops_helpers.fork_launcher import Request, become, serve_forever
 
-# what the app (scenarios/continuous_x/app/main.py) and unpickling its models import
-WARM = ("uvicorn", "fastapi", "pydantic", "yaml", "sklearn.linear_model", "sklearn.ensemble")
-FIELDS = {"bundle": str, "environment": str, "port": int, "log": str}
+# what the services (scenarios/continuous_x/services), the app (app/main.py, and
+# unpickling its models) and the router import, and what MLflow imports on a service's
+# first run (logging and loading a model: about 0.6 s of CPU in each service otherwise);
+# not the router module itself, which reads its routes file's name when imported
+WARM = ("uvicorn", "fastapi", "pydantic", "yaml", "httpx", "sklearn.linear_model",
+        "sklearn.ensemble", "sklearn.metrics", "sklearn.model_selection", "sklearn.datasets",
+        "mlflow", "mlflow.sklearn", "mlflow.pyfunc", "mlflow.tracking.request_header.registry",
+        "mlflow.models.display_utils", "pydantic.v1", "git", "IPython")
+FIELDS = {"app": str, "cwd": str, "env": dict, "port": int, "log": str}
+# the only servers it starts: the two services (run in their folder), a build's app (run
+# in the build) and the router
+SERVICE_APPS = ("training_api:app", "evaluation_api:app")
+BUILD_APP = "app.main:app"
+ROUTER_APP = "mlops_helpers.continuous_x.router:app"
+APPS = (*SERVICE_APPS, BUILD_APP, ROUTER_APP)
 
 
 def check(request: Request) -> str | None:
-    """Why ``request`` cannot start an app, or None."""
-    if not os.path.isfile(os.path.join(request["bundle"], "manifest.json")):
-        return f"no build (manifest.json) at {request['bundle']}"
+    """Why ``request`` cannot start a server, or None."""
+    app, cwd = request["app"], request["cwd"]
+    if app not in APPS:
+        return f"unknown app {app!r}; known: {', '.join(APPS)}"
+    if not os.path.isdir(cwd):
+        return f"no folder {cwd}"
+    if app == BUILD_APP and not os.path.isfile(os.path.join(cwd, "manifest.json")):
+        return f"no build (manifest.json) at {cwd}"
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in request["env"].items()):
+        return "env must map names to text"
     if not 1024 <= request["port"] <= 65535:
         return f"port {request['port']} is not between 1024 and 65535"
     return None
 
 
 def serve_app(request: Request) -> None:
-    """In the forked child: become the environment's app server."""
-    bundle = request["bundle"]
-    become(request["log"], bundle,
-           {"BUNDLE_DIR": bundle, "APP_ENVIRONMENT": request["environment"]})
+    """In the forked child: become the server (its folder, log and environment)."""
+    become(request["log"], request["cwd"], request["env"])
     import uvicorn
 
-    # the same options the local backend gives ``python -m uvicorn``
-    uvicorn.run("app.main:app", host="127.0.0.1", port=request["port"], log_level="warning",
+    # the same options the local backend gives ``python -m uvicorn``: a bounded graceful
+    # shutdown, so SIGTERM ends the server even with a request in flight
+    uvicorn.run(request["app"], host="127.0.0.1", port=request["port"], log_level="warning",
                 timeout_graceful_shutdown=3)
 
 

@@ -1,7 +1,8 @@
 """Local backend: MLflow, both services and three app environments as loopback servers.
 
 Nothing is mocked: the services and the app are the very files under
-``scenarios/continuous_x/``, run with uvicorn, talking to a real MLflow tracking server.
+``scenarios/continuous_x/``, each run with uvicorn in its own process (forked from a warm
+launcher, launcher.py), talking to a real MLflow tracking server.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from mlops_helpers.continuous_x.base import ServicesBackend
 from mlops_helpers.continuous_x.bundle import make_bundle
+from mlops_helpers.continuous_x.launcher import BUILD_APP, ROUTER_APP, SERVICE_APPS
 from mlops_helpers.continuous_x.registry import (
     DEFAULT_WEIGHT,
     REGISTRY,
@@ -31,20 +33,13 @@ from mlops_helpers.servers import (
     start_server,
 )
 
-SERVICES = {"training": "training_api:app", "evaluation": "evaluation_api:app"}
-
-
-def _uvicorn(app: str) -> list[str]:
-    # a bounded graceful shutdown: SIGTERM ends the server even with a request in flight
-    return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "{port}",
-            "--log-level", "warning", "--timeout-graceful-shutdown", "3"]
-
+SERVICES = dict(zip(("training", "evaluation"), SERVICE_APPS, strict=True))
 
 # the services' MLflow client gives up quickly when MLflow is down, instead of retrying
 # for minutes while the caller waits
 CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
-# the launcher forks: no BLAS thread pool may exist then (an app scores a row or a few;
-# one thread is all it needs)
+# the launcher forks: no BLAS thread pool may exist then (an app scores a row or a few,
+# a service fits a model on a few hundred rows; one thread is all they need)
 SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # an app is healthy about a second after it starts: a short poll serves it without delay
 READY_POLL_S = 0.05
@@ -62,7 +57,8 @@ class LocalBackend(ServicesBackend):
     def start_platform(self) -> dict[str, Any]:
         """MLflow and both services at once: the services only need MLflow's address, which
         is fixed before anything starts, and they do not call it until asked to train.
-        The apps' launcher starts alongside them."""
+        The services are forked from the warm launcher (launcher.py), which starts beside
+        MLflow and later forks the apps and the router too."""
         current = self.ctx.state.get("platform") or {}
         if self._alive(current.get("servers", {})):
             self.ctx.say("platform already running: reusing it")
@@ -83,21 +79,18 @@ class LocalBackend(ServicesBackend):
             "TRAINING_EXPERIMENT": self.ctx.settings.name("continuous-x"),
             **CLIENT_ENV,
         }
-        cwd = scenario_dir() / "services"
-
-        def start(kind: str) -> ManagedServer:
-            if kind == "mlflow":
-                return start_mlflow_server(run_dir, tracker, port=mlflow_port)
-            return start_server(f"{kind}-service", _uvicorn(SERVICES[kind]), run_dir=run_dir,
-                                tracker=tracker, env=env, cwd=cwd, timeout=60,
-                                interval=READY_POLL_S)
-
+        services = str(scenario_dir() / "services")
         names = ("mlflow", *SERVICES)
         with ThreadPoolExecutor(max_workers=len(names) + 1) as pool:
-            # the apps' launcher warms up alongside, so the first deploy does not wait for it
-            launcher = pool.submit(self._launcher)
+            launcher = pool.submit(self._launcher)  # once, for both services
+
+            def start(kind: str) -> ManagedServer:
+                if kind == "mlflow":
+                    return start_mlflow_server(run_dir, tracker, port=mlflow_port)
+                return self._fork(launcher.result(), f"{kind}-service", SERVICES[kind],
+                                  services, env)
+
             servers = dict(zip(names, pool.map(start, names), strict=True))
-            launcher.result()
         return {
             "urls": {name: server.url for name, server in servers.items()},
             "servers": {name: server.to_dict() for name, server in servers.items()},
@@ -137,7 +130,7 @@ class LocalBackend(ServicesBackend):
             self.route({**deployments, environment: deployed})
         return deployed
 
-    # -- the apps, forked from a warm launcher (launcher.py) ------------------------------
+    # -- the services, apps and router, forked from a warm launcher (launcher.py) --------
     def _launcher(self) -> str:
         """The launcher's address, started if it does not run (it outlives CLI calls)."""
         launcher = self.ctx.state.get("launcher") or {}
@@ -150,15 +143,22 @@ class LocalBackend(ServicesBackend):
         self.ctx.state.update(launcher={"url": server.url, "server": server.to_dict()})
         return server.url
 
-    def _start_app(self, environment: str, bundle: Path, port: int | None) -> ManagedServer:
-        """The environment's app on ``port`` (a free one if None), healthy, tracked."""
-        name, port = f"app-{environment}", port or free_port()
+    def _fork(self, launcher: str, name: str, app: str, cwd: str, env: dict[str, str],
+              port: int | None = None, health_path: str = "/health") -> ManagedServer:
+        """``app`` (module:attribute) served by uvicorn in a process forked from the
+        launcher, in ``cwd`` with ``env`` added, on ``port`` (a free one if None); healthy
+        and tracked."""
+        port = port or free_port()
         log_path = self.ctx.run_dir / "logs" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        request = {"bundle": str(bundle), "environment": environment, "port": port,
-                   "log": str(log_path)}
-        return start_forked(self._launcher(), request, name, port, log_path, self.ctx.tracker,
-                            interval=READY_POLL_S)
+        request = {"app": app, "cwd": cwd, "env": env, "port": port, "log": str(log_path)}
+        return start_forked(launcher, request, name, port, log_path, self.ctx.tracker,
+                            health_path=health_path, interval=READY_POLL_S)
+
+    def _start_app(self, environment: str, bundle: Path, port: int | None) -> ManagedServer:
+        """The environment's app on ``port`` (a free one if None), healthy, tracked."""
+        return self._fork(self._launcher(), f"app-{environment}", BUILD_APP, str(bundle),
+                          {"BUNDLE_DIR": str(bundle), "APP_ENVIRONMENT": environment}, port)
 
     # -- the canary router: production's address -----------------------------------------
     @property
@@ -184,11 +184,9 @@ class LocalBackend(ServicesBackend):
         if router and ManagedServer.from_dict(router["server"]).alive():
             return dict(router)
         self.ctx.tracker.add("path", "routes", path=str(self.routes_file))
-        server = start_server("router", _uvicorn("mlops_helpers.continuous_x.router:app"),
-                              run_dir=self.ctx.run_dir, tracker=self.ctx.tracker,
-                              health_path="/router/health", timeout=60,
-                              interval=READY_POLL_S,
-                              env={"ROUTES_FILE": str(self.routes_file)})
+        server = self._fork(self._launcher(), "router", ROUTER_APP, str(self.ctx.run_dir),
+                            {"ROUTES_FILE": str(self.routes_file)},
+                            health_path="/router/health")
         router = {"url": server.url, "server": server.to_dict()}
         self.ctx.state.update(router=router)
         return router

@@ -60,11 +60,12 @@ def set_params(repo: Path, changes: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- the working repo -------------------------------------------------------------------
-def reproduce(sh: Shell) -> list[str]:
-    """``dvc repro``; returns the stages that ran. A failing stage is named in the error."""
+def reproduce(sh: Shell, from_cache: bool = False) -> list[str]:
+    """``dvc repro``; returns the stages that ran. A failing stage is named in the error.
+    ``from_cache``: every stage's run is in DVC's run-cache (see ``Shell.dvc``)."""
     read_params(sh.cwd)  # a broken params.yaml: say so before DVC does, more cryptically
     try:
-        out = sh.dvc("repro").stdout
+        out = sh.dvc("repro", from_cache=from_cache).stdout
     except CommandFailed as exc:
         import re
 

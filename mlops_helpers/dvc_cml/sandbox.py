@@ -58,9 +58,11 @@ def create_sandbox(ctx: StageContext, feature_params: str, feature_branch: str,
     sh.git("add", "-A")
     sh.git("commit", "-q", "-m", "Start the model project from the template")
     store = run_cache_store()
-    if store.is_dir():  # main of an unchanged template was built before: DVC restores it
+    warm = store.is_dir()
+    if warm:  # main of an unchanged template was built before: DVC restores it
         shutil.copytree(store, sh.cwd / ".dvc" / "cache", dirs_exist_ok=True)
-    how = "reproduced" if project.reproduce(sh) else "restored from DVC's run-cache"
+    ran = project.reproduce(sh, from_cache=warm)
+    how = "reproduced" if ran else "restored from DVC's run-cache"
     _keep_run_cache(sh.cwd / ".dvc" / "cache", store)
     sh.git("add", "-A")
     sh.git("commit", "-q", "-m", "Reproduce the pipeline")

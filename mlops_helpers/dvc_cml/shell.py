@@ -2,8 +2,9 @@
 
 git always runs as a subprocess; so do ``dvc repro``/``dvc exp run`` (they run the project's
 code) and every dvc command that carries credentials. Other dvc commands (status, push and
-pull to folders, diffs) run DVC's CLI entry point in this process: a new dvc process would
-spend about a second importing DVC for each of them.
+pull to folders, diffs, and a ``dvc repro`` that only restores from DVC's run-cache) run
+DVC's CLI entry point in this process: a new dvc process would spend about a second
+importing DVC for each of them.
 
 DVC runs the project's stage commands (``python src/train.py``) through a shell, so the
 environment's bin directory goes first on PATH: a notebook kernel may not have it there.
@@ -33,6 +34,8 @@ BIN_DIR = Path(sys.executable).parent
 DEFAULT_TIMEOUT = 180.0
 # colorama's saved streams: DVC resets sys.stdout to them around JSON output
 COLORAMA_STREAMS = ("orig_stdout", "orig_stderr", "wrapped_stdout", "wrapped_stderr")
+# dvc's own options that may come before its command (``dvc --wait-for-lock exp run``)
+GLOBAL_FLAGS = ("--wait-for-lock", "-q", "-v")
 # reads the values at run time, so they never appear in an argv or a config file
 CREDENTIAL_HELPER = ('!f() { test "$1" = get && printf "username=%s\\npassword=%s\\n" '
                      '"$GIT_USERNAME" "$GIT_PASSWORD"; }; f')
@@ -121,14 +124,19 @@ class Shell:
                   if env.get("GIT_USERNAME") and env.get("GIT_PASSWORD") else [])
         return self.run(["git", *helper, *args]).stdout.strip()
 
-    def dvc(self, *args: str, check: bool = True,
-            timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    def dvc(self, *args: str, check: bool = True, timeout: float | None = None,
+            from_cache: bool = False) -> subprocess.CompletedProcess[str]:
         """A dvc command. Each ``dvc`` process spends about a second importing DVC, so
         commands that run no project code and carry no credentials run DVC's own CLI
         entry point in this process: same arguments, same output, same exit code.
         ``repro``/``exp run`` (the project's code, bounded by ``timeout``) and anything that
-        needs ``extra_env`` (credentials live only in a child's environment) get a process."""
-        if self.extra_env or args[:1] == ("repro",) or args[:2] == ("exp", "run"):
+        needs ``extra_env`` (credentials live only in a child's environment) get a process,
+        except a ``repro`` the caller knows DVC restores from its run-cache
+        (``from_cache``): it checks outputs out and runs no project code."""
+        command = tuple(arg for arg in args if arg not in GLOBAL_FLAGS)
+        runs_code = ((command[:1] == ("repro",) and not from_cache)
+                     or command[:2] == ("exp", "run"))
+        if self.extra_env or runs_code:
             return self.run([tool("dvc"), *args], check=check, timeout=timeout)
         done = _dvc_in_process(self.cwd, list(args))
         if check and done.returncode != 0:

@@ -10,6 +10,7 @@ page, reachable only by instructors.
 # ruff: noqa: F821  (``get_config`` is provided by JupyterHub when it loads this file)
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 from nbgitpuller.pull import GitPuller
 
 from mlops_helpers.room.authenticator import NAME_PATTERN, WorkshopAuthenticator
+from mlops_helpers.room.spawner import RoomSpawner
 from mlops_helpers.room.spec import ROOM_SERVICE, SPEC_ENV, RoomSpec, read_code
 
 spec = RoomSpec.load()
@@ -57,8 +59,9 @@ c.JupyterHub.default_url = landing_page
 
 # One machine: every attendee runs as the hub's own user in a home of their own. This keeps
 # names, ports and folders apart, not people: see the README (use the Kubernetes path, or
-# system users, when attendees must not see each other's files).
-c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
+# system users, when attendees must not see each other's files). RoomSpawner is JupyterHub's
+# SimpleLocalProcessSpawner with prompt start and stop checks (see spawner.py).
+c.JupyterHub.spawner_class = RoomSpawner
 c.SimpleLocalProcessSpawner.home_dir_template = str(spec.homes / "{username}")
 c.Spawner.cmd = [str(Path(spec.python_bin) / "jupyterhub-singleuser")]
 c.Spawner.notebook_dir = "~"
@@ -81,14 +84,18 @@ c.Spawner.environment = {
 }
 
 
-def give_attendee_their_copy(spawner: object) -> None:
-    """Clone the workshop into the attendee's home, or pull the instructor's latest commits
-    into it; nbgitpuller merges so the attendee's own edits are kept."""
-    name = spawner.user.name  # type: ignore[attr-defined]
+def _pull_workshop(name: str) -> None:
     home = spec.homes / name
     home.mkdir(parents=True, exist_ok=True)
     for _ in GitPuller(spec.repo, str(home / "mlops-workshop"), branch=spec.branch).pull():
         pass
+
+
+async def give_attendee_their_copy(spawner: object) -> None:
+    """Clone the workshop into the attendee's home, or pull the instructor's latest commits
+    into it; nbgitpuller merges so the attendee's own edits are kept. In a thread: git takes
+    a while, and the hub keeps serving the room (sign-ins, other spawns) meanwhile."""
+    await asyncio.to_thread(_pull_workshop, spawner.user.name)  # type: ignore[attr-defined]
 
 
 c.Spawner.pre_spawn_hook = give_attendee_their_copy

@@ -61,7 +61,7 @@ class Attendee:
             server = self.hub_api("GET", f"users/{self.name}").json()["servers"].get("", {})
             return True if server.get("ready") else str(server.get("pending") or "starting")
 
-        wait_until(ready, timeout=timeout_s, interval=0.5, what=f"{self.name}'s server",
+        wait_until(ready, timeout=timeout_s, interval=0.2, what=f"{self.name}'s server",
                    until=lambda status: status is True, progress=False)
         made = self.hub_api("POST", f"users/{self.name}/tokens",
                             json={"note": "workshop client", "expires_in": 3600})
@@ -78,13 +78,26 @@ class Attendee:
                                 headers={"Authorization": f"token {self.token}"}, timeout=60,
                                 **kwargs)
 
+    def notebook(self, path: str) -> dict[str, Any]:
+        """The notebook at ``path`` (relative to the home), as nbformat JSON."""
+        answer = self.server_api("GET", f"contents/{quote(path)}")
+        if answer.status_code != 200:
+            raise AttendeeError(f"{self.name}: cannot open {path}: {answer.text[:200]}")
+        return answer.json()["content"]
+
+    def save_notebook(self, path: str, notebook: dict[str, Any]) -> None:
+        """Save a notebook into the home, as JupyterLab does."""
+        answer = self.server_api("PUT", f"contents/{quote(path)}",
+                                 json={"type": "notebook", "format": "json", "content": notebook})
+        if answer.status_code not in (200, 201):
+            raise AttendeeError(f"{self.name}: cannot save {path}: {answer.text[:200]}")
+
     def run_notebook(self, path: str, timeout_s: float = 600.0) -> NotebookRun:
         """Run every code cell of ``path`` (relative to the home) in a fresh kernel."""
         return asyncio.run(self._run_notebook(path, timeout_s))
 
     async def _run_notebook(self, path: str, timeout_s: float) -> NotebookRun:
-        notebook = self.server_api("GET", f"contents/{quote(path)}").json()
-        cells = [c for c in notebook["content"]["cells"] if c["cell_type"] == "code"]
+        cells = [c for c in self.notebook(path)["cells"] if c["cell_type"] == "code"]
         session = self.server_api("POST", "sessions", json={
             "path": path, "type": "notebook", "name": path, "kernel": {"name": "python3"}})
         if session.status_code != 201:

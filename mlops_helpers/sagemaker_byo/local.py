@@ -1,8 +1,9 @@
 """Local backend: the container's own ``train`` and ``serve`` under the SageMaker contract.
 
-"Image" = the checked container source staged under its content digest; "S3" = a folder
-laid out like the bucket; "endpoint" = ``serve`` on a free loopback port. Nothing is mocked:
-the very programs the Dockerfile copies into the image run here as processes.
+"Image" = the checked container source staged under its content digest, with the packages
+its requirements.txt installs (``image_site``); "S3" = a folder laid out like the bucket;
+"endpoint" = ``serve`` on a free loopback port. Nothing is mocked: the very programs the
+Dockerfile copies into the image run here as processes, with the image's packages only.
 
 Production outlives builds: its server is recorded under ``<run_dir>/production/`` and is
 started outside the build's process tree as Jenkins sees it (``JENKINS_NODE_COOKIE``), so
@@ -17,7 +18,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,7 +27,7 @@ from typing import Any
 
 from mlops_helpers.errors import StageError
 from mlops_helpers.resources import ResourceTracker, stop_process_group
-from mlops_helpers.sagemaker_byo import container
+from mlops_helpers.sagemaker_byo import container, image_site
 from mlops_helpers.sagemaker_byo.base import ByoBackend
 from mlops_helpers.sagemaker_byo.registry import REGISTRY, resource_name
 from mlops_helpers.sagemaker_byo.store import DATA_PREFIX, LocalArtifactStore, model_key
@@ -117,6 +117,8 @@ class LocalBackend(ByoBackend):
         repository = self.settings.get("ecr_repository") or self.settings.name("byo-scikit")
         target = self.ctx.run_dir / "images" / f"{repository}-{tag}"
         container.stage_image(source, target)
+        # the packages requirements.txt installs in the image, and no others of ours
+        image_site.link_site(source / "requirements.txt", target / image_site.SITE_DIR)
         return {
             "repository": repository,
             "tag": tag,
@@ -163,15 +165,16 @@ class LocalBackend(ByoBackend):
             "HyperParameters": hyperparameters,
             "LogPath": str(log_path),
         }
+        python, site_env = _image_python(image)
         start = time.monotonic()
         with open(log_path, "wb") as log:
             try:
                 done = subprocess.run(
-                    [sys.executable, str(Path(image["path"]) / "program" / "train")],
+                    [*python, str(Path(image["path"]) / "program" / "train")],
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
-                    env={**_child_env(), "BYO_OPT_ML": str(tree)},
+                    env={**_child_env(), **site_env, "BYO_OPT_ML": str(tree)},
                     timeout=max_runtime,
                     check=False,
                 )
@@ -231,14 +234,15 @@ class LocalBackend(ByoBackend):
         tracker.add("path", f"{server_name}-files", path=str(folder))
         self.store.extract_model(model_uri, folder / "opt_ml" / "model")
         workers = self.settings.get("serve_workers", 2, int)
+        python, site_env = _image_python(image)
         return start_server(
             server_name,
-            [sys.executable, str(Path(image["path"]) / "program" / "serve"), "--host",
+            [*python, str(Path(image["path"]) / "program" / "serve"), "--host",
              "127.0.0.1", "--port", "{port}", "--workers", str(workers)],
             run_dir=self.ctx.run_dir,
             tracker=tracker,
             health_path="/ping",
-            env={"BYO_OPT_ML": str(folder / "opt_ml"), **env},
+            env={"BYO_OPT_ML": str(folder / "opt_ml"), **site_env, **env},
             timeout=60,
             interval=0.05,  # /ping is cheap; the server is ready a second or so after start
         )
@@ -335,6 +339,11 @@ class LocalBackend(ByoBackend):
         report.raise_for_failures()
         self.production_state.clear()
         return report.released
+
+
+def _image_python(image: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """How the image's programs run here: with its own packages only (``image_site``)."""
+    return image_site.python(Path(image["path"]) / image_site.SITE_DIR)
 
 
 def _child_env() -> dict[str, str]:

@@ -202,9 +202,10 @@ class ClusterEnvironment(Environment):
     def _forward(self, namespace: str, name: str) -> ManagedServer:
         argv = ["kubectl", "port-forward", "--address", "127.0.0.1", "--namespace", namespace,
                 f"svc/{name}-default-classifier", f"{{port}}:{MODEL_PORT}"]
+        # a forward on loopback answers as soon as it listens: poll often (one per deployment)
         return start_server(f"port-forward-{self.name}-{name}", argv, run_dir=self.ctx.run_dir,
                             tracker=self.ctx.tracker, env=self.cluster.env(),
-                            health_path="/health/ping", timeout=60)
+                            health_path="/health/ping", timeout=60, interval=0.05)
 
     def apply(self, files: dict[str, str], commit: str | None) -> dict[str, Any]:
         record = self.record()

@@ -107,8 +107,35 @@ class GitOpsRepo:
     def read_environment(self, env: str, ref: str = MAIN) -> dict[str, str]:
         """File name -> text of every manifest in ``env/`` at ``ref`` of the remote."""
         names = self._remote_git("ls-tree", "--name-only", f"{ref}:{env}", check=False)
-        return {name: self._remote_git("show", f"{ref}:{env}/{name}", strip=False)
-                for name in names.splitlines() if name.endswith(".yaml")}
+        manifests = [name for name in names.splitlines() if name.endswith(".yaml")]
+        texts = self._read_blobs([f"{ref}:{env}/{name}" for name in manifests])
+        return dict(zip(manifests, texts, strict=True))
+
+    def _read_blobs(self, specs: list[str]) -> list[str]:
+        """The text of each ``ref:path`` of the remote, in one ``git cat-file --batch`` (a
+        reconcile reads every manifest of an environment: one git process, not one each)."""
+        if not specs:
+            return []
+        try:
+            done = subprocess.run(
+                ["git", f"--git-dir={self.remote}", "cat-file", "--batch"], cwd=self.root,
+                input="".join(f"{spec}\n" for spec in specs).encode(), capture_output=True,
+                timeout=GIT_TIMEOUT_S, env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
+                check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise GitError(f"`git cat-file --batch` took more than {GIT_TIMEOUT_S}s") from exc
+        if done.returncode != 0:
+            raise GitError(f"`git cat-file --batch` failed: {done.stderr.decode()[-800:]}")
+        texts, out, pos = [], done.stdout, 0
+        for spec in specs:  # each: "<sha> blob <size>\n<content>\n", or "<spec> missing\n"
+            end = out.index(b"\n", pos)
+            header = out[pos:end].decode().split()
+            if len(header) != 3 or header[1] != "blob":
+                raise GitError(f"{spec} is not a file in {self.remote}: {' '.join(header)}")
+            size = int(header[2])
+            texts.append(out[end + 1:end + 1 + size].decode())
+            pos = end + 1 + size + 1
+        return texts
 
     def log(self, path: str | None = None, ref: str = MAIN, limit: int = 20) -> list[Commit]:
         args = ["log", f"-{limit}", "--format=%H%x1f%s%x1f%an", ref]

@@ -7,6 +7,7 @@ from typing import Any
 from mlops_helpers.errors import StageError
 from mlops_helpers.seldon_kind.base import SeldonBackend
 from mlops_helpers.seldon_kind.registry import REGISTRY
+from mlops_helpers.seldon_kind.serving import warm_launcher
 
 TEST_ENVIRONMENT = "test"
 
@@ -23,4 +24,5 @@ class LocalBackend(SeldonBackend):
             raise StageError(f"no test server for {', '.join(missing)}: run serve_local first")
         for target in targets:
             target["endpoint"] = urls[target["name"]].removeprefix("http://")
-        return self.run_e2e(targets)
+        # forked from the launcher that forked the servers: it has imported SeldonClient
+        return self.run_e2e(targets, launcher=warm_launcher(self.ctx, self.python))

@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,17 @@ _SKIP = {"tests", "__pycache__", ".pytest_cache", "pytest.ini"}
 IMAGE_REGISTRY = "seldon-workshop"
 _SUMMARY = re.compile(r"\d+ (passed|failed|errors?)\b.* in [\d.]+s")
 TEST_TIMEOUT_S = 300
-#: runs the folders' tests in the Seldon env (see its docstring)
-FOLDER_TESTS = Path(__file__).resolve().parent / "folder_tests.py"
+#: runs the folders' tests, or their train.py, in the Seldon env (see its docstring)
+FOLDER_RUNNER = Path(__file__).resolve().parent / "folder_runner.py"
 TRAIN_TIMEOUT_S = 300
+#: imported once by the runner before it forks: what the folders and their tests share
+TEST_PRELOAD = ("pytest", "numpy", "joblib", "sklearn.datasets", "sklearn.linear_model",
+                "sklearn.model_selection", "sklearn.pipeline", "sklearn.preprocessing",
+                "sklearn.feature_extraction.text", "sklearn.metrics", "flask",
+                "seldon_core.flask_utils")
+TRAIN_PRELOAD = ("numpy", "joblib", "sklearn.datasets", "sklearn.linear_model",
+                 "sklearn.model_selection", "sklearn.pipeline", "sklearn.preprocessing",
+                 "sklearn.feature_extraction.text", "sklearn.metrics")
 
 
 def _files(root: Path) -> Iterable[Path]:
@@ -50,57 +57,57 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _run(argv: list[str], cwd: Path, log: Path, timeout: float) -> tuple[int | None, float]:
-    # a fixed hash seed: pickled sets come out in the same order, so the same training
-    # gives byte-identical artifacts (and the same version)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    start = time.monotonic()
-    with open(log, "wb") as out:
-        try:
-            done = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, env=child_env(PYTHONHASHSEED="0"),
-                                  timeout=timeout,
-                                  check=False)
-            code: int | None = done.returncode
-        except subprocess.TimeoutExpired:
-            code = None
-    return code, round(time.monotonic() - start, 2)
-
-
-def unit_test(python: Path, folder: Path, log_dir: Path) -> dict[str, Any]:
-    """The folder's own tests (its pytest.ini makes it the rootdir), in the Seldon env."""
-    return _folder_tests(python, [folder], log_dir)[folder.name]
-
-
-def unit_test_all(python: Path, models_dir: Path, names: Iterable[str],
-                  log_dir: Path) -> dict[str, dict[str, Any]]:
-    """Every folder's tests at once: one pytest process per folder, forked side by side from
-    one runner that imported their shared libraries once (``folder_tests.py``)."""
-    folders = [models_dir / n for n in names]
-    missing = [str(f) for f in folders if not (f / "tests").is_dir()]
-    if missing:
-        raise StageError(f"model folder(s) without tests: {', '.join(missing)}")
-    return _folder_tests(python, folders, log_dir)
-
-
-def _folder_tests(python: Path, folders: list[Path], log_dir: Path) -> dict[str, dict[str, Any]]:
-    log_dir.mkdir(parents=True, exist_ok=True)
-    argv = [str(python), "-P", str(FOLDER_TESTS), str(log_dir.resolve()), str(TEST_TIMEOUT_S),
-            *(str(f.resolve()) for f in folders)]
+def run_folder_jobs(python: Path, jobs: list[dict[str, Any]], preload: Iterable[str],
+                    job_file: Path, timeout: float) -> dict[str, dict[str, Any]]:
+    """``folder_runner.py``: each job (a folder's tests or a script in it) in its own process,
+    forked side by side from one runner that imported ``preload`` once. Job name ->
+    {"code": exit code, None if it timed out, "seconds"}."""
+    job_file.parent.mkdir(parents=True, exist_ok=True)
+    job_file.write_text(json.dumps({"timeout": timeout, "preload": list(preload),
+                                    "jobs": jobs}, indent=2))
+    argv = [str(python), "-P", str(FOLDER_RUNNER), str(job_file)]
     try:
-        # a fixed hash seed, as for training: the tests train too
+        # a fixed hash seed: pickled sets come out in the same order, so the same training
+        # gives byte-identical artifacts (and the same version); the tests train too
         done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                              env=child_env(PYTHONHASHSEED="0"), timeout=TEST_TIMEOUT_S + 60,
+                              env=child_env(PYTHONHASHSEED="0"), timeout=timeout + 60,
                               check=False)
         outcome: dict[str, dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
     except subprocess.TimeoutExpired:
         outcome = {}
     except (ValueError, IndexError):
-        raise StageError(f"the unit-test runner crashed (exit {done.returncode}):\n"
+        raise StageError(f"the model-folder runner crashed (exit {done.returncode}):\n"
                          f"{done.stderr[-1500:]}") from None
+    return {job["name"]: outcome.get(job["name"]) or {"code": None, "seconds": timeout}
+            for job in jobs}
+
+
+def unit_test_all(python: Path, models_dir: Path, names: Iterable[str],
+                  log_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every folder's tests at once: one pytest process per folder, forked side by side from
+    one runner that imported their shared libraries once (``folder_runner.py``)."""
+    folders = [models_dir / n for n in names]
+    missing = [str(f) for f in folders if not (f / "tests").is_dir()]
+    if missing:
+        raise StageError(f"model folder(s) without tests: {', '.join(missing)}")
+    return unit_test_folders(python, folders, log_dir)
+
+
+def unit_test_folders(python: Path, folders: list[Path],
+                      log_dir: Path) -> dict[str, dict[str, Any]]:
+    """The tests of ``folders`` (each its own pytest process: its ``pytest.ini`` makes it the
+    rootdir), side by side: folder name -> passed, pytest's summary, its log, its digest."""
+    log_dir = log_dir.resolve()
+    jobs = [{"name": f.name, "cwd": str(f.resolve()), "log": str(log_dir / f"unit-{f.name}.log"),
+             # a private --basetemp keeps concurrent sessions from pruning each other's
+             # temporary folders
+             "pytest": ["-q", "--color=no", f"--basetemp={log_dir / f'pytest-{f.name}'}"]}
+            for f in folders]
+    outcome = run_folder_jobs(python, jobs, TEST_PRELOAD, log_dir / "unit-tests.jobs.json",
+                              TEST_TIMEOUT_S)
     results = {}
     for folder in folders:
-        entry = outcome.get(folder.name) or {"code": None, "seconds": TEST_TIMEOUT_S}
+        entry = outcome[folder.name]
         log = log_dir / f"unit-{folder.name}.log"
         lines = log.read_text(errors="replace").strip().splitlines() if log.is_file() else []
         # pytest's closing line ("1 failed, 6 passed in 1.2s"), not a warning printed after it
@@ -114,39 +121,73 @@ def _folder_tests(python: Path, folders: list[Path], log_dir: Path) -> dict[str,
     return results
 
 
-def train(python: Path, models_dir: Path, deployment: Deployment, store: Path,
-          fill: dict[str, str], log_dir: Path) -> dict[str, Any]:
-    """Run the folder's train.py into a scratch folder, then file it under its digest.
+def train_all(python: Path, models_dir: Path, deployments: Iterable[Deployment], store: Path,
+              fill: dict[str, str], log_dir: Path) -> list[dict[str, Any]]:
+    """Run each deployment's ``train.py`` into a scratch folder, then file it under its digest;
+    the trainings run side by side, forked from one runner that imported scikit-learn once.
 
     The version is the artifact's content digest, so retraining the same data with the same
     settings gives the same version (and no new GitOps commit).
     """
-    folder = models_dir / deployment.folder
-    # training is deterministic: the same inputs give the same artifact, so an artifact
-    # trained from these exact inputs before is that version (a retrain of one model does
-    # not train the other three again)
-    inputs = training_inputs(python, folder, deployment, fill)
+    deployments = list(deployments)
+    log_dir = log_dir.resolve()
+    versions: dict[str, tuple[str, float, bool]] = {}
+    jobs = []
+    for deployment in deployments:
+        # training is deterministic: the same inputs give the same artifact, so an artifact
+        # trained from these exact inputs before is that version (a retrain of one model does
+        # not train the other three again)
+        known = _known(python, models_dir, deployment, store, fill)
+        if known.is_file() and (store / deployment.name / known.read_text().strip()).is_dir():
+            versions[deployment.name] = (known.read_text().strip(), 0.0, True)
+            continue
+        scratch = (store / ".incoming" / deployment.name).resolve()
+        shutil.rmtree(scratch, ignore_errors=True)
+        jobs.append({"name": deployment.name,
+                     "cwd": str((models_dir / deployment.folder).resolve()),
+                     "log": str(log_dir / f"train-{deployment.name}.log"),
+                     "argv": ["train.py", *(a.format(out=str(scratch), **fill)
+                                            for a in deployment.train_args)]})
+    outcome = run_folder_jobs(python, jobs, TRAIN_PRELOAD, log_dir / "train.jobs.json",
+                              TRAIN_TIMEOUT_S) if jobs else {}
+    failed = [(name, entry) for name, entry in outcome.items() if entry["code"] != 0]
+    if failed:
+        reasons = []
+        for name, entry in failed:
+            log = log_dir / f"train-{name}.log"
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) \
+                if log.is_file() else "(no log)"
+            reasons.append(f"training {name} failed (exit {entry['code']}); {log}:\n{tail}")
+        raise StageError("\n".join(reasons))
+    for deployment in deployments:
+        if deployment.name in outcome:
+            version = _file_artifact(store, deployment.name)
+            _known(python, models_dir, deployment, store, fill).write_text(version)
+            versions[deployment.name] = (version, outcome[deployment.name]["seconds"], False)
+    return [_trained(d, store, *versions[d.name][:2], reused=versions[d.name][2])
+            for d in deployments]
+
+
+def _known(python: Path, models_dir: Path, deployment: Deployment, store: Path,
+           fill: dict[str, str]) -> Path:
+    """Where the version trained from these exact inputs is recorded."""
+    inputs = training_inputs(python, models_dir / deployment.folder, deployment, fill)
     known = store / ".trained" / f"{deployment.name}-{inputs}"
-    if known.is_file() and (store / deployment.name / known.read_text().strip()).is_dir():
-        return _trained(deployment, store, known.read_text().strip(), 0.0, reused=True)
-    scratch = store / ".incoming" / deployment.name
-    shutil.rmtree(scratch, ignore_errors=True)
-    args = [a.format(out=str(scratch), **fill) for a in deployment.train_args]
-    log = log_dir / f"train-{deployment.name}.log"
-    code, seconds = _run([str(python), "train.py", *args], folder, log, TRAIN_TIMEOUT_S)
-    if code != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-        raise StageError(f"training {deployment.name} failed (exit {code}); {log}:\n{tail}")
+    known.parent.mkdir(parents=True, exist_ok=True)
+    return known
+
+
+def _file_artifact(store: Path, name: str) -> str:
+    """Move the scratch artifact of ``name`` under its content digest; returns the version."""
+    scratch = store / ".incoming" / name
     version = digest(scratch)[:12]
-    target = store / deployment.name / version
+    target = store / name / version
     if target.exists():
         shutil.rmtree(scratch)
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
         scratch.rename(target)
-    known.parent.mkdir(parents=True, exist_ok=True)
-    known.write_text(version)
-    return _trained(deployment, store, version, seconds, reused=False)
+    return version
 
 
 def training_inputs(python: Path, folder: Path, deployment: Deployment,

@@ -35,6 +35,7 @@ from mlops_helpers.seldon_kind.serving import (
     bad_payloads,
     predict,
     sample_payload,
+    warm_launcher,
 )
 
 SCENARIO = "seldon_kind"
@@ -148,11 +149,8 @@ def train(ctx: StageContext) -> dict[str, Any]:
     root = models_dir(ctx.settings)
     fill = {"corpus": str(corpus_path()), "c": str(ctx.settings.get("news_c",
                                                                     DEFAULTS["news_c"], float))}
-    store = ctx.run_dir / "model-store"
-    python = ctx.backend.python
-    with ThreadPoolExecutor(max_workers=len(DEPLOYMENTS)) as pool:
-        trained = list(pool.map(lambda d: modelwork.train(python, root, d, store, fill,
-                                                          ctx.run_dir / "logs"), DEPLOYMENTS))
+    trained = modelwork.train_all(ctx.backend.python, root, DEPLOYMENTS,
+                                  ctx.run_dir / "model-store", fill, ctx.run_dir / "logs")
     models = {m["deployment"]: m for m in trained}
     ctx.state.update(models=models)
     for m in trained:
@@ -186,7 +184,13 @@ def build(ctx: StageContext) -> dict[str, Any]:
 def serve_local(ctx: StageContext) -> dict[str, Any]:
     """Start every deployment locally (the test environment) and predict from each."""
     files = render_release(ctx, TEST_ENVIRONMENT)
-    _validated(ctx, TEST_ENVIRONMENT, files)
+    # the warm launcher (a process that imports seldon-core once; it serves no manifest)
+    # starts while the manifests are validated (the validators load their schemas). No model
+    # server starts before the manifests pass.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        launcher = pool.submit(warm_launcher, ctx, ctx.backend.python)
+        _validated(ctx, TEST_ENVIRONMENT, files)  # refused: the pool still waits for it
+        launcher.result()
     report = ctx.backend.environment(TEST_ENVIRONMENT).apply(files, commit=None)
     predictions = {}
     for target in _targets(ctx):

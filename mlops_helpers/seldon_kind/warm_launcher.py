@@ -10,7 +10,10 @@ session, so stopping it stops only it. gunicorn's ``--preload`` works the same w
     POST /start {"args": [...], "cwd": dir, "env": {"NAME": "value"}, "log": file}
 
 ``args`` are seldon-core-microservice's arguments (``MyModel --service-type MODEL ...``);
-``env`` is added to the child's environment (``PREDICTIVE_UNIT_PARAMETERS``).
+``env`` is added to the child's environment (``PREDICTIVE_UNIT_PARAMETERS``). The
+integration test's client (``python e2e_seldon_client.py TARGETS``) is forked the same way:
+``args`` then start with ``python`` and the script, and the child runs it as ``python``
+would, its output in ``log``; it imports ``SeldonClient``, which the launcher has imported.
 Run: ``.venvs/seldon/bin/python -P warm_launcher.py PORT`` (``serving.py`` does); the
 launcher itself is ``mlops_helpers/fork_launcher.py``, shared with continuous_x.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import runpy
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -27,7 +31,11 @@ HERE = Path(__file__).resolve().parent
 # seldon's microservice and what the model folders import (and their pickles need)
 WARM = ("seldon_core.microservice", "seldon_core.flask_utils", "flask", "joblib", "numpy",
         "sklearn.linear_model", "sklearn.pipeline", "sklearn.preprocessing",
-        "sklearn.feature_extraction.text")
+        "sklearn.feature_extraction.text",
+        # the integration test's client
+        "seldon_core.seldon_client", "requests", "google.protobuf.json_format")
+#: ``args`` that start with this run a script (``python SCRIPT ARG ...``), not a model server
+SCRIPT = "python"
 FIELDS = {"args": list, "cwd": str, "env": dict, "log": str}
 
 
@@ -51,6 +59,9 @@ def check(request: dict) -> str | None:
         return "args must be a non-empty list of strings"
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in request["env"].items()):
         return "env must map names to strings"
+    if request["args"][0] == SCRIPT and not (len(request["args"]) > 1
+                                            and os.path.isfile(request["args"][1])):
+        return "python needs the path of a script"
     if not os.path.isdir(request["cwd"]):
         return f"no model folder at {request['cwd']}"
     if not os.path.isdir(os.path.dirname(request["log"]) or "."):
@@ -59,8 +70,13 @@ def check(request: dict) -> str | None:
 
 
 def serve_model(loopback: ModuleType, request: dict) -> None:
-    """In the forked child: become seldon's microservice for the request's ``args``."""
+    """In the forked child: become seldon's microservice for the request's ``args`` (or
+    ``python SCRIPT ...``)."""
     fork_launcher.become(request["log"], request["cwd"], request["env"])
+    if request["args"][0] == SCRIPT:
+        sys.argv = request["args"][1:]
+        runpy.run_path(sys.argv[0], run_name="__main__")
+        return
     sys.argv = ["seldon-core-microservice", *request["args"]]
     loopback.main()
 

@@ -24,6 +24,7 @@ from mlops_helpers.watson_openscale.registry import (
 )
 
 SCENARIO = "watson_openscale"
+HELD_OUT_CSV = "held_out_data.csv"  # setup's held-out rows, with labels: score and feedback
 DEFAULTS: dict[str, Any] = {
     "min_accuracy": 0.8,  # the write-up's quality threshold (lower limit)
     "min_weighted_f1": 0.8,
@@ -52,6 +53,16 @@ def _split(ctx: StageContext) -> tuple[Any, Any, dict[str, Any]]:
     return module, module.load_data(config), config
 
 
+def _held_out(ctx: StageContext) -> tuple[Any, list[int]]:
+    """The held-out rows setup wrote (features as a frame, and their labels): score and
+    feedback read them instead of splitting the data again, each in its own process."""
+    import pandas as pd
+
+    meta = _need(ctx, "setup", "setup")["meta"]
+    frame = pd.read_csv(ctx.run_dir / "data" / HELD_OUT_CSV)
+    return frame[meta["feature_fields"]], frame[meta["label_column"]].astype(int).tolist()
+
+
 def setup(ctx: StageContext) -> dict[str, Any]:
     """Check the backend can run, then train the data scientist's model and write what the
     later stages need (a missing setting fails here, before any training)."""
@@ -62,9 +73,11 @@ def setup(ctx: StageContext) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
     import sklearn
+    from threadpoolctl import threadpool_limits
 
     module, split, config = _split(ctx)
-    model = module.train(split.X_train, split.y_train, config)
+    with threadpool_limits(limits=1):  # ~1,400 rows: BLAS threads cost 5x more than they save
+        model = module.train(split.X_train, split.y_train, config)
     labels, _ = module.predict(model, split.X_test)
     held_out = float(np.mean(np.asarray(labels) == split.y_test))
     model_dir = ctx.run_dir / "model"
@@ -80,9 +93,11 @@ def setup(ctx: StageContext) -> dict[str, Any]:
         {"columns": split.feature_names, "data": split.X_train[:2].tolist()}))
     data_dir = ctx.run_dir / "data"
     data_dir.mkdir(exist_ok=True)
-    frame = pd.DataFrame(split.X_train, columns=split.feature_names)
-    frame[label] = split.y_train
-    frame.to_csv(data_dir / "training_data.csv", index=False)  # no index column
+    for rows, targets, name in ((split.X_train, split.y_train, "training_data.csv"),
+                                (split.X_test, split.y_test, HELD_OUT_CSV)):
+        frame = pd.DataFrame(rows, columns=split.feature_names)
+        frame[label] = targets
+        frame.to_csv(data_dir / name, index=False)  # no index column
     _write_cpdctl_inputs(ctx, model_dir, data_dir, split, meta)
     ctx.state.update(setup={"model_dir": str(model_dir), "meta": meta,
                             "held_out_accuracy": held_out})
@@ -168,14 +183,11 @@ def subscribe(ctx: StageContext) -> dict[str, Any]:
 
 def score(ctx: StageContext) -> dict[str, Any]:
     """Score held-out rows (built without an index column) and check the payload log."""
-    import pandas as pd
-
     deployment = _need(ctx, "deployment", "deploy")
     subscription = _need(ctx, "subscription", "subscribe")
-    _, split, _ = _split(ctx)
+    frame, truth = _held_out(ctx)
     requests = ctx.settings.get("score_requests", DEFAULTS["score_requests"], int)
     per = ctx.settings.get("rows_per_request", DEFAULTS["rows_per_request"], int)
-    frame = pd.DataFrame(split.X_test, columns=split.feature_names)
     labels: list[int] = []
     probabilities: list[list[float]] = []
     bodies = [payload.from_frame(frame.iloc[i * per:(i + 1) * per]) for i in range(requests)]
@@ -192,7 +204,7 @@ def score(ctx: StageContext) -> dict[str, Any]:
                         until=lambda n: n >= len(bodies),
                         describe=lambda n: f"{n} of {len(bodies)} requests logged",
                         progress=False)
-    truth = split.y_test[: len(labels)].tolist()
+    truth = truth[: len(labels)]
     ctx.say(f"scored {len(labels)} rows in {requests} requests; {logged} of them in the "
             "payload log")
     return {"requests": requests, "rows": len(labels), "predictions": labels,
@@ -202,13 +214,12 @@ def score(ctx: StageContext) -> dict[str, Any]:
 def feedback(ctx: StageContext) -> dict[str, Any]:
     """Log labelled held-out rows; ``feedback_label_noise`` > 0 corrupts some labels."""
     subscription = _need(ctx, "subscription", "subscribe")
-    _, split, config = _split(ctx)
-    count = min(ctx.settings.get("feedback_rows", DEFAULTS["feedback_rows"], int),
-                len(split.y_test))
+    frame, truth = _held_out(ctx)
+    count = min(ctx.settings.get("feedback_rows", DEFAULTS["feedback_rows"], int), len(truth))
     noise = ctx.settings.get("feedback_label_noise", DEFAULTS["feedback_label_noise"], float)
-    labels = feedback_rows.degrade(split.y_test[:count].tolist(), noise, n_classes=10)
-    fields = [*split.feature_names, config["label_column"]]
-    rows = [[*x, y] for x, y in zip(split.X_test[:count].tolist(), labels, strict=True)]
+    labels = feedback_rows.degrade(truth[:count], noise, n_classes=10)
+    fields = [*frame.columns, _need(ctx, "setup", "setup")["meta"]["label_column"]]
+    rows = [[*x, y] for x, y in zip(frame.to_numpy()[:count].tolist(), labels, strict=True)]
     stored = ctx.backend.log_feedback(subscription, fields, rows)
     ctx.say(f"feedback: {stored} new labelled rows logged, {len(rows) - stored} already there "
             f"(label noise {noise:.0%})")
@@ -267,7 +278,7 @@ def promote(ctx: StageContext) -> dict[str, Any]:
 def cleanup(ctx: StageContext) -> dict[str, Any]:
     # the last monitor run's results stay in state: they describe what happened
     return cleanup_stage(ctx, forget=("deployment", "subscription", "model", "space", "gate",
-                                      "production"))
+                                      "production", "runtime"))
 
 
 PIPELINE = Pipeline(

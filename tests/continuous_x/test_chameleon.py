@@ -115,8 +115,10 @@ def test_missing_tools_are_named(env: dict[str, str], monkeypatch: pytest.Monkey
         ChameleonBackend(context())
 
 
-def test_provision_twice_one_stage_per_process_then_teardown(
+def test_provision_twice_run_workflows_then_teardown(
         env: dict[str, str], openstack: OpenStackDouble, run_root: Path) -> None:  # noqa: F811
+    """Platform twice and cleanup, one stage per process; in between, the lifecycle's
+    workflows (in-process) on the cluster that platform made (one provisioning serves both)."""
     for attempt in (1, 2):
         done = stage(env, "platform")
         assert done.returncode == 0, f"attempt {attempt}: {done.stderr[-3000:]}"
@@ -149,6 +151,22 @@ def test_provision_twice_one_stage_per_process_then_teardown(
     run_dir = run_root / "continuous_x-test"
     assert "https://127.0.0.1:6443" in (run_dir / "kubeconfig").read_text()
     assert f"kubeconfig_path={run_dir / 'kubeconfig'}" in kubespray
+
+    # the lifecycle's workflows on that cluster use the kubeconfig the platform fetched
+    ctx = context()
+    kubeconfig = str(ctx.run_dir / "kubeconfig")
+    started = ctx.backend.start_training({"dataset": "iris", "model_type": "random_forest",
+                                          "params": {"n_estimators": 20}})
+    submit = calls(env, "argo")[-1]
+    assert "workflowtemplate/train-model" in submit["argv"] and "--wait" in submit["argv"]
+    assert {"model-type=random_forest", 'params={"n_estimators": 20}',
+            "timeout-seconds=120"} <= set(submit["argv"])
+    assert started["run_id"] == "run0"
+    bundle = ctx.backend.build("continuous-x-model-test", "3")
+    assert bundle["tag"] == "v3-0123456789ab"
+    deployed = ctx.backend.deploy("canary", bundle)
+    assert deployed["url"] == f"http://127.0.0.1:{NODE_PORTS['canary']}"
+    assert {c["kubeconfig"] for c in calls(env, "argo")} == {kubeconfig}
 
     done = stage(env, "cleanup")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -200,27 +218,6 @@ def test_wrong_credentials_are_refused_readably(env: dict[str, str],
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "wrong-secret" not in done.stderr + done.stdout
     assert openstack.state.leases == {}
-
-
-def test_workflows_use_the_fetched_kubeconfig(env: dict[str, str], openstack: OpenStackDouble,  # noqa: F811
-                                              run_root: Path) -> None:
-    assert stage(env, "platform").returncode == 0
-    ctx = context()
-    kubeconfig = str(ctx.run_dir / "kubeconfig")
-    started = ctx.backend.start_training({"dataset": "iris", "model_type": "random_forest",
-                                          "params": {"n_estimators": 20}})
-    submit = calls(env, "argo")[-1]
-    assert "workflowtemplate/train-model" in submit["argv"] and "--wait" in submit["argv"]
-    assert {"model-type=random_forest", 'params={"n_estimators": 20}',
-            "timeout-seconds=120"} <= set(submit["argv"])
-    assert started["run_id"] == "run0"
-    bundle = ctx.backend.build("continuous-x-model-test", "3")
-    assert bundle["tag"] == "v3-0123456789ab"
-    deployed = ctx.backend.deploy("canary", bundle)
-    assert deployed["url"] == f"http://127.0.0.1:{NODE_PORTS['canary']}"
-    assert {c["kubeconfig"] for c in calls(env, "argo")} == {kubeconfig}
-    assert stage(env, "cleanup").returncode == 0
-    assert_nothing_left(openstack)
 
 
 def test_a_failed_workflow_says_which_and_why(env: dict[str, str]) -> None:

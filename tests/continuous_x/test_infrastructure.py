@@ -321,3 +321,60 @@ def test_node_ports_are_distinct_and_opened_by_terraform() -> None:
     text = "\n".join(p.read_text() for p in (ROOT / "k8s").rglob("*.yaml"))
     for port in NODE_PORTS.values():
         assert str(port) in text, port
+
+
+# -- the local MLflow tracking server ----------------------------------------------------------
+# importing MLflow's CLI warns about a type hint inside MLflow itself
+@pytest.mark.filterwarnings("ignore:.*Any type hint is inferred:UserWarning")
+def test_the_mlflow_worker_starts_as_mlflow_server_would_start_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """start_mlflow_server skips the ``mlflow server`` launcher process and starts its uvicorn
+    worker itself: the command and environment must be the ones ``mlflow server`` (run here
+    with the worker's start recorded instead of made) would give it."""
+    import os
+    import signal
+
+    import mlflow.server
+    from click.testing import CliRunner
+    from mlflow.cli import cli
+
+    from mlops_helpers.mlflow_server import SERVER_ENV, worker_argv, worker_env
+    from mlops_helpers.mlflow_store import seed_store
+
+    class Recorded:  # the worker the launcher would have started; it ends at once
+        pid = 0
+
+        def poll(self) -> int:
+            return 0
+
+        def wait(self) -> int:
+            return 0
+
+    started: dict[str, Any] = {}
+
+    def record(cmd: list[str], extra_env: dict[str, str], **_: Any) -> Recorded:
+        started.update(cmd=cmd, env={**extra_env, "MLFLOW_ENABLE_WORKSPACES":
+                                     os.environ["MLFLOW_ENABLE_WORKSPACES"]})
+        return Recorded()
+
+    monkeypatch.setattr(mlflow.server, "_exec_cmd", record)
+    for name, value in SERVER_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MLFLOW_ENABLE_WORKSPACES", raising=False)  # the launcher sets it
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    db, artifacts = tmp_path / "mlflow.db", tmp_path / "artifacts"
+    seed_store(db)
+    uri = f"sqlite:///{db}"
+    try:
+        done = CliRunner().invoke(cli, ["server", "--backend-store-uri", uri,
+                                        "--artifacts-destination", str(artifacts), "--host",
+                                        "127.0.0.1", "--port", "5123", "--workers", "1"])
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert done.exit_code == 0, done.output
+    ours = worker_env(uri, artifacts)
+    assert started["env"].keys() == ours.keys()
+    del started["env"]["_MLFLOW_SERVER_BOOT_ID"], ours["_MLFLOW_SERVER_BOOT_ID"]  # per start
+    assert started["env"] == ours
+    assert started["cmd"] == worker_argv("127.0.0.1", "5123")

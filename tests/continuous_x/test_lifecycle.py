@@ -1,13 +1,13 @@
 """The lifecycle on the local backend, end to end, and its failure cases.
 
-One platform (MLflow and both services) serves the whole module: starting it is the slow
-part, and the tests run in file order, each building on the state the one before left.
+One platform (MLflow, the launcher and both services) serves this file and the fault tests
+(``local_platform.py``): starting it is the slow part. The tests run in file order, each
+building on the state the one before left.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,28 +17,32 @@ from mlops_helpers.continuous_x.traffic import drive
 from mlops_helpers.errors import GateFailed, StageError, WaitTimeout
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.servers import http_json
-from tests.continuous_x.local_platform import make, platform_context
+from tests.continuous_x import local_platform
+from tests.continuous_x.local_platform import GROUP, fresh_environments, make
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(GROUP)]
+
+shared_root = local_platform.shared_root
+shared_platform = local_platform.shared_platform
 
 
 @pytest.fixture(scope="module")
-def ctx(module_root: Path) -> Iterator[StageContext]:
-    yield from platform_context(module_root)
+def ctx(shared_platform: StageContext) -> StageContext:  # noqa: F811  (the shared fixture)
+    return fresh_environments(shared_platform)
 
 
-def release(ctx: StageContext, module_root: Path, **params: object) -> str:
+def release(ctx: StageContext, shared_root: Path, **params: object) -> str:
     """train -> evaluate -> build -> deploy_staging; the new version's number."""
-    context = make(module_root, **params)
+    context = make(shared_root, **params)
     for stage in ("train", "evaluate", "build", "deploy_staging"):
         PIPELINE.run_stage(stage, context)
     return str(ctx.state.get("candidate_version"))
 
 
 def test_lifecycle_each_environment_serves_what_it_should(ctx: StageContext,
-                                                          module_root: Path) -> None:
+                                                          shared_root: Path) -> None:
     assert serving(ctx) == {"staging": None, "canary": None, "production": None}
-    v1 = release(ctx, module_root)
+    v1 = release(ctx, shared_root)
     assert serving(ctx) == {"staging": v1, "canary": None, "production": None}
     PIPELINE.run_stage("promote_canary", ctx)
     assert serving(ctx) == {"staging": v1, "canary": v1, "production": None}
@@ -47,12 +51,13 @@ def test_lifecycle_each_environment_serves_what_it_should(ctx: StageContext,
 
 
 def test_a_worse_canary_is_refused_on_its_live_figures_and_rolled_back(
-        ctx: StageContext, module_root: Path) -> None:
+        ctx: StageContext, shared_root: Path) -> None:
     v1 = serving(ctx)["production"]
+    newest = max(map(int, ctx.backend.mlflow().versions("continuous-x-model-test")))
     # a deliberately worse model: a forest of 400 trees answers far slower than production
-    slow = release(ctx, module_root, model_type="random_forest", n_estimators=400,
+    slow = release(ctx, shared_root, model_type="random_forest", n_estimators=400,
                    max_depth=3, min_accuracy=0.85)
-    assert int(slow) == int(v1) + 1
+    assert int(slow) == newest + 1
     assert serving(ctx) == {"staging": slow, "canary": v1, "production": v1}
     PIPELINE.run_stage("promote_canary", ctx)
     assert serving(ctx) == {"staging": slow, "canary": slow, "production": v1}
@@ -62,7 +67,7 @@ def test_a_worse_canary_is_refused_on_its_live_figures_and_rolled_back(
     # ... and on its figures once it has: about 60 of 600 requests go to canary
     drive(ctx.state.get("router")["url"], 600)
     with pytest.raises(GateFailed, match=r"canary p95 latency .* ms is above .* ms") as err:
-        PIPELINE.run_stage("promote_production", make(module_root, canary_min_requests=30))
+        PIPELINE.run_stage("promote_production", make(shared_root, canary_min_requests=30))
     assert f"canary version {slow} is not promoted" in str(err.value)
     gate = ctx.state.get("canary_gate")
     assert gate["version"] == slow and not gate["passed"]
@@ -70,21 +75,21 @@ def test_a_worse_canary_is_refused_on_its_live_figures_and_rolled_back(
     assert gate["canary"]["p95_ms"] > gate["production"]["p95_ms"]
     assert serving(ctx)["production"] == v1
     # roll the canary back to what it served before
-    rolled = PIPELINE.run_stage("revert", make(module_root, revert_environment="canary"))
+    rolled = PIPELINE.run_stage("revert", make(shared_root, revert_environment="canary"))
     assert rolled["reverted"] and rolled["from_version"] == slow
     assert serving(ctx) == {"staging": slow, "canary": v1, "production": v1}
 
 
 def test_a_good_canary_goes_to_production_and_can_be_reverted(
-        ctx: StageContext, module_root: Path) -> None:
+        ctx: StageContext, shared_root: Path) -> None:
     v1 = serving(ctx)["production"]
-    v3 = release(ctx, module_root, C=0.5)
+    v3 = release(ctx, shared_root, C=0.5)
     PIPELINE.run_stage("promote_canary", ctx)
     assert serving(ctx) == {"staging": v3, "canary": v3, "production": v1}
     drive(ctx.state.get("router")["url"], 600)
     # latency on a shared CI machine is noisy: this test checks the flow; the refusal of a
     # slow canary with the default margins is test_a_worse_canary_is_refused_...
-    result = PIPELINE.run_stage("promote_production", make(module_root, canary_min_requests=30,
+    result = PIPELINE.run_stage("promote_production", make(shared_root, canary_min_requests=30,
                                                            canary_p95_slack_ms=500))
     assert result["canary_gate"]["passed"] and result["canary_gate"]["version"] == v3
     assert result["canary_gate"]["canary"]["requests"] >= 30
@@ -133,10 +138,10 @@ def test_builds_are_content_tagged_and_reused(ctx: StageContext) -> None:
 
 
 def test_bad_training_parameters_are_refused_before_any_run(ctx: StageContext,
-                                                            module_root: Path) -> None:
+                                                            shared_root: Path) -> None:
     before_versions = ctx.backend.mlflow().versions("continuous-x-model-test")
     before, run_before = serving(ctx), ctx.state.get("run_id")
-    bad = make(module_root, C=-1.0)
+    bad = make(shared_root, C=-1.0)
     with pytest.raises(StageError, match=r"HTTP 422: invalid request: .*C"):
         PIPELINE.run_stage("train", bad)
     assert ctx.backend.mlflow().versions("continuous-x-model-test") == before_versions
@@ -154,9 +159,9 @@ def test_a_failed_run_is_refused_by_evaluate(ctx: StageContext) -> None:
         ctx.backend.evaluate(run_id, 0.9)
 
 
-def test_below_threshold_registers_no_version(ctx: StageContext, module_root: Path) -> None:
+def test_below_threshold_registers_no_version(ctx: StageContext, shared_root: Path) -> None:
     before_versions = ctx.backend.mlflow().versions("continuous-x-model-test")
-    weak = make(module_root, max_iter=1, C=0.0001)
+    weak = make(shared_root, max_iter=1, C=0.0001)
     PIPELINE.run_stage("train", weak)
     with pytest.raises(GateFailed, match="below the threshold"):
         PIPELINE.run_stage("evaluate", weak)
@@ -170,15 +175,15 @@ def test_a_run_that_never_finishes_hits_the_timeout_naming_it(ctx: StageContext)
     assert status == 200
     run_id = body["run"]["info"]["run_id"]  # created, never ended: RUNNING forever
     with pytest.raises(WaitTimeout, match=run_id) as err:
-        await_run(ctx, run_id, timeout=1.0)
+        await_run(ctx, run_id, timeout=0.3)
     assert "RUNNING" in str(err.value)
 
 
 def test_promoting_a_version_that_does_not_exist_is_refused(ctx: StageContext,
-                                                            module_root: Path) -> None:
+                                                            shared_root: Path) -> None:
     before = serving(ctx)
     with pytest.raises(GateFailed, match="version 99 .* does not exist"):
-        PIPELINE.run_stage("promote_canary", make(module_root, version=99))
+        PIPELINE.run_stage("promote_canary", make(shared_root, version=99))
     assert serving(ctx) == before
 
 
@@ -213,13 +218,23 @@ def test_app_answers_malformed_requests_with_4xx(ctx: StageContext, body: object
     assert ok == 200 and good["predictions"] == [0]
 
 
+def _start(**fields: object) -> bytes:
+    """A launcher start request: a staging app's, with ``fields`` changed."""
+    request = {"app": "app.main:app", "cwd": "/tmp", "env": {"APP_ENVIRONMENT": "staging"},
+               "port": 20000, "log": "/tmp/x.log"}
+    return json.dumps({**request, **fields}).encode()
+
+
 @pytest.mark.parametrize(("path", "raw"), [
     ("/start", b"not json"),
     ("/start", b"[1, 2]"),
-    ("/start", json.dumps({"bundle": "/nonexistent", "environment": "x", "port": 20000,
-                           "log": "/tmp/x.log"}).encode()),
-    ("/start", json.dumps({"bundle": "/tmp", "environment": "x", "port": "many",
-                           "log": "/tmp/x.log"}).encode()),
+    ("/start", json.dumps({"app": "app.main:app"}).encode()),  # fields missing
+    ("/start", _start(cwd="/nonexistent")),
+    ("/start", _start()),  # /tmp holds no build
+    ("/start", _start(app="os:system")),  # only the scenario's own servers
+    ("/start", _start(app="training_api:app", env={"MIN_ACCURACY": 0.5})),
+    ("/start", _start(port="many")),
+    ("/start", _start(app="training_api:app", port=80)),
     ("/stop", b"{}"),
 ])
 def test_the_app_launcher_refuses_bad_requests_with_4xx(ctx: StageContext, path: str,

@@ -3,6 +3,11 @@
 Credentials reach DVC only through the environment of the command that needs them; these
 tests check they never land on disk, that a wrong secret is refused with one line, and that
 the report goes out through ``cml comment create`` with a target CML accepts.
+
+The module's flow is a branch build of ``main`` (run in this process, stage by stage): the
+gates pass and the pushes go to S3 without training anything. The pull-request build on S3
+(reproduce, the pull request's model pushed, the report posted) runs one stage per process,
+as Jenkins runs it, in ``test_jenkins_run_s3.py``.
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from typing import Any
 import pytest
 
 from mlops_helpers.dvc_cml.layout import Layout
-from mlops_helpers.dvc_cml.stages import PIPELINE, shell
+from mlops_helpers.dvc_cml.shell import Shell
+from mlops_helpers.dvc_cml.stages import PIPELINE, create_sandbox, shell
 from mlops_helpers.errors import ConfigError, StageError
 from mlops_helpers.pipeline import StageContext
-from tests.dvc_cml.conftest import make_context, sandbox_context
+from tests.dvc_cml.conftest import make_context
 from tests.dvc_cml.support import (
     bucket_keys,
     cml_calls,
@@ -38,7 +44,11 @@ def s3() -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def flow(s3: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> StageContext:
-    ctx = sandbox_context(tmp_path_factory.mktemp("s3"), log=[], **s3_params(s3))
+    """The sandbox on S3, checked out on ``main`` as Jenkins does for a branch build."""
+    root = tmp_path_factory.mktemp("s3")
+    pull_request = create_sandbox(make_context(root, log=[], **s3_params(s3)))
+    Shell(Path(pull_request["workspace"])).git("checkout", "-q", pull_request["change_target"])
+    ctx = make_context(root, log=[], workspace=pull_request["workspace"], **s3_params(s3))
     for stage in ("checkout", "remote_credentials", "sync_remotes"):
         PIPELINE.run_stage(stage, ctx)
     return ctx
@@ -60,10 +70,13 @@ def test_sandbox_pushed_main_to_s3_and_no_secret_is_on_disk(flow: StageContext,
             assert s3["secret"].encode() not in path.read_bytes(), path
 
 
-def test_pull_request_flow_on_s3(flow: StageContext, s3: dict[str, Any]) -> None:
-    for stage in ("reproduce", "lock_check", "push", "pushed_check", "compare"):
-        PIPELINE.run_stage(stage, flow)
-    assert len(bucket_keys(s3, PREFIX)) == 4  # plus the pull request's model
+def test_branch_build_flow_on_s3(flow: StageContext, s3: dict[str, Any]) -> None:
+    keys = bucket_keys(s3, PREFIX)
+    done = {stage: PIPELINE.run_stage(stage, flow)
+            for stage in ("lock_check", "push", "pushed_check", "compare")}
+    assert done["lock_check"] == {"stale_stages": []}
+    assert done["pushed_check"] == {"remotes_clean": ["origin", "jenkins_local"]}
+    assert bucket_keys(s3, PREFIX) == keys  # main was pushed already: nothing new
     report = PIPELINE.run_stage("report", flow)
     assert "not posted: the cml CLI" in report["posted"] and "REPO_TOKEN" in report["posted"]
 
@@ -102,7 +115,9 @@ def test_report_posted_through_cml_to_the_pull_request(flow: StageContext, tmp_p
     record = tmp_path / "cml-calls.tsv"
     install_recording_cml(tmp_path / "bin", record)
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    result = PIPELINE.run_stage("report", _with(flow, repo_token="ghp_example_token_value"))
+    pull_request = {"change_id": "1", "change_target": "main", "change_branch": "tune-c-test"}
+    result = PIPELINE.run_stage("report", _with(flow, repo_token="ghp_example_token_value",
+                                                **pull_request))
     [call] = cml_calls(record)
     assert call["target"] == "pr/1"  # CHANGE_ID of the pull request
     assert call["report"] == str(Layout(flow.run_dir).report_dir / "report.md")

@@ -1,8 +1,9 @@
 """continuous_x under faults (issue 15): gates that cannot be walked around, reruns that do
 not double-count, endpoints that never answer 5xx, and one-line errors when MLflow is down.
 
-One local platform serves the module; stages run one per ``mlops-workshop`` process where
-the bypass was one (as Jenkins runs them). The last test kills MLflow, so it stays last.
+One local platform serves this file and the lifecycle tests (``tests/continuous_x/
+local_platform.py``); stages run one per ``mlops-workshop`` process where the bypass was one
+(as Jenkins runs them). The last tests kill MLflow and a service, so they stay last.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +22,32 @@ from mlops_helpers.continuous_x.traffic import drive
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.resources import process_alive
 from mlops_helpers.servers import ManagedServer, http_json
-from tests.continuous_x.local_platform import make, platform_context
+from tests.continuous_x import local_platform
+from tests.continuous_x.local_platform import GROUP, cli_env, fresh_environments, make
 from tests.faults.fuzz import Case, fuzz_endpoint
 
-pytestmark = [pytest.mark.faults, pytest.mark.slow]
+pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.xdist_group(GROUP)]
+
+shared_root = local_platform.shared_root
+shared_platform = local_platform.shared_platform
 
 CLI = Path(sys.executable).parent / "mlops-workshop"
 MODEL = "continuous-x-model-test"
 ROW = [5.1, 3.5, 1.4, 0.2]
 
 
-def cli(stage: str, **params: object) -> subprocess.CompletedProcess[str]:
+def cli(ctx: StageContext, stage: str, **params: object) -> subprocess.CompletedProcess[str]:
+    """One stage in its own ``mlops-workshop`` process, on ``ctx``'s run."""
     argv = [str(CLI), "continuous_x", stage]
     for key, value in params.items():
         argv += ["-p", key, str(value)]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300,
+                          env=cli_env(Path(ctx.settings.get("run_root"))))
 
 
 @pytest.fixture(scope="module")
-def ctx(module_root: Path) -> Iterator[StageContext]:
-    yield from platform_context(module_root)
+def ctx(shared_platform: StageContext) -> StageContext:  # noqa: F811  (the shared fixture)
+    return fresh_environments(shared_platform)
 
 
 def versions(ctx: StageContext) -> list[str]:
@@ -50,41 +56,41 @@ def versions(ctx: StageContext) -> list[str]:
 
 # -- gates ---------------------------------------------------------------------------------
 def test_the_threshold_is_read_when_the_gate_runs(ctx: StageContext) -> None:
-    assert cli("train").returncode == 0
+    assert cli(ctx, "train").returncode == 0
     before = versions(ctx)
-    done = cli("evaluate", min_accuracy=0.999)
+    done = cli(ctx, "evaluate", min_accuracy=0.999)
     assert done.returncode == 1, done.stdout
     assert "gate failed" in done.stderr and "below the threshold 0.999" in done.stderr
     assert versions(ctx) == before
     for bad in (-5, 1.5):
-        done = cli("evaluate", min_accuracy=bad)
+        done = cli(ctx, "evaluate", min_accuracy=bad)
         assert done.returncode == 1 and "min_accuracy" in done.stderr
         assert "[0, 1]" in done.stderr or "between 0 and 1" in done.stderr
     assert versions(ctx) == before
-    assert cli("evaluate").returncode == 0  # the default 0.9 passes the same run
+    assert cli(ctx, "evaluate").returncode == 0  # the default 0.9 passes the same run
 
 
 def test_an_identical_run_registers_no_new_version(ctx: StageContext,
-                                                   module_root: Path) -> None:
-    first = make(module_root, C=3.0)
+                                                   shared_root: Path) -> None:
+    first = make(shared_root, C=3.0)
     for stage in ("train", "evaluate"):
         PIPELINE.run_stage(stage, first)
     version = ctx.state.get("candidate_version")
     before = versions(ctx)
     for stage in ("train", "evaluate"):
-        answer = PIPELINE.run_stage(stage, make(module_root, C=3.0))
+        answer = PIPELINE.run_stage(stage, make(shared_root, C=3.0))
     assert answer["identical_to"] == version and answer["new_model_version"] == version
     assert versions(ctx) == before
 
 
 def test_repeated_promotion_and_a_revert_to_the_same_version(ctx: StageContext,
-                                                             module_root: Path) -> None:
+                                                             shared_root: Path) -> None:
     for stage in ("build", "deploy_staging", "promote_canary", "promote_production"):
         PIPELINE.run_stage(stage, ctx)
     current = serving(ctx)["production"]
     history = list(ctx.state.get("history")["production"])
     PIPELINE.run_stage("promote_production", ctx)
-    PIPELINE.run_stage("promote_production", make(module_root, version=current))
+    PIPELINE.run_stage("promote_production", make(shared_root, version=current))
     assert ctx.state.get("history")["production"] == history  # no duplicate entries
     reverted = PIPELINE.run_stage("revert", ctx)
     assert not (reverted["reverted"] and reverted["model_version"] == current)
@@ -177,13 +183,13 @@ def test_mlflow_dead_is_one_line_and_platform_again_leaves_no_orphans(
     old = ctx.state.get("platform")["servers"]
     ManagedServer.from_dict(old["mlflow"]).stop()
     for stage in ("train", "promote_canary", "promote_production"):
-        done = cli(stage)
+        done = cli(ctx, stage)
         assert done.returncode == 1, (stage, done.stdout)
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in done.stderr, (stage, done.stderr)
         assert "not answering" in lines[0] and "platform" in lines[0], lines[0]
 
-    done = cli("platform")
+    done = cli(ctx, "platform")
     assert done.returncode == 0, done.stderr
     for name in ("training", "evaluation"):
         server = ManagedServer.from_dict(old[name])

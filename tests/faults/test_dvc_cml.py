@@ -24,7 +24,7 @@ from mlops_helpers.dvc_cml.stages import PIPELINE, create_sandbox, shell
 from mlops_helpers.errors import ConfigError
 from mlops_helpers.pipeline import StageContext
 from tests.dvc_cml.conftest import make_context, sandbox_context
-from tests.dvc_cml.support import AWS_NAMES, environment_restored, moto_s3, s3_params
+from tests.dvc_cml.support import AWS_NAMES, BUCKET, environment_restored, moto_s3
 
 pytestmark = pytest.mark.faults
 
@@ -80,6 +80,12 @@ def origin_unchanged(build: StageContext) -> Iterator[None]:
     assert snapshot() == before
 
 
+def _lock_check_passes(ctx: StageContext) -> bool:
+    """The gate run in this process (a stage process costs a DVC import); its result is
+    recorded in the run directory, where the stage processes read it."""
+    return PIPELINE.run_stage("lock_check", ctx) == {"stale_stages": []}
+
+
 def _replace_last_md5(sh: Shell, value: str) -> None:
     lock = sh.cwd / "dvc.lock"
     text = lock.read_text()
@@ -100,7 +106,8 @@ FAULTS: dict[str, Callable[[Shell], None]] = {
 def test_failed_lock_check_stops_push_and_commit_lock_in_their_own_processes(
         build: StageContext, origin_unchanged: None, fault: str) -> None:
     env, sh = _job_env(build), shell(build)
-    assert _stage(env, "lock_check").returncode == 0, "the reproduced workspace must pass"
+    # the pass is recorded in this process; the stages below read it in their own
+    assert _lock_check_passes(build), "the reproduced workspace must pass"
     FAULTS[fault](sh)
     try:
         _one_line_refusal(_stage(env, "lock_check"), "gate failed:", "dvc.lock is not")
@@ -109,13 +116,13 @@ def test_failed_lock_check_stops_push_and_commit_lock_in_their_own_processes(
         _one_line_refusal(_stage(env, "commit_lock"), "commit_lock refused:")
     finally:
         sh.git("checkout", "--", "params.yaml", "dvc.lock")
-    assert _stage(env, "lock_check").returncode == 0  # the gate still lets a good lock pass
+    assert _lock_check_passes(build)  # the gate still lets a good lock pass
 
 
 def test_a_pass_does_not_cover_a_workspace_changed_after_it(
         build: StageContext, origin_unchanged: None) -> None:
     env, sh = _job_env(build), shell(build)
-    assert _stage(env, "lock_check").returncode == 0
+    assert _lock_check_passes(build)
     project.set_params(sh.cwd, {"train.max_iter": 50})  # edited after the gate passed
     try:
         _one_line_refusal(_stage(env, "push"), "push refused: the workspace changed since "
@@ -157,18 +164,27 @@ def test_backend_aws_without_credentials_is_one_line(build: StageContext) -> Non
 
 
 @pytest.fixture(scope="module")
-def s3_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[StageContext, Any]]:
-    with moto_s3() as s3, environment_restored():
-        ctx = sandbox_context(tmp_path_factory.mktemp("dvc-faults-s3"), log=[],
-                              **s3_params(s3))
-        PIPELINE.run_stage("checkout", ctx)
-        yield ctx, s3
+def s3() -> Iterator[dict[str, Any]]:
+    with moto_s3() as server:
+        yield server
 
 
-def test_backend_aws_with_bad_credentials_is_one_line(s3_build: tuple[StageContext, Any]
-                                                      ) -> None:
-    ctx, s3 = s3_build
-    base = _job_env(ctx, AWS_REGION="us-east-1", S3_ENDPOINT_URL=s3["url"])
+@pytest.fixture
+def origin_on_s3(build: StageContext, s3: dict[str, Any]) -> Iterator[StageContext]:
+    """The PR build's workspace with its shared ``origin`` remote moved to the S3 bucket
+    (in .dvc/config.local, as ``dvc remote modify --local`` does); put back afterwards. The
+    checks below need a workspace whose origin is on S3, not what the bucket holds."""
+    sh = shell(build)
+    sh.dvc("remote", "modify", "--local", "origin", "url", f"s3://{BUCKET}/dvc/faults")
+    try:
+        yield build
+    finally:
+        sh.dvc("remote", "modify", "--local", "--unset", "origin", "url")
+
+
+def test_backend_aws_with_bad_credentials_is_one_line(origin_on_s3: StageContext,
+                                                      s3: dict[str, Any]) -> None:
+    base = _job_env(origin_on_s3, AWS_REGION="us-east-1", S3_ENDPOINT_URL=s3["url"])
     wrong_secret = {**base, "AWS_ACCESS_KEY_ID": s3["key_id"],
                     "AWS_SECRET_ACCESS_KEY": "not-the-secret-0000"}
     unknown_key = {**base, "AWS_ACCESS_KEY_ID": "AKIAUNKNOWN000000000",

@@ -30,12 +30,11 @@ import requests
 from mlops_helpers.config import Settings
 from mlops_helpers.errors import GateFailed, WaitTimeout
 from mlops_helpers.pipeline import StageContext
-from mlops_helpers.resources import ResourceTracker
-from mlops_helpers.sagemaker_byo.container import container_dir
 from mlops_helpers.sagemaker_byo.stages import PIPELINE
-from mlops_helpers.servers import ManagedServer, free_port, start_server
+from mlops_helpers.servers import ManagedServer, free_port
 from mlops_helpers.waiting import wait_until
 from tests.faults.fuzz import Case, fuzz_endpoint
+from tests.sagemaker_byo.container_runs import image_python, sagemaker_job, serve
 from tests.support import leftover_processes
 
 pytestmark = pytest.mark.faults
@@ -235,21 +234,11 @@ def test_aws_with_unreachable_endpoint_is_one_line(run_root: Path) -> None:
 
 # -- the inference server -------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedServer]:
-    from tests.sagemaker_byo.test_container import iris_rows, make_tree, run_train
-
-    base = make_tree(tmp_path_factory.mktemp("opt_ml"), {"max_depth": "4"}, iris_rows())
-    assert run_train(base).returncode == 0
-    run_dir = tmp_path_factory.mktemp("run")
-    tracker = ResourceTracker(run_dir)
-    server = start_server("byo-fuzz", [sys.executable, str(container_dir() / "program" / "serve"),
-                                       "--host", "127.0.0.1", "--port", "{port}", "--workers",
-                                       "2"],
-                          run_dir=run_dir, tracker=tracker, health_path="/ping",
-                          env={"BYO_OPT_ML": str(base)})
-    yield server
-    tracker.cleanup(log=lambda _: None)
-    assert leftover_processes(str(base)) == []
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedServer]:
+    """``serve`` (two workers, the default payload limit) of a trained model."""
+    root = tmp_path_factory.mktemp("serve")
+    image = image_python(root)
+    yield from serve("byo-fuzz", sagemaker_job(root / "job", image), image, root / "run")
 
 
 def _csv(name: str, body: bytes, **headers: str) -> Case:
@@ -291,18 +280,18 @@ SPECIFIC = [
 ]
 
 
-def test_serve_answers_fuzzing_with_4xx_json_never_5xx(serve: ManagedServer) -> None:
-    report = fuzz_endpoint(f"{serve.url}/invocations", EXAMPLE, extra=SPECIFIC)
+def test_serve_answers_fuzzing_with_4xx_json_never_5xx(endpoint: ManagedServer) -> None:
+    report = fuzz_endpoint(f"{endpoint.url}/invocations", EXAMPLE, extra=SPECIFIC)
     print("fuzz /invocations:", json.dumps(report.as_dict()))
     assert report.n5xx == 0 and not report.bad, report.bad
     assert report.n4xx >= len(SPECIFIC) - 3  # -0.0/1e-320, charset and 100k rows are fine
-    assert serve.alive()
+    assert endpoint.alive()
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
-def test_ping_refuses_other_methods_with_405_json(serve: ManagedServer, method: str) -> None:
-    resp = requests.request(method, f"{serve.url}/ping", data=b"{}", timeout=10)
+def test_ping_refuses_other_methods_with_405_json(endpoint: ManagedServer, method: str) -> None:
+    resp = requests.request(method, f"{endpoint.url}/ping", data=b"{}", timeout=10)
     assert resp.status_code == 405 and resp.headers["Allow"] == "GET, HEAD"
     assert "use GET for /ping" in resp.json()["error"]
-    assert requests.head(f"{serve.url}/ping", timeout=10).status_code == 200
-    assert requests.get(f"{serve.url}/ping", timeout=10).json()["status"] == "ok"
+    assert requests.head(f"{endpoint.url}/ping", timeout=10).status_code == 200
+    assert requests.get(f"{endpoint.url}/ping", timeout=10).json()["status"] == "ok"

@@ -2,23 +2,20 @@
 4xx (and seldon-core's own wrapper does no worse than plain seldon-core), a production change
 opened before a unit test broke is never approved, and a re-run goes through the approval.
 
-One full local run (every stage but cleanup, in one run directory) serves the module; the
-gate tests then change that run directory the way a person or a second CI run would.
+One full local run (every stage but cleanup, in one run directory) serves this file and
+``tests/seldon_kind/test_pipeline_local.py`` (``tests/seldon_kind/shared_runs.py``); the gate
+tests then change that run directory the way a person or a second CI run would.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mlops_helpers.errors import GateFailed
-from mlops_helpers.paths import scenarios_dir
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.seldon_kind.catalog import DEPLOYMENTS
 from mlops_helpers.seldon_kind.gitops import GitOpsRepo
@@ -27,15 +24,18 @@ from mlops_helpers.seldon_kind.serving import PREDICTIONS, microservice_argv, sa
 from mlops_helpers.seldon_kind.stages import PIPELINE
 from mlops_helpers.servers import ManagedServer, start_server
 from tests.faults.fuzz import Case, FuzzReport, fuzz_endpoint
-from tests.seldon_kind.conftest import make_context
-from tests.support import SocketWatch, leftover_processes, listening_sockets, not_loopback
+from tests.seldon_kind import shared_runs
+from tests.seldon_kind.shared_runs import GROUP, FullRun
+from tests.support import not_loopback
 
-pytestmark = [pytest.mark.faults, pytest.mark.slow]
+pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.xdist_group(GROUP)]
 
 ALL_BUT_CLEANUP = [n for n in PIPELINE.stage_names() if n != "cleanup"]
 SERVERS_PER_RUN = 3 * len(DEPLOYMENTS)  # test, staging and production environments
 PORTS_PER_SERVER = 3  # REST, gRPC, metrics
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+full_run = shared_runs.full_run  # every stage but cleanup, shared with test_pipeline_local
 
 #: plain seldon-core: the same scikit-learn artifact behind a class with no checks at all
 PLAIN_MODEL = '''
@@ -108,29 +108,6 @@ def failures(report: FuzzReport) -> set[str]:
     return {line.split(": ", 1)[0] for line in report.bad if ": 5" in line}
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the model folders: the gate tests break and mend a unit test in it."""
-    copy = tmp_path_factory.mktemp("models") / "models"
-    shutil.copytree(scenarios_dir() / "seldon_kind" / "models", copy,
-                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
-    return copy
-
-
-@pytest.fixture(scope="module")
-def full_run(module_root: Path, models: Path) -> Iterator[dict[str, Any]]:
-    ctx = make_context(module_root, models_dir=str(models))
-    try:
-        with SocketWatch(str(module_root)) as watch:  # samples the whole run
-            results = PIPELINE.run(ctx, ALL_BUT_CLEANUP)
-            # every environment is up now: test, staging and production
-            at_the_end = listening_sockets(str(module_root))
-        yield {"ctx": ctx, "results": results, "sockets": at_the_end, "seen": watch.seen}
-    finally:
-        PIPELINE.run_stage("cleanup", ctx)
-        assert leftover_processes(str(module_root)) == []
-
-
 def staging_urls(ctx: StageContext) -> dict[str, str]:
     return ctx.backend.environment("staging").urls()
 
@@ -139,17 +116,17 @@ def example(ctx: StageContext, deployment: str) -> dict[str, Any]:
     return sample_payload(ctx.state.get("models")[deployment]["meta"])
 
 
-def test_every_model_server_listens_on_loopback_only(full_run: dict[str, Any]) -> None:
-    sockets = full_run["sockets"]
+def test_every_model_server_listens_on_loopback_only(full_run: FullRun) -> None:
+    sockets = full_run.sockets
     ports = {port for _pid, _ip, port in sockets}
     assert len(ports) >= SERVERS_PER_RUN * PORTS_PER_SERVER, sockets  # REST, gRPC, metrics
     assert not_loopback(sockets) == [], "reachable from the network"
-    assert not_loopback(full_run["seen"]) == [], "bound beyond loopback during the run"
+    assert not_loopback(full_run.seen) == [], "bound beyond loopback during the run"
 
 
 @pytest.mark.parametrize("deployment", [d.name for d in DEPLOYMENTS])
-def test_malformed_requests_get_a_json_4xx(full_run: dict[str, Any], deployment: str) -> None:
-    ctx = full_run["ctx"]
+def test_malformed_requests_get_a_json_4xx(full_run: FullRun, deployment: str) -> None:
+    ctx = full_run.ctx
     url = staging_urls(ctx)[ctx.settings.name(deployment)] + PREDICTIONS
     report = fuzz_endpoint(url, example(ctx, deployment))
     assert report.n5xx == 0 and not report.bad, report.bad
@@ -157,11 +134,11 @@ def test_malformed_requests_get_a_json_4xx(full_run: dict[str, Any], deployment:
 
 
 @pytest.fixture(scope="module")
-def plain_seldon(full_run: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+def plain_seldon(full_run: FullRun, tmp_path_factory: pytest.TempPathFactory
                  ) -> ManagedServer:
     """Plain seldon-core serving the sklearn-iris artifact, for comparison; the run's
     tracker stops it with everything else."""
-    ctx = full_run["ctx"]
+    ctx = full_run.ctx
     folder = tmp_path_factory.mktemp("plain")
     (folder / "PlainModel.py").write_text(PLAIN_MODEL)
     artifact = ctx.state.get("models")["sklearn-iris"]["path"]
@@ -170,15 +147,15 @@ def plain_seldon(full_run: dict[str, Any], tmp_path_factory: pytest.TempPathFact
         "plain-seldon", microservice_argv(ctx.backend.python, "PlainModel"),
         run_dir=ctx.run_dir, tracker=ctx.tracker, cwd=folder, health_path="/health/ping",
         env=child_env(PREDICTIVE_UNIT_PARAMETERS=json.dumps(parameters),
-                      PYTHONPATH=str(folder)), timeout=120)
+                      PYTHONPATH=str(folder)), timeout=120, interval=0.05)
 
 
 def test_seldon_wrapper_answers_no_more_5xx_than_plain_seldon_core(
-        full_run: dict[str, Any], plain_seldon: ManagedServer) -> None:
+        full_run: FullRun, plain_seldon: ManagedServer) -> None:
     """seldon-core parses the message before our class sees it; where its parser fails
     (a tensor of the wrong size, tftensor, ``meta`` of the wrong type) it answers 500 for
     every model. Ours must never add a 5xx of its own, and never a body that is not JSON."""
-    ctx = full_run["ctx"]
+    ctx = full_run.ctx
     sample = example(ctx, "sklearn-iris")
     plain = fuzz_endpoint(plain_seldon.url + PREDICTIONS, sample, extra=seldon_cases(sample))
     figures = {"plain seldon-core (sklearn-iris)": plain.as_dict()}
@@ -199,9 +176,9 @@ def _production_versions(ctx: StageContext) -> dict[str, str]:
     return {name: entry["version"] for name, entry in record["deployments"].items()}
 
 
-def _open_a_change(module_root: Path, models: Path) -> StageContext:
+def _open_a_change(full_run: FullRun) -> StageContext:
     """A retrained news classifier, up to an open production change."""
-    ctx = make_context(module_root, models_dir=str(models), news_c=0.5)
+    ctx = full_run.context(news_c=0.5)
     PIPELINE.run(ctx, ["train", "build", "serve_local", "integration_test",
                        "promote_staging", "open_production_change"])
     assert ctx.state.get("change"), "a change must be open"
@@ -209,13 +186,13 @@ def _open_a_change(module_root: Path, models: Path) -> StageContext:
 
 
 def test_a_change_opened_before_a_unit_test_broke_is_never_approved(
-        full_run: dict[str, Any], module_root: Path, models: Path) -> None:
-    ctx = _open_a_change(module_root, models)
+        full_run: FullRun) -> None:
+    ctx = _open_a_change(full_run)
     change = ctx.state.get("change")
     production = _production_versions(ctx)
     gitops = GitOpsRepo(ctx.run_dir / "gitops")
     head = gitops.head()
-    test = models / "news_classifier" / "tests" / "test_news_classifier.py"
+    test = full_run.models / "news_classifier" / "tests" / "test_news_classifier.py"
     good = test.read_text()
     test.write_text(good.replace('== ["sport", "tech"]', '== ["tech", "sport"]'))
     with pytest.raises(GateFailed, match="unit tests failed"):
@@ -232,8 +209,8 @@ def test_a_change_opened_before_a_unit_test_broke_is_never_approved(
 
 
 def test_a_change_branch_pushed_to_after_opening_is_not_approved(
-        full_run: dict[str, Any], module_root: Path, models: Path) -> None:
-    ctx = _open_a_change(module_root, models)
+        full_run: FullRun) -> None:
+    ctx = _open_a_change(full_run)
     change = ctx.state.get("change")
     gitops = GitOpsRepo(ctx.run_dir / "gitops")
     head = gitops.head()
@@ -249,9 +226,9 @@ def test_a_change_branch_pushed_to_after_opening_is_not_approved(
 
 
 def test_a_rerun_in_the_same_run_directory_goes_through_the_approval_again(
-        full_run: dict[str, Any]) -> None:
-    ctx = full_run["ctx"]
-    first = full_run["results"]["approve_production"]
+        full_run: FullRun) -> None:
+    ctx = full_run.ctx
+    first = full_run.results["approve_production"]
     assert first["approved"]
     PIPELINE.run_stage("cleanup", ctx)  # as the notebook ends
     again = PIPELINE.run(ctx, ALL_BUT_CLEANUP)

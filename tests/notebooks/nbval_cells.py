@@ -1,12 +1,13 @@
-"""What a learner sees in the deterministic cells of each scenario notebook, kept for nbval.
+"""What a learner sees in the deterministic cells of each scenario notebook.
 
 A few cells per notebook print the same thing on every run: the stage list, the gates
 saying no in the gate demos, what the cleanup released. Their expected outputs live in a
-small reference notebook per scenario under ``nbval_expected/`` (only those cells). The
-test builds a copy of the *current* scenario notebook in which just those cells carry the
-expected outputs and nbval's ``nbval-check-output`` tag, and runs it with
-``pytest --nbval-lax``: every cell runs, the tagged ones must print what the reference
-says (after ``SANITIZE`` replaces run folders, ports and hashes).
+small reference notebook per scenario under ``nbval_expected/`` (only those cells).
+``tests/notebooks/test_run_notebooks.py`` compares them with the same cells of its papermill
+run, the way ``pytest --nbval-lax`` compares a cell tagged ``nbval-check-output`` (nbval's
+own stream coalescing, sanitizer format and skipped keys; ``SANITIZE`` hides run folders,
+ports and hashes), so each notebook runs once per test session, not once for papermill and
+again for nbval. ``nbval_notebook`` builds the tagged copy for a cell-by-cell nbval report.
 
 When a change to a notebook or to the stage code alters one of these outputs on purpose,
 refresh the references (it runs the notebooks) and review the diff::
@@ -17,11 +18,17 @@ refresh the references (it runs the notebooks) and review the diff::
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
 
 import nbformat
+from nbval.plugin import (
+    coalesce_streams,
+    get_sanitize_patterns,
+    transform_streams_for_comparison,
+)
 
 from mlops_helpers.paths import notebooks_dir
 
@@ -102,6 +109,42 @@ def _ends_quiet(source: str) -> bool:
     lines = [line.split("#", 1)[0].rstrip() for line in source.strip().splitlines()]
     code = [line for line in lines if line]
     return bool(code) and code[-1].endswith(";")
+
+
+# the output keys `pytest --nbval-lax` leaves out of a comparison (nbval's IPyNbFile)
+SKIP_COMPARE = frozenset({"metadata", "traceback", "prompt_number", "output_type", "name",
+                          "execution_count", "application/vnd.jupyter.widget-view+json",
+                          "image/png", "image/jpeg"})
+
+
+def compared(outputs: list) -> dict[str, list]:
+    """Outputs as nbval compares them: streams coalesced, keyed by stream name or MIME type
+    (order kept within a key), each value sanitized."""
+    patterns = get_sanitize_patterns(SANITIZE)
+    keyed: dict[str, list] = {}
+    copies = [nbformat.from_dict(dict(o)) for o in outputs]  # coalescing edits in place
+    for output in transform_streams_for_comparison(coalesce_streams(copies)):
+        items = output.get("data", {}) | {k: v for k, v in output.items() if k != "data"}
+        for key, value in items.items():
+            if key not in SKIP_COMPARE:
+                if isinstance(value, str):
+                    for regex, replace in patterns:
+                        value = re.sub(regex, replace, value)
+                keyed.setdefault(key, []).append(value)
+    return keyed
+
+
+def changed_cells(name: str, executed: nbformat.NotebookNode) -> list[str]:
+    """The checked cells of an executed notebook whose outputs differ from the reference,
+    each with what was expected and what it printed."""
+    reference = nbformat.read(reference_path(name), as_version=4)
+    changed = []
+    for marker in CHECKED[name]:
+        expected = compared(cell_for(reference, marker, str(reference_path(name))).outputs)
+        got = compared(cell_for(executed, marker, f"the executed {name}").outputs)
+        if got != expected:
+            changed.append(f"cell {marker!r}:\n  expected {expected}\n  printed  {got}")
+    return changed
 
 
 def run_env(run_root: Path) -> dict[str, str]:

@@ -7,9 +7,9 @@ never in the SDK (boto3 still talks HTTP to moto):
 
 - ``UpdateEndpoint`` switches an endpoint to another endpoint configuration, as SageMaker
   does once the new one is InService;
-- a training job runs the container's own ``train`` program on the job's S3 channels and
-  hyperparameters, then leaves ``model.tar.gz`` at the job's output, or ``Failed`` with the
-  program's failure reason, as SageMaker does;
+- a training job runs the container's own ``train`` program (with the image's packages only,
+  ``image_site``) on the job's S3 channels and hyperparameters, then leaves ``model.tar.gz``
+  at the job's output, or ``Failed`` with the program's failure reason, as SageMaker does;
 - ``InvokeEndpoint`` answers with the model the endpoint's configuration points at (its
   ``model.tar.gz`` from S3), and names its digest in ``CustomAttributes`` as our container's
   ``serve`` does.
@@ -22,7 +22,6 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -41,6 +40,7 @@ from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemakerruntime.models import SageMakerRuntimeBackend
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
+from mlops_helpers.sagemaker_byo import image_site
 from mlops_helpers.sagemaker_byo.container import container_dir
 from mlops_helpers.sagemaker_byo.store import model_digest
 
@@ -71,7 +71,7 @@ def update_endpoint(self: SageMakerResponse) -> ActionResult:
 
 
 def _run_train(job: Any, hyperparameters: dict[str, str], channels: list[dict[str, Any]],
-               account_id: str) -> None:
+               account_id: str, site: Path) -> None:
     """The container's ``train`` in an /opt/ml tree filled from the job's S3 channels."""
     s3 = _s3(account_id)
     with tempfile.TemporaryDirectory(prefix="fake-sagemaker-job-") as tmp:
@@ -90,8 +90,9 @@ def _run_train(job: Any, hyperparameters: dict[str, str], channels: list[dict[st
                 if key.startswith(prefix) and not key.endswith("/"):
                     body = s3.get_object(bucket, key).value
                     (folder / key[len(prefix):].replace("/", "_")).write_bytes(body)
-        done = subprocess.run([sys.executable, str(container_dir() / "program" / "train")],
-                              env={"BYO_OPT_ML": str(base), "PATH": "/usr/bin:/bin"},
+        python, site_env = image_site.python(site)
+        done = subprocess.run([*python, str(container_dir() / "program" / "train")],
+                              env={"BYO_OPT_ML": str(base), "PATH": "/usr/bin:/bin", **site_env},
                               capture_output=True, text=True, timeout=120, check=False)
         failure = base / "output" / "failure"
         if done.returncode != 0:
@@ -107,11 +108,11 @@ def _run_train(job: Any, hyperparameters: dict[str, str], channels: list[dict[st
         s3.put_object(bucket, key, packed.getvalue())
 
 
-def _running_jobs(original: Any) -> Any:
+def _running_jobs(original: Any, site: Path) -> Any:
     def create_training_job(self: SageMakerModelBackend, **kwargs: Any) -> Any:
         job = original(self, **kwargs)
         _run_train(job, kwargs.get("hyper_parameters") or {},
-                   kwargs.get("input_data_config") or [], self.account_id)
+                   kwargs.get("input_data_config") or [], self.account_id, site)
         return job
 
     return create_training_job
@@ -161,6 +162,9 @@ def invoke_endpoint(self: SageMakerRuntimeResponse) -> tuple[int, dict[str, str]
 @contextmanager
 def completed_sagemaker() -> Iterator[None]:
     """Install the three completions for the duration of the block."""
+    packages = tempfile.TemporaryDirectory(prefix="fake-sagemaker-image-")
+    site = image_site.link_site(container_dir() / "requirements.txt",
+                                Path(packages.name) / image_site.SITE_DIR)
     saved = {
         (SageMakerResponse, "update_endpoint"): getattr(SageMakerResponse, "update_endpoint",
                                                         None),
@@ -169,12 +173,13 @@ def completed_sagemaker() -> Iterator[None]:
     }
     SageMakerResponse.update_endpoint = update_endpoint  # type: ignore[attr-defined]
     SageMakerModelBackend.create_training_job = _running_jobs(  # type: ignore[method-assign]
-        SageMakerModelBackend.create_training_job)
+        SageMakerModelBackend.create_training_job, site)
     SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint  # type: ignore[method-assign]
     try:
         yield
     finally:
         _Served._cache.clear()
+        packages.cleanup()
         for (owner, attribute), value in saved.items():
             if value is None:
                 delattr(owner, attribute)

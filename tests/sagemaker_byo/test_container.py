@@ -1,76 +1,57 @@
-"""The container contract over real processes and real HTTP: train, then serve."""
+"""The container contract over real processes and real HTTP: train, then serve.
+
+The programs run as the image runs them (``image_site``: its own packages only). One
+SageMaker-style training job (ours plus SageMaker's own hyperparameters, a ``train`` and a
+``validation`` channel) is read by the train tests and served for the serve tests.
+"""
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 import requests
 
-from mlops_helpers.data import load_dataset
-from mlops_helpers.resources import ResourceTracker
-from mlops_helpers.sagemaker_byo.container import container_dir
-from mlops_helpers.servers import ManagedServer, http_json, start_server
-from tests.support import leftover_processes
+from mlops_helpers.servers import ManagedServer, http_json
+from tests.sagemaker_byo.container_runs import (
+    PROGRAM,
+    Image,
+    Job,
+    Train,
+    image_python,
+    iris_rows,
+    make_tree,
+    serve,
+    trainer,
+)
+from tests.sagemaker_byo.container_runs import sagemaker_job as train_sagemaker_job
 
-PROGRAM = container_dir() / "program"
 MAX_BODY = 4096  # small limit for the server under test, so the 413 case is cheap
 
 
-def make_tree(base: Path, hyperparameters: dict[str, str], rows: np.ndarray | None,
-              channel: str = "training", extra: dict[str, np.ndarray] | None = None,
-              content_type: str = "text/csv") -> Path:
-    """An /opt/ml tree as SageMaker lays it out, channels named in inputdataconfig.json."""
-    channels = {channel: rows, **(extra or {})}
-    (base / "input" / "config").mkdir(parents=True)
-    (base / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-    (base / "input" / "config" / "inputdataconfig.json").write_text(json.dumps({
-        name: {"ContentType": content_type, "TrainingInputMode": "File",
-               "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
-        for name in channels}))
-    for name, data in channels.items():
-        (base / "input" / "data" / name).mkdir(parents=True)
-        if data is not None:
-            np.savetxt(base / "input" / "data" / name / f"{name}.csv", data, delimiter=",")
-    return base
-
-
-def iris_rows() -> np.ndarray:
-    data = load_dataset("iris")
-    return np.column_stack([data.y_train, data.X_train])
-
-
-def run_train(base: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(PROGRAM / "train")], capture_output=True,
-                          text=True, timeout=120, env={"BYO_OPT_ML": str(base),
-                                                       "PATH": "/usr/bin:/bin"}, check=False)
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
+    return image_python(tmp_path_factory.mktemp("image"))
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = make_tree(tmp_path_factory.mktemp("opt_ml"), {"max_depth": "4"}, iris_rows())
-    done = run_train(base)
-    assert done.returncode == 0, done.stderr
-    return base
+def run_train(image: Image) -> Train:
+    return trainer(image)
 
 
 @pytest.fixture(scope="module")
-def endpoint(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedServer]:
-    base = trained
-    run_dir = tmp_path_factory.mktemp("run")
-    tracker = ResourceTracker(run_dir)
-    server = start_server("byo-contract", [sys.executable, str(PROGRAM / "serve"), "--host",
-                                           "127.0.0.1", "--port", "{port}", "--workers", "2"],
-                          run_dir=run_dir, tracker=tracker, health_path="/ping",
-                          env={"BYO_OPT_ML": str(base), "BYO_MAX_PAYLOAD_BYTES": str(MAX_BODY)})
-    yield server
-    tracker.cleanup(log=lambda _: None)
-    assert leftover_processes(str(base)) == []
+def sagemaker_job(image: Image, tmp_path_factory: pytest.TempPathFactory) -> Job:
+    """One run of ``train``, read by the train tests and served by the serve tests."""
+    return train_sagemaker_job(tmp_path_factory.mktemp("job"), image)
+
+
+@pytest.fixture(scope="module")
+def endpoint(sagemaker_job: Job, image: Image,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedServer]:
+    yield from serve("byo-contract", sagemaker_job, image, tmp_path_factory.mktemp("run"),
+                     env={"BYO_MAX_PAYLOAD_BYTES": str(MAX_BODY)})
 
 
 def post(server: ManagedServer, body: bytes, content_type: str | None = "text/csv",
@@ -84,27 +65,12 @@ def post(server: ManagedServer, body: bytes, content_type: str | None = "text/cs
 
 
 # -- train ----------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def sagemaker_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``train`` with hyperparameters as a SageMaker job hands them over: ours, some JSON-quoted,
-    plus what tuning and the SageMaker SDK add. One run, read by the two tests below."""
-    base = make_tree(tmp_path_factory.mktemp("job"), {
-        "max_depth": "3", "criterion": '"entropy"',
-        "_tuning_objective_metric": "validation:accuracy",
-        "sagemaker_program": '"train"', "sagemaker_region": '"eu-west-2"',
-        "sagemaker_job_name": '"byo-train-jd-1"', "sagemaker_container_log_level": "20",
-    }, iris_rows())
-    done = run_train(base)
-    assert done.returncode == 0, done.stderr
-    return base
-
-
-def test_train_writes_the_model_and_its_metadata(sagemaker_job: Path) -> None:
-    meta = json.loads((sagemaker_job / "model" / "model-meta.json").read_text())
+def test_train_writes_the_model_and_its_metadata(sagemaker_job: Job) -> None:
+    meta = sagemaker_job.meta
     assert meta["n_features"] == 4 and meta["classes"] == [0, 1, 2]
     assert meta["hyperparameters"]["criterion"] == "entropy"
-    assert (sagemaker_job / "model" / "model.joblib").is_file()
-    assert not (sagemaker_job / "output" / "failure").exists()
+    assert (sagemaker_job.base / "model" / "model.joblib").is_file()
+    assert not (sagemaker_job.base / "output" / "failure").exists()
 
 
 @pytest.mark.parametrize(("hyperparameters", "reason"), [
@@ -114,7 +80,7 @@ def test_train_writes_the_model_and_its_metadata(sagemaker_job: Path) -> None:
     ({"learning_rate": "0.1"}, "unknown hyperparameter"),
 ])
 def test_bad_hyperparameter_fails_with_the_reason(
-    tmp_path: Path, hyperparameters: dict[str, str], reason: str
+    run_train: Train, tmp_path: Path, hyperparameters: dict[str, str], reason: str
 ) -> None:
     base = make_tree(tmp_path, hyperparameters, iris_rows())
     done = run_train(base)
@@ -123,21 +89,20 @@ def test_bad_hyperparameter_fails_with_the_reason(
     assert not (base / "model" / "model.joblib").exists()
 
 
-def test_sagemaker_own_hyperparameters_are_ignored(sagemaker_job: Path) -> None:
+def test_sagemaker_own_hyperparameters_are_ignored(sagemaker_job: Job) -> None:
     """What tuning and the SageMaker SDK add (JSON-quoted values too) is not refused."""
-    meta = json.loads((sagemaker_job / "model" / "model-meta.json").read_text())
+    meta = sagemaker_job.meta
     assert meta["hyperparameters"] == {"max_depth": 3, "criterion": "entropy", "random_state": 0}
 
 
-def test_channels_come_from_inputdataconfig(tmp_path: Path) -> None:
+def test_channels_come_from_inputdataconfig(
+    sagemaker_job: Job, run_train: Train, tmp_path: Path
+) -> None:
     rows = iris_rows()
-    base = make_tree(tmp_path / "named", {}, rows[:80], channel="train",
-                     extra={"validation": rows[80:]})
-    done = run_train(base)
-    assert done.returncode == 0, done.stderr
-    meta = json.loads((base / "model" / "model-meta.json").read_text())
+    # the shared job has a "train" and a "validation" channel: the second is scored
+    meta = sagemaker_job.meta
     assert meta["channels"] == ["train", "validation"] and meta["validation_accuracy"] > 0.8
-    assert "validation accuracy:" in done.stdout
+    assert "validation accuracy:" in sagemaker_job.stdout
     # the only channel, whatever its name, is the training channel
     single = make_tree(tmp_path / "single", {}, rows, channel="iris")
     assert run_train(single).returncode == 0
@@ -154,7 +119,9 @@ def test_channels_come_from_inputdataconfig(tmp_path: Path) -> None:
     assert "inputdataconfig.json is missing" in (missing / "output/failure").read_text()
 
 
-def test_missing_or_bad_training_data_fails_with_the_reason(tmp_path: Path) -> None:
+def test_missing_or_bad_training_data_fails_with_the_reason(
+    run_train: Train, tmp_path: Path
+) -> None:
     empty = make_tree(tmp_path / "empty", {}, None)
     assert run_train(empty).returncode != 0
     assert "no files in the training channel" in (empty / "output" / "failure").read_text()
@@ -164,17 +131,18 @@ def test_missing_or_bad_training_data_fails_with_the_reason(tmp_path: Path) -> N
     assert "not numeric CSV" in (bad / "output" / "failure").read_text()
 
 
-def test_serve_refuses_to_start_without_a_model(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, str(PROGRAM / "serve"), "--port", "1"],
+def test_serve_refuses_to_start_without_a_model(image: Image, tmp_path: Path) -> None:
+    python, site_env = image
+    done = subprocess.run([*python, str(PROGRAM / "serve"), "--port", "1"],
                           capture_output=True, text=True, timeout=60, check=False,
-                          env={"BYO_OPT_ML": str(tmp_path), "PATH": "/usr/bin:/bin"})
+                          env={"BYO_OPT_ML": str(tmp_path), "PATH": "/usr/bin:/bin", **site_env})
     assert done.returncode == 2 and "no model" in done.stderr
 
 
 # -- serve ----------------------------------------------------------------------------
-def test_ping_names_the_model_it_serves(endpoint: ManagedServer, trained: Path) -> None:
+def test_ping_names_the_model_it_serves(endpoint: ManagedServer, sagemaker_job: Job) -> None:
     status, body = http_json("GET", f"{endpoint.url}/ping")
-    digest = json.loads((trained / "model" / "model-meta.json").read_text())["model_sha256"]
+    digest = sagemaker_job.meta["model_sha256"]
     assert (status, body) == (200, {"status": "ok", "model_digest": digest})
     resp = requests.post(f"{endpoint.url}/invocations", data=b"5.1,3.5,1.4,0.2",
                          headers={"Content-Type": "text/csv"}, timeout=10)

@@ -1,14 +1,16 @@
-"""The build stage's checks of the container source and its content digest."""
+"""The build stage's checks of the container source, its content digest, and the image's
+own packages (``image_site``) the local backend runs the programs with."""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from mlops_helpers.errors import StageError
-from mlops_helpers.sagemaker_byo import container
+from mlops_helpers.sagemaker_byo import container, image_site
 
 
 @pytest.fixture
@@ -45,3 +47,27 @@ def test_problems_are_named(source: Path) -> None:
     with pytest.raises(StageError, match="is not ready"):
         container.stage_image(source, source.parent / "staged")
     assert not (source.parent / "staged").exists()
+
+
+def test_the_image_site_holds_what_requirements_txt_installs_and_nothing_of_ours(
+    tmp_path: Path,
+) -> None:
+    site = image_site.link_site(container.container_dir() / "requirements.txt",
+                                tmp_path / image_site.SITE_DIR)
+    names = {p.name for p in site.iterdir()}
+    assert {"sklearn", "numpy", "scipy", "joblib", "uvicorn", "threadpoolctl.py"} <= names
+    assert not names & {"pandas", "pyarrow", "mlflow", "mlops_helpers", "boto3"}
+    python, env = image_site.python(site)
+    probe = "import importlib.util as u; print([u.find_spec(m) is None for m in %r])"
+    done = subprocess.run([*python, "-c", probe % ["sklearn", "uvicorn", "pandas", "mlflow"]],
+                          capture_output=True, text=True, env=env, timeout=60, check=True)
+    assert done.stdout.split() == ["[False,", "False,", "True,", "True]"]
+
+
+def test_a_requirement_that_is_not_installed_is_named(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("numpy>=1.26\nno-such-package-here>=1  # a typo\n")
+    with pytest.raises(StageError, match="no-such-package-here.*pip install"):
+        image_site.link_site(requirements, tmp_path / image_site.SITE_DIR)
+    with pytest.raises(StageError, match="run the build stage"):
+        image_site.python(tmp_path / image_site.SITE_DIR)

@@ -154,6 +154,7 @@ def test_training_over_its_time_limit_fails(make_settings, tmp_path: Path) -> No
     # a container whose train program never finishes: the limit must end it
     slow = Path(image["path"]).with_name("slow-image")
     (slow / "program").mkdir(parents=True)
+    (slow / "site-packages").mkdir()  # the image's packages: none needed here
     (slow / "program" / "train").write_text(
         "import threading\nthreading.Event().wait(60)\n")
     ctx.state.update(image={**image, "path": str(slow)})

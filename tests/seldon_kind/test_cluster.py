@@ -220,7 +220,7 @@ def test_a_deployment_that_never_becomes_available_keeps_the_old_one(
         context: Callable[..., StageContext], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     _stubs(tmp_path, monkeypatch)
-    ctx = _context(context, rollout_timeout=3)
+    ctx = _context(context, rollout_timeout=0.5)
     env = ctx.backend.environment("staging")
     _sdeps(tmp_path, [f"{d.name}-test" for d in DEPLOYMENTS], state="Creating",
            description="ErrImagePull: seldon-workshop/news-classifier:doesnotexist")

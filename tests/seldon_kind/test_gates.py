@@ -13,9 +13,14 @@ from mlops_helpers.errors import GateFailed, StageError
 from mlops_helpers.paths import scenarios_dir
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.seldon_kind.stages import PIPELINE
+from tests.seldon_kind import shared_runs
+from tests.seldon_kind.shared_runs import GROUP, FullRun
 from tests.support import leftover_processes
 
 MODELS = scenarios_dir() / "seldon_kind" / "models"
+pytestmark = pytest.mark.xdist_group(GROUP)
+
+full_run = shared_runs.full_run  # every stage up to the approval, shared with other files
 
 
 def test_a_failing_unit_test_stops_everything(
@@ -26,33 +31,42 @@ def test_a_failing_unit_test_stops_everything(
     test = models / "news_classifier" / "tests" / "test_news_classifier.py"
     test.write_text(test.read_text().replace('== ["sport", "tech"]', '== ["tech", "sport"]'))
     ctx = context(models_dir=str(models))
-    with pytest.raises(GateFailed, match=r"unit tests failed in news_classifier .*1 failed"):
+    # the failing folder is named, with pytest's count; the passing ones are not
+    with pytest.raises(GateFailed, match=r"unit tests failed in news_classifier \(1 failed"
+                       ) as failed:
         PIPELINE.run(ctx)
+    assert "linear_server" not in str(failed.value) and "sklearn" not in str(failed.value)
     assert ctx.state.get("unit_tests")["passed"] is False
     assert ctx.state.get("models") is None
     assert not (ctx.run_dir / "gitops").exists(), "nothing may reach the GitOps repo"
     assert leftover_processes(str(run_root)) == []
 
 
-def test_train_refuses_folders_that_changed_after_their_tests(
-        context: Callable[..., StageContext], tmp_path: Path, seldon_python: Path) -> None:
-    models = tmp_path / "models"
-    shutil.copytree(MODELS, models)
-    ctx = context(models_dir=str(models))
-    PIPELINE.run_stage("unit_tests", ctx)
-    server = models / "linear_server" / "LinearServer.py"
-    server.write_text(server.read_text() + "\n# an untested change\n")
-    with pytest.raises(GateFailed, match="have not passed their unit tests"):
-        PIPELINE.run_stage("train", ctx)
+def test_train_refuses_folders_that_changed_after_their_tests(full_run: FullRun) -> None:
+    server = full_run.models / "linear_server" / "LinearServer.py"
+    tested = server.read_text()
+    server.write_text(tested + "\n# an untested change\n")
+    try:
+        with pytest.raises(GateFailed, match="have not passed their unit tests"):
+            PIPELINE.run_stage("train", full_run.ctx)
+    finally:
+        server.write_text(tested)  # the run's folders are the tested ones again
 
 
-def test_promotion_needs_a_passed_integration_test(
-        context: Callable[..., StageContext], seldon_python: Path) -> None:
-    ctx = context()
-    PIPELINE.run(ctx, ["unit_tests", "train", "build"])
-    with pytest.raises(GateFailed, match="has not passed the integration test"):
-        PIPELINE.run_stage("promote_staging", ctx)
-    assert not (ctx.run_dir / "gitops").exists()
+def test_promotion_needs_a_passed_integration_test(full_run: FullRun) -> None:
+    """A new release (a retrained model, a new image) has not passed the integration test,
+    even when the release before it did: it is not promoted."""
+    head = full_run.repo.head()
+    newer = full_run.context(news_c=0.75)  # a value no other test trains
+    try:
+        for stage in ("train", "build"):  # stage by stage: a failure must not clean up
+            PIPELINE.run_stage(stage, newer)
+        with pytest.raises(GateFailed, match="has not passed the integration test"):
+            PIPELINE.run_stage("promote_staging", newer)
+        assert full_run.repo.head() == head
+    finally:  # the run's release is the tested one again (its models are reused)
+        for stage in ("train", "build"):
+            PIPELINE.run_stage(stage, full_run.ctx)
 
 
 def test_stages_out_of_order_say_what_to_run_first(

@@ -1,24 +1,34 @@
-"""Each model folder's own tests pass in the Seldon environment, and a broken one fails."""
+"""Each model folder's own tests pass in the Seldon environment (a broken one fails: see
+``test_gates.test_a_failing_unit_test_stops_everything``).
+
+The folders' tests are the unit_tests stage of the full run this file shares with the faults
+and pipeline files (``shared_runs.py``): each test reads its folder's result there.
+"""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from mlops_helpers.paths import scenarios_dir
 from mlops_helpers.seldon_kind.catalog import FOLDERS
-from mlops_helpers.seldon_kind.modelwork import build_image, digest, model_class, unit_test
+from mlops_helpers.seldon_kind.modelwork import build_image, digest, model_class
+from tests.seldon_kind import shared_runs
+from tests.seldon_kind.shared_runs import GROUP, FullRun
 
 MODELS = scenarios_dir() / "seldon_kind" / "models"
+pytestmark = pytest.mark.xdist_group(GROUP)
+
+full_run = shared_runs.full_run  # its unit_tests stage ran every folder's tests
 
 
 @pytest.mark.parametrize("name", sorted(FOLDERS))
-def test_folder_tests_pass(name: str, seldon_python: Path, tmp_path: Path) -> None:
-    result = unit_test(seldon_python, MODELS / name, tmp_path)
+def test_folder_tests_pass(name: str, full_run: FullRun) -> None:
+    result = full_run.results["unit_tests"]["folders"][name]
     assert result["passed"], Path(result["log"]).read_text()
     assert "passed" in result["summary"] and "failed" not in result["summary"]
+    assert result["source"] == digest(MODELS / name)  # the run's copy is these folders
 
 
 @pytest.mark.parametrize("name", sorted(FOLDERS))
@@ -29,15 +39,6 @@ def test_folder_has_what_a_model_repo_needs(name: str) -> None:
         assert (folder / needed).is_file(), f"{name} lacks {needed}"
     assert model_class(folder) == FOLDERS[name].server_class
     assert "seldon-core==1.18.2" in (folder / "requirements.txt").read_text()
-
-
-def test_a_failing_test_is_reported(seldon_python: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "linear_server"
-    shutil.copytree(MODELS / "linear_server", copy)
-    (copy / "tests" / "test_broken.py").write_text("def test_broken():\n    assert 1 == 2\n")
-    result = unit_test(seldon_python, copy, tmp_path)
-    assert not result["passed"]
-    assert "1 failed" in result["summary"]
 
 
 def test_image_tag_follows_content_and_skips_tests(tmp_path: Path) -> None:

@@ -1,11 +1,15 @@
 """The whole flow on the local backend: three serving styles, GitOps promotion with an
-approval, rollback, idempotent and failure-safe reconcile, validation, cleanup."""
+approval, rollback, idempotent and failure-safe reconcile, validation, cleanup.
+
+The flow is the full run this file shares with ``tests/faults/test_seldon_kind.py``
+(``shared_runs.py``); the faults file runs first, and its tests leave every environment
+serving. The cleanup test comes last.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +20,6 @@ from mlops_helpers.errors import GateFailed, ServerStartError
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.seldon_kind import stages
 from mlops_helpers.seldon_kind.catalog import DEPLOYMENTS
-from mlops_helpers.seldon_kind.gitops import GitOpsRepo
 from mlops_helpers.seldon_kind.reconcile import ReconcileFailed
 from mlops_helpers.seldon_kind.serving import (
     ImageIndex,
@@ -28,12 +31,14 @@ from mlops_helpers.seldon_kind.serving import (
 )
 from mlops_helpers.servers import ManagedServer, http_json
 from mlops_helpers.waiting import wait_until
-from tests.seldon_kind.conftest import make_context
+from tests.seldon_kind import shared_runs
+from tests.seldon_kind.shared_runs import GROUP, FullRun
 from tests.support import leftover_processes
 
 PIPELINE = stages.PIPELINE
-BEFORE_APPROVAL = ["unit_tests", "train", "build", "serve_local", "integration_test",
-                   "promote_staging", "open_production_change"]
+pytestmark = pytest.mark.xdist_group(GROUP)
+
+full_run = shared_runs.full_run  # every stage up to the approval, shared with the faults file
 
 
 def env_record(ctx: StageContext, env: str) -> dict[str, Any]:
@@ -44,28 +49,9 @@ def versions(ctx: StageContext, env: str) -> dict[str, str]:
     return {n: e["version"] for n, e in env_record(ctx, env)["deployments"].items()}
 
 
-@pytest.fixture(scope="module")
-def flow(module_root: Path) -> Iterator[dict[str, Any]]:
-    ctx = make_context(module_root)
-    try:
-        results = PIPELINE.run(ctx, BEFORE_APPROVAL)
-        gitops = GitOpsRepo(ctx.run_dir / "gitops")
-        change = ctx.state.get("change")
-        before = {
-            "production_folder": gitops.read_environment("production"),
-            "production_servers": env_record(ctx, "production")["deployments"],
-            "branch_folder": gitops.read_environment("production", change["branch"]),
-            "description": gitops.show_file(change["description"], change["branch"]),
-        }
-        results["approve_production"] = PIPELINE.run_stage("approve_production", ctx)
-        yield {"ctx": ctx, "results": results, "before": before, "repo": gitops}
-    finally:
-        PIPELINE.run_stage("cleanup", ctx)
-
-
-def test_every_serving_style_predicts_over_http(flow: dict[str, Any]) -> None:
-    ctx = flow["ctx"]
-    served = flow["results"]["serve_local"]["predictions"]
+def test_every_serving_style_predicts_over_http(full_run: FullRun) -> None:
+    ctx = full_run.ctx
+    served = full_run.results["serve_local"]["predictions"]
     assert set(served) == {f"{d.name}-test" for d in DEPLOYMENTS}
     models = ctx.state.get("models")
     for env in ("staging", "production"):
@@ -80,8 +66,8 @@ def test_every_serving_style_predicts_over_http(flow: dict[str, Any]) -> None:
 
 
 def test_malformed_requests_get_4xx_and_the_servers_keep_serving(
-        flow: dict[str, Any]) -> None:
-    ctx = flow["ctx"]
+        full_run: FullRun) -> None:
+    ctx = full_run.ctx
     models = ctx.state.get("models")
     urls = ctx.backend.environment("staging").urls()
     for dep in DEPLOYMENTS:
@@ -96,31 +82,31 @@ def test_malformed_requests_get_4xx_and_the_servers_keep_serving(
         assert predict(url, sample_payload(meta))[0] == 200
 
 
-def test_integration_test_ran_seldon_client_against_each_server(flow: dict[str, Any]) -> None:
-    report = flow["results"]["integration_test"]
+def test_integration_test_ran_seldon_client_against_each_server(full_run: FullRun) -> None:
+    report = full_run.results["integration_test"]
     assert report["passed"]
     assert {r["name"] for r in report["results"]} == {f"{d.name}-test" for d in DEPLOYMENTS}
     assert all(r["success"] and r["prediction"] for r in report["results"])
 
 
-def test_production_did_not_change_before_approval(flow: dict[str, Any]) -> None:
-    before = flow["before"]
+def test_production_did_not_change_before_approval(full_run: FullRun) -> None:
+    before = full_run.before_approval
     assert before["production_folder"] == {}
     assert before["production_servers"] == {}
     assert len(before["branch_folder"]) == len(DEPLOYMENTS) + 1  # + the namespace
     assert "tech-lead" not in before["description"] and "Integration test" in before[
         "description"]
-    approved = flow["results"]["approve_production"]
+    approved = full_run.results["approve_production"]
     assert approved["approved"] and approved["approver"] == "tech-lead"
-    ctx = flow["ctx"]
-    assert versions(ctx, "production") == versions(ctx, "staging")
-    merge = flow["repo"].log(limit=1)[0]
+    after = full_run.after_approval
+    assert after["production_versions"] == after["staging_versions"]
+    merge = after["merge"]
     assert merge.author == "tech-lead" and merge.sha == approved["merge_commit"]
-    assert env_record(ctx, "production")["commit"] == merge.sha
+    assert after["production_commit"] == merge.sha
 
 
-def test_reconcile_is_idempotent(flow: dict[str, Any]) -> None:
-    ctx = flow["ctx"]
+def test_reconcile_is_idempotent(full_run: FullRun) -> None:
+    ctx = full_run.ctx
     pids = {n: e["server"]["pid"] for n, e in env_record(ctx, "staging")["deployments"].items()}
     report = stages.reconcile(ctx, "staging")
     assert report["started"] == [] and report["stopped"] == []
@@ -129,28 +115,27 @@ def test_reconcile_is_idempotent(flow: dict[str, Any]) -> None:
             for n, e in env_record(ctx, "staging")["deployments"].items()} == pids
 
 
-def test_promoting_the_same_release_again_changes_nothing(flow: dict[str, Any]) -> None:
-    ctx = flow["ctx"]
-    head = flow["repo"].head()
+def test_promoting_the_same_release_again_changes_nothing(full_run: FullRun) -> None:
+    ctx = full_run.ctx
+    head = full_run.repo.head()
     assert PIPELINE.run_stage("promote_staging", ctx)["commit"] is None
     assert PIPELINE.run_stage("open_production_change", ctx)["opened"] is False
     assert PIPELINE.run_stage("approve_production", ctx)["approved"] is False
-    assert flow["repo"].head() == head
+    assert full_run.repo.head() == head
 
 
-def test_invalid_manifest_is_refused_and_nothing_is_pushed(
-        flow: dict[str, Any], module_root: Path) -> None:
-    head = flow["repo"].head()
-    bad = make_context(module_root, replicas="two")
+def test_invalid_manifest_is_refused_and_nothing_is_pushed(full_run: FullRun) -> None:
+    head = full_run.repo.head()
+    bad = full_run.context(replicas="two")
     with pytest.raises(GateFailed,
                        match=r"(?s)invalid manifest.*nothing was pushed.*replicas. .two. is not"):
         PIPELINE.run_stage("promote_staging", bad)
-    assert flow["repo"].head() == head
+    assert full_run.repo.head() == head
 
 
 def test_a_manifest_that_cannot_start_leaves_the_previous_version_serving(
-        flow: dict[str, Any]) -> None:
-    ctx, gitops = flow["ctx"], flow["repo"]
+        full_run: FullRun) -> None:
+    ctx, gitops = full_run.ctx, full_run.repo
     name = "news-classifier-test"
     old = env_record(ctx, "staging")
     gitops.sync_main()
@@ -173,11 +158,11 @@ def test_a_manifest_that_cannot_start_leaves_the_previous_version_serving(
 
 
 def test_a_new_model_reaches_staging_only_and_a_revert_rolls_it_back(
-        flow: dict[str, Any], module_root: Path) -> None:
-    ctx = flow["ctx"]
+        full_run: FullRun) -> None:
+    ctx = full_run.ctx
     first = versions(ctx, "staging")
     name = "news-classifier-test"
-    retrained = make_context(module_root, news_c=0.5)
+    retrained = full_run.context(news_c=0.25)  # a value no other test trains
     results = PIPELINE.run(retrained, ["train", "build", "serve_local", "integration_test",
                                        "promote_staging"])
     # only the model whose inputs changed is trained again; the others are reused
@@ -196,8 +181,8 @@ def test_a_new_model_reaches_staging_only_and_a_revert_rolls_it_back(
     assert predict(url, sample_payload(meta))[0] == 200
 
 
-def test_servers_are_forked_from_one_warm_launcher(flow: dict[str, Any]) -> None:
-    ctx = flow["ctx"]
+def test_servers_are_forked_from_one_warm_launcher(full_run: FullRun) -> None:
+    ctx = full_run.ctx
     launcher = ManagedServer.from_dict(ctx.state.get("seldon_launcher")["server"])
     assert launcher.alive()
     parent = psutil.Process(launcher.pid)
@@ -211,16 +196,17 @@ def test_servers_are_forked_from_one_warm_launcher(flow: dict[str, Any]) -> None
             assert server.cwd() == str(Path(index[entry["image"]]).resolve())
 
 
-def test_the_launcher_answers_bad_requests_with_a_json_4xx(flow: dict[str, Any]) -> None:
-    url = flow["ctx"].state.get("seldon_launcher")["url"]
-    good = {"args": ["Model"], "cwd": str(flow["ctx"].run_dir), "env": {},
-            "log": str(flow["ctx"].run_dir / "logs" / "never.log")}
+def test_the_launcher_answers_bad_requests_with_a_json_4xx(full_run: FullRun) -> None:
+    url = full_run.ctx.state.get("seldon_launcher")["url"]
+    good = {"args": ["Model"], "cwd": str(full_run.ctx.run_dir), "env": {},
+            "log": str(full_run.ctx.run_dir / "logs" / "never.log")}
     bad = {
         "not JSON": b"{nope",
         "a field missing": {k: v for k, v in good.items() if k != "cwd"},
         "args not a list": {**good, "args": "Model"},
         "no model folder": {**good, "cwd": "/no/such/folder"},
         "env not strings": {**good, "env": {"A": 1}},
+        "python without a script": {**good, "args": ["python", "/no/such/script.py"]},
     }
     for label, body in bad.items():
         raw = body if isinstance(body, bytes) else None
@@ -229,12 +215,12 @@ def test_the_launcher_answers_bad_requests_with_a_json_4xx(flow: dict[str, Any])
     status, answer = http_json("GET", f"{url}/nothing")
     assert status == 404 and "error" in answer
     assert http_json("GET", f"{url}/health")[0] == 200  # and it keeps serving
-    assert not (flow["ctx"].run_dir / "logs" / "never.log").exists()
+    assert not (full_run.ctx.run_dir / "logs" / "never.log").exists()
 
 
 def test_a_server_that_cannot_start_reports_its_log_and_leaves_nothing(
-        flow: dict[str, Any], tmp_path: Path) -> None:
-    ctx = flow["ctx"]
+        full_run: FullRun, tmp_path: Path) -> None:
+    ctx = full_run.ctx
     url = ctx.state.get("seldon_launcher")["url"]
     unit = LocalUnit("broken", "broken:1", tmp_path, "NoSuchModel", [], "1")
     with pytest.raises(ServerStartError, match=r"(?s)did not become healthy.*NoSuchModel"):
@@ -242,10 +228,10 @@ def test_a_server_that_cannot_start_reports_its_log_and_leaves_nothing(
     assert "process:seldon-broken" not in {r.id for r in ctx.tracker.list()}
 
 
-def test_a_dead_launcher_is_started_again_by_the_next_reconcile(flow: dict[str, Any]) -> None:
+def test_a_dead_launcher_is_started_again_by_the_next_reconcile(full_run: FullRun) -> None:
     """As when Jenkins runs each stage in a new process and something killed the launcher:
     the servers it forked keep serving, and the next server needs a new launcher."""
-    ctx = flow["ctx"]
+    ctx = full_run.ctx
     old = ManagedServer.from_dict(ctx.state.get("seldon_launcher")["server"])
     os.kill(old.pid, signal.SIGKILL)
     wait_until(lambda: not old.alive(), what="the killed launcher to end", timeout=10,
@@ -263,11 +249,11 @@ def test_a_dead_launcher_is_started_again_by_the_next_reconcile(flow: dict[str, 
     assert predict(url, sample_payload(meta))[0] == 200
 
 
-def test_cleanup_stops_every_server(flow: dict[str, Any], module_root: Path) -> None:
-    ctx = flow["ctx"]
+def test_cleanup_stops_every_server(full_run: FullRun) -> None:
+    ctx = full_run.ctx
     released = PIPELINE.run_stage("cleanup", ctx)["released"]
     assert len(released) >= 3 * len(DEPLOYMENTS)
     assert ctx.tracker.list() == []
-    assert leftover_processes(str(module_root)) == []
+    assert leftover_processes(str(full_run.root)) == []
     assert not list((ctx.run_dir / "environments").glob("*.json"))
     assert ctx.state.get("seldon_launcher") is None

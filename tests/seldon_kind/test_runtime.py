@@ -57,7 +57,7 @@ def test_microservice_serves_predictions_and_refuses_bad_input(
     server = start_server(
         "iris-seldon", microservice_argv(seldon_python, "IrisModel"),
         run_dir=tmp_path, tracker=tracker, cwd=tmp_path, health_path="/health/ping",
-        timeout=120,
+        timeout=120, interval=0.05,
     )
     try:
         sockets = listening_sockets([server.pid])

@@ -1,7 +1,9 @@
 """Every Jenkinsfile passes npm-groovy-lint (CodeNarc) with no errors.
 
 One linter call for all of them: each call starts a JVM and loads CodeNarc (about 9 s here),
-so linting the files one by one cost five times that."""
+so linting the files one by one cost five times that. The JVM runs with its quick
+compiler only and the serial collector: a one-shot lint never reaches the code the optimising
+compiler pays off on, and this halves the call's CPU (21 -> 10 s here, same report)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pytest
 from tests.support import ROOT
 
 JENKINSFILES = sorted((ROOT / "scenarios").glob("*/Jenkinsfile*"))
+JVM_OPTIONS = "-XX:TieredStopAtLevel=1,-XX:+UseSerialGC"  # comma-separated, as the CLI wants
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +27,7 @@ def lint_report() -> dict:
     assert Path(exe).exists(), "npm-groovy-lint is missing: run `make tools`"
     done = subprocess.run(
         [exe, "--failon", "error", "--output", "json", "--noserver",
-         *map(str, JENKINSFILES)],
+         f"--javaoptions={JVM_OPTIONS}", *map(str, JENKINSFILES)],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
     )
     assert done.returncode == 0, f"npm-groovy-lint failed:\n{done.stdout}\n{done.stderr}"

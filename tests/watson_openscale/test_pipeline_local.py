@@ -1,4 +1,5 @@
-"""The pipeline on the local backend: full run, idempotent reruns, the gate, cleanup.
+"""The pipeline on the local backend: full run, idempotent reruns, the gate, cleanup, and
+the online deployment (WML payloads in, predictions and probabilities out; bad input 4xx).
 
 One module-scoped run (the whole pipeline, twice) is shared: the tests that only read it
 come first, the ones that change it (a new model version, degraded feedback, teardown)
@@ -17,7 +18,8 @@ import pytest
 
 from mlops_helpers.errors import GateFailed, StageError
 from mlops_helpers.pipeline import StageContext
-from mlops_helpers.servers import ManagedServer
+from mlops_helpers.servers import ManagedServer, http_json
+from mlops_helpers.watson_openscale import payload
 from mlops_helpers.watson_openscale.feedback import FeedbackRejected
 from mlops_helpers.watson_openscale.local import store_path
 from mlops_helpers.watson_openscale.mlflow_repo import MlflowRepository
@@ -170,6 +172,109 @@ def test_too_little_feedback_says_so_instead_of_a_metric(two_runs) -> None:
         PIPELINE.run_stage("subscribe", make_context(root))
 
 
+# -- the online deployment (moved here from test_scoring_server.py: it reads the shared
+# run's deployment of version 1, so these run before the tests that change it) -----------
+@pytest.fixture
+def deployed(two_runs: TwoRuns) -> StageContext:
+    return two_runs.ctx
+
+
+def _post(ctx: Any, body: Any = None, raw: bytes | None = None,
+          url: str | None = None) -> tuple[int, Any]:
+    return http_json("POST", url or ctx.state.get("deployment")["scoring_url"], body, raw=raw,
+                     headers={"Content-Type": "application/json"})
+
+
+def _count(ctx: Any) -> int:
+    return int(ctx.backend.payload_count(ctx.state.get("subscription")))
+
+
+def _fields(ctx: Any) -> list[str]:
+    return list(ctx.state.get("subscription")["feature_fields"])
+
+
+def test_valid_request_gets_predictions_and_probabilities_and_is_logged(deployed) -> None:
+    fields = _fields(deployed)
+    before = _count(deployed)
+    status, answer = _post(deployed, payload.from_rows(fields, [[0.0] * 64, [16.0] * 64]))
+    assert status == 200, answer
+    block = answer["predictions"][0]
+    assert block["fields"] == ["prediction", "probability"]
+    for label, probabilities in block["values"]:
+        assert 0 <= label <= 9 and len(probabilities) == 10
+        assert abs(sum(probabilities) - 1) < 1e-3
+        assert probabilities.index(max(probabilities)) == label
+    assert _count(deployed) == before + 1
+    record = deployed.backend.store.payload_records(
+        deployed.state.get("deployment")["deployment_id"], 1)[0]
+    assert record["n_rows"] == 2 and record["response"] == answer
+    assert record["request"]["input_data"][0]["fields"] == fields
+
+
+def test_fields_in_another_order_are_reordered(deployed) -> None:
+    fields = _fields(deployed)
+    row = [float(i % 17) for i in range(64)]
+    _, straight = _post(deployed, payload.from_rows(fields, [row]))
+    _, reversed_ = _post(deployed, payload.from_rows(fields[::-1], [row[::-1]]))
+    assert straight == reversed_
+
+
+BAD = {
+    "not json": (None, b"{not json", 400, "not JSON"),
+    "no input_data": ({"values": [[1]]}, None, 400, "input_data"),
+    "wrong field names": ("rename", None, 400, "unknown ['pixel_x']"),
+    "too few features": ("short", None, 400, "row 0 has 63 values"),
+    "non-numeric value": ("text", None, 400, "are not finite numbers within"),
+    "boolean value": ("bool", None, 400, "not finite numbers"),
+    "pandas index column": ("index", None, 400, "pandas index column"),
+    "empty values": ("empty", None, 400, "non-empty list of rows"),
+}
+
+
+def _bad_body(kind: Any, fields: list[str]) -> Any:
+    row: list[Any] = [1.0] * 64
+    if kind == "rename":
+        return payload.from_rows([*fields[:-1], "pixel_x"], [row])
+    if kind == "short":
+        return {"input_data": [{"fields": fields, "values": [row[:-1]]}]}
+    if kind in ("text", "bool"):
+        row[5] = "dark" if kind == "text" else True
+        return {"input_data": [{"fields": fields, "values": [row]}]}
+    if kind == "index":
+        return {"input_data": [{"fields": ["Unnamed: 0", *fields], "values": [[0, *row]]}]}
+    if kind == "empty":
+        return {"input_data": [{"fields": fields, "values": []}]}
+    return kind
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_malformed_request_gets_4xx_with_message_and_is_not_logged(deployed, case: str) -> None:
+    body, raw, status, message = BAD[case]
+    before = _count(deployed)
+    got, answer = _post(deployed, _bad_body(body, _fields(deployed)), raw=raw)
+    assert got == status, answer
+    assert message in answer["errors"][0]["message"]
+    assert _count(deployed) == before
+    # and the deployment keeps serving
+    ok, _ = _post(deployed, payload.from_rows(_fields(deployed), [[0.0] * 64]))
+    assert ok == 200
+
+
+def test_unknown_deployment_id_is_404(deployed) -> None:
+    url = deployed.state.get("deployment")["scoring_url"].replace("/deployments/",
+                                                                  "/deployments/x")
+    status, answer = _post(deployed, payload.from_rows(_fields(deployed), [[0.0] * 64]), url=url)
+    assert status == 404 and "is not served here" in answer["errors"][0]["message"]
+
+
+def test_health_names_the_served_version(deployed) -> None:
+    record = deployed.state.get("deployment")
+    status, answer = http_json("GET", record["scoring_url"].split("/ml/")[0] + "/health")
+    assert status == 200
+    assert answer["model_version"] == record["model_version"] == "1"
+    assert answer["deployment_id"] == record["deployment_id"]
+
+
 def test_new_model_updates_the_deployment_in_place(two_runs) -> None:
     ctx = two_runs.ctx
     before = ctx.state.get("deployment")
@@ -202,9 +307,11 @@ def test_degraded_feedback_fails_the_gate_and_the_failure_tears_everything_down(
     run = degraded.state.get("quality_run")
     accuracy = next(m for m in run["metrics"] if m["metric"] == "accuracy")
     assert accuracy["passed"] is False and accuracy["threshold"] == 0.8
-    # the failure ran the cleanup stage: everything it started is released
+    # the failure ran the cleanup stage: everything it started is released (subscription,
+    # deployment, its files, the model, the warm runtime, the space)
     released = degraded.state.get("results")["cleanup"]["released"]
-    assert len(released) == 5, released
+    assert len(released) == 6, released
+    assert "process:wos-deploy-test-runtime" in released, released
     assert degraded.tracker.list() == []
     assert not server.alive()
     repo = MlflowRepository(ctx.run_dir)

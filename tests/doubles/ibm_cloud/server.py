@@ -107,8 +107,9 @@ class DoubleServer:
         self.httpd.daemon_threads = True
         self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="ibm-double",
-                                       daemon=True)
+        # shutdown() waits for the serving loop's next poll: 0.5 s by default, per test
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                                       name="ibm-double", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
