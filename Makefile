@@ -53,11 +53,12 @@ run: install
 # per core (tests/conftest.py keeps each file on one worker). PYTEST_ARGS adds options.
 test: install tools
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	PATH="$(CURDIR)/$(TOOLS)/node_modules/.bin:$$PATH" $(BIN)/pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
 lint: install tools
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check mlops_helpers
+	$(BIN)/ruff format --check .
 
 # JupyterLab at the project root, so scenarios/, build/ and runs/ are one click away, with the
 # notebooks folder in front. Jupyter refuses to run as root unless told; in a container (where

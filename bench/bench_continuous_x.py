@@ -36,8 +36,9 @@ RELEASE_STAGES = ("train", "evaluate", "build", "deploy_staging")
 
 
 def context(root: Path, **params: object) -> Any:
-    settings = Settings.load("continuous_x", params={"run_root": str(root), **params},
-                             env_file=root / "no.env")
+    settings = Settings.load(
+        "continuous_x", params={"run_root": str(root), **params}, env_file=root / "no.env"
+    )
     return PIPELINE.context(settings=settings, log=lambda _: None)
 
 
@@ -56,10 +57,13 @@ def release_times(ctx: Any, root: Path) -> dict[str, Any]:
             raise RuntimeError(f"staging does not serve version {expected}")
         totals.append(time.perf_counter() - start)
     stats = summary(totals)
-    return {"train_to_staging_seconds": stats,
-            "stage_median_seconds": {s: summary(v)["median"] for s, v in per_stage.items()},
-            "stage_share_of_total": {s: round(summary(v)["median"] / stats["median"], 3)
-                                     for s, v in per_stage.items()}}
+    return {
+        "train_to_staging_seconds": stats,
+        "stage_median_seconds": {s: summary(v)["median"] for s, v in per_stage.items()},
+        "stage_share_of_total": {
+            s: round(summary(v)["median"] / stats["median"], 3) for s, v in per_stage.items()
+        },
+    }
 
 
 def router_split(ctx: Any) -> dict[str, Any]:
@@ -68,10 +72,15 @@ def router_split(ctx: Any) -> dict[str, Any]:
         PIPELINE.run_stage(stage, ctx)
     router = ctx.state.get("router")["url"]
     answered = drive(router, REQUESTS)
-    return {"router_split": {"requests": REQUESTS, "canary": answered["canary"],
-                             "observed_canary_share": round(answered["canary"] / REQUESTS, 4),
-                             "setting": 0.10},
-            "router_predict_latency_ms": predict_latency(router)["predict_latency_ms"]}
+    return {
+        "router_split": {
+            "requests": REQUESTS,
+            "canary": answered["canary"],
+            "observed_canary_share": round(answered["canary"] / REQUESTS, 4),
+            "setting": 0.10,
+        },
+        "router_predict_latency_ms": predict_latency(router)["predict_latency_ms"],
+    }
 
 
 def predict_latency(url: str) -> dict[str, Any]:
@@ -95,8 +104,11 @@ def predict_latency(url: str) -> dict[str, Any]:
         once()
         samples.append(time.perf_counter() - t0)
     conn.close()
-    return {"predict_latency_ms": {k: (v * 1000 if k != "n" else v)
-                                   for k, v in summary(samples).items()}}
+    return {
+        "predict_latency_ms": {
+            k: (v * 1000 if k != "n" else v) for k, v in summary(samples).items()
+        }
+    }
 
 
 def main() -> None:

@@ -34,9 +34,12 @@ TARGET_SECONDS = 16.0
 
 def stage_timings(root: Path) -> dict[str, Any]:
     def context(**params: Any) -> Any:
-        settings = Settings.load("dvc_cml", params={"run_root": str(root), "attendee": "bench",
-                                                    **params},
-                                 defaults=PIPELINE.defaults, env_file=root / "no.env")
+        settings = Settings.load(
+            "dvc_cml",
+            params={"run_root": str(root), "attendee": "bench", **params},
+            defaults=PIPELINE.defaults,
+            env_file=root / "no.env",
+        )
         return PIPELINE.context(settings, log=lambda _msg: None)
 
     seconds: dict[str, float] = {}

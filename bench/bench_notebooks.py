@@ -58,8 +58,14 @@ def floor_notebook(source: Path, target: Path) -> Path:
 def run_floor(path: Path, out_dir: Path) -> None:
     import papermill
 
-    papermill.execute_notebook(str(path), str(out_dir / path.name), kernel_name="python3",
-                               progress_bar=False, cwd=str(path.parent), config=kernel_config())
+    papermill.execute_notebook(
+        str(path),
+        str(out_dir / path.name),
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(path.parent),
+        config=kernel_config(),
+    )
 
 
 def profile_notebook(name: str, repeat: int, out: Path) -> dict[str, Any]:
@@ -80,8 +86,10 @@ def profile_notebook(name: str, repeat: int, out: Path) -> dict[str, Any]:
             errors.append(result.error)
         seconds.append(result.seconds)
         profiles.append(cell_profile(result.output))
-        print(f"  {name} run {attempt + 1}/{repeat}: {result.seconds:.1f}s {result.status}",
-              flush=True)
+        print(
+            f"  {name} run {attempt + 1}/{repeat}: {result.seconds:.1f}s {result.status}",
+            flush=True,
+        )
     median_run = sorted(range(repeat), key=seconds.__getitem__)[repeat // 2]
     median = statistics.median(seconds)
     return {
@@ -101,13 +109,18 @@ def run_all_at_once(jobs: int, repeat: int, out: Path) -> dict[str, Any]:
     seconds = []
     for attempt in range(repeat):
         start = time.perf_counter()
-        done = subprocess.run([str(cli), "run", "--jobs", str(jobs), "--output-dir",
-                               str(out / f"jobs-{attempt}")], capture_output=True, text=True)
+        done = subprocess.run(
+            [str(cli), "run", "--jobs", str(jobs), "--output-dir", str(out / f"jobs-{attempt}")],
+            capture_output=True,
+            text=True,
+        )
         seconds.append(time.perf_counter() - start)
         if done.returncode != 0:
             raise RuntimeError(f"mlops-workshop run --jobs {jobs} failed:\n{done.stdout[-2000:]}")
-        print(f"  all notebooks, --jobs {jobs}, run {attempt + 1}/{repeat}: "
-              f"{seconds[-1]:.1f}s", flush=True)
+        print(
+            f"  all notebooks, --jobs {jobs}, run {attempt + 1}/{repeat}: {seconds[-1]:.1f}s",
+            flush=True,
+        )
     return {"jobs": jobs, "wall_s": summary(seconds)}
 
 
@@ -115,8 +128,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("names", nargs="*")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--jobs", type=int, default=0,
-                        help="also time the whole runner with this many notebooks at a time")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        help="also time the whole runner with this many notebooks at a time",
+    )
     args = parser.parse_args()
     names = args.names or existing_notebooks()
     results = {}
@@ -128,12 +145,17 @@ def main() -> None:
             for name in names:
                 results[name] = profile_notebook(name, args.repeat, out)
                 slowest = results[name]["cells_of_median_run"][:3]
-                print(f"{name}: median {results[name]['notebook_s']['median']:.1f}s "
-                      f"(floor {results[name]['floor_s']['median']:.1f}s); slowest cells: "
-                      + ", ".join(f"{c['first_line'][:30]!r} {c['seconds']:.1f}s"
-                                  for c in slowest), flush=True)
-            at_once = (run_all_at_once(args.jobs, args.repeat, out)
-                       if args.jobs and not args.names else None)
+                print(
+                    f"{name}: median {results[name]['notebook_s']['median']:.1f}s "
+                    f"(floor {results[name]['floor_s']['median']:.1f}s); slowest cells: "
+                    + ", ".join(f"{c['first_line'][:30]!r} {c['seconds']:.1f}s" for c in slowest),
+                    flush=True,
+                )
+            at_once = (
+                run_all_at_once(args.jobs, args.repeat, out)
+                if args.jobs and not args.names
+                else None
+            )
         finally:
             if before is None:
                 os.environ.pop("MLOPS_RUN_ROOT", None)
@@ -141,14 +163,21 @@ def main() -> None:
                 os.environ["MLOPS_RUN_ROOT"] = before
     total = sum(r["notebook_s"]["median"] for r in results.values())
     complete = set(names) == set(existing_notebooks())
-    write_result("notebooks", {
-        "repeat": args.repeat, "notebooks": results,
-        "total_median_s": total, "all_notebooks": complete, "all_at_once": at_once,
-        "target_each_s": TARGET_EACH_S, "target_all_s": TARGET_ALL_S,
-        "within_targets": all(r["within_target"] for r in results.values())
-        and (not complete or total <= TARGET_ALL_S),
-        "load_average_at_end": os.getloadavg(),
-    })
+    write_result(
+        "notebooks",
+        {
+            "repeat": args.repeat,
+            "notebooks": results,
+            "total_median_s": total,
+            "all_notebooks": complete,
+            "all_at_once": at_once,
+            "target_each_s": TARGET_EACH_S,
+            "target_all_s": TARGET_ALL_S,
+            "within_targets": all(r["within_target"] for r in results.values())
+            and (not complete or total <= TARGET_ALL_S),
+            "load_average_at_end": os.getloadavg(),
+        },
+    )
 
 
 if __name__ == "__main__":

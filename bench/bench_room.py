@@ -28,21 +28,22 @@ from mlops_helpers.room.hub import plan_room, start_room  # noqa: E402
 from mlops_helpers.room.remote import attendee_session  # noqa: E402
 from mlops_helpers.room.watch import RoomWatch  # noqa: E402
 
-NOTEBOOKS = [f"mlops-workshop/notebooks/{nb}.ipynb"
-             for nb in ("02_sagemaker_byo", "03_watson_openscale")]
+NOTEBOOKS = [
+    f"mlops-workshop/notebooks/{nb}.ipynb" for nb in ("02_sagemaker_byo", "03_watson_openscale")
+]
 CODE = "bench-room-code"
 
 
 def one_room(size: int) -> dict[str, object]:
     names = [f"b{size}x{i}" for i in range(1, size + 1)]
     with tempfile.TemporaryDirectory(prefix=f"room{size}-") as tmp:
-        room = start_room(plan_room(Path(tmp)), workshop_code=CODE,
-                          instructor_code="bench-teacher")
+        room = start_room(plan_room(Path(tmp)), workshop_code=CODE, instructor_code="bench-teacher")
         try:
             start = time.perf_counter()
             with RoomWatch(room.spec.room_dir) as watch, ThreadPoolExecutor(size) as pool:
-                sessions = list(pool.map(
-                    lambda n: attendee_session(room.url, n, CODE, NOTEBOOKS), names))
+                sessions = list(
+                    pool.map(lambda n: attendee_session(room.url, n, CODE, NOTEBOOKS), names)
+                )
             wall = time.perf_counter() - start
         finally:
             room.stop()
@@ -58,8 +59,9 @@ def one_room(size: int) -> dict[str, object]:
         "notebook_median_s": round(statistics.median(seconds), 1) if seconds else None,
         "notebook_p95_s": round(percentile(seconds, 95), 1) if seconds else None,
         "cpu_s_per_attendee": round(statistics.mean(cpu.values()), 1) if cpu else None,
-        "peak_rss_mib_per_attendee": round(
-            statistics.mean(watch.peak_rss.values()) / 2**20) if watch.peak_rss else None,
+        "peak_rss_mib_per_attendee": round(statistics.mean(watch.peak_rss.values()) / 2**20)
+        if watch.peak_rss
+        else None,
         "samples": watch.samples,
     }
 
@@ -72,8 +74,13 @@ def sizing(rows: list[dict[str, object]], cores: int) -> dict[str, object]:
     stays within twice one attendee's. At a workshop's pace: CPU-seconds of one notebook
     against ``PACE_S`` per core, and the memory an attendee holds with two notebooks open."""
     alone = next(r for r in rows if r["attendees"] == 1)["notebook_median_s"]
-    good = [r for r in rows if not r["notebooks_failed"] and r["notebook_median_s"]
-            and r["notebook_median_s"] <= 2 * alone]
+    good = [
+        r
+        for r in rows
+        if not r["notebooks_failed"]
+        and r["notebook_median_s"]
+        and r["notebook_median_s"] <= 2 * alone
+    ]
     best = max((r["attendees"] for r in good), default=1)
     cpu = [r["cpu_s_per_attendee"] / len(NOTEBOOKS) for r in rows if r["cpu_s_per_attendee"]]
     cpu_per_notebook = statistics.median(cpu)
@@ -86,7 +93,7 @@ def sizing(rows: list[dict[str, object]], cores: int) -> dict[str, object]:
         "attendees_per_core": int(PACE_S / cpu_per_notebook),
         "peak_gib_per_attendee_two_notebooks": round(peak_gib, 2),
         "rule": "attendees_per_core = pace / CPU-seconds of one notebook; memory per attendee "
-                "is the other bound (peak with two notebooks open)",
+        "is the other bound (peak with two notebooks open)",
     }
 
 
@@ -100,8 +107,14 @@ def main() -> int:
         rows.append(one_room(size))
         print(rows[-1], flush=True)
     cores = os.cpu_count() or 1
-    write_result("room", {"notebooks": NOTEBOOKS, "rooms": rows,
-                          "sizing": sizing(rows, cores) if 1 in sizes else None})
+    write_result(
+        "room",
+        {
+            "notebooks": NOTEBOOKS,
+            "rooms": rows,
+            "sizing": sizing(rows, cores) if 1 in sizes else None,
+        },
+    )
     return 0 if all(not r["notebooks_failed"] for r in rows) else 1
 
 

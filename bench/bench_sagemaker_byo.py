@@ -37,7 +37,7 @@ MAX_DEPTH = 4
 WORKERS = 2
 WARMUP = 200
 REQUESTS = {1: 3000, 100: 1000}  # sequential requests per body size
-CONCURRENCY = 4                   # client threads (one keep-alive connection each)
+CONCURRENCY = 4  # client threads (one keep-alive connection each)
 PARALLEL_REQUESTS = {1: 4000, 100: 1200}
 SELDON_MODEL = '''
 import numpy as np
@@ -60,14 +60,19 @@ class ByoTree:
 class Target:
     """One server and how to send it n rows."""
 
-    def __init__(self, name: str, server: ManagedServer, path: str, content_type: str,
-                 body: Callable[[list[list[float]]], bytes]) -> None:
+    def __init__(
+        self,
+        name: str,
+        server: ManagedServer,
+        path: str,
+        content_type: str,
+        body: Callable[[list[list[float]]], bytes],
+    ) -> None:
         self.name, self.server, self.path = name, server, path
         self.content_type, self.body = content_type, body
 
     def request(self, conn: http.client.HTTPConnection, payload: bytes) -> bytes:
-        conn.request("POST", self.path, body=payload,
-                     headers={"Content-Type": self.content_type})
+        conn.request("POST", self.path, body=payload, headers={"Content-Type": self.content_type})
         resp = conn.getresponse()
         data = resp.read()
         if resp.status != 200:
@@ -138,10 +143,13 @@ def measure(target: Target, rows: list[list[float]]) -> dict[str, Any]:
         result = sequential(target, part, count)
         result["throughput_rps_concurrent"] = parallel(target, part, PARALLEL_REQUESTS[n])
         out[f"{n}_row"] = result
-        print(f"{target.name} {n} row(s): p50 {result['latency_ms']['p50']:.3f} ms, "
-              f"p99 {result['latency_ms']['p99']:.3f} ms, "
-              f"{result['throughput_rps']:.0f} rps sequential, "
-              f"{result['throughput_rps_concurrent']:.0f} rps x{CONCURRENCY}", flush=True)
+        print(
+            f"{target.name} {n} row(s): p50 {result['latency_ms']['p50']:.3f} ms, "
+            f"p99 {result['latency_ms']['p99']:.3f} ms, "
+            f"{result['throughput_rps']:.0f} rps sequential, "
+            f"{result['throughput_rps_concurrent']:.0f} rps x{CONCURRENCY}",
+            flush=True,
+        )
     return out
 
 
@@ -152,21 +160,38 @@ def train_model(base: Path, train_csv: Path, image: Image) -> None:
     (base / "input" / "config").mkdir(parents=True)
     (base / "input" / "data" / "training").mkdir(parents=True)
     (base / "input" / "config" / "hyperparameters.json").write_text(
-        json.dumps({"max_depth": str(MAX_DEPTH)}))
+        json.dumps({"max_depth": str(MAX_DEPTH)})
+    )
     (base / "input" / "data" / "training" / "train.csv").write_bytes(train_csv.read_bytes())
     python, site_env = image
-    subprocess.run([*python, str(container_dir() / "program" / "train")],
-                   env={"BYO_OPT_ML": str(base), "PATH": "/usr/bin:/bin", **site_env}, check=True,
-                   timeout=120, capture_output=True)
+    subprocess.run(
+        [*python, str(container_dir() / "program" / "train")],
+        env={"BYO_OPT_ML": str(base), "PATH": "/usr/bin:/bin", **site_env},
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
 
 
 def start_byo(run_dir: Path, tracker: ResourceTracker, opt_ml: Path, image: Image) -> Target:
     python, site_env = image
     server = start_server(
-        "bench-byo", [*python, str(container_dir() / "program" / "serve"), "--host",
-                      "127.0.0.1", "--port", "{port}", "--workers", str(WORKERS)],
-        run_dir=run_dir, tracker=tracker, health_path="/ping",
-        env={"BYO_OPT_ML": str(opt_ml), **site_env})
+        "bench-byo",
+        [
+            *python,
+            str(container_dir() / "program" / "serve"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--workers",
+            str(WORKERS),
+        ],
+        run_dir=run_dir,
+        tracker=tracker,
+        health_path="/ping",
+        env={"BYO_OPT_ML": str(opt_ml), **site_env},
+    )
     return Target("byo", server, "/invocations", "text/csv", csv_body)
 
 
@@ -177,34 +202,60 @@ def start_seldon(run_dir: Path, tracker: ResourceTracker, train_csv: Path) -> Ta
     model_dir = run_dir / "seldon_model"
     model_dir.mkdir()
     (model_dir / "ByoTree.py").write_text(
-        SELDON_MODEL.replace("{train}", str(train_csv)).replace("{depth}", str(MAX_DEPTH)))
+        SELDON_MODEL.replace("{train}", str(train_csv)).replace("{depth}", str(MAX_DEPTH))
+    )
     server = start_server(
         "bench-seldon",
-        [str(python), "-m", "seldon_core.microservice", "ByoTree", "--service-type",
-         "MODEL", "--http-port", "{port}", "--grpc-port", str(free_port()),
-         "--metrics-port", str(free_port()), "--workers", str(WORKERS)],
-        run_dir=run_dir, tracker=tracker, health_path="/health/ping", cwd=model_dir,
-        env={"GUNICORN_WORKERS": str(WORKERS), "PYTHONPATH": str(model_dir)}, timeout=120)
-    return Target("seldon", server, "/api/v1.0/predictions", "application/json",
-                  seldon_body)
+        [
+            str(python),
+            "-m",
+            "seldon_core.microservice",
+            "ByoTree",
+            "--service-type",
+            "MODEL",
+            "--http-port",
+            "{port}",
+            "--grpc-port",
+            str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+            "--workers",
+            str(WORKERS),
+        ],
+        run_dir=run_dir,
+        tracker=tracker,
+        health_path="/health/ping",
+        cwd=model_dir,
+        env={"GUNICORN_WORKERS": str(WORKERS), "PYTHONPATH": str(model_dir)},
+        timeout=120,
+    )
+    return Target("seldon", server, "/api/v1.0/predictions", "application/json", seldon_body)
 
 
 def main() -> int:
     data = load_dataset("iris")
     rows = data.X_test.tolist()
-    results: dict[str, Any] = {"model": f"DecisionTreeClassifier(max_depth={MAX_DEPTH}) on iris",
-                               "server_workers": WORKERS, "concurrency": CONCURRENCY,
-                               "requests": REQUESTS, "warmup": WARMUP}
+    results: dict[str, Any] = {
+        "model": f"DecisionTreeClassifier(max_depth={MAX_DEPTH}) on iris",
+        "server_workers": WORKERS,
+        "concurrency": CONCURRENCY,
+        "requests": REQUESTS,
+        "warmup": WARMUP,
+    }
     with tempfile.TemporaryDirectory(prefix="bench-byo-") as tmp:
         run_dir = Path(tmp)
         tracker = ResourceTracker(run_dir)
         train_csv = run_dir / "train.csv"
         import numpy as np
 
-        np.savetxt(train_csv, np.column_stack([data.y_train, data.X_train]), delimiter=",",
-                   fmt="%.10g")
-        image = image_site.python(image_site.link_site(
-            container_dir() / "requirements.txt", run_dir / image_site.SITE_DIR))
+        np.savetxt(
+            train_csv, np.column_stack([data.y_train, data.X_train]), delimiter=",", fmt="%.10g"
+        )
+        image = image_site.python(
+            image_site.link_site(
+                container_dir() / "requirements.txt", run_dir / image_site.SITE_DIR
+            )
+        )
         train_model(run_dir / "opt_ml", train_csv, image)
         try:
             byo = start_byo(run_dir, tracker, run_dir / "opt_ml", image)
@@ -238,7 +289,8 @@ def main() -> int:
                 ratio = byo_res[n][key] / seldon_res[n][key]
                 results["targets"][f"{key}_ratio_byo_over_seldon_{n}"] = ratio
         results["targets"]["p50_ratio_seldon_over_byo_1_row"] = (
-            seldon_res["1_row"]["latency_ms"]["p50"] / byo_res["1_row"]["latency_ms"]["p50"])
+            seldon_res["1_row"]["latency_ms"]["p50"] / byo_res["1_row"]["latency_ms"]["p50"]
+        )
     results["notebook"] = notebook_wall_times("sagemaker_byo", target_s=30)
     write_result("sagemaker_byo", results)
     return 0

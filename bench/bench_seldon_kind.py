@@ -67,21 +67,26 @@ def servers() -> dict[str, Any]:
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-seldon-") as tmp:
         os.environ["MLOPS_RUN_ROOT"] = tmp
-        settings = Settings.load("seldon_kind", params={"run_root": tmp, "attendee": "bench"},
-                                 defaults=PIPELINE.defaults)
+        settings = Settings.load(
+            "seldon_kind", params={"run_root": tmp, "attendee": "bench"}, defaults=PIPELINE.defaults
+        )
         ctx = PIPELINE.context(settings=settings, log=lambda _m: None)
         try:
             PIPELINE.run(ctx, ["unit_tests", "train", "build", "serve_local"])
             urls = ctx.backend.environment("test").urls()
             models = ctx.state.get("models")
             for dep in DEPLOYMENTS:
-                result = latency(urls[settings.name(dep.name)],
-                                 sample_payload(models[dep.name]["meta"]))
+                result = latency(
+                    urls[settings.name(dep.name)], sample_payload(models[dep.name]["meta"])
+                )
                 result["style"] = FOLDERS[dep.folder].style
                 out[dep.name] = result
-                print(f"{dep.name:16s} p50 {result['latency_ms']['p50']:.3f} ms, "
-                      f"p99 {result['latency_ms']['p99']:.3f} ms, "
-                      f"{result['throughput_rps']:.0f} rps", flush=True)
+                print(
+                    f"{dep.name:16s} p50 {result['latency_ms']['p50']:.3f} ms, "
+                    f"p99 {result['latency_ms']['p99']:.3f} ms, "
+                    f"{result['throughput_rps']:.0f} rps",
+                    flush=True,
+                )
         finally:
             PIPELINE.run_stage("cleanup", ctx)
     return out
@@ -94,11 +99,14 @@ def runtime_reuse() -> dict[str, float]:
 
 
 def main() -> int:
-    results: dict[str, Any] = {"requests": REQUESTS, "warmup": WARMUP,
-                               "server": "seldon-core 1.18.2 microservice, 1 gunicorn worker",
-                               "runtime": runtime_reuse(), "servers": servers()}
-    results["notebook"] = notebook_wall_times("seldon_kind", TARGET_NOTEBOOK_S,
-                                             NOTEBOOK_RUNS)
+    results: dict[str, Any] = {
+        "requests": REQUESTS,
+        "warmup": WARMUP,
+        "server": "seldon-core 1.18.2 microservice, 1 gunicorn worker",
+        "runtime": runtime_reuse(),
+        "servers": servers(),
+    }
+    results["notebook"] = notebook_wall_times("seldon_kind", TARGET_NOTEBOOK_S, NOTEBOOK_RUNS)
     write_result("seldon_kind", results)
     return 0
 

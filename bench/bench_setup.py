@@ -32,8 +32,12 @@ FIRST_NOTEBOOK = "preflight"
 
 
 def freeze(python: Path) -> list[str]:
-    done = subprocess.run([str(python), "-m", "pip", "freeze", "--exclude-editable"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [str(python), "-m", "pip", "freeze", "--exclude-editable"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return sorted(done.stdout.splitlines())
 
 
@@ -46,9 +50,15 @@ def first_notebook(clone: Path, env: dict[str, str]) -> tuple[float, float, str]
     """Seconds until the runner says the notebook started, until it is done; its status."""
     start = time.perf_counter()
     started = None
-    with subprocess.Popen([str(clone / ".venv/bin/mlops-workshop"), "run", FIRST_NOTEBOOK],
-                          cwd=clone, env=env, stdout=subprocess.PIPE, text=True, bufsize=1,
-                          stderr=subprocess.DEVNULL) as proc:
+    with subprocess.Popen(
+        [str(clone / ".venv/bin/mlops-workshop"), "run", FIRST_NOTEBOOK],
+        cwd=clone,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+        stderr=subprocess.DEVNULL,
+    ) as proc:
         assert proc.stdout is not None
         output = []
         while chunk := proc.stdout.read(1):
@@ -72,26 +82,34 @@ def one_setup(source: Path, work: Path, cold: bool, keep: bool) -> dict[str, Any
     t0 = time.perf_counter()
     fresh_copy(source, clone)
     copied = time.perf_counter() - t0
-    install = subprocess.run(["make", "install"], cwd=clone, env=env, capture_output=True,
-                             text=True)
+    install = subprocess.run(
+        ["make", "install"], cwd=clone, env=env, capture_output=True, text=True
+    )
     installed = time.perf_counter() - t0
     if install.returncode != 0:
-        raise RuntimeError(f"make install failed:\n{install.stdout[-2000:]}\n"
-                           f"{install.stderr[-2000:]}")
+        raise RuntimeError(
+            f"make install failed:\n{install.stdout[-2000:]}\n{install.stderr[-2000:]}"
+        )
     env["MLOPS_RUN_ROOT"] = str(work / "runs")
     started, done, status = first_notebook(clone, env)
     result = {
-        "copy_s": copied, "make_install_s": installed,
+        "copy_s": copied,
+        "make_install_s": installed,
         "first_notebook_started_s": installed + started,
-        "first_notebook_done_s": installed + done, "first_notebook_status": status,
-        "venv_mb": size_mb(clone / ".venv"), "seldon_runtime_mb": size_mb(clone / ".venvs"),
+        "first_notebook_done_s": installed + done,
+        "first_notebook_status": status,
+        "venv_mb": size_mb(clone / ".venv"),
+        "seldon_runtime_mb": size_mb(clone / ".venvs"),
         "freeze": freeze(clone / ".venv/bin/python"),
         "seldon_freeze": freeze(clone / ".venvs/seldon/bin/python"),
         "install_output": install.stdout.strip().splitlines(),
     }
-    print(f"{'cold' if cold else 'warm'}: install {installed:.1f}s, first notebook started at "
-          f"{result['first_notebook_started_s']:.1f}s, done at "
-          f"{result['first_notebook_done_s']:.1f}s ({status})", flush=True)
+    print(
+        f"{'cold' if cold else 'warm'}: install {installed:.1f}s, first notebook started at "
+        f"{result['first_notebook_started_s']:.1f}s, done at "
+        f"{result['first_notebook_done_s']:.1f}s ({status})",
+        flush=True,
+    )
     if not keep:
         remove_tree(work)
     return result
@@ -114,23 +132,27 @@ def main() -> None:
     if not args.keep:
         remove_tree(tmp)
     freezes = [r.pop("freeze") for r in runs] + ([cold.pop("freeze")] if cold else [])
-    seldon = [r.pop("seldon_freeze") for r in runs] + ([cold.pop("seldon_freeze")] if cold
-                                                         else [])
+    seldon = [r.pop("seldon_freeze") for r in runs] + ([cold.pop("seldon_freeze")] if cold else [])
     started = [r["first_notebook_started_s"] for r in runs]
-    write_result("setup", {
-        "warm_runs": runs,
-        "warm": {key: summary([r[key] for r in runs]) for key in
-                 ("make_install_s", "first_notebook_started_s", "first_notebook_done_s")},
-        "cold": cold,
-        "target_s": TARGET_S,
-        "warm_within_target": summary(started)["median"] <= TARGET_S,
-        "identical_freeze": all(f == freezes[0] for f in freezes),
-        "identical_seldon_freeze": all(f == seldon[0] for f in seldon),
-        "installs_compared": len(freezes),
-        "packages": len(freezes[0]),
-        "seldon_packages": len(seldon[0]),
-        "load_average_at_end": os.getloadavg(),
-    })
+    write_result(
+        "setup",
+        {
+            "warm_runs": runs,
+            "warm": {
+                key: summary([r[key] for r in runs])
+                for key in ("make_install_s", "first_notebook_started_s", "first_notebook_done_s")
+            },
+            "cold": cold,
+            "target_s": TARGET_S,
+            "warm_within_target": summary(started)["median"] <= TARGET_S,
+            "identical_freeze": all(f == freezes[0] for f in freezes),
+            "identical_seldon_freeze": all(f == seldon[0] for f in seldon),
+            "installs_compared": len(freezes),
+            "packages": len(freezes[0]),
+            "seldon_packages": len(seldon[0]),
+            "load_average_at_end": os.getloadavg(),
+        },
+    )
 
 
 if __name__ == "__main__":

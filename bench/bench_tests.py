@@ -45,13 +45,21 @@ def junit_summary(report: Path) -> dict[str, Any]:
                 outcome = "failed"
             elif child.tag == "skipped" and outcome == "passed":
                 outcome = "skipped"
-        cases.append({"test": f"{case.get('classname')}::{case.get('name')}",
-                      "seconds": float(case.get("time") or 0), "outcome": outcome})
-    counts = {k: sum(1 for c in cases if c["outcome"] == k)
-              for k in ("passed", "failed", "skipped")}
-    return {"counts": counts,
-            "slowest": sorted(cases, key=lambda c: -c["seconds"])[:25],
-            "failed": [c["test"] for c in cases if c["outcome"] == "failed"]}
+        cases.append(
+            {
+                "test": f"{case.get('classname')}::{case.get('name')}",
+                "seconds": float(case.get("time") or 0),
+                "outcome": outcome,
+            }
+        )
+    counts = {
+        k: sum(1 for c in cases if c["outcome"] == k) for k in ("passed", "failed", "skipped")
+    }
+    return {
+        "counts": counts,
+        "slowest": sorted(cases, key=lambda c: -c["seconds"])[:25],
+        "failed": [c["test"] for c in cases if c["outcome"] == "failed"],
+    }
 
 
 BURN = "while True: pass"  # one core's worth of someone else's work
@@ -87,16 +95,26 @@ def one_run(source: Path, work: Path, keep: bool, busy: bool = False) -> dict[st
     with busy_core(busy):
         done = subprocess.run(
             ["make", "test", f"PYTEST_ARGS=--junitxml={report} -p no:cacheprovider"],
-            cwd=clone, env=env, capture_output=True, text=True)
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
     seconds = time.perf_counter() - start
-    result: dict[str, Any] = {"make_test_s": seconds, "setup_s": setup_s, "busy": busy,
-                              "exit_code": done.returncode,
-                              "last_lines": done.stdout.strip().splitlines()[-3:]}
+    result: dict[str, Any] = {
+        "make_test_s": seconds,
+        "setup_s": setup_s,
+        "busy": busy,
+        "exit_code": done.returncode,
+        "last_lines": done.stdout.strip().splitlines()[-3:],
+    }
     if report.is_file():
         result.update(junit_summary(report))
     label = "make test (one core busy)" if busy else "make test"
-    print(f"{label}: exit {done.returncode} in {seconds:.0f}s "
-          f"{result.get('counts', '(no report)')}", flush=True)
+    print(
+        f"{label}: exit {done.returncode} in {seconds:.0f}s {result.get('counts', '(no report)')}",
+        flush=True,
+    )
     for name in result.get("failed", []):
         print(f"  failed: {name}", flush=True)
     if not keep:
@@ -107,30 +125,37 @@ def one_run(source: Path, work: Path, keep: bool, busy: bool = False) -> dict[st
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--busy", type=int, default=0,
-                        help="how many runs (the last ones) go beside a busy core")
+    parser.add_argument(
+        "--busy", type=int, default=0, help="how many runs (the last ones) go beside a busy core"
+    )
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-tests-"))
-    runs = [one_run(project_root(), tmp / f"run-{i}", args.keep,
-                    busy=i >= args.repeat - args.busy) for i in range(args.repeat)]
+    runs = [
+        one_run(project_root(), tmp / f"run-{i}", args.keep, busy=i >= args.repeat - args.busy)
+        for i in range(args.repeat)
+    ]
     if not args.keep:
         remove_tree(tmp)
     quiet = [r["make_test_s"] for r in runs if not r["busy"]] or [r["make_test_s"] for r in runs]
     median = summary(quiet)["median"]
-    write_result("tests", {
-        "runs": runs,
-        "make_test_s": summary(quiet),
-        "make_test_busy_s": summary(busy) if (busy := [r["make_test_s"] for r in runs
-                                                       if r["busy"]]) else None,
-        "green": sum(1 for r in runs if r["exit_code"] == 0),
-        "green_while_busy": sum(1 for r in runs if r["busy"] and r["exit_code"] == 0),
-        "of": len(runs),
-        "target_s": TARGET_S,
-        "within_target": median <= TARGET_S,
-        "workers": os.cpu_count(),
-        "load_average_at_end": os.getloadavg(),
-    })
+    write_result(
+        "tests",
+        {
+            "runs": runs,
+            "make_test_s": summary(quiet),
+            "make_test_busy_s": summary(busy)
+            if (busy := [r["make_test_s"] for r in runs if r["busy"]])
+            else None,
+            "green": sum(1 for r in runs if r["exit_code"] == 0),
+            "green_while_busy": sum(1 for r in runs if r["busy"] and r["exit_code"] == 0),
+            "of": len(runs),
+            "target_s": TARGET_S,
+            "within_target": median <= TARGET_S,
+            "workers": os.cpu_count(),
+            "load_average_at_end": os.getloadavg(),
+        },
+    )
 
 
 if __name__ == "__main__":

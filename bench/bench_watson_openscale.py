@@ -39,8 +39,9 @@ FEEDBACK_ROWS = 1000
 MONITOR_REPEATS = 5
 
 
-def scoring_latency(scoring_url: str, fields: list[str], rows: list[list[float]],
-                    n: int, count: int) -> dict[str, Any]:
+def scoring_latency(
+    scoring_url: str, fields: list[str], rows: list[list[float]], n: int, count: int
+) -> dict[str, Any]:
     part = (rows * (n // len(rows) + 1))[:n]
     body = json.dumps(payload.from_rows(fields, part)).encode()
     url = urlsplit(scoring_url)
@@ -59,8 +60,11 @@ def scoring_latency(scoring_url: str, fields: list[str], rows: list[list[float]]
     elapsed = time.perf_counter() - start
     conn.close()
     stats = {k: v * 1000 if k != "n" else v for k, v in summary(samples).items()}
-    print(f"scoring {n} row(s): p50 {stats['p50']:.3f} ms, p99 {stats['p99']:.3f} ms, "
-          f"{count / elapsed:.0f} rps", flush=True)
+    print(
+        f"scoring {n} row(s): p50 {stats['p50']:.3f} ms, p99 {stats['p99']:.3f} ms, "
+        f"{count / elapsed:.0f} rps",
+        flush=True,
+    )
     return {"latency_ms": stats, "throughput_rps": count / elapsed}
 
 
@@ -75,18 +79,26 @@ def monitor_runs(ctx: Any) -> dict[str, Any]:
     X = [*split.X_test.tolist(), *split.X_train.tolist()]
     y = [*split.y_test.tolist(), *split.y_train.tolist()]
     rows = [[*X[i], y[i]] for i in range(FEEDBACK_ROWS)]
-    ctx.backend.log_feedback(subscription, [*meta["feature_fields"], meta["label_column"]],
-                             rows)
+    ctx.backend.log_feedback(subscription, [*meta["feature_fields"], meta["label_column"]], rows)
     results: list[dict[str, Any]] = []
-    samples = timed(lambda: results.append(ctx.backend.run_quality_monitor(
-        subscription, subscription["thresholds"])), MONITOR_REPEATS)
+    samples = timed(
+        lambda: results.append(
+            ctx.backend.run_quality_monitor(subscription, subscription["thresholds"])
+        ),
+        MONITOR_REPEATS,
+    )
     last = results[-1]
     assert last["status"] == "finished" and last["n_rows"] == FEEDBACK_ROWS, last
     stats = {k: v * 1000 if k != "n" else v for k, v in summary(samples).items()}
-    print(f"monitor run over {FEEDBACK_ROWS} feedback rows: median {stats['median']:.1f} ms",
-          flush=True)
-    return {"rows": FEEDBACK_ROWS, "time_ms": stats,
-            "accuracy": next(m["value"] for m in last["metrics"] if m["metric"] == "accuracy")}
+    print(
+        f"monitor run over {FEEDBACK_ROWS} feedback rows: median {stats['median']:.1f} ms",
+        flush=True,
+    )
+    return {
+        "rows": FEEDBACK_ROWS,
+        "time_ms": stats,
+        "accuracy": next(m["value"] for m in last["metrics"] if m["metric"] == "accuracy"),
+    }
 
 
 def fuzz(ctx: Any) -> dict[str, Any]:
@@ -94,8 +106,9 @@ def fuzz(ctx: Any) -> dict[str, Any]:
     from tests.faults.fuzz import fuzz_endpoint
 
     fields = ctx.state.get("setup")["meta"]["feature_fields"]
-    report = fuzz_endpoint(ctx.state.get("deployment")["scoring_url"],
-                           payload.from_rows(fields, [[1.0] * len(fields)]))
+    report = fuzz_endpoint(
+        ctx.state.get("deployment")["scoring_url"], payload.from_rows(fields, [[1.0] * len(fields)])
+    )
     found = report.as_dict()
     print(f"fuzz: {found['cases']} cases, {found['4xx']} 4xx, {found['5xx']} 5xx", flush=True)
     return found
@@ -108,17 +121,28 @@ def ibm_double_run() -> dict[str, Any]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.doubles.ibm_cloud import PUBLISHED_RUNTIMES, running_double
 
-    runtimes = [*PUBLISHED_RUNTIMES, ("runtime-double-py3.11", "3.11", sklearn.__version__,
-                                      "supported")]
-    with tempfile.TemporaryDirectory(prefix="bench-wos-ibm-") as tmp, running_double(
-            Path(tmp) / "double", runtimes=runtimes) as double:
+    runtimes = [
+        *PUBLISHED_RUNTIMES,
+        ("runtime-double-py3.11", "3.11", sklearn.__version__, "supported"),
+    ]
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-wos-ibm-") as tmp,
+        running_double(Path(tmp) / "double", runtimes=runtimes) as double,
+    ):
         saved = dict(os.environ)
         os.environ.update({**double.environ(), "REQUESTS_CA_BUNDLE": str(double.ca_bundle)})
         try:
-            settings = Settings.load("watson_openscale",
-                                     params={"run_root": tmp, "attendee": "bench",
-                                             "backend": "ibm", "poll_interval": 0.05},
-                                     defaults=PIPELINE.defaults, env_file=Path(tmp) / "no.env")
+            settings = Settings.load(
+                "watson_openscale",
+                params={
+                    "run_root": tmp,
+                    "attendee": "bench",
+                    "backend": "ibm",
+                    "poll_interval": 0.05,
+                },
+                defaults=PIPELINE.defaults,
+                env_file=Path(tmp) / "no.env",
+            )
             ctx = PIPELINE.context(settings, log=lambda _: None)
             stages: dict[str, float] = {}
             for name in PIPELINE.stage_names():
@@ -130,8 +154,7 @@ def ibm_double_run() -> dict[str, Any]:
             os.environ.clear()
             os.environ.update(saved)
     total = sum(stages.values())
-    print(f"ibm backend against the double: {total:.1f} s, {requests} HTTP requests",
-          flush=True)
+    print(f"ibm backend against the double: {total:.1f} s, {requests} HTTP requests", flush=True)
     return {"total_s": total, "stages_s": stages, "http_requests": requests}
 
 
@@ -154,28 +177,46 @@ def local_stage_processes() -> dict[str, Any]:
         try:
             for name in PIPELINE.stage_names():
                 start, used = time.perf_counter(), cpu()
-                subprocess.run([str(exe), "watson_openscale", name], env=env, check=True,
-                               capture_output=True, timeout=300)
+                subprocess.run(
+                    [str(exe), "watson_openscale", name],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    timeout=300,
+                )
                 stages[name] = {"wall_s": time.perf_counter() - start, "cpu_s": cpu() - used}
         finally:
             if "cleanup" not in stages:
-                subprocess.run([str(exe), "watson_openscale", "cleanup"], env=env,
-                               capture_output=True, timeout=300, check=False)
+                subprocess.run(
+                    [str(exe), "watson_openscale", "cleanup"],
+                    env=env,
+                    capture_output=True,
+                    timeout=300,
+                    check=False,
+                )
     wall = sum(s["wall_s"] for s in stages.values())
     print(f"local stages, one process each: {wall:.1f} s", flush=True)
-    return {"total_wall_s": wall, "total_cpu_s": sum(s["cpu_s"] for s in stages.values()),
-            "stages": stages}
+    return {
+        "total_wall_s": wall,
+        "total_cpu_s": sum(s["cpu_s"] for s in stages.values()),
+        "stages": stages,
+    }
 
 
 def main() -> int:
-    results: dict[str, Any] = {"model": "StandardScaler + LogisticRegression on digits (64 "
-                               "features, 10 classes)", "server": "FastAPI + uvicorn, 1 worker",
-                               "warmup": WARMUP, "requests": REQUESTS}
+    results: dict[str, Any] = {
+        "model": "StandardScaler + LogisticRegression on digits (64 features, 10 classes)",
+        "server": "FastAPI + uvicorn, 1 worker",
+        "warmup": WARMUP,
+        "requests": REQUESTS,
+    }
     with tempfile.TemporaryDirectory(prefix="bench-wos-") as tmp:
-        settings = Settings.load("watson_openscale",
-                                 params={"run_root": tmp, "attendee": "bench",
-                                         "max_rows_per_evaluation": FEEDBACK_ROWS},
-                                 defaults=PIPELINE.defaults, env_file=Path(tmp) / "no.env")
+        settings = Settings.load(
+            "watson_openscale",
+            params={"run_root": tmp, "attendee": "bench", "max_rows_per_evaluation": FEEDBACK_ROWS},
+            defaults=PIPELINE.defaults,
+            env_file=Path(tmp) / "no.env",
+        )
         ctx = PIPELINE.context(settings, log=lambda _: None)
         try:
             start = time.perf_counter()
@@ -187,9 +228,10 @@ def main() -> int:
 
             module = load_model_module()
             rows = module.load_data(module.load_config()).X_test.tolist()
-            results["scoring"] = {f"{n}_row": scoring_latency(deployment["scoring_url"], fields,
-                                                              rows, n, count)
-                                  for n, count in REQUESTS.items()}
+            results["scoring"] = {
+                f"{n}_row": scoring_latency(deployment["scoring_url"], fields, rows, n, count)
+                for n, count in REQUESTS.items()
+            }
             results["monitor_run"] = monitor_runs(ctx)
             results["fuzz_scoring_endpoint"] = fuzz(ctx)
         finally:

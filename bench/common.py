@@ -49,8 +49,11 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     payload = {
         "benchmark": name,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
-                    "processor": platform.machine()},
+        "machine": {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "processor": platform.machine(),
+        },
         **data,
     }
     path.write_text(json.dumps(payload, indent=2))
@@ -66,7 +69,10 @@ def fresh_copy(source: Path, target: Path) -> None:
 
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=source, capture_output=True, check=True).stdout.split(b"\0")
+        cwd=source,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
     target.mkdir(parents=True)
     for name in filter(None, listed):
         path = source / name.decode()
@@ -98,8 +104,14 @@ def cell_profile(executed: Path) -> list[dict[str, Any]]:
         seconds = (cell.metadata.get("papermill") or {}).get("duration") or 0.0
         first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
         stages = STAGE_CALL.findall(cell.source)
-        cells.append({"cell": index, "seconds": round(float(seconds), 3),
-                      "stages": stages, "first_line": first[:80]})
+        cells.append(
+            {
+                "cell": index,
+                "seconds": round(float(seconds), 3),
+                "stages": stages,
+                "first_line": first[:80],
+            }
+        )
     return sorted(cells, key=lambda c: -c["seconds"])
 
 
@@ -134,7 +146,11 @@ def notebook_wall_times(scenario: str, target_s: float, runs: int = 3) -> dict[s
                 os.environ["MLOPS_RUN_ROOT"] = before
     median = statistics.median(times)
     median_run = sorted(range(len(times)), key=times.__getitem__)[len(times) // 2]
-    return {"runs_s": times, "median_s": median, "target_s": target_s,
-            "median_vs_target_ratio": round(median / target_s, 3),
-            "within_target": median <= target_s,
-            "cells_of_median_run": profiles[median_run]}
+    return {
+        "runs_s": times,
+        "median_s": median,
+        "target_s": target_s,
+        "median_vs_target_ratio": round(median / target_s, 3),
+        "within_target": median <= target_s,
+        "cells_of_median_run": profiles[median_run],
+    }

@@ -41,14 +41,24 @@ def _params(pairs: list[list[str]] | None) -> dict[str, Any]:
 
 
 def _add_debug(parser: argparse.ArgumentParser, default: Any) -> None:
-    parser.add_argument("--debug", action="store_true", default=default,
-                        help="show the traceback of a failure (also: MLOPS_DEBUG=1)")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=default,
+        help="show the traceback of a failure (also: MLOPS_DEBUG=1)",
+    )
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default=None, help="backend name (default: local)")
-    parser.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
-                        help="a setting or notebook parameter; may be repeated")
+    parser.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        metavar=("KEY", "VALUE"),
+        help="a setting or notebook parameter; may be repeated",
+    )
     _add_debug(parser, argparse.SUPPRESS)
 
 
@@ -62,7 +72,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="mlops-workshop", description="MLOps CI/CD workshop: doctor, notebooks, stages.")
+        prog="mlops-workshop", description="MLOps CI/CD workshop: doctor, notebooks, stages."
+    )
     _add_debug(parser, False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("doctor", help="check this machine (tools, extras, credentials)")
@@ -75,10 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     hub = sub.add_parser("hub", help="serve the workshop room: JupyterHub for every attendee")
     hub.add_argument("--port", type=int, default=None, help="the room's port (default: free)")
     hub.add_argument("--room-dir", default="runs/room", help="hub state and attendees' homes")
-    hub.add_argument("--ip", default="127.0.0.1",
-                     help="where attendees reach the room (0.0.0.0: this machine's network)")
-    hub.add_argument("--instructor", action="append", default=None,
-                     help="an instructor's sign-in name (repeatable; default: instructor)")
+    hub.add_argument(
+        "--ip",
+        default="127.0.0.1",
+        help="where attendees reach the room (0.0.0.0: this machine's network)",
+    )
+    hub.add_argument(
+        "--instructor",
+        action="append",
+        default=None,
+        help="an instructor's sign-in name (repeatable; default: instructor)",
+    )
     for scenario in SCENARIOS:
         sp = sub.add_parser(scenario, help=f"run one stage of {scenario} ('stages' lists them)")
         sp.add_argument("stage", help="a stage name, or 'stages' to list them")
@@ -123,9 +141,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         if result.error:
             print(f"  {result.error}", file=sys.stderr, flush=True)
 
-    runs = run_notebooks(names, backend=args.backend or "local", params=per_notebook,
-                         output_dir=Path(args.output_dir) if args.output_dir else None,
-                         jobs=args.jobs, started=started, finished=finished)
+    runs = run_notebooks(
+        names,
+        backend=args.backend or "local",
+        params=per_notebook,
+        output_dir=Path(args.output_dir) if args.output_dir else None,
+        jobs=args.jobs,
+        started=started,
+        finished=finished,
+    )
     print("\n" + format_summary(runs), flush=True)
     return 1 if any(r.error for r in runs) else 0
 
@@ -145,8 +169,13 @@ def cmd_hub(args: argparse.Namespace) -> int:
 
     from mlops_helpers.room.hub import serve_room
 
-    serve_room(Path(args.room_dir), args.port, args.instructor or ["instructor"],
-               os.environ.get("MLOPS_WORKSHOP_CODE") or None, ip=args.ip)
+    serve_room(
+        Path(args.room_dir),
+        args.port,
+        args.instructor or ["instructor"],
+        os.environ.get("MLOPS_WORKSHOP_CODE") or None,
+        ip=args.ip,
+    )
     return 0
 
 
@@ -186,7 +215,10 @@ def _one_line(exc: BaseException, args: argparse.Namespace) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = bool(getattr(args, "debug", False)) or os.environ.get("MLOPS_DEBUG", "") in {
-        "1", "true", "yes"}
+        "1",
+        "true",
+        "yes",
+    }
     try:
         if args.command == "doctor":
             return cmd_doctor()

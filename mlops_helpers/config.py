@@ -102,8 +102,18 @@ def _read_dotenv(path: Path) -> dict[str, str]:
 
 
 # Tool settings: exported under these names (``key.upper()``) for SDKs and subprocesses.
-TOOL_PREFIXES = ("AWS_", "OS_", "IBM_", "CHI_", "REPO_TOKEN", "GITHUB_TOKEN", "GITLAB_TOKEN",
-                 "KUBECONFIG", "MLFLOW_TRACKING_", "DAGSHUB_")
+TOOL_PREFIXES = (
+    "AWS_",
+    "OS_",
+    "IBM_",
+    "CHI_",
+    "REPO_TOKEN",
+    "GITHUB_TOKEN",
+    "GITLAB_TOKEN",
+    "KUBECONFIG",
+    "MLFLOW_TRACKING_",
+    "DAGSHUB_",
+)
 # the same value under a second name some tools read instead (botocore: AWS_DEFAULT_REGION)
 TOOL_ALIASES = {"AWS_REGION": ("AWS_DEFAULT_REGION",)}
 
@@ -122,8 +132,11 @@ class SettingSpec:
     def describe(self) -> str:
         if self.choices:
             return f"one of {', '.join(self.choices)}"
-        parts = [{int: "a whole number", float: "a number", bool: "true or false",
-                  str: "text"}[self.kind]]
+        parts = [
+            {int: "a whole number", float: "a number", bool: "true or false", str: "text"}[
+                self.kind
+            ]
+        ]
         if self.minimum is not None and self.maximum is not None:
             parts.append(f"in [{self.minimum:g}, {self.maximum:g}]")
         elif self.minimum is not None:
@@ -142,8 +155,9 @@ class SettingSpec:
             raise ConfigError(why)
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(why)
-        if self.minimum is not None and (value < self.minimum or (
-                self.exclusive_minimum and value == self.minimum)):
+        if self.minimum is not None and (
+            value < self.minimum or (self.exclusive_minimum and value == self.minimum)
+        ):
             raise ConfigError(why)
         if self.maximum is not None and value > self.maximum:
             raise ConfigError(why)
@@ -176,30 +190,52 @@ SETTING_SPECS: dict[str, SettingSpec] = {
     "poll_interval": _SECONDS,
     # quality gates: fractions
     "min_accuracy": SettingSpec(float, 0.0, 1.0, meaning="a gate's accuracy threshold"),
-    "min_weighted_f1": _FRACTION, "min_weighted_precision": _FRACTION,
-    "min_weighted_recall": _FRACTION, "feedback_label_noise": _FRACTION,
+    "min_weighted_f1": _FRACTION,
+    "min_weighted_precision": _FRACTION,
+    "min_weighted_recall": _FRACTION,
+    "feedback_label_noise": _FRACTION,
     # counts
-    "min_feedback_data_size": _COUNT, "max_rows_per_evaluation": _COUNT,
-    "score_requests": _COUNT, "rows_per_request": _COUNT, "feedback_rows": _COUNT,
-    "max_depth": _COUNT, "min_samples_leaf": _COUNT, "serve_workers": _COUNT,
-    "training_instance_count": _COUNT, "endpoint_instance_count": _COUNT,
-    "replicas": _COUNT, "max_iter": _COUNT, "n_estimators": _COUNT, "lease_hours": _COUNT,
+    "min_feedback_data_size": _COUNT,
+    "max_rows_per_evaluation": _COUNT,
+    "score_requests": _COUNT,
+    "rows_per_request": _COUNT,
+    "feedback_rows": _COUNT,
+    "max_depth": _COUNT,
+    "min_samples_leaf": _COUNT,
+    "serve_workers": _COUNT,
+    "training_instance_count": _COUNT,
+    "endpoint_instance_count": _COUNT,
+    "replicas": _COUNT,
+    "max_iter": _COUNT,
+    "n_estimators": _COUNT,
+    "lease_hours": _COUNT,
     "ssh_port": SettingSpec(int, 1, 65535),
     # model knobs
-    "C": _POSITIVE, "news_c": _POSITIVE,
+    "C": _POSITIVE,
+    "news_c": _POSITIVE,
     "criterion": SettingSpec(choices=("gini", "entropy", "log_loss")),
     "model_type": SettingSpec(choices=("logistic_regression", "random_forest")),
     "revert_environment": SettingSpec(choices=("staging", "canary", "production")),
     "canary_gate": SettingSpec(choices=("on", "off")),
-    "canary_weight": _FRACTION, "canary_max_error_increase": _FRACTION,
-    "canary_min_requests": _COUNT, "canary_max_p95_ratio": SettingSpec(float, 1.0),
+    "canary_weight": _FRACTION,
+    "canary_max_error_increase": _FRACTION,
+    "canary_min_requests": _COUNT,
+    "canary_max_p95_ratio": SettingSpec(float, 1.0),
     "canary_p95_slack_ms": SettingSpec(float, 0.0),
     # bounded waits
-    "train_timeout": _SECONDS, "max_runtime": _SECONDS, "status_timeout": _SECONDS,
-    "deploy_timeout": _SECONDS, "dvc_timeout": _SECONDS, "endpoint_timeout": _SECONDS,
-    "kind_timeout": _SECONDS, "rollout_timeout": _SECONDS, "payload_timeout": _SECONDS,
-    "monitor_timeout": _SECONDS, "provision_timeout": _SECONDS,
-    "subscription_timeout": _SECONDS, "space_timeout": _SECONDS,
+    "train_timeout": _SECONDS,
+    "max_runtime": _SECONDS,
+    "status_timeout": _SECONDS,
+    "deploy_timeout": _SECONDS,
+    "dvc_timeout": _SECONDS,
+    "endpoint_timeout": _SECONDS,
+    "kind_timeout": _SECONDS,
+    "rollout_timeout": _SECONDS,
+    "payload_timeout": _SECONDS,
+    "monitor_timeout": _SECONDS,
+    "provision_timeout": _SECONDS,
+    "subscription_timeout": _SECONDS,
+    "space_timeout": _SECONDS,
 }
 
 
@@ -214,16 +250,40 @@ def check_setting(key: str, value: Any, source: str = "parameter") -> Any:
 # Settings a scenario's code reads that have no default in its pipeline (tests/faults/
 # test_inputs.py scans the code so this list cannot fall behind).
 SCENARIO_SETTINGS: dict[str, tuple[str, ...]] = {
-    "continuous_x": ("version", "chi_flavor", "chi_image", "lease_hours", "provision_timeout",
-                     "ssh_port", "api_allowed_cidr", "gitops_repo", "canary_gate"),
-    "watson_openscale": ("payload_timeout", "monitor_timeout", "subscription_timeout",
-                         "space_timeout", "ibm_hardware_spec",
-                         "ibm_software_spec", "ibm_wml_instance_name", "ibm_ca_bundle",
-                         "ibm_iam_url", "ibm_platform_url", "model_name"),
+    "continuous_x": (
+        "version",
+        "chi_flavor",
+        "chi_image",
+        "lease_hours",
+        "provision_timeout",
+        "ssh_port",
+        "api_allowed_cidr",
+        "gitops_repo",
+        "canary_gate",
+    ),
+    "watson_openscale": (
+        "payload_timeout",
+        "monitor_timeout",
+        "subscription_timeout",
+        "space_timeout",
+        "ibm_hardware_spec",
+        "ibm_software_spec",
+        "ibm_wml_instance_name",
+        "ibm_ca_bundle",
+        "ibm_iam_url",
+        "ibm_platform_url",
+        "model_name",
+    ),
     "dvc_cml": ("s3_endpoint_url", "aws_session_token"),
-    "sagemaker_byo": ("aws_account_id", "aws_default_region", "aws_endpoint_url",
-                      "aws_session_token", "ecr_repository", "endpoint_timeout",
-                      "container_dir"),
+    "sagemaker_byo": (
+        "aws_account_id",
+        "aws_default_region",
+        "aws_endpoint_url",
+        "aws_session_token",
+        "ecr_repository",
+        "endpoint_timeout",
+        "container_dir",
+    ),
     "seldon_kind": ("kind_timeout", "rollout_timeout", "models_dir"),
 }
 
@@ -337,8 +397,9 @@ class Settings:
         found = set(self.params) | set(self.defaults)
         for source in (self.environ, self.dotenv):
             for name in source:
-                found.add(name[len("MLOPS_"):].lower() if name.startswith("MLOPS_")
-                          else name.lower())
+                found.add(
+                    name[len("MLOPS_") :].lower() if name.startswith("MLOPS_") else name.lower()
+                )
         return found
 
     # -- reaching the SDKs and tools ----------------------------------------------------

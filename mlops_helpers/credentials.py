@@ -25,23 +25,36 @@ class CloudBackend:
 
 CLOUD_BACKENDS: tuple[CloudBackend, ...] = (
     CloudBackend(
-        "aws", ("sagemaker_byo", "dvc_cml"),
+        "aws",
+        ("sagemaker_byo", "dvc_cml"),
         (("aws_access_key_id", "aws_secret_access_key"), ("aws_profile",)),
         ("aws_region", "sagemaker_role_arn", "s3_bucket", "dvc_s3_url"),
         "sagemaker_byo and dvc_cml run on their local backends only",
     ),
     CloudBackend(
-        "cml", ("dvc_cml",), (("repo_token",),), ("cml_target",),
+        "cml",
+        ("dvc_cml",),
+        (("repo_token",),),
+        ("cml_target",),
         "the dvc_cml report is written to a file instead of posted as a PR comment",
     ),
     CloudBackend(
-        "ibm", ("watson_openscale",), (("ibm_api_key",),),
-        ("ibm_wml_url", "ibm_openscale_url", "ibm_service_instance_id", "ibm_space_name",
-         "ibm_cos_crn", "ibm_wml_instance_crn"),
+        "ibm",
+        ("watson_openscale",),
+        (("ibm_api_key",),),
+        (
+            "ibm_wml_url",
+            "ibm_openscale_url",
+            "ibm_service_instance_id",
+            "ibm_space_name",
+            "ibm_cos_crn",
+            "ibm_wml_instance_crn",
+        ),
         "watson_openscale runs on its local backend (MLflow + SQLite monitor) only",
     ),
     CloudBackend(
-        "chameleon", ("continuous_x",),
+        "chameleon",
+        ("continuous_x",),
         (("os_auth_url", "os_application_credential_id", "os_application_credential_secret"),),
         ("chi_site", "os_project_name", "ssh_key_name"),
         "continuous_x runs on its local backend (MLflow + apps on loopback) only",

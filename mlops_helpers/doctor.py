@@ -66,8 +66,11 @@ SCENARIO_BACKENDS: dict[str, dict[str, Needs]] = {
     },
     "continuous_x": {
         "local": Needs(extras=("mlflow",)),
-        "chameleon": Needs(extras=("chameleon",), credentials="chameleon",
-                           tools=("terraform", "ansible-playbook", "argo", "kubectl")),
+        "chameleon": Needs(
+            extras=("chameleon",),
+            credentials="chameleon",
+            tools=("terraform", "ansible-playbook", "argo", "kubectl"),
+        ),
     },
 }
 
@@ -76,14 +79,22 @@ SCENARIO_BACKENDS: dict[str, dict[str, Needs]] = {
 def _system() -> Check:
     name = platform.system()
     if name == "Windows":
-        return Check("system", "operating system", MISSING,
-                     "Windows: process groups and signals the local servers rely on do not "
-                     "exist here; install WSL2 (wsl --install) and run the workshop inside it")
+        return Check(
+            "system",
+            "operating system",
+            MISSING,
+            "Windows: process groups and signals the local servers rely on do not "
+            "exist here; install WSL2 (wsl --install) and run the workshop inside it",
+        )
     if name in ("Linux", "Darwin"):
         shown = "macOS" if name == "Darwin" else "Linux"
         return Check("system", "operating system", OK, f"{shown} {platform.release()}")
-    return Check("system", "operating system", WARN,
-                 f"{name}: the workshop is tested on Linux and macOS only")
+    return Check(
+        "system",
+        "operating system",
+        WARN,
+        f"{name}: the workshop is tested on Linux and macOS only",
+    )
 
 
 def supported_python() -> str:
@@ -115,9 +126,13 @@ def _python() -> Check:
     version = ".".join(map(str, sys.version_info[:3]))
     if python_supported(sys.version_info[:2], spec):
         return Check("python", "version", OK, f"{version} (supported: {words})")
-    return Check("python", "version", MISSING,
-                 f"{version}: the workshop supports Python {words} only ({spec}); "
-                 f"create the environment with one of those")
+    return Check(
+        "python",
+        "version",
+        MISSING,
+        f"{version}: the workshop supports Python {words} only ({spec}); "
+        f"create the environment with one of those",
+    )
 
 
 def _attendee(settings: Settings) -> Check:
@@ -126,21 +141,30 @@ def _attendee(settings: Settings) -> Check:
     except ConfigError as exc:
         return Check("workshop", "attendee suffix", MISSING, str(exc))
     source = settings.source_of("attendee")
-    where = (f"from {source[0]}" if source else
-             "your user name; set MLOPS_ATTENDEE to your initials to choose another")
-    return Check("workshop", "attendee suffix", OK,
-                 f"'{suffix}' ({where}); every resource name ends with it")
+    where = (
+        f"from {source[0]}"
+        if source
+        else "your user name; set MLOPS_ATTENDEE to your initials to choose another"
+    )
+    return Check(
+        "workshop", "attendee suffix", OK, f"'{suffix}' ({where}); every resource name ends with it"
+    )
 
 
 def _extras() -> list[Check]:
     rows = []
     for extra, modules in EXTRA_MODULES.items():
         present = extra_installed(extra)
-        rows.append(Check(
-            "extras", extra, OK if present else MISSING,
-            "installed" if present else
-            f"needs {', '.join(modules)}: pip install -e '.[{extra}]'",
-        ))
+        rows.append(
+            Check(
+                "extras",
+                extra,
+                OK if present else MISSING,
+                "installed"
+                if present
+                else f"needs {', '.join(modules)}: pip install -e '.[{extra}]'",
+            )
+        )
     return rows
 
 
@@ -152,19 +176,33 @@ def _seldon_runtime() -> Check:
         return Check("runtime", "seldon", MISSING, f"cannot be used on this system ({exc})")
     python = runtime_dir() / "bin" / "python"
     if not python.exists():
-        return Check("runtime", "seldon", MISSING,
-                     f"{runtime_dir()} does not exist: `make install` creates it (seldon_kind "
-                     "needs it; notebooks never install packages)")
+        return Check(
+            "runtime",
+            "seldon",
+            MISSING,
+            f"{runtime_dir()} does not exist: `make install` creates it (seldon_kind "
+            "needs it; notebooks never install packages)",
+        )
     try:
         done = subprocess.run(
-            [str(python), "-c", "import importlib.util, sys; "
-             "sys.exit(importlib.util.find_spec('seldon_core') is None)"],
-            capture_output=True, timeout=30)
+            [
+                str(python),
+                "-c",
+                "import importlib.util, sys; "
+                "sys.exit(importlib.util.find_spec('seldon_core') is None)",
+            ],
+            capture_output=True,
+            timeout=30,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return Check("runtime", "seldon", MISSING, f"{python} does not run: {exc}")
     if done.returncode != 0:
-        return Check("runtime", "seldon", MISSING,
-                     f"{runtime_dir()} has no seldon-core: `make install` completes it")
+        return Check(
+            "runtime",
+            "seldon",
+            MISSING,
+            f"{runtime_dir()} has no seldon-core: `make install` completes it",
+        )
     return Check("runtime", "seldon", OK, f"seldon-core ready in {runtime_dir()}")
 
 
@@ -176,8 +214,12 @@ def _ports() -> Check:
         usable = port_is_free(port)
     except OSError as exc:
         return Check("network", "loopback ports", MISSING, f"cannot bind 127.0.0.1: {exc}")
-    return Check("network", "loopback ports", OK if usable else WARN,
-                 "free ports can be picked on 127.0.0.1 for the local servers")
+    return Check(
+        "network",
+        "loopback ports",
+        OK if usable else WARN,
+        "free ports can be picked on 127.0.0.1 for the local servers",
+    )
 
 
 def _tool(name: str, meaning: str) -> Check:
@@ -203,28 +245,43 @@ def _versioned_tool(name: str, argv: list[str], minimum: int, why: str) -> Check
 
 def _docker_engine() -> Check:
     if not shutil.which("docker"):
-        return Check("tools", "docker engine", MISSING,
-                     "no docker client: container images cannot be built here; the local "
-                     "backends run the same programs as plain processes")
+        return Check(
+            "tools",
+            "docker engine",
+            MISSING,
+            "no docker client: container images cannot be built here; the local "
+            "backends run the same programs as plain processes",
+        )
     try:
-        done = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
-                              capture_output=True, text=True, timeout=10)
+        done = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except subprocess.TimeoutExpired:
         return Check("tools", "docker engine", MISSING, "docker info did not answer in 10 s")
     if done.returncode == 0 and done.stdout.strip():
         return Check("tools", "docker engine", OK, f"server {done.stdout.strip()}")
-    return Check("tools", "docker engine", MISSING,
-                 "the docker client is here but no engine answers: images cannot be built and "
-                 "kind cannot start a cluster; the local backends do not need it")
+    return Check(
+        "tools",
+        "docker engine",
+        MISSING,
+        "the docker client is here but no engine answers: images cannot be built and "
+        "kind cannot start a cluster; the local backends do not need it",
+    )
 
 
 def _credentials(settings: Settings) -> list[Check]:
     rows = []
     for cloud in CLOUD_BACKENDS:
         present = cloud.credentials_present(settings)
-        detail = (f"{cloud.credential_names()} set; the cloud backend of "
-                  f"{', '.join(cloud.scenarios)} can be used" if present else
-                  f"{cloud.credential_names()} not set: {cloud.meaning_when_absent}")
+        detail = (
+            f"{cloud.credential_names()} set; the cloud backend of "
+            f"{', '.join(cloud.scenarios)} can be used"
+            if present
+            else f"{cloud.credential_names()} not set: {cloud.meaning_when_absent}"
+        )
         rows.append(Check("credentials", cloud.name, OK if present else MISSING, detail))
     return rows
 
@@ -232,6 +289,7 @@ def _credentials(settings: Settings) -> list[Check]:
 # -- the scenarios ------------------------------------------------------------------------
 def _missing_for(needs: Needs, found: dict[tuple[str, str], Check]) -> list[str]:
     """What this machine lacks for a backend, in words, from the rows already checked."""
+
     def absent(area: str, item: str) -> bool:
         return found[(area, item)].status != OK
 
@@ -255,10 +313,12 @@ def scenario_checks(machine: list[Check]) -> list[Check]:
         local_missing = _missing_for(backends["local"], found)
         for backend, needs in backends.items():
             missing = _missing_for(needs, found)
-            parts.append(f"{backend}: " + ("ready" if not missing else
-                                           "needs " + ", ".join(missing)))
-        rows.append(Check("scenario", scenario, OK if not local_missing else MISSING,
-                          "; ".join(parts)))
+            parts.append(
+                f"{backend}: " + ("ready" if not missing else "needs " + ", ".join(missing))
+            )
+        rows.append(
+            Check("scenario", scenario, OK if not local_missing else MISSING, "; ".join(parts))
+        )
     return rows
 
 
@@ -270,22 +330,36 @@ def _machine_checks(settings: Settings) -> list[Check]:
         *_extras(),
         _seldon_runtime(),
         _ports(),
-        _versioned_tool("node", ["node", "--version"], 20,
-                        "make test's Jenkinsfile linter (npm-groovy-lint) runs on it"),
-        _versioned_tool("java", ["java", "-version"], 17,
-                        "npm-groovy-lint runs CodeNarc on it"),
+        _versioned_tool(
+            "node",
+            ["node", "--version"],
+            20,
+            "make test's Jenkinsfile linter (npm-groovy-lint) runs on it",
+        ),
+        _versioned_tool("java", ["java", "-version"], 17, "npm-groovy-lint runs CodeNarc on it"),
         _tool("git", "git is needed by the GitOps and DVC scenarios"),
         _docker_engine(),
-        _tool("kind", "kind is not installed: the seldon_kind cluster test cannot run here; "
-                      "its files are validated instead"),
+        _tool(
+            "kind",
+            "kind is not installed: the seldon_kind cluster test cannot run here; "
+            "its files are validated instead",
+        ),
         _tool("kubectl", "kubectl is not installed: manifests are validated offline only"),
         _tool("helm", "helm is not installed: the Seldon operator cannot be installed here"),
-        _tool("terraform", "terraform is not installed: the Chameleon files are parsed with "
-                           "python-hcl2 instead"),
-        _tool("ansible-playbook", "ansible-playbook is not installed: the continuous_x "
-                                  "chameleon backend configures its servers with it"),
-        _tool("argo", "the argo CLI is not installed: the continuous_x chameleon backend "
-                      "submits its WorkflowTemplates with it"),
+        _tool(
+            "terraform",
+            "terraform is not installed: the Chameleon files are parsed with python-hcl2 instead",
+        ),
+        _tool(
+            "ansible-playbook",
+            "ansible-playbook is not installed: the continuous_x "
+            "chameleon backend configures its servers with it",
+        ),
+        _tool(
+            "argo",
+            "the argo CLI is not installed: the continuous_x chameleon backend "
+            "submits its WorkflowTemplates with it",
+        ),
         *_credentials(settings),
     ]
 
@@ -309,10 +383,13 @@ def verdict(checks: list[Check]) -> str:
     """One line: can this machine run the workshop, and if not, what to fix first."""
     blocking = [c for c in checks if c.area in BLOCKING_AREAS and c.status != OK]
     clouds = [f"{c.item}" for c in checks if c.area == "credentials" and c.status == OK]
-    cloud_words = ("cloud backends with credentials: " + ", ".join(clouds) if clouds else
-                   "no cloud credentials set, which the local backends do not need")
+    cloud_words = (
+        "cloud backends with credentials: " + ", ".join(clouds)
+        if clouds
+        else "no cloud credentials set, which the local backends do not need"
+    )
     if not blocking:
-        return (f"READY: every scenario runs here on its local backend ({cloud_words}).")
+        return f"READY: every scenario runs here on its local backend ({cloud_words})."
     names = ", ".join(f"{c.item}" for c in blocking)
     return f"NOT READY: fix {names} (see their rows above)."
 
@@ -322,8 +399,9 @@ def format_table(checks: list[Check]) -> str:
     header = f"{'area':<{widths[0]}}  {'item':<{widths[1]}}  {'status':<{widths[2]}}  detail"
     lines = [header, "-" * len(header)]
     for c in checks:
-        lines.append(f"{c.area:<{widths[0]}}  {c.item:<{widths[1]}}  "
-                     f"{c.status:<{widths[2]}}  {c.detail}")
+        lines.append(
+            f"{c.area:<{widths[0]}}  {c.item:<{widths[1]}}  {c.status:<{widths[2]}}  {c.detail}"
+        )
     return "\n".join(lines)
 
 

@@ -70,9 +70,13 @@ def _reap(_signum: int, _frame: Any) -> None:
         pass
 
 
-def serve_forever(port: int, warm: Iterable[str], fields: Mapping[str, type],
-                  check: Callable[[Request], str | None],
-                  serve: Callable[[Request], None]) -> None:
+def serve_forever(
+    port: int,
+    warm: Iterable[str],
+    fields: Mapping[str, type],
+    check: Callable[[Request], str | None],
+    serve: Callable[[Request], None],
+) -> None:
     """Import ``warm``, then answer on 127.0.0.1:``port``: each valid start request (its
     ``fields`` of the right types, and ``check`` finding nothing wrong) forks a child that
     runs ``serve(request)``."""
@@ -109,8 +113,11 @@ def serve_forever(port: int, warm: Iterable[str], fields: Mapping[str, type],
             except (ValueError, TypeError, KeyError) as exc:
                 self._answer(400, {"error": f"a start request needs {sorted(fields)}: {exc}"})
                 return
-            wrong = [name for name, kind in fields.items()
-                     if not isinstance(request[name], kind) or isinstance(request[name], bool)]
+            wrong = [
+                name
+                for name, kind in fields.items()
+                if not isinstance(request[name], kind) or isinstance(request[name], bool)
+            ]
             error = f"wrong type for {wrong}" if wrong else check(request)
             if error:
                 self._answer(400, {"error": error})

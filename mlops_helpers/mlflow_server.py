@@ -47,14 +47,28 @@ def worker_argv(host: str, port: str) -> list[str]:
     """The uvicorn command ``mlflow server --host HOST --port PORT --workers 1`` runs."""
     spec = importlib.util.find_spec("mlflow")  # found, not imported
     package = Path(next(iter(spec.submodule_search_locations or ()))) if spec else Path()
-    return [sys.executable, "-m", "uvicorn", "--log-config",
-            str(package / "server" / "uvicorn_log_config.yaml"), "--host", host,
-            "--port", port, "--workers", "1", APP]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--log-config",
+        str(package / "server" / "uvicorn_log_config.yaml"),
+        "--host",
+        host,
+        "--port",
+        port,
+        "--workers",
+        "1",
+        APP,
+    ]
 
 
 def start_mlflow_server(
-    run_dir: Path, tracker: ResourceTracker | None = None, name: str = "mlflow",
-    timeout: float = 90.0, port: int | None = None,
+    run_dir: Path,
+    tracker: ResourceTracker | None = None,
+    name: str = "mlflow",
+    timeout: float = 90.0,
+    port: int | None = None,
 ) -> ManagedServer:
     """Start MLflow's tracking server on ``port`` (a free loopback one by default), storing
     everything under run_dir. Knowing the port up front lets clients start alongside it."""
@@ -66,6 +80,14 @@ def start_mlflow_server(
     store.mkdir(parents=True, exist_ok=True)
     seed_store(store / "mlflow.db")  # an empty store's copy: the server skips the migrations
     env = {**SERVER_ENV, **worker_env(f"sqlite:///{store / 'mlflow.db'}", store / "artifacts")}
-    return start_server(name, worker_argv("127.0.0.1", "{port}"), run_dir=run_dir,
-                        tracker=tracker, port=port, health_path="/health", env=env,
-                        timeout=timeout, interval=0.05)
+    return start_server(
+        name,
+        worker_argv("127.0.0.1", "{port}"),
+        run_dir=run_dir,
+        tracker=tracker,
+        port=port,
+        health_path="/health",
+        env=env,
+        timeout=timeout,
+        interval=0.05,
+    )

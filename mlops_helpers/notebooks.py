@@ -88,15 +88,18 @@ def split_params(
     for key, value in (params or {}).items():
         if is_secret_key(key):
             if secrets is not None and key not in secrets:
-                raise ConfigError(f"notebook '{name}' reads no secret '{key}'; the secrets it "
-                                  f"reads: {', '.join(secrets) or '(none)'}")
+                raise ConfigError(
+                    f"notebook '{name}' reads no secret '{key}'; the secrets it "
+                    f"reads: {', '.join(secrets) or '(none)'}"
+                )
             environment[f"MLOPS_{key.upper()}"] = str(value)
         elif key in known:
             parameters[key] = check_setting(key, value)  # a declared type and range hold
         else:
             raise ConfigError(
                 f"notebook '{name}' has no parameter '{key}'; its parameters: "
-                f"{', '.join(known)} (secrets such as ibm_api_key go to the environment)")
+                f"{', '.join(known)} (secrets such as ibm_api_key go to the environment)"
+            )
     return parameters, environment
 
 
@@ -109,10 +112,14 @@ def params_per_notebook(
     for key in params or {}:
         if not is_secret_key(key) and not any(key in declared for declared in known.values()):
             every = sorted({n for declared in known.values() for n in declared})
-            raise ConfigError(f"no notebook of this run has a parameter '{key}'; their "
-                              f"parameters: {', '.join(every)}")
-    plan = {name: {k: v for k, v in (params or {}).items()
-                   if is_secret_key(k) or k in known[name]} for name in names}
+            raise ConfigError(
+                f"no notebook of this run has a parameter '{key}'; their "
+                f"parameters: {', '.join(every)}"
+            )
+    plan = {
+        name: {k: v for k, v in (params or {}).items() if is_secret_key(k) or k in known[name]}
+        for name in names
+    }
     for name, subset in plan.items():
         split_params(name, subset)  # types, ranges and secret names, before anything runs
     return plan
@@ -160,8 +167,12 @@ def _cell_label(source: str, exec_count: int | None) -> str:
 
 
 def run_notebook(
-    name: str, *, backend: str = "local", params: Mapping[str, Any] | None = None,
-    output_dir: Path | None = None, timeout: int = 900,
+    name: str,
+    *,
+    backend: str = "local",
+    params: Mapping[str, Any] | None = None,
+    output_dir: Path | None = None,
+    timeout: int = 900,
 ) -> NotebookRun:
     """Execute one notebook into ``build/`` (written even when a cell fails)."""
     import papermill
@@ -177,9 +188,14 @@ def run_notebook(
     try:
         with _environment(environment):
             papermill.execute_notebook(
-                str(source), str(output), parameters={"backend": backend, **parameters},
-                kernel_name="python3", cwd=str(source.parent), progress_bar=False,
-                execution_timeout=timeout, config=kernel_config(),
+                str(source),
+                str(output),
+                parameters={"backend": backend, **parameters},
+                kernel_name="python3",
+                cwd=str(source.parent),
+                progress_bar=False,
+                execution_timeout=timeout,
+                config=kernel_config(),
             )
     except PapermillExecutionError as exc:
         failing = _cell_label(exc.source, exc.exec_count)
@@ -190,9 +206,13 @@ def run_notebook(
 
 
 def run_notebooks(
-    names: Sequence[str], *, backend: str = "local",
-    params: Mapping[str, Mapping[str, Any]] | None = None, output_dir: Path | None = None,
-    jobs: int = 1, started: Callable[[str], None] | None = None,
+    names: Sequence[str],
+    *,
+    backend: str = "local",
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    output_dir: Path | None = None,
+    jobs: int = 1,
+    started: Callable[[str], None] | None = None,
     finished: Callable[[NotebookRun], None] | None = None,
 ) -> list[NotebookRun]:
     """Run ``names``, ``jobs`` at a time (each in its own process when more than one: the
@@ -204,8 +224,9 @@ def run_notebooks(
         for name in names:
             if started:
                 started(name)
-            runs.append(run_notebook(name, backend=backend, params=params.get(name),
-                                     output_dir=output_dir))
+            runs.append(
+                run_notebook(name, backend=backend, params=params.get(name), output_dir=output_dir)
+            )
             if finished:
                 finished(runs[-1])
         return runs
@@ -213,8 +234,12 @@ def run_notebooks(
 
     done: dict[str, NotebookRun] = {}
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(run_notebook, name, backend=backend, params=params.get(name),
-                               output_dir=output_dir) for name in names]
+        futures = [
+            pool.submit(
+                run_notebook, name, backend=backend, params=params.get(name), output_dir=output_dir
+            )
+            for name in names
+        ]
         for future in as_completed(futures):
             result = future.result()
             done[result.name] = result
@@ -234,12 +259,28 @@ def format_summary(runs: Sequence[NotebookRun], root: Path | None = None) -> str
             return str(path)
 
     rows = [("notebook", "seconds", "status", "output", "first failing cell")]
-    rows += [(r.name, f"{r.seconds:.1f}", r.status, shown(r.output), r.failing_cell or
-              ("-" if not r.error else "(no cell: see the error above)")) for r in runs]
+    rows += [
+        (
+            r.name,
+            f"{r.seconds:.1f}",
+            r.status,
+            shown(r.output),
+            r.failing_cell or ("-" if not r.error else "(no cell: see the error above)"),
+        )
+        for r in runs
+    ]
     failed = sum(1 for r in runs if r.error)
-    rows.append(("total", f"{sum(r.seconds for r in runs):.1f}",
-                 f"{failed} FAILED" if failed else "ok", f"{len(runs)} notebook(s)", ""))
+    rows.append(
+        (
+            "total",
+            f"{sum(r.seconds for r in runs):.1f}",
+            f"{failed} FAILED" if failed else "ok",
+            f"{len(runs)} notebook(s)",
+            "",
+        )
+    )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join(
-        "  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row))
-        .rstrip() for row in rows)
+        "  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip()
+        for row in rows
+    )

@@ -144,8 +144,9 @@ class Pipeline:
             checked[key] = check_setting(key, value)
         return checked
 
-    def context(self, settings: Settings | None = None, log: Callable[[str], None] = print,
-                **params: Any) -> StageContext:
+    def context(
+        self, settings: Settings | None = None, log: Callable[[str], None] = print, **params: Any
+    ) -> StageContext:
         """A stage context; the settings' tool values (credentials from ``.env`` too) are
         exported to the process environment first, so every SDK and tool sees them."""
         resolved = settings or self.settings(**params)

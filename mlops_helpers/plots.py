@@ -38,8 +38,12 @@ def _axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
 
 
 def plot_confusion_matrix(
-    y_true: Sequence[Any], y_pred: Sequence[Any], labels: Sequence[str] | None = None,
-    *, title: str = "Confusion matrix", ax: Axes | None = None,
+    y_true: Sequence[Any],
+    y_pred: Sequence[Any],
+    labels: Sequence[str] | None = None,
+    *,
+    title: str = "Confusion matrix",
+    ax: Axes | None = None,
 ) -> Figure:
     """Counts of true (rows) against predicted (columns) classes, with the counts written in."""
     import numpy as np
@@ -61,15 +65,25 @@ def plot_confusion_matrix(
     ax.set_title(title)
     limit = matrix.max() / 2 if matrix.size else 0
     for (i, j), count in np.ndenumerate(matrix):
-        ax.text(j, i, str(count), ha="center", va="center",
-                color="white" if count > limit else "black", fontsize=8)
+        ax.text(
+            j,
+            i,
+            str(count),
+            ha="center",
+            va="center",
+            color="white" if count > limit else "black",
+            fontsize=8,
+        )
     fig.tight_layout()
     return fig
 
 
 def plot_metric_comparison(
-    metrics: Mapping[str, Mapping[str, float]], *, thresholds: Mapping[str, float] | None = None,
-    title: str = "Metrics", ax: Axes | None = None,
+    metrics: Mapping[str, Mapping[str, float]],
+    *,
+    thresholds: Mapping[str, float] | None = None,
+    title: str = "Metrics",
+    ax: Axes | None = None,
 ) -> Figure:
     """Grouped bars: one group per metric, one bar per series (e.g. 'main' vs 'feature').
 
@@ -88,8 +102,14 @@ def plot_metric_comparison(
         ax.bar_label(bars, fmt="%.3f", fontsize=7)
     for j, name in enumerate(names):
         if thresholds and name in thresholds:
-            ax.hlines(thresholds[name], j - 0.45, j + 0.45, colors="red", linestyles="--",
-                      label="threshold" if j == 0 else None)
+            ax.hlines(
+                thresholds[name],
+                j - 0.45,
+                j + 0.45,
+                colors="red",
+                linestyles="--",
+                label="threshold" if j == 0 else None,
+            )
     ax.set_xticks(x, names)
     ax.set_title(title)
     ax.legend(fontsize=8)
@@ -123,9 +143,17 @@ def draw_pipeline(pipeline: Pipeline, path: Path | None = None) -> Path:
         row, col = divmod(i, per_row)
         x, y = col * 2.4, -row * 1.5
         colour = GATE_COLOUR if stage.gate else ENV_COLOURS.get(stage.environment, "#e8eef7")
-        ax.add_patch(FancyBboxPatch((x, y - 0.35), 1.8, 0.7, boxstyle="round,pad=0.05",
-                                    facecolor=colour, edgecolor="#333333",
-                                    linewidth=2 if stage.gate else 1))
+        ax.add_patch(
+            FancyBboxPatch(
+                (x, y - 0.35),
+                1.8,
+                0.7,
+                boxstyle="round,pad=0.05",
+                facecolor=colour,
+                edgecolor="#333333",
+                linewidth=2 if stage.gate else 1,
+            )
+        )
         label = stage.name + ("\n(gate)" if stage.gate else "")
         if stage.environment:
             label += f"\n[{stage.environment}]"
@@ -133,14 +161,23 @@ def draw_pipeline(pipeline: Pipeline, path: Path | None = None) -> Path:
         centres.append((x, y))
     for (x0, y0), (x1, y1) in zip(centres, centres[1:], strict=False):
         if y0 == y1:
-            ax.annotate("", (x1 - 0.05, y1), (x0 + 1.85, y0),
-                        arrowprops={"arrowstyle": "->", "color": "#333333"})
+            ax.annotate(
+                "",
+                (x1 - 0.05, y1),
+                (x0 + 1.85, y0),
+                arrowprops={"arrowstyle": "->", "color": "#333333"},
+            )
         else:  # next row: down into the gap between rows, left, then down into the box
             gap = y0 - 0.75
-            ax.plot([x0 + 0.9, x0 + 0.9, x1 + 0.9], [y0 - 0.4, gap, gap],
-                    color="#333333", linewidth=1)
-            ax.annotate("", (x1 + 0.9, y1 + 0.4), (x1 + 0.9, gap),
-                        arrowprops={"arrowstyle": "->", "color": "#333333"})
+            ax.plot(
+                [x0 + 0.9, x0 + 0.9, x1 + 0.9], [y0 - 0.4, gap, gap], color="#333333", linewidth=1
+            )
+            ax.annotate(
+                "",
+                (x1 + 0.9, y1 + 0.4),
+                (x1 + 0.9, gap),
+                arrowprops={"arrowstyle": "->", "color": "#333333"},
+            )
     ax.set_title(f"{pipeline.scenario} pipeline", fontsize=10, loc="left")
     fig.tight_layout()
     # no version stamp in the file, so the committed PNG compares equal to a fresh drawing

@@ -228,8 +228,7 @@ class ResourceTracker:
             tmp.write_text(json.dumps(entries, indent=2))
             tmp.replace(self.path)
 
-    def add(self, kind: str, name: str, /, *, module: str | None = None,
-            **params: Any) -> str:
+    def add(self, kind: str, name: str, /, *, module: str | None = None, **params: Any) -> str:
         """Record a resource; a second add of the same kind and name replaces the first."""
         rid = f"{kind}:{name}"
         with self._locked() as entries:

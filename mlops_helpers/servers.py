@@ -75,8 +75,13 @@ def tail(path: Path, lines: int = 30) -> str:
 
 
 def http_json(
-    method: str, url: str, body: Any = None, *, timeout: float = 10.0,
-    headers: Mapping[str, str] | None = None, raw: bytes | None = None,
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    timeout: float = 10.0,
+    headers: Mapping[str, str] | None = None,
+    raw: bytes | None = None,
 ) -> tuple[int, Any]:
     """Send one request; returns (status, parsed JSON or text). Never raises on 4xx/5xx."""
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
@@ -127,15 +132,22 @@ class ManagedServer:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "pid": self.pid, "port": self.port, "host": self.host,
-            "log_path": str(self.log_path), "start_time": self.start_time,
+            "name": self.name,
+            "pid": self.pid,
+            "port": self.port,
+            "host": self.host,
+            "log_path": str(self.log_path),
+            "start_time": self.start_time,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ManagedServer:
         return cls(
-            name=data["name"], pid=int(data["pid"]), port=int(data["port"]),
-            log_path=Path(data["log_path"]), start_time=data.get("start_time"),
+            name=data["name"],
+            pid=int(data["pid"]),
+            port=int(data["port"]),
+            log_path=Path(data["log_path"]),
+            start_time=data.get("start_time"),
             host=data.get("host", LOOPBACK),
         )
 
@@ -180,14 +192,25 @@ def start_server(
     args = [a.replace("{port}", str(port)) for a in argv]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=full_env, cwd=cwd, start_new_session=True,
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=full_env,
+            cwd=cwd,
+            start_new_session=True,
         )
     remember_child(proc)
     server = ManagedServer(name, proc.pid, port, log_path, process_start_time(proc.pid))
     if tracker is not None:
-        tracker.add("process", name, pid=proc.pid, start_time=server.start_time, port=port,
-                    log_path=str(log_path))
+        tracker.add(
+            "process",
+            name,
+            pid=proc.pid,
+            start_time=server.start_time,
+            port=port,
+            log_path=str(log_path),
+        )
     if not wait:
         return server
     health_url = f"{server.url}{health_path}"
@@ -201,9 +224,16 @@ def start_server(
         return result[1] if proc.poll() is not None else None
 
     try:
-        wait_until(probe, what=f"server '{name}' at {health_url}", timeout=timeout,
-                   interval=interval, until=lambda r: r[0], describe=lambda r: r[1],
-                   fail_if=exited, progress=False)
+        wait_until(
+            probe,
+            what=f"server '{name}' at {health_url}",
+            timeout=timeout,
+            interval=interval,
+            until=lambda r: r[0],
+            describe=lambda r: r[1],
+            fail_if=exited,
+            progress=False,
+        )
     except (WaitTimeout, Exception) as exc:
         stop_process_group(proc.pid)
         if tracker is not None:
@@ -215,9 +245,17 @@ def start_server(
     return server
 
 
-def start_forked(launcher_url: str, request: Mapping[str, Any], name: str, port: int,
-                 log_path: Path, tracker: ResourceTracker, health_path: str = "/health",
-                 timeout: float = 60.0, interval: float = 0.05) -> ManagedServer:
+def start_forked(
+    launcher_url: str,
+    request: Mapping[str, Any],
+    name: str,
+    port: int,
+    log_path: Path,
+    tracker: ResourceTracker,
+    health_path: str = "/health",
+    timeout: float = 60.0,
+    interval: float = 0.05,
+) -> ManagedServer:
     """A server forked by a warm launcher (``fork_launcher.py``) from ``request``: tracked,
     and healthy when ``health_path`` answers 200; stopped, with its log's end in the error,
     when it exits or stays unhealthy for ``timeout`` seconds."""
@@ -226,13 +264,19 @@ def start_forked(launcher_url: str, request: Mapping[str, Any], name: str, port:
         raise ServerStartError(f"the launcher could not start {name}: HTTP {status} {body}")
     pid = int(body["pid"])
     server = ManagedServer(name, pid, port, log_path, process_start_time(pid))
-    tracker.add("process", name, pid=pid, start_time=server.start_time, port=port,
-                log_path=str(log_path))
+    tracker.add(
+        "process", name, pid=pid, start_time=server.start_time, port=port, log_path=str(log_path)
+    )
     return wait_healthy(server, tracker, health_path, timeout, interval)
 
 
-def wait_healthy(server: ManagedServer, tracker: ResourceTracker, health_path: str = "/health",
-                 timeout: float = 60.0, interval: float = 0.05) -> ManagedServer:
+def wait_healthy(
+    server: ManagedServer,
+    tracker: ResourceTracker,
+    health_path: str = "/health",
+    timeout: float = 60.0,
+    interval: float = 0.05,
+) -> ManagedServer:
     """``server`` once ``health_path`` answers 200 (it may have been started by another
     process); stopped, with its log's end in the error, when it exits or stays unhealthy
     for ``timeout`` seconds."""
@@ -247,12 +291,20 @@ def wait_healthy(server: ManagedServer, tracker: ResourceTracker, health_path: s
             return f"not answering ({getattr(exc, 'reason', exc)})"
 
     try:
-        wait_until(probe, what=f"server '{name}' at {server.url}{health_path}",
-                   timeout=timeout, interval=interval, until=lambda r: r == "HTTP 200",
-                   describe=str, fail_if=lambda r: r if r == "exited" else None,
-                   progress=False)
+        wait_until(
+            probe,
+            what=f"server '{name}' at {server.url}{health_path}",
+            timeout=timeout,
+            interval=interval,
+            until=lambda r: r == "HTTP 200",
+            describe=str,
+            fail_if=lambda r: r if r == "exited" else None,
+            progress=False,
+        )
     except Exception as exc:
         server.stop(tracker)
-        raise ServerStartError(f"server '{name}' did not become healthy: {exc}\n"
-                               f"--- last lines of {log_path} ---\n{tail(log_path)}") from exc
+        raise ServerStartError(
+            f"server '{name}' did not become healthy: {exc}\n"
+            f"--- last lines of {log_path} ---\n{tail(log_path)}"
+        ) from exc
     return server

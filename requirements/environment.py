@@ -26,9 +26,16 @@ ENVIRONMENT = ROOT / "environment.yml"
 BEGIN = "      # --- written by `make lock` from pyproject.toml and requirements/project.lock.txt\n"
 END = "      # --- end of the list written by `make lock`\n"
 # environment.yml's interpreter (python=3.11) on Linux: the lock entry whose marker holds here
-TARGET = {"python_version": "3.11", "python_full_version": "3.11.0", "sys_platform": "linux",
-          "platform_system": "Linux", "os_name": "posix", "implementation_name": "cpython",
-          "platform_python_implementation": "CPython", "platform_machine": "x86_64"}
+TARGET = {
+    "python_version": "3.11",
+    "python_full_version": "3.11.0",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "os_name": "posix",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "platform_machine": "x86_64",
+}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$")
 
 
@@ -62,8 +69,9 @@ def pip_lines(pyproject: Path = PYPROJECT, lock: Path = LOCK) -> list[str]:
             continue
         seen.add(name)
         if name not in pins:
-            raise SystemExit(f"{requirement.name} is in pyproject.toml but not in {lock.name}: "
-                             "run `make lock`")
+            raise SystemExit(
+                f"{requirement.name} is in pyproject.toml but not in {lock.name}: run `make lock`"
+            )
         extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
         lines.append(f"      - {requirement.name}{extras}=={pins[name]}\n")
     return sorted(lines, key=str.lower)
@@ -82,8 +90,7 @@ def main(argv: list[str]) -> int:
     new = rendered()
     if "--check" in argv:
         if new != ENVIRONMENT.read_text():
-            print("environment.yml is out of step with the lock: run `make lock`",
-                  file=sys.stderr)
+            print("environment.yml is out of step with the lock: run `make lock`", file=sys.stderr)
             return 1
         return 0
     ENVIRONMENT.write_text(new)

@@ -32,8 +32,9 @@ def module_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture
 def make_settings(run_root: Path):
     def make(scenario: str, **params: object) -> Settings:
-        return Settings.load(scenario, params={"run_root": str(run_root), **params},
-                             env_file=run_root / "no.env")
+        return Settings.load(
+            scenario, params={"run_root": str(run_root), **params}, env_file=run_root / "no.env"
+        )
 
     return make
 
@@ -58,6 +59,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Every test file stays on one worker, so its module-scoped fixtures (a pipeline run, a
     server) start once; each whole notebook is a group of its own. Groups go out longest
     first. Each worker has its own temporary folders (run roots) and the OS picks its ports."""
+
     def is_notebook_run(item: pytest.Item) -> bool:
         return item.nodeid.startswith(NOTEBOOK_RUNS)
 

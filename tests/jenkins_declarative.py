@@ -61,13 +61,38 @@ class PipelineDef:
 
 POST_ORDER = ["always", "aborted", "failure", "success", "unstable", "unsuccessful", "cleanup"]
 _UNITS = {"SECONDS": 1, "MINUTES": 60, "HOURS": 3600, "DAYS": 86400, "MILLISECONDS": 0.001}
-_IGNORED_OPTIONS = {"disableConcurrentBuilds", "buildDiscarder", "timestamps", "ansiColor",
-                    "skipDefaultCheckout", "skipStagesAfterUnstable", "preserveStashes",
-                    "quietPeriod", "durabilityHint", "parallelsAlwaysFailFast",
-                    "disableResume", "newContainerPerStage"}
-STEPS = {"sh", "echo", "error", "script", "dir", "withCredentials", "withEnv",
-         "archiveArtifacts", "junit", "input", "timeout", "waitUntil", "writeFile", "readFile",
-         "fileExists", "deleteDir"}
+_IGNORED_OPTIONS = {
+    "disableConcurrentBuilds",
+    "buildDiscarder",
+    "timestamps",
+    "ansiColor",
+    "skipDefaultCheckout",
+    "skipStagesAfterUnstable",
+    "preserveStashes",
+    "quietPeriod",
+    "durabilityHint",
+    "parallelsAlwaysFailFast",
+    "disableResume",
+    "newContainerPerStage",
+}
+STEPS = {
+    "sh",
+    "echo",
+    "error",
+    "script",
+    "dir",
+    "withCredentials",
+    "withEnv",
+    "archiveArtifacts",
+    "junit",
+    "input",
+    "timeout",
+    "waitUntil",
+    "writeFile",
+    "readFile",
+    "fileExists",
+    "deleteDir",
+}
 _BINDINGS = {"usernamePassword", "string", "file"}
 _GROOVY_ONLY = {"def", "if"}  # statements that need a script block
 
@@ -163,8 +188,20 @@ def _parameters(block: Block) -> list[Parameter]:
     return out
 
 
-_WHEN = {"branch", "changeRequest", "expression", "environment", "not", "allOf", "anyOf",
-         "buildingTag", "tag", "beforeAgent", "beforeInput", "beforeOptions"}
+_WHEN = {
+    "branch",
+    "changeRequest",
+    "expression",
+    "environment",
+    "not",
+    "allOf",
+    "anyOf",
+    "buildingTag",
+    "tag",
+    "beforeAgent",
+    "beforeInput",
+    "beforeOptions",
+}
 
 
 def _check_when(calls: list[Call]) -> None:
@@ -184,9 +221,12 @@ def _check_steps(block: Block, in_script: bool) -> None:
     for statement in block.statements:
         node = statement.expr if isinstance(statement, ExprStmt) else statement
         if not in_script and not isinstance(node, Call):
-            raise _fail(statement, "Expected a step: Groovy statements (declarations, if, "
-                                   "assignments, return) need a script { } block in "
-                                   "declarative steps")
+            raise _fail(
+                statement,
+                "Expected a step: Groovy statements (declarations, if, "
+                "assignments, return) need a script { } block in "
+                "declarative steps",
+            )
         for found in walk(statement):
             if isinstance(found, Call) and found.name not in STEPS | _BINDINGS:
                 raise _fail(found, f"step '{found.name}' is not supported by the runner")
@@ -218,8 +258,9 @@ def _stage(call: Call) -> StageDef:
         elif directive.name == "post":
             stage.post = _post(body)
         else:
-            raise _fail(directive, f"stage directive '{directive.name}' is not supported by "
-                                   f"the runner")
+            raise _fail(
+                directive, f"stage directive '{directive.name}' is not supported by the runner"
+            )
     if (stage.steps is None) == (not stage.stages):
         raise _fail(call, f"stage '{stage.name}' needs exactly one of steps or stages")
     return stage
@@ -255,9 +296,9 @@ def load_jenkinsfile(source: str | Path) -> PipelineDef:
         elif directive.name == "post":
             pipeline.post = _post(body)
         else:
-            raise _fail(directive, f"pipeline directive '{directive.name}' is not supported "
-                                   f"by the runner")
+            raise _fail(
+                directive, f"pipeline directive '{directive.name}' is not supported by the runner"
+            )
     if not pipeline.stages:
         raise JenkinsfileError("the pipeline has no stages")
     return pipeline
-

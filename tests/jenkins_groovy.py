@@ -15,9 +15,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "GroovySyntaxError", "Node", "Block", "Call", "Closure", "MethodCall", "Prop", "Index",
-    "Name", "Literal", "Str", "ListLit", "MapLit", "Binary", "Unary", "Ternary", "Elvis",
-    "Cast", "Decl", "Assign", "If", "Return", "ExprStmt", "parse", "parse_expression", "walk",
+    "GroovySyntaxError",
+    "Node",
+    "Block",
+    "Call",
+    "Closure",
+    "MethodCall",
+    "Prop",
+    "Index",
+    "Name",
+    "Literal",
+    "Str",
+    "ListLit",
+    "MapLit",
+    "Binary",
+    "Unary",
+    "Ternary",
+    "Elvis",
+    "Cast",
+    "Decl",
+    "Assign",
+    "If",
+    "Return",
+    "ExprStmt",
+    "parse",
+    "parse_expression",
+    "walk",
 ]
 
 
@@ -180,11 +203,53 @@ class Token:
     line: int
 
 
-_OPS = ["?.", "?:", "->", "==", "!=", "<=", ">=", "&&", "||", "++", "--", "+=", "-=",
-        "{", "}", "(", ")", "[", "]", ",", ":", ";", ".", "=", "<", ">", "+", "-", "*",
-        "/", "%", "!", "?"]
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "s": " ", "\\": "\\",
-            "'": "'", '"': '"', "$": "$"}
+_OPS = [
+    "?.",
+    "?:",
+    "->",
+    "==",
+    "!=",
+    "<=",
+    ">=",
+    "&&",
+    "||",
+    "++",
+    "--",
+    "+=",
+    "-=",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ":",
+    ";",
+    ".",
+    "=",
+    "<",
+    ">",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "!",
+    "?",
+]
+_ESCAPES = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "b": "\b",
+    "f": "\f",
+    "s": " ",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "$": "$",
+}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUM = re.compile(r"\d+(\.\d+)?")
 _PRIMITIVE_TYPES = {"def", "int", "long", "boolean", "double", "float", "char", "byte", "short"}
@@ -277,11 +342,11 @@ class _Lexer:
                 buf.append(ch)
                 self.pos += 1
             elif ch == "\\":
-                nxt = text[self.pos + 1: self.pos + 2]
+                nxt = text[self.pos + 1 : self.pos + 2]
                 if nxt == "\n":  # Groovy: a backslash before a newline joins the lines
                     self.line += 1
                 elif nxt == "u":
-                    buf.append(chr(int(text[self.pos + 2: self.pos + 6], 16)))
+                    buf.append(chr(int(text[self.pos + 2 : self.pos + 6], 16)))
                     self.pos += 4
                 elif nxt in _ESCAPES:
                     buf.append(_ESCAPES[nxt])
@@ -317,14 +382,17 @@ class _Lexer:
                 i += 1
             if depth:
                 raise self.error("unterminated ${...}")
-            source = text[self.pos + 2: i - 1]
+            source = text[self.pos + 2 : i - 1]
             self.pos = i
             return parse_expression(source, line)
-        m = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*").match(text,
-                                                                                 self.pos + 1)
+        m = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*").match(
+            text, self.pos + 1
+        )
         if m is None:
-            raise self.error("a '$' in a double-quoted string must start ${...} or $name "
-                             "(write \\$ for a literal dollar)")
+            raise self.error(
+                "a '$' in a double-quoted string must start ${...} or $name "
+                "(write \\$ for a literal dollar)"
+            )
         self.pos = m.end()
         node: Node = Name(m.group().split(".")[0], line=line)
         for attr in m.group().split(".")[1:]:
@@ -333,8 +401,14 @@ class _Lexer:
 
 
 # -- parser -----------------------------------------------------------------------------
-_BINARY_LEVELS = [["||"], ["&&"], ["==", "!=", "in"], ["<", ">", "<=", ">="], ["+", "-"],
-                  ["*", "/", "%"]]
+_BINARY_LEVELS = [
+    ["||"],
+    ["&&"],
+    ["==", "!=", "in"],
+    ["<", ">", "<=", ">="],
+    ["+", "-"],
+    ["*", "/", "%"],
+]
 
 
 class _Parser:
@@ -383,8 +457,12 @@ class _Parser:
             if self.at("EOF"):
                 raise self.error(f"missing '{end}'")
             statements.append(self.statement())
-            if not (self.at("NL") or self.at_op(";") or self.at("EOF")
-                    or (end is not None and self.at_op(end))):
+            if not (
+                self.at("NL")
+                or self.at_op(";")
+                or self.at("EOF")
+                or (end is not None and self.at_op(end))
+            ):
                 raise self.error("expected the end of the statement")
             self.skip_newlines()
         return Block(statements, line=line)
@@ -403,8 +481,17 @@ class _Parser:
             self.take()
             ends = self.at("NL") or self.at_op("}", ";")
             return Return(None if ends else self.expression(), line=line)
-        if tok.kind == "NAME" and tok.value in {"for", "while", "try", "switch", "class",
-                                                "import", "throw", "catch", "finally"}:
+        if tok.kind == "NAME" and tok.value in {
+            "for",
+            "while",
+            "try",
+            "switch",
+            "class",
+            "import",
+            "throw",
+            "catch",
+            "finally",
+        }:
             raise self.error(f"'{tok.value}' is outside the supported Groovy subset")
         declared = self.declaration()
         if declared is not None:
@@ -494,8 +581,11 @@ class _Parser:
         if until is not None and self.at_op(until):
             return args, named
         while True:
-            if (self.tok.kind in {"NAME", "STR"} and self.peek().kind == "OP"
-                    and self.peek().value == ":"):
+            if (
+                self.tok.kind in {"NAME", "STR"}
+                and self.peek().kind == "OP"
+                and self.peek().value == ":"
+            ):
                 key_tok = self.take()
                 key = key_tok.value if key_tok.kind == "NAME" else key_tok.value.plain()
                 if key is None:
@@ -515,14 +605,15 @@ class _Parser:
         params: list[str] = []
         # look ahead for "[Type] name (, [Type] name)* ->" on the first line
         j, names = self.i, []
-        while self.tokens[j].kind == "NAME" or (self.tokens[j].kind == "OP"
-                                                and self.tokens[j].value == ","):
+        while self.tokens[j].kind == "NAME" or (
+            self.tokens[j].kind == "OP" and self.tokens[j].value == ","
+        ):
             if self.tokens[j].kind == "NAME":
                 names.append(self.tokens[j].value)
             j += 1
         if names and self.tokens[j].kind == "OP" and self.tokens[j].value == "->":
             # typed params are "Type name": keep the last name of each comma group
-            groups = " ".join(t.value if t.kind == "NAME" else "," for t in self.tokens[self.i:j])
+            groups = " ".join(t.value if t.kind == "NAME" else "," for t in self.tokens[self.i : j])
             params = [g.split()[-1] for g in groups.split(",")]
             self.i = j + 1
         body = self.block_until("}")
@@ -571,7 +662,7 @@ class _Parser:
             return self.unary()
         node = self.binary(level + 1)
         ops = _BINARY_LEVELS[level]
-        while (self.at_op(*ops) or (self.at("NAME") and self.tok.value in ops)):
+        while self.at_op(*ops) or (self.at("NAME") and self.tok.value in ops):
             tok = self.take()
             self.skip_newlines()
             node = Binary(tok.value, node, self.binary(level + 1), line=tok.line)
@@ -589,8 +680,9 @@ class _Parser:
 
     def postfix(self, node: Node) -> Node:
         while True:
-            if self.at_op(".", "?.") or (self.at("NL") and self.peek().kind == "OP"
-                                         and self.peek().value in {".", "?."}):
+            if self.at_op(".", "?.") or (
+                self.at("NL") and self.peek().kind == "OP" and self.peek().value in {".", "?."}
+            ):
                 self.skip_newlines()
                 safe = self.take().value == "?."
                 if not self.at("NAME"):
@@ -603,11 +695,13 @@ class _Parser:
                     self.skip_newlines()
                     self.expect_op(")")
                     closure = self.closure() if self.at_op("{") else None
-                    node = MethodCall(node, name_tok.value, args, named, closure,
-                                      line=name_tok.line)
+                    node = MethodCall(
+                        node, name_tok.value, args, named, closure, line=name_tok.line
+                    )
                 elif self.at_op("{"):
-                    node = MethodCall(node, name_tok.value, [], {}, self.closure(),
-                                      line=name_tok.line)
+                    node = MethodCall(
+                        node, name_tok.value, [], {}, self.closure(), line=name_tok.line
+                    )
                 else:
                     node = Prop(node, name_tok.value, safe, line=name_tok.line)
             elif self.at_op("["):

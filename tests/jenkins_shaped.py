@@ -84,15 +84,41 @@ from tests.jenkins_steps import (
 from tests.support import leftover_processes, marked_processes
 
 __all__ = [
-    "MASK", "BuildResult", "Credential", "JenkinsfileError", "Origin", "PipelineDef", "SecretFile",
-    "StageRecord", "StepRecord", "UsernamePassword", "checkout", "load_jenkinsfile",
-    "make_origin", "project_tree", "run_jenkinsfile",
+    "MASK",
+    "BuildResult",
+    "Credential",
+    "JenkinsfileError",
+    "Origin",
+    "PipelineDef",
+    "SecretFile",
+    "StageRecord",
+    "StepRecord",
+    "UsernamePassword",
+    "checkout",
+    "load_jenkinsfile",
+    "make_origin",
+    "project_tree",
+    "run_jenkinsfile",
 ]
 
 JENKINS_URL = "http://127.0.0.1:8080/"
-_IGNORED_IN_TREES = (".git", ".venv", ".venvs", ".tools", "build", "runs", "__pycache__",
-                     "*.egg-info", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", ".env",
-                     "node_modules", ".dvc/cache", ".dvc/tmp")
+_IGNORED_IN_TREES = (
+    ".git",
+    ".venv",
+    ".venvs",
+    ".tools",
+    "build",
+    "runs",
+    "__pycache__",
+    "*.egg-info",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".ipynb_checkpoints",
+    ".env",
+    "node_modules",
+    ".dvc/cache",
+    ".dvc/tmp",
+)
 
 
 @dataclass
@@ -141,8 +167,14 @@ def _kill_build_processes(cookie: str) -> list[str]:
         with contextlib.suppress(psutil.Error):
             proc.terminate()
     with contextlib.suppress(WaitTimeout):  # then SIGKILL what is left
-        wait_until(lambda: marked_processes(cookie), what="the build's processes to exit",
-                   timeout=10, interval=0.1, until=lambda left: not left, progress=False)
+        wait_until(
+            lambda: marked_processes(cookie),
+            what="the build's processes to exit",
+            timeout=10,
+            interval=0.1,
+            until=lambda left: not left,
+            progress=False,
+        )
     for proc in marked_processes(cookie):
         with contextlib.suppress(psutil.Error):
             proc.kill()
@@ -165,9 +197,23 @@ class Origin:
 
 def _git(cwd: Path, *args: str) -> str:
     done = subprocess.run(
-        ["git", "-c", "user.name=Jenkins Test", "-c", "user.email=jenkins@example.invalid",
-         "-c", "init.defaultBranch=main", "-c", "advice.detachedHead=false", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=120)
+        [
+            "git",
+            "-c",
+            "user.name=Jenkins Test",
+            "-c",
+            "user.email=jenkins@example.invalid",
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "advice.detachedHead=false",
+            *args,
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} failed in {cwd}:\n{done.stderr}")
     return done.stdout.strip()
@@ -181,16 +227,21 @@ def project_tree() -> Path:
 def _source_files(source: Path, ignore: tuple[str, ...]) -> list[str]:
     """What a commit of ``source`` would hold now: in a git work tree, tracked and untracked
     files that are not ignored; elsewhere every file outside the ``ignore`` patterns."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
-                             "--exclude-standard"], cwd=source, capture_output=True,
-                            timeout=60)
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=source,
+        capture_output=True,
+        timeout=60,
+    )
     if listed.returncode == 0:
         names = [n for n in listed.stdout.decode().split("\0") if n]
     else:
         names = [str(p.relative_to(source)) for p in source.rglob("*")]
-    return [n for n in names
-            if not any(fnmatch.fnmatch(part, pattern) for part in Path(n).parts
-                       for pattern in ignore)]
+    return [
+        n
+        for n in names
+        if not any(fnmatch.fnmatch(part, pattern) for part in Path(n).parts for pattern in ignore)
+    ]
 
 
 def _copy_tree(source: Path, target: Path, ignore: tuple[str, ...]) -> None:
@@ -213,10 +264,15 @@ def _copy_tree(source: Path, target: Path, ignore: tuple[str, ...]) -> None:
                 shutil.copy2(src, dst)
 
 
-def make_origin(source: Path, bare: Path, *, target_branch: str = "main",
-                pr_branch: str | None = "feature",
-                change_pr: Callable[[Path], None] | None = None,
-                ignore: Iterable[str] = _IGNORED_IN_TREES) -> Origin:
+def make_origin(
+    source: Path,
+    bare: Path,
+    *,
+    target_branch: str = "main",
+    pr_branch: str | None = "feature",
+    change_pr: Callable[[Path], None] | None = None,
+    ignore: Iterable[str] = _IGNORED_IN_TREES,
+) -> Origin:
     """A bare repository at ``bare`` whose ``target_branch`` holds ``source`` as a commit of
     it would now (in a git work tree: tracked and untracked-but-not-ignored files, so the
     shared tree's uncommitted edits are in; never virtualenvs, caches, runs or ``.env``) and
@@ -256,12 +312,19 @@ def checkout(origin: Origin, workspace: Path, branch: str) -> str:
 def _agent_env(extra: Mapping[str, str] | None) -> dict[str, str]:
     """The agent's own environment: small, and with this interpreter's bin first on PATH."""
     venv_bin = str(Path(sys.executable).parent)
-    env = {"PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-           "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-           "SHELL": "/bin/bash", "USER": os.environ.get("USER", "jenkins"),
-           "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
-           "GIT_AUTHOR_NAME": "Jenkins", "GIT_AUTHOR_EMAIL": "jenkins@example.invalid",
-           "GIT_COMMITTER_NAME": "Jenkins", "GIT_COMMITTER_EMAIL": "jenkins@example.invalid"}
+    env = {
+        "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "SHELL": "/bin/bash",
+        "USER": os.environ.get("USER", "jenkins"),
+        "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
+        "GIT_AUTHOR_NAME": "Jenkins",
+        "GIT_AUTHOR_EMAIL": "jenkins@example.invalid",
+        "GIT_COMMITTER_NAME": "Jenkins",
+        "GIT_COMMITTER_EMAIL": "jenkins@example.invalid",
+    }
     env.update(extra or {})
     return env
 
@@ -270,14 +333,14 @@ def _resolve_params(pipeline: PipelineDef, given: Mapping[str, Any]) -> dict[str
     known = {p.name: p for p in pipeline.parameters}
     unknown = sorted(set(given) - set(known))
     if unknown:
-        raise JenkinsfileError(f"unknown parameter(s) {unknown}; the Jenkinsfile declares "
-                               f"{sorted(known)}")
+        raise JenkinsfileError(
+            f"unknown parameter(s) {unknown}; the Jenkinsfile declares {sorted(known)}"
+        )
     params = {name: p.default for name, p in known.items()}
     for name, value in given.items():
         parameter = known[name]
         if parameter.kind == "choice" and str(value) not in parameter.choices:
-            raise JenkinsfileError(f"parameter {name}={value!r} is not one of "
-                                   f"{parameter.choices}")
+            raise JenkinsfileError(f"parameter {name}={value!r} is not one of {parameter.choices}")
         params[name] = bool(value) if parameter.kind == "booleanParam" else str(value)
     return params
 
@@ -320,22 +383,38 @@ def run_jenkinsfile(
     job = f"{job_name}/{branch_name}"
     build_url = f"{JENKINS_URL}job/{job_name}/job/{branch_name}/{build_number}/"
     env = _agent_env(agent_env)
-    env.update({
-        "WORKSPACE": str(workspace), "BRANCH_NAME": branch_name,
-        "BUILD_NUMBER": str(build_number), "BUILD_ID": str(build_number),
-        "BUILD_DISPLAY_NAME": f"#{build_number}", "JOB_NAME": job,
-        "JOB_BASE_NAME": branch_name, "BUILD_TAG": f"jenkins-{job.replace('/', '-')}-"
-                                                   f"{build_number}",
-        "BUILD_URL": build_url, "JOB_URL": build_url.rsplit(f"{build_number}/", 1)[0],
-        "JENKINS_URL": JENKINS_URL, "NODE_NAME": "built-in", "EXECUTOR_NUMBER": "0",
-        "GIT_COMMIT": commit, "GIT_BRANCH": branch_name, "GIT_URL": origin.url,
-        "JENKINS_NODE_COOKIE": cookie,
-    })
+    env.update(
+        {
+            "WORKSPACE": str(workspace),
+            "BRANCH_NAME": branch_name,
+            "BUILD_NUMBER": str(build_number),
+            "BUILD_ID": str(build_number),
+            "BUILD_DISPLAY_NAME": f"#{build_number}",
+            "JOB_NAME": job,
+            "JOB_BASE_NAME": branch_name,
+            "BUILD_TAG": f"jenkins-{job.replace('/', '-')}-{build_number}",
+            "BUILD_URL": build_url,
+            "JOB_URL": build_url.rsplit(f"{build_number}/", 1)[0],
+            "JENKINS_URL": JENKINS_URL,
+            "NODE_NAME": "built-in",
+            "EXECUTOR_NUMBER": "0",
+            "GIT_COMMIT": commit,
+            "GIT_BRANCH": branch_name,
+            "GIT_URL": origin.url,
+            "JENKINS_NODE_COOKIE": cookie,
+        }
+    )
     if change_id is not None:
-        env.update({"CHANGE_ID": str(change_id), "CHANGE_TARGET": origin.target_branch,
-                    "CHANGE_BRANCH": built, "CHANGE_TITLE": f"Change on {built}",
-                    "CHANGE_AUTHOR": "attendee",
-                    "CHANGE_URL": f"{origin.url}/pull/{change_id}"})
+        env.update(
+            {
+                "CHANGE_ID": str(change_id),
+                "CHANGE_TARGET": origin.target_branch,
+                "CHANGE_BRANCH": built,
+                "CHANGE_TITLE": f"Change on {built}",
+                "CHANGE_AUTHOR": "attendee",
+                "CHANGE_URL": f"{origin.url}/pull/{change_id}",
+            }
+        )
     env.update({name: _text(value) for name, value in resolved.items()})
     build = _Build(pipeline, workspace, env, resolved, credentials or {}, approver, timeout)
     try:
@@ -343,6 +422,14 @@ def run_jenkinsfile(
     finally:
         killed = _kill_build_processes(cookie) if kill_leftovers else []
         shutil.rmtree(build.tmp, ignore_errors=True)
-    return BuildResult(build.result, build.stages, build.post_run, build.steps,
-                       "\n".join(build.log_lines), workspace,
-                       {k: build.mask(v) for k, v in build.env.items()}, build.archived, killed)
+    return BuildResult(
+        build.result,
+        build.stages,
+        build.post_run,
+        build.steps,
+        "\n".join(build.log_lines),
+        workspace,
+        {k: build.mask(v) for k, v in build.env.items()},
+        build.archived,
+        killed,
+    )

@@ -101,7 +101,6 @@ class StageRecord:
     parent: str | None = None
 
 
-
 # -- run-time errors --------------------------------------------------------------------
 class _StepFailed(Exception):
     """A step failed: the stage (and build) fail, post blocks still run."""
@@ -176,9 +175,16 @@ class _Scope:
     deadline: float = 0.0
 
     def child(self, **changes: Any) -> _Scope:
-        values = {"build": self.build, "cwd": self.cwd, "env": dict(self.env),
-                  "stage": self.stage, "post": self.post, "variables": {},
-                  "parent_vars": self, "deadline": self.deadline}
+        values = {
+            "build": self.build,
+            "cwd": self.cwd,
+            "env": dict(self.env),
+            "stage": self.stage,
+            "post": self.post,
+            "variables": {},
+            "parent_vars": self,
+            "deadline": self.deadline,
+        }
         values.update(changes)
         return _Scope(**values)
 
@@ -215,9 +221,16 @@ class _Scope:
 
 # -- the build --------------------------------------------------------------------------
 class _Build:
-    def __init__(self, pipeline: PipelineDef, workspace: Path, env: dict[str, str],
-                 params: dict[str, Any], credentials: Mapping[str, Credential],
-                 approver: str | None, timeout: float) -> None:
+    def __init__(
+        self,
+        pipeline: PipelineDef,
+        workspace: Path,
+        env: dict[str, str],
+        params: dict[str, Any],
+        credentials: Mapping[str, Credential],
+        approver: str | None,
+        timeout: float,
+    ) -> None:
         self.pipeline = pipeline
         self.workspace = workspace
         self.env = env
@@ -247,8 +260,14 @@ class _Build:
         self.log_lines.append(self.mask(line))
 
     def record(self, scope: _Scope, step: str, command: str, **values: Any) -> StepRecord:
-        record = StepRecord(scope.stage.name if scope.stage else None, step,
-                            self.mask(command), cwd=str(scope.cwd), post=scope.post, **values)
+        record = StepRecord(
+            scope.stage.name if scope.stage else None,
+            step,
+            self.mask(command),
+            cwd=str(scope.cwd),
+            post=scope.post,
+            **values,
+        )
         record.output = self.mask(record.output)
         self.steps.append(record)
         if scope.stage is not None:
@@ -297,13 +316,15 @@ class _Build:
             raise _StepFailed(f"Could not find credentials entry with ID '{cred_id}'")
         return self.credentials[cred_id]
 
-    def run_stages(self, stages: list[StageDef], scope: _Scope, parent: str | None,
-                   skip_reason: str = "") -> None:
+    def run_stages(
+        self, stages: list[StageDef], scope: _Scope, parent: str | None, skip_reason: str = ""
+    ) -> None:
         for stage in stages:
             record = StageRecord(stage.name, parent=parent)
             self.stages.append(record)
-            reason = skip_reason or ("skipped due to earlier failure(s)"
-                                     if self.result != "SUCCESS" else "")
+            reason = skip_reason or (
+                "skipped due to earlier failure(s)" if self.result != "SUCCESS" else ""
+            )
             if not reason:
                 stage_scope = scope.child(stage=record)
                 try:
@@ -315,7 +336,7 @@ class _Build:
                     continue
             if reason:
                 record.status, record.reason = "SKIPPED", reason
-                self.log(f"Stage \"{stage.name}\" {reason}")
+                self.log(f'Stage "{stage.name}" {reason}')
                 self.run_stages(stage.stages, scope, stage.name, skip_reason=reason)
                 continue
             self.run_stage(stage, record, scope)
@@ -346,15 +367,22 @@ class _Build:
             record.status, record.reason = "ABORTED", str(exc)
             self.log(f"Aborted: {exc}")
             self.worsen("ABORTED")
-        self.run_post(stage.post, stage_scope.child(deadline=self.deadline), record.status,
-                      stage=record)
+        self.run_post(
+            stage.post, stage_scope.child(deadline=self.deadline), record.status, stage=record
+        )
 
-    def run_post(self, post: dict[str, Block], scope: _Scope, status: str,
-                 stage: StageRecord | None) -> None:
-        applies = {"always": True, "aborted": status == "ABORTED",
-                   "failure": status == "FAILURE", "success": status == "SUCCESS",
-                   "unstable": status == "UNSTABLE", "unsuccessful": status != "SUCCESS",
-                   "cleanup": True}
+    def run_post(
+        self, post: dict[str, Block], scope: _Scope, status: str, stage: StageRecord | None
+    ) -> None:
+        applies = {
+            "always": True,
+            "aborted": status == "ABORTED",
+            "failure": status == "FAILURE",
+            "success": status == "SUCCESS",
+            "unstable": status == "UNSTABLE",
+            "unsuccessful": status != "SUCCESS",
+            "cleanup": True,
+        }
         for condition in POST_ORDER:
             if condition not in post or not applies[condition]:
                 continue
@@ -384,14 +412,17 @@ class _Build:
             return True
         if call.name == "branch":
             pattern = named.get("pattern", args[0] if args else None)
-            return _matches(env.get("BRANCH_NAME", ""), str(pattern),
-                            str(named.get("comparator", "GLOB")))
+            return _matches(
+                env.get("BRANCH_NAME", ""), str(pattern), str(named.get("comparator", "GLOB"))
+            )
         if call.name == "changeRequest":
             if not env.get("CHANGE_ID"):
                 return False
             comparator = str(named.pop("comparator", "GLOB"))
-            return all(_matches(env.get(f"CHANGE_{k.upper()}", ""), str(v), comparator)
-                       for k, v in named.items())
+            return all(
+                _matches(env.get(f"CHANGE_{k.upper()}", ""), str(v), comparator)
+                for k, v in named.items()
+            )
         if call.name in {"buildingTag", "tag"}:
             return False  # these builds are never of a tag
         if call.name == "environment":
@@ -463,9 +494,13 @@ class Evaluator:
             return ret.value
 
     def call_closure(self, value: _ClosureValue, args: list[Any]) -> Any:
-        scope = value.scope.child(cwd=self.scope.cwd, env=dict(self.scope.env),
-                                  stage=self.scope.stage, post=self.scope.post,
-                                  deadline=self.scope.deadline)
+        scope = value.scope.child(
+            cwd=self.scope.cwd,
+            env=dict(self.scope.env),
+            stage=self.scope.stage,
+            post=self.scope.post,
+            deadline=self.scope.deadline,
+        )
         params = value.closure.params or (["it"] if args else [])
         for name, arg in zip(params, args, strict=False):
             scope.variables[name] = arg
@@ -509,8 +544,10 @@ class Evaluator:
         env = self.scope.environment()
         if node.name in env:  # Jenkins resolves environment variables as properties
             return env[node.name]
-        raise _StepFailed(f"groovy.lang.MissingPropertyException: No such property: "
-                          f"{node.name} (line {node.line})")
+        raise _StepFailed(
+            f"groovy.lang.MissingPropertyException: No such property: "
+            f"{node.name} (line {node.line})"
+        )
 
     def _eval_Prop(self, node: Prop) -> Any:
         target = self.eval(node.target)
@@ -523,10 +560,14 @@ class Evaluator:
         if isinstance(target, dict):
             return target.get(node.name)
         if target is None:
-            raise _StepFailed(f"java.lang.NullPointerException: Cannot get property "
-                              f"'{node.name}' on null object (line {node.line})")
-        raise _fail(node, f"property '{node.name}' of a {type(target).__name__} is not "
-                          f"supported by the runner")
+            raise _StepFailed(
+                f"java.lang.NullPointerException: Cannot get property "
+                f"'{node.name}' on null object (line {node.line})"
+            )
+        raise _fail(
+            node,
+            f"property '{node.name}' of a {type(target).__name__} is not supported by the runner",
+        )
 
     def _eval_Index(self, node: Index) -> Any:
         target, index = self.eval(node.target), self.eval(node.index)
@@ -536,8 +577,9 @@ class Evaluator:
             return target.get(index)
         if isinstance(target, str) and isinstance(index, int):
             return target[index]
-        raise _StepFailed(f"cannot index {_text(target)!r} with {_text(index)!r} "
-                          f"(line {node.line})")
+        raise _StepFailed(
+            f"cannot index {_text(target)!r} with {_text(index)!r} (line {node.line})"
+        )
 
     def _eval_Unary(self, node: Unary) -> Any:
         value = self.eval(node.operand)
@@ -579,13 +621,22 @@ class Evaluator:
             if node.op == "+" and (isinstance(left, str) or isinstance(right, str)):
                 return _text(left) + _text(right)
             operations: dict[str, Callable[[Any, Any], Any]] = {
-                "<": lambda a, b: a < b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b,
-                ">=": lambda a, b: a >= b, "+": lambda a, b: a + b, "-": lambda a, b: a - b,
-                "*": lambda a, b: a * b, "/": lambda a, b: a / b, "%": lambda a, b: a % b}
+                "<": lambda a, b: a < b,
+                ">": lambda a, b: a > b,
+                "<=": lambda a, b: a <= b,
+                ">=": lambda a, b: a >= b,
+                "+": lambda a, b: a + b,
+                "-": lambda a, b: a - b,
+                "*": lambda a, b: a * b,
+                "/": lambda a, b: a / b,
+                "%": lambda a, b: a % b,
+            }
             return operations[node.op](left, right)
         except (TypeError, ZeroDivisionError) as exc:
-            raise _StepFailed(f"cannot apply '{node.op}' to {_text(left)!r} and "
-                              f"{_text(right)!r} (line {node.line}): {exc}") from exc
+            raise _StepFailed(
+                f"cannot apply '{node.op}' to {_text(left)!r} and "
+                f"{_text(right)!r} (line {node.line}): {exc}"
+            ) from exc
 
     def _eval_MethodCall(self, node: MethodCall) -> Any:
         target = self.eval(node.target)
@@ -593,8 +644,10 @@ class Evaluator:
         if node.closure is not None:
             args.append(_ClosureValue(node.closure, self.scope))
         if target is None:
-            raise _StepFailed(f"java.lang.NullPointerException: Cannot invoke method "
-                              f"{node.name}() on null object (line {node.line})")
+            raise _StepFailed(
+                f"java.lang.NullPointerException: Cannot invoke method "
+                f"{node.name}() on null object (line {node.line})"
+            )
         return _methods(self, target, node.name, args, node)
 
     def _eval_Call(self, node: Call) -> Any:
@@ -655,8 +708,11 @@ class Evaluator:
 
     def binding(self, node: Call) -> _Binding:
         named = {k: _text(v) for k, v in self.named(node).items()}
-        roles = {"usernamePassword": ("usernameVariable", "passwordVariable"),
-                 "string": ("variable",), "file": ("variable",)}[node.name]
+        roles = {
+            "usernamePassword": ("usernameVariable", "passwordVariable"),
+            "string": ("variable",),
+            "file": ("variable",),
+        }[node.name]
         if "credentialsId" not in named or any(r not in named for r in roles):
             raise _fail(node, f"{node.name}(...) needs credentialsId and {', '.join(roles)}")
         return _Binding(node.name, named["credentialsId"], {r: named[r] for r in roles})
@@ -671,21 +727,24 @@ class Evaluator:
             credential = self.build.credential(binding.credentials_id)
             if binding.kind == "usernamePassword":
                 if not isinstance(credential, UsernamePassword):
-                    raise _StepFailed(f"credentials '{binding.credentials_id}' are not a "
-                                      f"username with password")
+                    raise _StepFailed(
+                        f"credentials '{binding.credentials_id}' are not a username with password"
+                    )
                 child.env[binding.variables["usernameVariable"]] = credential.username
                 child.env[binding.variables["passwordVariable"]] = credential.password
                 self.build.secrets += [credential.username, credential.password]
             elif binding.kind == "string":
                 if not isinstance(credential, str):
-                    raise _StepFailed(f"credentials '{binding.credentials_id}' are not a "
-                                      f"secret text")
+                    raise _StepFailed(
+                        f"credentials '{binding.credentials_id}' are not a secret text"
+                    )
                 child.env[binding.variables["variable"]] = credential
                 self.build.secrets.append(credential)
             else:
                 if not isinstance(credential, SecretFile):
-                    raise _StepFailed(f"credentials '{binding.credentials_id}' are not a "
-                                      f"secret file")
+                    raise _StepFailed(
+                        f"credentials '{binding.credentials_id}' are not a secret file"
+                    )
                 folder = self.build.tmp / f"secretFiles/{uuid.uuid4()}"
                 folder.mkdir(parents=True)
                 path = folder / credential.filename
@@ -713,27 +772,45 @@ class Evaluator:
         script_file = folder / "script.sh"
         script_file.write_text(script)
         script_file.chmod(0o700)
-        command = ([str(script_file)] if script.startswith("#!")
-                   else ["bash", "-xeo", "pipefail", str(script_file)])
+        command = (
+            [str(script_file)]
+            if script.startswith("#!")
+            else ["bash", "-xeo", "pipefail", str(script_file)]
+        )
         log_path, out_path = folder / "jenkins-log.txt", folder / "output.txt"
         self.build.log("[Pipeline] sh")
         with open(log_path, "wb") as log, open(out_path, "wb") as out:
             process = subprocess.Popen(
-                command, cwd=self.scope.cwd, env=self.scope.environment(),
-                stdin=subprocess.DEVNULL, stdout=out if return_stdout else log, stderr=log,
-                start_new_session=True)
+                command,
+                cwd=self.scope.cwd,
+                env=self.scope.environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=out if return_stdout else log,
+                stderr=log,
+                start_new_session=True,
+            )
             try:
                 code = process.wait(timeout=self.scope.remaining())
             except subprocess.TimeoutExpired:
                 _kill_group(process)
-                self.build.record(self.scope, "sh", script, exit_code=None,
-                                  output=log_path.read_text(errors="replace"))
+                self.build.record(
+                    self.scope,
+                    "sh",
+                    script,
+                    exit_code=None,
+                    output=log_path.read_text(errors="replace"),
+                )
                 raise _Aborted("Timeout has been exceeded") from None
         output = log_path.read_text(errors="replace")
         stdout = out_path.read_text(errors="replace")
         self.build.log(output.rstrip("\n"))
-        self.build.record(self.scope, "sh", script, exit_code=code,
-                          output=output + (self.build.mask(stdout) if return_stdout else ""))
+        self.build.record(
+            self.scope,
+            "sh",
+            script,
+            exit_code=code,
+            output=output + (self.build.mask(stdout) if return_stdout else ""),
+        )
         if code != 0 and not return_status:
             raise _StepFailed(f"script returned exit code {code}")
         if return_status:
@@ -746,7 +823,7 @@ class Evaluator:
         found = _ant_glob(self.build.workspace, patterns)
         self.build.record(self.scope, "archiveArtifacts", patterns, output="\n".join(found))
         if not found and not _truth(named.get("allowEmptyArchive")):
-            raise _StepFailed(f"No artifacts found that match the file pattern \"{patterns}\"")
+            raise _StepFailed(f'No artifacts found that match the file pattern "{patterns}"')
         self.build.archived += found
 
     def step_junit(self, node: Call) -> None:
@@ -755,7 +832,7 @@ class Evaluator:
         found = _ant_glob(self.build.workspace, patterns)
         self.build.record(self.scope, "junit", patterns, output="\n".join(found))
         if not found and not _truth(named.get("allowEmptyResults")):
-            raise _StepFailed(f"No test report files were found matching \"{patterns}\"")
+            raise _StepFailed(f'No test report files were found matching "{patterns}"')
 
     def step_input(self, node: Call) -> Any:
         named = self.named(node)
@@ -763,15 +840,25 @@ class Evaluator:
             raise _fail(node, "input with parameters is not supported by the runner")
         message = _text(named.get("message", self.first_arg(node, "message")))
         approver = self.build.approver
-        self.build.record(self.scope, "input", message,
-                          output=f"Approved by {approver}" if approver else "Rejected")
+        self.build.record(
+            self.scope,
+            "input",
+            message,
+            output=f"Approved by {approver}" if approver else "Rejected",
+        )
         if approver is None:
             raise _Aborted(f"input '{message}' was rejected")
         return approver if "submitterParameter" in named else None
 
     def step_timeout(self, node: Call) -> Any:
-        seconds = _timeout_seconds(Call("timeout", node.args, {
-            k: Literal(v, line=node.line) for k, v in self.named(node).items()}, line=node.line))
+        seconds = _timeout_seconds(
+            Call(
+                "timeout",
+                node.args,
+                {k: Literal(v, line=node.line) for k, v in self.named(node).items()},
+                line=node.line,
+            )
+        )
         deadline = min(self.scope.deadline, time.monotonic() + seconds)
         return Evaluator(self.scope.child(deadline=deadline)).call_closure_body(_body(node))
 
@@ -817,16 +904,25 @@ def _methods(ev: Evaluator, target: Any, name: str, args: list[Any], node: Node)
     """The String, List and Map methods our Jenkinsfiles use."""
     if isinstance(target, str):
         string_methods: dict[str, Callable[..., Any]] = {
-            "trim": lambda: target.strip(), "split": lambda r=r"\s+": _java_split(target, r),
+            "trim": lambda: target.strip(),
+            "split": lambda r=r"\s+": _java_split(target, r),
             "tokenize": lambda sep=None: target.split(sep) if sep else target.split(),
-            "toDouble": lambda: float(target), "toInteger": lambda: int(target),
-            "isEmpty": lambda: target == "", "contains": lambda s: s in target,
-            "startsWith": lambda s: target.startswith(s), "endsWith": lambda s: target.endswith(s),
-            "toLowerCase": lambda: target.lower(), "toUpperCase": lambda: target.upper(),
-            "replace": lambda a, b: target.replace(a, b), "size": lambda: len(target),
-            "length": lambda: len(target), "toString": lambda: target}
+            "toDouble": lambda: float(target),
+            "toInteger": lambda: int(target),
+            "isEmpty": lambda: target == "",
+            "contains": lambda s: s in target,
+            "startsWith": lambda s: target.startswith(s),
+            "endsWith": lambda s: target.endswith(s),
+            "toLowerCase": lambda: target.lower(),
+            "toUpperCase": lambda: target.upper(),
+            "replace": lambda a, b: target.replace(a, b),
+            "size": lambda: len(target),
+            "length": lambda: len(target),
+            "toString": lambda: target,
+        }
         method = string_methods.get(name)
     elif isinstance(target, list):
+
         def run(closure: _ClosureValue, item: Any) -> Any:
             return ev.call_closure(closure, [item])
 
@@ -836,9 +932,12 @@ def _methods(ev: Evaluator, target: Any, name: str, args: list[Any], node: Node)
             return target
 
         list_methods: dict[str, Callable[..., Any]] = {
-            "size": lambda: len(target), "isEmpty": lambda: not target,
-            "drop": lambda n: target[n:], "take": lambda n: target[:n],
-            "first": lambda: target[0], "last": lambda: target[-1],
+            "size": lambda: len(target),
+            "isEmpty": lambda: not target,
+            "drop": lambda n: target[n:],
+            "take": lambda n: target[:n],
+            "first": lambda: target[0],
+            "last": lambda: target[-1],
             "contains": lambda x: x in target,
             "join": lambda sep="": sep.join(_text(x) for x in target),
             "each": each,
@@ -846,26 +945,35 @@ def _methods(ev: Evaluator, target: Any, name: str, args: list[Any], node: Node)
             "findAll": lambda c: [x for x in target if _truth(run(c, x))],
             "find": lambda c: next((x for x in target if _truth(run(c, x))), None),
             "any": lambda c: any(_truth(run(c, x)) for x in target),
-            "every": lambda c: all(_truth(run(c, x)) for x in target)}
+            "every": lambda c: all(_truth(run(c, x)) for x in target),
+        }
         method = list_methods.get(name)
     elif isinstance(target, dict):
         map_methods: dict[str, Callable[..., Any]] = {
-            "get": lambda k: target.get(k), "containsKey": lambda k: k in target,
-            "size": lambda: len(target), "isEmpty": lambda: not target}
+            "get": lambda k: target.get(k),
+            "containsKey": lambda k: k in target,
+            "size": lambda: len(target),
+            "isEmpty": lambda: not target,
+        }
         method = map_methods.get(name)
     elif isinstance(target, (int, float)) and name in {"toString", "toInteger", "toDouble"}:
-        method = {"toString": lambda: _text(target), "toInteger": lambda: int(target),
-                  "toDouble": lambda: float(target)}[name]
+        method = {
+            "toString": lambda: _text(target),
+            "toInteger": lambda: int(target),
+            "toDouble": lambda: float(target),
+        }[name]
     else:
         method = None
     if method is None:
-        raise _fail(node, f"method {name}() of a {type(target).__name__} is not supported by "
-                          f"the runner")
+        raise _fail(
+            node, f"method {name}() of a {type(target).__name__} is not supported by the runner"
+        )
     try:
         return method(*args)
     except (ValueError, IndexError, TypeError) as exc:
-        raise _StepFailed(f"{name}() failed on {_text(target)!r} (line {node.line}): "
-                          f"{exc}") from exc
+        raise _StepFailed(
+            f"{name}() failed on {_text(target)!r} (line {node.line}): {exc}"
+        ) from exc
 
 
 def _ant_glob(root: Path, patterns: str) -> list[str]:
@@ -886,4 +994,3 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
-

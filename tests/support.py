@@ -22,7 +22,8 @@ ROOT = project_root()
 def assert_stages_match(scenario: str, jenkinsfile: Path, stage_names: list[str]) -> None:
     calls = jenkinsfile_stage_calls(jenkinsfile, scenario)
     assert calls == stage_names, (
-        f"{jenkinsfile} calls stages {calls}, but the CLI's stage list is {stage_names}")
+        f"{jenkinsfile} calls stages {calls}, but the CLI's stage list is {stage_names}"
+    )
 
 
 def _ancestors() -> set[int]:
@@ -86,8 +87,11 @@ def listening_sockets(roots: str | Iterable[int]) -> list[Socket]:
     it is in LISTEN state; a UDP socket when it is bound to a port. Use it while a run is
     up: every address in the answer must be loopback (127.0.0.1 or ::1).
     """
-    starts = (marked_processes(roots) if isinstance(roots, str)
-              else [psutil.Process(pid) for pid in roots if psutil.pid_exists(pid)])
+    starts = (
+        marked_processes(roots)
+        if isinstance(roots, str)
+        else [psutil.Process(pid) for pid in roots if psutil.pid_exists(pid)]
+    )
     tree: dict[int, psutil.Process] = {}
     for proc in starts:
         tree[proc.pid] = proc
@@ -110,9 +114,9 @@ def listening_sockets(roots: str | Iterable[int]) -> list[Socket]:
 class SocketWatch:
     """Samples ``listening_sockets(marker)`` in the background while a run is up::
 
-        with SocketWatch(str(run_root)) as watch:
-            ...  # the run
-        assert watch.seen and not_loopback(watch.seen) == []
+    with SocketWatch(str(run_root)) as watch:
+        ...  # the run
+    assert watch.seen and not_loopback(watch.seen) == []
     """
 
     def __init__(self, marker: str, interval: float = 0.5) -> None:

@@ -63,8 +63,10 @@ def state_change(event: Any) -> dict[str, Any] | None:
     if not isinstance(event, dict) or "detail-type" not in event:
         return None
     if event.get("detail-type") != DETAIL_TYPE or event.get("source") != "aws.sagemaker":
-        raise BadEvent(f"an EventBridge event of type {event.get('detail-type')!r} from "
-                       f"{event.get('source')!r}; expected {DETAIL_TYPE!r} from aws.sagemaker")
+        raise BadEvent(
+            f"an EventBridge event of type {event.get('detail-type')!r} from "
+            f"{event.get('source')!r}; expected {DETAIL_TYPE!r} from aws.sagemaker"
+        )
     detail = event.get("detail")
     if not isinstance(detail, dict) or not isinstance(detail.get("TrainingJobName"), str):
         raise BadEvent("the event's detail has no TrainingJobName")
@@ -77,6 +79,8 @@ def handler(event: dict[str, Any], context: Any = None, client: Any = None) -> d
         return summarize(detail["TrainingJobName"], detail)
     name = event.get("TrainingJobName") if isinstance(event, dict) else None
     if not isinstance(name, str) or not name:
-        raise BadEvent('event must be {"TrainingJobName": "<job name>"} or a SageMaker '
-                       'Training Job State Change event')
+        raise BadEvent(
+            'event must be {"TrainingJobName": "<job name>"} or a SageMaker '
+            "Training Job State Change event"
+        )
     return check(name, client or _client())

@@ -73,21 +73,27 @@ def check_model(endpoint: str, answer: dict[str, Any], digest: str | None) -> No
     if digest is None:
         return
     attributes = str(answer.get("CustomAttributes") or "")
-    served = dict(p.split("=", 1) for p in attributes.split(",") if "=" in p).get(
-        "model_digest")
+    served = dict(p.split("=", 1) for p in attributes.split(",") if "=" in p).get("model_digest")
     if served != digest:
-        raise WrongModel(f"endpoint {endpoint} answered with model {str(served)[:12]}, not "
-                         f"the deployed {digest[:12]}")
+        raise WrongModel(
+            f"endpoint {endpoint} answered with model {str(served)[:12]}, not "
+            f"the deployed {digest[:12]}"
+        )
 
 
-def predict(client: Any, endpoint: str, rows: list[list[float]], batch: int,
-            digest: str | None = None) -> list[int]:
+def predict(
+    client: Any, endpoint: str, rows: list[list[float]], batch: int, digest: str | None = None
+) -> list[int]:
     predictions: list[int] = []
     for start in range(0, len(rows), batch):
-        part = rows[start:start + batch]
+        part = rows[start : start + batch]
         try:
-            answer = client.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv",
-                                            Accept="text/csv", Body=to_csv(part).encode())
+            answer = client.invoke_endpoint(
+                EndpointName=endpoint,
+                ContentType="text/csv",
+                Accept="text/csv",
+                Body=to_csv(part).encode(),
+            )
             text = answer["Body"].read().decode()
             labels = parse_labels(text)
         except Exception as exc:  # any failure of the endpoint fails the smoke test
@@ -95,8 +101,10 @@ def predict(client: Any, endpoint: str, rows: list[list[float]], batch: int,
             raise EndpointError(f"endpoint {endpoint} failed: {reason}") from exc
         check_model(endpoint, answer, digest)
         if len(labels) != len(part):
-            raise EndpointError(f"endpoint {endpoint} answered {len(labels)} labels for "
-                                f"{len(part)} rows: {text[:200]!r}")
+            raise EndpointError(
+                f"endpoint {endpoint} answered {len(labels)} labels for "
+                f"{len(part)} rows: {text[:200]!r}"
+            )
         predictions.extend(labels)
     return predictions
 
@@ -114,15 +122,20 @@ def validate(event: Any) -> tuple[str, list[list[float]], list[int], float, int,
     digest = event.get("ModelDigest")
     if digest is not None and (not isinstance(digest, str) or not digest):
         raise BadEvent("ModelDigest must be the model's sha256")
-    return (endpoint, rows, [int(v) for v in labels], float(event.get("MinAccuracy", 0.0)),
-            max(int(event.get("BatchSize", 100)), 1), digest)
+    return (
+        endpoint,
+        rows,
+        [int(v) for v in labels],
+        float(event.get("MinAccuracy", 0.0)),
+        max(int(event.get("BatchSize", 100)), 1),
+        digest,
+    )
 
 
 def _serves(sagemaker: Any, endpoint: str, artifact: str) -> str | None:
     """None when ``endpoint`` serves ``artifact``; else why not."""
     described = sagemaker.describe_endpoint(EndpointName=endpoint)
-    config = sagemaker.describe_endpoint_config(EndpointConfigName=described[
-        "EndpointConfigName"])
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
     for variant in config["ProductionVariants"]:
         model = sagemaker.describe_model(ModelName=variant["ModelName"])
         if model["PrimaryContainer"].get("ModelDataUrl") == artifact:
@@ -131,7 +144,7 @@ def _serves(sagemaker: Any, endpoint: str, artifact: str) -> str | None:
 
 
 def _read_rows(s3: Any, uri: str) -> tuple[list[list[float]], list[int]]:
-    bucket, key = uri[len("s3://"):].split("/", 1)
+    bucket, key = uri[len("s3://") :].split("/", 1)
     text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
     rows, labels = [], []
     for line in text.splitlines():
@@ -158,12 +171,21 @@ def from_state_change(event: dict[str, Any], sagemaker: Any, s3: Any) -> dict[st
     if why_not:
         return {"Skipped": why_not}
     rows, labels = _read_rows(s3, data)
-    return {"EndpointName": endpoint, "Rows": rows, "Labels": labels,
-            "MinAccuracy": float(os.environ.get("MIN_ACCURACY", "0.9"))}
+    return {
+        "EndpointName": endpoint,
+        "Rows": rows,
+        "Labels": labels,
+        "MinAccuracy": float(os.environ.get("MIN_ACCURACY", "0.9")),
+    }
 
 
-def handler(event: dict[str, Any], context: Any = None, client: Any = None,
-            sagemaker: Any = None, s3: Any = None) -> dict[str, Any]:
+def handler(
+    event: dict[str, Any],
+    context: Any = None,
+    client: Any = None,
+    sagemaker: Any = None,
+    s3: Any = None,
+) -> dict[str, Any]:
     if isinstance(event, dict) and "detail-type" in event:
         event = from_state_change(event, sagemaker or _client("sagemaker"), s3 or _client("s3"))
         if "Skipped" in event:
@@ -171,9 +193,16 @@ def handler(event: dict[str, Any], context: Any = None, client: Any = None,
     endpoint, rows, labels, minimum, batch, digest = validate(event)
     predictions = predict(client or _client(), endpoint, rows, batch, digest)
     accuracy = sum(p == t for p, t in zip(predictions, labels, strict=True)) / len(labels)
-    result = {"EndpointName": endpoint, "Rows": len(rows), "Accuracy": accuracy,
-              "MinAccuracy": minimum, "Predictions": predictions}
+    result = {
+        "EndpointName": endpoint,
+        "Rows": len(rows),
+        "Accuracy": accuracy,
+        "MinAccuracy": minimum,
+        "Predictions": predictions,
+    }
     if accuracy < minimum:
-        raise SmokeTestFailed(f"endpoint {endpoint}: accuracy {accuracy:.4f} on {len(rows)} "
-                              f"held-out rows is below the threshold {minimum}")
+        raise SmokeTestFailed(
+            f"endpoint {endpoint}: accuracy {accuracy:.4f} on {len(rows)} "
+            f"held-out rows is below the threshold {minimum}"
+        )
     return result

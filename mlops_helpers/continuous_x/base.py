@@ -40,32 +40,38 @@ class ServicesBackend:
         try:
             return http_json("POST", url, body, timeout=timeout)
         except OSError as exc:
-            raise StageError(f"the {service} service at {url} is not answering "
-                             f"({getattr(exc, 'reason', exc)}); run the platform stage "
-                             f"again") from None
+            raise StageError(
+                f"the {service} service at {url} is not answering "
+                f"({getattr(exc, 'reason', exc)}); run the platform stage "
+                f"again"
+            ) from None
 
     def start_training(self, request: dict[str, Any]) -> dict[str, Any]:
         status, body = self._call("training", "/train", request, timeout=30)
         if status >= 300 or not isinstance(body, dict) or not body.get("run_id"):
             error = body.get("error") if isinstance(body, dict) else body
             if status == 503:  # the service is up, MLflow behind it is not
-                raise StageError(f"the training service cannot work: {error}; run the "
-                                 f"platform stage again")
+                raise StageError(
+                    f"the training service cannot work: {error}; run the platform stage again"
+                )
             raise StageError(f"training service refused the request: HTTP {status}: {error}")
         return body
 
     def evaluate(self, run_id: str, min_accuracy: float) -> dict[str, Any]:
         """The evaluation service's verdict against ``min_accuracy``, read by the caller when
         the gate runs (the service's own threshold is only its default)."""
-        status, body = self._call("evaluation", "/evaluate",
-                                  {"run_id": run_id, "min_accuracy": min_accuracy}, 120)
+        status, body = self._call(
+            "evaluation", "/evaluate", {"run_id": run_id, "min_accuracy": min_accuracy}, 120
+        )
         if status != 200 or not isinstance(body, dict):
             error = body.get("error") if isinstance(body, dict) else body
             if status == 503:
-                raise StageError(f"the evaluation service cannot work: {error}; run the "
-                                 f"platform stage again")
-            raise StageError(f"evaluation service could not evaluate run {run_id}: "
-                             f"HTTP {status}: {error}")
+                raise StageError(
+                    f"the evaluation service cannot work: {error}; run the platform stage again"
+                )
+            raise StageError(
+                f"evaluation service could not evaluate run {run_id}: HTTP {status}: {error}"
+            )
         return body
 
     # -- per backend -----------------------------------------------------------------------

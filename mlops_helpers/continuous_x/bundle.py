@@ -29,8 +29,9 @@ def content_digest(*roots: Path) -> str:
     return digest.hexdigest()
 
 
-def make_bundle(app_src: Path, model_src: Path, builds_dir: Path, model_name: str,
-                version: str) -> dict[str, Any]:
+def make_bundle(
+    app_src: Path, model_src: Path, builds_dir: Path, model_name: str, version: str
+) -> dict[str, Any]:
     """Assemble (or find) the bundle of ``model_name`` version ``version``."""
     staging = builds_dir / f".tmp-{model_name}-v{version}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -42,9 +43,18 @@ def make_bundle(app_src: Path, model_src: Path, builds_dir: Path, model_name: st
     if final.is_dir():  # same inputs, same tag: reuse the earlier build
         shutil.rmtree(staging)
     else:
-        manifest = {"model_name": model_name, "model_version": str(version), "tag": tag,
-                    "digest": f"sha256:{digest}"}
+        manifest = {
+            "model_name": model_name,
+            "model_version": str(version),
+            "tag": tag,
+            "digest": f"sha256:{digest}",
+        }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
         staging.rename(final)
-    return {"path": str(final), "tag": tag, "digest": f"sha256:{digest}",
-            "model_version": str(version), "model_name": model_name}
+    return {
+        "path": str(final),
+        "tag": tag,
+        "digest": f"sha256:{digest}",
+        "model_version": str(version),
+        "model_name": model_name,
+    }

@@ -28,27 +28,49 @@ from mlops_helpers.resources import teardown_handler
 MODULE = "mlops_helpers.continuous_x.chameleon"
 TOOLS = ("terraform", "ansible-playbook", "argo", "kubectl")
 # NodePorts of k8s/ (platform services and the three app environments)
-NODE_PORTS = {"mlflow": 30800, "training": 30909, "evaluation": 30808,
-              "staging": 30081, "canary": 30080, "production": 30082}
+NODE_PORTS = {
+    "mlflow": 30800,
+    "training": 30909,
+    "evaluation": 30808,
+    "staging": 30081,
+    "canary": 30080,
+    "production": 30082,
+}
 KUBE_API_PORT = 6443
 # Kubespray release the Ansible stage checks out (a tag: the same cluster every time)
 KUBESPRAY_VERSION = "v2.28.1"
 # playbooks in the order the write-up runs them, relative to ansible/
-PLAYBOOKS = ("general/hello_host.yml", "pre_k8s/pre_k8s_configure.yml",
-             "k8s/kubespray_hook.yml", "argocd/argocd_add_platform.yml",
-             "argocd/argocd_add_staging.yml", "argocd/argocd_add_canary.yml",
-             "argocd/argocd_add_prod.yml", "argocd/workflow_templates_apply.yml")
+PLAYBOOKS = (
+    "general/hello_host.yml",
+    "pre_k8s/pre_k8s_configure.yml",
+    "k8s/kubespray_hook.yml",
+    "argocd/argocd_add_platform.yml",
+    "argocd/argocd_add_staging.yml",
+    "argocd/argocd_add_canary.yml",
+    "argocd/argocd_add_prod.yml",
+    "argocd/workflow_templates_apply.yml",
+)
 KUBESPRAY_PLAYBOOK = "k8s/kubespray_hook.yml"  # also fetches the kubeconfig
 
 
-def run_tool(argv: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None,
-             ) -> str:
+def run_tool(
+    argv: list[str],
+    cwd: Path,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> str:
     """Run a CLI, return its stdout; a failure names the command and shows its last output."""
     import os
 
     try:
-        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, **(env or {})})
+        done = subprocess.run(
+            argv,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+        )
     except subprocess.TimeoutExpired as exc:
         raise StageError(f"{' '.join(argv[:3])} did not finish in {timeout:.0f} s") from exc
     if done.returncode != 0:
@@ -65,8 +87,9 @@ class ChiSession:
     from the Chameleon web API and replaces the auth URL the user gave.
     """
 
-    def __init__(self, site: str, auth_url: str, credential_id: str,
-                 credential_secret: str) -> None:
+    def __init__(
+        self, site: str, auth_url: str, credential_id: str, credential_secret: str
+    ) -> None:
         import logging
 
         require("chi", "chameleon")
@@ -93,8 +116,14 @@ class ChiSession:
         except CHIValueError:
             return None
 
-    def lease(self, name: str, flavor: str, count: int, hours: int, timeout: int,
-              ) -> dict[str, Any]:
+    def lease(
+        self,
+        name: str,
+        flavor: str,
+        count: int,
+        hours: int,
+        timeout: int,
+    ) -> dict[str, Any]:
         """Find or create the lease of ``count`` VMs of ``flavor`` and one floating IP."""
         from datetime import timedelta
 
@@ -107,18 +136,25 @@ class ChiSession:
             try:
                 lease.submit(wait_for_active=True, wait_timeout=timeout, idempotent=True)
             except Exception as exc:  # python-chi logs Blazar's reason and raises without it
-                raise StageError(f"Blazar refused lease {name}: "
-                                 f"{'; '.join(reasons) or exc}") from exc
+                raise StageError(
+                    f"Blazar refused lease {name}: {'; '.join(reasons) or exc}"
+                ) from exc
         status = lease.status
         if status != "ACTIVE":
             raise StageError(f"lease {name} is {status}, not ACTIVE")
         flavors = [r for r in lease.flavor_reservations if r.get("id")]
         addresses = lease.get_reserved_floating_ips()
         if not flavors or not addresses:
-            raise StageError(f"lease {name} is {status} but holds no flavor reservation "
-                             f"or floating IP")
-        return {"id": lease.id, "name": name, "reservation_id": flavors[0]["id"],
-                "floating_ip": addresses[0], "status": status}
+            raise StageError(
+                f"lease {name} is {status} but holds no flavor reservation or floating IP"
+            )
+        return {
+            "id": lease.id,
+            "name": name,
+            "reservation_id": flavors[0]["id"],
+            "floating_ip": addresses[0],
+            "status": status,
+        }
 
     def delete_lease(self, name: str) -> bool:
         """End the lease if it exists; False when there was none (never created, or gone)."""
@@ -132,8 +168,7 @@ class ChiSession:
         """Name -> status of the servers whose name matches (Nova's regex name filter)."""
         from chi.clients import nova
 
-        return {s.name: s.status for s in nova().servers.list(
-            search_opts={"name": name_pattern})}
+        return {s.name: s.status for s in nova().servers.list(search_opts={"name": name_pattern})}
 
     def ingress_rules(self, group: str) -> list[dict[str, Any]]:
         """The ingress rules of the security group called ``group`` (Neutron)."""
@@ -177,8 +212,9 @@ def _secret() -> str:
 
     secret = Settings.load("continuous_x").secret("os_application_credential_secret")
     if not secret:
-        raise ConfigError("cannot tear down on Chameleon: OS_APPLICATION_CREDENTIAL_SECRET is "
-                          "not set")
+        raise ConfigError(
+            "cannot tear down on Chameleon: OS_APPLICATION_CREDENTIAL_SECRET is not set"
+        )
     return secret.reveal()
 
 
@@ -195,21 +231,28 @@ class ChameleonBackend(ServicesBackend):
         s = ctx.settings
         cloud = next(b for b in CLOUD_BACKENDS if b.name == "chameleon")
         if not cloud.credentials_present(s) or not s.has("ssh_key_name"):
-            raise ConfigError(f"the chameleon backend needs {cloud.credential_names()} and "
-                              f"SSH_KEY_NAME (see the README's cloud settings)")
+            raise ConfigError(
+                f"the chameleon backend needs {cloud.credential_names()} and "
+                f"SSH_KEY_NAME (see the README's cloud settings)"
+            )
         absent = [tool for tool in TOOLS if shutil.which(tool) is None]
         if absent:
-            raise BackendUnavailable(f"the chameleon backend runs {', '.join(TOOLS)}; "
-                                     f"not installed here: {', '.join(absent)}")
+            raise BackendUnavailable(
+                f"the chameleon backend runs {', '.join(TOOLS)}; "
+                f"not installed here: {', '.join(absent)}"
+            )
         self.site = str(s.get("chi_site", "KVM@TACC"))
         self.auth_url = str(s.get("os_auth_url"))
         self.credential_id = _reveal(s.get("os_application_credential_id"))
         self.credential_secret = _reveal(s.get("os_application_credential_secret"))
         self.suffix = s.name("mlops").removeprefix("mlops-") or "attendee"
         key = s.secret("ssh_key_name")  # a key pair's name, masked only because of its name
-        self.tf_vars = {"suffix": self.suffix, "key": key.reveal() if key else "",
-                        "flavor": str(s.get("chi_flavor", "m1.large")),
-                        "image": str(s.get("chi_image", "CC-Ubuntu24.04"))}
+        self.tf_vars = {
+            "suffix": self.suffix,
+            "key": key.reveal() if key else "",
+            "flavor": str(s.get("chi_flavor", "m1.large")),
+            "image": str(s.get("chi_image", "CC-Ubuntu24.04")),
+        }
         self.hours = int(s.get("lease_hours", 8, int))
         self.timeout = float(s.get("provision_timeout", 3600, float))
         self.ssh_port = int(s.get("ssh_port", 22, int))
@@ -242,9 +285,11 @@ class ChameleonBackend(ServicesBackend):
 
     def plan(self) -> str:
         """What the platform stage will start (and bill), said before it starts it."""
-        return (f"Chameleon {self.site}: a {self.hours} h lease of 3 x {self.tf_vars['flavor']} "
-                f"VMs ({self.tf_vars['image']}) and 1 floating IP, names ending "
-                f"'{self.suffix}'")
+        return (
+            f"Chameleon {self.site}: a {self.hours} h lease of 3 x {self.tf_vars['flavor']} "
+            f"VMs ({self.tf_vars['image']}) and 1 floating IP, names ending "
+            f"'{self.suffix}'"
+        )
 
     def api_allowed_cidr(self) -> str:
         """Who may reach the Kubernetes API: the user's own public address, never 0.0.0.0/0."""
@@ -252,17 +297,19 @@ class ChameleonBackend(ServicesBackend):
 
         raw = self.ctx.settings.get("api_allowed_cidr")
         if not raw:
-            raise ConfigError("set api_allowed_cidr (MLOPS_API_ALLOWED_CIDR) to your public "
-                              "address, e.g. 198.51.100.7/32: only it may reach the "
-                              "cluster's API port 6443")
+            raise ConfigError(
+                "set api_allowed_cidr (MLOPS_API_ALLOWED_CIDR) to your public "
+                "address, e.g. 198.51.100.7/32: only it may reach the "
+                "cluster's API port 6443"
+            )
         try:
             network = ipaddress.ip_network(str(raw), strict=False)
         except ValueError as exc:
-            raise ConfigError(f"api_allowed_cidr {raw!r} is not an address range: {exc}"
-                              ) from None
+            raise ConfigError(f"api_allowed_cidr {raw!r} is not an address range: {exc}") from None
         if network.prefixlen == 0:
-            raise ConfigError("api_allowed_cidr must not be the whole internet; use your "
-                              "own address with /32")
+            raise ConfigError(
+                "api_allowed_cidr must not be the whole internet; use your own address with /32"
+            )
         return str(network)
 
     def session(self) -> ChiSession:
@@ -270,14 +317,21 @@ class ChameleonBackend(ServicesBackend):
 
     def _cloud_env(self) -> dict[str, str]:
         """What terraform-provider-openstack reads (no clouds.yaml needed)."""
-        return {"OS_AUTH_TYPE": "v3applicationcredential", "OS_AUTH_URL": self.auth_url,
-                "OS_APPLICATION_CREDENTIAL_ID": self.credential_id,
-                "OS_APPLICATION_CREDENTIAL_SECRET": self.credential_secret,
-                "OS_REGION_NAME": self.site}
+        return {
+            "OS_AUTH_TYPE": "v3applicationcredential",
+            "OS_AUTH_URL": self.auth_url,
+            "OS_APPLICATION_CREDENTIAL_ID": self.credential_id,
+            "OS_APPLICATION_CREDENTIAL_SECRET": self.credential_secret,
+            "OS_REGION_NAME": self.site,
+        }
 
     def _tf_args(self, lease: dict[str, Any], api_cidr: str) -> list[str]:
-        values = {**self.tf_vars, "reservation_id": lease["reservation_id"],
-                  "floating_ip": lease["floating_ip"], "api_allowed_cidr": api_cidr}
+        values = {
+            **self.tf_vars,
+            "reservation_id": lease["reservation_id"],
+            "floating_ip": lease["floating_ip"],
+            "api_allowed_cidr": api_cidr,
+        }
         return [f"-var={key}={value}" for key, value in values.items()]
 
     def start_platform(self) -> dict[str, Any]:
@@ -287,42 +341,68 @@ class ChameleonBackend(ServicesBackend):
         chi = self.session()
         # recorded first, so a creation that fails half way is still ended; the teardown
         # treats a lease that does not exist as already released
-        self.ctx.tracker.add("chameleon_lease", self.lease_name, module=MODULE,
-                             lease=self.lease_name, site=self.site, auth_url=self.auth_url,
-                             credential_id=self.credential_id)
+        self.ctx.tracker.add(
+            "chameleon_lease",
+            self.lease_name,
+            module=MODULE,
+            lease=self.lease_name,
+            site=self.site,
+            auth_url=self.auth_url,
+            credential_id=self.credential_id,
+        )
         try:
-            lease = chi.lease(self.lease_name, self.tf_vars["flavor"], 3, self.hours,
-                              timeout=int(self.timeout))
+            lease = chi.lease(
+                self.lease_name, self.tf_vars["flavor"], 3, self.hours, timeout=int(self.timeout)
+            )
         except StageError as exc:
             raise StageError(f"Chameleon ({self.auth_url}): {exc}") from exc
         except Exception as exc:  # python-chi, blazarclient and keystoneauth errors
-            raise StageError(f"Chameleon ({self.auth_url}) refused the lease "
-                             f"{self.lease_name}: {type(exc).__name__}: {exc}") from exc
-        self.ctx.say(f"lease {self.lease_name} {lease['status']}: floating IP "
-                     f"{lease['floating_ip']}")
+            raise StageError(
+                f"Chameleon ({self.auth_url}) refused the lease "
+                f"{self.lease_name}: {type(exc).__name__}: {exc}"
+            ) from exc
+        self.ctx.say(
+            f"lease {self.lease_name} {lease['status']}: floating IP {lease['floating_ip']}"
+        )
         args = self._tf_args(lease, api_cidr)
-        self.ctx.tracker.add("chameleon_terraform", self.suffix, module=MODULE,
-                             tf_dir=str(self.tf_dir), args=args, timeout=self.timeout,
-                             auth_url=self.auth_url, credential_id=self.credential_id,
-                             site=self.site)
+        self.ctx.tracker.add(
+            "chameleon_terraform",
+            self.suffix,
+            module=MODULE,
+            tf_dir=str(self.tf_dir),
+            args=args,
+            timeout=self.timeout,
+            auth_url=self.auth_url,
+            credential_id=self.credential_id,
+            site=self.site,
+        )
         shutil.copytree(scenario_dir() / "tf" / "kvm", self.tf_dir, dirs_exist_ok=True)
         env = self._cloud_env()
         run_tool(["terraform", "init", "-input=false"], self.tf_dir, self.timeout, env=env)
-        run_tool(["terraform", "apply", "-auto-approve", "-input=false", *args], self.tf_dir,
-                 self.timeout, env=env)
-        outputs = json.loads(run_tool(["terraform", "output", "-json"], self.tf_dir, 120,
-                                      env=env))
+        run_tool(
+            ["terraform", "apply", "-auto-approve", "-input=false", *args],
+            self.tf_dir,
+            self.timeout,
+            env=env,
+        )
+        outputs = json.loads(run_tool(["terraform", "output", "-json"], self.tf_dir, 120, env=env))
         address = outputs["floating_ip_out"]["value"]
         nodes = outputs["private_ips"]["value"]
         self.check_cloud(chi, api_cidr)
         self.render_inventories(address, nodes)
         chi.wait_for_ssh(address, self.ssh_port, int(self.timeout))
-        env = {"MLOPS_ATTENDEE": self.suffix, "GITOPS_REPO": gitops,
-               "ANSIBLE_CONFIG": str(self.ansible_dir / "ansible.cfg"),
-               "KUBECONFIG": str(self.kubeconfig)}
-        extra = {"kubespray_inventory": self.kubespray_inventory,
-                 "kubespray_version": KUBESPRAY_VERSION, "kubeconfig_path": self.kubeconfig,
-                 "floating_ip": address}
+        env = {
+            "MLOPS_ATTENDEE": self.suffix,
+            "GITOPS_REPO": gitops,
+            "ANSIBLE_CONFIG": str(self.ansible_dir / "ansible.cfg"),
+            "KUBECONFIG": str(self.kubeconfig),
+        }
+        extra = {
+            "kubespray_inventory": self.kubespray_inventory,
+            "kubespray_version": KUBESPRAY_VERSION,
+            "kubeconfig_path": self.kubeconfig,
+            "floating_ip": address,
+        }
         for playbook in PLAYBOOKS:
             self.ctx.say(f"ansible-playbook {playbook}")
             argv = ["ansible-playbook", "-i", str(self.inventory)]
@@ -330,14 +410,21 @@ class ChameleonBackend(ServicesBackend):
                 argv += ["-e", f"{key}={value}"]
             run_tool([*argv, playbook], self.ansible_dir, self.timeout, env=env)
             if playbook == KUBESPRAY_PLAYBOOK and not self.kubeconfig.is_file():
-                raise StageError(f"{playbook} did not fetch the cluster's kubeconfig to "
-                                 f"{self.kubeconfig}")
-        urls = {name: f"http://{address}:{NODE_PORTS[name]}"
-                for name in ("mlflow", "training", "evaluation")}
+                raise StageError(
+                    f"{playbook} did not fetch the cluster's kubeconfig to {self.kubeconfig}"
+                )
+        urls = {
+            name: f"http://{address}:{NODE_PORTS[name]}"
+            for name in ("mlflow", "training", "evaluation")
+        }
         # production's public address: ingress-nginx, which sends the canary its share
         urls["production"] = f"http://{address}"
-        return {"urls": urls, "floating_ip": address, "lease": lease,
-                "kubeconfig": str(self.kubeconfig)}
+        return {
+            "urls": urls,
+            "floating_ip": address,
+            "lease": lease,
+            "kubeconfig": str(self.kubeconfig),
+        }
 
     def check_cloud(self, chi: ChiSession, api_cidr: str) -> None:
         """What Terraform made, read back from Nova and Neutron: three ACTIVE nodes, and the
@@ -345,55 +432,83 @@ class ChameleonBackend(ServicesBackend):
         from mlops_helpers.waiting import wait_until
 
         wanted = {f"node{i}-mlops-{self.suffix}" for i in (1, 2, 3)}
-        servers = wait_until(lambda: chi.servers(f"-mlops-{self.suffix}$"),
-                             what=f"the three servers of {self.suffix}",
-                             timeout=min(self.timeout, 1200), interval=min(self.poll_interval, 5),
-                             until=lambda found: all(found.get(n) == "ACTIVE" for n in wanted),
-                             describe=lambda found: str(found), progress=False)
+        servers = wait_until(
+            lambda: chi.servers(f"-mlops-{self.suffix}$"),
+            what=f"the three servers of {self.suffix}",
+            timeout=min(self.timeout, 1200),
+            interval=min(self.poll_interval, 5),
+            until=lambda found: all(found.get(n) == "ACTIVE" for n in wanted),
+            describe=lambda found: str(found),
+            progress=False,
+        )
         if set(servers) != wanted:
             raise StageError(f"expected servers {sorted(wanted)}, found {sorted(servers)}")
-        api = [r for r in chi.ingress_rules(f"allow-mlops-{self.suffix}")
-               if (r.get("port_range_min") or 0) <= KUBE_API_PORT <= (r.get("port_range_max")
-                                                                   or 65535)]
+        api = [
+            r
+            for r in chi.ingress_rules(f"allow-mlops-{self.suffix}")
+            if (r.get("port_range_min") or 0) <= KUBE_API_PORT <= (r.get("port_range_max") or 65535)
+        ]
         sources = {r.get("remote_ip_prefix") or "0.0.0.0/0" for r in api}
         if sources != {api_cidr}:
-            raise StageError(f"port {KUBE_API_PORT} is open to {sorted(sources) or 'nobody'}; "
-                             f"it must be open to {api_cidr} only")
+            raise StageError(
+                f"port {KUBE_API_PORT} is open to {sorted(sources) or 'nobody'}; "
+                f"it must be open to {api_cidr} only"
+            )
 
     def gitops_repo(self) -> str:
         repo = self.ctx.settings.get("gitops_repo")
         if not repo:
-            raise ConfigError("set gitops_repo (MLOPS_GITOPS_REPO) to the git URL Argo CD "
-                              "syncs from: your fork of this repository")
+            raise ConfigError(
+                "set gitops_repo (MLOPS_GITOPS_REPO) to the git URL Argo CD "
+                "syncs from: your fork of this repository"
+            )
         return str(repo)
 
     def render_inventories(self, floating_ip: str, nodes: dict[str, str]) -> None:
         """inventory.yml and Kubespray's hosts.yaml from their templates, in the run dir."""
         values = {"floating_ip": floating_ip, **nodes}
         kubespray = self.ansible_dir / "k8s" / "inventory" / "mycluster" / "hosts.yaml.tmpl"
-        for template, target in ((self.ansible_dir / "inventory.yml.tmpl", self.inventory),
-                                 (kubespray, self.kubespray_inventory)):
+        for template, target in (
+            (self.ansible_dir / "inventory.yml.tmpl", self.inventory),
+            (kubespray, self.kubespray_inventory),
+        ):
             target.write_text(Template(template.read_text()).substitute(values))
 
     # -- the lifecycle's cluster steps, as Argo Workflows ------------------------------------
-    def submit(self, template: str, timeout: float | None = None,
-               **parameters: str) -> dict[str, Any]:
+    def submit(
+        self, template: str, timeout: float | None = None, **parameters: str
+    ) -> dict[str, Any]:
         """Submit a WorkflowTemplate and wait for it, bounded; return the finished workflow.
         Every argo/kubectl call uses the cluster's kubeconfig, fetched by the platform."""
         if not self.kubeconfig.is_file():
-            raise StageError(f"no kubeconfig at {self.kubeconfig}: run the platform stage "
-                             f"first")
-        argv = ["argo", "submit", "-n", "argo", "--from", f"workflowtemplate/{template}",
-                "--wait", "-o", "json"]
+            raise StageError(f"no kubeconfig at {self.kubeconfig}: run the platform stage first")
+        argv = [
+            "argo",
+            "submit",
+            "-n",
+            "argo",
+            "--from",
+            f"workflowtemplate/{template}",
+            "--wait",
+            "-o",
+            "json",
+        ]
         for key, value in parameters.items():
             argv += ["-p", f"{key}={value}"]
-        workflow: dict[str, Any] = json.loads(run_tool(
-            argv, scenario_dir(), timeout or self.timeout,
-            env={"KUBECONFIG": str(self.kubeconfig)}))
+        workflow: dict[str, Any] = json.loads(
+            run_tool(
+                argv,
+                scenario_dir(),
+                timeout or self.timeout,
+                env={"KUBECONFIG": str(self.kubeconfig)},
+            )
+        )
         phase = workflow.get("status", {}).get("phase")
         if phase != "Succeeded":
-            raise StageError(f"workflow {template} ended {phase}: "
-                             f"{workflow.get('status', {}).get('message', 'no message')}")
+            raise StageError(
+                f"workflow {template} ended {phase}: "
+                f"{workflow.get('status', {}).get('message', 'no message')}"
+            )
         return workflow
 
     @staticmethod
@@ -401,36 +516,54 @@ class ChameleonBackend(ServicesBackend):
         for node in workflow.get("status", {}).get("nodes", {}).values():
             if node.get("displayName") == step:
                 return str(node.get("outputs", {}).get("result", ""))
-        raise StageError(f"workflow {workflow.get('metadata', {}).get('name')} has no step "
-                         f"{step}")
+        raise StageError(f"workflow {workflow.get('metadata', {}).get('name')} has no step {step}")
 
     def start_training(self, request: dict[str, Any]) -> dict[str, Any]:
         """The cluster's way: submit train-model and wait for it (bounded by train_timeout,
         which the workflow's own poll also honours); its train step prints the run id."""
         limit = float(self.ctx.settings.get("train_timeout", 120, float))
-        workflow = self.submit("train-model", timeout=limit + 120, **{
-            "dataset": str(request["dataset"]), "model-type": str(request["model_type"]),
-            "params": json.dumps(request.get("params", {})),
-            "timeout-seconds": str(int(limit))})
+        workflow = self.submit(
+            "train-model",
+            timeout=limit + 120,
+            **{
+                "dataset": str(request["dataset"]),
+                "model-type": str(request["model_type"]),
+                "params": json.dumps(request.get("params", {})),
+                "timeout-seconds": str(int(limit)),
+            },
+        )
         run_id = self.step_result(workflow, "train")
         if not run_id:
             raise StageError(f"workflow {workflow['metadata']['name']} printed no run id")
         return {"run_id": run_id, "workflow": workflow["metadata"]["name"]}
 
     def build(self, model_name: str, version: str) -> dict[str, Any]:
-        workflow = self.submit("build-container-image", **{"model-version": version,
-                                                            "deploy": "false"})
+        workflow = self.submit(
+            "build-container-image", **{"model-version": version, "deploy": "false"}
+        )
         tag = self.step_result(workflow, "fetch")
-        return {"tag": tag, "digest": tag.rsplit("-", 1)[-1], "model_version": version,
-                "model_name": model_name, "workflow": workflow["metadata"]["name"]}
+        return {
+            "tag": tag,
+            "digest": tag.rsplit("-", 1)[-1],
+            "model_version": version,
+            "model_name": model_name,
+            "workflow": workflow["metadata"]["name"],
+        }
 
     def deploy(self, environment: str, bundle: dict[str, Any]) -> dict[str, Any]:
-        self.submit("deploy-container-image", environment=environment,
-                    **{"image-tag": bundle["tag"], "model-version": bundle["model_version"]})
+        self.submit(
+            "deploy-container-image",
+            environment=environment,
+            **{"image-tag": bundle["tag"], "model-version": bundle["model_version"]},
+        )
         address = (self.ctx.state.get("platform") or {}).get("floating_ip")
-        return {"environment": environment, "tag": bundle["tag"],
-                "model_version": bundle["model_version"],
-                "url": f"http://{address}:{NODE_PORTS[environment]}", "server": None}
+        return {
+            "environment": environment,
+            "tag": bundle["tag"],
+            "model_version": bundle["model_version"],
+            "url": f"http://{address}:{NODE_PORTS[environment]}",
+            "server": None,
+        }
 
 
 def _reveal(value: Any) -> str:
@@ -442,12 +575,19 @@ def _destroy_vms(params: dict[str, Any]) -> None:
     """Destroy whatever apply created, even a half-finished apply (its state is partial)."""
     tf_dir = Path(params["tf_dir"])
     if (tf_dir / ".terraform").is_dir() or (tf_dir / "terraform.tfstate").is_file():
-        env = {"OS_AUTH_TYPE": "v3applicationcredential", "OS_AUTH_URL": params["auth_url"],
-               "OS_APPLICATION_CREDENTIAL_ID": params["credential_id"],
-               "OS_APPLICATION_CREDENTIAL_SECRET": _secret(),
-               "OS_REGION_NAME": params["site"]}
-        run_tool(["terraform", "destroy", "-auto-approve", "-input=false", *params["args"]],
-                 tf_dir, float(params["timeout"]), env=env)
+        env = {
+            "OS_AUTH_TYPE": "v3applicationcredential",
+            "OS_AUTH_URL": params["auth_url"],
+            "OS_APPLICATION_CREDENTIAL_ID": params["credential_id"],
+            "OS_APPLICATION_CREDENTIAL_SECRET": _secret(),
+            "OS_REGION_NAME": params["site"],
+        }
+        run_tool(
+            ["terraform", "destroy", "-auto-approve", "-input=false", *params["args"]],
+            tf_dir,
+            float(params["timeout"]),
+            env=env,
+        )
 
 
 @teardown_handler("chameleon_lease")
@@ -458,5 +598,7 @@ def _end_lease(params: dict[str, Any]) -> None:
     except ConfigError:
         raise
     except Exception as exc:
-        raise StageError(f"could not end lease {params['lease']} at {params['auth_url']}: "
-                         f"{type(exc).__name__}: {exc}") from exc
+        raise StageError(
+            f"could not end lease {params['lease']} at {params['auth_url']}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc

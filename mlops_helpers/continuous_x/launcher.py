@@ -25,10 +25,26 @@ from mlops_helpers.fork_launcher import Request, become, serve_forever
 # unpickling its models) and the router import, and what MLflow imports on a service's
 # first run (logging and loading a model: about 0.6 s of CPU in each service otherwise);
 # not the router module itself, which reads its routes file's name when imported
-WARM = ("uvicorn", "fastapi", "pydantic", "yaml", "httpx", "sklearn.linear_model",
-        "sklearn.ensemble", "sklearn.metrics", "sklearn.model_selection", "sklearn.datasets",
-        "mlflow", "mlflow.sklearn", "mlflow.pyfunc", "mlflow.tracking.request_header.registry",
-        "mlflow.models.display_utils", "pydantic.v1", "git", "IPython")
+WARM = (
+    "uvicorn",
+    "fastapi",
+    "pydantic",
+    "yaml",
+    "httpx",
+    "sklearn.linear_model",
+    "sklearn.ensemble",
+    "sklearn.metrics",
+    "sklearn.model_selection",
+    "sklearn.datasets",
+    "mlflow",
+    "mlflow.sklearn",
+    "mlflow.pyfunc",
+    "mlflow.tracking.request_header.registry",
+    "mlflow.models.display_utils",
+    "pydantic.v1",
+    "git",
+    "IPython",
+)
 FIELDS = {"app": str, "cwd": str, "env": dict, "port": int, "log": str}
 # the only servers it starts: the two services (run in their folder), a build's app (run
 # in the build) and the router
@@ -61,8 +77,13 @@ def serve_app(request: Request) -> None:
 
     # the same options the local backend gives ``python -m uvicorn``: a bounded graceful
     # shutdown, so SIGTERM ends the server even with a request in flight
-    uvicorn.run(request["app"], host="127.0.0.1", port=request["port"], log_level="warning",
-                timeout_graceful_shutdown=3)
+    uvicorn.run(
+        request["app"],
+        host="127.0.0.1",
+        port=request["port"],
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+    )
 
 
 if __name__ == "__main__":

@@ -87,8 +87,9 @@ class LocalBackend(ServicesBackend):
             def start(kind: str) -> ManagedServer:
                 if kind == "mlflow":
                     return start_mlflow_server(run_dir, tracker, port=mlflow_port)
-                return self._fork(launcher.result(), f"{kind}-service", SERVICES[kind],
-                                  services, env)
+                return self._fork(
+                    launcher.result(), f"{kind}-service", SERVICES[kind], services, env
+                )
 
             servers = dict(zip(names, pool.map(start, names), strict=True))
         return {
@@ -104,8 +105,9 @@ class LocalBackend(ServicesBackend):
         shutil.rmtree(download, ignore_errors=True)
         try:
             model_dir = self.mlflow().download_model(model_name, version, download)
-            return make_bundle(scenario_dir() / "app", model_dir, self.builds_dir, model_name,
-                               version)
+            return make_bundle(
+                scenario_dir() / "app", model_dir, self.builds_dir, model_name, version
+            )
         finally:
             shutil.rmtree(download, ignore_errors=True)
 
@@ -124,8 +126,13 @@ class LocalBackend(ServicesBackend):
         if not (path / "manifest.json").is_file():
             raise StageError(f"build {bundle['tag']} is missing at {path}; run build again")
         server = self._start_app(environment, path, port)
-        deployed = {"environment": environment, "url": server.url, "tag": bundle["tag"],
-                    "model_version": bundle["model_version"], "server": server.to_dict()}
+        deployed = {
+            "environment": environment,
+            "url": server.url,
+            "tag": bundle["tag"],
+            "model_version": bundle["model_version"],
+            "server": server.to_dict(),
+        }
         if environment in ROUTER_ENVIRONMENTS:
             self.route({**deployments, environment: deployed})
         return deployed
@@ -136,15 +143,28 @@ class LocalBackend(ServicesBackend):
         launcher = self.ctx.state.get("launcher") or {}
         if launcher and ManagedServer.from_dict(launcher["server"]).alive():
             return str(launcher["url"])
-        server = start_server("app-launcher", [sys.executable, "-m",
-                                               "mlops_helpers.continuous_x.launcher", "{port}"],
-                              run_dir=self.ctx.run_dir, tracker=self.ctx.tracker, timeout=60,
-                              interval=READY_POLL_S, env=SINGLE_THREADED)
+        server = start_server(
+            "app-launcher",
+            [sys.executable, "-m", "mlops_helpers.continuous_x.launcher", "{port}"],
+            run_dir=self.ctx.run_dir,
+            tracker=self.ctx.tracker,
+            timeout=60,
+            interval=READY_POLL_S,
+            env=SINGLE_THREADED,
+        )
         self.ctx.state.update(launcher={"url": server.url, "server": server.to_dict()})
         return server.url
 
-    def _fork(self, launcher: str, name: str, app: str, cwd: str, env: dict[str, str],
-              port: int | None = None, health_path: str = "/health") -> ManagedServer:
+    def _fork(
+        self,
+        launcher: str,
+        name: str,
+        app: str,
+        cwd: str,
+        env: dict[str, str],
+        port: int | None = None,
+        health_path: str = "/health",
+    ) -> ManagedServer:
         """``app`` (module:attribute) served by uvicorn in a process forked from the
         launcher, in ``cwd`` with ``env`` added, on ``port`` (a free one if None); healthy
         and tracked."""
@@ -152,13 +172,27 @@ class LocalBackend(ServicesBackend):
         log_path = self.ctx.run_dir / "logs" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         request = {"app": app, "cwd": cwd, "env": env, "port": port, "log": str(log_path)}
-        return start_forked(launcher, request, name, port, log_path, self.ctx.tracker,
-                            health_path=health_path, interval=READY_POLL_S)
+        return start_forked(
+            launcher,
+            request,
+            name,
+            port,
+            log_path,
+            self.ctx.tracker,
+            health_path=health_path,
+            interval=READY_POLL_S,
+        )
 
     def _start_app(self, environment: str, bundle: Path, port: int | None) -> ManagedServer:
         """The environment's app on ``port`` (a free one if None), healthy, tracked."""
-        return self._fork(self._launcher(), f"app-{environment}", BUILD_APP, str(bundle),
-                          {"BUNDLE_DIR": str(bundle), "APP_ENVIRONMENT": environment}, port)
+        return self._fork(
+            self._launcher(),
+            f"app-{environment}",
+            BUILD_APP,
+            str(bundle),
+            {"BUNDLE_DIR": str(bundle), "APP_ENVIRONMENT": environment},
+            port,
+        )
 
     # -- the canary router: production's address -----------------------------------------
     @property
@@ -175,8 +209,11 @@ class LocalBackend(ServicesBackend):
         """Write the routes (production, canary, weight) and make sure the router runs."""
         import json
 
-        upstreams = {env: {"url": d["url"], "model_version": d["model_version"]}
-                     for env, d in deployments.items() if env in ROUTER_ENVIRONMENTS}
+        upstreams = {
+            env: {"url": d["url"], "model_version": d["model_version"]}
+            for env, d in deployments.items()
+            if env in ROUTER_ENVIRONMENTS
+        }
         tmp = self.routes_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"weight": self.canary_weight(), "upstreams": upstreams}))
         tmp.replace(self.routes_file)
@@ -184,9 +221,14 @@ class LocalBackend(ServicesBackend):
         if router and ManagedServer.from_dict(router["server"]).alive():
             return dict(router)
         self.ctx.tracker.add("path", "routes", path=str(self.routes_file))
-        server = self._fork(self._launcher(), "router", ROUTER_APP, str(self.ctx.run_dir),
-                            {"ROUTES_FILE": str(self.routes_file)},
-                            health_path="/router/health")
+        server = self._fork(
+            self._launcher(),
+            "router",
+            ROUTER_APP,
+            str(self.ctx.run_dir),
+            {"ROUTES_FILE": str(self.routes_file)},
+            health_path="/router/health",
+        )
         router = {"url": server.url, "server": server.to_dict()}
         self.ctx.state.update(router=router)
         return router
@@ -199,8 +241,10 @@ class LocalBackend(ServicesBackend):
         try:
             status, body = http_json("GET", f"{router['url']}/router/stats", timeout=10)
         except OSError as exc:
-            raise StageError(f"the canary router at {router['url']} is not answering "
-                             f"({getattr(exc, 'reason', exc)})") from None
+            raise StageError(
+                f"the canary router at {router['url']} is not answering "
+                f"({getattr(exc, 'reason', exc)})"
+            ) from None
         if status != 200 or not isinstance(body, dict):
             raise StageError(f"the canary router answered HTTP {status}: {body}")
         return body

@@ -25,9 +25,11 @@ class MlflowRest:
         try:
             return http_json(method, url, body, timeout=self.timeout)
         except OSError as exc:  # refused, reset or timed out: MLflow is down
-            raise StageError(f"MLflow at {self.url} is not answering "
-                             f"({getattr(exc, 'reason', exc)}); run the platform stage "
-                             f"again") from None
+            raise StageError(
+                f"MLflow at {self.url} is not answering "
+                f"({getattr(exc, 'reason', exc)}); run the platform stage "
+                f"again"
+            ) from None
 
     def _get(self, path: str, **query: str) -> tuple[int, Any]:
         return self._request("GET", f"{self.url}/api/2.0/mlflow/{path}?{urlencode(query)}")
@@ -40,8 +42,12 @@ class MlflowRest:
         run = body["run"]
         tags = {t["key"]: t["value"] for t in run.get("data", {}).get("tags", [])}
         metrics = {m["key"]: m["value"] for m in run.get("data", {}).get("metrics", [])}
-        return {"run_id": run_id, "status": run["info"]["status"], "error": tags.get("error"),
-                "metrics": metrics}
+        return {
+            "run_id": run_id,
+            "status": run["info"]["status"],
+            "error": tags.get("error"),
+            "metrics": metrics,
+        }
 
     def version_exists(self, name: str, version: str) -> bool:
         status, _ = self._get("model-versions/get", name=name, version=str(version))
@@ -59,23 +65,28 @@ class MlflowRest:
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
         status, body = self._request(
-            "POST", f"{self.url}/api/2.0/mlflow/registered-models/alias",
-            {"name": name, "alias": alias, "version": str(version)})
+            "POST",
+            f"{self.url}/api/2.0/mlflow/registered-models/alias",
+            {"name": name, "alias": alias, "version": str(version)},
+        )
         if status != 200:
-            raise StageError(f"could not point alias {alias} of {name} at version {version}: "
-                             f"HTTP {status} {body}")
+            raise StageError(
+                f"could not point alias {alias} of {name} at version {version}: "
+                f"HTTP {status} {body}"
+            )
 
     # -- artifacts, through the server's artifact proxy (``mlflow server`` default) --------
     def _download_uri(self, name: str, version: str) -> str:
-        status, body = self._get("model-versions/get-download-uri", name=name,
-                                 version=str(version))
+        status, body = self._get("model-versions/get-download-uri", name=name, version=str(version))
         if status != 200:
-            raise StageError(f"no download location for {name} version {version}: "
-                             f"HTTP {status} {body}")
+            raise StageError(
+                f"no download location for {name} version {version}: HTTP {status} {body}"
+            )
         uri: str = body["artifact_uri"]
         if not uri.startswith("mlflow-artifacts:/"):
-            raise StageError(f"{name} version {version} is stored at {uri}, outside the "
-                             f"server's artifact proxy")
+            raise StageError(
+                f"{name} version {version} is stored at {uri}, outside the server's artifact proxy"
+            )
         return uri.removeprefix("mlflow-artifacts:").lstrip("/")
 
     def _files(self, path: str) -> list[str]:
@@ -95,7 +106,7 @@ class MlflowRest:
 
         root = self._download_uri(name, version)
         for path in self._files(root):
-            target = dest / path[len(root):].lstrip("/")
+            target = dest / path[len(root) :].lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             url = f"{self.url}/api/2.0/mlflow-artifacts/artifacts/{quote(path)}"
             with urllib.request.urlopen(url, timeout=60) as resp:

@@ -32,5 +32,10 @@ def model_name(settings: Settings) -> str:
 # Argo WorkflowTemplates under workflows/, in lifecycle order; each names the CLI stages it
 # carries out in its ``mlops-workshop/stages`` annotation (platform is Ansible's, cleanup
 # Terraform's).
-WORKFLOWS = ("train-model", "build-container-image", "deploy-container-image",
-             "promote-model", "revert-model")
+WORKFLOWS = (
+    "train-model",
+    "build-container-image",
+    "deploy-container-image",
+    "promote-model",
+    "revert-model",
+)

@@ -66,10 +66,14 @@ class Figures:
                 return None
             return round(ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)], 3)
 
-        return {"requests": self.requests, "errors": self.errors,
-                "client_errors": self.client_errors,
-                "error_rate": round(self.errors / self.requests, 4) if self.requests else None,
-                "p50_ms": pct(0.50), "p95_ms": pct(0.95)}
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "client_errors": self.client_errors,
+            "error_rate": round(self.errors / self.requests, 4) if self.requests else None,
+            "p50_ms": pct(0.50),
+            "p95_ms": pct(0.95),
+        }
 
 
 class Routes:
@@ -116,10 +120,14 @@ class Router:
     def stats(self) -> dict[str, Any]:
         routes = self.routes.current()
         with self.lock:
-            return {"weight": float(routes.get("weight", DEFAULT_WEIGHT)),
-                    "upstreams": routes.get("upstreams", {}),
-                    "environments": {env: {v: f.summary() for v, f in versions.items()}
-                                     for env, versions in self.figures.items()}}
+            return {
+                "weight": float(routes.get("weight", DEFAULT_WEIGHT)),
+                "upstreams": routes.get("upstreams", {}),
+                "environments": {
+                    env: {v: f.summary() for v, f in versions.items()}
+                    for env, versions in self.figures.items()
+                },
+            }
 
     async def forward(self, request: Request) -> Response:
         routes = self.routes.current()
@@ -129,24 +137,36 @@ class Router:
         environment = choose(routes, self.random.random())
         upstream = upstreams[environment]
         body = await request.body()
-        headers = {k: v for k, v in request.headers.items()
-                   if k.lower() in ("content-type", "accept")}
+        headers = {
+            k: v for k, v in request.headers.items() if k.lower() in ("content-type", "accept")
+        }
         start = time.perf_counter()
         try:
             answer = await self.client.request(
-                request.method, f"{upstream['url']}{request.url.path}",
-                params=request.query_params, content=body, headers=headers)
+                request.method,
+                f"{upstream['url']}{request.url.path}",
+                params=request.query_params,
+                content=body,
+                headers=headers,
+            )
             status, content = answer.status_code, answer.content
             media = answer.headers.get("content-type", "application/json")
         except httpx.HTTPError as exc:
             status, media = 502, "application/json"
-            content = json.dumps({"error": f"{environment} did not answer: "
-                                           f"{type(exc).__name__}"}).encode()
+            content = json.dumps(
+                {"error": f"{environment} did not answer: {type(exc).__name__}"}
+            ).encode()
         latency_ms = (time.perf_counter() - start) * 1000
         self.record(environment, str(upstream.get("model_version")), status, latency_ms)
-        return Response(content, status_code=status, media_type=media,
-                        headers={"X-Environment": environment,
-                                 "X-Model-Version": str(upstream.get("model_version"))})
+        return Response(
+            content,
+            status_code=status,
+            media_type=media,
+            headers={
+                "X-Environment": environment,
+                "X-Model-Version": str(upstream.get("model_version")),
+            },
+        )
 
 
 def create_app(routes_file: Path) -> Starlette:
@@ -165,8 +185,9 @@ def create_app(routes_file: Path) -> Starlette:
 
     async def refused(_: Request, exc: Exception) -> JSONResponse:
         status = int(getattr(exc, "status_code", 500))
-        return JSONResponse({"error": str(getattr(exc, "detail", type(exc).__name__))},
-                            status_code=status)
+        return JSONResponse(
+            {"error": str(getattr(exc, "detail", type(exc).__name__))}, status_code=status
+        )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -174,12 +195,16 @@ def create_app(routes_file: Path) -> Starlette:
         await router.client.aclose()
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
-    return Starlette(routes=[
-        Route("/router/health", health, methods=["GET"]),
-        Route("/router/stats", stats, methods=["GET"]),
-        Route("/router/reset", reset, methods=["POST"]),
-        Route("/{path:path}", router.forward, methods=methods),
-    ], lifespan=lifespan, exception_handlers={HTTPException: refused, Exception: refused})
+    return Starlette(
+        routes=[
+            Route("/router/health", health, methods=["GET"]),
+            Route("/router/stats", stats, methods=["GET"]),
+            Route("/router/reset", reset, methods=["POST"]),
+            Route("/{path:path}", router.forward, methods=methods),
+        ],
+        lifespan=lifespan,
+        exception_handlers={HTTPException: refused, Exception: refused},
+    )
 
 
 app = create_app(Path(os.environ.get("ROUTES_FILE", "routes.json")))

@@ -59,8 +59,11 @@ def training_request(ctx: StageContext) -> dict[str, Any]:
     model_type = str(s.get("model_type", DEFAULTS["model_type"]))
     names = HYPERPARAMETERS.get(model_type, ())
     params = {k: s.get(k, DEFAULTS.get(k)) for k in names}
-    return {"dataset": s.get("dataset", DEFAULTS["dataset"]), "model_type": model_type,
-            "params": {k: v for k, v in params.items() if v is not None}}
+    return {
+        "dataset": s.get("dataset", DEFAULTS["dataset"]),
+        "model_type": model_type,
+        "params": {k: v for k, v in params.items() if v is not None},
+    }
 
 
 def serving(ctx: StageContext) -> dict[str, str | None]:
@@ -83,8 +86,11 @@ def await_run(ctx: StageContext, run_id: str, timeout: float | None = None) -> d
     limit = timeout or ctx.settings.get("train_timeout", DEFAULTS["train_timeout"], float)
     mlflow = ctx.backend.mlflow()
     run: dict[str, Any] = wait_until(
-        lambda: mlflow.run(run_id), what=f"MLflow run {run_id}", timeout=limit,
-        interval=ctx.backend.poll_interval, until=lambda r: r["status"] in TERMINAL,
+        lambda: mlflow.run(run_id),
+        what=f"MLflow run {run_id}",
+        timeout=limit,
+        interval=ctx.backend.poll_interval,
+        until=lambda r: r["status"] in TERMINAL,
         describe=lambda r: r["status"],
     )
     return run
@@ -100,8 +106,10 @@ def train(ctx: StageContext) -> dict[str, Any]:
     run = await_run(ctx, run_id)
     if run["status"] != "FINISHED":
         staging = serving(ctx).get("staging")
-        raise GateFailed(f"training run {run_id} ended {run['status']}: {run['error']}; "
-                         f"no version is registered and staging keeps version {staging}")
+        raise GateFailed(
+            f"training run {run_id} ended {run['status']}: {run['error']}; "
+            f"no version is registered and staging keeps version {staging}"
+        )
     ctx.say(f"training run {run_id} FINISHED: {run['metrics']}")
     return {"run_id": run_id, "request": request, **run}
 
@@ -122,19 +130,24 @@ def evaluate(ctx: StageContext) -> dict[str, Any]:
     answer = ctx.backend.evaluate(run_id, threshold)
     accuracy = float(answer.get("accuracy", float("nan")))
     if not answer.get("passed") or not accuracy >= threshold:
-        raise GateFailed(f"evaluation of run {run_id}: {answer.get('metric', 'accuracy')} "
-                         f"{accuracy:.4f} is below the threshold {threshold}; no version is "
-                         f"registered")
+        raise GateFailed(
+            f"evaluation of run {run_id}: {answer.get('metric', 'accuracy')} "
+            f"{accuracy:.4f} is below the threshold {threshold}; no version is "
+            f"registered"
+        )
     version = answer.get("new_model_version")
     if not version:  # the seed's bug class: a version that is never read must stop the run
         raise StageError(f"evaluation of run {run_id} passed but returned no model version")
     ctx.state.update(candidate_version=str(version))
     if answer.get("identical_to"):
-        ctx.say(f"run {run_id} is identical to version {version} (same data, model and "
-                f"settings): no new version registered")
+        ctx.say(
+            f"run {run_id} is identical to version {version} (same data, model and "
+            f"settings): no new version registered"
+        )
     else:
-        ctx.say(f"run {run_id}: accuracy {accuracy:.4f} >= {threshold}; registered version "
-                f"{version}")
+        ctx.say(
+            f"run {run_id}: accuracy {accuracy:.4f} >= {threshold}; registered version {version}"
+        )
     return answer
 
 
@@ -159,12 +172,15 @@ def _check_version(ctx: StageContext, version: str, action: str) -> None:
     name, mlflow = model_name(ctx.settings), ctx.backend.mlflow()
     if not mlflow.version_exists(name, version):
         known = mlflow.versions(name)
-        raise GateFailed(f"version {version} of {name} does not exist (known: "
-                         f"{', '.join(known) or 'none'}); refusing to {action} it")
+        raise GateFailed(
+            f"version {version} of {name} does not exist (known: "
+            f"{', '.join(known) or 'none'}); refusing to {action} it"
+        )
 
 
-def _release(ctx: StageContext, environment: str, version: str,
-             record: bool = True) -> dict[str, Any]:
+def _release(
+    ctx: StageContext, environment: str, version: str, record: bool = True
+) -> dict[str, Any]:
     """Point the environment's alias at the version and (re)deploy its app."""
     bundle = _bundle(ctx, version)
     ctx.backend.mlflow().set_alias(model_name(ctx.settings), environment, version)
@@ -189,8 +205,11 @@ def deploy_staging(ctx: StageContext) -> dict[str, Any]:
 def _promote(ctx: StageContext, target: str) -> dict[str, Any]:
     source = PROMOTION_SOURCE[target]
     requested = ctx.settings.get("version")
-    version = str(requested) if requested is not None else ctx.backend.mlflow().alias(
-        model_name(ctx.settings), source)
+    version = (
+        str(requested)
+        if requested is not None
+        else ctx.backend.mlflow().alias(model_name(ctx.settings), source)
+    )
     if version is None:
         raise GateFailed(f"{source} serves no version yet; nothing to promote to {target}")
     _check_version(ctx, version, f"promote to {target}")
@@ -206,8 +225,11 @@ def canary_gate(ctx: StageContext, version: str) -> dict[str, Any]:
     deployments = ctx.state.get("deployments") or {}
     current = (deployments.get("production") or {}).get("model_version")
     if current is None or str(current) == version:
-        why = ("production serves nothing yet, so there is no live traffic to compare with"
-               if current is None else f"production already serves version {version}")
+        why = (
+            "production serves nothing yet, so there is no live traffic to compare with"
+            if current is None
+            else f"production already serves version {version}"
+        )
         ctx.say(f"canary gate: {why}")
         return {"version": version, "judged": False, "why": why}
     figures = ctx.backend.live_figures()
@@ -215,32 +237,49 @@ def canary_gate(ctx: StageContext, version: str) -> dict[str, Any]:
         if str(ctx.settings.get("canary_gate", "on")).lower() == "off":
             ctx.say("canary gate: off (canary_gate=off); this backend reports no live figures")
             return {"version": version, "judged": False, "why": "canary_gate=off"}
-        raise GateFailed("this backend reports no live canary figures: watch the canary in "
-                         "the ingress metrics, then promote with -p canary_gate off")
+        raise GateFailed(
+            "this backend reports no live canary figures: watch the canary in "
+            "the ingress metrics, then promote with -p canary_gate off"
+        )
     environments = figures.get("environments", {})
-    verdict = judge(environments.get("canary", {}).get(version),
-                    environments.get("production", {}).get(str(current)),
-                    CanaryRules.from_settings(ctx.settings))
-    result = {"version": version, "judged": True, "passed": verdict.passed,
-              "reasons": verdict.reasons, "canary": verdict.canary,
-              "production": verdict.production, "production_version": str(current)}
+    verdict = judge(
+        environments.get("canary", {}).get(version),
+        environments.get("production", {}).get(str(current)),
+        CanaryRules.from_settings(ctx.settings),
+    )
+    result = {
+        "version": version,
+        "judged": True,
+        "passed": verdict.passed,
+        "reasons": verdict.reasons,
+        "canary": verdict.canary,
+        "production": verdict.production,
+        "production_version": str(current),
+    }
     ctx.state.update(canary_gate=result)
     if not verdict.passed:
-        raise GateFailed(f"canary version {version} is not promoted to production: "
-                         f"{'; '.join(verdict.reasons)}. Roll the canary back with "
-                         f"-p revert_environment canary (revert stage)")
+        raise GateFailed(
+            f"canary version {version} is not promoted to production: "
+            f"{'; '.join(verdict.reasons)}. Roll the canary back with "
+            f"-p revert_environment canary (revert stage)"
+        )
     c, p = verdict.canary, verdict.production
-    ctx.say(f"canary gate passed: version {version} served {c['requests']} requests, "
-            f"error rate {c['error_rate']:.2%} (production {p['error_rate']:.2%}), p95 "
-            f"{c['p95_ms']:.1f} ms (production {p['p95_ms']:.1f} ms)")
+    ctx.say(
+        f"canary gate passed: version {version} served {c['requests']} requests, "
+        f"error rate {c['error_rate']:.2%} (production {p['error_rate']:.2%}), p95 "
+        f"{c['p95_ms']:.1f} ms (production {p['p95_ms']:.1f} ms)"
+    )
     return result
 
 
 def promote_production(ctx: StageContext) -> dict[str, Any]:
     """Gate: canary's version goes to production only on good live figures."""
     source = ctx.settings.get("version")
-    version = str(source) if source is not None else ctx.backend.mlflow().alias(
-        model_name(ctx.settings), "canary")
+    version = (
+        str(source)
+        if source is not None
+        else ctx.backend.mlflow().alias(model_name(ctx.settings), "canary")
+    )
     if version is None:
         raise GateFailed("canary serves no version yet; nothing to promote to production")
     gate = canary_gate(ctx, version)
@@ -265,9 +304,20 @@ def revert(ctx: StageContext) -> dict[str, Any]:
 
 
 def cleanup(ctx: StageContext) -> dict[str, Any]:
-    return cleanup_stage(ctx, forget=("platform", "deployments", "history", "builds",
-                                      "run_id", "candidate_version", "router", "launcher",
-                                      "canary_gate"))
+    return cleanup_stage(
+        ctx,
+        forget=(
+            "platform",
+            "deployments",
+            "history",
+            "builds",
+            "run_id",
+            "candidate_version",
+            "router",
+            "launcher",
+            "canary_gate",
+        ),
+    )
 
 
 PIPELINE = Pipeline(
@@ -275,19 +325,31 @@ PIPELINE = Pipeline(
     stages=[
         Stage("platform", platform, "MLflow, the training and the evaluation service"),
         Stage("train", train, "start a training run and poll MLflow until it ends", gate=True),
-        Stage("evaluate", evaluate, "evaluate the run; register a version if it passes",
-              gate=True),
+        Stage("evaluate", evaluate, "evaluate the run; register a version if it passes", gate=True),
         Stage("build", build, "bundle the app with that exact model version"),
-        Stage("deploy_staging", deploy_staging, "serve the new version in staging",
-              environment="staging"),
-        Stage("promote_canary", promote_canary, "staging's version to canary",
-              environment="canary"),
-        Stage("promote_production", promote_production,
-              "canary's version to production, if its live figures are good",
-              environment="production", gate=True),
-        Stage("revert", revert, "put the environment's previous version back "
-                                "(revert_environment, production by default)",
-              environment="production"),
+        Stage(
+            "deploy_staging",
+            deploy_staging,
+            "serve the new version in staging",
+            environment="staging",
+        ),
+        Stage(
+            "promote_canary", promote_canary, "staging's version to canary", environment="canary"
+        ),
+        Stage(
+            "promote_production",
+            promote_production,
+            "canary's version to production, if its live figures are good",
+            environment="production",
+            gate=True,
+        ),
+        Stage(
+            "revert",
+            revert,
+            "put the environment's previous version back "
+            "(revert_environment, production by default)",
+            environment="production",
+        ),
         Stage("cleanup", cleanup, "stop every server, remove the store and builds"),
     ],
     backends=REGISTRY,

@@ -27,8 +27,12 @@ def run_experiments(sh: Shell, variants: list[dict[str, Any]]) -> list[str]:
     def run(variant: dict[str, Any]) -> list[str]:
         sets = [arg for key, value in variant.items() for arg in ("-S", f"{key}={value}")]
         out = sh.dvc("--wait-for-lock", "exp", "run", "--temp", *sets).stdout
-        return [name.strip() for line in out.splitlines() if line.startswith("Ran experiment")
-                for name in line.partition(":")[2].split(",")]
+        return [
+            name.strip()
+            for line in out.splitlines()
+            if line.startswith("Ran experiment")
+            for name in line.partition(":")[2].split(",")
+        ]
 
     # threads only wait: each experiment is its own dvc process
     with ThreadPoolExecutor(max_workers=max(1, len(variants))) as pool:
@@ -41,7 +45,11 @@ def experiment_table(sh: Shell) -> Any:
 
     text = sh.dvc("exp", "show", "--csv", "--no-pager", "--only-changed").stdout
     table = pd.read_csv(io.StringIO(text))
-    keep = [c for c in table.columns
-            if c in SHOWN or c.startswith(("metrics.json:", "params.yaml:"))
-            or c in {"accuracy", "f1_macro", "log_loss", "train.C", "train.max_iter"}]
+    keep = [
+        c
+        for c in table.columns
+        if c in SHOWN
+        or c.startswith(("metrics.json:", "params.yaml:"))
+        or c in {"accuracy", "f1_macro", "log_loss", "train.C", "train.max_iter"}
+    ]
     return table[keep] if keep else table

@@ -38,8 +38,12 @@ def fingerprint(sh: Shell) -> str:
 
 def record(state: StateStore, gate: str, sh: Shell, passed: bool, reason: str = "") -> None:
     gates: dict[str, Any] = state.get("gates", {})
-    gates[gate] = {"fingerprint": fingerprint(sh), "lock": lock_digest(sh), "passed": passed,
-                   "reason": reason}
+    gates[gate] = {
+        "fingerprint": fingerprint(sh),
+        "lock": lock_digest(sh),
+        "passed": passed,
+        "reason": reason,
+    }
     state.update(gates=gates)
 
 
@@ -50,12 +54,17 @@ def require_passed(state: StateStore, gates: tuple[str, ...], sh: Shell, stage: 
     for gate in gates:
         found = recorded.get(gate)
         if found is None:
-            raise GateFailed(f"{stage} refused: {gate} has not run for this workspace; run "
-                             f"it first (dvc.lock {lock})")
+            raise GateFailed(
+                f"{stage} refused: {gate} has not run for this workspace; run "
+                f"it first (dvc.lock {lock})"
+            )
         if found["fingerprint"] != now:
-            raise GateFailed(f"{stage} refused: the workspace changed since {gate} judged it "
-                             f"(dvc.lock then {found['lock'][:12]}, now {lock}); run {gate} "
-                             f"again")
+            raise GateFailed(
+                f"{stage} refused: the workspace changed since {gate} judged it "
+                f"(dvc.lock then {found['lock'][:12]}, now {lock}); run {gate} "
+                f"again"
+            )
         if not found["passed"]:
-            raise GateFailed(f"{stage} refused: {gate} failed for this dvc.lock ({lock}): "
-                             f"{found['reason']}")
+            raise GateFailed(
+                f"{stage} refused: {gate} failed for this dvc.lock ({lock}): {found['reason']}"
+            )

@@ -34,12 +34,16 @@ class LocalBackend(DvcCmlBackend):
 
     def check_origin_url(self, url: str) -> None:
         if "://" in url:
-            raise ConfigError(f"the local backend serves folder remotes only, but origin is "
-                              f"{url!r}: use the backend that matches it (s3 for s3://)")
+            raise ConfigError(
+                f"the local backend serves folder remotes only, but origin is "
+                f"{url!r}: use the backend that matches it (s3 for s3://)"
+            )
 
     def post_report(self, report: Any, target: str, repo: Path) -> str:
-        return (f"report written to {report.markdown} (the local backend does not post "
-                f"to a pull request)")
+        return (
+            f"report written to {report.markdown} (the local backend does not post "
+            f"to a pull request)"
+        )
 
     def describe(self) -> str:
         return "local backend: DVC remotes are folders on this machine"

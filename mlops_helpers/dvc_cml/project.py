@@ -40,8 +40,9 @@ def read_params(repo: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML, fix it and run again: {exc}") from exc
     if not isinstance(params, dict):
-        raise ConfigError(f"{path} must be a mapping of stage names to parameters, "
-                          f"not {type(params).__name__}")
+        raise ConfigError(
+            f"{path} must be a mapping of stage names to parameters, not {type(params).__name__}"
+        )
     return params
 
 
@@ -71,8 +72,10 @@ def reproduce(sh: Shell, from_cache: bool = False) -> list[str]:
 
         failed = re.findall(r"failed to reproduce '([^']+)'", exc.output)
         where = f"stage '{failed[0]}'" if failed else "the pipeline"
-        raise StageError(f"dvc repro failed in {where}: {exc.reason}; the repo and the "
-                         f"remotes are unchanged, fix it and run again") from None
+        raise StageError(
+            f"dvc repro failed in {where}: {exc.reason}; the repo and the "
+            f"remotes are unchanged, fix it and run again"
+        ) from None
     return [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")]
 
 
@@ -105,16 +108,25 @@ def require_remote(sh: Shell, name: str) -> None:
     """The remote is configured and, when it is a folder, the folder exists."""
     urls = remote_urls(sh)
     if name not in urls:
-        raise StageError(f"DVC remote '{name}' is not configured in {sh.cwd}; known remotes: "
-                         f"{', '.join(urls) or '(none)'}. Fix the remote setting and rerun.")
+        raise StageError(
+            f"DVC remote '{name}' is not configured in {sh.cwd}; known remotes: "
+            f"{', '.join(urls) or '(none)'}. Fix the remote setting and rerun."
+        )
     url = urls[name]
     if url and "://" not in url and not Path(url).is_dir():
-        raise StageError(f"DVC remote '{name}' points at {url}, which does not exist; "
-                         f"nothing was changed. Restore the folder or fix the remote's URL.")
+        raise StageError(
+            f"DVC remote '{name}' points at {url}, which does not exist; "
+            f"nothing was changed. Restore the folder or fix the remote's URL."
+        )
 
 
-REFUSALS = ("SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "ExpiredToken",
-            "NoSuchBucket")
+REFUSALS = (
+    "SignatureDoesNotMatch",
+    "InvalidAccessKeyId",
+    "AccessDenied",
+    "ExpiredToken",
+    "NoSuchBucket",
+)
 
 
 def _why(exc: CommandFailed, sh: Shell | None = None, remote: str = "") -> str:
@@ -126,8 +138,10 @@ def _why(exc: CommandFailed, sh: Shell | None = None, remote: str = "") -> str:
         output += probe.stdout + probe.stderr
     codes = [code for code in REFUSALS if code in output]
     if codes:
-        return (f"the remote refused the request ({', '.join(codes)}): check the credentials "
-                f"and the bucket")
+        return (
+            f"the remote refused the request ({', '.join(codes)}): check the credentials "
+            f"and the bucket"
+        )
     return f"{exc.reason}; check its URL and credentials"
 
 
@@ -136,8 +150,9 @@ def push(sh: Shell, remote: str) -> str:
     try:
         return sh.dvc("push", "-r", remote).stdout.strip().splitlines()[-1]
     except CommandFailed as exc:
-        raise StageError(f"dvc push to remote '{remote}' failed: {_why(exc)}; nothing was "
-                         f"removed") from None
+        raise StageError(
+            f"dvc push to remote '{remote}' failed: {_why(exc)}; nothing was removed"
+        ) from None
 
 
 def pull(sh: Shell, remote: str) -> str:
@@ -145,8 +160,10 @@ def pull(sh: Shell, remote: str) -> str:
     try:
         out = sh.dvc("pull", "-r", remote).stdout.strip()
     except CommandFailed as exc:
-        raise StageError(f"dvc pull from remote '{remote}' failed: {_why(exc, sh, remote)}; the "
-                         f"workspace was not changed") from None
+        raise StageError(
+            f"dvc pull from remote '{remote}' failed: {_why(exc, sh, remote)}; the "
+            f"workspace was not changed"
+        ) from None
     return out.splitlines()[-1] if out else "up to date"
 
 
@@ -156,8 +173,12 @@ def push_branch(sh: Shell, branch: str) -> None:
         sh.git_remote("push", "-q", "origin", f"HEAD:refs/heads/{branch}")
     except CommandFailed as exc:
         moved = "rejected" in exc.output or "fetch first" in exc.output
-        why = (f"'{branch}' has new commits on origin since this build started; the build "
-               f"of those commits will reproduce them" if moved else exc.reason)
+        why = (
+            f"'{branch}' has new commits on origin since this build started; the build "
+            f"of those commits will reproduce them"
+            if moved
+            else exc.reason
+        )
         raise StageError(f"git push to origin {branch} failed: {why}") from None
 
 
@@ -185,14 +206,21 @@ def check_lock(sh: Shell) -> dict[str, Any]:
     except CommandFailed as exc:
         if "dvc.lock" not in exc.output:
             raise
-        found = [line.strip() for line in exc.output.splitlines()
-                 if "not a valid" in line or "validation failed" in line]
-        raise GateFailed(f"dvc.lock is not valid ({'; '.join(found) or exc.reason}). "
-                         f"Run `dvc repro` and commit dvc.lock.") from None
+        found = [
+            line.strip()
+            for line in exc.output.splitlines()
+            if "not a valid" in line or "validation failed" in line
+        ]
+        raise GateFailed(
+            f"dvc.lock is not valid ({'; '.join(found) or exc.reason}). "
+            f"Run `dvc repro` and commit dvc.lock."
+        ) from None
     if stale:
         lines = "; ".join(f"{stage} ({' / '.join(why)})" for stage, why in stale.items())
-        raise GateFailed(f"dvc.lock is not up to date; stale stages: {lines}. "
-                         f"Run `dvc repro` and commit dvc.lock.")
+        raise GateFailed(
+            f"dvc.lock is not up to date; stale stages: {lines}. "
+            f"Run `dvc repro` and commit dvc.lock."
+        )
     return {"stale_stages": []}
 
 
@@ -201,8 +229,9 @@ def missing_outputs(sh: Shell, remote: str) -> dict[str, str]:
     try:
         return dict(sh.dvc_json("status", "-c", "-r", remote))
     except CommandFailed as exc:
-        raise StageError(f"dvc status -c against remote '{remote}' failed: {_why(exc)}; "
-                         f"nothing was changed") from None
+        raise StageError(
+            f"dvc status -c against remote '{remote}' failed: {_why(exc)}; nothing was changed"
+        ) from None
 
 
 def check_pushed(shells: dict[str, Shell]) -> dict[str, Any]:
@@ -210,8 +239,7 @@ def check_pushed(shells: dict[str, Shell]) -> dict[str, Any]:
     missing = {remote: missing_outputs(sh, remote) for remote, sh in shells.items()}
     missing = {remote: paths for remote, paths in missing.items() if paths}
     if missing:
-        lines = "; ".join(f"remote '{r}' lacks {', '.join(sorted(p))}" for r, p in
-                          missing.items())
+        lines = "; ".join(f"remote '{r}' lacks {', '.join(sorted(p))}" for r, p in missing.items())
         raise GateFailed(f"not everything is pushed: {lines}. Run `dvc push -r <remote>`.")
     return {"remotes_clean": list(shells)}
 

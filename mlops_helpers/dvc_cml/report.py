@@ -39,8 +39,11 @@ def direction(name: str) -> str:
 
 def summary_line(rows: list[Row]) -> str:
     """``accuracy 0.9815 -> 0.9444 (worse; higher is better), ...`` rounded for people."""
-    parts = [f"{r.name} {_cell(r.old)} -> {_cell(r.new)}"
-             + (f" ({r.verdict}; {direction(r.name)})" if r.verdict else "") for r in rows]
+    parts = [
+        f"{r.name} {_cell(r.old)} -> {_cell(r.new)}"
+        + (f" ({r.verdict}; {direction(r.name)})" if r.verdict else "")
+        for r in rows
+    ]
     return ", ".join(parts) or "no metric changed"
 
 
@@ -58,8 +61,7 @@ def diff_rows(diff: dict[str, dict[str, dict[str, Any]]]) -> list[Row]:
     for source, values in sorted(diff.items()):
         prefix = f"{source}:" if len(diff) > 1 else ""
         for name, entry in sorted(values.items()):
-            rows.append(Row(prefix + name, entry.get("old"), entry.get("new"),
-                            entry.get("diff")))
+            rows.append(Row(prefix + name, entry.get("old"), entry.get("new"), entry.get("diff")))
     return rows
 
 
@@ -81,8 +83,10 @@ def markdown_table(rows: list[Row], old: str, new: str, what: str) -> str:
     lines = [head, "|---|---:|---:|---:|" + ("---|" if judged else "")]
     for r in rows:
         verdict = f" {r.verdict} ({direction(r.name)}) |" if r.verdict else " |"
-        lines.append(f"| {r.name} | {_cell(r.old)} | {_cell(r.new)} | {_cell(r.change, True)} |"
-                     + (verdict if judged else ""))
+        lines.append(
+            f"| {r.name} | {_cell(r.old)} | {_cell(r.new)} | {_cell(r.change, True)} |"
+            + (verdict if judged else "")
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -94,12 +98,14 @@ def confusion_pairs(plots: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
             for value in render.get("content", {}).get("data", {}).get("values", []):
                 if "actual" in value and "predicted" in value:
                     pairs.setdefault(value.get("rev", "workspace"), []).append(
-                        (str(value["actual"]), str(value["predicted"])))
+                        (str(value["actual"]), str(value["predicted"]))
+                    )
     return pairs
 
 
-def draw(metrics: list[Row], pairs: dict[str, list[tuple[str, str]]], old: str, new: str,
-         path: Path) -> Path:
+def draw(
+    metrics: list[Row], pairs: dict[str, list[tuple[str, str]]], old: str, new: str, path: Path
+) -> Path:
     """Metric bars (target vs branch) beside a confusion matrix per revision."""
     import matplotlib
 
@@ -109,22 +115,23 @@ def draw(metrics: list[Row], pairs: dict[str, list[tuple[str, str]]], old: str, 
     from mlops_helpers.plots import plot_metric_comparison
 
     revs = sorted((r for r in pairs if pairs[r]), key=lambda r: r == "workspace")
-    fig, axes = plt.subplots(1, 1 + len(revs), figsize=(4.2 + 3.0 * len(revs), 3.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(1, 1 + len(revs), figsize=(4.2 + 3.0 * len(revs), 3.4), squeeze=False)
+
     def label(name: str) -> str:  # which way is better, under each metric's name
         higher = HIGHER_IS_BETTER.get(name.split(":")[-1])
         return name if higher is None else f"{name}\n({'higher' if higher else 'lower'} is\nbetter)"
 
-    series = {old: {label(r.name): r.old for r in metrics if isinstance(r.old, (int, float))},
-              new: {label(r.name): r.new for r in metrics if isinstance(r.new, (int, float))}}
+    series = {
+        old: {label(r.name): r.old for r in metrics if isinstance(r.old, (int, float))},
+        new: {label(r.name): r.new for r in metrics if isinstance(r.new, (int, float))},
+    }
     plot_metric_comparison(series, title="metrics", ax=axes[0][0])
     from mlops_helpers.plots import plot_confusion_matrix
 
     for ax, rev in zip(axes[0][1:], revs, strict=True):
         actual, predicted = zip(*pairs[rev], strict=True)
         label = new if rev == "workspace" else old  # DVC names the target by its git rev
-        plot_confusion_matrix(list(actual), list(predicted), title=f"confusion: {label}",
-                              ax=ax)
+        plot_confusion_matrix(list(actual), list(predicted), title=f"confusion: {label}", ax=ax)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
@@ -137,22 +144,27 @@ def write_report(found: dict[str, Any], out_dir: Path, branch: str) -> Report:
     target = found["target"]
     metrics = diff_rows(found.get("metrics", {}))
     params = diff_rows(found.get("params", {}))
-    plot = draw(metrics, confusion_pairs(found.get("plots", {})), target, branch,
-                out_dir / "report.png")
-    errors = [f"{e.get('name')} at {e.get('rev')}: {e.get('msg')}"
-              for e in found.get("plots", {}).get("errors", [])]
-    text = "\n".join([
-        f"## DVC report: `{branch}` compared with `{target}`",
-        "",
-        "### Metrics (`dvc metrics diff`)",
-        markdown_table(metrics, target, branch, "metric"),
-        "### Parameters (`dvc params diff`)",
-        markdown_table(params, target, branch, "parameter"),
-        "### Plots (`dvc plots diff`)",
-        f"![metrics and confusion matrices]({plot.name})",
-        *(["", "Plots DVC could not read: " + "; ".join(errors)] if errors else []),
-        "",
-    ])
+    plot = draw(
+        metrics, confusion_pairs(found.get("plots", {})), target, branch, out_dir / "report.png"
+    )
+    errors = [
+        f"{e.get('name')} at {e.get('rev')}: {e.get('msg')}"
+        for e in found.get("plots", {}).get("errors", [])
+    ]
+    text = "\n".join(
+        [
+            f"## DVC report: `{branch}` compared with `{target}`",
+            "",
+            "### Metrics (`dvc metrics diff`)",
+            markdown_table(metrics, target, branch, "metric"),
+            "### Parameters (`dvc params diff`)",
+            markdown_table(params, target, branch, "parameter"),
+            "### Plots (`dvc plots diff`)",
+            f"![metrics and confusion matrices]({plot.name})",
+            *(["", "Plots DVC could not read: " + "; ".join(errors)] if errors else []),
+            "",
+        ]
+    )
     markdown = out_dir / "report.md"
     markdown.write_text(text)
     return Report(markdown, plot, metrics, params)

@@ -20,8 +20,10 @@ from mlops_helpers.dvc_cml.shell import environment
 from mlops_helpers.errors import ConfigError, MissingExtraError, StageError
 from mlops_helpers.extras import is_installed
 
-CREDENTIALS = ("AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (under Jenkins: "
-               "inside the withCredentials block of the stage)")
+CREDENTIALS = (
+    "AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (under Jenkins: "
+    "inside the withCredentials block of the stage)"
+)
 
 
 @REGISTRY.register("aws")  # the README's name for the AWS credential set
@@ -40,8 +42,9 @@ class S3Backend(DvcCmlBackend):
             raise ConfigError(f"the s3 backend has no AWS credentials: set {CREDENTIALS}")
         endpoint = self.settings.get("s3_endpoint_url")
         if endpoint and not str(endpoint).startswith(("http://", "https://")):
-            raise ConfigError(f"s3_endpoint_url must start with http:// or https://, got "
-                              f"{endpoint!r}")
+            raise ConfigError(
+                f"s3_endpoint_url must start with http:// or https://, got {endpoint!r}"
+            )
 
     def sandbox_origin_url(self) -> str:
         base = str(self.settings.require("dvc_s3_url", why="the S3 URL of the DVC remote"))
@@ -57,8 +60,10 @@ class S3Backend(DvcCmlBackend):
     def remote_env(self) -> dict[str, str]:
         self.validate()
         env: dict[str, str] = {}
-        key_id, secret = self.settings.get("aws_access_key_id"), self.settings.get(
-            "aws_secret_access_key")
+        key_id, secret = (
+            self.settings.get("aws_access_key_id"),
+            self.settings.get("aws_secret_access_key"),
+        )
         if key_id and secret:
             env["AWS_ACCESS_KEY_ID"] = _plain(key_id)
             env["AWS_SECRET_ACCESS_KEY"] = _plain(secret)
@@ -77,33 +82,46 @@ class S3Backend(DvcCmlBackend):
 
     def check_origin_url(self, url: str) -> None:
         if not url.startswith("s3://"):
-            raise ConfigError(f"the s3 backend needs an s3:// origin remote, but the "
-                              f"workspace's origin is {url!r}: use the local backend for it")
+            raise ConfigError(
+                f"the s3 backend needs an s3:// origin remote, but the "
+                f"workspace's origin is {url!r}: use the local backend for it"
+            )
 
     def post_report(self, report: Any, target: str, repo: Path) -> str:
         cml = shutil.which("cml")
         token = self.settings.secret("repo_token")
         if cml is None or not token:
             missing = " and ".join(
-                n for n, ok in (("the cml CLI (npm i -g @dvcorg/cml)", cml), ("REPO_TOKEN",
-                                token)) if not ok)
+                n
+                for n, ok in (("the cml CLI (npm i -g @dvcorg/cml)", cml), ("REPO_TOKEN", token))
+                if not ok
+            )
             return f"report written to {report.markdown}; not posted: {missing} missing"
-        argv = [cml, "comment", "create", f"--target={target}", "--publish",
-                str(report.markdown)]
+        argv = [cml, "comment", "create", f"--target={target}", "--publish", str(report.markdown)]
         env = {**environment(), "REPO_TOKEN": token.reveal()}
-        done = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True,
-                              timeout=120, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            argv,
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
         if done.returncode != 0:
             last = (done.stdout + done.stderr).strip().splitlines() or ["no output"]
-            raise StageError(f"cml comment create --target={target} failed "
-                             f"({done.returncode}): {last[-1][:300]}")
+            raise StageError(
+                f"cml comment create --target={target} failed ({done.returncode}): {last[-1][:300]}"
+            )
         return f"report posted to {target}: {done.stdout.strip() or 'ok'}"
 
     def describe(self) -> str:
         endpoint = self.settings.get("s3_endpoint_url")
         where = f" at {endpoint}" if endpoint else ""
-        return (f"s3 backend: the shared DVC remote is on S3{where} (storage and requests "
-                f"are billed by the bucket owner); the CI cache remote is a local folder")
+        return (
+            f"s3 backend: the shared DVC remote is on S3{where} (storage and requests "
+            f"are billed by the bucket owner); the CI cache remote is a local folder"
+        )
 
 
 def _plain(value: Any) -> str:

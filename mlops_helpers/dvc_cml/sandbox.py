@@ -32,8 +32,13 @@ IGNORED = re.compile(r"^(__pycache__|\.pytest_cache|\.ruff_cache|.*\.pyc)$")
 PULL_REQUEST_NUMBER = "1"
 
 
-def create_sandbox(ctx: StageContext, feature_params: str, feature_branch: str,
-                   target: str = "main", origin_remote: str = "origin") -> dict[str, str]:
+def create_sandbox(
+    ctx: StageContext,
+    feature_params: str,
+    feature_branch: str,
+    target: str = "main",
+    origin_remote: str = "origin",
+) -> dict[str, str]:
     """Build the sandbox; returns ``workspace`` and the ``change_*`` settings of its PR."""
     backend = ctx.backend
     backend.validate()  # a missing setting or credential stops us before anything exists
@@ -54,7 +59,8 @@ def create_sandbox(ctx: StageContext, feature_params: str, feature_branch: str,
     # the file `dvc remote add -d origin URL` writes; written at once to spare dvc calls
     (sh.cwd / ".dvc" / "config").write_text(
         f"[core]\n    remote = {origin_remote}\n    autostage = true\n"
-        f"['remote \"{origin_remote}\"']\n    url = {origin_url}\n")
+        f"['remote \"{origin_remote}\"']\n    url = {origin_url}\n"
+    )
     sh.git("add", "-A")
     sh.git("commit", "-q", "-m", "Start the model project from the template")
     store = run_cache_store()
@@ -75,10 +81,16 @@ def create_sandbox(ctx: StageContext, feature_params: str, feature_branch: str,
     sh.git("commit", "-q", "-am", f"Try {_describe(changes)}")
     project.push_branch(sh, feature_branch)
     _forget_outputs(sh)  # from here on it looks like a fresh CI agent's clone
-    ctx.say(f"sandbox {sh.cwd}: {target} {how} and pushed to {origin_url}; pull request "
-            f"#{PULL_REQUEST_NUMBER} from {feature_branch} changes {_describe(changes)}")
-    return {"workspace": str(sh.cwd), "change_id": PULL_REQUEST_NUMBER,
-            "change_target": target, "change_branch": feature_branch}
+    ctx.say(
+        f"sandbox {sh.cwd}: {target} {how} and pushed to {origin_url}; pull request "
+        f"#{PULL_REQUEST_NUMBER} from {feature_branch} changes {_describe(changes)}"
+    )
+    return {
+        "workspace": str(sh.cwd),
+        "change_id": PULL_REQUEST_NUMBER,
+        "change_target": target,
+        "change_branch": feature_branch,
+    }
 
 
 def run_cache_store() -> Path:

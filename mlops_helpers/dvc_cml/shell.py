@@ -37,8 +37,10 @@ COLORAMA_STREAMS = ("orig_stdout", "orig_stderr", "wrapped_stdout", "wrapped_std
 # dvc's own options that may come before its command (``dvc --wait-for-lock exp run``)
 GLOBAL_FLAGS = ("--wait-for-lock", "-q", "-v")
 # reads the values at run time, so they never appear in an argv or a config file
-CREDENTIAL_HELPER = ('!f() { test "$1" = get && printf "username=%s\\npassword=%s\\n" '
-                     '"$GIT_USERNAME" "$GIT_PASSWORD"; }; f')
+CREDENTIAL_HELPER = (
+    '!f() { test "$1" = get && printf "username=%s\\npassword=%s\\n" '
+    '"$GIT_USERNAME" "$GIT_PASSWORD"; }; f'
+)
 
 
 class CommandFailed(StageError):
@@ -48,8 +50,10 @@ class CommandFailed(StageError):
         self.argv = argv
         self.code = code
         self.output = output
-        shown = [Path(argv[0]).name, *(a for a in argv[1:] if a != "-c"
-                                       and not a.startswith("credential.helper"))]
+        shown = [
+            Path(argv[0]).name,
+            *(a for a in argv[1:] if a != "-c" and not a.startswith("credential.helper")),
+        ]
         super().__init__(f"`{' '.join(shown[:4])}` exited with {code}: {self.reason}")
 
     @property
@@ -79,8 +83,10 @@ def environment() -> dict[str, str]:
     env["PATH"] = f"{BIN_DIR}{os.pathsep}{env.get('PATH', '')}"
     env.update(
         DVC_NO_ANALYTICS="1",
-        GIT_AUTHOR_NAME="workshop-ci", GIT_AUTHOR_EMAIL="ci@workshop.invalid",
-        GIT_COMMITTER_NAME="workshop-ci", GIT_COMMITTER_EMAIL="ci@workshop.invalid",
+        GIT_AUTHOR_NAME="workshop-ci",
+        GIT_AUTHOR_EMAIL="ci@workshop.invalid",
+        GIT_COMMITTER_NAME="workshop-ci",
+        GIT_COMMITTER_EMAIL="ci@workshop.invalid",
         GIT_TERMINAL_PROMPT="0",
         NO_COLOR="1",  # plain text in logs and notebook outputs
     )
@@ -97,13 +103,18 @@ class Shell:
     timeout: float = DEFAULT_TIMEOUT
     extra_env: dict[str, str] = field(default_factory=dict, repr=False)  # credentials
 
-    def run(self, argv: list[str], *, check: bool = True,
-            timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, argv: list[str], *, check: bool = True, timeout: float | None = None
+    ) -> subprocess.CompletedProcess[str]:
         try:
             done = subprocess.run(
-                argv, cwd=self.cwd, env={**environment(), **self.extra_env},
-                capture_output=True, text=True,
-                timeout=timeout or self.timeout, stdin=subprocess.DEVNULL,
+                argv,
+                cwd=self.cwd,
+                env={**environment(), **self.extra_env},
+                capture_output=True,
+                text=True,
+                timeout=timeout or self.timeout,
+                stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired as exc:
             raise StageError(
@@ -120,12 +131,16 @@ class Shell:
         """A git command that talks to a remote (fetch, push): credentials from the
         environment when the job provides them (Jenkins ``usernamePassword`` binding)."""
         env = {**os.environ, **self.extra_env}
-        helper = (["-c", "credential.helper=", "-c", f"credential.helper={CREDENTIAL_HELPER}"]
-                  if env.get("GIT_USERNAME") and env.get("GIT_PASSWORD") else [])
+        helper = (
+            ["-c", "credential.helper=", "-c", f"credential.helper={CREDENTIAL_HELPER}"]
+            if env.get("GIT_USERNAME") and env.get("GIT_PASSWORD")
+            else []
+        )
         return self.run(["git", *helper, *args]).stdout.strip()
 
-    def dvc(self, *args: str, check: bool = True, timeout: float | None = None,
-            from_cache: bool = False) -> subprocess.CompletedProcess[str]:
+    def dvc(
+        self, *args: str, check: bool = True, timeout: float | None = None, from_cache: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         """A dvc command. Each ``dvc`` process spends about a second importing DVC, so
         commands that run no project code and carry no credentials run DVC's own CLI
         entry point in this process: same arguments, same output, same exit code.
@@ -134,8 +149,7 @@ class Shell:
         except a ``repro`` the caller knows DVC restores from its run-cache
         (``from_cache``): it checks outputs out and runs no project code."""
         command = tuple(arg for arg in args if arg not in GLOBAL_FLAGS)
-        runs_code = ((command[:1] == ("repro",) and not from_cache)
-                     or command[:2] == ("exp", "run"))
+        runs_code = (command[:1] == ("repro",) and not from_cache) or command[:2] == ("exp", "run")
         if self.extra_env or runs_code:
             return self.run([tool("dvc"), *args], check=check, timeout=timeout)
         done = _dvc_in_process(self.cwd, list(args))
@@ -176,11 +190,16 @@ def _output_to(out: io.StringIO, err: io.StringIO) -> Iterator[None]:
     turns colorama off and on around JSON output, which resets ``sys.stdout`` to them)."""
     import colorama.initialise as colorama_streams
 
-    handlers = {handler for name in ("dvc", "dvc_objects", "dvc_data")
-                for handler in logging.getLogger(name).handlers
-                if isinstance(handler, logging.StreamHandler)}
-    streams = {handler: handler.setStream(err if handler.level >= logging.WARNING else out)
-               for handler in handlers}
+    handlers = {
+        handler
+        for name in ("dvc", "dvc_objects", "dvc_data")
+        for handler in logging.getLogger(name).handlers
+        if isinstance(handler, logging.StreamHandler)
+    }
+    streams = {
+        handler: handler.setStream(err if handler.level >= logging.WARNING else out)
+        for handler in handlers
+    }
     saved = {name: getattr(colorama_streams, name) for name in COLORAMA_STREAMS}
     for name in COLORAMA_STREAMS:
         setattr(colorama_streams, name, out if name.endswith("stdout") else err)

@@ -85,9 +85,13 @@ def create_sandbox(ctx: StageContext) -> dict[str, str]:
     settings a Jenkins PR build would have. Not a stage: CI builds the team's own repo."""
     from mlops_helpers.dvc_cml.sandbox import create_sandbox as create
 
-    return create(ctx, str(_setting(ctx, "feature_params")), feature_branch(ctx),
-                  target=str(_setting(ctx, "target_branch")),
-                  origin_remote=remotes(ctx)[0])
+    return create(
+        ctx,
+        str(_setting(ctx, "feature_params")),
+        feature_branch(ctx),
+        target=str(_setting(ctx, "target_branch")),
+        origin_remote=remotes(ctx)[0],
+    )
 
 
 def checkout(ctx: StageContext) -> dict[str, Any]:
@@ -110,10 +114,16 @@ def checkout(ctx: StageContext) -> dict[str, Any]:
     sh.dvc("remote", "add", "--local", "-f", cache, str(folder))
     ctx.state.update(head=head, gates={})  # a new checkout: earlier gate results are void
     where = f"pull request #{pr.number}: {pr.branch} -> {pr.target}" if pr else "branch build"
-    ctx.say(f"{sh.cwd} at {head[:8]} ({where}); CI cache remote '{cache}' = {folder}"
-            + ("; HEAD is CI's own dvc.lock commit [skip ci]" if skip else ""))
-    return {"workspace": str(sh.cwd), "head": head, "pull_request": pr.number if pr else None,
-            "skip_ci": skip}
+    ctx.say(
+        f"{sh.cwd} at {head[:8]} ({where}); CI cache remote '{cache}' = {folder}"
+        + ("; HEAD is CI's own dvc.lock commit [skip ci]" if skip else "")
+    )
+    return {
+        "workspace": str(sh.cwd),
+        "head": head,
+        "pull_request": pr.number if pr else None,
+        "skip_ci": skip,
+    }
 
 
 def unit_tests(ctx: StageContext) -> dict[str, Any]:
@@ -123,8 +133,17 @@ def unit_tests(ctx: StageContext) -> dict[str, Any]:
 
     sh = shell(ctx)
     # the project's tests need no pytest plugins; not loading the workshop's saves ~2 s
-    argv = ["env", "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1", "PYTHONDONTWRITEBYTECODE=1",
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    argv = [
+        "env",
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1",
+        "PYTHONDONTWRITEBYTECODE=1",
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+    ]
     try:
         out = sh.run(argv).stdout
     except CommandFailed as exc:
@@ -145,14 +164,18 @@ def lint(ctx: StageContext) -> dict[str, Any]:
     except CommandFailed as exc:
         ctx.say(exc.output[-2000:])
         found = [line for line in exc.output.splitlines() if line.startswith("Found ")]
-        raise StageError(f"ruff found problems in {sh.cwd}: "
-                         f"{found[-1] if found else exc.reason}") from None
+        raise StageError(
+            f"ruff found problems in {sh.cwd}: {found[-1] if found else exc.reason}"
+        ) from None
     ctx.say(f"lint: {out}")
     return {"summary": out}
 
 
-STATUS_WORDS = {"new": "only in the local cache", "deleted": "only in the remote",
-                "missing": "in neither"}  # dvc status -c
+STATUS_WORDS = {
+    "new": "only in the local cache",
+    "deleted": "only in the remote",
+    "missing": "in neither",
+}  # dvc status -c
 
 
 def remote_credentials(ctx: StageContext) -> dict[str, Any]:
@@ -163,12 +186,16 @@ def remote_credentials(ctx: StageContext) -> dict[str, Any]:
     origin = remotes(ctx)[0]
     sh = shell(ctx, remote_access=True)  # no credentials: a one-line error, before any work
     status = project.missing_outputs(sh, origin)
-    counts = {STATUS_WORDS.get(word, word): list(status.values()).count(word)
-              for word in sorted(set(status.values()))}
+    counts = {
+        STATUS_WORDS.get(word, word): list(status.values()).count(word)
+        for word in sorted(set(status.values()))
+    }
     names = sorted(k for k in sh.extra_env if "SECRET" in k or "KEY_ID" in k or "PROFILE" in k)
-    ctx.say(f"remote '{origin}' answers; outputs of this commit: "
-            f"{', '.join(f'{n} {w}' for w, n in counts.items()) or 'all in sync'}; "
-            f"credentials from the environment: {', '.join(names) or 'none needed'}")
+    ctx.say(
+        f"remote '{origin}' answers; outputs of this commit: "
+        f"{', '.join(f'{n} {w}' for w, n in counts.items()) or 'all in sync'}; "
+        f"credentials from the environment: {', '.join(names) or 'none needed'}"
+    )
     return {"remote": origin, "credentials": names}
 
 
@@ -186,8 +213,10 @@ def sync_remotes(ctx: StageContext) -> dict[str, Any]:
         from_cache = "some files are missing in the CI cache remote"
     from_origin = project.pull(shells[origin], origin)
     to_cache = project.push(shells[cache], cache)
-    ctx.say(f"pull -r {cache}: {from_cache} | pull -r {origin}: {from_origin} | "
-            f"push -r {cache}: {to_cache}")
+    ctx.say(
+        f"pull -r {cache}: {from_cache} | pull -r {origin}: {from_origin} | "
+        f"push -r {cache}: {to_cache}"
+    )
     return {"from_cache": from_cache, "from_origin": from_origin, "to_cache": to_cache}
 
 
@@ -197,8 +226,10 @@ def reproduce(ctx: StageContext) -> dict[str, Any]:
 
     sh, pr = shell(ctx), pull_request(ctx)
     if pr and sh.git("branch", "--show-current") != pr.branch:
-        raise StageError(f"the workspace is not on the pull request's head '{pr.branch}': "
-                         f"run the checkout stage first")
+        raise StageError(
+            f"the workspace is not on the pull request's head '{pr.branch}': "
+            f"run the checkout stage first"
+        )
     ran = project.reproduce(sh)
     ctx.say(f"dvc repro ran: {', '.join(ran) or 'nothing (already up to date)'}")
     return {"ran": ran}
@@ -292,16 +323,22 @@ def commit_lock(ctx: StageContext) -> dict[str, Any]:
 
     sh, pr = shell(ctx), pull_request(ctx)
     if pr is None:
-        raise StageError("commit_lock runs on pull requests only (CHANGE_ID, CHANGE_TARGET "
-                         "and CHANGE_BRANCH are not set): a branch build commits nothing")
+        raise StageError(
+            "commit_lock runs on pull requests only (CHANGE_ID, CHANGE_TARGET "
+            "and CHANGE_BRANCH are not set): a branch build commits nothing"
+        )
     if sh.git("branch", "--show-current") != pr.branch:
-        raise StageError(f"the workspace is not on the pull request's head '{pr.branch}': "
-                         f"run the checkout stage first")
+        raise StageError(
+            f"the workspace is not on the pull request's head '{pr.branch}': "
+            f"run the checkout stage first"
+        )
     gate.require_passed(ctx.state, ("lock_check", "pushed_check"), sh, "commit_lock")
     build = _setting(ctx, "build_number")
     result = project.commit_lock(sh, pr.branch, str(build) if build else None)
-    ctx.say(f"{pr.branch}: committed {', '.join(result['committed']) or 'nothing new'}; "
-            f"origin/{pr.branch} is at {result['commit'][:8]}")
+    ctx.say(
+        f"{pr.branch}: committed {', '.join(result['committed']) or 'nothing new'}; "
+        f"origin/{pr.branch} is at {result['commit'][:8]}"
+    )
     return result
 
 
@@ -321,8 +358,7 @@ def _remove_credentials(params: dict[str, Any]) -> None:
     if (repo / ".dvc").is_dir():
         sh = Shell(repo, timeout=60)
         for option in params.get("options", []):
-            sh.dvc("remote", "modify", "--local", "--unset", params["remote"], option,
-                   check=False)
+            sh.dvc("remote", "modify", "--local", "--unset", params["remote"], option, check=False)
 
 
 PIPELINE = Pipeline(
@@ -331,21 +367,46 @@ PIPELINE = Pipeline(
         Stage("checkout", checkout, "the workspace at the PR head, target fetched"),
         Stage("unit_tests", unit_tests, "the project's own pytest tests"),
         Stage("lint", lint, "ruff check on the project"),
-        Stage("remote_credentials", remote_credentials,
-              "the shared remote answers with the job's credentials (none stored)"),
+        Stage(
+            "remote_credentials",
+            remote_credentials,
+            "the shared remote answers with the job's credentials (none stored)",
+        ),
         Stage("sync_remotes", sync_remotes, "pull CI cache remote, pull origin, push cache"),
         Stage("reproduce", reproduce, "dvc repro on the PR head", environment="pull request"),
-        Stage("lock_check", lock_check, "dvc.lock up to date (dvc status)", gate=True,
-              environment="pull request"),
+        Stage(
+            "lock_check",
+            lock_check,
+            "dvc.lock up to date (dvc status)",
+            gate=True,
+            environment="pull request",
+        ),
         Stage("push", push, "dvc push to both remotes", environment="pull request"),
-        Stage("pushed_check", pushed_check, "every output in both remotes (dvc status -c)",
-              gate=True, environment="pull request"),
-        Stage("compare", compare, "dvc metrics/params/plots diff against the target",
-              environment="pull request"),
-        Stage("report", report, "Markdown report with table and plot (CML comment)",
-              environment="pull request"),
-        Stage("commit_lock", commit_lock, "commit dvc.lock to the PR branch [skip ci]",
-              environment="pull request"),
+        Stage(
+            "pushed_check",
+            pushed_check,
+            "every output in both remotes (dvc status -c)",
+            gate=True,
+            environment="pull request",
+        ),
+        Stage(
+            "compare",
+            compare,
+            "dvc metrics/params/plots diff against the target",
+            environment="pull request",
+        ),
+        Stage(
+            "report",
+            report,
+            "Markdown report with table and plot (CML comment)",
+            environment="pull request",
+        ),
+        Stage(
+            "commit_lock",
+            commit_lock,
+            "commit dvc.lock to the PR branch [skip ci]",
+            environment="pull request",
+        ),
         Stage("cleanup", cleanup, "release what the run started"),
     ],
     backends=REGISTRY,

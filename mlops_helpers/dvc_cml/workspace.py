@@ -30,14 +30,15 @@ class PullRequest:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PullRequest | None:
-        values = {key: settings.get(key) for key in ("change_id", "change_target",
-                                                       "change_branch")}
+        values = {key: settings.get(key) for key in ("change_id", "change_target", "change_branch")}
         if not any(values.values()):
             return None
         missing = [key.upper() for key, value in values.items() if not value]
         if missing:
-            raise ConfigError(f"a pull-request build needs CHANGE_ID, CHANGE_TARGET and "
-                              f"CHANGE_BRANCH; {', '.join(missing)} is not set")
+            raise ConfigError(
+                f"a pull-request build needs CHANGE_ID, CHANGE_TARGET and "
+                f"CHANGE_BRANCH; {', '.join(missing)} is not set"
+            )
         number = str(values["change_id"])
         if not number.isdigit():
             raise ConfigError(f"CHANGE_ID must be the pull request's number, got {number!r}")
@@ -48,12 +49,17 @@ def resolve(settings: Settings) -> Path:
     """The workspace: a git repository with a DVC project at its top."""
     raw = settings.get("workspace")
     if not raw:
-        raise ConfigError("no workspace: run under Jenkins (it sets WORKSPACE), or pass "
-                          "-p workspace PATH to a clone of your DVC project (the notebook "
-                          "creates a sandbox project for you)")
+        raise ConfigError(
+            "no workspace: run under Jenkins (it sets WORKSPACE), or pass "
+            "-p workspace PATH to a clone of your DVC project (the notebook "
+            "creates a sandbox project for you)"
+        )
     path = Path(str(raw)).expanduser().resolve()
-    for needed, what in ((".git", "a git checkout"), (".dvc", "a DVC project (dvc init)"),
-                         ("dvc.yaml", "a DVC pipeline")):
+    for needed, what in (
+        (".git", "a git checkout"),
+        (".dvc", "a DVC project (dvc init)"),
+        ("dvc.yaml", "a DVC pipeline"),
+    ):
         if not (path / needed).exists():
             raise ConfigError(f"workspace {path} is not {what}: {needed} is missing")
     return path
@@ -71,13 +77,19 @@ def checkout_pull_request(sh: Shell, pr: PullRequest) -> str:
     """Fetch the target and the PR branch; put the workspace on the PR head (a local branch
     named like the PR branch, which Jenkins' merge or detached checkout is not)."""
     try:
-        sh.git_remote("fetch", "-q", "origin",
-                      f"+refs/heads/{pr.target}:refs/remotes/origin/{pr.target}",
-                      f"+refs/heads/{pr.branch}:refs/remotes/origin/{pr.branch}")
+        sh.git_remote(
+            "fetch",
+            "-q",
+            "origin",
+            f"+refs/heads/{pr.target}:refs/remotes/origin/{pr.target}",
+            f"+refs/heads/{pr.branch}:refs/remotes/origin/{pr.branch}",
+        )
     except CommandFailed as exc:
-        raise StageError(f"git fetch of '{pr.target}' and '{pr.branch}' from origin failed: "
-                         f"{exc.reason}; check CHANGE_TARGET/CHANGE_BRANCH and the git "
-                         f"credentials") from None
+        raise StageError(
+            f"git fetch of '{pr.target}' and '{pr.branch}' from origin failed: "
+            f"{exc.reason}; check CHANGE_TARGET/CHANGE_BRANCH and the git "
+            f"credentials"
+        ) from None
     sh.git("checkout", "-q", "-B", pr.branch, f"origin/{pr.branch}")
     return sh.git("rev-parse", "HEAD")
 
@@ -95,6 +107,7 @@ def cml_target(settings: Settings, pr: PullRequest | None) -> str:
     """``--target`` for ``cml comment create``: the setting, else ``pr/<CHANGE_ID>``."""
     chosen = settings.get("cml_target") or (f"pr/{pr.number}" if pr else "auto")
     if not CML_TARGET.match(str(chosen)):
-        raise ConfigError(f"cml_target {chosen!r} is not a form CML accepts: pr, pr/<number>, "
-                          f"commit/<sha>, auto")
+        raise ConfigError(
+            f"cml_target {chosen!r} is not a form CML accepts: pr, pr/<number>, commit/<sha>, auto"
+        )
     return str(chosen)

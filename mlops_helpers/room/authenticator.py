@@ -42,7 +42,8 @@ class WorkshopAuthenticator(FirstUseAuthenticator):
         password = data.get("password", "")
         if not name or not self.validate_username(name):
             handler.custom_login_error = (
-                "Use 2-20 lowercase letters or digits, starting with a letter.")
+                "Use 2-20 lowercase letters or digits, starting with a letter."
+            )
             return None
         if name in self.instructors:
             ok = bool(self.instructor_code) and hmac.compare_digest(password, self.instructor_code)

@@ -41,31 +41,54 @@ def proxy_dirs(root: Path) -> list[str]:
         return [str(local)]
     if shutil.which("configurable-http-proxy"):
         return []
-    raise RoomError("configurable-http-proxy is missing: run `make hub` (it installs it "
-                    "under .tools/) or `npm install -g configurable-http-proxy`")
+    raise RoomError(
+        "configurable-http-proxy is missing: run `make hub` (it installs it "
+        "under .tools/) or `npm install -g configurable-http-proxy`"
+    )
 
 
 def _git_branch(repo: Path) -> str:
-    done = subprocess.run(["git", "-C", str(repo), "rev-parse", "--abbrev-ref", "HEAD"],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--abbrev-ref", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise RoomError(f"{repo} is not a git checkout: attendees get their copy with git")
     return done.stdout.strip()
 
 
-def plan_room(room_dir: Path, *, port: int | None = None, instructors: list[str] | None = None,
-              repo: Path | None = None, idle_timeout_s: int = 3600, mem_limit: str = "2G",
-              cpu_limit: float = 1.0, ip: str = "127.0.0.1") -> RoomSpec:
+def plan_room(
+    room_dir: Path,
+    *,
+    port: int | None = None,
+    instructors: list[str] | None = None,
+    repo: Path | None = None,
+    idle_timeout_s: int = 3600,
+    mem_limit: str = "2G",
+    cpu_limit: float = 1.0,
+    ip: str = "127.0.0.1",
+) -> RoomSpec:
     root = project_root()
     repo = (repo or root).resolve()
     if port is not None and not port_is_free(port):
         raise RoomError(f"port {port} is taken: pick another with --port")
     return RoomSpec(
-        room_dir=str(room_dir.resolve()), repo=str(repo), branch=_git_branch(repo),
-        python_bin=str(Path(sys.executable).parent), hub_port=port or free_port(),
-        hub_api_port=free_port(), proxy_api_port=free_port(), service_port=free_port(),
-        instructors=instructors or ["instructor"], idle_timeout_s=idle_timeout_s,
-        mem_limit=mem_limit, cpu_limit=cpu_limit, extra_path=proxy_dirs(root), ip=ip,
+        room_dir=str(room_dir.resolve()),
+        repo=str(repo),
+        branch=_git_branch(repo),
+        python_bin=str(Path(sys.executable).parent),
+        hub_port=port or free_port(),
+        hub_api_port=free_port(),
+        proxy_api_port=free_port(),
+        service_port=free_port(),
+        instructors=instructors or ["instructor"],
+        idle_timeout_s=idle_timeout_s,
+        mem_limit=mem_limit,
+        cpu_limit=cpu_limit,
+        extra_path=proxy_dirs(root),
+        ip=ip,
     )
 
 
@@ -84,8 +107,9 @@ class Room:
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """The hub's REST API with the launcher's own token."""
         headers = {"Authorization": f"token {self.admin_token}", **kwargs.pop("headers", {})}
-        return requests.request(method, f"{self.url}/hub/api/{path.lstrip('/')}",
-                                headers=headers, timeout=30, **kwargs)
+        return requests.request(
+            method, f"{self.url}/hub/api/{path.lstrip('/')}", headers=headers, timeout=30, **kwargs
+        )
 
     def room_processes(self) -> list[psutil.Process]:
         """Every live process that belongs to this room (the hub's group or its marker)."""
@@ -118,10 +142,19 @@ class Room:
         for proc in alive:
             _quietly(proc.kill)
         psutil.wait_procs(alive, timeout=5)
-        ports = [self.spec.hub_port, self.spec.hub_api_port, self.spec.proxy_api_port,
-                 self.spec.service_port]
-        wait_until(lambda: all(port_is_free(p) for p in ports), timeout=30, interval=0.2,
-                   what="the room's ports to be released", progress=False)
+        ports = [
+            self.spec.hub_port,
+            self.spec.hub_api_port,
+            self.spec.proxy_api_port,
+            self.spec.service_port,
+        ]
+        wait_until(
+            lambda: all(port_is_free(p) for p in ports),
+            timeout=30,
+            interval=0.2,
+            what="the room's ports to be released",
+            progress=False,
+        )
 
 
 def _quietly(action: Any) -> None:
@@ -151,57 +184,90 @@ def _marked(proc: psutil.Process, room_dir: str) -> bool:
     return env.get("MLOPS_ROOM") == room_dir or env.get(SPEC_ENV, "").startswith(room_dir)
 
 
-def start_room(spec: RoomSpec, *, workshop_code: str | None = None,
-               instructor_code: str | None = None, timeout_s: float = 90.0) -> Room:
+def start_room(
+    spec: RoomSpec,
+    *,
+    workshop_code: str | None = None,
+    instructor_code: str | None = None,
+    timeout_s: float = 90.0,
+) -> Room:
     room_dir = Path(spec.room_dir)
     for kind, given in (("workshop", workshop_code), ("instructor", instructor_code)):
         if given is not None and len(given) < 6:
             raise RoomError(f"the {kind} code must have at least 6 characters")
-    codes = {kind: room_code(room_dir, kind, given) for kind, given in
-             (("workshop", workshop_code), ("instructor", instructor_code),
-              ("room-admin-token", None))}
+    codes = {
+        kind: room_code(room_dir, kind, given)
+        for kind, given in (
+            ("workshop", workshop_code),
+            ("instructor", instructor_code),
+            ("room-admin-token", None),
+        )
+    }
     spec.homes.mkdir(parents=True, exist_ok=True)
     spec_path = spec.save()
-    env = {**os.environ, SPEC_ENV: str(spec_path), "MLOPS_ROOM": spec.room_dir,
-           "PATH": os.pathsep.join([spec.python_bin, *spec.extra_path, os.environ["PATH"]])}
+    env = {
+        **os.environ,
+        SPEC_ENV: str(spec_path),
+        "MLOPS_ROOM": spec.room_dir,
+        "PATH": os.pathsep.join([spec.python_bin, *spec.extra_path, os.environ["PATH"]]),
+    }
     log = (room_dir / "jupyterhub.log").open("ab")
     try:
         process = subprocess.Popen(
             [str(Path(spec.python_bin) / "jupyterhub"), "-f", str(CONFIG_FILE)],
-            cwd=room_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+            cwd=room_dir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     finally:
         log.close()
-    room = Room(spec, process, codes["workshop"], codes["instructor"],
-                codes["room-admin-token"])
+    room = Room(spec, process, codes["workshop"], codes["instructor"], codes["room-admin-token"])
 
     def hub_answers() -> bool | str:
         if process.poll() is not None:
-            raise RoomError(f"JupyterHub exited with {process.returncode}; see "
-                            f"{room_dir / 'jupyterhub.log'}")
+            raise RoomError(
+                f"JupyterHub exited with {process.returncode}; see {room_dir / 'jupyterhub.log'}"
+            )
         try:
             return True if room.api("GET", "/").ok else "starting"
         except requests.RequestException:
             return "starting"
 
     try:
-        wait_until(hub_answers, timeout=timeout_s, interval=0.3, what="JupyterHub",
-                   until=lambda status: status is True, progress=False)
+        wait_until(
+            hub_answers,
+            timeout=timeout_s,
+            interval=0.3,
+            what="JupyterHub",
+            until=lambda status: status is True,
+            progress=False,
+        )
     except BaseException:
         room.stop()
         raise
     return room
 
 
-def serve_room(room_dir: Path, port: int | None, instructors: list[str],
-               workshop_code: str | None, ip: str = "127.0.0.1", log: Any = print) -> None:
+def serve_room(
+    room_dir: Path,
+    port: int | None,
+    instructors: list[str],
+    workshop_code: str | None,
+    ip: str = "127.0.0.1",
+    log: Any = print,
+) -> None:
     """Run a room in the foreground until Ctrl-C (``mlops-workshop hub``)."""
     spec = plan_room(room_dir, port=port, instructors=instructors, ip=ip)
     room = start_room(spec, workshop_code=workshop_code)
     url = spec.public_url
     log(f"Workshop room is up at {url}/  (workshop code: {room.workshop_code})")
-    log(f"Instructors ({', '.join(spec.instructors)}) sign in with the code in "
-        f"{Path(spec.room_dir) / 'instructor-code'}; the room page is {url}/services/room/")
+    log(
+        f"Instructors ({', '.join(spec.instructors)}) sign in with the code in "
+        f"{Path(spec.room_dir) / 'instructor-code'}; the room page is {url}/services/room/"
+    )
     log("Press Ctrl-C to end the room (every attendee's server is stopped).")
     try:
         room.process.wait()  # the hub does the work; we only wait for Ctrl-C or its exit

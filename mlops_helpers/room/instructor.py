@@ -135,8 +135,14 @@ class PageHandler(HubOAuthenticated, web.RequestHandler):
         user = self.get_current_user()
         api = url_path_join(self.settings["prefix"], "api/progress")
         xsrf = self.xsrf_token.decode()
-        self.write(PAGE.format(user=html.escape(user["name"]), api=api, refresh_ms=REFRESH_MS,
-                               xsrf=html.escape(xsrf)))
+        self.write(
+            PAGE.format(
+                user=html.escape(user["name"]),
+                api=api,
+                refresh_ms=REFRESH_MS,
+                xsrf=html.escape(xsrf),
+            )
+        )
 
 
 class ProgressHandler(HubOAuthenticated, web.RequestHandler):

@@ -104,8 +104,13 @@ c.JupyterHub.services = [
     {"name": "room-admin", "api_token": read_code(room, "room-admin-token")},
     {
         "name": "idle-culler",
-        "command": [sys.executable, "-m", "jupyterhub_idle_culler",
-                    f"--timeout={spec.idle_timeout_s}", "--cull-every=60"],
+        "command": [
+            sys.executable,
+            "-m",
+            "jupyterhub_idle_culler",
+            f"--timeout={spec.idle_timeout_s}",
+            "--cull-every=60",
+        ],
         "environment": {"MLOPS_ROOM": str(room)},  # the hub may leave it behind on shutdown
     },
     {
@@ -119,11 +124,26 @@ c.JupyterHub.services = [
 ]
 c.JupyterHub.load_roles = [
     # the launcher's own token (room-admin-token, owner-only): start, stop and list servers
-    {"name": "room-admin", "services": ["room-admin"],
-     "scopes": ["admin:users", "admin:servers", "read:servers", "tokens", "list:users",
-                "read:users"]},
-    {"name": "idle-culler", "services": ["idle-culler"],
-     "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]},
-    {"name": "instructors", "users": spec.instructors,
-     "scopes": [f"access:services!service={ROOM_SERVICE}", "admin:users", "admin:servers"]},
+    {
+        "name": "room-admin",
+        "services": ["room-admin"],
+        "scopes": [
+            "admin:users",
+            "admin:servers",
+            "read:servers",
+            "tokens",
+            "list:users",
+            "read:users",
+        ],
+    },
+    {
+        "name": "idle-culler",
+        "services": ["idle-culler"],
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+    },
+    {
+        "name": "instructors",
+        "users": spec.instructors,
+        "scopes": [f"access:services!service={ROOM_SERVICE}", "admin:users", "admin:servers"],
+    },
 ]

@@ -41,15 +41,26 @@ class Attendee:
     def sign_in(self) -> None:
         self.http.get(f"{self.hub_url}/hub/login", timeout=30)
         answer = self.http.post(
-            f"{self.hub_url}/hub/login?next=", timeout=60, allow_redirects=False,
-            data={"username": self.name, "password": self.password,
-                  "_xsrf": self.http.cookies.get("_xsrf", "")})
+            f"{self.hub_url}/hub/login?next=",
+            timeout=60,
+            allow_redirects=False,
+            data={
+                "username": self.name,
+                "password": self.password,
+                "_xsrf": self.http.cookies.get("_xsrf", ""),
+            },
+        )
         if answer.status_code != 302:
             raise AttendeeError(f"{self.name} could not sign in ({answer.status_code})")
 
     def hub_api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return self.http.request(method, f"{self.hub_url}/hub/api/{path.lstrip('/')}",
-                                 headers=self._xsrf(), timeout=60, **kwargs)
+        return self.http.request(
+            method,
+            f"{self.hub_url}/hub/api/{path.lstrip('/')}",
+            headers=self._xsrf(),
+            timeout=60,
+            **kwargs,
+        )
 
     def start_server(self, timeout_s: float = 180.0) -> None:
         """Start the attendee's server through the REST API and wait until it is ready."""
@@ -61,10 +72,19 @@ class Attendee:
             server = self.hub_api("GET", f"users/{self.name}").json()["servers"].get("", {})
             return True if server.get("ready") else str(server.get("pending") or "starting")
 
-        wait_until(ready, timeout=timeout_s, interval=0.2, what=f"{self.name}'s server",
-                   until=lambda status: status is True, progress=False)
-        made = self.hub_api("POST", f"users/{self.name}/tokens",
-                            json={"note": "workshop client", "expires_in": 3600})
+        wait_until(
+            ready,
+            timeout=timeout_s,
+            interval=0.2,
+            what=f"{self.name}'s server",
+            until=lambda status: status is True,
+            progress=False,
+        )
+        made = self.hub_api(
+            "POST",
+            f"users/{self.name}/tokens",
+            json={"note": "workshop client", "expires_in": 3600},
+        )
         if made.status_code != 201:
             raise AttendeeError(f"{self.name}: no API token: {made.text[:200]}")
         self.token = made.json()["token"]
@@ -74,9 +94,13 @@ class Attendee:
         return f"{self.hub_url}/user/{quote(self.name)}"
 
     def server_api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return requests.request(method, f"{self.server_url}/api/{path.lstrip('/')}",
-                                headers={"Authorization": f"token {self.token}"}, timeout=60,
-                                **kwargs)
+        return requests.request(
+            method,
+            f"{self.server_url}/api/{path.lstrip('/')}",
+            headers={"Authorization": f"token {self.token}"},
+            timeout=60,
+            **kwargs,
+        )
 
     def notebook(self, path: str) -> dict[str, Any]:
         """The notebook at ``path`` (relative to the home), as nbformat JSON."""
@@ -87,8 +111,11 @@ class Attendee:
 
     def save_notebook(self, path: str, notebook: dict[str, Any]) -> None:
         """Save a notebook into the home, as JupyterLab does."""
-        answer = self.server_api("PUT", f"contents/{quote(path)}",
-                                 json={"type": "notebook", "format": "json", "content": notebook})
+        answer = self.server_api(
+            "PUT",
+            f"contents/{quote(path)}",
+            json={"type": "notebook", "format": "json", "content": notebook},
+        )
         if answer.status_code not in (200, 201):
             raise AttendeeError(f"{self.name}: cannot save {path}: {answer.text[:200]}")
 
@@ -98,24 +125,34 @@ class Attendee:
 
     async def _run_notebook(self, path: str, timeout_s: float) -> NotebookRun:
         cells = [c for c in self.notebook(path)["cells"] if c["cell_type"] == "code"]
-        session = self.server_api("POST", "sessions", json={
-            "path": path, "type": "notebook", "name": path, "kernel": {"name": "python3"}})
+        session = self.server_api(
+            "POST",
+            "sessions",
+            json={"path": path, "type": "notebook", "name": path, "kernel": {"name": "python3"}},
+        )
         if session.status_code != 201:
             raise AttendeeError(f"{self.name}: no kernel for {path}: {session.text[:200]}")
         info = session.json()
         run = NotebookRun(self.name, path)
         start = time.monotonic()
         try:
-            ws_url = (self.server_url.replace("http", "ws", 1)
-                      + f"/api/kernels/{info['kernel']['id']}/channels")
-            request = HTTPRequest(ws_url, headers={"Authorization": f"token {self.token}"},
-                                  connect_timeout=120, request_timeout=300)
+            ws_url = (
+                self.server_url.replace("http", "ws", 1)
+                + f"/api/kernels/{info['kernel']['id']}/channels"
+            )
+            request = HTTPRequest(
+                ws_url,
+                headers={"Authorization": f"token {self.token}"},
+                connect_timeout=120,
+                request_timeout=300,
+            )
             socket = await websocket_connect(request)
             try:
                 for index, cell in enumerate(cells):
                     remaining = timeout_s - (time.monotonic() - start)
                     error = await asyncio.wait_for(
-                        _execute(socket, "".join(cell["source"])), timeout=max(remaining, 1))
+                        _execute(socket, "".join(cell["source"])), timeout=max(remaining, 1)
+                    )
                     run.cells += 1
                     if error:
                         run.error = f"cell {index}: {error}"
@@ -133,8 +170,9 @@ class Attendee:
         self.hub_api("DELETE", f"users/{self.name}/server")
 
 
-def attendee_session(hub_url: str, name: str, code: str, notebooks: list[str],
-                     timeout_s: float = 800.0) -> list[NotebookRun]:
+def attendee_session(
+    hub_url: str, name: str, code: str, notebooks: list[str], timeout_s: float = 800.0
+) -> list[NotebookRun]:
     """One attendee's morning: sign in, start the server, run ``notebooks`` (paths from the
     home) side by side in their own kernels."""
     from concurrent.futures import ThreadPoolExecutor
@@ -163,13 +201,32 @@ class NotebookRun:
 async def _execute(socket: Any, code: str) -> str:
     """Send one execute_request; return the error text, or '' when the cell succeeded."""
     msg_id = uuid.uuid4().hex
-    await socket.write_message(json.dumps({
-        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "",
-                   "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
-        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-        "content": {"code": code, "silent": False, "store_history": True,
-                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-    }))
+    await socket.write_message(
+        json.dumps(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "msg_type": "execute_request",
+                    "username": "",
+                    "session": uuid.uuid4().hex,
+                    "version": "5.3",
+                    "date": "",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "channel": "shell",
+                "buffers": [],
+                "content": {
+                    "code": code,
+                    "silent": False,
+                    "store_history": True,
+                    "user_expressions": {},
+                    "allow_stdin": False,
+                    "stop_on_error": True,
+                },
+            }
+        )
+    )
     error = ""
     while True:
         raw = await socket.read_message()

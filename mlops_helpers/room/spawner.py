@@ -24,8 +24,7 @@ class RoomSpawner(SimpleLocalProcessSpawner):
         ip, port = await super().start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.start_timeout
-        while (await self.poll() is None and not can_connect(ip, port)
-               and loop.time() < deadline):
+        while await self.poll() is None and not can_connect(ip, port) and loop.time() < deadline:
             await asyncio.sleep(POLL_S)
         return ip, port
 

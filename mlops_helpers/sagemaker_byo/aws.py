@@ -82,8 +82,9 @@ class AwsBackend(ByoBackend):
         boto3 = require("boto3", "aws")
         self.region = str(
             self.settings.get("aws_region")
-            or self.settings.require("aws_default_region",
-                                     why="the aws backend needs a region: set AWS_REGION")
+            or self.settings.require(
+                "aws_default_region", why="the aws backend needs a region: set AWS_REGION"
+            )
         )
         # a fake service on loopback in tests, a VPC endpoint or LocalStack for some users
         self.endpoint_url = self.settings.get("aws_endpoint_url") or None
@@ -104,8 +105,9 @@ class AwsBackend(ByoBackend):
         try:
             if {"aws_access_key_id", "aws_secret_access_key"} <= set(given):
                 return boto3.Session(region_name=self.region, **given)
-            return boto3.Session(region_name=self.region,
-                                 profile_name=self.settings.get("aws_profile") or None)
+            return boto3.Session(
+                region_name=self.region, profile_name=self.settings.get("aws_profile") or None
+            )
         except BotoCoreError as exc:  # e.g. a profile that does not exist
             raise BackendUnavailable(f"aws backend: {exc}") from None
 
@@ -130,8 +132,9 @@ class AwsBackend(ByoBackend):
             ) from None
         except BotoCoreError as exc:
             where = self.endpoint_url or f"the {self.region} STS endpoint"
-            raise BackendUnavailable(f"aws backend: cannot check credentials at {where}: "
-                                     f"{exc}") from None
+            raise BackendUnavailable(
+                f"aws backend: cannot check credentials at {where}: {exc}"
+            ) from None
         return str(identity["Account"])
 
     def client(self, service: str) -> Any:
@@ -186,8 +189,13 @@ class AwsBackend(ByoBackend):
         uri = f"{self.ensure_repository()}:{tag}"
         if self.image_exists(tag):
             self.ctx.say(f"{uri} is already in ECR")
-            return {"repository": self.repository, "tag": tag, "uri": uri, "pushed": False,
-                    "source": str(source)}
+            return {
+                "repository": self.repository,
+                "tag": tag,
+                "uri": uri,
+                "pushed": False,
+                "source": str(source),
+            }
         docker = self.docker_factory()
         docker.build(source, uri)
         # Log in with an ECR authorization token (``aws ecr get-login`` no longer exists).
@@ -195,8 +203,13 @@ class AwsBackend(ByoBackend):
         user, password = base64.b64decode(auth["authorizationToken"]).decode().split(":", 1)
         docker.login(auth["proxyEndpoint"], user, password)
         docker.push(uri)
-        return {"repository": self.repository, "tag": tag, "uri": uri, "pushed": True,
-                "source": str(source)}
+        return {
+            "repository": self.repository,
+            "tag": tag,
+            "uri": uri,
+            "pushed": True,
+            "source": str(source),
+        }
 
     # -- data and training --------------------------------------------------------------
     def ensure_bucket(self) -> None:
@@ -277,7 +290,11 @@ class AwsBackend(ByoBackend):
             StoppingCondition={"MaxRuntimeInSeconds": max_runtime},
         )
         self.ctx.tracker.add(
-            "sagemaker_training_job", job_name, module=MODULE, region=self.region, name=job_name,
+            "sagemaker_training_job",
+            job_name,
+            module=MODULE,
+            region=self.region,
+            name=job_name,
             endpoint_url=self.endpoint_url,
         )
         return {"job_name": job_name, "status": "InProgress", "instances": f"{count} x {kind}"}
@@ -286,7 +303,7 @@ class AwsBackend(ByoBackend):
         """Read the job's model.tar.gz from S3 (a few kB) and hash the model inside it."""
         if not model_uri.startswith("s3://"):
             raise StageError(f"model artifact {model_uri} is not an s3:// URI")
-        bucket, key = model_uri[len("s3://"):].split("/", 1)
+        bucket, key = model_uri[len("s3://") :].split("/", 1)
         s3 = self.client("s3")
         try:
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -339,8 +356,14 @@ class AwsBackend(ByoBackend):
 
     def _track(self, kind: str, name: str) -> None:
         if self.ctx.tracker.get(kind, name) is None:
-            self.ctx.tracker.add(kind, name, module=MODULE, region=self.region, name=name,
-                                 endpoint_url=self.endpoint_url)
+            self.ctx.tracker.add(
+                kind,
+                name,
+                module=MODULE,
+                region=self.region,
+                name=name,
+                endpoint_url=self.endpoint_url,
+            )
 
     def deploy(
         self, env: str, job_name: str, model_uri: str, image: dict[str, Any], digest: str
@@ -419,9 +442,11 @@ class AwsBackend(ByoBackend):
     def _promote(self, record: dict[str, Any], previous_config: str | None) -> None:
         """Production now serves ``record``: its endpoint, configuration and model leave this
         build's cleanup; what only the previous configuration used is deleted."""
-        for kind, name in (("sagemaker_endpoint", record["endpoint_name"]),
-                           ("sagemaker_endpoint_config", record["endpoint_config"]),
-                           ("sagemaker_model", record["model"])):
+        for kind, name in (
+            ("sagemaker_endpoint", record["endpoint_name"]),
+            ("sagemaker_endpoint_config", record["endpoint_config"]),
+            ("sagemaker_model", record["model"]),
+        ):
             self.ctx.tracker.forget(f"{kind}:{name}")
         self.production_state.update(endpoint=record)
         if previous_config and previous_config != record["endpoint_config"]:
@@ -450,14 +475,18 @@ class AwsBackend(ByoBackend):
             status = current["EndpointStatus"] if current else "missing"
             raise StageError(f"endpoint {name} is {status}; deploy it again")
         if current["EndpointConfigName"] != record["endpoint_config"]:
-            raise StageError(f"endpoint {name} serves {current['EndpointConfigName']}, not "
-                             f"the deployed {record['endpoint_config']}")
+            raise StageError(
+                f"endpoint {name} serves {current['EndpointConfigName']}, not "
+                f"the deployed {record['endpoint_config']}"
+            )
         model = sm.describe_model(ModelName=record["model"])
         if model["PrimaryContainer"].get("ModelDataUrl") != record["model_uri"]:
             raise StageError(f"model {record['model']} does not hold {record['model_uri']}")
         if record.get("model_digest") != digest:
-            raise StageError(f"endpoint {name} was deployed with model "
-                             f"{str(record.get('model_digest'))[:12]}, not {digest[:12]}")
+            raise StageError(
+                f"endpoint {name} was deployed with model "
+                f"{str(record.get('model_digest'))[:12]}, not {digest[:12]}"
+            )
 
     def teardown_production(self) -> list[str]:
         """Found by its name, so a teardown works from any workspace."""
@@ -476,8 +505,9 @@ class AwsBackend(ByoBackend):
 # -- teardown (runs in the cleanup stage's own process) ---------------------------------
 def _sagemaker(params: dict[str, Any]) -> Any:
     boto3 = require("boto3", "aws")
-    return boto3.client("sagemaker", region_name=params["region"],
-                        endpoint_url=params.get("endpoint_url"))
+    return boto3.client(
+        "sagemaker", region_name=params["region"], endpoint_url=params.get("endpoint_url")
+    )
 
 
 def _delete(call: Any, **name: str) -> None:

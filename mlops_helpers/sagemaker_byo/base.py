@@ -50,8 +50,9 @@ class ByoBackend(ABC):
         resource = self.ctx.tracker.get(*rid.split(":", 1))
         if resource is None:
             return
-        self.production_tracker.add(resource.kind, resource.name, module=resource.module,
-                                    **resource.params)
+        self.production_tracker.add(
+            resource.kind, resource.name, module=resource.module, **resource.params
+        )
         self.ctx.tracker.forget(rid)
 
     # -- the stages' needs --------------------------------------------------------------

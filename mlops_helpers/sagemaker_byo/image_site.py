@@ -68,8 +68,11 @@ def _top_level(dist: metadata.Distribution) -> set[str]:
     """The first part of each path the distribution installed (read from its RECORD as
     text: ``dist.files`` makes an object per file, several thousand for scipy)."""
     record = dist.read_text("RECORD")
-    paths = ([line.split(",", 1)[0] for line in record.splitlines()] if record
-             else [str(file) for file in dist.files or []])
+    paths = (
+        [line.split(",", 1)[0] for line in record.splitlines()]
+        if record
+        else [str(file) for file in dist.files or []]
+    )
     return {path.split("/", 1)[0] for path in paths if path}
 
 
@@ -97,4 +100,3 @@ def python(site: Path) -> tuple[list[str], dict[str, str]]:
     if not site.is_dir():
         raise StageError(f"the image has no {site.name} at {site.parent}: run the build stage")
     return [sys.executable, "-S"], {"PYTHONPATH": str(site)}
-

@@ -151,9 +151,16 @@ class LocalBackend(ByoBackend):
             folder.mkdir(parents=True)
         (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
         (config / "inputdataconfig.json").write_text(  # as SageMaker writes it
-            json.dumps({"training": {"ContentType": "text/csv", "TrainingInputMode": "File",
-                                     "S3DistributionType": "FullyReplicated",
-                                     "RecordWrapperType": "None"}})
+            json.dumps(
+                {
+                    "training": {
+                        "ContentType": "text/csv",
+                        "TrainingInputMode": "File",
+                        "S3DistributionType": "FullyReplicated",
+                        "RecordWrapperType": "None",
+                    }
+                }
+            )
         )
         shutil.copyfile(self.store.path(data["train"]), channel / "train.csv")
         max_runtime = self.settings.get("max_runtime", 600, int)
@@ -227,8 +234,14 @@ class LocalBackend(ByoBackend):
         return self.store.model_digest(model_uri)
 
     # -- endpoints ----------------------------------------------------------------------
-    def _start(self, server_name: str, model_uri: str, image: dict[str, Any],
-               tracker: ResourceTracker, env: dict[str, str]) -> ManagedServer:
+    def _start(
+        self,
+        server_name: str,
+        model_uri: str,
+        image: dict[str, Any],
+        tracker: ResourceTracker,
+        env: dict[str, str],
+    ) -> ManagedServer:
         """``serve`` for ``model_uri`` on a free loopback port; files and process tracked."""
         folder = self.ctx.run_dir / "endpoints" / server_name
         tracker.add("path", f"{server_name}-files", path=str(folder))
@@ -237,8 +250,16 @@ class LocalBackend(ByoBackend):
         python, site_env = _image_python(image)
         return start_server(
             server_name,
-            [*python, str(Path(image["path"]) / "program" / "serve"), "--host",
-             "127.0.0.1", "--port", "{port}", "--workers", str(workers)],
+            [
+                *python,
+                str(Path(image["path"]) / "program" / "serve"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "{port}",
+                "--workers",
+                str(workers),
+            ],
             run_dir=self.ctx.run_dir,
             tracker=tracker,
             health_path="/ping",
@@ -247,8 +268,9 @@ class LocalBackend(ByoBackend):
             interval=0.05,  # /ping is cheap; the server is ready a second or so after start
         )
 
-    def _record(self, name: str, server: ManagedServer, model_uri: str,
-                image: dict[str, Any], digest: str) -> dict[str, Any]:
+    def _record(
+        self, name: str, server: ManagedServer, model_uri: str, image: dict[str, Any], digest: str
+    ) -> dict[str, Any]:
         workers = self.settings.get("serve_workers", 2, int)
         return {
             "endpoint_name": name,

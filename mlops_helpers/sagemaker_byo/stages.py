@@ -69,8 +69,9 @@ def train(ctx: StageContext) -> dict[str, Any]:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")[:-3]
     job_name = resource_name(ctx.settings, "train")[:32] + f"-{stamp}"  # <= 63 with "-prod"
     hyperparameters = {k: str(ctx.settings.get(k, DEFAULTS[k])) for k in HYPERPARAMETERS}
-    ctx.state.update(training_job=job_name, data=data, model_uri=None, model_digest=None,
-                     smoke_test=None)
+    ctx.state.update(
+        training_job=job_name, data=data, model_uri=None, model_digest=None, smoke_test=None
+    )
     ctx.say(f"training job {job_name} with hyperparameters {hyperparameters}")
     result = ctx.backend.start_training(job_name, image, hyperparameters, data)
     return {"hyperparameters": hyperparameters, "data": data, **result}
@@ -96,8 +97,10 @@ def train_status(ctx: StageContext) -> dict[str, Any]:
         raise
     digest = backend.model_digest(answer["ModelArtifacts"])
     ctx.state.update(model_uri=answer["ModelArtifacts"], model_digest=digest)
-    ctx.say(f"training job {job_name} Completed; model {answer['ModelArtifacts']} "
-            f"(digest {digest[:12]})")
+    ctx.say(
+        f"training job {job_name} Completed; model {answer['ModelArtifacts']} "
+        f"(digest {digest[:12]})"
+    )
     return {**answer, "ModelDigest": digest}
 
 
@@ -126,8 +129,12 @@ def smoke_test(ctx: StageContext) -> dict[str, Any]:
     if endpoint is None:
         raise StageError("no test endpoint: run deploy_test first")
     digest = _need(ctx, "model_digest", "train_status")
-    verdict = {"passed": False, "model_uri": endpoint["model_uri"], "model_digest": digest,
-               "endpoint_name": endpoint["endpoint_name"]}
+    verdict = {
+        "passed": False,
+        "model_uri": endpoint["model_uri"],
+        "model_digest": digest,
+        "endpoint_name": endpoint["endpoint_name"],
+    }
     ctx.state.update(smoke_test=verdict)  # a failure below stays recorded as a failure
     try:
         backend.check_endpoint(endpoint, digest)
@@ -150,8 +157,9 @@ def smoke_test(ctx: StageContext) -> dict[str, Any]:
             raise GateFailed(f"smoke test: {exc.message}; production is not touched") from exc
         raise
     ctx.state.update(smoke_test={**verdict, "passed": True, "accuracy": answer["Accuracy"]})
-    ctx.say(f"smoke test passed: accuracy {answer['Accuracy']:.4f} >= {threshold} "
-            f"(model {digest[:12]})")
+    ctx.say(
+        f"smoke test passed: accuracy {answer['Accuracy']:.4f} >= {threshold} (model {digest[:12]})"
+    )
     return {
         "endpoint_name": endpoint["endpoint_name"],
         "model_digest": digest,

@@ -51,8 +51,7 @@ class SeldonBackend(ABC):
     def environment(self, name: str) -> Environment:
         return Environment(self.ctx, name, self.python)
 
-    def run_e2e(self, targets: list[dict[str, Any]], launcher: str | None = None
-                ) -> dict[str, Any]:
+    def run_e2e(self, targets: list[dict[str, Any]], launcher: str | None = None) -> dict[str, Any]:
         """SeldonClient against ``targets`` (host:port endpoints), from the Seldon env: forked
         from the warm ``launcher`` at that address (it has imported seldon-core), or else as
         a new process."""
@@ -62,14 +61,18 @@ class SeldonBackend(ABC):
         targets_file.write_text(json.dumps({"targets": targets}, indent=2))
         script = integration_dir() / "e2e_seldon_client.py"
         if launcher:
-            output = _forked_script(launcher, [str(script), str(targets_file)],
-                                    folder / "e2e.log")
+            output = _forked_script(launcher, [str(script), str(targets_file)], folder / "e2e.log")
         else:
             try:
                 done = subprocess.run(
-                    [str(self.python), str(script), str(targets_file)], capture_output=True,
-                    text=True, timeout=E2E_TIMEOUT_S, env=child_env(),
-                    stdin=subprocess.DEVNULL, check=False)
+                    [str(self.python), str(script), str(targets_file)],
+                    capture_output=True,
+                    text=True,
+                    timeout=E2E_TIMEOUT_S,
+                    env=child_env(),
+                    stdin=subprocess.DEVNULL,
+                    check=False,
+                )
             except subprocess.TimeoutExpired as exc:
                 raise StageError(f"the end-to-end test took more than {E2E_TIMEOUT_S}s") from exc
             output = done.stdout + done.stderr
@@ -83,8 +86,9 @@ class SeldonBackend(ABC):
         raise StageError(f"the end-to-end test crashed:\n{output[-1500:]}")
 
     @abstractmethod
-    def integration_test(self, manifests: dict[str, str],
-                         targets: list[dict[str, Any]]) -> dict[str, Any]:
+    def integration_test(
+        self, manifests: dict[str, str], targets: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         """Deploy ``manifests`` where this backend tests, run the end-to-end test.
 
         ``targets`` carry each deployment's name, sample payload and bad payloads; the
@@ -96,17 +100,24 @@ def _forked_script(launcher: str, argv: list[str], log: Path) -> str:
     """``python ARGV...`` forked by the warm launcher; waits (bounded) until it ends and
     returns what it printed."""
     log.unlink(missing_ok=True)
-    status, body = http_json("POST", f"{launcher}/start", {
-        "args": ["python", *argv], "cwd": str(Path(argv[0]).parent), "env": {},
-        "log": str(log)}, timeout=30)
+    status, body = http_json(
+        "POST",
+        f"{launcher}/start",
+        {"args": ["python", *argv], "cwd": str(Path(argv[0]).parent), "env": {}, "log": str(log)},
+        timeout=30,
+    )
     if status != 201:
-        raise StageError(f"the launcher could not start {Path(argv[0]).name}: HTTP {status} "
-                         f"{body}")
+        raise StageError(f"the launcher could not start {Path(argv[0]).name}: HTTP {status} {body}")
     pid = int(body["pid"])
     started = process_start_time(pid)
     try:
-        wait_until(lambda: not process_alive(pid, started), what=Path(argv[0]).name,
-                   timeout=E2E_TIMEOUT_S, interval=0.02, progress=False)
+        wait_until(
+            lambda: not process_alive(pid, started),
+            what=Path(argv[0]).name,
+            timeout=E2E_TIMEOUT_S,
+            interval=0.02,
+            progress=False,
+        )
     except WaitTimeout as exc:
         stop_process_group(pid, started)
         raise StageError(f"the end-to-end test took more than {E2E_TIMEOUT_S}s") from exc

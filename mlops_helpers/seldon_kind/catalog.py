@@ -24,8 +24,11 @@ DEFAULTS: dict[str, Any] = {
     "keep_environments": False,
 }
 
-PREBUILT, REUSABLE, EMBEDDED = "pre-built reusable server", "custom reusable server", \
-    "custom server, model embedded"
+PREBUILT, REUSABLE, EMBEDDED = (
+    "pre-built reusable server",
+    "custom reusable server",
+    "custom server, model embedded",
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,8 @@ class Deployment:
 
 
 FOLDERS: dict[str, ModelFolder] = {
-    f.name: f for f in (
+    f.name: f
+    for f in (
         ModelFolder("sklearn_prebuilt", PREBUILT, "sklearn-server", "SKLearnServer"),
         ModelFolder("linear_server", REUSABLE, "linear-server", "LinearServer"),
         ModelFolder("news_classifier", EMBEDDED, "news-classifier", "NewsClassifier"),

@@ -100,8 +100,10 @@ def main(argv: list[str]) -> int:
         while started:
             pid, status = os.waitpid(-1, 0)
             name, start = started.pop(pid)
-            results[name] = {"code": os.waitstatus_to_exitcode(status),
-                             "seconds": round(time.monotonic() - start, 2)}
+            results[name] = {
+                "code": os.waitstatus_to_exitcode(status),
+                "seconds": round(time.monotonic() - start, 2),
+            }
     except TimeoutError:
         for late, (name, _start) in started.items():
             with contextlib.suppress(ProcessLookupError):

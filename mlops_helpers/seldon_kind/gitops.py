@@ -44,16 +44,35 @@ class GitOpsRepo:
         self.remote = remote or str(self.root / "remote.git")
 
     # -- plumbing ---------------------------------------------------------------------
-    def _git(self, *args: str, cwd: Path | None = None, who: tuple[str, str] | None = None,
-             check: bool = True, strip: bool = True) -> str:
+    def _git(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        who: tuple[str, str] | None = None,
+        check: bool = True,
+        strip: bool = True,
+    ) -> str:
         name, email = who or (CI_NAME, CI_EMAIL)
-        env = {**os.environ, "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
-               "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email,
-               "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1"}
+        env = {
+            **os.environ,
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email,
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_NOSYSTEM": "1",
+        }
         try:
-            done = subprocess.run(["git", *args], cwd=cwd or self.work, env=env,
-                                  capture_output=True, text=True, timeout=GIT_TIMEOUT_S,
-                                  stdin=subprocess.DEVNULL, check=False)
+            done = subprocess.run(
+                ["git", *args],
+                cwd=cwd or self.work,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=GIT_TIMEOUT_S,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
         except subprocess.TimeoutExpired as exc:
             raise GitError(f"`git {' '.join(args)}` took more than {GIT_TIMEOUT_S}s") from exc
         if check and done.returncode != 0:
@@ -62,16 +81,16 @@ class GitOpsRepo:
 
     def _remote_git(self, *args: str, check: bool = True, strip: bool = True) -> str:
         """Read the remote directly: what a reconciler (Argo CD) sees."""
-        return self._git(f"--git-dir={self.remote}", *args, cwd=self.root, check=check,
-                         strip=strip)
+        return self._git(f"--git-dir={self.remote}", *args, cwd=self.root, check=check, strip=strip)
 
     # -- setup ------------------------------------------------------------------------
     def ensure(self) -> GitOpsRepo:
         """Find or create the bare remote and a working clone (idempotent)."""
         self.root.mkdir(parents=True, exist_ok=True)
         if not Path(self.remote).exists():
-            self._git("init", "--quiet", "--bare", "--initial-branch", MAIN, self.remote,
-                      cwd=self.root)
+            self._git(
+                "init", "--quiet", "--bare", "--initial-branch", MAIN, self.remote, cwd=self.root
+            )
         if not (self.work / ".git").is_dir():
             shutil.rmtree(self.work, ignore_errors=True)
             self._git("clone", "--quiet", self.remote, str(self.work), cwd=self.root)
@@ -82,7 +101,8 @@ class GitOpsRepo:
                     (self.work / env / ".gitkeep").touch()
                 (self.work / "README.md").write_text(
                     "# GitOps repository\n\nOne folder per environment. `staging/` is updated "
-                    "by CI; `production/` only through an approved change branch.\n")
+                    "by CI; `production/` only through an approved change branch.\n"
+                )
                 self._git("add", "-A")
                 self._git("commit", "--quiet", "-m", "Create the environments")
                 self._git("push", "--quiet", "-u", "origin", MAIN)
@@ -118,10 +138,14 @@ class GitOpsRepo:
             return []
         try:
             done = subprocess.run(
-                ["git", f"--git-dir={self.remote}", "cat-file", "--batch"], cwd=self.root,
-                input="".join(f"{spec}\n" for spec in specs).encode(), capture_output=True,
-                timeout=GIT_TIMEOUT_S, env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
-                check=False)
+                ["git", f"--git-dir={self.remote}", "cat-file", "--batch"],
+                cwd=self.root,
+                input="".join(f"{spec}\n" for spec in specs).encode(),
+                capture_output=True,
+                timeout=GIT_TIMEOUT_S,
+                env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
+                check=False,
+            )
         except subprocess.TimeoutExpired as exc:
             raise GitError(f"`git cat-file --batch` took more than {GIT_TIMEOUT_S}s") from exc
         if done.returncode != 0:
@@ -133,7 +157,7 @@ class GitOpsRepo:
             if len(header) != 3 or header[1] != "blob":
                 raise GitError(f"{spec} is not a file in {self.remote}: {' '.join(header)}")
             size = int(header[2])
-            texts.append(out[end + 1:end + 1 + size].decode())
+            texts.append(out[end + 1 : end + 1 + size].decode())
             pos = end + 1 + size + 1
         return texts
 
@@ -177,8 +201,15 @@ class GitOpsRepo:
         self.sync_main()
         self._git("fetch", "--quiet", "origin", branch)
         email = f"{approver}@workshop.invalid"
-        self._git("merge", "--quiet", "--no-ff", "-m", f"{message}\n\nApproved-by: {approver}",
-                  f"origin/{branch}", who=(approver, email))
+        self._git(
+            "merge",
+            "--quiet",
+            "--no-ff",
+            "-m",
+            f"{message}\n\nApproved-by: {approver}",
+            f"origin/{branch}",
+            who=(approver, email),
+        )
         self._git("push", "--quiet", "origin", MAIN)
         self.delete_branch(branch)
         return self._git("rev-parse", "HEAD")

@@ -39,8 +39,13 @@ def missing_prerequisites() -> list[str]:
     missing = [f"{tool} (not on PATH)" for tool in TOOLS if shutil.which(tool) is None]
     if "docker (not on PATH)" not in missing:
         try:
-            done = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
-                                  capture_output=True, text=True, timeout=10, check=False)
+            done = subprocess.run(
+                ["docker", "info", "--format", "{{.ServerVersion}}"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
             answered = done.returncode == 0 and bool(done.stdout.strip())
         except subprocess.TimeoutExpired:
             answered = False
@@ -59,7 +64,8 @@ class KindBackend(SeldonBackend):
             raise BackendUnavailable(
                 "the kind backend needs " + ", ".join(missing) + "; the local backend runs "
                 "the same servers without them (backend='local'). `mlops-workshop doctor` "
-                "lists what this machine has.")
+                "lists what this machine has."
+            )
         super().__init__(ctx)
 
     def environment(self, name: str) -> Environment:
@@ -67,14 +73,19 @@ class KindBackend(SeldonBackend):
         the run's kind cluster, reconciled with ``kubectl apply --prune``."""
         if name == TEST_ENVIRONMENT:
             return super().environment(name)
-        return ClusterEnvironment(self.ctx, name, KindCluster(self.ctx, self.python),
-                                  self.settings.get("rollout_timeout", 300, float))
+        return ClusterEnvironment(
+            self.ctx,
+            name,
+            KindCluster(self.ctx, self.python),
+            self.settings.get("rollout_timeout", 300, float),
+        )
 
     def _setting(self, key: str) -> Any:
         return self.settings.get(key, DEFAULTS[key]) or DEFAULTS[key]
 
-    def integration_test(self, manifests: dict[str, str],
-                         targets: list[dict[str, Any]]) -> dict[str, Any]:
+    def integration_test(
+        self, manifests: dict[str, str], targets: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         work = self.ctx.run_dir / "integration" / "kind"
         shutil.rmtree(work, ignore_errors=True)
         (work / "manifests").mkdir(parents=True)
@@ -95,18 +106,27 @@ class KindBackend(SeldonBackend):
         (work / "port-forwards.txt").write_text("".join(forwards))
         (work / "targets.json").write_text(json.dumps({"targets": targets}, indent=2))
         env = child_env(
-            CLUSTER_NAME=self.settings.name("seldon-e2e"), WORK_DIR=str(work),
-            MODEL_STORE=str(self.ctx.run_dir / "model-store"), SELDON_PYTHON=str(self.python),
+            CLUSTER_NAME=self.settings.name("seldon-e2e"),
+            WORK_DIR=str(work),
+            MODEL_STORE=str(self.ctx.run_dir / "model-store"),
+            SELDON_PYTHON=str(self.python),
             SELDON_CHART_REPO=str(self._setting("seldon_chart_repo")),
             SELDON_CORE_VERSION=str(self._setting("seldon_core_version")),
-            ROLLOUT_TIMEOUT=f"{self.settings.get('rollout_timeout', 300, int)}s")
+            ROLLOUT_TIMEOUT=f"{self.settings.get('rollout_timeout', 300, int)}s",
+        )
         log = work / "kind_test_all.log"
         timeout = self.settings.get("kind_timeout", 1800, int)
         with open(log, "wb") as err:
             try:
-                done = subprocess.run(["bash", str(integration_dir() / SCRIPT)], env=env,
-                                      stdout=subprocess.PIPE, stderr=err, timeout=timeout,
-                                      stdin=subprocess.DEVNULL, check=False)
+                done = subprocess.run(
+                    ["bash", str(integration_dir() / SCRIPT)],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                    timeout=timeout,
+                    stdin=subprocess.DEVNULL,
+                    check=False,
+                )
             except subprocess.TimeoutExpired as exc:
                 raise StageError(f"the kind test took more than {timeout}s; see {log}") from exc
         lines = done.stdout.decode(errors="replace").strip().splitlines()
@@ -114,5 +134,7 @@ class KindBackend(SeldonBackend):
             return dict(json.loads(lines[-1]))
         except (ValueError, IndexError):
             tail = "\n".join(Path(log).read_text(errors="replace").splitlines()[-20:])
-            raise StageError(f"the kind test failed (exit {done.returncode}) before the "
-                             f"end-to-end check; {log}:\n{tail}") from None
+            raise StageError(
+                f"the kind test failed (exit {done.returncode}) before the "
+                f"end-to-end check; {log}:\n{tail}"
+            ) from None

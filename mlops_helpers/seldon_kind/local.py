@@ -16,8 +16,9 @@ TEST_ENVIRONMENT = "test"
 class LocalBackend(SeldonBackend):
     name = "local"
 
-    def integration_test(self, manifests: dict[str, str],
-                         targets: list[dict[str, Any]]) -> dict[str, Any]:
+    def integration_test(
+        self, manifests: dict[str, str], targets: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         urls = self.environment(TEST_ENVIRONMENT).urls()
         missing = [t["name"] for t in targets if t["name"] not in urls]
         if missing:

@@ -57,8 +57,9 @@ def _load_config(self: Any) -> None:  # REST and metrics: both are StandaloneApp
 _grpc_worker = microservice._run_grpc_server
 
 
-def _run_grpc_server(user_object: Any, seldon_metrics: Any, args: Any, annotations: Any,
-                     bind_address: str) -> None:
+def _run_grpc_server(
+    user_object: Any, seldon_metrics: Any, args: Any, annotations: Any, bind_address: str
+) -> None:
     _grpc_worker(user_object, seldon_metrics, args, annotations, on_host(bind_address))
 
 
@@ -74,8 +75,9 @@ def _reserve_grpc_port(grpc_port: int) -> Iterator[int]:
 _flask_run = Flask.run
 
 
-def _flask_run_on_host(self: Flask, host: str | None = None, port: int | None = None,
-                       **options: Any) -> None:
+def _flask_run_on_host(
+    self: Flask, host: str | None = None, port: int | None = None, **options: Any
+) -> None:
     _flask_run(self, HOST, port, **options)
 
 

@@ -30,8 +30,11 @@ def render(template: Path, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def namespace(name: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "mlops-workshop"}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "mlops-workshop"}},
+    }
 
 
 def dump(doc: dict[str, Any]) -> str:
@@ -45,21 +48,30 @@ def _seldon_errors(doc: dict[str, Any]) -> list[str]:
 
     schema = json.loads(SCHEMA_FILE.read_text())
     validator = jsonschema.Draft202012Validator(schema)
-    errors = [f"{'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
-              for e in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))]
+    errors = [
+        f"{'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+        for e in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    ]
     if errors:
         return errors
     for i, predictor in enumerate(doc["spec"]["predictors"]):
         graph = predictor["graph"]
-        containers = {c["name"] for spec in predictor.get("componentSpecs", [])
-                      for c in spec["spec"]["containers"]}
+        containers = {
+            c["name"]
+            for spec in predictor.get("componentSpecs", [])
+            for c in spec["spec"]["containers"]
+        }
         implementation = graph.get("implementation")
         if implementation is None and graph["name"] not in containers:
-            errors.append(f"spec.predictors.{i}.graph: node '{graph['name']}' has no "
-                          f"implementation and no container of that name in componentSpecs")
+            errors.append(
+                f"spec.predictors.{i}.graph: node '{graph['name']}' has no "
+                f"implementation and no container of that name in componentSpecs"
+            )
         if implementation is not None and implementation not in PREPACKAGED:
-            errors.append(f"spec.predictors.{i}.graph: implementation {implementation} is not "
-                          f"a server this workshop knows ({', '.join(sorted(PREPACKAGED))})")
+            errors.append(
+                f"spec.predictors.{i}.graph: implementation {implementation} is not "
+                f"a server this workshop knows ({', '.join(sorted(PREPACKAGED))})"
+            )
         elif implementation in PREPACKAGED and "modelUri" not in graph:
             errors.append(f"spec.predictors.{i}.graph: {implementation} needs a modelUri")
     return errors
@@ -102,5 +114,4 @@ def refuse_invalid(folder: Path, what: str) -> None:
     problems = validate_folder(folder)
     if problems:
         lines = [f"  {name}: {error}" for name, errors in problems.items() for error in errors]
-        raise GateFailed(f"invalid manifest(s) in {what}; nothing was pushed:\n"
-                         + "\n".join(lines))
+        raise GateFailed(f"invalid manifest(s) in {what}; nothing was pushed:\n" + "\n".join(lines))

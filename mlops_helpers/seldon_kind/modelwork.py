@@ -26,13 +26,31 @@ TEST_TIMEOUT_S = 300
 FOLDER_RUNNER = Path(__file__).resolve().parent / "folder_runner.py"
 TRAIN_TIMEOUT_S = 300
 #: imported once by the runner before it forks: what the folders and their tests share
-TEST_PRELOAD = ("pytest", "numpy", "joblib", "sklearn.datasets", "sklearn.linear_model",
-                "sklearn.model_selection", "sklearn.pipeline", "sklearn.preprocessing",
-                "sklearn.feature_extraction.text", "sklearn.metrics", "flask",
-                "seldon_core.flask_utils")
-TRAIN_PRELOAD = ("numpy", "joblib", "sklearn.datasets", "sklearn.linear_model",
-                 "sklearn.model_selection", "sklearn.pipeline", "sklearn.preprocessing",
-                 "sklearn.feature_extraction.text", "sklearn.metrics")
+TEST_PRELOAD = (
+    "pytest",
+    "numpy",
+    "joblib",
+    "sklearn.datasets",
+    "sklearn.linear_model",
+    "sklearn.model_selection",
+    "sklearn.pipeline",
+    "sklearn.preprocessing",
+    "sklearn.feature_extraction.text",
+    "sklearn.metrics",
+    "flask",
+    "seldon_core.flask_utils",
+)
+TRAIN_PRELOAD = (
+    "numpy",
+    "joblib",
+    "sklearn.datasets",
+    "sklearn.linear_model",
+    "sklearn.model_selection",
+    "sklearn.pipeline",
+    "sklearn.preprocessing",
+    "sklearn.feature_extraction.text",
+    "sklearn.metrics",
+)
 
 
 def _files(root: Path) -> Iterable[Path]:
@@ -57,33 +75,44 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_folder_jobs(python: Path, jobs: list[dict[str, Any]], preload: Iterable[str],
-                    job_file: Path, timeout: float) -> dict[str, dict[str, Any]]:
+def run_folder_jobs(
+    python: Path, jobs: list[dict[str, Any]], preload: Iterable[str], job_file: Path, timeout: float
+) -> dict[str, dict[str, Any]]:
     """``folder_runner.py``: each job (a folder's tests or a script in it) in its own process,
     forked side by side from one runner that imported ``preload`` once. Job name ->
     {"code": exit code, None if it timed out, "seconds"}."""
     job_file.parent.mkdir(parents=True, exist_ok=True)
-    job_file.write_text(json.dumps({"timeout": timeout, "preload": list(preload),
-                                    "jobs": jobs}, indent=2))
+    job_file.write_text(
+        json.dumps({"timeout": timeout, "preload": list(preload), "jobs": jobs}, indent=2)
+    )
     argv = [str(python), "-P", str(FOLDER_RUNNER), str(job_file)]
     try:
         # a fixed hash seed: pickled sets come out in the same order, so the same training
         # gives byte-identical artifacts (and the same version); the tests train too
-        done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                              env=child_env(PYTHONHASHSEED="0"), timeout=timeout + 60,
-                              check=False)
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            env=child_env(PYTHONHASHSEED="0"),
+            timeout=timeout + 60,
+            check=False,
+        )
         outcome: dict[str, dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
     except subprocess.TimeoutExpired:
         outcome = {}
     except (ValueError, IndexError):
-        raise StageError(f"the model-folder runner crashed (exit {done.returncode}):\n"
-                         f"{done.stderr[-1500:]}") from None
-    return {job["name"]: outcome.get(job["name"]) or {"code": None, "seconds": timeout}
-            for job in jobs}
+        raise StageError(
+            f"the model-folder runner crashed (exit {done.returncode}):\n{done.stderr[-1500:]}"
+        ) from None
+    return {
+        job["name"]: outcome.get(job["name"]) or {"code": None, "seconds": timeout} for job in jobs
+    }
 
 
-def unit_test_all(python: Path, models_dir: Path, names: Iterable[str],
-                  log_dir: Path) -> dict[str, dict[str, Any]]:
+def unit_test_all(
+    python: Path, models_dir: Path, names: Iterable[str], log_dir: Path
+) -> dict[str, dict[str, Any]]:
     """Every folder's tests at once: one pytest process per folder, forked side by side from
     one runner that imported their shared libraries once (``folder_runner.py``)."""
     folders = [models_dir / n for n in names]
@@ -93,18 +122,26 @@ def unit_test_all(python: Path, models_dir: Path, names: Iterable[str],
     return unit_test_folders(python, folders, log_dir)
 
 
-def unit_test_folders(python: Path, folders: list[Path],
-                      log_dir: Path) -> dict[str, dict[str, Any]]:
+def unit_test_folders(
+    python: Path, folders: list[Path], log_dir: Path
+) -> dict[str, dict[str, Any]]:
     """The tests of ``folders`` (each its own pytest process: its ``pytest.ini`` makes it the
     rootdir), side by side: folder name -> passed, pytest's summary, its log, its digest."""
     log_dir = log_dir.resolve()
-    jobs = [{"name": f.name, "cwd": str(f.resolve()), "log": str(log_dir / f"unit-{f.name}.log"),
-             # a private --basetemp keeps concurrent sessions from pruning each other's
-             # temporary folders
-             "pytest": ["-q", "--color=no", f"--basetemp={log_dir / f'pytest-{f.name}'}"]}
-            for f in folders]
-    outcome = run_folder_jobs(python, jobs, TEST_PRELOAD, log_dir / "unit-tests.jobs.json",
-                              TEST_TIMEOUT_S)
+    jobs = [
+        {
+            "name": f.name,
+            "cwd": str(f.resolve()),
+            "log": str(log_dir / f"unit-{f.name}.log"),
+            # a private --basetemp keeps concurrent sessions from pruning each other's
+            # temporary folders
+            "pytest": ["-q", "--color=no", f"--basetemp={log_dir / f'pytest-{f.name}'}"],
+        }
+        for f in folders
+    ]
+    outcome = run_folder_jobs(
+        python, jobs, TEST_PRELOAD, log_dir / "unit-tests.jobs.json", TEST_TIMEOUT_S
+    )
     results = {}
     for folder in folders:
         entry = outcome[folder.name]
@@ -115,14 +152,25 @@ def unit_test_folders(python: Path, folders: list[Path],
         summary = counts[-1] if counts else (lines[-1] if lines else "(no output)")
         if entry["code"] is None:
             summary = f"did not finish within {TEST_TIMEOUT_S}s"
-        results[folder.name] = {"folder": folder.name, "passed": entry["code"] == 0,
-                                "summary": summary.strip("= "), "seconds": entry["seconds"],
-                                "log": str(log), "source": digest(folder)}
+        results[folder.name] = {
+            "folder": folder.name,
+            "passed": entry["code"] == 0,
+            "summary": summary.strip("= "),
+            "seconds": entry["seconds"],
+            "log": str(log),
+            "source": digest(folder),
+        }
     return results
 
 
-def train_all(python: Path, models_dir: Path, deployments: Iterable[Deployment], store: Path,
-              fill: dict[str, str], log_dir: Path) -> list[dict[str, Any]]:
+def train_all(
+    python: Path,
+    models_dir: Path,
+    deployments: Iterable[Deployment],
+    store: Path,
+    fill: dict[str, str],
+    log_dir: Path,
+) -> list[dict[str, Any]]:
     """Run each deployment's ``train.py`` into a scratch folder, then file it under its digest;
     the trainings run side by side, forked from one runner that imported scikit-learn once.
 
@@ -143,20 +191,32 @@ def train_all(python: Path, models_dir: Path, deployments: Iterable[Deployment],
             continue
         scratch = (store / ".incoming" / deployment.name).resolve()
         shutil.rmtree(scratch, ignore_errors=True)
-        jobs.append({"name": deployment.name,
-                     "cwd": str((models_dir / deployment.folder).resolve()),
-                     "log": str(log_dir / f"train-{deployment.name}.log"),
-                     "argv": ["train.py", *(a.format(out=str(scratch), **fill)
-                                            for a in deployment.train_args)]})
-    outcome = run_folder_jobs(python, jobs, TRAIN_PRELOAD, log_dir / "train.jobs.json",
-                              TRAIN_TIMEOUT_S) if jobs else {}
+        jobs.append(
+            {
+                "name": deployment.name,
+                "cwd": str((models_dir / deployment.folder).resolve()),
+                "log": str(log_dir / f"train-{deployment.name}.log"),
+                "argv": [
+                    "train.py",
+                    *(a.format(out=str(scratch), **fill) for a in deployment.train_args),
+                ],
+            }
+        )
+    outcome = (
+        run_folder_jobs(python, jobs, TRAIN_PRELOAD, log_dir / "train.jobs.json", TRAIN_TIMEOUT_S)
+        if jobs
+        else {}
+    )
     failed = [(name, entry) for name, entry in outcome.items() if entry["code"] != 0]
     if failed:
         reasons = []
         for name, entry in failed:
             log = log_dir / f"train-{name}.log"
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) \
-                if log.is_file() else "(no log)"
+            tail = (
+                "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+                if log.is_file()
+                else "(no log)"
+            )
             reasons.append(f"training {name} failed (exit {entry['code']}); {log}:\n{tail}")
         raise StageError("\n".join(reasons))
     for deployment in deployments:
@@ -164,12 +224,14 @@ def train_all(python: Path, models_dir: Path, deployments: Iterable[Deployment],
             version = _file_artifact(store, deployment.name)
             _known(python, models_dir, deployment, store, fill).write_text(version)
             versions[deployment.name] = (version, outcome[deployment.name]["seconds"], False)
-    return [_trained(d, store, *versions[d.name][:2], reused=versions[d.name][2])
-            for d in deployments]
+    return [
+        _trained(d, store, *versions[d.name][:2], reused=versions[d.name][2]) for d in deployments
+    ]
 
 
-def _known(python: Path, models_dir: Path, deployment: Deployment, store: Path,
-           fill: dict[str, str]) -> Path:
+def _known(
+    python: Path, models_dir: Path, deployment: Deployment, store: Path, fill: dict[str, str]
+) -> Path:
     """Where the version trained from these exact inputs is recorded."""
     inputs = training_inputs(python, models_dir / deployment.folder, deployment, fill)
     known = store / ".trained" / f"{deployment.name}-{inputs}"
@@ -190,8 +252,9 @@ def _file_artifact(store: Path, name: str) -> str:
     return version
 
 
-def training_inputs(python: Path, folder: Path, deployment: Deployment,
-                    fill: dict[str, str]) -> str:
+def training_inputs(
+    python: Path, folder: Path, deployment: Deployment, fill: dict[str, str]
+) -> str:
     """A digest of everything a training reads: the folder, its arguments, the files they
     name (the corpus) and the Seldon environment (its lock stamp)."""
     sha = hashlib.sha256(digest(folder).encode())
@@ -205,16 +268,24 @@ def training_inputs(python: Path, folder: Path, deployment: Deployment,
     return sha.hexdigest()[:16]
 
 
-def _trained(deployment: Deployment, store: Path, version: str, seconds: float, *,
-             reused: bool) -> dict[str, Any]:
+def _trained(
+    deployment: Deployment, store: Path, version: str, seconds: float, *, reused: bool
+) -> dict[str, Any]:
     target = store / deployment.name / version
     meta = json.loads((target / "meta.json").read_text())
-    return {"deployment": deployment.name, "version": version, "path": str(target),
-            "seconds": seconds, "reused": reused, "meta": meta}
+    return {
+        "deployment": deployment.name,
+        "version": version,
+        "path": str(target),
+        "seconds": seconds,
+        "reused": reused,
+        "meta": meta,
+    }
 
 
-def build_image(models_dir: Path, folder: ModelFolder, images_dir: Path,
-                embedded: Path | None = None) -> dict[str, Any]:
+def build_image(
+    models_dir: Path, folder: ModelFolder, images_dir: Path, embedded: Path | None = None
+) -> dict[str, Any]:
     """Stage what the Dockerfile copies (plus an embedded model) under a content tag."""
     source = models_dir / folder.name
     scratch = images_dir / ".incoming" / folder.image
@@ -233,8 +304,13 @@ def build_image(models_dir: Path, folder: ModelFolder, images_dir: Path,
         shutil.rmtree(scratch)
     else:
         scratch.rename(target)
-    return {"folder": folder.name, "image": folder.image, "tag": tag,
-            "ref": f"{IMAGE_REGISTRY}/{folder.image}:{tag}", "path": str(target)}
+    return {
+        "folder": folder.name,
+        "image": folder.image,
+        "tag": tag,
+        "ref": f"{IMAGE_REGISTRY}/{folder.image}:{tag}",
+        "path": str(target),
+    }
 
 
 def model_class(image_dir: Path) -> str:

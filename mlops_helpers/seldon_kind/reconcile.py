@@ -27,8 +27,10 @@ class ReconcileFailed(StageError):
     def __init__(self, env: str, failed: dict[str, str]) -> None:
         self.failed = failed
         lines = "\n".join(f"  {name}: {reason.splitlines()[0]}" for name, reason in failed.items())
-        super().__init__(f"{env}: {len(failed)} deployment(s) could not start; the previous "
-                         f"version keeps serving:\n{lines}")
+        super().__init__(
+            f"{env}: {len(failed)} deployment(s) could not start; the previous "
+            f"version keeps serving:\n{lines}"
+        )
 
 
 def spec_hash(doc: dict[str, Any]) -> str:
@@ -93,14 +95,24 @@ class Environment:
             name, (doc, digest) = item
             try:
                 unit = resolve(doc, index, store)
-                server = start_unit(launcher, unit, f"seldon-{self.name}-{name}-{digest[:8]}",
-                                    self.ctx.run_dir, tracker)
+                server = start_unit(
+                    launcher,
+                    unit,
+                    f"seldon-{self.name}-{name}-{digest[:8]}",
+                    self.ctx.run_dir,
+                    tracker,
+                )
             except StageError as exc:  # ServerStartError is not one: catch both
                 return name, str(exc)
             except Exception as exc:  # a start failure is data here
                 return name, f"{type(exc).__name__}: {exc}"
-            return name, {"spec_hash": digest, "url": server.url, "image": unit.image,
-                          "version": unit.version, "server": server.to_dict()}
+            return name, {
+                "spec_hash": digest,
+                "url": server.url,
+                "image": unit.image,
+                "version": unit.version,
+                "server": server.to_dict(),
+            }
 
         with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
             outcomes = dict(pool.map(start, todo.items()))
@@ -121,11 +133,17 @@ class Environment:
             record["commit"] = commit
         record["failed"] = {"commit": commit, "deployments": failed} if failed else None
         self._save(record)
-        report = {"environment": self.name, "commit": record["commit"],
-                  "started": sorted(started), "kept": sorted(kept), "stopped": stopped,
-                  "failed": failed,
-                  "deployments": {n: {k: e[k] for k in ("url", "version", "image")}
-                                  for n, e in current.items()}}
+        report = {
+            "environment": self.name,
+            "commit": record["commit"],
+            "started": sorted(started),
+            "kept": sorted(kept),
+            "stopped": stopped,
+            "failed": failed,
+            "deployments": {
+                n: {k: e[k] for k in ("url", "version", "image")} for n, e in current.items()
+            },
+        }
         if failed:
             raise ReconcileFailed(self.name, failed)
         return report

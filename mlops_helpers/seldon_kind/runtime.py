@@ -53,8 +53,14 @@ def _digest(path: Path) -> str:
 def _run(argv: list[str], log: Path, what: str, env: dict[str, str] | None = None) -> None:
     with open(log, "ab") as out:
         try:
-            done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                  timeout=INSTALL_TIMEOUT_S, check=False)
+            done = subprocess.run(
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                timeout=INSTALL_TIMEOUT_S,
+                check=False,
+            )
         except subprocess.TimeoutExpired as exc:
             raise StageError(f"{what} took more than {INSTALL_TIMEOUT_S}s; see {log}") from exc
     if done.returncode != 0:
@@ -82,7 +88,8 @@ def ensure_seldon_runtime(log: Path | None = None, *, install: bool = False) -> 
     if not install:
         raise StageError(
             f"the Seldon runtime ({venv}) is missing or older than {LOCK}: run `make install`"
-            " in the project folder (it creates it once, in about a minute), then run again")
+            " in the project folder (it creates it once, in about a minute), then run again"
+        )
     venv.parent.mkdir(parents=True, exist_ok=True)
     # one installer at a time: test workers, CLI stages and notebooks may all get here at once
     with open(venv.parent / ".seldon.lock", "w") as lock:
@@ -91,8 +98,12 @@ def ensure_seldon_runtime(log: Path | None = None, *, install: bool = False) -> 
             return python
         log = log or venv.parent / "seldon-install.log"
         # the same installer as .venv's (uv, else pip), with this interpreter's Python version
-        _run(["bash", str(paths.project_root() / ENV_TOOL), "sync", str(venv), str(lock_path)],
-             log, f"installing {LOCK} into {venv}", env={**os.environ, "PYTHON": sys.executable})
+        _run(
+            ["bash", str(paths.project_root() / ENV_TOOL), "sync", str(venv), str(lock_path)],
+            log,
+            f"installing {LOCK} into {venv}",
+            env={**os.environ, "PYTHON": sys.executable},
+        )
         stamp.write_text(wanted)
     return python
 

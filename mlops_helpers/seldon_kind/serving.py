@@ -75,10 +75,10 @@ class LocalUnit:
 def resolve_model_uri(uri: str, model_store: Path) -> Path:
     """``pvc://<claim>/<path>`` -> ``<model_store>/<path>`` (the claim's local backing)."""
     if uri.startswith("file://"):
-        return Path(uri[len("file://"):])
+        return Path(uri[len("file://") :])
     if not uri.startswith("pvc://"):
         raise StageError(f"modelUri {uri} cannot be reached locally (pvc:// or file:// only)")
-    _claim, _, rest = uri[len("pvc://"):].partition("/")
+    _claim, _, rest = uri[len("pvc://") :].partition("/")
     return model_store / rest
 
 
@@ -87,8 +87,12 @@ def resolve(doc: dict[str, Any], index: ImageIndex, model_store: Path) -> LocalU
     graph = doc["spec"]["predictors"][0]["graph"]
     data = index.load()
     implementation = graph.get("implementation")
-    containers = [c for spec in doc["spec"]["predictors"][0].get("componentSpecs", [])
-                  for c in spec["spec"]["containers"] if c["name"] == graph["name"]]
+    containers = [
+        c
+        for spec in doc["spec"]["predictors"][0].get("componentSpecs", [])
+        for c in spec["spec"]["containers"]
+        if c["name"] == graph["name"]
+    ]
     if containers and containers[0].get("image"):
         ref = containers[0]["image"]  # as the operator does: an explicit image wins
     elif implementation:
@@ -105,16 +109,32 @@ def resolve(doc: dict[str, Any], index: ImageIndex, model_store: Path) -> LocalU
         local = resolve_model_uri(graph["modelUri"], model_store)
         parameters.append({"name": "model_uri", "type": "STRING", "value": str(local)})
     labels = doc["metadata"].get("labels", {})
-    return LocalUnit(name, ref, Path(folder), model_class(Path(folder)), parameters,
-                     labels.get("mlops-workshop/version", ref.rsplit(":", 1)[-1]))
+    return LocalUnit(
+        name,
+        ref,
+        Path(folder),
+        model_class(Path(folder)),
+        parameters,
+        labels.get("mlops-workshop/version", ref.rsplit(":", 1)[-1]),
+    )
 
 
 def microservice_args(server_class: str, port: int | str = "{port}") -> list[str]:
     """seldon-core-microservice's arguments for ``server_class``: REST on ``port``, gRPC
     and metrics on free ports (every one bound to 127.0.0.1 by loopback_microservice)."""
-    return [server_class, "--service-type", "MODEL", "--http-port", str(port),
-            "--grpc-port", str(free_port()), "--metrics-port", str(free_port()),
-            "--workers", "1"]
+    return [
+        server_class,
+        "--service-type",
+        "MODEL",
+        "--http-port",
+        str(port),
+        "--grpc-port",
+        str(free_port()),
+        "--metrics-port",
+        str(free_port()),
+        "--workers",
+        "1",
+    ]
 
 
 def microservice_argv(python: Path, server_class: str) -> list[str]:
@@ -128,25 +148,49 @@ def warm_launcher(ctx: StageContext, python: Path) -> str:
     launcher = ctx.state.get("seldon_launcher") or {}
     if launcher and ManagedServer.from_dict(launcher["server"]).alive():
         return str(launcher["url"])
-    server = start_server("seldon-launcher", [str(python), "-P", str(WARM_LAUNCHER), "{port}"],
-                          run_dir=ctx.run_dir, tracker=ctx.tracker, timeout=START_TIMEOUT_S,
-                          interval=HEALTH_POLL_S, env=child_env(**SINGLE_THREADED))
+    server = start_server(
+        "seldon-launcher",
+        [str(python), "-P", str(WARM_LAUNCHER), "{port}"],
+        run_dir=ctx.run_dir,
+        tracker=ctx.tracker,
+        timeout=START_TIMEOUT_S,
+        interval=HEALTH_POLL_S,
+        env=child_env(**SINGLE_THREADED),
+    )
     ctx.state.update(seldon_launcher={"url": server.url, "server": server.to_dict()})
     return server.url
 
 
-def start_unit(launcher: str, unit: LocalUnit, process_name: str, run_dir: Path,
-               tracker: ResourceTracker, timeout: float = START_TIMEOUT_S) -> ManagedServer:
+def start_unit(
+    launcher: str,
+    unit: LocalUnit,
+    process_name: str,
+    run_dir: Path,
+    tracker: ResourceTracker,
+    timeout: float = START_TIMEOUT_S,
+) -> ManagedServer:
     """Seldon's microservice for ``unit``, forked from the launcher at ``launcher``, in the
     unit's folder; tracked; healthy when /health/ping answers 200."""
     port = free_port()
     log_path = run_dir / "logs" / f"{process_name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    request = {"args": microservice_args(unit.server_class, port), "cwd": str(unit.image_dir),
-               "env": {"PREDICTIVE_UNIT_PARAMETERS": json.dumps(unit.parameters)},
-               "log": str(log_path)}
-    return start_forked(launcher, request, process_name, port, log_path, tracker,
-                        health_path="/health/ping", timeout=timeout, interval=HEALTH_POLL_S)
+    request = {
+        "args": microservice_args(unit.server_class, port),
+        "cwd": str(unit.image_dir),
+        "env": {"PREDICTIVE_UNIT_PARAMETERS": json.dumps(unit.parameters)},
+        "log": str(log_path),
+    }
+    return start_forked(
+        launcher,
+        request,
+        process_name,
+        port,
+        log_path,
+        tracker,
+        health_path="/health/ping",
+        timeout=timeout,
+        interval=HEALTH_POLL_S,
+    )
 
 
 def sample_payload(meta: dict[str, Any]) -> dict[str, Any]:

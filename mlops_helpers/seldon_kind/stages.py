@@ -63,8 +63,7 @@ def release(ctx: StageContext) -> dict[str, str]:
     """What is being promoted: deployment -> model version @ image (the manifests' content)."""
     models = _need(ctx, "models", "train")
     images = _need(ctx, "images", "build")
-    return {d.name: f"{models[d.name]['version']}@{images[d.folder]['tag']}"
-            for d in DEPLOYMENTS}
+    return {d.name: f"{models[d.name]['version']}@{images[d.folder]['tag']}" for d in DEPLOYMENTS}
 
 
 def render_release(ctx: StageContext, env: str) -> dict[str, str]:
@@ -81,14 +80,17 @@ def render_release(ctx: StageContext, env: str) -> dict[str, str]:
     root = models_dir(ctx.settings)
     for dep in DEPLOYMENTS:
         model = models[dep.name]
-        doc = manifests.render(root / dep.folder / "seldondeployment.yaml", {
-            "deployment": deployment_name(ctx.settings, dep),
-            "model": dep.name,
-            "version": model["version"],
-            "replicas": ctx.settings.get("replicas", DEFAULTS["replicas"]),
-            "model_uri": f"pvc://{claim}/{dep.name}/{model['version']}",
-            "image": images[dep.folder]["ref"],
-        })
+        doc = manifests.render(
+            root / dep.folder / "seldondeployment.yaml",
+            {
+                "deployment": deployment_name(ctx.settings, dep),
+                "model": dep.name,
+                "version": model["version"],
+                "replicas": ctx.settings.get("replicas", DEFAULTS["replicas"]),
+                "model_uri": f"pvc://{claim}/{dep.name}/{model['version']}",
+                "image": images[dep.folder]["ref"],
+            },
+        )
         doc["metadata"]["namespace"] = ns
         doc["metadata"]["labels"].update(env_label)
         doc["metadata"]["annotations"] = {TESTED_BY: _need(ctx, "unit_tests", "unit_tests")["id"]}
@@ -108,9 +110,14 @@ def _validated(ctx: StageContext, env: str, files: dict[str, str]) -> None:
 
 def _targets(ctx: StageContext) -> list[dict[str, Any]]:
     models = _need(ctx, "models", "train")
-    return [{"name": deployment_name(ctx.settings, d),
-             "payload": sample_payload(models[d.name]["meta"]),
-             "bad": bad_payloads(models[d.name]["meta"])} for d in DEPLOYMENTS]
+    return [
+        {
+            "name": deployment_name(ctx.settings, d),
+            "payload": sample_payload(models[d.name]["meta"]),
+            "bad": bad_payloads(models[d.name]["meta"]),
+        }
+        for d in DEPLOYMENTS
+    ]
 
 
 # -- stages -------------------------------------------------------------------------------
@@ -122,15 +129,22 @@ def unit_tests(ctx: StageContext) -> dict[str, Any]:
     # a new id per run: later stages, in other processes, check they promote what *this*
     # run tested; a failed run replaces the record, so nothing opened before it is approved
     run_id = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(3)}"
-    ctx.state.update(unit_tests={"passed": passed, "id": run_id,
-                                 "sources": {n: r["source"] for n, r in results.items()}})
+    ctx.state.update(
+        unit_tests={
+            "passed": passed,
+            "id": run_id,
+            "sources": {n: r["source"] for n, r in results.items()},
+        }
+    )
     for name, result in results.items():
         ctx.say(f"  {name}: {'passed' if result['passed'] else 'FAILED'} ({result['summary']})")
     if not passed:
-        failed = [f"{n} ({r['summary']}; log {r['log']})" for n, r in results.items()
-                  if not r["passed"]]
-        raise GateFailed(f"unit tests failed in {', '.join(failed)}: nothing is trained or "
-                         f"promoted")
+        failed = [
+            f"{n} ({r['summary']}; log {r['log']})" for n, r in results.items() if not r["passed"]
+        ]
+        raise GateFailed(
+            f"unit tests failed in {', '.join(failed)}: nothing is trained or promoted"
+        )
     return {"passed": True, "folders": results}
 
 
@@ -147,16 +161,26 @@ def _tested_sources(ctx: StageContext) -> dict[str, Any]:
 def train(ctx: StageContext) -> dict[str, Any]:
     _tested_sources(ctx)
     root = models_dir(ctx.settings)
-    fill = {"corpus": str(corpus_path()), "c": str(ctx.settings.get("news_c",
-                                                                    DEFAULTS["news_c"], float))}
-    trained = modelwork.train_all(ctx.backend.python, root, DEPLOYMENTS,
-                                  ctx.run_dir / "model-store", fill, ctx.run_dir / "logs")
+    fill = {
+        "corpus": str(corpus_path()),
+        "c": str(ctx.settings.get("news_c", DEFAULTS["news_c"], float)),
+    }
+    trained = modelwork.train_all(
+        ctx.backend.python,
+        root,
+        DEPLOYMENTS,
+        ctx.run_dir / "model-store",
+        fill,
+        ctx.run_dir / "logs",
+    )
     models = {m["deployment"]: m for m in trained}
     ctx.state.update(models=models)
     for m in trained:
         how = "same inputs as before: reused" if m["reused"] else f"trained in {m['seconds']}s"
-        ctx.say(f"  {m['deployment']}: version {m['version']} ({how}), held-out accuracy "
-                f"{m['meta']['accuracy']:.3f} (higher is better)")
+        ctx.say(
+            f"  {m['deployment']}: version {m['version']} ({how}), held-out accuracy "
+            f"{m['meta']['accuracy']:.3f} (higher is better)"
+        )
     return {"models": models}
 
 
@@ -172,8 +196,9 @@ def build(ctx: StageContext) -> dict[str, Any]:
     prepackaged = {folder: impl for impl, folder in PREPACKAGED.items()}  # one per folder
     for name, folder in FOLDERS.items():
         extra = embedded.get(name)
-        image = modelwork.build_image(root, folder, images_dir,
-                                      None if extra is None else Path(extra))
+        image = modelwork.build_image(
+            root, folder, images_dir, None if extra is None else Path(extra)
+        )
         index.add(image["ref"], image["path"], prepackaged.get(name))
         images[name] = image
         ctx.say(f"  {image['ref']} ({folder.style})")
@@ -198,8 +223,7 @@ def serve_local(ctx: StageContext) -> dict[str, Any]:
         status, body = predict(url, target["payload"])
         if status != 200:
             raise StageError(f"{target['name']} answered {status}: {body}")
-        predictions[target["name"]] = {"url": url, "request": target["payload"],
-                                       "response": body}
+        predictions[target["name"]] = {"url": url, "request": target["payload"], "response": body}
         answer = [round(x, 3) if isinstance(x, float) else x for x in body["data"]["ndarray"][0]]
         ctx.say(f"  {target['name']} at {url}: {answer}")
     return {"environment": report, "predictions": predictions}
@@ -210,11 +234,14 @@ def integration_test(ctx: StageContext) -> dict[str, Any]:
     files = render_release(ctx, TEST_ENVIRONMENT)
     report = ctx.backend.integration_test(files, _targets(ctx))
     passed = bool(report.get("passed"))
-    ctx.state.update(integration={"passed": passed, "release": release(ctx),
-                                  "backend": ctx.settings.backend})
+    ctx.state.update(
+        integration={"passed": passed, "release": release(ctx), "backend": ctx.settings.backend}
+    )
     for result in report.get("results", []):
-        ctx.say(f"  {result['name']}: {'passed' if result['passed'] else 'FAILED'} "
-                f"{'; '.join(result['problems'])}")
+        ctx.say(
+            f"  {result['name']}: {'passed' if result['passed'] else 'FAILED'} "
+            f"{'; '.join(result['problems'])}"
+        )
     if not passed:
         raise GateFailed("the integration test failed: nothing is promoted")
     return report
@@ -225,8 +252,10 @@ def _tested_release(ctx: StageContext) -> dict[str, str]:
     current = release(ctx)
     integration = ctx.state.get("integration") or {}
     if not integration.get("passed") or integration.get("release") != current:
-        raise GateFailed("this release has not passed the integration test: run "
-                         "integration_test before promoting")
+        raise GateFailed(
+            "this release has not passed the integration test: run "
+            "integration_test before promoting"
+        )
     return current
 
 
@@ -241,8 +270,9 @@ def smoke_test(ctx: StageContext, env: str, deployments: dict[str, Any]) -> dict
         except OSError as exc:  # refused, reset, timed out
             status, body = 0, f"no answer ({exc})"
         if status != 200:
-            raise StageError(f"{env} smoke test: {name} at {entry['url']} answered {status}: "
-                             f"{str(body)[:200]}")
+            raise StageError(
+                f"{env} smoke test: {name} at {entry['url']} answered {status}: {str(body)[:200]}"
+            )
         answers[name] = status
     return answers
 
@@ -253,8 +283,10 @@ def reconcile(ctx: StageContext, env: str) -> dict[str, Any]:
     gitops = repo(ctx)
     head = gitops.head()
     report = ctx.backend.environment(env).apply(gitops.read_environment(env), commit=head)
-    ctx.say(f"  {env} synced to {head[:8]}: started {report['started'] or '-'}, "
-            f"kept {report['kept'] or '-'}, stopped {report['stopped'] or '-'}")
+    ctx.say(
+        f"  {env} synced to {head[:8]}: started {report['started'] or '-'}, "
+        f"kept {report['kept'] or '-'}, stopped {report['stopped'] or '-'}"
+    )
     report["smoke"] = smoke_test(ctx, env, report["deployments"])
     return report
 
@@ -295,28 +327,42 @@ def open_production_change(ctx: StageContext) -> dict[str, Any]:
     gitops.write_environment("production", files)
     description = gitops.work / "changes" / f"{branch}.md"
     description.parent.mkdir(exist_ok=True)
-    lines = [f"# Promote staging {staging['commit'][:8]} to production", "",
-             "| deployment | model version | image |", "|---|---|---|"]
+    lines = [
+        f"# Promote staging {staging['commit'][:8]} to production",
+        "",
+        "| deployment | model version | image |",
+        "|---|---|---|",
+    ]
     images = _need(ctx, "images", "build")
     for dep in DEPLOYMENTS:
         version = staging["release"][dep.name].split("@")[0]
-        lines.append(f"| {deployment_name(ctx.settings, dep)} | {version} | "
-                     f"{images[dep.folder]['ref']} |")
+        lines.append(
+            f"| {deployment_name(ctx.settings, dep)} | {version} | {images[dep.folder]['ref']} |"
+        )
     tested = _tested_sources(ctx)
-    lines += ["", f"Unit tests: passed (run {tested['id']}). "
-              f"Integration test ({ctx.settings.backend}): passed.",
-              f"Staging has served this release since {staging['commit'][:8]}.", "",
-              "Merging needs an approval (`mlops-workshop seldon_kind approve_production`)."]
+    lines += [
+        "",
+        f"Unit tests: passed (run {tested['id']}). "
+        f"Integration test ({ctx.settings.backend}): passed.",
+        f"Staging has served this release since {staging['commit'][:8]}.",
+        "",
+        "Merging needs an approval (`mlops-workshop seldon_kind approve_production`).",
+    ]
     description.write_text("\n".join(lines) + "\n")
-    commit = gitops.commit_and_push(f"Promote staging {staging['commit'][:8]} to production",
-                                    branch)
+    commit = gitops.commit_and_push(
+        f"Promote staging {staging['commit'][:8]} to production", branch
+    )
     gitops.sync_main()
-    change = {"branch": branch, "commit": commit, "release": staging["release"],
-              "description": f"changes/{branch}.md", "unit_tests": tested["id"],
-              "sources": tested["sources"]}
+    change = {
+        "branch": branch,
+        "commit": commit,
+        "release": staging["release"],
+        "description": f"changes/{branch}.md",
+        "unit_tests": tested["id"],
+        "sources": tested["sources"],
+    }
     ctx.state.update(change=change)
-    ctx.say(f"  opened {branch} ({commit[:8] if commit else '-'}); production waits "
-            f"for approval")
+    ctx.say(f"  opened {branch} ({commit[:8] if commit else '-'}); production waits for approval")
     return {"opened": True, **change, "reconcile": reconcile(ctx, "production")}
 
 
@@ -328,18 +374,24 @@ def _still_tested(ctx: StageContext, change: dict[str, Any], gitops: GitOpsRepo)
     tested = ctx.state.get("unit_tests") or {}
     if tested.get("id") != change.get("unit_tests"):
         verdict = "passed" if tested.get("passed") else "FAILED"
-        raise GateFailed(f"{branch} was opened under unit-test run {change.get('unit_tests')}; "
-                         f"a later run ({tested.get('id')}) {verdict}: it cannot be approved. "
-                         f"Run the pipeline again to open a new change")
+        raise GateFailed(
+            f"{branch} was opened under unit-test run {change.get('unit_tests')}; "
+            f"a later run ({tested.get('id')}) {verdict}: it cannot be approved. "
+            f"Run the pipeline again to open a new change"
+        )
     try:
         _tested_sources(ctx)
     except GateFailed:
-        raise GateFailed(f"the model folders changed after {branch} was opened: it cannot be "
-                         f"approved. Run the pipeline again to open a new change") from None
+        raise GateFailed(
+            f"the model folders changed after {branch} was opened: it cannot be "
+            f"approved. Run the pipeline again to open a new change"
+        ) from None
     head = gitops.head(f"refs/heads/{branch}")
     if head != change["commit"]:
-        raise GateFailed(f"{branch} moved after it was opened (now {head[:8]}, opened at "
-                         f"{str(change['commit'])[:8]}): only the tested change can be approved")
+        raise GateFailed(
+            f"{branch} moved after it was opened (now {head[:8]}, opened at "
+            f"{str(change['commit'])[:8]}): only the tested change can be approved"
+        )
 
 
 def approve_production(ctx: StageContext) -> dict[str, Any]:
@@ -350,16 +402,23 @@ def approve_production(ctx: StageContext) -> dict[str, Any]:
         return {"approved": False, "reconcile": reconcile(ctx, "production")}
     approver = str(ctx.settings.get("approver", DEFAULTS["approver"]) or "").strip()
     if not approver or approver == CI_NAME:
-        raise GateFailed(f"a production change needs an approver other than the CI "
-                         f"({CI_NAME}); set the 'approver' setting")
+        raise GateFailed(
+            f"a production change needs an approver other than the CI "
+            f"({CI_NAME}); set the 'approver' setting"
+        )
     gitops = repo(ctx)
     if change["branch"] not in gitops.branches():
         raise StageError(f"change branch {change['branch']} is gone from the remote")
     _still_tested(ctx, change, gitops)
-    merge = gitops.merge_change(change["branch"], approver,
-                                f"Merge {change['branch']} into production")
-    approval = {"approver": approver, "merge_commit": merge, "branch": change["branch"],
-                "release": change["release"]}
+    merge = gitops.merge_change(
+        change["branch"], approver, f"Merge {change['branch']} into production"
+    )
+    approval = {
+        "approver": approver,
+        "merge_commit": merge,
+        "branch": change["branch"],
+        "release": change["release"],
+    }
     ctx.state.update(change=None, approval=approval)
     ctx.say(f"  {approver} approved {change['branch']}: merged as {merge[:8]}")
     return {"approved": True, **approval, "reconcile": reconcile(ctx, "production")}
@@ -383,22 +442,43 @@ def cleanup(ctx: StageContext) -> dict[str, Any]:
 PIPELINE = Pipeline(
     scenario=SCENARIO,
     stages=[
-        Stage("unit_tests", unit_tests, "each model folder's own tests, in the Seldon env",
-              gate=True),
+        Stage(
+            "unit_tests", unit_tests, "each model folder's own tests, in the Seldon env", gate=True
+        ),
         Stage("train", train, "train the sklearn, linear and news models into artifacts"),
         Stage("build", build, "package each model folder as an image with a content tag"),
-        Stage("serve_local", serve_local, "serve every deployment locally, predict from each",
-              environment="test"),
-        Stage("integration_test", integration_test,
-              "SeldonClient end to end (local servers or a KIND cluster); bad input gets 4xx",
-              gate=True, environment="test"),
-        Stage("promote_staging", promote_staging,
-              "validate manifests, push to staging/, reconcile staging", environment="staging"),
-        Stage("open_production_change", open_production_change,
-              "branch + description for production; main untouched", environment="production"),
-        Stage("approve_production", approve_production,
-              "the approver merges the change; reconcile production",
-              gate=True, environment="production"),
+        Stage(
+            "serve_local",
+            serve_local,
+            "serve every deployment locally, predict from each",
+            environment="test",
+        ),
+        Stage(
+            "integration_test",
+            integration_test,
+            "SeldonClient end to end (local servers or a KIND cluster); bad input gets 4xx",
+            gate=True,
+            environment="test",
+        ),
+        Stage(
+            "promote_staging",
+            promote_staging,
+            "validate manifests, push to staging/, reconcile staging",
+            environment="staging",
+        ),
+        Stage(
+            "open_production_change",
+            open_production_change,
+            "branch + description for production; main untouched",
+            environment="production",
+        ),
+        Stage(
+            "approve_production",
+            approve_production,
+            "the approver merges the change; reconcile production",
+            gate=True,
+            environment="production",
+        ),
         Stage("cleanup", cleanup, "stop every model server this run started"),
     ],
     backends=REGISTRY,

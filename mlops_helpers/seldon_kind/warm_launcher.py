@@ -29,11 +29,21 @@ from types import ModuleType
 
 HERE = Path(__file__).resolve().parent
 # seldon's microservice and what the model folders import (and their pickles need)
-WARM = ("seldon_core.microservice", "seldon_core.flask_utils", "flask", "joblib", "numpy",
-        "sklearn.linear_model", "sklearn.pipeline", "sklearn.preprocessing",
-        "sklearn.feature_extraction.text",
-        # the integration test's client
-        "seldon_core.seldon_client", "requests", "google.protobuf.json_format")
+WARM = (
+    "seldon_core.microservice",
+    "seldon_core.flask_utils",
+    "flask",
+    "joblib",
+    "numpy",
+    "sklearn.linear_model",
+    "sklearn.pipeline",
+    "sklearn.preprocessing",
+    "sklearn.feature_extraction.text",
+    # the integration test's client
+    "seldon_core.seldon_client",
+    "requests",
+    "google.protobuf.json_format",
+)
 #: ``args`` that start with this run a script (``python SCRIPT ARG ...``), not a model server
 SCRIPT = "python"
 FIELDS = {"args": list, "cwd": str, "env": dict, "log": str}
@@ -59,8 +69,9 @@ def check(request: dict) -> str | None:
         return "args must be a non-empty list of strings"
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in request["env"].items()):
         return "env must map names to strings"
-    if request["args"][0] == SCRIPT and not (len(request["args"]) > 1
-                                            and os.path.isfile(request["args"][1])):
+    if request["args"][0] == SCRIPT and not (
+        len(request["args"]) > 1 and os.path.isfile(request["args"][1])
+    ):
         return "python needs the path of a script"
     if not os.path.isdir(request["cwd"]):
         return f"no model folder at {request['cwd']}"
@@ -83,5 +94,10 @@ def serve_model(loopback: ModuleType, request: dict) -> None:
 
 if __name__ == "__main__":
     loopback_microservice = _load(HERE / "loopback_microservice.py")
-    fork_launcher.serve_forever(int(sys.argv[1]), WARM, FIELDS, check,
-                                lambda request: serve_model(loopback_microservice, request))
+    fork_launcher.serve_forever(
+        int(sys.argv[1]),
+        WARM,
+        FIELDS,
+        check,
+        lambda request: serve_model(loopback_microservice, request),
+    )

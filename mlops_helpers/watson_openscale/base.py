@@ -31,25 +31,30 @@ class OpenScaleBackend(ABC):
         Returns ``space_id``, ``name``, ``created`` and ``removed_duplicates``."""
 
     @abstractmethod
-    def store_model(self, space: dict[str, Any], name: str, model_dir: Path,
-                    meta: dict[str, Any]) -> dict[str, Any]:
+    def store_model(
+        self, space: dict[str, Any], name: str, model_dir: Path, meta: dict[str, Any]
+    ) -> dict[str, Any]:
         """Store the model as a new version of one model (an unchanged model is reused).
 
         Returns ``model_id``, ``name``, ``version`` and ``action`` (created/updated/unchanged).
         """
 
     @abstractmethod
-    def deploy(self, space: dict[str, Any], model: dict[str, Any],
-               name: str) -> dict[str, Any]:
+    def deploy(self, space: dict[str, Any], model: dict[str, Any], name: str) -> dict[str, Any]:
         """Create or update the online deployment ``name`` so it serves ``model``'s version.
 
         Returns ``deployment_id``, ``name``, ``scoring_url``, ``model_version``, ``action``.
         """
 
     @abstractmethod
-    def subscribe(self, deployment: dict[str, Any], model: dict[str, Any],
-                  schema: dict[str, Any], parameters: dict[str, Any],
-                  thresholds: list[dict[str, Any]]) -> dict[str, Any]:
+    def subscribe(
+        self,
+        deployment: dict[str, Any],
+        model: dict[str, Any],
+        schema: dict[str, Any],
+        parameters: dict[str, Any],
+        thresholds: list[dict[str, Any]],
+    ) -> dict[str, Any]:
         """Create or update the deployment's subscription and its quality monitor."""
 
     @abstractmethod
@@ -65,8 +70,9 @@ class OpenScaleBackend(ABC):
         """How many of these scoring requests the payload log holds (matched by content)."""
 
     @abstractmethod
-    def log_feedback(self, subscription: dict[str, Any], fields: list[str],
-                     rows: list[list[Any]]) -> int:
+    def log_feedback(
+        self, subscription: dict[str, Any], fields: list[str], rows: list[list[Any]]
+    ) -> int:
         """Store labelled rows (features + label column last) in the feedback log, each
         once (keyed by content); returns how many were new."""
 
@@ -75,8 +81,9 @@ class OpenScaleBackend(ABC):
         """Make the gated model version the production one (the stage checked the gate)."""
 
     @abstractmethod
-    def run_quality_monitor(self, subscription: dict[str, Any],
-                            thresholds: list[dict[str, Any]]) -> dict[str, Any]:
+    def run_quality_monitor(
+        self, subscription: dict[str, Any], thresholds: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         """One quality monitor run against ``thresholds`` (read when the gate runs):
         ``status``, ``message``, ``n_rows`` and ``metrics``.
 

@@ -16,24 +16,27 @@ def _missing(value: Any) -> bool:
     return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
 
 
-def check(fields: list[str], rows: list[list[Any]], features: list[str],
-          label: str) -> list[tuple[list[float], int]]:
+def check(
+    fields: list[str], rows: list[list[Any]], features: list[str], label: str
+) -> list[tuple[list[float], int]]:
     """``(features in model order, label)`` per row, or ``FeedbackRejected`` saying why.
 
     The whole batch is refused when one row is bad, so a retry cannot store half of it twice.
     """
     if label not in fields:
-        raise FeedbackRejected(f"feedback has no label column '{label}' (fields: "
-                               f"{fields[:3]}...)")
+        raise FeedbackRejected(f"feedback has no label column '{label}' (fields: {fields[:3]}...)")
     missing = [f for f in features if f not in fields]
     if missing:
         raise FeedbackRejected(f"feedback lacks feature field(s) {missing[:5]}")
     at = {name: i for i, name in enumerate(fields)}
-    no_label = [i for i, row in enumerate(rows) if len(row) != len(fields)
-                or _missing(row[at[label]])]
+    no_label = [
+        i for i, row in enumerate(rows) if len(row) != len(fields) or _missing(row[at[label]])
+    ]
     if no_label:
-        raise FeedbackRejected(f"{len(no_label)} feedback row(s) have a missing label or the "
-                               f"wrong length (rows {no_label[:10]}); none were stored")
+        raise FeedbackRejected(
+            f"{len(no_label)} feedback row(s) have a missing label or the "
+            f"wrong length (rows {no_label[:10]}); none were stored"
+        )
     out = []
     for i, row in enumerate(rows):
         try:

@@ -38,8 +38,12 @@ from mlops_helpers.watson_openscale.registry import REGISTRY
 MODULE = "mlops_helpers.watson_openscale.ibm"
 QUALITY = "quality"
 # OpenScale's quality metric ids <-> ours
-METRIC_IDS = {"accuracy": "accuracy", "weighted_f1_measure": "weighted_f1",
-              "weighted_precision": "weighted_precision", "weighted_recall": "weighted_recall"}
+METRIC_IDS = {
+    "accuracy": "accuracy",
+    "weighted_f1_measure": "weighted_f1",
+    "weighted_precision": "weighted_precision",
+    "weighted_recall": "weighted_recall",
+}
 OPENSCALE_IDS = {ours: theirs for theirs, ours in METRIC_IDS.items()}
 DEFAULT_IAM_URL = "https://iam.cloud.ibm.com"
 DEFAULT_HARDWARE_SPEC = "S"  # WML's smallest: 1 vCPU, 4 GB RAM
@@ -62,9 +66,11 @@ def connection(settings: Settings) -> dict[str, Any]:
     """Every setting the backend needs, checked at once: one message lists what is missing."""
     missing = [f"{key} ({key.upper()})" for key in REQUIRED if not settings.get(key)]
     if missing:
-        raise ConfigError("the ibm backend needs " + ", ".join(missing) + ": set them in the "
-                          "environment or in .env (see README, 'Switching a notebook to its "
-                          "cloud backend')")
+        raise ConfigError(
+            "the ibm backend needs " + ", ".join(missing) + ": set them in the "
+            "environment or in .env (see README, 'Switching a notebook to its "
+            "cloud backend')"
+        )
     for key in ("ibm_wml_url", "ibm_openscale_url", "ibm_iam_url", "ibm_platform_url"):
         value = settings.get(key)
         if value is not None and not str(value).startswith("https://"):
@@ -95,10 +101,15 @@ def make_wml(settings: Settings) -> Any:
     conf = connection(settings)
     _trust(conf)
     with _service("watsonx.ai", conf["wml_url"]):
-        return ai.APIClient(credentials=ai.Credentials(
-            url=conf["wml_url"], api_key=conf["api_key"].reveal(),
-            platform_url=conf["platform_url"], auth_url=f"{conf['iam_url']}/identity/token",
-            verify=conf["ca_bundle"]))
+        return ai.APIClient(
+            credentials=ai.Credentials(
+                url=conf["wml_url"],
+                api_key=conf["api_key"].reveal(),
+                platform_url=conf["platform_url"],
+                auth_url=f"{conf['iam_url']}/identity/token",
+                verify=conf["ca_bundle"],
+            )
+        )
 
 
 def make_wos(settings: Settings) -> Any:
@@ -109,9 +120,10 @@ def make_wos(settings: Settings) -> Any:
     _trust(conf)
     with _service("Watson OpenScale", conf["openscale_url"]):
         return wos.APIClient(
-            authenticator=IAMAuthenticator(apikey=conf["api_key"].reveal(),
-                                           url=conf["iam_url"]),
-            service_url=conf["openscale_url"], service_instance_id=conf["instance_id"])
+            authenticator=IAMAuthenticator(apikey=conf["api_key"].reveal(), url=conf["iam_url"]),
+            service_url=conf["openscale_url"],
+            service_instance_id=conf["instance_id"],
+        )
 
 
 @contextlib.contextmanager
@@ -129,13 +141,24 @@ def _service(what: str, url: str) -> Iterator[None]:
         text = " ".join(str(exc).split())
         if len(text) > 300:
             text = text[:300] + "..."
-        unreachable = any(word in f"{type(exc).__name__} {text}" for word in (
-            "ConnectError", "ConnectionError", "Max retries", "Name or service not known",
-            "Connection refused", "timed out", "Timeout", "invalid_url_provided"))
+        unreachable = any(
+            word in f"{type(exc).__name__} {text}"
+            for word in (
+                "ConnectError",
+                "ConnectionError",
+                "Max retries",
+                "Name or service not known",
+                "Connection refused",
+                "timed out",
+                "Timeout",
+                "invalid_url_provided",
+            )
+        )
         if unreachable:
             raise BackendUnavailable(
                 f"cannot reach {what} at {url} ({type(exc).__name__}): check the URL "
-                "setting and the network, then run the stage again") from exc
+                "setting and the network, then run the stage again"
+            ) from exc
         raise StageError(f"{what} refused a request ({type(exc).__name__}): {text}") from exc
 
 
@@ -151,8 +174,11 @@ def _ibm(method: Callable[..., T]) -> Callable[..., T]:
 
 
 def _by_name(resources: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    found = [r for r in resources if r.get("entity", {}).get("name") == name
-             or r.get("metadata", {}).get("name") == name]
+    found = [
+        r
+        for r in resources
+        if r.get("entity", {}).get("name") == name or r.get("metadata", {}).get("name") == name
+    ]
     return sorted(found, key=lambda r: r.get("metadata", {}).get("created_at", ""))
 
 
@@ -160,8 +186,9 @@ def minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
-def choose_runtime(specs: list[dict[str, Any]], trained_with: str,
-                   wanted: str | None = None) -> dict[str, str]:
+def choose_runtime(
+    specs: list[dict[str, Any]], trained_with: str, wanted: str | None = None
+) -> dict[str, str]:
     """The listed runtime whose scikit-learn matches the model's (major.minor), newest name
     first; or ``StageError`` naming both versions."""
     offered: dict[str, str] = {}
@@ -170,13 +197,22 @@ def choose_runtime(specs: list[dict[str, Any]], trained_with: str,
         life = spec["metadata"].get("life_cycle") or {}
         if "retired" in life or "constricted" in life:
             continue  # no new deployments on it
-        config = spec.get("entity", {}).get("software_specification", {}).get(
-            "software_configuration", {})
+        config = (
+            spec.get("entity", {})
+            .get("software_specification", {})
+            .get("software_configuration", {})
+        )
         for package in config.get("included_packages", []):
             if package.get("name") == "scikit-learn":
                 offered[name] = str(package["version"])
-    matching = sorted((n for n, v in offered.items() if minor(v) == minor(trained_with)
-                       and (wanted is None or n == wanted)), reverse=True)
+    matching = sorted(
+        (
+            n
+            for n, v in offered.items()
+            if minor(v) == minor(trained_with) and (wanted is None or n == wanted)
+        ),
+        reverse=True,
+    )
     if not matching:
         listed = ", ".join(f"{n} (scikit-learn {v})" for n, v in sorted(offered.items()))
         asked = f" (ibm_software_spec={wanted})" if wanted else ""
@@ -184,11 +220,16 @@ def choose_runtime(specs: list[dict[str, Any]], trained_with: str,
             f"the model is trained with scikit-learn {trained_with}, but no runtime the "
             f"service lists{asked} loads it: {listed or 'none with scikit-learn'}. Train with "
             "a scikit-learn one of them carries (pip install 'scikit-learn==X.Y.*'), or pick "
-            "a runtime with ibm_software_spec")
+            "a runtime with ibm_software_spec"
+        )
     name = matching[0]
     spec_id = next(s["metadata"]["asset_id"] for s in specs if s["metadata"]["name"] == name)
-    return {"name": name, "id": spec_id, "sklearn": offered[name],
-            "model_type": f"scikit-learn_{minor(offered[name])}"}
+    return {
+        "name": name,
+        "id": spec_id,
+        "sklearn": offered[name],
+        "model_type": f"scikit-learn_{minor(offered[name])}",
+    }
 
 
 @REGISTRY.register("ibm")
@@ -231,23 +272,41 @@ class IbmBackend(OpenScaleBackend):
         if known is None or known.params != params:
             self.ctx.tracker.add(kind, rname, module=MODULE, **params)
 
-    def _wait(self, probe: Callable[[], Any], what: str, ok: str, failed: tuple[str, ...],
-              timeout_key: str, default: float = 600.0) -> Any:
+    def _wait(
+        self,
+        probe: Callable[[], Any],
+        what: str,
+        ok: str,
+        failed: tuple[str, ...],
+        timeout_key: str,
+        default: float = 600.0,
+    ) -> Any:
         """Poll an IBM resource until its ``entity.status.state`` is ``ok``."""
+
         def state(details: Any) -> str:
-            return str(((as_dict(details) or {}).get("entity") or {}).get(
-                "status", {}).get("state", "unknown"))
+            return str(
+                ((as_dict(details) or {}).get("entity") or {})
+                .get("status", {})
+                .get("state", "unknown")
+            )
 
         def failure(details: Any) -> str | None:
             if state(details) not in failed:
                 return None
-            errors = (as_dict(details)["entity"]["status"].get("failure") or {}).get(
-                "errors", [])
+            errors = (as_dict(details)["entity"]["status"].get("failure") or {}).get("errors", [])
             return "; ".join(e.get("message", "") for e in errors) or f"state {state(details)}"
 
-        return as_dict(wait_until(probe, what=what, timeout=self.settings.get(
-            timeout_key, default, float), interval=self.poll_interval,
-            until=lambda d: state(d) == ok, describe=state, fail_if=failure))
+        return as_dict(
+            wait_until(
+                probe,
+                what=what,
+                timeout=self.settings.get(timeout_key, default, float),
+                interval=self.poll_interval,
+                until=lambda d: state(d) == ok,
+                describe=state,
+                fail_if=failure,
+            )
+        )
 
     # -- before any work ------------------------------------------------------------------
     @_ibm
@@ -271,7 +330,8 @@ class IbmBackend(OpenScaleBackend):
             raise ConfigError(
                 f"space {name} does not exist, and creating it needs IBM_COS_CRN (the CRN of "
                 "a Cloud Object Storage instance) and IBM_WML_INSTANCE_CRN (your watsonx.ai "
-                "Runtime instance); set them, or IBM_SPACE_NAME to an existing space")
+                "Runtime instance); set them, or IBM_SPACE_NAME to an existing space"
+            )
         compute = self.settings.get("ibm_wml_instance_crn")
         return str(cos), str(compute) if compute else None
 
@@ -294,23 +354,36 @@ class IbmBackend(OpenScaleBackend):
             names = self.wml.spaces.ConfigurationMetaNames
             meta: dict[str, Any] = {names.NAME: name, names.STORAGE: {"resource_crn": cos}}
             if compute:
-                meta[names.COMPUTE] = {"name": self.settings.get("ibm_wml_instance_name",
-                                                                 "wml"), "crn": compute}
+                meta[names.COMPUTE] = {
+                    "name": self.settings.get("ibm_wml_instance_name", "wml"),
+                    "crn": compute,
+                }
             with contextlib.redirect_stdout(io.StringIO()):  # the SDK prints advice here
                 details = self.wml.spaces.store(meta_props=meta, background_mode=True)
             space_id = details["metadata"]["id"]
             self._track("ibm_space", name, space_id=space_id)
-            self._wait(lambda: self.wml.spaces.get_details(space_id), f"space {name}",
-                       "active", ("failed",), "space_timeout", 300.0)
+            self._wait(
+                lambda: self.wml.spaces.get_details(space_id),
+                f"space {name}",
+                "active",
+                ("failed",),
+                "space_timeout",
+                300.0,
+            )
         else:
             space_id = spaces[0]["metadata"]["id"]
-        return {"space_id": space_id, "name": name, "created": created,
-                "removed_duplicates": removed}
+        return {
+            "space_id": space_id,
+            "name": name,
+            "created": created,
+            "removed_duplicates": removed,
+        }
 
     # -- models -----------------------------------------------------------------------------
     @_ibm
-    def store_model(self, space: dict[str, Any], name: str, model_dir: Path,
-                    meta: dict[str, Any]) -> dict[str, Any]:
+    def store_model(
+        self, space: dict[str, Any], name: str, model_dir: Path, meta: dict[str, Any]
+    ) -> dict[str, Any]:
         wml = self.wml_in(space["space_id"])
         content = digest(model_dir)
         names = wml.repository.ModelMetaNames
@@ -319,15 +392,24 @@ class IbmBackend(OpenScaleBackend):
             model_id, action = existing[0]["metadata"]["id"], "unchanged"
             revisions = wml.repository.list_models_revisions(model_id)
             revs = [int(r) for r in revisions["REV"]] if len(revisions) else []
-            details = ({"metadata": {"id": model_id, "rev": str(max(revs))},
-                        "entity": existing[0]["entity"]} if revs
-                       else wml.repository.create_model_revision(model_id))
+            details = (
+                {
+                    "metadata": {"id": model_id, "rev": str(max(revs))},
+                    "entity": existing[0]["entity"],
+                }
+                if revs
+                else wml.repository.create_model_revision(model_id)
+            )
         else:
             runtime = self.runtime(meta["sklearn_version"])  # refuses before creating
             archive = _archive(model_dir)
-            props = {names.NAME: name, names.DESCRIPTION: f"digest {content}",
-                     names.LABEL_FIELD: meta["label_column"], names.TYPE: runtime["model_type"],
-                     names.SOFTWARE_SPEC_ID: runtime["id"]}
+            props = {
+                names.NAME: name,
+                names.DESCRIPTION: f"digest {content}",
+                names.LABEL_FIELD: meta["label_column"],
+                names.TYPE: runtime["model_type"],
+                names.SOFTWARE_SPEC_ID: runtime["id"],
+            }
             if not existing:
                 # recorded first: a call that fails half way still leaves it to cleanup
                 self._track("ibm_model", name, name=name, space_id=space["space_id"])
@@ -335,21 +417,25 @@ class IbmBackend(OpenScaleBackend):
                 model_id, action = stored["metadata"]["id"], "created"
             else:  # new content: a new revision of the one model, never a second model
                 model_id, action = existing[0]["metadata"]["id"], "updated"
-                wml.repository.update_model(model_id, {names.DESCRIPTION: f"digest {content}"},
-                                            update_model=str(archive))
+                wml.repository.update_model(
+                    model_id, {names.DESCRIPTION: f"digest {content}"}, update_model=str(archive)
+                )
             # a revision freezes this content: deployments name it (asset id + rev)
             details = wml.repository.create_model_revision(model_id)
         model_id = details["metadata"]["id"]
         self._track("ibm_model", name, name=name, space_id=space["space_id"])
-        return {"model_id": model_id, "name": name,
-                "version": str(details["metadata"].get("rev", "1")), "action": action,
-                "digest": content,
-                "runtime": details.get("entity", {}).get("software_spec", {}).get("name")}
+        return {
+            "model_id": model_id,
+            "name": name,
+            "version": str(details["metadata"].get("rev", "1")),
+            "action": action,
+            "digest": content,
+            "runtime": details.get("entity", {}).get("software_spec", {}).get("name"),
+        }
 
     # -- deployments --------------------------------------------------------------------------
     @_ibm
-    def deploy(self, space: dict[str, Any], model: dict[str, Any],
-               name: str) -> dict[str, Any]:
+    def deploy(self, space: dict[str, Any], model: dict[str, Any], name: str) -> dict[str, Any]:
         deployments = self.wml_in(space["space_id"]).deployments
         names = deployments.ConfigurationMetaNames
         found = _by_name(deployments.get_details(get_all=True)["resources"], name)
@@ -357,28 +443,45 @@ class IbmBackend(OpenScaleBackend):
         hardware = str(self.settings.get("ibm_hardware_spec", DEFAULT_HARDWARE_SPEC))
         self._track("ibm_deployment", name, name=name, space_id=space["space_id"])
         if not found:
-            self.ctx.say(f"[ibm] will create (billed while it exists): online deployment {name}"
-                         f" of model {model['name']} rev {model['version']} on runtime "
-                         f"{model.get('runtime') or 'of the model'}, hardware spec {hardware},"
-                         f" in space {space['name']} of WML instance "
-                         f"{self.settings.get('ibm_wml_instance_crn') or 'bound to the space'}")
-            details = deployments.create(model["model_id"], meta_props={
-                names.NAME: name, names.ONLINE: {}, names.ASSET: asset},
-                background_mode=True)
+            self.ctx.say(
+                f"[ibm] will create (billed while it exists): online deployment {name}"
+                f" of model {model['name']} rev {model['version']} on runtime "
+                f"{model.get('runtime') or 'of the model'}, hardware spec {hardware},"
+                f" in space {space['name']} of WML instance "
+                f"{self.settings.get('ibm_wml_instance_crn') or 'bound to the space'}"
+            )
+            details = deployments.create(
+                model["model_id"],
+                meta_props={names.NAME: name, names.ONLINE: {}, names.ASSET: asset},
+                background_mode=True,
+            )
             action = "created"
         elif found[0]["entity"].get("asset") == asset:
             details, action = found[0], "unchanged"
         else:
-            details = deployments.update(found[0]["metadata"]["id"],
-                                         changes={names.ASSET: asset}, background_mode=True)
+            details = deployments.update(
+                found[0]["metadata"]["id"], changes={names.ASSET: asset}, background_mode=True
+            )
             action = "updated"
         deployment_id = details["metadata"]["id"]
-        ready = self._wait(lambda: deployments.get_details(deployment_id),
-                           f"deployment {name}", "ready", ("failed",), "deploy_timeout")
-        return {"deployment_id": deployment_id, "name": name, "model_name": model["name"],
-                "model_id": model["model_id"], "model_version": model["version"],
-                "space_id": space["space_id"], "space_name": space["name"],
-                "scoring_url": deployments.get_scoring_href(ready), "action": action}
+        ready = self._wait(
+            lambda: deployments.get_details(deployment_id),
+            f"deployment {name}",
+            "ready",
+            ("failed",),
+            "deploy_timeout",
+        )
+        return {
+            "deployment_id": deployment_id,
+            "name": name,
+            "model_name": model["name"],
+            "model_id": model["model_id"],
+            "model_version": model["version"],
+            "space_id": space["space_id"],
+            "space_name": space["name"],
+            "scoring_url": deployments.get_scoring_href(ready),
+            "action": action,
+        }
 
     # -- subscription and monitor -------------------------------------------------------------
     def _service_provider(self, space_id: str) -> str:
@@ -386,28 +489,44 @@ class IbmBackend(OpenScaleBackend):
         from ibm_watson_openscale.base_classes.watson_open_scale_v2 import WMLCredentialsCloud
         from ibm_watson_openscale.supporting_classes.enums import ServiceTypes
 
-        found = as_dict(self.wos.service_providers.list(
-            deployment_space_id=space_id))["service_providers"]
+        found = as_dict(self.wos.service_providers.list(deployment_space_id=space_id))[
+            "service_providers"
+        ]
         if found:
             return str(found[0]["metadata"]["id"])
         name = self.settings.name("wos-provider")
         self._track("ibm_service_provider", name, name=name, space_id=space_id)
-        added = as_dict(self.wos.service_providers.add(
-            name=name, service_type=ServiceTypes.WATSON_MACHINE_LEARNING,
-            deployment_space_id=space_id, operational_space_id="production",
-            credentials=WMLCredentialsCloud(apikey=self.conf["api_key"].reveal(),
-                                            url=self.conf["wml_url"], instance_id=None),
-            background_mode=True))
+        added = as_dict(
+            self.wos.service_providers.add(
+                name=name,
+                service_type=ServiceTypes.WATSON_MACHINE_LEARNING,
+                deployment_space_id=space_id,
+                operational_space_id="production",
+                credentials=WMLCredentialsCloud(
+                    apikey=self.conf["api_key"].reveal(), url=self.conf["wml_url"], instance_id=None
+                ),
+                background_mode=True,
+            )
+        )
         provider_id = str(added["metadata"]["id"])
-        self._wait(lambda: self.wos.service_providers.get(provider_id),
-                   f"service provider {name}", "active", ("error", "failed"),
-                   "subscription_timeout")
+        self._wait(
+            lambda: self.wos.service_providers.get(provider_id),
+            f"service provider {name}",
+            "active",
+            ("error", "failed"),
+            "subscription_timeout",
+        )
         return provider_id
 
     @_ibm
-    def subscribe(self, deployment: dict[str, Any], model: dict[str, Any],
-                  schema: dict[str, Any], parameters: dict[str, Any],
-                  thresholds: list[dict[str, Any]]) -> dict[str, Any]:
+    def subscribe(
+        self,
+        deployment: dict[str, Any],
+        model: dict[str, Any],
+        schema: dict[str, Any],
+        parameters: dict[str, Any],
+        thresholds: list[dict[str, Any]],
+    ) -> dict[str, Any]:
         from ibm_watson_openscale.base_classes.watson_open_scale_v2 import (
             Asset,
             AssetDeploymentRequest,
@@ -427,73 +546,134 @@ class IbmBackend(OpenScaleBackend):
 
         data_mart_id = self.conf["instance_id"]  # on IBM Cloud the data mart id is the same
         provider_id = self._service_provider(deployment["space_id"])
-        found = as_dict(self.wos.subscriptions.list(
-            data_mart_id=data_mart_id,
-            deployment_deployment_id=deployment["deployment_id"]))["subscriptions"]
-        self._track("ibm_subscription", deployment["name"],
-                    deployment_id=deployment["deployment_id"])
+        found = as_dict(
+            self.wos.subscriptions.list(
+                data_mart_id=data_mart_id, deployment_deployment_id=deployment["deployment_id"]
+            )
+        )["subscriptions"]
+        self._track(
+            "ibm_subscription", deployment["name"], deployment_id=deployment["deployment_id"]
+        )
         if found:
             subscription_id, action = found[0]["metadata"]["id"], "updated"
         else:
-            self.ctx.say(f"[ibm] will create (OpenScale bills each monitored deployment): "
-                         f"subscription of {deployment['name']} with a quality monitor, in "
-                         f"OpenScale instance {data_mart_id}")
-            added = as_dict(self.wos.subscriptions.add(
-                data_mart_id=data_mart_id, service_provider_id=provider_id,
-                asset=Asset(asset_id=model["model_id"], name=model["name"],
-                            url=deployment["scoring_url"], asset_type=AssetTypes.MODEL,
-                            input_data_type=InputDataType.STRUCTURED,
-                            problem_type=ProblemType.MULTICLASS_CLASSIFICATION),
-                deployment=AssetDeploymentRequest(
-                    deployment_id=deployment["deployment_id"], name=deployment["name"],
-                    deployment_type=DeploymentTypes.ONLINE,
-                    scoring_endpoint=ScoringEndpointRequest(url=deployment["scoring_url"])),
-                asset_properties=AssetPropertiesRequest(
-                    label_column=schema["label_column"], feature_fields=schema["feature_fields"],
-                    categorical_fields=[], prediction_field="prediction",
-                    probability_fields=["probability"],
-                    training_data_schema=SparkStruct.from_dict({
-                        "type": "struct",
-                        "fields": [{"name": f["name"], "type": f["type"], "nullable": False,
-                                    "metadata": {}} for f in schema["fields"]]})),
-                background_mode=True))
+            self.ctx.say(
+                f"[ibm] will create (OpenScale bills each monitored deployment): "
+                f"subscription of {deployment['name']} with a quality monitor, in "
+                f"OpenScale instance {data_mart_id}"
+            )
+            added = as_dict(
+                self.wos.subscriptions.add(
+                    data_mart_id=data_mart_id,
+                    service_provider_id=provider_id,
+                    asset=Asset(
+                        asset_id=model["model_id"],
+                        name=model["name"],
+                        url=deployment["scoring_url"],
+                        asset_type=AssetTypes.MODEL,
+                        input_data_type=InputDataType.STRUCTURED,
+                        problem_type=ProblemType.MULTICLASS_CLASSIFICATION,
+                    ),
+                    deployment=AssetDeploymentRequest(
+                        deployment_id=deployment["deployment_id"],
+                        name=deployment["name"],
+                        deployment_type=DeploymentTypes.ONLINE,
+                        scoring_endpoint=ScoringEndpointRequest(url=deployment["scoring_url"]),
+                    ),
+                    asset_properties=AssetPropertiesRequest(
+                        label_column=schema["label_column"],
+                        feature_fields=schema["feature_fields"],
+                        categorical_fields=[],
+                        prediction_field="prediction",
+                        probability_fields=["probability"],
+                        training_data_schema=SparkStruct.from_dict(
+                            {
+                                "type": "struct",
+                                "fields": [
+                                    {
+                                        "name": f["name"],
+                                        "type": f["type"],
+                                        "nullable": False,
+                                        "metadata": {},
+                                    }
+                                    for f in schema["fields"]
+                                ],
+                            }
+                        ),
+                    ),
+                    background_mode=True,
+                )
+            )
             subscription_id, action = added["metadata"]["id"], "created"
-        self._wait(lambda: self.wos.subscriptions.get(subscription_id),
-                   f"subscription of {deployment['name']}", "active", ("error", "failed"),
-                   "subscription_timeout")
-        theirs = [{**t, "metric_id": OPENSCALE_IDS.get(t["metric_id"], t["metric_id"])}
-                  for t in thresholds]
-        monitors = as_dict(self.wos.monitor_instances.list(
-            data_mart_id=data_mart_id, monitor_definition_id=QUALITY,
-            target_target_id=subscription_id))["monitor_instances"]
+        self._wait(
+            lambda: self.wos.subscriptions.get(subscription_id),
+            f"subscription of {deployment['name']}",
+            "active",
+            ("error", "failed"),
+            "subscription_timeout",
+        )
+        theirs = [
+            {**t, "metric_id": OPENSCALE_IDS.get(t["metric_id"], t["metric_id"])}
+            for t in thresholds
+        ]
+        monitors = as_dict(
+            self.wos.monitor_instances.list(
+                data_mart_id=data_mart_id,
+                monitor_definition_id=QUALITY,
+                target_target_id=subscription_id,
+            )
+        )["monitor_instances"]
         if monitors:
             monitor_id, monitor_action = monitors[0]["metadata"]["id"], "updated"
-            self.wos.monitor_instances.update(monitor_id, patch_document=[
-                PatchDocument(op="replace", path="/parameters", value=parameters),
-                PatchDocument(op="replace", path="/thresholds", value=theirs)])
+            self.wos.monitor_instances.update(
+                monitor_id,
+                patch_document=[
+                    PatchDocument(op="replace", path="/parameters", value=parameters),
+                    PatchDocument(op="replace", path="/thresholds", value=theirs),
+                ],
+            )
         else:
-            created = as_dict(self.wos.monitor_instances.create(
-                data_mart_id=data_mart_id, monitor_definition_id=QUALITY,
-                target=Target(target_type=TargetTypes.SUBSCRIPTION, target_id=subscription_id),
-                parameters=parameters, thresholds=theirs, background_mode=True))
+            created = as_dict(
+                self.wos.monitor_instances.create(
+                    data_mart_id=data_mart_id,
+                    monitor_definition_id=QUALITY,
+                    target=Target(target_type=TargetTypes.SUBSCRIPTION, target_id=subscription_id),
+                    parameters=parameters,
+                    thresholds=theirs,
+                    background_mode=True,
+                )
+            )
             monitor_id, monitor_action = created["metadata"]["id"], "created"
-        return {"subscription_id": subscription_id, "deployment_id": deployment["deployment_id"],
-                "data_mart_id": data_mart_id, "service_provider_id": provider_id,
-                "label_column": schema["label_column"],
-                "feature_fields": schema["feature_fields"], "problem_type": schema["problem_type"],
-                "monitor_instance_id": monitor_id, "parameters": parameters,
-                "thresholds": thresholds, "action": action, "monitor_action": monitor_action}
+        return {
+            "subscription_id": subscription_id,
+            "deployment_id": deployment["deployment_id"],
+            "data_mart_id": data_mart_id,
+            "service_provider_id": provider_id,
+            "label_column": schema["label_column"],
+            "feature_fields": schema["feature_fields"],
+            "problem_type": schema["problem_type"],
+            "monitor_instance_id": monitor_id,
+            "parameters": parameters,
+            "thresholds": thresholds,
+            "action": action,
+            "monitor_action": monitor_action,
+        }
 
     # -- scoring and logs ---------------------------------------------------------------------
     def _data_set(self, subscription: dict[str, Any], kind: str) -> str:
         from ibm_watson_openscale.supporting_classes.enums import TargetTypes
 
-        found = as_dict(self.wos.data_sets.list(
-            type=kind, target_target_id=subscription["subscription_id"],
-            target_target_type=TargetTypes.SUBSCRIPTION))["data_sets"]
+        found = as_dict(
+            self.wos.data_sets.list(
+                type=kind,
+                target_target_id=subscription["subscription_id"],
+                target_target_type=TargetTypes.SUBSCRIPTION,
+            )
+        )["data_sets"]
         if not found:
-            raise StageError(f"subscription {subscription['subscription_id']} has no {kind} "
-                             "data set yet")
+            raise StageError(
+                f"subscription {subscription['subscription_id']} has no {kind} data set yet"
+            )
         return str(found[0]["metadata"]["id"])
 
     @_ibm
@@ -517,8 +697,11 @@ class IbmBackend(OpenScaleBackend):
         found: list[dict[str, Any]] = []
         offset, page = 0, 1000
         while True:
-            got = as_dict(self.wos.data_sets.get_list_of_records(
-                data_set_id=data_set_id, limit=page, offset=offset, format="dict"))
+            got = as_dict(
+                self.wos.data_sets.get_list_of_records(
+                    data_set_id=data_set_id, limit=page, offset=offset, format="dict"
+                )
+            )
             records = got.get("records", []) if isinstance(got, dict) else []
             found += [r.get("entity", {}) for r in records]
             if len(records) < page:
@@ -526,8 +709,11 @@ class IbmBackend(OpenScaleBackend):
             offset += page
 
     def _stored_feedback_keys(self, data_set_id: str) -> set[str]:
-        return {content_key(list(r["values"].values())) for r in self._records(data_set_id)
-                if isinstance(r.get("values"), dict)}
+        return {
+            content_key(list(r["values"].values()))
+            for r in self._records(data_set_id)
+            if isinstance(r.get("values"), dict)
+        }
 
     @_ibm
     def payload_logged(self, subscription: dict[str, Any], bodies: list[dict[str, Any]]) -> int:
@@ -547,21 +733,26 @@ class IbmBackend(OpenScaleBackend):
         tags = ["production", f"rev-{model['version']}", f"digest-{model['digest'][:12]}"]
         before = deployments.get_details(deployment["deployment_id"])
         if sorted(before["entity"].get("tags") or []) == sorted(tags):
-            return {"deployment_id": deployment["deployment_id"], "tags": tags,
-                    "action": "unchanged"}
-        deployments.update(deployment["deployment_id"], changes={names.TAGS: tags},
-                           background_mode=True)
-        return {"deployment_id": deployment["deployment_id"], "tags": tags,
-                "action": "promoted"}
+            return {
+                "deployment_id": deployment["deployment_id"],
+                "tags": tags,
+                "action": "unchanged",
+            }
+        deployments.update(
+            deployment["deployment_id"], changes={names.TAGS: tags}, background_mode=True
+        )
+        return {"deployment_id": deployment["deployment_id"], "tags": tags, "action": "promoted"}
 
     @_ibm
-    def log_feedback(self, subscription: dict[str, Any], fields: list[str],
-                     rows: list[list[Any]]) -> int:
+    def log_feedback(
+        self, subscription: dict[str, Any], fields: list[str], rows: list[list[Any]]
+    ) -> int:
         """Store labelled rows not stored before (keyed by content): a rerun adds nothing."""
         from ibm_watson_openscale.supporting_classes.enums import DataSetTypes
 
-        checked = feedback_rows.check(fields, rows, subscription["feature_fields"],
-                                      subscription["label_column"])
+        checked = feedback_rows.check(
+            fields, rows, subscription["feature_fields"], subscription["label_column"]
+        )
         data_set_id = self._data_set(subscription, DataSetTypes.FEEDBACK)
         stored = self._stored_feedback_keys(data_set_id)
         values, seen = [], set(stored)
@@ -573,59 +764,97 @@ class IbmBackend(OpenScaleBackend):
         if values:
             self.wos.data_sets.store_records(
                 data_set_id=data_set_id,
-                request_body=[{"fields": [*subscription["feature_fields"],
-                                          subscription["label_column"]], "values": values}],
-                background_mode=True)
+                request_body=[
+                    {
+                        "fields": [*subscription["feature_fields"], subscription["label_column"]],
+                        "values": values,
+                    }
+                ],
+                background_mode=True,
+            )
         return len(values)
 
     @_ibm
-    def run_quality_monitor(self, subscription: dict[str, Any],
-                            thresholds: list[dict[str, Any]]) -> dict[str, Any]:
+    def run_quality_monitor(
+        self, subscription: dict[str, Any], thresholds: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         from ibm_watson_openscale.base_classes.watson_open_scale_v2 import PatchDocument
 
         monitor_id = subscription["monitor_instance_id"]
-        theirs = [{**t, "metric_id": OPENSCALE_IDS.get(t["metric_id"], t["metric_id"])}
-                  for t in thresholds]  # the thresholds as they are when the gate runs
-        self.wos.monitor_instances.update(monitor_id, patch_document=[
-            PatchDocument(op="replace", path="/thresholds", value=theirs)])
+        theirs = [
+            {**t, "metric_id": OPENSCALE_IDS.get(t["metric_id"], t["metric_id"])}
+            for t in thresholds
+        ]  # the thresholds as they are when the gate runs
+        self.wos.monitor_instances.update(
+            monitor_id,
+            patch_document=[PatchDocument(op="replace", path="/thresholds", value=theirs)],
+        )
         start = datetime.now(UTC) - timedelta(minutes=1)
-        started = as_dict(self.wos.monitor_instances.run(monitor_instance_id=monitor_id,
-                                                         background_mode=True))
+        started = as_dict(
+            self.wos.monitor_instances.run(monitor_instance_id=monitor_id, background_mode=True)
+        )
         run_id = started["metadata"]["id"]
-        probe = functools.partial(self.wos.monitor_instances.get_run_details,
-                                  monitor_instance_id=monitor_id, monitoring_run_id=run_id)
-        run = as_dict(wait_until(
-            probe, what=f"quality monitor run {run_id}",
-            timeout=self.settings.get("monitor_timeout", 900.0, float),
-            interval=self.poll_interval,
-            until=lambda d: as_dict(d)["entity"]["status"]["state"] in (
-                "finished", "error", "failed"),
-            describe=lambda d: as_dict(d)["entity"]["status"]["state"]))
+        probe = functools.partial(
+            self.wos.monitor_instances.get_run_details,
+            monitor_instance_id=monitor_id,
+            monitoring_run_id=run_id,
+        )
+        run = as_dict(
+            wait_until(
+                probe,
+                what=f"quality monitor run {run_id}",
+                timeout=self.settings.get("monitor_timeout", 900.0, float),
+                interval=self.poll_interval,
+                until=lambda d: (
+                    as_dict(d)["entity"]["status"]["state"] in ("finished", "error", "failed")
+                ),
+                describe=lambda d: as_dict(d)["entity"]["status"]["state"],
+            )
+        )
         status = run["entity"]["status"]
         if status["state"] != "finished":
             failure = status.get("failure") or {}
             message = "; ".join(e.get("message", "") for e in failure.get("errors", [])) or (
-                f"monitor run ended in state {status['state']}")
+                f"monitor run ended in state {status['state']}"
+            )
             short = "feedback" in message.lower() and "min" in message.lower()
-            return {"run_id": run_id, "status": "insufficient_feedback" if short else "error",
-                    "message": message, "n_rows": 0, "metrics": []}
-        measured = as_dict(self.wos.monitor_instances.list_measurements(
-            monitor_instance_id=monitor_id, start=start,
-            end=datetime.now(UTC) + timedelta(minutes=1), run_id=run_id))["measurements"]
+            return {
+                "run_id": run_id,
+                "status": "insufficient_feedback" if short else "error",
+                "message": message,
+                "n_rows": 0,
+                "metrics": [],
+            }
+        measured = as_dict(
+            self.wos.monitor_instances.list_measurements(
+                monitor_instance_id=monitor_id,
+                start=start,
+                end=datetime.now(UTC) + timedelta(minutes=1),
+                run_id=run_id,
+            )
+        )["measurements"]
         values: dict[str, float] = {}
         for value in measured[0]["entity"]["values"] if measured else []:
             for metric in value["metrics"]:
                 if metric["id"] in METRIC_IDS:
                     values[METRIC_IDS[metric["id"]]] = float(metric["value"])
         if not values:
-            return {"run_id": run_id, "status": "error", "n_rows": 0, "metrics": [],
-                    "message": "the monitor run finished without quality metrics"}
+            return {
+                "run_id": run_id,
+                "status": "error",
+                "n_rows": 0,
+                "metrics": [],
+                "message": "the monitor run finished without quality metrics",
+            }
         metrics = quality.judge(values, thresholds)
         failed = quality.failures(metrics)
-        return {"run_id": run_id, "status": "finished",
-                "message": "; ".join(failed) or "every metric within its threshold",
-                "n_rows": int(run["entity"].get("parameters", {}).get("records", 0) or 0),
-                "metrics": metrics}
+        return {
+            "run_id": run_id,
+            "status": "finished",
+            "message": "; ".join(failed) or "every metric within its threshold",
+            "n_rows": int(run["entity"].get("parameters", {}).get("records", 0) or 0),
+            "metrics": metrics,
+        }
 
 
 def _archive(model_dir: Path) -> Path:
@@ -664,13 +893,19 @@ def _teardown_subscription(params: dict[str, Any]) -> None:
     conf = connection(settings)
     wos = make_wos(settings)
     with _service("Watson OpenScale", conf["openscale_url"]):
-        found = as_dict(wos.subscriptions.list(
-            data_mart_id=conf["instance_id"],
-            deployment_deployment_id=params["deployment_id"]))["subscriptions"]
+        found = as_dict(
+            wos.subscriptions.list(
+                data_mart_id=conf["instance_id"], deployment_deployment_id=params["deployment_id"]
+            )
+        )["subscriptions"]
     for subscription in found:
-        _quietly_gone(lambda s=subscription: wos.subscriptions.delete(
-            s["metadata"]["id"], background_mode=True), "Watson OpenScale",
-            conf["openscale_url"])
+        _quietly_gone(
+            lambda s=subscription: wos.subscriptions.delete(
+                s["metadata"]["id"], background_mode=True
+            ),
+            "Watson OpenScale",
+            conf["openscale_url"],
+        )
 
 
 @teardown_handler("ibm_service_provider")
@@ -679,12 +914,17 @@ def _teardown_provider(params: dict[str, Any]) -> None:
     conf = connection(settings)
     wos = make_wos(settings)
     with _service("Watson OpenScale", conf["openscale_url"]):
-        found = as_dict(wos.service_providers.list(
-            deployment_space_id=params["space_id"]))["service_providers"]
+        found = as_dict(wos.service_providers.list(deployment_space_id=params["space_id"]))[
+            "service_providers"
+        ]
     for provider in _by_name(found, params["name"]):
-        _quietly_gone(lambda p=provider: wos.service_providers.delete(
-            p["metadata"]["id"], background_mode=True), "Watson OpenScale",
-            conf["openscale_url"])
+        _quietly_gone(
+            lambda p=provider: wos.service_providers.delete(
+                p["metadata"]["id"], background_mode=True
+            ),
+            "Watson OpenScale",
+            conf["openscale_url"],
+        )
 
 
 def _in_space(params: dict[str, Any]) -> tuple[Any, str]:
@@ -702,11 +942,11 @@ def _teardown_deployment(params: dict[str, Any]) -> None:
     if wml.default_space_id != params["space_id"]:
         return  # the space is gone, and its deployments with it
     with _service("watsonx.ai", url):
-        found = _by_name(wml.deployments.get_details(get_all=True)["resources"],
-                         params["name"])
+        found = _by_name(wml.deployments.get_details(get_all=True)["resources"], params["name"])
     for deployment in found:
-        _quietly_gone(lambda d=deployment: wml.deployments.delete(d["metadata"]["id"]),
-                      "watsonx.ai", url)
+        _quietly_gone(
+            lambda d=deployment: wml.deployments.delete(d["metadata"]["id"]), "watsonx.ai", url
+        )
 
 
 @teardown_handler("ibm_model")
@@ -715,16 +955,17 @@ def _teardown_model(params: dict[str, Any]) -> None:
     if wml.default_space_id != params["space_id"]:
         return
     with _service("watsonx.ai", url):
-        found = _by_name(wml.repository.get_model_details(get_all=True)["resources"],
-                         params["name"])
+        found = _by_name(
+            wml.repository.get_model_details(get_all=True)["resources"], params["name"]
+        )
     for model in found:
-        _quietly_gone(lambda m=model: wml.repository.delete(m["metadata"]["id"]),
-                      "watsonx.ai", url)
+        _quietly_gone(lambda m=model: wml.repository.delete(m["metadata"]["id"]), "watsonx.ai", url)
 
 
 @teardown_handler("ibm_space")
 def _teardown_space(params: dict[str, Any]) -> None:
     settings = _settings()
     wml = make_wml(settings)
-    _quietly_gone(lambda: wml.spaces.delete(params["space_id"]), "watsonx.ai",
-                  connection(settings)["wml_url"])
+    _quietly_gone(
+        lambda: wml.spaces.delete(params["space_id"]), "watsonx.ai", connection(settings)["wml_url"]
+    )

@@ -24,8 +24,15 @@ from mlops_helpers.fork_launcher import Request, become, serve_forever
 # what scoring_app and loading a skops model import (skops.io imports scikit-learn's
 # estimators); numpy's BLAS stays single-threaded: no thread pool may exist at fork
 WARM = ("uvicorn", "fastapi", "yaml", "skops.io", "mlops_helpers.watson_openscale.scoring_app")
-FIELDS = {"model_dir": str, "store": str, "deployment_id": str, "deployment_name": str,
-          "model_version": str, "port": int, "log": str}
+FIELDS = {
+    "model_dir": str,
+    "store": str,
+    "deployment_id": str,
+    "deployment_name": str,
+    "model_version": str,
+    "port": int,
+    "log": str,
+}
 
 
 def check(request: Request) -> str | None:
@@ -44,9 +51,14 @@ def serve_deployment(request: Request) -> None:
     from mlops_helpers.watson_openscale import scoring_app
 
     become(request["log"], os.path.dirname(request["log"]), {})
-    scoring_app.serve(Path(request["model_dir"]), Path(request["store"]),
-                      request["deployment_id"], request["deployment_name"],
-                      request["model_version"], request["port"])
+    scoring_app.serve(
+        Path(request["model_dir"]),
+        Path(request["store"]),
+        request["deployment_id"],
+        request["deployment_name"],
+        request["model_version"],
+        request["port"],
+    )
 
 
 if __name__ == "__main__":

@@ -83,13 +83,19 @@ class LocalBackend(OpenScaleBackend):
         experiment_id = self.repo.create_space(name) if created else spaces[0].experiment_id
         experiment = self.repo.client.get_experiment(experiment_id)
         self._track("mlflow_space", name, experiment_id=experiment_id)
-        return {"space_id": experiment.tags["wos.space_id"], "experiment_id": experiment_id,
-                "name": name, "created": created, "removed_duplicates": removed,
-                "tracking_uri": self.repo.uri}
+        return {
+            "space_id": experiment.tags["wos.space_id"],
+            "experiment_id": experiment_id,
+            "name": name,
+            "created": created,
+            "removed_duplicates": removed,
+            "tracking_uri": self.repo.uri,
+        }
 
     # -- models -----------------------------------------------------------------------------
-    def store_model(self, space: dict[str, Any], name: str, model_dir: Path,
-                    meta: dict[str, Any]) -> dict[str, Any]:
+    def store_model(
+        self, space: dict[str, Any], name: str, model_dir: Path, meta: dict[str, Any]
+    ) -> dict[str, Any]:
         content = digest(model_dir)
         created = self.repo.ensure_registered_model(name, space["space_id"])
         self._track("mlflow_model", name, name=name)
@@ -98,16 +104,21 @@ class LocalBackend(OpenScaleBackend):
             version, action = existing, "unchanged"
         else:
             params = {k: v for k, v in meta.items() if isinstance(v, str | int | float)}
-            version = self.repo.add_version(name, space["experiment_id"], model_dir, params,
-                                            content)
+            version = self.repo.add_version(
+                name, space["experiment_id"], model_dir, params, content
+            )
             action = "created" if created else "updated"
-        return {"model_id": f"{name}/{version.version}", "name": name,
-                "version": str(version.version), "action": action, "digest": content,
-                "versions": [str(v.version) for v in self.repo.versions(name)]}
+        return {
+            "model_id": f"{name}/{version.version}",
+            "name": name,
+            "version": str(version.version),
+            "action": action,
+            "digest": content,
+            "versions": [str(v.version) for v in self.repo.versions(name)],
+        }
 
     # -- deployments --------------------------------------------------------------------------
-    def deploy(self, space: dict[str, Any], model: dict[str, Any],
-               name: str) -> dict[str, Any]:
+    def deploy(self, space: dict[str, Any], model: dict[str, Any], name: str) -> dict[str, Any]:
         current = self.ctx.state.get("deployment")
         if current and current["name"] == name:
             running = ManagedServer.from_dict(current["server"]).alive()
@@ -120,17 +131,34 @@ class LocalBackend(OpenScaleBackend):
         tracker.add("path", f"{name}-files", path=str(folder.parent))
         model_dir = self.repo.download(model["name"], model["version"], folder)
         port, log_path = free_port(), self.ctx.run_dir / "logs" / f"{name}.log"
-        request = {"model_dir": str(model_dir), "store": str(store_path(self.ctx.run_dir)),
-                   "deployment_id": deployment_id, "deployment_name": name,
-                   "model_version": model["version"], "port": port, "log": str(log_path)}
+        request = {
+            "model_dir": str(model_dir),
+            "store": str(store_path(self.ctx.run_dir)),
+            "deployment_id": deployment_id,
+            "deployment_name": name,
+            "model_version": model["version"],
+            "port": port,
+            "log": str(log_path),
+        }
         # forked from the warm runtime: up in a fraction of a second; poll often
-        server = start_forked(self._runtime(wait=True), request, name, port, log_path,
-                              tracker, timeout=60, interval=0.05)
+        server = start_forked(
+            self._runtime(wait=True),
+            request,
+            name,
+            port,
+            log_path,
+            tracker,
+            timeout=60,
+            interval=0.05,
+        )
         # a candidate until the quality gate passes; `promote` then moves "deployed" to it
         self.repo.client.set_registered_model_alias(model["name"], "candidate", model["version"])
         record = {
-            "deployment_id": deployment_id, "name": name, "model_name": model["name"],
-            "model_version": model["version"], "space_id": space["space_id"],
+            "deployment_id": deployment_id,
+            "name": name,
+            "model_name": model["name"],
+            "model_version": model["version"],
+            "space_id": space["space_id"],
             "scoring_url": server.url + SCORING_PATH.format(deployment_id=deployment_id),
             "server": server.to_dict(),
         }
@@ -145,57 +173,92 @@ class LocalBackend(OpenScaleBackend):
         if server is None or not server.alive():
             server = start_server(
                 f"{deployment_name(self.ctx.settings)}-runtime",
-                [sys.executable, "-m", "mlops_helpers.watson_openscale.launcher", "{port}",
-                 str(self.ctx.run_dir)],
-                run_dir=self.ctx.run_dir, tracker=self.ctx.tracker, env=SINGLE_THREADED,
-                wait=False)
+                [
+                    sys.executable,
+                    "-m",
+                    "mlops_helpers.watson_openscale.launcher",
+                    "{port}",
+                    str(self.ctx.run_dir),
+                ],
+                run_dir=self.ctx.run_dir,
+                tracker=self.ctx.tracker,
+                env=SINGLE_THREADED,
+                wait=False,
+            )
             self.ctx.state.update(runtime=server.to_dict())
         if wait:
             wait_healthy(server, self.ctx.tracker, timeout=60, interval=0.05)
         return server.url
 
     # -- subscription and monitor -------------------------------------------------------------
-    def subscribe(self, deployment: dict[str, Any], model: dict[str, Any],
-                  schema: dict[str, Any], parameters: dict[str, Any],
-                  thresholds: list[dict[str, Any]]) -> dict[str, Any]:
+    def subscribe(
+        self,
+        deployment: dict[str, Any],
+        model: dict[str, Any],
+        schema: dict[str, Any],
+        parameters: dict[str, Any],
+        thresholds: list[dict[str, Any]],
+    ) -> dict[str, Any]:
         store = self.store
         known = store.subscriptions()
         subscription, created = store.upsert_subscription(
-            deployment_id=deployment["deployment_id"], deployment_name=deployment["name"],
-            model_name=model["name"], model_version=model["version"],
-            scoring_url=deployment["scoring_url"], label_column=schema["label_column"],
-            problem_type=schema["problem_type"], feature_fields=schema["feature_fields"],
-            training_schema=schema)
+            deployment_id=deployment["deployment_id"],
+            deployment_name=deployment["name"],
+            model_name=model["name"],
+            model_version=model["version"],
+            scoring_url=deployment["scoring_url"],
+            label_column=schema["label_column"],
+            problem_type=schema["problem_type"],
+            feature_fields=schema["feature_fields"],
+            training_schema=schema,
+        )
         try:
-            monitor, monitor_created = store.upsert_monitor(subscription["id"], QUALITY,
-                                                            parameters, thresholds)
+            monitor, monitor_created = store.upsert_monitor(
+                subscription["id"], QUALITY, parameters, thresholds
+            )
         except Exception:  # all or nothing: no subscription without its monitor
             if created and subscription["id"] not in {k["id"] for k in known}:
                 store.delete_subscription(subscription["id"])
             raise
-        self.ctx.tracker.add("wos_subscription", deployment["name"], module=MODULE,
-                             store=str(store.path), subscription_id=subscription["id"])
-        return {"subscription_id": subscription["id"], "deployment_id": deployment["deployment_id"],
-                "label_column": subscription["label_column"],
-                "feature_fields": subscription["feature_fields"],
-                "problem_type": subscription["problem_type"],
-                "monitor_instance_id": monitor["id"], "parameters": monitor["parameters"],
-                "thresholds": monitor["thresholds"],
-                "action": "created" if created else "updated",
-                "monitor_action": "created" if monitor_created else "updated"}
+        self.ctx.tracker.add(
+            "wos_subscription",
+            deployment["name"],
+            module=MODULE,
+            store=str(store.path),
+            subscription_id=subscription["id"],
+        )
+        return {
+            "subscription_id": subscription["id"],
+            "deployment_id": deployment["deployment_id"],
+            "label_column": subscription["label_column"],
+            "feature_fields": subscription["feature_fields"],
+            "problem_type": subscription["problem_type"],
+            "monitor_instance_id": monitor["id"],
+            "parameters": monitor["parameters"],
+            "thresholds": monitor["thresholds"],
+            "action": "created" if created else "updated",
+            "monitor_action": "created" if monitor_created else "updated",
+        }
 
     # -- scoring and logs ---------------------------------------------------------------------
-    def score(self, deployment: dict[str, Any], body: dict[str, Any],
-              source: str = "client") -> dict[str, Any]:
+    def score(
+        self, deployment: dict[str, Any], body: dict[str, Any], source: str = "client"
+    ) -> dict[str, Any]:
         try:
-            status, answer = http_json("POST", deployment["scoring_url"], body, timeout=60,
-                                       headers={"X-Scoring-Source": source})
+            status, answer = http_json(
+                "POST",
+                deployment["scoring_url"],
+                body,
+                timeout=60,
+                headers={"X-Scoring-Source": source},
+            )
         except OSError as exc:  # refused, reset, timed out: the server is not there
             reason = getattr(exc, "reason", exc)
             raise BackendUnavailable(
                 f"deployment {deployment['name']} does not answer at "
                 f"{deployment['scoring_url']} ({reason}): its scoring server is not running;"
-                " run the deploy stage again") from None
+                " run the deploy stage again"
+            ) from None
         if status != 200:
             raise StageError(f"deployment {deployment['name']} answered {status}: {answer}")
         return dict(answer)
@@ -205,8 +268,9 @@ class LocalBackend(OpenScaleBackend):
 
     def payload_logged(self, subscription: dict[str, Any], bodies: list[dict[str, Any]]) -> int:
         deployment = self.ctx.state.get("deployment") or {}
-        return self.store.payload_logged(subscription["deployment_id"],
-                                         str(deployment.get("model_version")), bodies)
+        return self.store.payload_logged(
+            subscription["deployment_id"], str(deployment.get("model_version")), bodies
+        )
 
     def promote(self, model: dict[str, Any], deployment: dict[str, Any]) -> dict[str, Any]:
         """Production is the registry's ``deployed`` alias: MLflow clients load
@@ -217,53 +281,85 @@ class LocalBackend(OpenScaleBackend):
         except Exception:  # no version carries the alias yet
             before = None
         client.set_registered_model_alias(model["name"], "deployed", model["version"])
-        return {"model_uri": f"models:/{model['name']}@deployed", "version": model["version"],
-                "previous": None if before is None else str(before),
-                "action": "unchanged" if str(before) == model["version"] else "promoted"}
+        return {
+            "model_uri": f"models:/{model['name']}@deployed",
+            "version": model["version"],
+            "previous": None if before is None else str(before),
+            "action": "unchanged" if str(before) == model["version"] else "promoted",
+        }
 
-    def log_feedback(self, subscription: dict[str, Any], fields: list[str],
-                     rows: list[list[Any]]) -> int:
-        checked = feedback_rows.check(fields, rows, subscription["feature_fields"],
-                                      subscription["label_column"])
+    def log_feedback(
+        self, subscription: dict[str, Any], fields: list[str], rows: list[list[Any]]
+    ) -> int:
+        checked = feedback_rows.check(
+            fields, rows, subscription["feature_fields"], subscription["label_column"]
+        )
         return self.store.add_feedback(subscription["subscription_id"], checked)
 
-    def run_quality_monitor(self, subscription: dict[str, Any],
-                            thresholds: list[dict[str, Any]]) -> dict[str, Any]:
+    def run_quality_monitor(
+        self, subscription: dict[str, Any], thresholds: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         started = now()
         store = self.store
         current = store.monitor(subscription["monitor_instance_id"])
-        monitor, _ = store.upsert_monitor(current["subscription_id"], QUALITY,
-                                          current["parameters"], thresholds)
+        monitor, _ = store.upsert_monitor(
+            current["subscription_id"], QUALITY, current["parameters"], thresholds
+        )
         minimum = int(monitor["parameters"]["min_feedback_data_size"])
         limit = int(monitor["parameters"]["max_rows_per_evaluation"])
         available = store.feedback_count(subscription["subscription_id"])
         if available < minimum:
-            message = (f"only {available} feedback row(s) logged; the quality monitor needs at "
-                       f"least {minimum} (min_feedback_data_size), so no metric is reported")
-            run_id = store.record_run(monitor["id"], status="insufficient_feedback",
-                                      message=message, n_rows=available, started=started)
-            return {"run_id": run_id, "status": "insufficient_feedback", "message": message,
-                    "n_rows": available, "metrics": []}
+            message = (
+                f"only {available} feedback row(s) logged; the quality monitor needs at "
+                f"least {minimum} (min_feedback_data_size), so no metric is reported"
+            )
+            run_id = store.record_run(
+                monitor["id"],
+                status="insufficient_feedback",
+                message=message,
+                n_rows=available,
+                started=started,
+            )
+            return {
+                "run_id": run_id,
+                "status": "insufficient_feedback",
+                "message": message,
+                "n_rows": available,
+                "metrics": [],
+            }
         features, labels = store.latest_feedback(subscription["subscription_id"], limit)
         deployment = self.ctx.state.get("deployment") or {}
         if deployment.get("deployment_id") != subscription["deployment_id"]:
             raise StageError("the subscribed deployment is not running: run deploy first")
         predicted: list[int] = []
         for start in range(0, len(features), payload.MAX_ROWS):
-            body = payload.from_rows(subscription["feature_fields"],
-                                     features[start:start + payload.MAX_ROWS])
+            body = payload.from_rows(
+                subscription["feature_fields"], features[start : start + payload.MAX_ROWS]
+            )
             predicted += payload.predictions(self.score(deployment, body, source="monitor"))[0]
         result = quality.compute(labels, predicted)
         metrics = quality.judge(result["values"], monitor["thresholds"])
         failed = quality.failures(metrics)
         message = "; ".join(failed) if failed else "every metric within its threshold"
-        run_id = store.record_run(monitor["id"], status="finished", message=message,
-                                  n_rows=len(labels), started=started, metrics=metrics,
-                                  confusion_matrix=result["confusion_matrix"],
-                                  labels=result["labels"])
-        return {"run_id": run_id, "status": "finished", "message": message,
-                "n_rows": len(labels), "metrics": metrics,
-                "confusion_matrix": result["confusion_matrix"], "labels": result["labels"]}
+        run_id = store.record_run(
+            monitor["id"],
+            status="finished",
+            message=message,
+            n_rows=len(labels),
+            started=started,
+            metrics=metrics,
+            confusion_matrix=result["confusion_matrix"],
+            labels=result["labels"],
+        )
+        return {
+            "run_id": run_id,
+            "status": "finished",
+            "message": message,
+            "n_rows": len(labels),
+            "metrics": metrics,
+            "confusion_matrix": result["confusion_matrix"],
+            "labels": result["labels"],
+        }
 
 
 @teardown_handler("wos_subscription")

@@ -69,9 +69,13 @@ class MlflowRepository:
 
     def create_space(self, name: str) -> str:
         space_id = uuid.uuid4().hex[:12]
-        return str(self.client.create_experiment(
-            f"{name}~{space_id}", artifact_location=(self.artifacts / space_id).as_uri(),
-            tags={SPACE_TAG: name, "wos.space_id": space_id}))
+        return str(
+            self.client.create_experiment(
+                f"{name}~{space_id}",
+                artifact_location=(self.artifacts / space_id).as_uri(),
+                tags={SPACE_TAG: name, "wos.space_id": space_id},
+            )
+        )
 
     def delete_space(self, experiment_id: str) -> None:
         self.client.delete_experiment(experiment_id)
@@ -90,15 +94,18 @@ class MlflowRepository:
 
     def version_with_digest(self, name: str, content: str) -> Any | None:
         found = self.client.search_model_versions(
-            f"name = '{name}' and tags.`{DIGEST_TAG}` = '{content}'")
+            f"name = '{name}' and tags.`{DIGEST_TAG}` = '{content}'"
+        )
         return found[0] if found else None
 
     def versions(self, name: str) -> list[Any]:
-        return sorted(self.client.search_model_versions(f"name = '{name}'"),
-                      key=lambda v: int(v.version))
+        return sorted(
+            self.client.search_model_versions(f"name = '{name}'"), key=lambda v: int(v.version)
+        )
 
-    def add_version(self, name: str, space_id: str, model_dir: Path,
-                    params: dict[str, Any], content: str) -> Any:
+    def add_version(
+        self, name: str, space_id: str, model_dir: Path, params: dict[str, Any], content: str
+    ) -> Any:
         """A run in the space logs the model as an MLflow model (scikit-learn flavor, with a
         signature and an input example); that becomes a new version."""
         import tempfile
@@ -112,8 +119,8 @@ class MlflowRepository:
             self.client.log_artifacts(run_id, str(packaged), "model")
         self.client.set_terminated(run_id)
         return self.client.create_model_version(
-            name, source=f"{run.info.artifact_uri}/model", run_id=run_id,
-            tags={DIGEST_TAG: content})
+            name, source=f"{run.info.artifact_uri}/model", run_id=run_id, tags={DIGEST_TAG: content}
+        )
 
     def download(self, name: str, version: str, target: Path) -> Path:
         """The version's artifacts (what its run logged under ``model``) into ``target``."""
@@ -151,17 +158,20 @@ def as_mlflow_model(model_dir: Path, target: Path) -> Path:
     from mlflow.sklearn import save_model
 
     estimator = joblib.load(model_dir / "model.joblib")
-    example = np.asarray(json.loads((model_dir / "input_example.json").read_text())["data"],
-                         dtype=float)
+    example = np.asarray(
+        json.loads((model_dir / "input_example.json").read_text())["data"], dtype=float
+    )
     with warnings.catch_warnings():
         # MLflow's own note about its internal wrapper's type hints: nothing to act on here
         warnings.filterwarnings("ignore", message=".*type hint is inferred as AnyType")
-        save_model(estimator, str(target),
-                   signature=infer_signature(example, estimator.predict(example)),
-                   input_example=example,
-                   # named, not inferred: inference imports the model in a subprocess
-                   pip_requirements=[f"scikit-learn=={sklearn.__version__}",
-                                     f"numpy=={np.__version__}"])
+        save_model(
+            estimator,
+            str(target),
+            signature=infer_signature(example, estimator.predict(example)),
+            input_example=example,
+            # named, not inferred: inference imports the model in a subprocess
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}"],
+        )
     shutil.copy(model_dir / "model-meta.json", target / "model-meta.json")
     return target
 

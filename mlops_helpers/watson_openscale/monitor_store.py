@@ -126,8 +126,7 @@ class MonitorStore:
             db.close()
 
     def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                             check_same_thread=False)
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps this crash-safe
@@ -161,27 +160,50 @@ class MonitorStore:
             return [dict(r) for r in db.execute(sql, args).fetchall()]
 
     # -- subscriptions --------------------------------------------------------------------
-    def upsert_subscription(self, *, deployment_id: str, deployment_name: str, model_name: str,
-                            model_version: str, scoring_url: str, label_column: str,
-                            problem_type: str, feature_fields: list[str],
-                            training_schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    def upsert_subscription(
+        self,
+        *,
+        deployment_id: str,
+        deployment_name: str,
+        model_name: str,
+        model_version: str,
+        scoring_url: str,
+        label_column: str,
+        problem_type: str,
+        feature_fields: list[str],
+        training_schema: dict[str, Any],
+    ) -> tuple[dict[str, Any], bool]:
         """Find the deployment's subscription and update it, or create it: (row, created)."""
         stamp = now()
-        values = (deployment_name, model_name, model_version, scoring_url, label_column,
-                  problem_type, json.dumps(feature_fields), json.dumps(training_schema), stamp)
+        values = (
+            deployment_name,
+            model_name,
+            model_version,
+            scoring_url,
+            label_column,
+            problem_type,
+            json.dumps(feature_fields),
+            json.dumps(training_schema),
+            stamp,
+        )
         with self.transaction() as db:
-            found = db.execute("SELECT id FROM subscriptions WHERE deployment_id = ?",
-                               (deployment_id,)).fetchone()
+            found = db.execute(
+                "SELECT id FROM subscriptions WHERE deployment_id = ?", (deployment_id,)
+            ).fetchone()
             if found:
                 db.execute(
                     "UPDATE subscriptions SET deployment_name=?, model_name=?, model_version=?,"
                     " scoring_url=?, label_column=?, problem_type=?, feature_fields=?,"
-                    " training_schema=?, updated=? WHERE id=?", (*values, found["id"]))
+                    " training_schema=?, updated=? WHERE id=?",
+                    (*values, found["id"]),
+                )
                 sid, created = found["id"], False
             else:
                 sid, created = str(uuid.uuid4()), True
-                db.execute("INSERT INTO subscriptions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                           (sid, deployment_id, *values[:-1], stamp, stamp))
+                db.execute(
+                    "INSERT INTO subscriptions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (sid, deployment_id, *values[:-1], stamp, stamp),
+                )
         return self.subscription(sid), created
 
     def subscription(self, subscription_id: str) -> dict[str, Any]:
@@ -194,26 +216,38 @@ class MonitorStore:
         return row
 
     def subscriptions(self) -> list[dict[str, Any]]:
-        return self._rows("SELECT id, deployment_id, deployment_name, model_version "
-                          "FROM subscriptions ORDER BY created")
+        return self._rows(
+            "SELECT id, deployment_id, deployment_name, model_version "
+            "FROM subscriptions ORDER BY created"
+        )
 
     def delete_subscription(self, subscription_id: str) -> None:
         """The subscription, its monitors, their runs and metrics, and its logs."""
         with self.transaction() as db:
-            row = db.execute("SELECT deployment_id FROM subscriptions WHERE id = ?",
-                             (subscription_id,)).fetchone()
-            instances = [r["id"] for r in db.execute(
-                "SELECT id FROM monitor_instances WHERE subscription_id = ?", (subscription_id,))]
+            row = db.execute(
+                "SELECT deployment_id FROM subscriptions WHERE id = ?", (subscription_id,)
+            ).fetchone()
+            instances = [
+                r["id"]
+                for r in db.execute(
+                    "SELECT id FROM monitor_instances WHERE subscription_id = ?", (subscription_id,)
+                )
+            ]
             for instance in instances:
-                db.execute("DELETE FROM metrics WHERE run_id IN (SELECT id FROM monitor_runs "
-                           "WHERE monitor_instance_id = ?)", (instance,))
+                db.execute(
+                    "DELETE FROM metrics WHERE run_id IN (SELECT id FROM monitor_runs "
+                    "WHERE monitor_instance_id = ?)",
+                    (instance,),
+                )
                 db.execute("DELETE FROM monitor_runs WHERE monitor_instance_id = ?", (instance,))
-            db.execute("DELETE FROM monitor_instances WHERE subscription_id = ?",
-                       (subscription_id,))
+            db.execute(
+                "DELETE FROM monitor_instances WHERE subscription_id = ?", (subscription_id,)
+            )
             db.execute("DELETE FROM feedback_log WHERE subscription_id = ?", (subscription_id,))
             if row:
-                db.execute("DELETE FROM payload_log WHERE deployment_id = ?",
-                           (row["deployment_id"],))
+                db.execute(
+                    "DELETE FROM payload_log WHERE deployment_id = ?", (row["deployment_id"],)
+                )
             db.execute("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
         self.vacuum()
 
@@ -232,13 +266,22 @@ class MonitorStore:
 
     def subscribed(self, deployment_id: str) -> bool:
         """True when the deployment has a subscription: only then is scoring logged."""
-        return bool(self._rows("SELECT 1 FROM subscriptions WHERE deployment_id = ?",
-                               (deployment_id,)))
+        return bool(
+            self._rows("SELECT 1 FROM subscriptions WHERE deployment_id = ?", (deployment_id,))
+        )
 
     # -- payload log ----------------------------------------------------------------------
-    def log_payload(self, *, deployment_id: str, model_version: str, request: Any,
-                    response: Any, n_rows: int, response_time_ms: float,
-                    source: str = "client") -> bool:
+    def log_payload(
+        self,
+        *,
+        deployment_id: str,
+        model_version: str,
+        request: Any,
+        response: Any,
+        n_rows: int,
+        response_time_ms: float,
+        source: str = "client",
+    ) -> bool:
         """Log one scoring request, once per content (model version, request, source);
         True when it was new."""
         key = content_key([model_version, request, source])
@@ -247,17 +290,39 @@ class MonitorStore:
                 "INSERT OR IGNORE INTO payload_log (scoring_id, deployment_id, model_version,"
                 " n_rows, request, response, response_time_ms, source, created, content_key)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (str(uuid.uuid4()), deployment_id, model_version, n_rows, json.dumps(request),
-                 json.dumps(response), response_time_ms, source, now(), key))
+                (
+                    str(uuid.uuid4()),
+                    deployment_id,
+                    model_version,
+                    n_rows,
+                    json.dumps(request),
+                    json.dumps(response),
+                    response_time_ms,
+                    source,
+                    now(),
+                    key,
+                ),
+            )
         return bool(done.rowcount)
 
-    def payload_logged(self, deployment_id: str, model_version: str,
-                       requests: list[Any], source: str = "client") -> int:
+    def payload_logged(
+        self, deployment_id: str, model_version: str, requests: list[Any], source: str = "client"
+    ) -> int:
         """How many of these requests are in the payload log."""
         keys = [content_key([model_version, r, source]) for r in requests]
-        found = {r["content_key"] for r in self._rows(
-            "SELECT content_key FROM payload_log WHERE deployment_id = ? AND content_key IN "
-            f"({','.join('?' * len(keys))})", [deployment_id, *keys])} if keys else set()
+        found = (
+            {
+                r["content_key"]
+                for r in self._rows(
+                    "SELECT content_key FROM payload_log"
+                    " WHERE deployment_id = ? AND content_key IN "
+                    f"({','.join('?' * len(keys))})",
+                    [deployment_id, *keys],
+                )
+            }
+            if keys
+            else set()
+        )
         return sum(1 for k in keys if k in found)
 
     def payload_count(self, deployment_id: str, source: str | None = None) -> int:
@@ -269,8 +334,10 @@ class MonitorStore:
         return int(self._rows(sql, args)[0]["n"])
 
     def payload_records(self, deployment_id: str, limit: int = 10) -> list[dict[str, Any]]:
-        rows = self._rows("SELECT * FROM payload_log WHERE deployment_id = ? "
-                          "ORDER BY id DESC LIMIT ?", (deployment_id, limit))
+        rows = self._rows(
+            "SELECT * FROM payload_log WHERE deployment_id = ? ORDER BY id DESC LIMIT ?",
+            (deployment_id, limit),
+        )
         for row in rows:
             row["request"] = json.loads(row["request"])
             row["response"] = json.loads(row["response"])
@@ -285,39 +352,66 @@ class MonitorStore:
             db.executemany(
                 "INSERT OR IGNORE INTO feedback_log (subscription_id, features, label, created,"
                 " content_key) VALUES (?,?,?,?,?)",
-                [(subscription_id, json.dumps(x), int(y), stamp, content_key([x, int(y)]))
-                 for x, y in rows])
+                [
+                    (subscription_id, json.dumps(x), int(y), stamp, content_key([x, int(y)]))
+                    for x, y in rows
+                ],
+            )
             added = db.total_changes - before
         return int(added)
 
     def feedback_count(self, subscription_id: str) -> int:
-        return int(self._rows("SELECT COUNT(*) AS n FROM feedback_log WHERE subscription_id = ?",
-                              (subscription_id,))[0]["n"])
+        return int(
+            self._rows(
+                "SELECT COUNT(*) AS n FROM feedback_log WHERE subscription_id = ?",
+                (subscription_id,),
+            )[0]["n"]
+        )
 
-    def latest_feedback(self, subscription_id: str,
-                        limit: int) -> tuple[list[list[float]], list[int]]:
+    def latest_feedback(
+        self, subscription_id: str, limit: int
+    ) -> tuple[list[list[float]], list[int]]:
         """The newest ``limit`` feedback rows, oldest first."""
-        rows = self._rows("SELECT features, label FROM feedback_log WHERE subscription_id = ? "
-                          "ORDER BY id DESC LIMIT ?", (subscription_id, limit))
+        rows = self._rows(
+            "SELECT features, label FROM feedback_log WHERE subscription_id = ? "
+            "ORDER BY id DESC LIMIT ?",
+            (subscription_id, limit),
+        )
         rows.reverse()
         return [json.loads(r["features"]) for r in rows], [int(r["label"]) for r in rows]
 
     # -- monitors -------------------------------------------------------------------------
-    def upsert_monitor(self, subscription_id: str, monitor: str, parameters: dict[str, Any],
-                       thresholds: list[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+    def upsert_monitor(
+        self,
+        subscription_id: str,
+        monitor: str,
+        parameters: dict[str, Any],
+        thresholds: list[dict[str, Any]],
+    ) -> tuple[dict[str, Any], bool]:
         with self.transaction() as db:
-            found = db.execute("SELECT id FROM monitor_instances WHERE subscription_id = ? "
-                               "AND monitor = ?", (subscription_id, monitor)).fetchone()
+            found = db.execute(
+                "SELECT id FROM monitor_instances WHERE subscription_id = ? AND monitor = ?",
+                (subscription_id, monitor),
+            ).fetchone()
             if found:
                 mid, created = found["id"], False
-                db.execute("UPDATE monitor_instances SET parameters=?, thresholds=?, updated=? "
-                           "WHERE id=?", (json.dumps(parameters), json.dumps(thresholds), now(),
-                                          mid))
+                db.execute(
+                    "UPDATE monitor_instances SET parameters=?, thresholds=?, updated=? WHERE id=?",
+                    (json.dumps(parameters), json.dumps(thresholds), now(), mid),
+                )
             else:
                 mid, created = str(uuid.uuid4()), True
-                db.execute("INSERT INTO monitor_instances VALUES (?,?,?,?,?,?)",
-                           (mid, subscription_id, monitor, json.dumps(parameters),
-                            json.dumps(thresholds), now()))
+                db.execute(
+                    "INSERT INTO monitor_instances VALUES (?,?,?,?,?,?)",
+                    (
+                        mid,
+                        subscription_id,
+                        monitor,
+                        json.dumps(parameters),
+                        json.dumps(thresholds),
+                        now(),
+                    ),
+                )
         return self.monitor(mid), created
 
     def monitor(self, monitor_instance_id: str) -> dict[str, Any]:
@@ -330,24 +424,55 @@ class MonitorStore:
         return row
 
     def monitors(self, subscription_id: str) -> list[dict[str, Any]]:
-        return [self.monitor(r["id"]) for r in self._rows(
-            "SELECT id FROM monitor_instances WHERE subscription_id = ?", (subscription_id,))]
+        return [
+            self.monitor(r["id"])
+            for r in self._rows(
+                "SELECT id FROM monitor_instances WHERE subscription_id = ?", (subscription_id,)
+            )
+        ]
 
-    def record_run(self, monitor_instance_id: str, *, status: str, message: str, n_rows: int,
-                   started: str, metrics: list[dict[str, Any]] | None = None,
-                   confusion_matrix: list[list[int]] | None = None,
-                   labels: list[int] | None = None) -> str:
+    def record_run(
+        self,
+        monitor_instance_id: str,
+        *,
+        status: str,
+        message: str,
+        n_rows: int,
+        started: str,
+        metrics: list[dict[str, Any]] | None = None,
+        confusion_matrix: list[list[int]] | None = None,
+        labels: list[int] | None = None,
+    ) -> str:
         run_id = str(uuid.uuid4())
         with self.transaction() as db:
-            db.execute("INSERT INTO monitor_runs VALUES (?,?,?,?,?,?,?,?,?)",
-                       (run_id, monitor_instance_id, status, message, n_rows,
-                        None if confusion_matrix is None else json.dumps(confusion_matrix),
-                        None if labels is None else json.dumps(labels), started, now()))
+            db.execute(
+                "INSERT INTO monitor_runs VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    monitor_instance_id,
+                    status,
+                    message,
+                    n_rows,
+                    None if confusion_matrix is None else json.dumps(confusion_matrix),
+                    None if labels is None else json.dumps(labels),
+                    started,
+                    now(),
+                ),
+            )
             db.executemany(
                 "INSERT INTO metrics VALUES (?,?,?,?,?,?)",
-                [(run_id, m["metric"], m["value"], m.get("threshold"), m.get("threshold_type"),
-                  None if m.get("passed") is None else int(m["passed"]))
-                 for m in metrics or []])
+                [
+                    (
+                        run_id,
+                        m["metric"],
+                        m["value"],
+                        m.get("threshold"),
+                        m.get("threshold_type"),
+                        None if m.get("passed") is None else int(m["passed"]),
+                    )
+                    for m in metrics or []
+                ],
+            )
         return run_id
 
     def run(self, run_id: str) -> dict[str, Any]:
@@ -359,17 +484,31 @@ class MonitorStore:
             row[key] = None if row[key] is None else json.loads(row[key])
         row["metrics"] = [
             {**m, "passed": None if m["passed"] is None else bool(m["passed"])}
-            for m in self._rows("SELECT metric, value, threshold, threshold_type, passed "
-                                "FROM metrics WHERE run_id = ? ORDER BY metric", (run_id,))]
+            for m in self._rows(
+                "SELECT metric, value, threshold, threshold_type, passed "
+                "FROM metrics WHERE run_id = ? ORDER BY metric",
+                (run_id,),
+            )
+        ]
         return row
 
     def runs(self, monitor_instance_id: str) -> list[dict[str, Any]]:
-        return [self.run(r["id"]) for r in self._rows(
-            "SELECT id FROM monitor_runs WHERE monitor_instance_id = ? ORDER BY started",
-            (monitor_instance_id,))]
+        return [
+            self.run(r["id"])
+            for r in self._rows(
+                "SELECT id FROM monitor_runs WHERE monitor_instance_id = ? ORDER BY started",
+                (monitor_instance_id,),
+            )
+        ]
 
     def counts(self) -> dict[str, int]:
         """Rows per table: what a test or the notebook checks after a run or a cleanup."""
-        tables = ("subscriptions", "payload_log", "feedback_log", "monitor_instances",
-                  "monitor_runs", "metrics")
+        tables = (
+            "subscriptions",
+            "payload_log",
+            "feedback_log",
+            "monitor_instances",
+            "monitor_runs",
+            "metrics",
+        )
         return {t: int(self._rows(f"SELECT COUNT(*) AS n FROM {t}")[0]["n"]) for t in tables}

@@ -45,8 +45,10 @@ def loads(raw: bytes) -> Any:
 
     def integer(text: str) -> int:
         if len(text.lstrip("-")) > MAX_DIGITS:
-            raise PayloadError(f"an integer of {len(text.lstrip('-'))} digits is no feature "
-                               f"value (at most {MAX_DIGITS} digits)")
+            raise PayloadError(
+                f"an integer of {len(text.lstrip('-'))} digits is no feature "
+                f"value (at most {MAX_DIGITS} digits)"
+            )
         return int(text)
 
     def real(text: str) -> float:
@@ -69,8 +71,11 @@ def loads(raw: bytes) -> Any:
 
 def from_frame(frame: Any, fields: Sequence[str] | None = None) -> dict[str, Any]:
     """A payload from a DataFrame: the named feature columns only, never its index."""
-    columns = list(fields) if fields is not None else [
-        str(c) for c in frame.columns if str(c) not in INDEX_LIKE]
+    columns = (
+        list(fields)
+        if fields is not None
+        else [str(c) for c in frame.columns if str(c) not in INDEX_LIKE]
+    )
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise PayloadError(f"the frame has no column(s) {missing}")
@@ -79,8 +84,11 @@ def from_frame(frame: Any, fields: Sequence[str] | None = None) -> dict[str, Any
 
 
 def from_rows(fields: Sequence[str], rows: Sequence[Sequence[float]]) -> dict[str, Any]:
-    return {"input_data": [{"fields": list(fields),
-                            "values": [[float(v) for v in row] for row in rows]}]}
+    return {
+        "input_data": [
+            {"fields": list(fields), "values": [[float(v) for v in row] for row in rows]}
+        ]
+    }
 
 
 def _number(value: Any) -> bool:
@@ -96,14 +104,18 @@ def _number(value: Any) -> bool:
 def parse(payload: Any, expected: Sequence[str]) -> list[list[float]]:
     """The rows of a payload, in the model's feature order, or ``PayloadError`` saying why."""
     if not isinstance(payload, dict) or not isinstance(payload.get("input_data"), list):
-        raise PayloadError('the body must be {"input_data": [{"fields": [...], '
-                           '"values": [[...]]}]}')
+        raise PayloadError(
+            'the body must be {"input_data": [{"fields": [...], "values": [[...]]}]}'
+        )
     if len(payload["input_data"]) != 1:
-        raise PayloadError("input_data must hold exactly one {fields, values} object, "
-                           f"got {len(payload['input_data'])}")
+        raise PayloadError(
+            "input_data must hold exactly one {fields, values} object, "
+            f"got {len(payload['input_data'])}"
+        )
     block = payload["input_data"][0]
-    fields, values = (block.get("fields"), block.get("values")) if isinstance(
-        block, dict) else (None, None)
+    fields, values = (
+        (block.get("fields"), block.get("values")) if isinstance(block, dict) else (None, None)
+    )
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
         raise PayloadError("input_data[0].fields must be a list of field names")
     if not isinstance(values, list) or not values:
@@ -112,14 +124,18 @@ def parse(payload: Any, expected: Sequence[str]) -> list[list[float]]:
         raise PayloadError(f"{len(values)} rows in one request; at most {MAX_ROWS}", 413)
     index_like = [f for f in fields if f in INDEX_LIKE]
     if index_like:
-        raise PayloadError(f"field(s) {index_like} look like a pandas index column: build the "
-                           "payload without the index (DataFrame.to_numpy(), index=False)")
+        raise PayloadError(
+            f"field(s) {index_like} look like a pandas index column: build the "
+            "payload without the index (DataFrame.to_numpy(), index=False)"
+        )
     unknown = [f for f in fields if f not in expected]
     missing = [f for f in expected if f not in fields]
     if unknown or missing or len(fields) != len(expected):
-        raise PayloadError(f"fields do not match the model's {len(expected)} features: "
-                           f"unknown {unknown[:5]}, missing {missing[:5]}, "
-                           f"{len(fields)} given")
+        raise PayloadError(
+            f"fields do not match the model's {len(expected)} features: "
+            f"unknown {unknown[:5]}, missing {missing[:5]}, "
+            f"{len(fields)} given"
+        )
     order = [fields.index(f) for f in expected]
     rows = []
     for i, row in enumerate(values):
@@ -129,16 +145,23 @@ def parse(payload: Any, expected: Sequence[str]) -> list[list[float]]:
         bad = [j for j, v in enumerate(row) if not _number(v)]
         if bad:
             shown = repr(row[bad[0]])
-            raise PayloadError(f"row {i}: value(s) at position {bad[:5]} are not finite "
-                               f"numbers within ±{MAX_ABS:g} ({shown[:40]})")
+            raise PayloadError(
+                f"row {i}: value(s) at position {bad[:5]} are not finite "
+                f"numbers within ±{MAX_ABS:g} ({shown[:40]})"
+            )
         rows.append([float(row[j]) for j in order])
     return rows
 
 
 def response(labels: Sequence[int], probabilities: Sequence[Sequence[float]]) -> dict[str, Any]:
-    return {"predictions": [{"fields": PREDICTION_FIELDS,
-                             "values": [[int(y), list(p)] for y, p in
-                                        zip(labels, probabilities, strict=True)]}]}
+    return {
+        "predictions": [
+            {
+                "fields": PREDICTION_FIELDS,
+                "values": [[int(y), list(p)] for y, p in zip(labels, probabilities, strict=True)],
+            }
+        ]
+    }
 
 
 def predictions(answer: dict[str, Any]) -> tuple[list[int], list[list[float]]]:
@@ -146,5 +169,7 @@ def predictions(answer: dict[str, Any]) -> tuple[list[int], list[list[float]]]:
     block = answer["predictions"][0]
     at = {name: i for i, name in enumerate(block["fields"])}
     values = block["values"]
-    return ([int(v[at["prediction"]]) for v in values],
-            [list(v[at["probability"]]) for v in values])
+    return (
+        [int(v[at["prediction"]]) for v in values],
+        [list(v[at["probability"]]) for v in values],
+    )

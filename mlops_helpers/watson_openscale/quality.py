@@ -28,8 +28,7 @@ def thresholds_from(settings: Any, defaults: dict[str, Any]) -> list[dict[str, A
         except (TypeError, ValueError):
             raise ConfigError(f"setting '{key}' must be a number, got {raw!r}") from None
         if not 0.0 <= value <= 1.0:  # also refuses NaN
-            raise ConfigError(f"setting '{key}' is a share of rows: between 0 and 1, got "
-                              f"{raw!r}")
+            raise ConfigError(f"setting '{key}' is a share of rows: between 0 and 1, got {raw!r}")
         out.append({"metric_id": metric, "type": "lower_limit", "value": value})
     return out
 
@@ -39,18 +38,21 @@ def compute(y_true: Sequence[int], y_pred: Sequence[int]) -> dict[str, Any]:
 
     labels = sorted(set(y_true) | set(y_pred))
     precision, recall, f1, _ = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, average="weighted", zero_division=0)
+        y_true, y_pred, labels=labels, average="weighted", zero_division=0
+    )
     return {
-        "values": {"accuracy": float(accuracy_score(y_true, y_pred)),
-                   "weighted_f1": float(f1), "weighted_precision": float(precision),
-                   "weighted_recall": float(recall)},
+        "values": {
+            "accuracy": float(accuracy_score(y_true, y_pred)),
+            "weighted_f1": float(f1),
+            "weighted_precision": float(precision),
+            "weighted_recall": float(recall),
+        },
         "labels": [int(v) for v in labels],
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
 
 
-def judge(values: dict[str, float],
-          thresholds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def judge(values: dict[str, float], thresholds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each metric with its threshold and pass/fail (``passed`` is None without a limit)."""
     limits = {t["metric_id"]: t for t in thresholds}
     out = []
@@ -58,17 +60,29 @@ def judge(values: dict[str, float],
         limit = limits.get(metric)
         passed = None
         if limit is not None:
-            passed = (value >= limit["value"] if limit["type"] == "lower_limit"
-                      else value <= limit["value"])
-        out.append({"metric": metric, "value": round(value, 6),
-                    "threshold": None if limit is None else limit["value"],
-                    "threshold_type": None if limit is None else limit["type"],
-                    "passed": passed})
+            passed = (
+                value >= limit["value"]
+                if limit["type"] == "lower_limit"
+                else value <= limit["value"]
+            )
+        out.append(
+            {
+                "metric": metric,
+                "value": round(value, 6),
+                "threshold": None if limit is None else limit["value"],
+                "threshold_type": None if limit is None else limit["type"],
+                "passed": passed,
+            }
+        )
     return out
 
 
 def failures(metrics: list[dict[str, Any]]) -> list[str]:
     """One sentence per failed metric: its value and the threshold it missed."""
     words = {"lower_limit": "below its lower limit", "upper_limit": "above its upper limit"}
-    return [f"{m['metric']} {m['value']:.3f} is {words.get(m['threshold_type'], 'outside')} "
-            f"{m['threshold']}" for m in metrics if m["passed"] is False]
+    return [
+        f"{m['metric']} {m['value']:.3f} is {words.get(m['threshold_type'], 'outside')} "
+        f"{m['threshold']}"
+        for m in metrics
+        if m["passed"] is False
+    ]

@@ -46,14 +46,18 @@ def load_model(model_dir: Path) -> Any:
     if flavor is None:
         raise ValueError(f"{model_dir} is not an MLflow scikit-learn model (no sklearn flavor)")
     if flavor.get("serialization_format") != "skops":  # pickle runs code on load: refused
-        raise ValueError(f"{model_dir}: the model is saved as "
-                         f"{flavor.get('serialization_format')!r}; deployments load only skops")
-    return skops.io.load(model_dir / flavor["pickled_model"],
-                         trusted=flavor.get("skops_trusted_types"))
+        raise ValueError(
+            f"{model_dir}: the model is saved as "
+            f"{flavor.get('serialization_format')!r}; deployments load only skops"
+        )
+    return skops.io.load(
+        model_dir / flavor["pickled_model"], trusted=flavor.get("skops_trusted_types")
+    )
 
 
-def create_app(model_dir: Path, store_path: Path, deployment_id: str,
-               deployment_name: str, model_version: str) -> FastAPI:
+def create_app(
+    model_dir: Path, store_path: Path, deployment_id: str, deployment_name: str, model_version: str
+) -> FastAPI:
     import numpy as np
 
     meta = json.loads((model_dir / "model-meta.json").read_text())
@@ -61,20 +65,28 @@ def create_app(model_dir: Path, store_path: Path, deployment_id: str,
     features: list[str] = meta["feature_fields"]
     version = model_version
     store = MonitorStore(store_path, keep_open=True)
-    app = FastAPI(title=f"deployment {deployment_name}", docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(
+        title=f"deployment {deployment_name}", docs_url=None, redoc_url=None, openapi_url=None
+    )
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         # 404 / 405 in the same envelope as every other refusal
-        return refuse(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}",
-                      code="not_found" if exc.status_code == 404 else "method_not_allowed")
+        return refuse(
+            exc.status_code,
+            f"{request.method} {request.url.path}: {exc.detail}",
+            code="not_found" if exc.status_code == 404 else "method_not_allowed",
+        )
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ready", "deployment_id": deployment_id,
-                "deployment_name": deployment_name, "model_name": meta["model_name"],
-                "model_version": version}
+        return {
+            "status": "ready",
+            "deployment_id": deployment_id,
+            "deployment_name": deployment_name,
+            "model_name": meta["model_name"],
+            "model_version": version,
+        }
 
     @app.post(SCORING_PATH)
     async def score(request: Request) -> Any:
@@ -97,17 +109,29 @@ def create_app(model_dir: Path, store_path: Path, deployment_id: str,
         answer = payload.response(labels, probabilities.round(6).tolist())
         if store.subscribed(deployment_id):  # like WML: only a subscription is logged
             source = request.headers.get("x-scoring-source", "client")[:20]
-            store.log_payload(deployment_id=deployment_id, model_version=version,
-                              request=body, response=answer, n_rows=len(rows),
-                              response_time_ms=(time.perf_counter() - start) * 1000,
-                              source=source)
+            store.log_payload(
+                deployment_id=deployment_id,
+                model_version=version,
+                request=body,
+                response=answer,
+                n_rows=len(rows),
+                response_time_ms=(time.perf_counter() - start) * 1000,
+                source=source,
+            )
         return answer
 
     return app
 
 
-def serve(model_dir: Path, store: Path, deployment_id: str, deployment_name: str,
-          model_version: str, port: int, host: str = "127.0.0.1") -> None:
+def serve(
+    model_dir: Path,
+    store: Path,
+    deployment_id: str,
+    deployment_name: str,
+    model_version: str,
+    port: int,
+    host: str = "127.0.0.1",
+) -> None:
     """Serve until stopped (run by ``main`` or in a process forked by ``launcher``)."""
     import uvicorn
 
@@ -125,8 +149,15 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    serve(args.model_dir, args.store, args.deployment_id, args.deployment_name,
-          args.model_version, args.port, args.host)
+    serve(
+        args.model_dir,
+        args.store,
+        args.deployment_id,
+        args.deployment_name,
+        args.model_version,
+        args.port,
+        args.host,
+    )
 
 
 if __name__ == "__main__":

@@ -83,31 +83,45 @@ def setup(ctx: StageContext) -> dict[str, Any]:
     model_dir = ctx.run_dir / "model"
     module.save(model, model_dir / "model.joblib")
     label = config["label_column"]
-    meta = {"model_name": config["model_name"], "feature_fields": split.feature_names,
-            "label_column": label, "problem_type": config["problem_type"],
-            "classes": sorted(int(c) for c in set(split.y_train)),
-            "estimator": json.dumps(config.get("estimator", {}), sort_keys=True),
-            "sklearn_version": sklearn.__version__}
+    meta = {
+        "model_name": config["model_name"],
+        "feature_fields": split.feature_names,
+        "label_column": label,
+        "problem_type": config["problem_type"],
+        "classes": sorted(int(c) for c in set(split.y_train)),
+        "estimator": json.dumps(config.get("estimator", {}), sort_keys=True),
+        "sklearn_version": sklearn.__version__,
+    }
     (model_dir / "model-meta.json").write_text(json.dumps(meta, indent=2))
-    (model_dir / "input_example.json").write_text(json.dumps(
-        {"columns": split.feature_names, "data": split.X_train[:2].tolist()}))
+    (model_dir / "input_example.json").write_text(
+        json.dumps({"columns": split.feature_names, "data": split.X_train[:2].tolist()})
+    )
     data_dir = ctx.run_dir / "data"
     data_dir.mkdir(exist_ok=True)
-    for rows, targets, name in ((split.X_train, split.y_train, "training_data.csv"),
-                                (split.X_test, split.y_test, HELD_OUT_CSV)):
+    for rows, targets, name in (
+        (split.X_train, split.y_train, "training_data.csv"),
+        (split.X_test, split.y_test, HELD_OUT_CSV),
+    ):
         frame = pd.DataFrame(rows, columns=split.feature_names)
         frame[label] = targets
         frame.to_csv(data_dir / name, index=False)  # no index column
     _write_cpdctl_inputs(ctx, model_dir, data_dir, split, meta)
-    ctx.state.update(setup={"model_dir": str(model_dir), "meta": meta,
-                            "held_out_accuracy": held_out})
+    ctx.state.update(
+        setup={"model_dir": str(model_dir), "meta": meta, "held_out_accuracy": held_out}
+    )
     ctx.say(f"trained {config['model_name']}: held-out accuracy {held_out:.3f}")
-    return {"model_dir": str(model_dir), "held_out_accuracy": held_out,
-            "n_train": len(split.y_train), "n_features": len(split.feature_names), **checked}
+    return {
+        "model_dir": str(model_dir),
+        "held_out_accuracy": held_out,
+        "n_train": len(split.y_train),
+        "n_features": len(split.feature_names),
+        **checked,
+    }
 
 
-def _write_cpdctl_inputs(ctx: StageContext, model_dir: Any, data_dir: Any, split: Any,
-                        meta: dict[str, Any]) -> None:
+def _write_cpdctl_inputs(
+    ctx: StageContext, model_dir: Any, data_dir: Any, split: Any, meta: dict[str, Any]
+) -> None:
     """What Jenkinsfile.cpdctl uploads: the model archive, a payload, feedback rows."""
     import tarfile
 
@@ -116,16 +130,27 @@ def _write_cpdctl_inputs(ctx: StageContext, model_dir: Any, data_dir: Any, split
     per = ctx.settings.get("rows_per_request", DEFAULTS["rows_per_request"], int)
     body = payload.from_rows(meta["feature_fields"], split.X_test[:per].tolist())
     (data_dir / "scoring_payload.json").write_text(json.dumps(body))
-    count = min(ctx.settings.get("feedback_rows", DEFAULTS["feedback_rows"], int),
-                len(split.y_test))
-    rows = [[*x, int(y)] for x, y in zip(split.X_test[:count].tolist(),
-                                          split.y_test[:count], strict=True)]
-    (data_dir / "feedback.json").write_text(json.dumps(
-        [{"fields": [*meta["feature_fields"], meta["label_column"]], "values": rows}]))
-    (data_dir / "asset_properties.json").write_text(json.dumps({
-        "label_column": meta["label_column"], "feature_fields": meta["feature_fields"],
-        "categorical_fields": [], "prediction_field": "prediction",
-        "probability_fields": ["probability"]}))
+    count = min(
+        ctx.settings.get("feedback_rows", DEFAULTS["feedback_rows"], int), len(split.y_test)
+    )
+    rows = [
+        [*x, int(y)]
+        for x, y in zip(split.X_test[:count].tolist(), split.y_test[:count], strict=True)
+    ]
+    (data_dir / "feedback.json").write_text(
+        json.dumps([{"fields": [*meta["feature_fields"], meta["label_column"]], "values": rows}])
+    )
+    (data_dir / "asset_properties.json").write_text(
+        json.dumps(
+            {
+                "label_column": meta["label_column"],
+                "feature_fields": meta["feature_fields"],
+                "categorical_fields": [],
+                "prediction_field": "prediction",
+                "probability_fields": ["probability"],
+            }
+        )
+    )
 
 
 def space(ctx: StageContext) -> dict[str, Any]:
@@ -154,30 +179,39 @@ def deploy(ctx: StageContext) -> dict[str, Any]:
     model = _need(ctx, "model", "store_model")
     record = ctx.backend.deploy(_need(ctx, "space", "space"), model, deployment_name(ctx.settings))
     ctx.state.update(deployment={k: v for k, v in record.items() if k != "action"})
-    ctx.say(f"deployment {record['name']} serves version {record['model_version']} "
-            f"({record['action']}) at {record['scoring_url']}")
+    ctx.say(
+        f"deployment {record['name']} serves version {record['model_version']} "
+        f"({record['action']}) at {record['scoring_url']}"
+    )
     return {k: v for k, v in record.items() if k != "server"}
 
 
 def subscribe(ctx: StageContext) -> dict[str, Any]:
     deployment = _need(ctx, "deployment", "deploy")
     meta = _need(ctx, "setup", "setup")["meta"]
-    schema = {"label_column": meta["label_column"], "problem_type": meta["problem_type"],
-              "feature_fields": meta["feature_fields"],
-              "fields": [{"name": f, "type": "double"} for f in meta["feature_fields"]]
-              + [{"name": meta["label_column"], "type": "integer"}]}
+    schema = {
+        "label_column": meta["label_column"],
+        "problem_type": meta["problem_type"],
+        "feature_fields": meta["feature_fields"],
+        "fields": [{"name": f, "type": "double"} for f in meta["feature_fields"]]
+        + [{"name": meta["label_column"], "type": "integer"}],
+    }
     parameters = {
         key: ctx.settings.get(key, DEFAULTS[key], int)
-        for key in ("min_feedback_data_size", "max_rows_per_evaluation")}
+        for key in ("min_feedback_data_size", "max_rows_per_evaluation")
+    }
     if parameters["min_feedback_data_size"] < 1:
         raise StageError("min_feedback_data_size must be at least 1")
     thresholds = quality.thresholds_from(ctx.settings, DEFAULTS)
-    subscription = ctx.backend.subscribe(deployment, _need(ctx, "model", "store_model"), schema,
-                                         parameters, thresholds)
+    subscription = ctx.backend.subscribe(
+        deployment, _need(ctx, "model", "store_model"), schema, parameters, thresholds
+    )
     ctx.state.update(subscription=subscription)
-    ctx.say(f"subscription {subscription['subscription_id']} ({subscription['action']}); "
-            f"quality monitor with {len(thresholds)} lower limit(s) "
-            f"({subscription['monitor_action']})")
+    ctx.say(
+        f"subscription {subscription['subscription_id']} ({subscription['action']}); "
+        f"quality monitor with {len(thresholds)} lower limit(s) "
+        f"({subscription['monitor_action']})"
+    )
     return subscription
 
 
@@ -190,25 +224,34 @@ def score(ctx: StageContext) -> dict[str, Any]:
     per = ctx.settings.get("rows_per_request", DEFAULTS["rows_per_request"], int)
     labels: list[int] = []
     probabilities: list[list[float]] = []
-    bodies = [payload.from_frame(frame.iloc[i * per:(i + 1) * per]) for i in range(requests)]
+    bodies = [payload.from_frame(frame.iloc[i * per : (i + 1) * per]) for i in range(requests)]
     for body in bodies:
         got = payload.predictions(ctx.backend.score(deployment, body))
         labels += got[0]
         probabilities += got[1]
     # every request must be in the payload log (the write-up slept and hoped); matched by
     # content, so a rerun finds its requests without logging them twice
-    logged = wait_until(lambda: ctx.backend.payload_logged(subscription, bodies),
-                        what=f"payload log of {deployment['name']}",
-                        timeout=ctx.settings.get("payload_timeout", 120.0, float),
-                        interval=ctx.backend.poll_interval,
-                        until=lambda n: n >= len(bodies),
-                        describe=lambda n: f"{n} of {len(bodies)} requests logged",
-                        progress=False)
+    logged = wait_until(
+        lambda: ctx.backend.payload_logged(subscription, bodies),
+        what=f"payload log of {deployment['name']}",
+        timeout=ctx.settings.get("payload_timeout", 120.0, float),
+        interval=ctx.backend.poll_interval,
+        until=lambda n: n >= len(bodies),
+        describe=lambda n: f"{n} of {len(bodies)} requests logged",
+        progress=False,
+    )
     truth = truth[: len(labels)]
-    ctx.say(f"scored {len(labels)} rows in {requests} requests; {logged} of them in the "
-            "payload log")
-    return {"requests": requests, "rows": len(labels), "predictions": labels,
-            "probabilities": probabilities, "labels": truth, "payload_logged": logged}
+    ctx.say(
+        f"scored {len(labels)} rows in {requests} requests; {logged} of them in the payload log"
+    )
+    return {
+        "requests": requests,
+        "rows": len(labels),
+        "predictions": labels,
+        "probabilities": probabilities,
+        "labels": truth,
+        "payload_logged": logged,
+    }
 
 
 def feedback(ctx: StageContext) -> dict[str, Any]:
@@ -221,8 +264,10 @@ def feedback(ctx: StageContext) -> dict[str, Any]:
     fields = [*frame.columns, _need(ctx, "setup", "setup")["meta"]["label_column"]]
     rows = [[*x, y] for x, y in zip(frame.to_numpy()[:count].tolist(), labels, strict=True)]
     stored = ctx.backend.log_feedback(subscription, fields, rows)
-    ctx.say(f"feedback: {stored} new labelled rows logged, {len(rows) - stored} already there "
-            f"(label noise {noise:.0%})")
+    ctx.say(
+        f"feedback: {stored} new labelled rows logged, {len(rows) - stored} already there "
+        f"(label noise {noise:.0%})"
+    )
     return {"stored": stored, "already_logged": len(rows) - stored, "label_noise": noise}
 
 
@@ -235,18 +280,32 @@ def evaluate(ctx: StageContext) -> dict[str, Any]:
     ctx.state.pop("gate")  # no verdict while the run is under way
     run = ctx.backend.run_quality_monitor(subscription, thresholds)
     ctx.state.update(quality_run=run)
-    failed = ([f"quality monitor: {run['message']}"] if run["status"] != "finished"
-              else quality.failures(run["metrics"]))
-    ctx.state.update(gate={"passed": not failed, "model_name": model["name"],
-                           "model_version": model["version"], "digest": model["digest"],
-                           "deployment_id": subscription["deployment_id"],
-                           "thresholds": thresholds, "run_id": run.get("run_id"),
-                           "reasons": failed})
+    failed = (
+        [f"quality monitor: {run['message']}"]
+        if run["status"] != "finished"
+        else quality.failures(run["metrics"])
+    )
+    ctx.state.update(
+        gate={
+            "passed": not failed,
+            "model_name": model["name"],
+            "model_version": model["version"],
+            "digest": model["digest"],
+            "deployment_id": subscription["deployment_id"],
+            "thresholds": thresholds,
+            "run_id": run.get("run_id"),
+            "reasons": failed,
+        }
+    )
     if failed:
-        raise GateFailed("quality monitor: " + "; ".join(f.removeprefix("quality monitor: ")
-                                                         for f in failed))
-    shown = ", ".join(f"{m['metric']} {m['value']:.3f}" + (
-        f" (≥ {m['threshold']})" if m["threshold"] is not None else "") for m in run["metrics"])
+        raise GateFailed(
+            "quality monitor: " + "; ".join(f.removeprefix("quality monitor: ") for f in failed)
+        )
+    shown = ", ".join(
+        f"{m['metric']} {m['value']:.3f}"
+        + (f" (≥ {m['threshold']})" if m["threshold"] is not None else "")
+        for m in run["metrics"]
+    )
     ctx.say(f"quality gate passed on {run['n_rows']} feedback rows (higher is better): {shown}")
     return run
 
@@ -260,25 +319,40 @@ def promote(ctx: StageContext) -> dict[str, Any]:
     if gate is None:
         raise GateFailed("no quality gate verdict for this model: run evaluate first")
     if not gate["passed"]:
-        raise GateFailed("the quality gate failed for version "
-                         f"{gate['model_version']}: {'; '.join(gate['reasons'])}")
+        raise GateFailed(
+            "the quality gate failed for version "
+            f"{gate['model_version']}: {'; '.join(gate['reasons'])}"
+        )
     if (gate["digest"], gate["model_version"], gate["deployment_id"]) != (
-            model["digest"], model["version"], deployment["deployment_id"]):
-        raise GateFailed(f"the quality gate passed for version {gate['model_version']}, but "
-                         f"the candidate is now version {model['version']}: run evaluate "
-                         "for it first")
+        model["digest"],
+        model["version"],
+        deployment["deployment_id"],
+    ):
+        raise GateFailed(
+            f"the quality gate passed for version {gate['model_version']}, but "
+            f"the candidate is now version {model['version']}: run evaluate "
+            "for it first"
+        )
     result = ctx.backend.promote(model, deployment)
-    ctx.state.update(production={"model_name": model["name"], "model_version": model["version"],
-                                 "digest": model["digest"]})
-    ctx.say(f"promoted {model['name']} version {model['version']} to production "
-            f"({result['action']})")
+    ctx.state.update(
+        production={
+            "model_name": model["name"],
+            "model_version": model["version"],
+            "digest": model["digest"],
+        }
+    )
+    ctx.say(
+        f"promoted {model['name']} version {model['version']} to production ({result['action']})"
+    )
     return result
 
 
 def cleanup(ctx: StageContext) -> dict[str, Any]:
     # the last monitor run's results stay in state: they describe what happened
-    return cleanup_stage(ctx, forget=("deployment", "subscription", "model", "space", "gate",
-                                      "production", "runtime"))
+    return cleanup_stage(
+        ctx,
+        forget=("deployment", "subscription", "model", "space", "gate", "production", "runtime"),
+    )
 
 
 PIPELINE = Pipeline(
@@ -287,17 +361,33 @@ PIPELINE = Pipeline(
         Stage("setup", setup, "train the model module's model and write its training data"),
         Stage("space", space, "find or create the deployment space; remove duplicates"),
         Stage("store_model", store_model, "store the model as a new version of one model"),
-        Stage("deploy", deploy, "create or update the online deployment of the candidate",
-              environment="staging"),
-        Stage("subscribe", subscribe, "create or update the monitor subscription and thresholds",
-              environment="staging"),
-        Stage("score", score, "score held-out rows; check the payload log",
-              environment="staging"),
+        Stage(
+            "deploy",
+            deploy,
+            "create or update the online deployment of the candidate",
+            environment="staging",
+        ),
+        Stage(
+            "subscribe",
+            subscribe,
+            "create or update the monitor subscription and thresholds",
+            environment="staging",
+        ),
+        Stage("score", score, "score held-out rows; check the payload log", environment="staging"),
         Stage("feedback", feedback, "log labelled feedback rows", environment="staging"),
-        Stage("evaluate", evaluate, "quality monitor run: metrics against thresholds",
-              gate=True, environment="staging"),
-        Stage("promote", promote, "make the gated candidate the production model",
-              environment="production"),
+        Stage(
+            "evaluate",
+            evaluate,
+            "quality monitor run: metrics against thresholds",
+            gate=True,
+            environment="staging",
+        ),
+        Stage(
+            "promote",
+            promote,
+            "make the gated candidate the production model",
+            environment="production",
+        ),
         Stage("cleanup", cleanup, "delete subscription, deployment, model versions and space"),
     ],
     backends=REGISTRY,

@@ -25,16 +25,32 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def test_make_lab_serves_the_project_root_with_notebooks_in_front(tmp_path: Path) -> None:
     token = secrets.token_hex(16)
-    extra = (f"--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port={{port}} "
-             f"--IdentityProvider.token={token} --LabApp.workspaces_dir={tmp_path / 'ws'}")
+    extra = (
+        f"--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port={{port}} "
+        f"--IdentityProvider.token={token} --LabApp.workspaces_dir={tmp_path / 'ws'}"
+    )
     # the recipe exactly as make would run it (install is taken as done: -o install)
-    recipe = subprocess.run(["make", "-n", "-o", "install", "lab", f"LAB_ARGS={extra}"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
-    env = {"JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
-    server = start_server("make-lab", ["bash", "-c", recipe.stdout], run_dir=tmp_path,
-                          cwd=ROOT, env=env, health_path=f"/api/status?token={token}",
-                          timeout=180)
+    recipe = subprocess.run(
+        ["make", "-n", "-o", "install", "lab", f"LAB_ARGS={extra}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    env = {
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+    }
+    server = start_server(
+        "make-lab",
+        ["bash", "-c", recipe.stdout],
+        run_dir=tmp_path,
+        cwd=ROOT,
+        env=env,
+        health_path=f"/api/status?token={token}",
+        timeout=180,
+    )
     try:
         opener = urllib.request.build_opener(_NoRedirect)
         try:

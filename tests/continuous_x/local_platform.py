@@ -27,14 +27,15 @@ from tests.support import leftover_processes
 
 GROUP = "continuous_x_local"
 # what a release leaves in the run's state (the platform and the launcher stay)
-RELEASE_STATE = ("deployments", "history", "router", "canary_gate", "run_id",
-                 "candidate_version")
+RELEASE_STATE = ("deployments", "history", "router", "canary_gate", "run_id", "candidate_version")
 
 
 def make(root: Path, **params: object) -> StageContext:
-    settings = Settings.load("continuous_x", params={"run_root": str(root),
-                                                     "attendee": "test", **params},
-                             env_file=root / "no.env")
+    settings = Settings.load(
+        "continuous_x",
+        params={"run_root": str(root), "attendee": "test", **params},
+        env_file=root / "no.env",
+    )
     return PIPELINE.context(settings=settings, log=lambda _: None)
 
 

@@ -38,8 +38,12 @@ GITOPS = "https://git.example.org/me/workshop.git"
 
 
 @pytest.fixture
-def env(tmp_path: Path, run_root: Path, openstack: OpenStackDouble,  # noqa: F811
-        monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def env(
+    tmp_path: Path,
+    run_root: Path,
+    openstack: OpenStackDouble,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, str]:
     """The environment of every stage process: credentials for the double, the recording
     tools first on PATH, the user's address; also set here for in-process backends."""
     bin_dir = tmp_path / "bin"
@@ -97,9 +101,12 @@ def test_no_stand_in_modules_in_the_tests() -> None:
     """No test puts a stand-in python-chi (or any OpenStack client) into the module table."""
     needle = "sys." + "modules"  # spelled apart so this file is no hit itself
     tests = Path(__file__).resolve().parents[1]
-    offenders = [str(p) for p in tests.rglob("*.py")
-                 if needle in (text := p.read_text())
-                 and any(name in text for name in ("chi", "blazar", "nova", "neutron"))]
+    offenders = [
+        str(p)
+        for p in tests.rglob("*.py")
+        if needle in (text := p.read_text())
+        and any(name in text for name in ("chi", "blazar", "nova", "neutron"))
+    ]
     assert offenders == []
 
 
@@ -116,7 +123,10 @@ def test_missing_tools_are_named(env: dict[str, str], monkeypatch: pytest.Monkey
 
 
 def test_provision_twice_run_workflows_then_teardown(
-        env: dict[str, str], openstack: OpenStackDouble, run_root: Path) -> None:  # noqa: F811
+    env: dict[str, str],
+    openstack: OpenStackDouble,  # noqa: F811
+    run_root: Path,
+) -> None:
     """Platform twice and cleanup, one stage per process; in between, the lifecycle's
     workflows (in-process) on the cluster that platform made (one provisioning serves both)."""
     for attempt in (1, 2):
@@ -126,8 +136,9 @@ def test_provision_twice_run_workflows_then_teardown(
     # idempotent: one lease, one set of three servers on its flavor reservation
     assert [lease["name"] for lease in cloud.leases.values()] == ["continuous-x-test"]
     lease = next(iter(cloud.leases.values()))
-    flavor_reservation = next(r["id"] for r in lease["reservations"]
-                              if r["resource_type"] == "flavor:instance")
+    flavor_reservation = next(
+        r["id"] for r in lease["reservations"] if r["resource_type"] == "flavor:instance"
+    )
     servers = sorted(s["view"]["name"] for s in cloud.servers.values())
     assert servers == ["node1-mlops-test", "node2-mlops-test", "node3-mlops-test"]
     assert {s["reservation"] for s in cloud.servers.values()} == {flavor_reservation}
@@ -139,9 +150,13 @@ def test_provision_twice_run_workflows_then_teardown(
 
     terraform = [c["argv"] for c in calls(env, "terraform")]
     apply = next(a for a in terraform if a[0] == "apply")
-    assert {f"-var=reservation_id={flavor_reservation}", "-var=floating_ip=127.0.0.1",
-            f"-var=api_allowed_cidr={USER_CIDR}", "-var=suffix=test",
-            "-var=key=my-key"} <= set(apply)
+    assert {
+        f"-var=reservation_id={flavor_reservation}",
+        "-var=floating_ip=127.0.0.1",
+        f"-var=api_allowed_cidr={USER_CIDR}",
+        "-var=suffix=test",
+        "-var=key=my-key",
+    } <= set(apply)
     assert all(c["os_credentials"] for c in calls(env, "terraform"))
     playbooks = calls(env, "ansible-playbook")
     assert [c["argv"][-1] for c in playbooks] == list(PLAYBOOKS) * 2
@@ -155,12 +170,16 @@ def test_provision_twice_run_workflows_then_teardown(
     # the lifecycle's workflows on that cluster use the kubeconfig the platform fetched
     ctx = context()
     kubeconfig = str(ctx.run_dir / "kubeconfig")
-    started = ctx.backend.start_training({"dataset": "iris", "model_type": "random_forest",
-                                          "params": {"n_estimators": 20}})
+    started = ctx.backend.start_training(
+        {"dataset": "iris", "model_type": "random_forest", "params": {"n_estimators": 20}}
+    )
     submit = calls(env, "argo")[-1]
     assert "workflowtemplate/train-model" in submit["argv"] and "--wait" in submit["argv"]
-    assert {"model-type=random_forest", 'params={"n_estimators": 20}',
-            "timeout-seconds=120"} <= set(submit["argv"])
+    assert {
+        "model-type=random_forest",
+        'params={"n_estimators": 20}',
+        "timeout-seconds=120",
+    } <= set(submit["argv"])
     assert started["run_id"] == "run0"
     bundle = ctx.backend.build("continuous-x-model-test", "3")
     assert bundle["tag"] == "v3-0123456789ab"
@@ -175,9 +194,10 @@ def test_provision_twice_run_workflows_then_teardown(
 
 
 def test_teardown_after_a_creation_that_failed_half_way(
-        env: dict[str, str], openstack: OpenStackDouble) -> None:  # noqa: F811
-    openstack.fail("POST", "/compute/v2.1/servers", 403, "Quota exceeded for instances",
-                   skip=1)
+    env: dict[str, str],
+    openstack: OpenStackDouble,  # noqa: F811
+) -> None:
+    openstack.fail("POST", "/compute/v2.1/servers", 403, "Quota exceeded for instances", skip=1)
     done = stage(env, "platform")
     assert done.returncode == 1
     assert "terraform apply" in done.stderr and "Traceback" not in done.stderr
@@ -190,9 +210,12 @@ def test_teardown_after_a_creation_that_failed_half_way(
 
 
 def test_a_refused_lease_is_one_line_and_teardown_still_succeeds(
-        env: dict[str, str], openstack: OpenStackDouble) -> None:  # noqa: F811
-    openstack.fail("POST", "/reservation/v1/leases", 400,
-                   "Not enough resources available with query", times=5)
+    env: dict[str, str],
+    openstack: OpenStackDouble,  # noqa: F811
+) -> None:
+    openstack.fail(
+        "POST", "/reservation/v1/leases", 400, "Not enough resources available with query", times=5
+    )
     done = stage(env, "platform")
     assert done.returncode == 1
     assert done.stderr.strip().startswith("error: Chameleon") and "Traceback" not in done.stderr
@@ -205,15 +228,19 @@ def test_a_refused_lease_is_one_line_and_teardown_still_succeeds(
 
 
 def test_the_api_port_needs_the_users_address_before_anything_is_made(
-        env: dict[str, str], openstack: OpenStackDouble) -> None:  # noqa: F811
+    env: dict[str, str],
+    openstack: OpenStackDouble,  # noqa: F811
+) -> None:
     for value in ("", "0.0.0.0/0", "not-an-address"):
         done = stage({**env, "MLOPS_API_ALLOWED_CIDR": value}, "platform")
         assert done.returncode == 1 and "api_allowed_cidr" in done.stderr, done.stderr
     assert openstack.state.calls == []
 
 
-def test_wrong_credentials_are_refused_readably(env: dict[str, str],
-                                                openstack: OpenStackDouble) -> None:  # noqa: F811
+def test_wrong_credentials_are_refused_readably(
+    env: dict[str, str],
+    openstack: OpenStackDouble,  # noqa: F811
+) -> None:
     done = stage({**env, "OS_APPLICATION_CREDENTIAL_SECRET": "wrong-secret"}, "platform")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "wrong-secret" not in done.stderr + done.stdout

@@ -22,8 +22,11 @@ from mlops_helpers.continuous_x.stages import PIPELINE
 ROOT = scenario_dir()
 BIN = Path(sys.executable).parent
 TF_DIR = ROOT / "tf" / "kvm"
-PLAYBOOKS = sorted(p.relative_to(ROOT / "ansible") for p in (ROOT / "ansible").rglob("*.yml")
-                   if "tasks" not in p.parts and "inventory" not in p.parts)
+PLAYBOOKS = sorted(
+    p.relative_to(ROOT / "ansible")
+    for p in (ROOT / "ansible").rglob("*.yml")
+    if "tasks" not in p.parts and "inventory" not in p.parts
+)
 MANIFESTS = sorted(p for p in (ROOT / "k8s").rglob("*.yaml") if p.name != "kustomization.yaml")
 IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
 
@@ -72,20 +75,29 @@ def test_terraform_declares_the_variables_it_uses() -> None:
 def test_terraform_makes_three_vms_network_security_group_and_floating_ip() -> None:
     tf = _terraform()
     resources = {kind: body for block in tf["resource"] for kind, body in block.items()}
-    assert {"openstack_compute_instance_v2", "openstack_networking_network_v2",
-            "openstack_networking_secgroup_v2",
-            "openstack_networking_floatingip_associate_v2"} <= set(resources)
+    assert {
+        "openstack_compute_instance_v2",
+        "openstack_networking_network_v2",
+        "openstack_networking_secgroup_v2",
+        "openstack_networking_floatingip_associate_v2",
+    } <= set(resources)
     # the lease's reserved address is attached, no second one is allocated from a pool
     assert "openstack_networking_floatingip_v2" not in resources
-    assert resources["openstack_networking_floatingip_associate_v2"]["floating_ip"][
-        "floating_ip"] == "${var.floating_ip}"
+    assert (
+        resources["openstack_networking_floatingip_associate_v2"]["floating_ip"]["floating_ip"]
+        == "${var.floating_ip}"
+    )
     nodes = next(b for b in tf["variable"] if "nodes" in b)["nodes"]["default"]
     assert len(nodes) == 3
 
 
 def test_the_kubernetes_api_is_open_to_the_users_address_only() -> None:
-    resources = {kind: body for block in _terraform()["resource"]
-                 for kind, body in block.items() if kind == "openstack_networking_secgroup_rule_v2"}
+    resources = {
+        kind: body
+        for block in _terraform()["resource"]
+        for kind, body in block.items()
+        if kind == "openstack_networking_secgroup_rule_v2"
+    }
     rules = resources["openstack_networking_secgroup_rule_v2"]
     api = rules["kube_api"]
     assert (api["port_range_min"], api["port_range_max"]) == (6443, 6443)
@@ -93,8 +105,9 @@ def test_the_kubernetes_api_is_open_to_the_users_address_only() -> None:
     opened = next(b for b in _terraform()["variable"] if "open_ports" in b)
     assert 6443 not in opened["open_ports"]["default"]  # not in the rule open to allowed_cidr
     api_var = next(b for b in _terraform()["variable"] if "api_allowed_cidr" in b)
-    assert "default" not in api_var["api_allowed_cidr"] and api_var["api_allowed_cidr"][
-        "validation"]
+    assert (
+        "default" not in api_var["api_allowed_cidr"] and api_var["api_allowed_cidr"]["validation"]
+    )
 
 
 def test_kubespray_is_fetched_at_the_pinned_release_and_the_kubeconfig_fetched() -> None:
@@ -118,8 +131,13 @@ def test_mlflow_server_image_and_client_share_the_major_version() -> None:
     import importlib.metadata
 
     docs = yaml.safe_load_all((ROOT / "k8s" / "platform" / "mlflow.yaml").read_text())
-    images = [c["image"] for d in docs if d and d["kind"] == "Deployment"
-              for c in d["spec"]["template"]["spec"]["containers"] if "mlflow" in c["image"]]
+    images = [
+        c["image"]
+        for d in docs
+        if d and d["kind"] == "Deployment"
+        for c in d["spec"]["template"]["spec"]["containers"]
+        if "mlflow" in c["image"]
+    ]
     assert images, "no MLflow server image"
     server_major = int(re.search(r":v?(\d+)\.", images[0]).group(1))
     client_major = int(importlib.metadata.version("mlflow").split(".")[0])
@@ -152,24 +170,39 @@ def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The inventory rendered the way the chameleon backend renders it (documentation IPs)."""
     template = (ROOT / "ansible" / "inventory.yml.tmpl").read_text()
     path = tmp_path_factory.mktemp("ansible") / "inventory.yml"
-    path.write_text(Template(template).substitute(
-        floating_ip="203.0.113.10", node1="192.168.1.11", node2="192.168.1.12",
-        node3="192.168.1.13"))
+    path.write_text(
+        Template(template).substitute(
+            floating_ip="203.0.113.10",
+            node1="192.168.1.11",
+            node2="192.168.1.12",
+            node3="192.168.1.13",
+        )
+    )
     return path
 
 
 def test_there_are_the_playbooks_of_the_write_up() -> None:
     names = {p.name for p in PLAYBOOKS}
-    assert {"pre_k8s_configure.yml", "kubespray_hook.yml", "argocd_add_platform.yml",
-            "argocd_add_staging.yml", "argocd_add_canary.yml", "argocd_add_prod.yml",
-            "workflow_templates_apply.yml"} <= names
+    assert {
+        "pre_k8s_configure.yml",
+        "kubespray_hook.yml",
+        "argocd_add_platform.yml",
+        "argocd_add_staging.yml",
+        "argocd_add_canary.yml",
+        "argocd_add_prod.yml",
+        "workflow_templates_apply.yml",
+    } <= names
 
 
 def test_playbook_syntax(inventory: Path) -> None:
     """Every playbook in one ansible-playbook call (it checks each one it is given)."""
-    done = subprocess.run([_tool("ansible-playbook"), "--syntax-check", "-i", str(inventory),
-                           *map(str, PLAYBOOKS)], cwd=ROOT / "ansible", capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [_tool("ansible-playbook"), "--syntax-check", "-i", str(inventory), *map(str, PLAYBOOKS)],
+        cwd=ROOT / "ansible",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     checked = set(re.findall(r"^playbook: (\S+)$", done.stdout, re.MULTILINE))
     assert checked == {str(p) for p in PLAYBOOKS}, done.stdout
@@ -177,9 +210,13 @@ def test_playbook_syntax(inventory: Path) -> None:
 
 @pytest.mark.slow
 def test_ansible_lint_production_profile() -> None:
-    done = subprocess.run([_tool("ansible-lint"), "--offline", "--profile", "production",
-                           "--nocolor"], cwd=ROOT / "ansible", capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [_tool("ansible-lint"), "--offline", "--profile", "production", "--nocolor"],
+        cwd=ROOT / "ansible",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -190,14 +227,18 @@ def _scripts() -> list[tuple[str, str, str]]:
         for template in _workflow(name)["spec"]["templates"]:
             if "script" in template:
                 script = template["script"]
-                found.append((f"{name}/{template['name']}", script["command"][0],
-                              script["source"]))
+                found.append((f"{name}/{template['name']}", script["command"][0], script["source"]))
     return found
 
 
 def _shellcheck(shell: str, source: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([_tool("shellcheck"), "--shell", shell, "--severity", "style", "-"],
-                          input=source, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [_tool("shellcheck"), "--shell", shell, "--severity", "style", "-"],
+        input=source,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize(("where", "shell", "source"), _scripts(), ids=lambda v: str(v)[:40])
@@ -210,7 +251,7 @@ def test_shellcheck_catches_the_write_ups_missing_dollar() -> None:
     """The original read the literal string "EVAL_RESPONSE", so the version was never found."""
     seed = (
         'EVAL_RESPONSE=$(curl -f -s -X GET "http://eval:8080/get-version?run_id=${RUN_ID}")\n'
-        'VERSION=$(echo "EVAL_RESPONSE" | jq -r \'.new_model_version // empty\')\n'
+        "VERSION=$(echo \"EVAL_RESPONSE\" | jq -r '.new_model_version // empty')\n"
         'echo -n "$VERSION"\n'
     )
     done = _shellcheck("sh", seed)
@@ -225,8 +266,10 @@ def test_the_training_poll_is_bounded() -> None:
 
 
 def test_templates_that_trigger_others_pass_only_declared_parameters() -> None:
-    declared = {name: {p["name"] for p in _workflow(name)["spec"]["arguments"]["parameters"]}
-                for name in WORKFLOWS}
+    declared = {
+        name: {p["name"] for p in _workflow(name)["spec"]["arguments"]["parameters"]}
+        for name in WORKFLOWS
+    }
     links = 0
     for name in WORKFLOWS:
         for template in _workflow(name)["spec"]["templates"]:
@@ -238,8 +281,11 @@ def test_templates_that_trigger_others_pass_only_declared_parameters() -> None:
             assert target in declared, f"{name} triggers unknown template {target}"
             passed = {p["name"] for p in child["spec"]["arguments"]["parameters"]}
             assert passed <= declared[target], f"{name} -> {target}: {passed - declared[target]}"
-            required = {p["name"] for p in _workflow(target)["spec"]["arguments"]["parameters"]
-                        if "value" not in p}
+            required = {
+                p["name"]
+                for p in _workflow(target)["spec"]["arguments"]["parameters"]
+                if "value" not in p
+            }
             assert required <= passed, f"{name} -> {target} misses {required - passed}"
             links += 1
     assert links >= 4
@@ -266,10 +312,15 @@ def test_every_environment_and_the_platform_have_manifests() -> None:
 def validated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """One kubernetes-validate call over every manifest and a broken one: (broken, log)."""
     broken = tmp_path_factory.mktemp("k8s") / "broken.yaml"
-    broken.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n"
-                      "spec: {replicas: two}\n")
-    done = subprocess.run([_tool("kubernetes-validate"), "--strict", *map(str, MANIFESTS),
-                           str(broken)], capture_output=True, text=True, timeout=120)
+    broken.write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: two}\n"
+    )
+    done = subprocess.run(
+        [_tool("kubernetes-validate"), "--strict", *map(str, MANIFESTS), str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0, "kubernetes-validate let the broken manifest through"
     return broken, done.stdout + done.stderr
 
@@ -287,8 +338,10 @@ def test_the_cluster_canary_takes_the_same_share_as_the_local_router() -> None:
 
     def ingress(env: str) -> dict[str, Any]:
         doc: dict[str, Any] = yaml.safe_load((ROOT / "k8s" / env / "ingress.yaml").read_text())
-        assert "ingress.yaml" in yaml.safe_load(
-            (ROOT / "k8s" / env / "kustomization.yaml").read_text())["resources"]
+        assert (
+            "ingress.yaml"
+            in yaml.safe_load((ROOT / "k8s" / env / "kustomization.yaml").read_text())["resources"]
+        )
         return doc
 
     production, canary = ingress("production"), ingress("canary")
@@ -298,8 +351,18 @@ def test_the_cluster_canary_takes_the_same_share_as_the_local_router() -> None:
     assert not (production["metadata"].get("annotations") or {})
     assert production["spec"]["rules"] == canary["spec"]["rules"]
     assert production["spec"]["ingressClassName"] == canary["spec"]["ingressClassName"] == "nginx"
-    addons = yaml.safe_load((ROOT / "ansible" / "k8s" / "inventory" / "mycluster" / "group_vars"
-                             / "k8s_cluster" / "addons.yml").read_text())
+    addons = yaml.safe_load(
+        (
+            ROOT
+            / "ansible"
+            / "k8s"
+            / "inventory"
+            / "mycluster"
+            / "group_vars"
+            / "k8s_cluster"
+            / "addons.yml"
+        ).read_text()
+    )
     assert addons["ingress_nginx_enabled"] is True
     opened = next(b for b in _terraform()["variable"] if "open_ports" in b)
     assert 80 in opened["open_ports"]["default"]
@@ -327,7 +390,8 @@ def test_node_ports_are_distinct_and_opened_by_terraform() -> None:
 # importing MLflow's CLI warns about a type hint inside MLflow itself
 @pytest.mark.filterwarnings("ignore:.*Any type hint is inferred:UserWarning")
 def test_the_mlflow_worker_starts_as_mlflow_server_would_start_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """start_mlflow_server skips the ``mlflow server`` launcher process and starts its uvicorn
     worker itself: the command and environment must be the ones ``mlflow server`` (run here
     with the worker's start recorded instead of made) would give it."""
@@ -353,8 +417,10 @@ def test_the_mlflow_worker_starts_as_mlflow_server_would_start_it(
     started: dict[str, Any] = {}
 
     def record(cmd: list[str], extra_env: dict[str, str], **_: Any) -> Recorded:
-        started.update(cmd=cmd, env={**extra_env, "MLFLOW_ENABLE_WORKSPACES":
-                                     os.environ["MLFLOW_ENABLE_WORKSPACES"]})
+        started.update(
+            cmd=cmd,
+            env={**extra_env, "MLFLOW_ENABLE_WORKSPACES": os.environ["MLFLOW_ENABLE_WORKSPACES"]},
+        )
         return Recorded()
 
     monkeypatch.setattr(mlflow.server, "_exec_cmd", record)
@@ -366,9 +432,22 @@ def test_the_mlflow_worker_starts_as_mlflow_server_would_start_it(
     seed_store(db)
     uri = f"sqlite:///{db}"
     try:
-        done = CliRunner().invoke(cli, ["server", "--backend-store-uri", uri,
-                                        "--artifacts-destination", str(artifacts), "--host",
-                                        "127.0.0.1", "--port", "5123", "--workers", "1"])
+        done = CliRunner().invoke(
+            cli,
+            [
+                "server",
+                "--backend-store-uri",
+                uri,
+                "--artifacts-destination",
+                str(artifacts),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "5123",
+                "--workers",
+                "1",
+            ],
+        )
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)

@@ -39,8 +39,9 @@ def release(ctx: StageContext, shared_root: Path, **params: object) -> str:
     return str(ctx.state.get("candidate_version"))
 
 
-def test_lifecycle_each_environment_serves_what_it_should(ctx: StageContext,
-                                                          shared_root: Path) -> None:
+def test_lifecycle_each_environment_serves_what_it_should(
+    ctx: StageContext, shared_root: Path
+) -> None:
     assert serving(ctx) == {"staging": None, "canary": None, "production": None}
     v1 = release(ctx, shared_root)
     assert serving(ctx) == {"staging": v1, "canary": None, "production": None}
@@ -51,12 +52,19 @@ def test_lifecycle_each_environment_serves_what_it_should(ctx: StageContext,
 
 
 def test_a_worse_canary_is_refused_on_its_live_figures_and_rolled_back(
-        ctx: StageContext, shared_root: Path) -> None:
+    ctx: StageContext, shared_root: Path
+) -> None:
     v1 = serving(ctx)["production"]
     newest = max(map(int, ctx.backend.mlflow().versions("continuous-x-model-test")))
     # a deliberately worse model: a forest of 400 trees answers far slower than production
-    slow = release(ctx, shared_root, model_type="random_forest", n_estimators=400,
-                   max_depth=3, min_accuracy=0.85)
+    slow = release(
+        ctx,
+        shared_root,
+        model_type="random_forest",
+        n_estimators=400,
+        max_depth=3,
+        min_accuracy=0.85,
+    )
     assert int(slow) == newest + 1
     assert serving(ctx) == {"staging": slow, "canary": v1, "production": v1}
     PIPELINE.run_stage("promote_canary", ctx)
@@ -81,7 +89,8 @@ def test_a_worse_canary_is_refused_on_its_live_figures_and_rolled_back(
 
 
 def test_a_good_canary_goes_to_production_and_can_be_reverted(
-        ctx: StageContext, shared_root: Path) -> None:
+    ctx: StageContext, shared_root: Path
+) -> None:
     v1 = serving(ctx)["production"]
     v3 = release(ctx, shared_root, C=0.5)
     PIPELINE.run_stage("promote_canary", ctx)
@@ -89,8 +98,9 @@ def test_a_good_canary_goes_to_production_and_can_be_reverted(
     drive(ctx.state.get("router")["url"], 600)
     # latency on a shared CI machine is noisy: this test checks the flow; the refusal of a
     # slow canary with the default margins is test_a_worse_canary_is_refused_...
-    result = PIPELINE.run_stage("promote_production", make(shared_root, canary_min_requests=30,
-                                                           canary_p95_slack_ms=500))
+    result = PIPELINE.run_stage(
+        "promote_production", make(shared_root, canary_min_requests=30, canary_p95_slack_ms=500)
+    )
     assert result["canary_gate"]["passed"] and result["canary_gate"]["version"] == v3
     assert result["canary_gate"]["canary"]["requests"] >= 30
     assert serving(ctx) == {"staging": v3, "canary": v3, "production": v3}
@@ -118,8 +128,10 @@ def test_the_router_sends_the_configured_share_to_canary(ctx: StageContext) -> N
     assert sum(answered.values()) == 2000
     assert abs(answered["canary"] / 2000 - 0.10) <= 0.03, answered
     stats = http_json("GET", f"{router}/router/stats")[1]
-    counted = {env: sum(f["requests"] for f in versions.values())
-               for env, versions in stats["environments"].items()}
+    counted = {
+        env: sum(f["requests"] for f in versions.values())
+        for env, versions in stats["environments"].items()
+    }
     assert counted == dict(answered) and stats["weight"] == 0.10
     for versions in stats["environments"].values():
         for figures in versions.values():
@@ -137,8 +149,9 @@ def test_builds_are_content_tagged_and_reused(ctx: StageContext) -> None:
     assert rebuilt["tag"] == tags["1"] and rebuilt["path"] == builds["1"]["path"]
 
 
-def test_bad_training_parameters_are_refused_before_any_run(ctx: StageContext,
-                                                            shared_root: Path) -> None:
+def test_bad_training_parameters_are_refused_before_any_run(
+    ctx: StageContext, shared_root: Path
+) -> None:
     before_versions = ctx.backend.mlflow().versions("continuous-x-model-test")
     before, run_before = serving(ctx), ctx.state.get("run_id")
     bad = make(shared_root, C=-1.0)
@@ -150,11 +163,13 @@ def test_bad_training_parameters_are_refused_before_any_run(ctx: StageContext,
 
 def test_a_failed_run_is_refused_by_evaluate(ctx: StageContext) -> None:
     mlflow = ctx.backend.mlflow()
-    status, body = http_json("POST", f"{mlflow.url}/api/2.0/mlflow/runs/create",
-                             {"experiment_id": "0"})
+    status, body = http_json(
+        "POST", f"{mlflow.url}/api/2.0/mlflow/runs/create", {"experiment_id": "0"}
+    )
     run_id = body["run"]["info"]["run_id"]
-    http_json("POST", f"{mlflow.url}/api/2.0/mlflow/runs/update",
-              {"run_id": run_id, "status": "FAILED"})
+    http_json(
+        "POST", f"{mlflow.url}/api/2.0/mlflow/runs/update", {"run_id": run_id, "status": "FAILED"}
+    )
     with pytest.raises(StageError, match="is FAILED; only FINISHED runs are evaluated"):
         ctx.backend.evaluate(run_id, 0.9)
 
@@ -170,8 +185,9 @@ def test_below_threshold_registers_no_version(ctx: StageContext, shared_root: Pa
 
 def test_a_run_that_never_finishes_hits_the_timeout_naming_it(ctx: StageContext) -> None:
     mlflow = ctx.backend.mlflow()
-    status, body = http_json("POST", f"{mlflow.url}/api/2.0/mlflow/runs/create",
-                             {"experiment_id": "0"})
+    status, body = http_json(
+        "POST", f"{mlflow.url}/api/2.0/mlflow/runs/create", {"experiment_id": "0"}
+    )
     assert status == 200
     run_id = body["run"]["info"]["run_id"]  # created, never ended: RUNNING forever
     with pytest.raises(WaitTimeout, match=run_id) as err:
@@ -179,37 +195,45 @@ def test_a_run_that_never_finishes_hits_the_timeout_naming_it(ctx: StageContext)
     assert "RUNNING" in str(err.value)
 
 
-def test_promoting_a_version_that_does_not_exist_is_refused(ctx: StageContext,
-                                                            shared_root: Path) -> None:
+def test_promoting_a_version_that_does_not_exist_is_refused(
+    ctx: StageContext, shared_root: Path
+) -> None:
     before = serving(ctx)
     with pytest.raises(GateFailed, match="version 99 .* does not exist"):
         PIPELINE.run_stage("promote_canary", make(shared_root, version=99))
     assert serving(ctx) == before
 
 
-@pytest.mark.parametrize(("service", "path", "body"), [
-    ("training", "/train", {"model_type": "svm"}),
-    ("training", "/train", {"dataset": "iris", "surprise": 1}),
-    ("training", "/train", {"params": {"C": [1, 2]}}),
-    ("evaluation", "/evaluate", {"run": "abc"}),
-    ("evaluation", "/evaluate", {"run_id": "../etc"}),
-    ("evaluation", "/evaluate", {"run_id": "0123456789abcdef"}),
-])
-def test_services_answer_malformed_requests_with_4xx(ctx: StageContext, service: str,
-                                                     path: str, body: object) -> None:
+@pytest.mark.parametrize(
+    ("service", "path", "body"),
+    [
+        ("training", "/train", {"model_type": "svm"}),
+        ("training", "/train", {"dataset": "iris", "surprise": 1}),
+        ("training", "/train", {"params": {"C": [1, 2]}}),
+        ("evaluation", "/evaluate", {"run": "abc"}),
+        ("evaluation", "/evaluate", {"run_id": "../etc"}),
+        ("evaluation", "/evaluate", {"run_id": "0123456789abcdef"}),
+    ],
+)
+def test_services_answer_malformed_requests_with_4xx(
+    ctx: StageContext, service: str, path: str, body: object
+) -> None:
     url = ctx.backend.urls()[service]
     status, answer = http_json("POST", f"{url}{path}", body)
     assert 400 <= status < 500 and "error" in answer, answer
     assert http_json("GET", f"{url}/health")[0] == 200
 
 
-@pytest.mark.parametrize("body", [
-    {"instances": [[1.0, 2.0]]},
-    {"instances": [[1.0, "two", 3.0, 4.0]]},
-    {"instances": []},
-    {"rows": [[5.1, 3.5, 1.4, 0.2]]},
-    [1, 2, 3],
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"instances": [[1.0, 2.0]]},
+        {"instances": [[1.0, "two", 3.0, 4.0]]},
+        {"instances": []},
+        {"rows": [[5.1, 3.5, 1.4, 0.2]]},
+        [1, 2, 3],
+    ],
+)
 def test_app_answers_malformed_requests_with_4xx(ctx: StageContext, body: object) -> None:
     url = ctx.state.get("deployments")["staging"]["url"]
     status, answer = http_json("POST", f"{url}/predict", body)
@@ -220,27 +244,37 @@ def test_app_answers_malformed_requests_with_4xx(ctx: StageContext, body: object
 
 def _start(**fields: object) -> bytes:
     """A launcher start request: a staging app's, with ``fields`` changed."""
-    request = {"app": "app.main:app", "cwd": "/tmp", "env": {"APP_ENVIRONMENT": "staging"},
-               "port": 20000, "log": "/tmp/x.log"}
+    request = {
+        "app": "app.main:app",
+        "cwd": "/tmp",
+        "env": {"APP_ENVIRONMENT": "staging"},
+        "port": 20000,
+        "log": "/tmp/x.log",
+    }
     return json.dumps({**request, **fields}).encode()
 
 
-@pytest.mark.parametrize(("path", "raw"), [
-    ("/start", b"not json"),
-    ("/start", b"[1, 2]"),
-    ("/start", json.dumps({"app": "app.main:app"}).encode()),  # fields missing
-    ("/start", _start(cwd="/nonexistent")),
-    ("/start", _start()),  # /tmp holds no build
-    ("/start", _start(app="os:system")),  # only the scenario's own servers
-    ("/start", _start(app="training_api:app", env={"MIN_ACCURACY": 0.5})),
-    ("/start", _start(port="many")),
-    ("/start", _start(app="training_api:app", port=80)),
-    ("/stop", b"{}"),
-])
-def test_the_app_launcher_refuses_bad_requests_with_4xx(ctx: StageContext, path: str,
-                                                        raw: bytes) -> None:
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/start", b"not json"),
+        ("/start", b"[1, 2]"),
+        ("/start", json.dumps({"app": "app.main:app"}).encode()),  # fields missing
+        ("/start", _start(cwd="/nonexistent")),
+        ("/start", _start()),  # /tmp holds no build
+        ("/start", _start(app="os:system")),  # only the scenario's own servers
+        ("/start", _start(app="training_api:app", env={"MIN_ACCURACY": 0.5})),
+        ("/start", _start(port="many")),
+        ("/start", _start(app="training_api:app", port=80)),
+        ("/stop", b"{}"),
+    ],
+)
+def test_the_app_launcher_refuses_bad_requests_with_4xx(
+    ctx: StageContext, path: str, raw: bytes
+) -> None:
     url = ctx.state.get("launcher")["url"]
-    status, answer = http_json("POST", f"{url}{path}", raw=raw,
-                               headers={"Content-Type": "application/json"})
+    status, answer = http_json(
+        "POST", f"{url}{path}", raw=raw, headers={"Content-Type": "application/json"}
+    )
     assert 400 <= status < 500 and "error" in answer, answer
     assert http_json("GET", f"{url}/health")[0] == 200

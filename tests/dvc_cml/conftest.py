@@ -20,9 +20,12 @@ def _no_aws_environment() -> Iterator[None]:
 
 
 def make_context(root: Path, log: list[str] | None = None, **params: Any) -> StageContext:
-    settings = Settings.load("dvc_cml", params={"run_root": str(root), "attendee": "test",
-                                                **params},
-                             defaults=PIPELINE.defaults, env_file=root / "no.env")
+    settings = Settings.load(
+        "dvc_cml",
+        params={"run_root": str(root), "attendee": "test", **params},
+        defaults=PIPELINE.defaults,
+        env_file=root / "no.env",
+    )
     return PIPELINE.context(settings, log=(log.append if log is not None else print))
 
 

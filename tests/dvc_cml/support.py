@@ -20,10 +20,20 @@ from typing import Any
 from mlops_helpers.servers import free_port
 
 BUCKET = "dvc-workshop"
-AWS_NAMES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-             "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
-POLICY = {"Version": "2012-10-17",
-          "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+AWS_NAMES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+)
+POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+}
 
 RECORDING_CML = r"""#!/usr/bin/env bash
 # Stands in for CML's CLI: accepts what `cml comment create` accepts, records the call.
@@ -64,8 +74,7 @@ def install_recording_cml(bin_dir: Path, record: Path) -> Path:
 
 def cml_calls(record: Path) -> list[dict[str, str]]:
     lines = record.read_text().splitlines() if record.is_file() else []
-    return [dict(zip(("target", "report", "cwd"), line.split("\t"), strict=True))
-            for line in lines]
+    return [dict(zip(("target", "report", "cwd"), line.split("\t"), strict=True)) for line in lines]
 
 
 @contextmanager
@@ -79,23 +88,36 @@ def moto_s3() -> Iterator[dict[str, Any]]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{port}"
-    boot = {"endpoint_url": url, "region_name": "us-east-1",
-            "aws_access_key_id": "bootstrap", "aws_secret_access_key": "bootstrap"}
+    boot = {
+        "endpoint_url": url,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "bootstrap",
+        "aws_secret_access_key": "bootstrap",
+    }
     before = moto_settings.INITIAL_NO_AUTH_ACTION_COUNT
     try:
         # moto keeps its state per process, not per server: start from an empty account
-        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"),
-                               timeout=30).close()
+        urllib.request.urlopen(
+            urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=30
+        ).close()
         boto3.client("s3", **boot).create_bucket(Bucket=BUCKET)
         iam = boto3.client("iam", **boot)
         iam.create_user(UserName="ci")
         iam.put_user_policy(UserName="ci", PolicyName="s3", PolicyDocument=json.dumps(POLICY))
         key = iam.create_access_key(UserName="ci")["AccessKey"]
         moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = 0  # from now on signatures are checked
-        yield {"url": url, "key_id": key["AccessKeyId"], "secret": key["SecretAccessKey"],
-               "client": boto3.client("s3", endpoint_url=url, region_name="us-east-1",
-                                      aws_access_key_id=key["AccessKeyId"],
-                                      aws_secret_access_key=key["SecretAccessKey"])}
+        yield {
+            "url": url,
+            "key_id": key["AccessKeyId"],
+            "secret": key["SecretAccessKey"],
+            "client": boto3.client(
+                "s3",
+                endpoint_url=url,
+                region_name="us-east-1",
+                aws_access_key_id=key["AccessKeyId"],
+                aws_secret_access_key=key["SecretAccessKey"],
+            ),
+        }
     finally:
         moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = before
         server.stop()
@@ -103,9 +125,15 @@ def moto_s3() -> Iterator[dict[str, Any]]:
 
 def s3_params(s3: dict[str, Any], **extra: Any) -> dict[str, Any]:
     """Settings of the s3 backend against the moto server."""
-    return {"backend": "s3", "dvc_s3_url": f"s3://{BUCKET}/dvc", "aws_region": "us-east-1",
-            "s3_endpoint_url": s3["url"], "aws_access_key_id": s3["key_id"],
-            "aws_secret_access_key": s3["secret"], **extra}
+    return {
+        "backend": "s3",
+        "dvc_s3_url": f"s3://{BUCKET}/dvc",
+        "aws_region": "us-east-1",
+        "s3_endpoint_url": s3["url"],
+        "aws_access_key_id": s3["key_id"],
+        "aws_secret_access_key": s3["secret"],
+        **extra,
+    }
 
 
 def bucket_keys(s3: dict[str, Any], prefix: str = "dvc/") -> list[str]:

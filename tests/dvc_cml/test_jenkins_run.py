@@ -30,8 +30,15 @@ from tests.jenkins_shaped import BuildResult, Origin, UsernamePassword, run_jenk
 pytestmark = pytest.mark.jenkins
 
 BRANCH_STAGES = ["Unit tests", "Lint", "DVC remote credentials", "Sync DVC remotes"]
-PR_STAGES = ["Reproduce", "dvc.lock up to date", "Push both remotes", "Everything pushed",
-             "Compare with target", "Report", "Commit dvc.lock back"]
+PR_STAGES = [
+    "Reproduce",
+    "dvc.lock up to date",
+    "Push both remotes",
+    "Everything pushed",
+    "Compare with target",
+    "Report",
+    "Commit dvc.lock back",
+]
 BUILD_STAGES = BRANCH_STAGES + PR_STAGES
 GIT_PUSH = UsernamePassword("ci-bot", "git-push-password-4711")
 REPO_TOKEN = "cml-repo-token-value-0815"
@@ -41,8 +48,9 @@ def _origin(root: Path, **params: Any) -> Origin:
     """The sandbox's bare origin, seen as the hosted repository the job builds."""
     ctx = make_context(root, log=[], **params)
     pull_request = create_sandbox(ctx)
-    return Origin(Layout(ctx.run_dir).origin_git, pull_request["change_target"],
-                  pull_request["change_branch"])
+    return Origin(
+        Layout(ctx.run_dir).origin_git, pull_request["change_target"], pull_request["change_branch"]
+    )
 
 
 def _git(origin: Origin, *args: str) -> str:
@@ -83,8 +91,7 @@ def _every_stage_worked_on_the_job_workspace(build: BuildResult, where: str) -> 
     assert (build.workspace / "model" / "model.pkl").is_file()
 
 
-def _credentials_exist_only_inside_their_blocks(build: BuildResult, secrets: list[str]
-                                                ) -> None:
+def _credentials_exist_only_inside_their_blocks(build: BuildResult, secrets: list[str]) -> None:
     _no_secret_on_disk(build.workspace, secrets)
     for secret in secrets:
         assert secret not in build.log
@@ -99,16 +106,20 @@ def branch_build(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     origin = _origin(root / "sandbox")
     refs = _git(origin, "show-ref")
     build = run_jenkinsfile(
-        origin, root / "workspace", build_number=1,
+        origin,
+        root / "workspace",
+        build_number=1,
         params={"BACKEND": "local", "CI_CACHE": str(root / "agent" / "dvc-cache")},
-        credentials={"git-push": GIT_PUSH,
-                     "dvc-s3-remote": UsernamePassword("unused-key-id", "unused-secret-9"),
-                     "cml-repo-token": REPO_TOKEN})
+        credentials={
+            "git-push": GIT_PUSH,
+            "dvc-s3-remote": UsernamePassword("unused-key-id", "unused-secret-9"),
+            "cml-repo-token": REPO_TOKEN,
+        },
+    )
     return {"root": root, "origin": origin, "refs": refs, "build": build}
 
 
-def test_branch_build_syncs_and_skips_the_pull_request_stages(branch_build: dict[str, Any]
-                                                             ) -> None:
+def test_branch_build_syncs_and_skips_the_pull_request_stages(branch_build: dict[str, Any]) -> None:
     build, origin = branch_build["build"], branch_build["origin"]
     _passed(build, BRANCH_STAGES)
     assert build.status("Pull request") == "SKIPPED"
@@ -127,4 +138,5 @@ def test_every_stage_worked_on_the_job_workspace(branch_build: dict[str, Any]) -
 
 def test_credentials_exist_only_inside_their_blocks(branch_build: dict[str, Any]) -> None:
     _credentials_exist_only_inside_their_blocks(
-        branch_build["build"], [GIT_PUSH.password, REPO_TOKEN, "unused-secret-9"])
+        branch_build["build"], [GIT_PUSH.password, REPO_TOKEN, "unused-secret-9"]
+    )

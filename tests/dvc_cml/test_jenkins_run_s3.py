@@ -45,19 +45,33 @@ def s3() -> Iterator[dict[str, Any]]:
         yield server
 
 
-def _pr_build(origin: Origin, root: Path, s3: dict[str, Any], build_number: int
-              ) -> BuildResult:
+def _pr_build(origin: Origin, root: Path, s3: dict[str, Any], build_number: int) -> BuildResult:
     """PR #1 on the s3 backend, in the same job workspace every time; ``cml`` records."""
-    path = os.pathsep.join([str(Path(sys.executable).parent), str(root / "bin"),
-                            os.environ.get("PATH", "/usr/bin:/bin")])
+    path = os.pathsep.join(
+        [
+            str(Path(sys.executable).parent),
+            str(root / "bin"),
+            os.environ.get("PATH", "/usr/bin:/bin"),
+        ]
+    )
     return run_jenkinsfile(
-        origin, root / "workspace", change_id=1, build_number=build_number,
-        params={"BACKEND": "s3", "AWS_REGION": "us-east-1", "S3_ENDPOINT_URL": s3["url"],
-                "CI_CACHE": str(root / "agent" / "dvc-cache")},
-        credentials={"git-push": GIT_PUSH,
-                     "dvc-s3-remote": UsernamePassword(s3["key_id"], s3["secret"]),
-                     "cml-repo-token": REPO_TOKEN},
-        agent_env={"PATH": path})
+        origin,
+        root / "workspace",
+        change_id=1,
+        build_number=build_number,
+        params={
+            "BACKEND": "s3",
+            "AWS_REGION": "us-east-1",
+            "S3_ENDPOINT_URL": s3["url"],
+            "CI_CACHE": str(root / "agent" / "dvc-cache"),
+        },
+        credentials={
+            "git-push": GIT_PUSH,
+            "dvc-s3-remote": UsernamePassword(s3["key_id"], s3["secret"]),
+            "cml-repo-token": REPO_TOKEN,
+        },
+        agent_env={"PATH": path},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +83,15 @@ def pr_build(s3: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> di
     record = root / "cml-calls.tsv"
     install_recording_cml(root / "bin", record)
     build = _pr_build(origin, root, s3, build_number=1)
-    return {"root": root, "origin": origin, "before": before, "keys_before": keys_before,
-            "keys_after": bucket_keys(s3), "record": record, "build": build}
+    return {
+        "root": root,
+        "origin": origin,
+        "before": before,
+        "keys_before": keys_before,
+        "keys_after": bucket_keys(s3),
+        "record": record,
+        "build": build,
+    }
 
 
 def test_pr_build_on_the_s3_remote(pr_build: dict[str, Any]) -> None:
@@ -98,14 +119,17 @@ def test_every_stage_worked_on_the_job_workspace(pr_build: dict[str, Any]) -> No
     _every_stage_worked_on_the_job_workspace(pr_build["build"], "pull request #1")
 
 
-def test_credentials_exist_only_inside_their_blocks(pr_build: dict[str, Any],
-                                                    s3: dict[str, Any]) -> None:
+def test_credentials_exist_only_inside_their_blocks(
+    pr_build: dict[str, Any], s3: dict[str, Any]
+) -> None:
     _credentials_exist_only_inside_their_blocks(
-        pr_build["build"], [s3["secret"], REPO_TOKEN, GIT_PUSH.password])
+        pr_build["build"], [s3["secret"], REPO_TOKEN, GIT_PUSH.password]
+    )
 
 
-def test_the_build_of_ci_own_commit_is_skipped(pr_build: dict[str, Any],
-                                               s3: dict[str, Any]) -> None:
+def test_the_build_of_ci_own_commit_is_skipped(
+    pr_build: dict[str, Any], s3: dict[str, Any]
+) -> None:
     origin, root = pr_build["origin"], pr_build["root"]
     head = _git(origin, "rev-parse", origin.pr_branch)
     again = _pr_build(origin, root, s3, build_number=2)  # triggered by CI's own push

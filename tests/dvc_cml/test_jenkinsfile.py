@@ -28,10 +28,10 @@ def test_every_sh_step_calls_the_cli() -> None:
 def _credential_blocks(text: str) -> dict[str, list[str]]:
     """credentialsId -> the CLI stages called inside its withCredentials blocks."""
     found: dict[str, list[str]] = {}
-    for match in re.finditer(r"withCredentials\(\[\w+\(credentialsId: '([^']+)'.*?\{(.*?)\}",
-                             text, re.S):
-        found.setdefault(match[1], []).extend(
-            re.findall(r"mlops-workshop dvc_cml (\w+)", match[2]))
+    for match in re.finditer(
+        r"withCredentials\(\[\w+\(credentialsId: '([^']+)'.*?\{(.*?)\}", text, re.S
+    ):
+        found.setdefault(match[1], []).extend(re.findall(r"mlops-workshop dvc_cml (\w+)", match[2]))
     return found
 
 
@@ -42,19 +42,17 @@ def test_credentials_only_where_a_stage_needs_them() -> None:
         "dvc-s3-remote": ["remote_credentials", "sync_remotes", "push", "pushed_check"],
         "cml-repo-token": ["report"],
     }
-    environment = text[text.index("environment {"):text.index("stages {")]
+    environment = text[text.index("environment {") : text.index("stages {")]
     assert "credentials(" not in environment and "AWS_SECRET" not in environment
 
 
 def test_pull_request_stages_only_on_change_requests() -> None:
     text = JENKINSFILE.read_text()
-    pr_block = text[text.index("stage('Pull request')"):]
+    pr_block = text[text.index("stage('Pull request')") :]
     assert "changeRequest()" in pr_block
     for stage in ("reproduce", "lock_check", "push", "compare", "report", "commit_lock"):
         assert f"mlops-workshop dvc_cml {stage}'" in pr_block, stage
     assert "withCredentials" in text and "dockerfile" in text
-
-
 
 
 def test_agent_dockerfile_installs_the_tools() -> None:

@@ -50,9 +50,13 @@ def _run(ctx: StageContext, stage: str) -> dict[str, Any]:
 def _snapshot(ctx: StageContext, listing: Callable[[Path], list[str]]) -> dict[str, Any]:
     layout = Layout(ctx.run_dir)
     sh = shell(ctx)
-    return {"head": sh.git("rev-parse", "HEAD"), "branch": sh.git("branch", "--show-current"),
-            "origin": listing(layout.origin_remote), "cache": listing(layout.ci_cache),
-            "origin_git": sh.git("ls-remote", "origin")}
+    return {
+        "head": sh.git("rev-parse", "HEAD"),
+        "branch": sh.git("branch", "--show-current"),
+        "origin": listing(layout.origin_remote),
+        "cache": listing(layout.ci_cache),
+        "origin_git": sh.git("ls-remote", "origin"),
+    }
 
 
 def test_checkout_puts_the_workspace_on_the_pr_head(ctx: StageContext) -> None:
@@ -70,10 +74,11 @@ def test_checkout_puts_the_workspace_on_the_pr_head(ctx: StageContext) -> None:
     assert (sh.cwd / "data" / "train.csv").is_file()  # restored by sync_remotes
 
 
-def test_a_build_without_workspace_or_with_a_plain_folder_says_what_to_do(
-        tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no workspace: run under Jenkins .it sets "
-                                          "WORKSPACE., or pass -p workspace PATH"):
+def test_a_build_without_workspace_or_with_a_plain_folder_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError,
+        match="no workspace: run under Jenkins .it sets WORKSPACE., or pass -p workspace PATH",
+    ):
         PIPELINE.run_stage("checkout", make_context(tmp_path, log=[]))
     with pytest.raises(ConfigError, match=r"is not a git checkout: \.git is missing"):
         PIPELINE.run_stage("reproduce", make_context(tmp_path, log=[], workspace=str(tmp_path)))
@@ -122,8 +127,7 @@ def test_report_holds_dvc_metrics_diff_numbers(ctx: StageContext) -> None:
     fresh = shell(ctx).dvc_json("metrics", "diff", "main", "--all")["metrics.json"]
     assert fresh["accuracy"]["old"] != fresh["log_loss"]["old"]
     for name, entry in fresh.items():
-        row = re.search(rf"^\| {name} \| ([^|]+) \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$", text,
-                        re.M)
+        row = re.search(rf"^\| {name} \| ([^|]+) \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$", text, re.M)
         assert row, f"no row for {name} in\n{text}"
         old, new, change = (float(cell) for cell in row.groups()[:3])
         better = "lower is better" if name == "log_loss" else "higher is better"
@@ -149,15 +153,19 @@ def test_commit_lock_pushes_dvc_lock_to_the_pr_branch(ctx: StageContext) -> None
     remote_head = sh.git("ls-remote", "origin", f"refs/heads/{result['branch']}").split()[0]
     assert remote_head == result["commit"]
     assert SKIP_MARKER in sh.git("log", "-1", "--format=%s", result["commit"])
-    assert sh.git("diff", "--name-only", f"{result['commit']}~1", result["commit"]).split() \
-        == ["dvc.lock", "metrics.json", "plots/confusion.csv"]
+    assert sh.git("diff", "--name-only", f"{result['commit']}~1", result["commit"]).split() == [
+        "dvc.lock",
+        "metrics.json",
+        "plots/confusion.csv",
+    ]
     assert sh.git("status", "--porcelain") == ""
     again = _run(ctx, "commit_lock")  # idempotent: nothing new to commit
     assert again["committed"] == [] and again["commit"] == result["commit"]
 
 
 def test_broken_params_yaml_stops_cleanly_and_recovers(
-        ctx: StageContext, remote_files: Callable[[Path], list[str]]) -> None:
+    ctx: StageContext, remote_files: Callable[[Path], list[str]]
+) -> None:
     before = _snapshot(ctx, remote_files)
     params = shell(ctx).cwd / "params.yaml"
     good = params.read_text()
@@ -173,7 +181,8 @@ def test_broken_params_yaml_stops_cleanly_and_recovers(
 
 
 def test_failing_pipeline_stage_stops_cleanly_and_recovers(
-        ctx: StageContext, remote_files: Callable[[Path], list[str]]) -> None:
+    ctx: StageContext, remote_files: Callable[[Path], list[str]]
+) -> None:
     before = _snapshot(ctx, remote_files)
     sh = shell(ctx)
     project.set_params(sh.cwd, {"train.C": -1})
@@ -196,11 +205,14 @@ def test_commit_lock_refuses_on_a_branch_build(ctx: StageContext) -> None:
 
 
 def test_missing_remote_stops_cleanly_and_recovers(
-        ctx: StageContext, remote_files: Callable[[Path], list[str]]) -> None:
+    ctx: StageContext, remote_files: Callable[[Path], list[str]]
+) -> None:
     before = _snapshot(ctx, remote_files)
     wrong = _with(ctx, cache_remote="ci_nowhere")
-    with pytest.raises(StageError, match="remote 'ci_nowhere' is not configured.*known remotes: "
-                                         "origin, jenkins_local"):
+    with pytest.raises(
+        StageError,
+        match="remote 'ci_nowhere' is not configured.*known remotes: origin, jenkins_local",
+    ):
         PIPELINE.run_stage("sync_remotes", wrong)
     with pytest.raises(StageError, match="'ci_nowhere' is not configured"):
         PIPELINE.run_stage("pushed_check", wrong)
@@ -209,15 +221,17 @@ def test_missing_remote_stops_cleanly_and_recovers(
 
 
 def test_remote_folder_gone_stops_cleanly_and_recovers(
-        ctx: StageContext, remote_files: Callable[[Path], list[str]]) -> None:
+    ctx: StageContext, remote_files: Callable[[Path], list[str]]
+) -> None:
     sh = shell(ctx)
     before = _snapshot(ctx, remote_files)
     gone = ctx.run_dir / "gone"
     sh.dvc("remote", "modify", "--local", "origin", "url", str(gone))
     try:
         for stage in ("sync_remotes", "push", "pushed_check"):
-            with pytest.raises(StageError, match=f"remote 'origin' points at {gone}, which "
-                                                 "does not exist"):
+            with pytest.raises(
+                StageError, match=f"remote 'origin' points at {gone}, which does not exist"
+            ):
                 _run(ctx, stage)
     finally:
         sh.dvc("remote", "modify", "--local", "--unset", "origin", "url")
@@ -237,6 +251,7 @@ def test_cleanup_keeps_the_results(ctx: StageContext) -> None:
 
 
 def test_cli_lists_the_stages() -> None:
-    done = subprocess.run([tool("mlops-workshop"), "dvc_cml", "stages"], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [tool("mlops-workshop"), "dvc_cml", "stages"], capture_output=True, text=True, timeout=60
+    )
     assert done.stdout.split() == PIPELINE.stage_names()

@@ -59,8 +59,9 @@ def _with(ctx: StageContext, **changes: Any) -> StageContext:
     return make_context(ctx.settings.run_root, log=[], **{**params, **changes})
 
 
-def test_sandbox_pushed_main_to_s3_and_no_secret_is_on_disk(flow: StageContext,
-                                                            s3: dict[str, Any]) -> None:
+def test_sandbox_pushed_main_to_s3_and_no_secret_is_on_disk(
+    flow: StageContext, s3: dict[str, Any]
+) -> None:
     assert len(bucket_keys(s3, PREFIX)) == 3  # train.csv, test.csv, model.pkl of main
     sh = shell(flow)
     assert "s3://dvc-workshop/dvc/dvc-cml-test" in (sh.cwd / ".dvc" / "config").read_text()
@@ -72,8 +73,10 @@ def test_sandbox_pushed_main_to_s3_and_no_secret_is_on_disk(flow: StageContext,
 
 def test_branch_build_flow_on_s3(flow: StageContext, s3: dict[str, Any]) -> None:
     keys = bucket_keys(s3, PREFIX)
-    done = {stage: PIPELINE.run_stage(stage, flow)
-            for stage in ("lock_check", "push", "pushed_check", "compare")}
+    done = {
+        stage: PIPELINE.run_stage(stage, flow)
+        for stage in ("lock_check", "push", "pushed_check", "compare")
+    }
     assert done["lock_check"] == {"stale_stages": []}
     assert done["pushed_check"] == {"remotes_clean": ["origin", "jenkins_local"]}
     assert bucket_keys(s3, PREFIX) == keys  # main was pushed already: nothing new
@@ -81,16 +84,22 @@ def test_branch_build_flow_on_s3(flow: StageContext, s3: dict[str, Any]) -> None
     assert "not posted: the cml CLI" in report["posted"] and "REPO_TOKEN" in report["posted"]
 
 
-def test_wrong_secret_stops_cleanly_with_one_line_and_recovers(flow: StageContext,
-                                                              s3: dict[str, Any]) -> None:
+def test_wrong_secret_stops_cleanly_with_one_line_and_recovers(
+    flow: StageContext, s3: dict[str, Any]
+) -> None:
     keys = bucket_keys(s3, PREFIX)
     head = shell(flow).git("rev-parse", "HEAD")
     wrong = _with(flow, aws_secret_access_key="not-the-secret-0000")
-    for stage, what in (("remote_credentials", "status -c against"),
-                        ("pushed_check", "status -c against"), ("push", "push to")):
-        with pytest.raises(StageError, match=f"dvc {what} remote 'origin' failed: the remote "
-                                             f"refused the request .SignatureDoesNotMatch"
-                           ) as refused:
+    for stage, what in (
+        ("remote_credentials", "status -c against"),
+        ("pushed_check", "status -c against"),
+        ("push", "push to"),
+    ):
+        with pytest.raises(
+            StageError,
+            match=f"dvc {what} remote 'origin' failed: the remote "
+            f"refused the request .SignatureDoesNotMatch",
+        ) as refused:
             PIPELINE.run_stage(stage, wrong)
         assert "\n" not in str(refused.value) and "Traceback" not in str(refused.value)
     (shell(flow).cwd / "model" / "model.pkl").unlink()
@@ -101,23 +110,31 @@ def test_wrong_secret_stops_cleanly_with_one_line_and_recovers(flow: StageContex
 
 def test_missing_credentials_are_named_before_any_work(flow: StageContext) -> None:
     os.environ.pop("AWS_SECRET_ACCESS_KEY", None)  # exported by earlier contexts
-    params = {k: v for k, v in flow.settings.params.items()
-              if k not in ("run_root", "aws_secret_access_key")}
+    params = {
+        k: v
+        for k, v in flow.settings.params.items()
+        if k not in ("run_root", "aws_secret_access_key")
+    }
     ctx = make_context(flow.settings.run_root, log=[], **params)
     for stage in ("remote_credentials", "sync_remotes", "push", "pushed_check"):
-        with pytest.raises(ConfigError, match="the s3 backend has no AWS credentials: set "
-                                              "AWS_ACCESS_KEY_ID . AWS_SECRET_ACCESS_KEY"):
+        with pytest.raises(
+            ConfigError,
+            match="the s3 backend has no AWS credentials: set "
+            "AWS_ACCESS_KEY_ID . AWS_SECRET_ACCESS_KEY",
+        ):
             PIPELINE.run_stage(stage, ctx)
 
 
-def test_report_posted_through_cml_to_the_pull_request(flow: StageContext, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_report_posted_through_cml_to_the_pull_request(
+    flow: StageContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     record = tmp_path / "cml-calls.tsv"
     install_recording_cml(tmp_path / "bin", record)
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     pull_request = {"change_id": "1", "change_target": "main", "change_branch": "tune-c-test"}
-    result = PIPELINE.run_stage("report", _with(flow, repo_token="ghp_example_token_value",
-                                                **pull_request))
+    result = PIPELINE.run_stage(
+        "report", _with(flow, repo_token="ghp_example_token_value", **pull_request)
+    )
     [call] = cml_calls(record)
     assert call["target"] == "pr/1"  # CHANGE_ID of the pull request
     assert call["report"] == str(Layout(flow.run_dir).report_dir / "report.md")

@@ -13,8 +13,13 @@ from mlops_helpers.dvc_cml.shell import tool
 
 
 def test_template_lints_clean() -> None:
-    done = subprocess.run([tool("ruff"), "check", "--no-cache", "."], cwd=template_dir(),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [tool("ruff"), "check", "--no-cache", "."],
+        cwd=template_dir(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout
 
 

@@ -78,8 +78,11 @@ def generic_cases(example: Any) -> list[Case]:
         Case("nested 100k deep", body=b"[" * deep + b"]" * deep),
         Case("nested object 100k deep", body=b'{"a":' * deep + b"1" + b"}" * deep),
         Case("wrong content type", body=_body(example), headers={"Content-Type": "text/plain"}),
-        Case("form data", body=b"a=1&b=2",
-             headers={"Content-Type": "application/x-www-form-urlencoded"}),
+        Case(
+            "form data",
+            body=b"a=1&b=2",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ),
         Case("trailing garbage", body=_body(example) + b"}}"),
     ]
     if _has_numbers(example):
@@ -103,13 +106,22 @@ def generic_cases(example: Any) -> list[Case]:
             cases.append(Case(f"numbers → {name}", body=_numbers_as(example, raw)))
     if isinstance(example, dict):
         for key in example:
-            cases.append(Case(f"missing field {key!r}",
-                              body=_body({k: v for k, v in example.items() if k != key})))
-            cases.append(Case(f"field {key!r} wrong type",
-                              body=_body({**example, key: "wrong type"})))
+            cases.append(
+                Case(
+                    f"missing field {key!r}",
+                    body=_body({k: v for k, v in example.items() if k != key}),
+                )
+            )
+            cases.append(
+                Case(f"field {key!r} wrong type", body=_body({**example, key: "wrong type"}))
+            )
         cases.append(Case("extra unknown field", body=_body({**example, "zz_unknown": 1})))
-        cases.append(Case("10,000 unknown fields",
-                          body=_body({**example, **{f"k{i}": i for i in range(10_000)}})))
+        cases.append(
+            Case(
+                "10,000 unknown fields",
+                body=_body({**example, **{f"k{i}": i for i in range(10_000)}}),
+            )
+        )
     cases.append(Case("1 MB string", body=_body({"data": "x" * 1_000_000})))
     for method in ("GET", "PUT", "DELETE", "PATCH"):
         cases.append(Case(f"method {method}", method=method, body=None, headers={}))
@@ -139,8 +151,14 @@ class FuzzReport:
         return self._count(500, 600)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "cases": self.cases, "2xx": self.n2xx, "4xx": self.n4xx,
-                "5xx": self.n5xx, "bad": list(self.bad)}
+        return {
+            "url": self.url,
+            "cases": self.cases,
+            "2xx": self.n2xx,
+            "4xx": self.n4xx,
+            "5xx": self.n5xx,
+            "bad": list(self.bad),
+        }
 
 
 def _strict_json(text: str) -> None:
@@ -161,13 +179,15 @@ def _judge(case: Case, response: requests.Response) -> str | None:
         try:
             _strict_json(response.text)
         except ValueError as exc:
-            return f"{case.name}: {code} with a body that is not JSON ({exc}): " \
-                   f"{response.text[:120]!r}"
+            return (
+                f"{case.name}: {code} with a body that is not JSON ({exc}): {response.text[:120]!r}"
+            )
     return None
 
 
-def fuzz_endpoint(url: str, example: Any, extra: Sequence[Case] = (), method: str = "POST",
-                  timeout: float = 10.0) -> FuzzReport:
+def fuzz_endpoint(
+    url: str, example: Any, extra: Sequence[Case] = (), method: str = "POST", timeout: float = 10.0
+) -> FuzzReport:
     """Send the generic cases plus ``extra`` to ``url``; then check the example still works."""
     report = FuzzReport(url)
     with requests.Session() as session:
@@ -175,19 +195,24 @@ def fuzz_endpoint(url: str, example: Any, extra: Sequence[Case] = (), method: st
             verb = method if case.method == "POST" else case.method
             report.cases += 1
             try:
-                response = session.request(verb, url + case.path_suffix, data=case.body,
-                                           headers=case.headers, timeout=timeout)
+                response = session.request(
+                    verb,
+                    url + case.path_suffix,
+                    data=case.body,
+                    headers=case.headers,
+                    timeout=timeout,
+                )
             except requests.RequestException as exc:
                 report.bad.append(f"{case.name}: no answer ({type(exc).__name__})")
                 continue
             report.status_counts[response.status_code] = (
-                report.status_counts.get(response.status_code, 0) + 1)
+                report.status_counts.get(response.status_code, 0) + 1
+            )
             problem = _judge(case, response)
             if problem:
                 report.bad.append(problem)
         try:
-            alive = session.request(method, url, data=_body(example), headers=JSON,
-                                    timeout=timeout)
+            alive = session.request(method, url, data=_body(example), headers=JSON, timeout=timeout)
             if not 200 <= alive.status_code < 300:
                 report.bad.append(f"valid example afterwards: {alive.status_code}")
         except requests.RequestException as exc:

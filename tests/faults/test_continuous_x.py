@@ -41,8 +41,13 @@ def cli(ctx: StageContext, stage: str, **params: object) -> subprocess.Completed
     argv = [str(CLI), "continuous_x", stage]
     for key, value in params.items():
         argv += ["-p", key, str(value)]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=300,
-                          env=cli_env(Path(ctx.settings.get("run_root"))))
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=cli_env(Path(ctx.settings.get("run_root"))),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +75,7 @@ def test_the_threshold_is_read_when_the_gate_runs(ctx: StageContext) -> None:
     assert cli(ctx, "evaluate").returncode == 0  # the default 0.9 passes the same run
 
 
-def test_an_identical_run_registers_no_new_version(ctx: StageContext,
-                                                   shared_root: Path) -> None:
+def test_an_identical_run_registers_no_new_version(ctx: StageContext, shared_root: Path) -> None:
     first = make(shared_root, C=3.0)
     for stage in ("train", "evaluate"):
         PIPELINE.run_stage(stage, first)
@@ -83,8 +87,9 @@ def test_an_identical_run_registers_no_new_version(ctx: StageContext,
     assert versions(ctx) == before
 
 
-def test_repeated_promotion_and_a_revert_to_the_same_version(ctx: StageContext,
-                                                             shared_root: Path) -> None:
+def test_repeated_promotion_and_a_revert_to_the_same_version(
+    ctx: StageContext, shared_root: Path
+) -> None:
     for stage in ("build", "deploy_staging", "promote_canary", "promote_production"):
         PIPELINE.run_stage(stage, ctx)
     current = serving(ctx)["production"]
@@ -109,12 +114,14 @@ TRAIN_CASES = [
     Case("max_iter huge", body=json.dumps({"params": {"max_iter": 10**9}}).encode()),
     Case("max_iter fraction", body=json.dumps({"params": {"max_iter": 1.5}}).encode()),
     Case("unknown knob", body=json.dumps({"params": {"gamma": 1}}).encode()),
-    Case("forest knob on a linear model",
-         body=json.dumps({"params": {"n_estimators": 10}}).encode()),
-    Case("10,000 keys", body=json.dumps({"params": {f"k{i}": i for i in range(10_000)}}
-                                        ).encode()),
-    Case("forest with 0 trees", body=json.dumps({"model_type": "random_forest",
-                                                 "params": {"n_estimators": 0}}).encode()),
+    Case(
+        "forest knob on a linear model", body=json.dumps({"params": {"n_estimators": 10}}).encode()
+    ),
+    Case("10,000 keys", body=json.dumps({"params": {f"k{i}": i for i in range(10_000)}}).encode()),
+    Case(
+        "forest with 0 trees",
+        body=json.dumps({"model_type": "random_forest", "params": {"n_estimators": 0}}).encode(),
+    ),
     Case("unknown model", body=json.dumps({"model_type": "svm"}).encode()),
     Case("unknown dataset", body=json.dumps({"dataset": "mnist"}).encode()),
 ]
@@ -123,17 +130,32 @@ PREDICT_CASES = [
     Case("Infinity feature", body=b'{"instances": [[Infinity, 3.5, 1.4, 0.2]]}'),
     Case("nan text feature", body=json.dumps({"instances": [["nan", 3.5, 1.4, 0.2]]}).encode()),
     Case("inf text feature", body=json.dumps({"instances": [["inf", 3.5, 1.4, 0.2]]}).encode()),
-    Case("400-digit feature", body=('{"instances": [[' + "9" * 400 + ', 3.5, 1.4, 0.2]]}'
-                                    ).encode()),
+    Case(
+        "400-digit feature", body=('{"instances": [[' + "9" * 400 + ", 3.5, 1.4, 0.2]]}").encode()
+    ),
     Case("three features", body=json.dumps({"instances": [[5.1, 3.5, 1.4]]}).encode()),
     Case("1001 rows", body=json.dumps({"instances": [ROW] * 1001}).encode()),
     Case("a row of 20,000 features", body=json.dumps({"instances": [[1.0] * 20_000]}).encode()),
 ]
-MUST_REFUSE = {"C is text", "C negative", "C zero", "C NaN", "C Infinity", "C nan text",
-               "max_iter huge", "max_iter fraction", "unknown knob",
-               "forest knob on a linear model", "10,000 keys", "forest with 0 trees",
-               "NaN feature", "Infinity feature", "nan text feature", "inf text feature",
-               "400-digit feature"}
+MUST_REFUSE = {
+    "C is text",
+    "C negative",
+    "C zero",
+    "C NaN",
+    "C Infinity",
+    "C nan text",
+    "max_iter huge",
+    "max_iter fraction",
+    "unknown knob",
+    "forest knob on a linear model",
+    "10,000 keys",
+    "forest with 0 trees",
+    "NaN feature",
+    "Infinity feature",
+    "nan text feature",
+    "inf text feature",
+    "400-digit feature",
+}
 
 
 def _refused(url: str, cases: list[Case]) -> dict[str, int]:
@@ -152,16 +174,21 @@ def _endpoints(ctx: StageContext) -> dict[str, tuple[str, Any, list[Case]]]:
     staging = ctx.state.get("deployments")["staging"]["url"]
     router = ctx.state.get("router")["url"]
     predict = {"instances": [ROW]}
-    return {"training /train": (f"{urls['training']}/train", {"params": {"C": 1.0}},
-                                TRAIN_CASES),
-            "evaluation /evaluate": (f"{urls['evaluation']}/evaluate",
-                                     {"run_id": ctx.state.get("run_id")}, []),
-            "app /predict": (f"{staging}/predict", predict, PREDICT_CASES),
-            "router /predict": (f"{router}/predict", predict, PREDICT_CASES)}
+    return {
+        "training /train": (f"{urls['training']}/train", {"params": {"C": 1.0}}, TRAIN_CASES),
+        "evaluation /evaluate": (
+            f"{urls['evaluation']}/evaluate",
+            {"run_id": ctx.state.get("run_id")},
+            [],
+        ),
+        "app /predict": (f"{staging}/predict", predict, PREDICT_CASES),
+        "router /predict": (f"{router}/predict", predict, PREDICT_CASES),
+    }
 
 
-@pytest.mark.parametrize("endpoint", ["training /train", "evaluation /evaluate",
-                                      "app /predict", "router /predict"])
+@pytest.mark.parametrize(
+    "endpoint", ["training /train", "evaluation /evaluate", "app /predict", "router /predict"]
+)
 def test_endpoints_never_answer_5xx(ctx: StageContext, endpoint: str) -> None:
     url, example, extra = _endpoints(ctx)[endpoint]
     report = fuzz_endpoint(url, example, extra=extra, timeout=60)
@@ -178,8 +205,7 @@ def test_router_counts_what_it_forwards(ctx: StageContext) -> None:
 
 
 # -- MLflow dies: one-line errors, then platform again without orphans -------------------
-def test_mlflow_dead_is_one_line_and_platform_again_leaves_no_orphans(
-        ctx: StageContext) -> None:
+def test_mlflow_dead_is_one_line_and_platform_again_leaves_no_orphans(ctx: StageContext) -> None:
     old = ctx.state.get("platform")["servers"]
     ManagedServer.from_dict(old["mlflow"]).stop()
     for stage in ("train", "promote_canary", "promote_production"):
@@ -197,9 +223,9 @@ def test_mlflow_dead_is_one_line_and_platform_again_leaves_no_orphans(
     new = ctx.state.get("platform")["servers"]
     assert {n: s["pid"] for n, s in new.items()} != {n: s["pid"] for n, s in old.items()}
     tracked = [r.name for r in ctx.tracker.list() if r.kind == "process"]
-    assert sorted(n for n in tracked if n in ("mlflow", "training-service",
-                                              "evaluation-service")) == [
-        "evaluation-service", "mlflow", "training-service"]
+    assert sorted(
+        n for n in tracked if n in ("mlflow", "training-service", "evaluation-service")
+    ) == ["evaluation-service", "mlflow", "training-service"]
 
 
 def test_the_training_service_honours_sigterm(ctx: StageContext) -> None:
@@ -210,6 +236,12 @@ def test_the_training_service_honours_sigterm(ctx: StageContext) -> None:
     server = ManagedServer.from_dict(ctx.state.get("platform")["servers"]["training"])
     http_json("POST", f"{server.url}/train", {"params": {"C": 2.0}})  # a run in flight
     os.kill(server.pid, signal.SIGTERM)
-    wait_until(lambda: process_alive(server.pid, server.start_time), what="training service",
-               timeout=10, interval=0.1, until=lambda alive: not alive,
-               describe=lambda alive: "running" if alive else "ended", progress=False)
+    wait_until(
+        lambda: process_alive(server.pid, server.start_time),
+        what="training service",
+        timeout=10,
+        interval=0.1,
+        until=lambda alive: not alive,
+        describe=lambda alive: "running" if alive else "ended",
+        progress=False,
+    )

@@ -29,21 +29,29 @@ from tests.dvc_cml.support import AWS_NAMES, BUCKET, environment_restored, moto_
 pytestmark = pytest.mark.faults
 
 
-
 def _job_env(ctx: StageContext, **extra: str) -> dict[str, str]:
     """What a Jenkins ``sh`` step of this PR build sees (no AWS credentials)."""
     env = {k: v for k, v in os.environ.items() if k not in AWS_NAMES}
-    env.update(MLOPS_RUN_ROOT=str(ctx.settings.run_root), MLOPS_ATTENDEE="test",
-               WORKSPACE=str(ctx.settings.get("workspace")),
-               CHANGE_ID=str(ctx.settings.get("change_id")),
-               CHANGE_TARGET=str(ctx.settings.get("change_target")),
-               CHANGE_BRANCH=str(ctx.settings.get("change_branch")), **extra)
+    env.update(
+        MLOPS_RUN_ROOT=str(ctx.settings.run_root),
+        MLOPS_ATTENDEE="test",
+        WORKSPACE=str(ctx.settings.get("workspace")),
+        CHANGE_ID=str(ctx.settings.get("change_id")),
+        CHANGE_TARGET=str(ctx.settings.get("change_target")),
+        CHANGE_BRANCH=str(ctx.settings.get("change_branch")),
+        **extra,
+    )
     return env
 
 
 def _stage(env: dict[str, str], stage: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([tool("mlops-workshop"), "dvc_cml", stage, *args], env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [tool("mlops-workshop"), "dvc_cml", stage, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _one_line_refusal(done: subprocess.CompletedProcess[str], *expected: str) -> str:
@@ -69,10 +77,13 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StageContext]:
 @pytest.fixture
 def origin_unchanged(build: StageContext) -> Iterator[None]:
     """Fails the test if the shared remote, the CI cache or origin's branches changed."""
+
     def snapshot() -> tuple[Any, ...]:
         layout = Layout(build.run_dir)
-        files = [sorted(p.name for p in folder.rglob("*") if p.is_file())
-                 for folder in (layout.origin_remote, layout.ci_cache)]
+        files = [
+            sorted(p.name for p in folder.rglob("*") if p.is_file())
+            for folder in (layout.origin_remote, layout.ci_cache)
+        ]
         return (*files, Shell(layout.origin_git).git("show-ref"))
 
     before = snapshot()
@@ -104,15 +115,15 @@ FAULTS: dict[str, Callable[[Shell], None]] = {
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_failed_lock_check_stops_push_and_commit_lock_in_their_own_processes(
-        build: StageContext, origin_unchanged: None, fault: str) -> None:
+    build: StageContext, origin_unchanged: None, fault: str
+) -> None:
     env, sh = _job_env(build), shell(build)
     # the pass is recorded in this process; the stages below read it in their own
     assert _lock_check_passes(build), "the reproduced workspace must pass"
     FAULTS[fault](sh)
     try:
         _one_line_refusal(_stage(env, "lock_check"), "gate failed:", "dvc.lock is not")
-        _one_line_refusal(_stage(env, "push"), "push refused: lock_check failed for this "
-                                               "dvc.lock")
+        _one_line_refusal(_stage(env, "push"), "push refused: lock_check failed for this dvc.lock")
         _one_line_refusal(_stage(env, "commit_lock"), "commit_lock refused:")
     finally:
         sh.git("checkout", "--", "params.yaml", "dvc.lock")
@@ -120,15 +131,19 @@ def test_failed_lock_check_stops_push_and_commit_lock_in_their_own_processes(
 
 
 def test_a_pass_does_not_cover_a_workspace_changed_after_it(
-        build: StageContext, origin_unchanged: None) -> None:
+    build: StageContext, origin_unchanged: None
+) -> None:
     env, sh = _job_env(build), shell(build)
     assert _lock_check_passes(build)
     project.set_params(sh.cwd, {"train.max_iter": 50})  # edited after the gate passed
     try:
-        _one_line_refusal(_stage(env, "push"), "push refused: the workspace changed since "
-                                               "lock_check judged it")
-        _one_line_refusal(_stage(env, "commit_lock"), "commit_lock refused: the workspace "
-                                                      "changed since lock_check")
+        _one_line_refusal(
+            _stage(env, "push"), "push refused: the workspace changed since lock_check judged it"
+        )
+        _one_line_refusal(
+            _stage(env, "commit_lock"),
+            "commit_lock refused: the workspace changed since lock_check",
+        )
     finally:
         sh.git("checkout", "--", "params.yaml")
 
@@ -140,13 +155,22 @@ def no_aws_environment() -> Iterator[None]:
 
 
 def test_s3_sandbox_checks_settings_and_credentials_before_creating_anything(
-        tmp_path: Path, no_aws_environment: None) -> None:
-    cases = {"no credentials": {"backend": "s3", "dvc_s3_url": "s3://bucket/dvc"},
-             "no remote URL": {"backend": "s3", "aws_access_key_id": "AKIAEXAMPLE",
-                               "aws_secret_access_key": "example-secret-0000"},
-             "bad remote URL": {"backend": "s3", "dvc_s3_url": "https://bucket/dvc",
-                                "aws_access_key_id": "AKIAEXAMPLE",
-                                "aws_secret_access_key": "example-secret-0000"}}
+    tmp_path: Path, no_aws_environment: None
+) -> None:
+    cases = {
+        "no credentials": {"backend": "s3", "dvc_s3_url": "s3://bucket/dvc"},
+        "no remote URL": {
+            "backend": "s3",
+            "aws_access_key_id": "AKIAEXAMPLE",
+            "aws_secret_access_key": "example-secret-0000",
+        },
+        "bad remote URL": {
+            "backend": "s3",
+            "dvc_s3_url": "https://bucket/dvc",
+            "aws_access_key_id": "AKIAEXAMPLE",
+            "aws_secret_access_key": "example-secret-0000",
+        },
+    }
     for case, params in cases.items():
         ctx = make_context(tmp_path / case.replace(" ", "-"), log=[], **params)
         with pytest.raises(ConfigError) as refused:
@@ -159,8 +183,9 @@ def test_s3_sandbox_checks_settings_and_credentials_before_creating_anything(
 def test_backend_aws_without_credentials_is_one_line(build: StageContext) -> None:
     env = _job_env(build)
     for stage in ("remote_credentials", "sync_remotes", "push", "pushed_check"):
-        _one_line_refusal(_stage(env, stage, "--backend", "aws"),
-                          "error: the s3 backend has no AWS credentials")
+        _one_line_refusal(
+            _stage(env, stage, "--backend", "aws"), "error: the s3 backend has no AWS credentials"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -182,18 +207,25 @@ def origin_on_s3(build: StageContext, s3: dict[str, Any]) -> Iterator[StageConte
         sh.dvc("remote", "modify", "--local", "--unset", "origin", "url")
 
 
-def test_backend_aws_with_bad_credentials_is_one_line(origin_on_s3: StageContext,
-                                                      s3: dict[str, Any]) -> None:
+def test_backend_aws_with_bad_credentials_is_one_line(
+    origin_on_s3: StageContext, s3: dict[str, Any]
+) -> None:
     base = _job_env(origin_on_s3, AWS_REGION="us-east-1", S3_ENDPOINT_URL=s3["url"])
-    wrong_secret = {**base, "AWS_ACCESS_KEY_ID": s3["key_id"],
-                    "AWS_SECRET_ACCESS_KEY": "not-the-secret-0000"}
-    unknown_key = {**base, "AWS_ACCESS_KEY_ID": "AKIAUNKNOWN000000000",
-                   "AWS_SECRET_ACCESS_KEY": "not-the-secret-0000"}
-    for env, code in ((wrong_secret, "SignatureDoesNotMatch"),
-                      (unknown_key, "InvalidAccessKeyId")):
+    wrong_secret = {
+        **base,
+        "AWS_ACCESS_KEY_ID": s3["key_id"],
+        "AWS_SECRET_ACCESS_KEY": "not-the-secret-0000",
+    }
+    unknown_key = {
+        **base,
+        "AWS_ACCESS_KEY_ID": "AKIAUNKNOWN000000000",
+        "AWS_SECRET_ACCESS_KEY": "not-the-secret-0000",
+    }
+    for env, code in ((wrong_secret, "SignatureDoesNotMatch"), (unknown_key, "InvalidAccessKeyId")):
         for stage in ("remote_credentials", "sync_remotes"):
-            error = _one_line_refusal(_stage(env, stage, "--backend", "aws"),
-                                      "the remote refused the request", code)
+            error = _one_line_refusal(
+                _stage(env, stage, "--backend", "aws"), "the remote refused the request", code
+            )
             assert "not-the-secret-0000" not in error
     good = {**base, "AWS_ACCESS_KEY_ID": s3["key_id"], "AWS_SECRET_ACCESS_KEY": s3["secret"]}
     assert _stage(good, "remote_credentials", "--backend", "aws").returncode == 0

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.faults
 EXAMPLE = {"instances": [[1.0, 2.0]]}
 
 
-def _reply(handler: BaseHTTPRequestHandler, code: int, body: str,
-           content_type: str = "application/json") -> None:
+def _reply(
+    handler: BaseHTTPRequestHandler, code: int, body: str, content_type: str = "application/json"
+) -> None:
     data = body.encode()
     handler.send_response(code)
     handler.send_header("Content-Type", content_type)
@@ -57,10 +58,19 @@ class Careful(BaseHTTPRequestHandler):
         if not isinstance(body, dict) or set(body) != {"instances"}:
             return self._fail(400, "expected exactly {'instances': [[x, y], ...]}")
         rows = body["instances"]
-        ok = isinstance(rows, list) and rows and all(
-            isinstance(r, list) and len(r) == 2 and all(
-                isinstance(v, float | int) and not isinstance(v, bool) and abs(v) < 1e6
-                for v in r) for r in rows)
+        ok = (
+            isinstance(rows, list)
+            and rows
+            and all(
+                isinstance(r, list)
+                and len(r) == 2
+                and all(
+                    isinstance(v, float | int) and not isinstance(v, bool) and abs(v) < 1e6
+                    for v in r
+                )
+                for r in rows
+            )
+        )
         if not ok:
             return self._fail(400, "instances must be rows of two finite numbers below 1e6")
         preds = [float(sum(r)) for r in rows]

@@ -29,8 +29,9 @@ SECRET = "sk-input-fault-secret-4242"
 def cli(run_root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
     environ.update(MLOPS_RUN_ROOT=str(run_root), MLOPS_ATTENDEE="test", **env)
-    return subprocess.run([str(CLI), *args], capture_output=True, text=True, env=environ,
-                          timeout=120)
+    return subprocess.run(
+        [str(CLI), *args], capture_output=True, text=True, env=environ, timeout=120
+    )
 
 
 def _error_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -48,19 +49,23 @@ def test_an_unknown_parameter_name_is_refused_before_any_work(run_root: Path) ->
     assert not run_root.exists() or not any(run_root.rglob("state.json"))  # nothing ran
 
 
-@pytest.mark.parametrize("scenario, stage, key, value, expected", [
-    ("watson_openscale", "evaluate", "min_accuracy", "1.5", "must be a number in [0, 1]"),
-    ("watson_openscale", "evaluate", "min_accuracy", "-5", "must be a number in [0, 1]"),
-    ("watson_openscale", "evaluate", "min_accuracy", "nan", "must be a number in [0, 1]"),
-    ("watson_openscale", "feedback", "feedback_rows", "0", "must be a whole number >= 1"),
-    ("continuous_x", "evaluate", "min_accuracy", "abc", "must be a number in [0, 1]"),
-    ("sagemaker_byo", "train", "max_depth", "2.5", "must be a whole number >= 1"),
-    ("sagemaker_byo", "train", "criterion", "best", "must be one of gini, entropy, log_loss"),
-    ("seldon_kind", "train", "news_c", "0", "must be a number > 0"),
-    ("dvc_cml", "reproduce", "dvc_timeout", "-1", "must be a number > 0 (seconds)"),
-])
+@pytest.mark.parametrize(
+    "scenario, stage, key, value, expected",
+    [
+        ("watson_openscale", "evaluate", "min_accuracy", "1.5", "must be a number in [0, 1]"),
+        ("watson_openscale", "evaluate", "min_accuracy", "-5", "must be a number in [0, 1]"),
+        ("watson_openscale", "evaluate", "min_accuracy", "nan", "must be a number in [0, 1]"),
+        ("watson_openscale", "feedback", "feedback_rows", "0", "must be a whole number >= 1"),
+        ("continuous_x", "evaluate", "min_accuracy", "abc", "must be a number in [0, 1]"),
+        ("sagemaker_byo", "train", "max_depth", "2.5", "must be a whole number >= 1"),
+        ("sagemaker_byo", "train", "criterion", "best", "must be one of gini, entropy, log_loss"),
+        ("seldon_kind", "train", "news_c", "0", "must be a number > 0"),
+        ("dvc_cml", "reproduce", "dvc_timeout", "-1", "must be a number > 0 (seconds)"),
+    ],
+)
 def test_a_value_out_of_its_type_or_range_is_one_clear_line(
-        run_root: Path, scenario: str, stage: str, key: str, value: str, expected: str) -> None:
+    run_root: Path, scenario: str, stage: str, key: str, value: str, expected: str
+) -> None:
     done = cli(run_root, scenario, stage, "-p", key, value)
     line = _error_line(done)
     assert done.returncode == 1
@@ -72,13 +77,16 @@ def test_a_bad_value_from_the_environment_is_refused_too(run_root: Path) -> None
     done = cli(run_root, "watson_openscale", "evaluate", MLOPS_MIN_ACCURACY="1.5")
     assert _error_line(done) == (
         "error: setting 'min_accuracy' from environment variable MLOPS_MIN_ACCURACY is '1.5', "
-        "but it must be a number in [0, 1] (a gate's accuracy threshold)")
+        "but it must be a number in [0, 1] (a gate's accuracy threshold)"
+    )
 
 
 def test_validate_params_is_the_one_check_for_stages_and_notebooks() -> None:
     pipeline = load_pipeline("watson_openscale")
     assert pipeline.validate_params({"min_accuracy": "0.9", "feedback_rows": 100}) == {
-        "min_accuracy": 0.9, "feedback_rows": 100}
+        "min_accuracy": 0.9,
+        "feedback_rows": 100,
+    }
     with pytest.raises(UnknownNameError, match="unknown watson_openscale setting 'min_acc'"):
         pipeline.validate_params({"min_acc": 0.9})
     with pytest.raises(ConfigError, match=r"'min_accuracy' from parameter is 1\.5"):
@@ -86,8 +94,7 @@ def test_validate_params_is_the_one_check_for_stages_and_notebooks() -> None:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_every_default_is_valid_and_every_setting_the_code_reads_is_known(
-        scenario: str) -> None:
+def test_every_default_is_valid_and_every_setting_the_code_reads_is_known(scenario: str) -> None:
     pipeline = load_pipeline(scenario)
     known = set(pipeline.known_settings())
     for key, value in pipeline.defaults.items():
@@ -96,7 +103,8 @@ def test_every_default_is_valid_and_every_setting_the_code_reads_is_known(
     read = _settings_read_by(PACKAGE_DIR / scenario)
     assert read - known == set(), (
         f"{scenario} reads settings no one declared: add them to its defaults or to "
-        f"SCENARIO_SETTINGS in mlops_helpers/config.py")
+        f"SCENARIO_SETTINGS in mlops_helpers/config.py"
+    )
 
 
 def _settings_read_by(package: Path) -> set[str]:
@@ -107,27 +115,34 @@ def _settings_read_by(package: Path) -> set[str]:
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
             receiver = ast.unparse(node.func.value)
-            if (node.func.attr in {"get", "require", "secret", "has"}
-                    and (receiver.endswith("settings") or receiver == "s")
-                    and node.args and isinstance(node.args[0], ast.Constant)
-                    and isinstance(node.args[0].value, str)):
+            if (
+                node.func.attr in {"get", "require", "secret", "has"}
+                and (receiver.endswith("settings") or receiver == "s")
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
                 keys.add(node.args[0].value)
     return keys
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["nosuch"], "error: argument COMMAND: invalid choice: 'nosuch'"),
-    (["seldon_kind"], "error: the following arguments are required: stage"),
-    (["seldon_kind", "no_such_stage"], "error: unknown seldon_kind stage 'no_such_stage'; "
-                                       "known: "),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["nosuch"], "error: argument COMMAND: invalid choice: 'nosuch'"),
+        (["seldon_kind"], "error: the following arguments are required: stage"),
+        (
+            ["seldon_kind", "no_such_stage"],
+            "error: unknown seldon_kind stage 'no_such_stage'; known: ",
+        ),
+    ],
+)
 def test_usage_errors_are_one_line_too(run_root: Path, args: list[str], expected: str) -> None:
     done = cli(run_root, *args)
     assert done.returncode == 2 and _error_line(done).startswith(expected)
 
 
-def test_an_unexpected_failure_is_one_line_and_debug_shows_the_traceback(
-        run_root: Path) -> None:
+def test_an_unexpected_failure_is_one_line_and_debug_shows_the_traceback(run_root: Path) -> None:
     """A corrupt state file (a disk filled up mid-write, a bad hand edit) is not our
     exception type: still one line, naming it, with the way to the traceback."""
     run_dir = run_root / "watson_openscale-test"
@@ -159,6 +174,9 @@ def test_settings_check_names_the_source(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("MLOPS_FEEDBACK_LABEL_NOISE=2\n")
     settings = Settings.load("watson_openscale", env_file=env_file, environ={})
-    with pytest.raises(ConfigError, match=r"'feedback_label_noise' from \.env entry "
-                                          r"MLOPS_FEEDBACK_LABEL_NOISE is '2'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"'feedback_label_noise' from \.env entry "
+        r"MLOPS_FEEDBACK_LABEL_NOISE is '2'",
+    ):
         settings.check()

@@ -45,8 +45,14 @@ CSV = {"Content-Type": "text/csv"}
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).with_name("mlops-workshop")
-    return subprocess.run([str(exe), "sagemaker_byo", *args], capture_output=True, text=True,
-                          timeout=180, check=False, env=env)
+    return subprocess.run(
+        [str(exe), "sagemaker_byo", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env=env,
+    )
 
 
 def serving(proc: psutil.Process) -> bool:
@@ -95,9 +101,11 @@ def _refusal(stage: str, ctx: StageContext) -> str:
 @pytest.fixture(scope="module")
 def attacked(module_root: Path) -> Iterator[GatesUnderAttack]:
     def context(**params: object) -> StageContext:  # one run directory for both models
-        settings = Settings.load("sagemaker_byo", params={"run_root": str(module_root),
-                                                          **params},
-                                 env_file=module_root / "no.env")
+        settings = Settings.load(
+            "sagemaker_byo",
+            params={"run_root": str(module_root), **params},
+            env_file=module_root / "no.env",
+        )
         return PIPELINE.context(settings=settings, log=lambda _: None)
 
     seen = GatesUnderAttack()
@@ -123,10 +131,14 @@ def attacked(module_root: Path) -> Iterator[GatesUnderAttack]:
         seen.workers = len(workers)
         os.kill(master.pid, signal.SIGKILL)
         with contextlib.suppress(WaitTimeout):
-            wait_until(lambda: [w for w in workers if serving(w)],
-                       what="orphaned uvicorn workers to exit", timeout=15, interval=0.05,
-                       until=lambda alive: not alive,
-                       describe=lambda alive: f"{len(alive)} alive")
+            wait_until(
+                lambda: [w for w in workers if serving(w)],
+                what="orphaned uvicorn workers to exit",
+                timeout=15,
+                interval=0.05,
+                until=lambda alive: not alive,
+                describe=lambda alive: f"{len(alive)} alive",
+            )
         seen.workers_left = [w.pid for w in workers if serving(w)]
         seen.url_answers_after_kill = answers(record["url"])
         seen.killed_smoke_test = _refusal("smoke_test", ctx)
@@ -174,8 +186,14 @@ def test_deploy_prod_promotes_only_the_digest_that_passed(attacked: GatesUnderAt
 def _env_without_aws(run_root: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLOPS_AWS"))}
     empty = run_root / "no-aws-files"
-    env.update({"AWS_SHARED_CREDENTIALS_FILE": str(empty), "AWS_CONFIG_FILE": str(empty),
-                "AWS_EC2_METADATA_DISABLED": "true", **extra})
+    env.update(
+        {
+            "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+            "AWS_CONFIG_FILE": str(empty),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            **extra,
+        }
+    )
     return env
 
 
@@ -215,8 +233,12 @@ def strict_moto() -> Iterator[str]:
 
 
 def test_aws_with_refused_credentials_is_one_line(run_root: Path, strict_moto: str) -> None:
-    env = _env_without_aws(run_root, AWS_ACCESS_KEY_ID="AKIAWRONGWRONGWRONG1",
-                           AWS_SECRET_ACCESS_KEY="not-the-secret", AWS_ENDPOINT_URL=strict_moto)
+    env = _env_without_aws(
+        run_root,
+        AWS_ACCESS_KEY_ID="AKIAWRONGWRONGWRONG1",
+        AWS_SECRET_ACCESS_KEY="not-the-secret",
+        AWS_ENDPOINT_URL=strict_moto,
+    )
     done = cli("train", "--backend", "aws", "-p", "aws_region", "eu-west-2", env=env)
     _one_line_error(done, "AWS refused the credentials (InvalidClientTokenId")
     assert "not-the-secret" not in done.stdout + done.stderr
@@ -224,10 +246,13 @@ def test_aws_with_refused_credentials_is_one_line(run_root: Path, strict_moto: s
 
 
 def test_aws_with_unreachable_endpoint_is_one_line(run_root: Path) -> None:
-    env = _env_without_aws(run_root, AWS_ACCESS_KEY_ID="AKIAEXAMPLEEXAMPLE01",
-                           AWS_SECRET_ACCESS_KEY="secret-value",
-                           AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
-                           AWS_MAX_ATTEMPTS="1")
+    env = _env_without_aws(
+        run_root,
+        AWS_ACCESS_KEY_ID="AKIAEXAMPLEEXAMPLE01",
+        AWS_SECRET_ACCESS_KEY="secret-value",
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
+        AWS_MAX_ATTEMPTS="1",
+    )
     done = cli("build", "--backend", "aws", "-p", "aws_region", "eu-west-2", env=env)
     _one_line_error(done, "cannot check credentials at http://127.0.0.1:")
 
@@ -271,11 +296,15 @@ SPECIFIC = [
     Case("json: mixed rows", body=b'{"instances": [[5.1, 3.5, 1.4, 0.2], 7]}'),
     Case("json: -0.0 and 1e-320", body=b'{"instances": [[-0.0, 1e-320, 1.4, 0.2]]}'),
     Case("json: instances null", body=b'{"instances": null}'),
-    Case("json: 100k rows", body=json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]] * 100_000})
-         .encode()),
+    Case(
+        "json: 100k rows", body=json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]] * 100_000}).encode()
+    ),
     Case("no content type", body=b"5.1,3.5,1.4,0.2", headers={}),
-    Case("content-length lies", body=b"5.1,3.5,1.4,0.2",
-         headers={**CSV, "Content-Length": "99999999"}),
+    Case(
+        "content-length lies",
+        body=b"5.1,3.5,1.4,0.2",
+        headers={**CSV, "Content-Length": "99999999"},
+    ),
     Case("wrong path", path_suffix="/../nowhere", body=b"5.1,3.5,1.4,0.2", headers=CSV),
 ]
 

@@ -38,7 +38,7 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 full_run = shared_runs.full_run  # every stage but cleanup, shared with test_pipeline_local
 
 #: plain seldon-core: the same scikit-learn artifact behind a class with no checks at all
-PLAIN_MODEL = '''
+PLAIN_MODEL = """
 import os
 
 import joblib
@@ -50,16 +50,22 @@ class PlainModel:
 
     def predict(self, X, features_names=None):
         return self.model.predict_proba(X)
-'''
+"""
 
 
 def _multipart(name: str, value: bytes, filename: str | None = None) -> Case:
     boundary = "fuzz-boundary"
     disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-    body = (f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value
-            + f"\r\n--{boundary}--\r\n".encode())
-    return Case(f"multipart {name}{' file' if filename else ''} {value[:12]!r}", body=body,
-                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+        + value
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return Case(
+        f"multipart {name}{' file' if filename else ''} {value[:12]!r}",
+        body=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
 
 
 def seldon_cases(example: dict[str, Any]) -> list[Case]:
@@ -73,8 +79,7 @@ def seldon_cases(example: dict[str, Any]) -> list[Case]:
         "tensor of the wrong size": {"data": {"tensor": {"shape": [1, 4], "values": [1, 2, 3]}}},
         "tensor of strings": {"data": {"tensor": {"shape": [1, 1], "values": ["a"]}}},
         "tensor with a negative shape": {"data": {"tensor": {"shape": [-1], "values": [1]}}},
-        "tensor with a huge shape": {"data": {"tensor": {"shape": [10**9, 10**9],
-                                                         "values": [1]}}},
+        "tensor with a huge shape": {"data": {"tensor": {"shape": [10**9, 10**9], "values": [1]}}},
         "tftensor garbage": {"data": {"tftensor": {"dtype": "DT_FLOAT", "tensorShape": "x"}}},
         "names not a list": {"data": {"names": 5, "ndarray": [row]}},
         "50 names": {"data": {"names": ["a"] * 50, "ndarray": [row]}},
@@ -88,11 +93,12 @@ def seldon_cases(example: dict[str, Any]) -> list[Case]:
         "1000 rows": {"data": {"ndarray": [row] * 1000}},
     }
     return [
-        *(Case(f"seldon {name}", body=json.dumps(message).encode())
-          for name, message in messages.items()),
+        *(
+            Case(f"seldon {name}", body=json.dumps(message).encode())
+            for name, message in messages.items()
+        ),
         Case("form json= not JSON", body=b"json=%7Bnot+json", headers=FORM),
-        Case("form json= the example", body=b"json=" + json.dumps(example).encode(),
-             headers=FORM),
+        Case("form json= the example", body=b"json=" + json.dumps(example).encode(), headers=FORM),
         Case("query json= not JSON", body=None, headers={}, path_suffix="?json=%7Bnot"),
         Case("query json= 400 digits", body=None, headers={}, path_suffix="?json=" + "9" * 400),
         Case("unknown path", path_suffix="/more", body=json.dumps(example).encode()),
@@ -134,8 +140,7 @@ def test_malformed_requests_get_a_json_4xx(full_run: FullRun, deployment: str) -
 
 
 @pytest.fixture(scope="module")
-def plain_seldon(full_run: FullRun, tmp_path_factory: pytest.TempPathFactory
-                 ) -> ManagedServer:
+def plain_seldon(full_run: FullRun, tmp_path_factory: pytest.TempPathFactory) -> ManagedServer:
     """Plain seldon-core serving the sklearn-iris artifact, for comparison; the run's
     tracker stops it with everything else."""
     ctx = full_run.ctx
@@ -144,14 +149,21 @@ def plain_seldon(full_run: FullRun, tmp_path_factory: pytest.TempPathFactory
     artifact = ctx.state.get("models")["sklearn-iris"]["path"]
     parameters = [{"name": "model_uri", "type": "STRING", "value": artifact}]
     return start_server(
-        "plain-seldon", microservice_argv(ctx.backend.python, "PlainModel"),
-        run_dir=ctx.run_dir, tracker=ctx.tracker, cwd=folder, health_path="/health/ping",
-        env=child_env(PREDICTIVE_UNIT_PARAMETERS=json.dumps(parameters),
-                      PYTHONPATH=str(folder)), timeout=120, interval=0.05)
+        "plain-seldon",
+        microservice_argv(ctx.backend.python, "PlainModel"),
+        run_dir=ctx.run_dir,
+        tracker=ctx.tracker,
+        cwd=folder,
+        health_path="/health/ping",
+        env=child_env(PREDICTIVE_UNIT_PARAMETERS=json.dumps(parameters), PYTHONPATH=str(folder)),
+        timeout=120,
+        interval=0.05,
+    )
 
 
 def test_seldon_wrapper_answers_no_more_5xx_than_plain_seldon_core(
-        full_run: FullRun, plain_seldon: ManagedServer) -> None:
+    full_run: FullRun, plain_seldon: ManagedServer
+) -> None:
     """seldon-core parses the message before our class sees it; where its parser fails
     (a tensor of the wrong size, tftensor, ``meta`` of the wrong type) it answers 500 for
     every model. Ours must never add a 5xx of its own, and never a body that is not JSON."""
@@ -167,8 +179,9 @@ def test_seldon_wrapper_answers_no_more_5xx_than_plain_seldon_core(
         assert failures(ours) <= failures(plain), (dep.name, failures(ours) - failures(plain))
         assert len(ours.bad) == ours.n5xx, ours.bad  # nothing bad besides those 5xx
     (ctx.run_dir / "fuzz-figures.json").write_text(json.dumps(figures, indent=2))
-    assert plain.n5xx > max(f["5xx"] for f in figures.values() if f is not figures[
-        "plain seldon-core (sklearn-iris)"])
+    assert plain.n5xx > max(
+        f["5xx"] for f in figures.values() if f is not figures["plain seldon-core (sklearn-iris)"]
+    )
 
 
 def _production_versions(ctx: StageContext) -> dict[str, str]:
@@ -179,14 +192,22 @@ def _production_versions(ctx: StageContext) -> dict[str, str]:
 def _open_a_change(full_run: FullRun) -> StageContext:
     """A retrained news classifier, up to an open production change."""
     ctx = full_run.context(news_c=0.5)
-    PIPELINE.run(ctx, ["train", "build", "serve_local", "integration_test",
-                       "promote_staging", "open_production_change"])
+    PIPELINE.run(
+        ctx,
+        [
+            "train",
+            "build",
+            "serve_local",
+            "integration_test",
+            "promote_staging",
+            "open_production_change",
+        ],
+    )
     assert ctx.state.get("change"), "a change must be open"
     return ctx
 
 
-def test_a_change_opened_before_a_unit_test_broke_is_never_approved(
-        full_run: FullRun) -> None:
+def test_a_change_opened_before_a_unit_test_broke_is_never_approved(full_run: FullRun) -> None:
     ctx = _open_a_change(full_run)
     change = ctx.state.get("change")
     production = _production_versions(ctx)
@@ -208,14 +229,15 @@ def test_a_change_opened_before_a_unit_test_broke_is_never_approved(
     assert change["branch"] in gitops.branches(), "a refused change stays open for review"
 
 
-def test_a_change_branch_pushed_to_after_opening_is_not_approved(
-        full_run: FullRun) -> None:
+def test_a_change_branch_pushed_to_after_opening_is_not_approved(full_run: FullRun) -> None:
     ctx = _open_a_change(full_run)
     change = ctx.state.get("change")
     gitops = GitOpsRepo(ctx.run_dir / "gitops")
     head = gitops.head()
-    for args in (["fetch", "--quiet", "origin"],
-                 ["checkout", "--quiet", "-B", change["branch"], f"origin/{change['branch']}"]):
+    for args in (
+        ["fetch", "--quiet", "origin"],
+        ["checkout", "--quiet", "-B", change["branch"], f"origin/{change['branch']}"],
+    ):
         subprocess.run(["git", *args], cwd=gitops.work, check=True, capture_output=True)
     (gitops.work / "production" / "extra.yaml").write_text("kind: ConfigMap\n")
     assert gitops.commit_and_push("an untested extra", change["branch"])
@@ -226,7 +248,8 @@ def test_a_change_branch_pushed_to_after_opening_is_not_approved(
 
 
 def test_a_rerun_in_the_same_run_directory_goes_through_the_approval_again(
-        full_run: FullRun) -> None:
+    full_run: FullRun,
+) -> None:
     ctx = full_run.ctx
     first = full_run.results["approve_production"]
     assert first["approved"]

@@ -32,21 +32,31 @@ BEFORE_SCORE = ["setup", "space", "store_model", "deploy", "subscribe"]
 
 def context(root: Path, **params: object) -> StageContext:
     """A fresh context, as a new process would build it (settings read again)."""
-    settings = Settings.load("watson_openscale",
-                             params={"run_root": str(root), "attendee": "faults", **params},
-                             defaults=PIPELINE.defaults, env_file=root / "no.env", environ={})
+    settings = Settings.load(
+        "watson_openscale",
+        params={"run_root": str(root), "attendee": "faults", **params},
+        defaults=PIPELINE.defaults,
+        env_file=root / "no.env",
+        environ={},
+    )
     return PIPELINE.context(settings, log=lambda _: None)
 
 
-def cli(root: Path, *args: str, env: dict[str, str] | None = None,
-        ) -> subprocess.CompletedProcess[str]:
+def cli(
+    root: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).with_name("mlops-workshop")
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("IBM_", "MLOPS_IBM_"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("IBM_", "MLOPS_IBM_"))}
     return subprocess.run(
-        [str(exe), "watson_openscale", *args], capture_output=True, text=True, timeout=300,
-        check=False, env={**base, "MLOPS_RUN_ROOT": str(root), "MLOPS_ATTENDEE": "faults",
-                          **(env or {})})
+        [str(exe), "watson_openscale", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**base, "MLOPS_RUN_ROOT": str(root), "MLOPS_ATTENDEE": "faults", **(env or {})},
+    )
 
 
 def one_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -55,8 +65,17 @@ def one_line(done: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-EMPTY_MONITOR = dict.fromkeys(("subscriptions", "payload_log", "feedback_log",
-                               "monitor_instances", "monitor_runs", "metrics"), 0)
+EMPTY_MONITOR = dict.fromkeys(
+    (
+        "subscriptions",
+        "payload_log",
+        "feedback_log",
+        "monitor_instances",
+        "monitor_runs",
+        "metrics",
+    ),
+    0,
+)
 
 
 @dataclass
@@ -87,8 +106,11 @@ def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedRun]:
         fields = ctx.state.get("setup")["meta"]["feature_fields"]
         ctx.backend.score(deployment, payload.from_rows(fields, [[0.0] * 64]))
         store = MonitorStore(store_path(ctx.run_dir))
-        failed = FailedSubscribe(str(refused.value), store.counts()["subscriptions"],
-                                 store.payload_count(deployment["deployment_id"]))
+        failed = FailedSubscribe(
+            str(refused.value),
+            store.counts()["subscriptions"],
+            store.payload_count(deployment["deployment_id"]),
+        )
         PIPELINE.run_stage("subscribe", ctx)
         yield SharedRun(root, failed)
     finally:
@@ -105,7 +127,8 @@ def subscribed(shared_run: SharedRun) -> Path:
 def feedback_rows(root: Path) -> int:
     ctx = context(root)
     return MonitorStore(store_path(ctx.run_dir)).feedback_count(
-        ctx.state.get("subscription")["subscription_id"])
+        ctx.state.get("subscription")["subscription_id"]
+    )
 
 
 def test_feedback_sent_twice_counts_once_and_cannot_reach_the_minimum(subscribed) -> None:
@@ -123,8 +146,10 @@ def test_payload_rows_of_a_rerun_are_not_logged_twice(subscribed) -> None:
         result = PIPELINE.run_stage("score", ctx)
         assert result["payload_logged"] == result["requests"]
     deployment = ctx.state.get("deployment")["deployment_id"]
-    assert MonitorStore(store_path(ctx.run_dir)).payload_count(deployment, "client") == \
-        result["requests"]
+    assert (
+        MonitorStore(store_path(ctx.run_dir)).payload_count(deployment, "client")
+        == result["requests"]
+    )
 
 
 def test_threshold_is_read_when_the_gate_runs_and_promote_obeys_it(subscribed) -> None:
@@ -150,8 +175,9 @@ def test_promote_refuses_a_version_the_gate_has_not_judged(subscribed) -> None:
     model = ctx.state.get("model")
     ctx.state.update(model={**model, "version": "2", "digest": "0" * 64})  # a new candidate
     try:
-        with pytest.raises(GateFailed, match="passed for version 1, but the candidate is now "
-                                             "version 2"):
+        with pytest.raises(
+            GateFailed, match="passed for version 1, but the candidate is now version 2"
+        ):
             PIPELINE.run_stage("promote", ctx)
     finally:
         ctx.state.update(model=model)
@@ -178,18 +204,26 @@ def test_scoring_endpoint_answers_malformed_input_with_json_4xx(subscribed) -> N
     extra = [
         Case("value 1e308", body=body([1e308, *row[1:]])),
         Case("value -1e300", body=body([-1e300, *row[1:]])),
-        Case("value 400-digit int",
-             body=body([0, *row[1:]]).replace(b"[0, ", b"[" + b"9" * 400 + b", ", 1)),
+        Case(
+            "value 400-digit int",
+            body=body([0, *row[1:]]).replace(b"[0, ", b"[" + b"9" * 400 + b", ", 1),
+        ),
         Case("NaN in a row", body=body(row).replace(b"1.0", b"NaN", 1)),
         Case("Infinity in a row", body=body(row).replace(b"1.0", b"Infinity", 1)),
-        Case("row is an object", body=body(row).replace(b"[[", b"[{\"a\": 1}, [", 1)),
-        Case("fields nested 10k deep", body=b'{"input_data": [{"fields": ' + b"[" * 10_000
-             + b"]" * 10_000 + b"}]}"),
-        Case("two input_data blocks",
-             body=b'{"input_data": [{"fields": [], "values": []}, {"fields": [], "values": []}]}'),
+        Case("row is an object", body=body(row).replace(b"[[", b'[{"a": 1}, [', 1)),
+        Case(
+            "fields nested 10k deep",
+            body=b'{"input_data": [{"fields": ' + b"[" * 10_000 + b"]" * 10_000 + b"}]}",
+        ),
+        Case(
+            "two input_data blocks",
+            body=b'{"input_data": [{"fields": [], "values": []}, {"fields": [], "values": []}]}',
+        ),
         Case("unknown deployment", path_suffix="x"),
-        Case("20,000 rows", body=body(row)[:-4] + b"".join([b", " + str(row).encode()] *
-                                                           20_000) + b"]}]}"),
+        Case(
+            "20,000 rows",
+            body=body(row)[:-4] + b"".join([b", " + str(row).encode()] * 20_000) + b"]}]}",
+        ),
     ]
     url = ctx.state.get("deployment")["scoring_url"]
     report = fuzz_endpoint(url, example, extra=extra)
@@ -199,12 +233,14 @@ def test_scoring_endpoint_answers_malformed_input_with_json_4xx(subscribed) -> N
 
 
 def test_degraded_feedback_in_a_later_build_fails_the_gate_and_promote_obeys(
-        subscribed: Path) -> None:
+    subscribed: Path,
+) -> None:
     """A later build, each stage in its own process (as Jenkins runs them): degraded feedback
     makes evaluate exit 1 and say why; promote, another process, reads that verdict."""
     assert cli(subscribed, "subscribe", "-p", "max_rows_per_evaluation", "100").returncode == 0
-    logged = cli(subscribed, "feedback", "-p", "feedback_rows", "100",
-                 "-p", "feedback_label_noise", "0.6")
+    logged = cli(
+        subscribed, "feedback", "-p", "feedback_rows", "100", "-p", "feedback_label_noise", "0.6"
+    )
     assert logged.returncode == 0, logged.stderr
     failed = cli(subscribed, "evaluate")
     assert failed.returncode == 1
@@ -222,7 +258,7 @@ def test_a_failed_subscribe_leaves_no_payload_row(shared_run: SharedRun) -> None
 
 
 def test_score_and_evaluate_with_the_scoring_server_dead_say_so_in_one_line(
-    subscribed: Path
+    subscribed: Path,
 ) -> None:
     """Last of the shared run's tests: it stops the deployment's server."""
     ctx = context(subscribed)
@@ -238,14 +274,27 @@ def test_score_and_evaluate_with_the_scoring_server_dead_say_so_in_one_line(
 def test_monitor_db_shrinks_after_its_rows_are_deleted(tmp_path: Path) -> None:
     store = MonitorStore(tmp_path / "monitor.db")
     subscription, _ = store.upsert_subscription(
-        deployment_id="d", deployment_name="d", model_name="m", model_version="1",
-        scoring_url="http://127.0.0.1:9", label_column="y", problem_type="multiclass",
-        feature_fields=["x"], training_schema={})
+        deployment_id="d",
+        deployment_name="d",
+        model_name="m",
+        model_version="1",
+        scoring_url="http://127.0.0.1:9",
+        label_column="y",
+        problem_type="multiclass",
+        feature_fields=["x"],
+        training_schema={},
+    )
     # big requests, few commits: each commit waits for the disk
     request = {"input_data": [{"fields": ["x"], "values": [[0.5]] * 4000}]}
     for i in range(100):
-        store.log_payload(deployment_id="d", model_version="1", request={**request, "i": i},
-                          response={}, n_rows=4000, response_time_ms=1.0)
+        store.log_payload(
+            deployment_id="d",
+            model_version="1",
+            request={**request, "i": i},
+            response={},
+            n_rows=4000,
+            response_time_ms=1.0,
+        )
     store.add_feedback(subscription["id"], [([float(i)], i % 10) for i in range(5000)])
 
     def size() -> int:
@@ -268,9 +317,14 @@ def test_setup_checks_every_ibm_setting_before_training(tmp_path: Path) -> None:
 
 def test_an_unreachable_ibm_url_is_one_line(tmp_path: Path) -> None:
     nowhere = f"https://127.0.0.1:{free_port()}"
-    env = {"IBM_API_KEY": "not-a-real-key-0000", "IBM_WML_URL": nowhere,
-           "IBM_OPENSCALE_URL": nowhere, "IBM_PLATFORM_URL": nowhere, "IBM_IAM_URL": nowhere,
-           "IBM_SERVICE_INSTANCE_ID": "00000000-0000-4000-8000-000000000000"}
+    env = {
+        "IBM_API_KEY": "not-a-real-key-0000",
+        "IBM_WML_URL": nowhere,
+        "IBM_OPENSCALE_URL": nowhere,
+        "IBM_PLATFORM_URL": nowhere,
+        "IBM_IAM_URL": nowhere,
+        "IBM_SERVICE_INSTANCE_ID": "00000000-0000-4000-8000-000000000000",
+    }
     done = cli(tmp_path, "setup", "--backend", "ibm", env=env)
     assert done.returncode == 1
     assert f"cannot reach Watson OpenScale at {nowhere}" in one_line(done)
@@ -279,12 +333,22 @@ def test_an_unreachable_ibm_url_is_one_line(tmp_path: Path) -> None:
     ctx = context(tmp_path)
     PIPELINE.run_stage("setup", ctx)
     ctx.state.update(
-        deployment={"deployment_id": "d-1", "name": "wos-deploy-faults", "space_id": "s-1",
-                    "model_version": "1", "scoring_url": f"{nowhere}/ml/v4/deployments/d-1"},
-        subscription={"subscription_id": "sub-1", "deployment_id": "d-1",
-                      "monitor_instance_id": "m-1", "feature_fields": ["x"],
-                      "label_column": "y"},
-        model={"name": "m", "version": "1", "digest": "0" * 64, "model_id": "m-1"})
+        deployment={
+            "deployment_id": "d-1",
+            "name": "wos-deploy-faults",
+            "space_id": "s-1",
+            "model_version": "1",
+            "scoring_url": f"{nowhere}/ml/v4/deployments/d-1",
+        },
+        subscription={
+            "subscription_id": "sub-1",
+            "deployment_id": "d-1",
+            "monitor_instance_id": "m-1",
+            "feature_fields": ["x"],
+            "label_column": "y",
+        },
+        model={"name": "m", "version": "1", "digest": "0" * 64, "model_id": "m-1"},
+    )
     for stage in ("score", "evaluate"):
         done = cli(tmp_path, stage, "--backend", "ibm", env=env)
         assert done.returncode == 1

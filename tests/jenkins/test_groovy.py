@@ -43,7 +43,7 @@ def test_backslash_newline_joins_lines_in_triple_quotes() -> None:
 
 
 def test_double_quotes_interpolate_expressions_and_dotted_names() -> None:
-    parts = _string('"x ${params.A ?: \'d\'} $env.B \\$C"').parts
+    parts = _string("\"x ${params.A ?: 'd'} $env.B \\$C\"").parts
     assert parts[0] == "x "
     assert isinstance(parts[1], Elvis)
     assert isinstance(parts[3], Prop) and parts[3].name == "B"
@@ -51,8 +51,9 @@ def test_double_quotes_interpolate_expressions_and_dotted_names() -> None:
 
 
 def test_command_calls_named_arguments_and_closures() -> None:
-    tree = parse("archiveArtifacts artifacts: 'a/*', allowEmptyArchive: true\n"
-                 "stage('x') {\n  sh 'true'\n}\n")
+    tree = parse(
+        "archiveArtifacts artifacts: 'a/*', allowEmptyArchive: true\nstage('x') {\n  sh 'true'\n}\n"
+    )
     first, second = tree.statements
     assert isinstance(first, Call) and set(first.named) == {"artifacts", "allowEmptyArchive"}
     assert isinstance(second, ExprStmt) and isinstance(second.expr, Call)
@@ -60,8 +61,10 @@ def test_command_calls_named_arguments_and_closures() -> None:
 
 
 def test_typed_declarations_casts_and_closure_parameters() -> None:
-    tree = parse("List<String> s = ids ? ids.split('\\n') as List<String> : []\n"
-                 "s.drop(1).each { String extra -> echo extra }\n")
+    tree = parse(
+        "List<String> s = ids ? ids.split('\\n') as List<String> : []\n"
+        "s.drop(1).each { String extra -> echo extra }\n"
+    )
     decl, loop = tree.statements
     assert isinstance(decl, Decl) and isinstance(decl.value, Ternary)
     assert isinstance(decl.value.then, Cast)
@@ -70,22 +73,27 @@ def test_typed_declarations_casts_and_closure_parameters() -> None:
 
 
 def test_a_call_spanning_lines_inside_parentheses() -> None:
-    tree = parse("withCredentials([usernamePassword(credentialsId: 'a',\n"
-                 "                 usernameVariable: 'U')]) {\n  sh 'x'\n}\n")
+    tree = parse(
+        "withCredentials([usernamePassword(credentialsId: 'a',\n"
+        "                 usernameVariable: 'U')]) {\n  sh 'x'\n}\n"
+    )
     (stmt,) = tree.statements
     assert isinstance(stmt, ExprStmt) and isinstance(stmt.expr, Call)
     assert isinstance(stmt.expr.args[0].items[0], Call)  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("source, message", [
-    ("for (x in y) { }", "'for' is outside"),
-    ("try { } catch (e) { }", "'try' is outside"),
-    ("x += 1", "'+=' is outside"),
-    ("sh 'unterminated", "unterminated string"),
-    ('echo "a $ b"', "must start ${...} or $name"),
-    ("echo 'a\\qb'", "unknown escape"),
-    ("stage('x') {", "missing '}'"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("for (x in y) { }", "'for' is outside"),
+        ("try { } catch (e) { }", "'try' is outside"),
+        ("x += 1", "'+=' is outside"),
+        ("sh 'unterminated", "unterminated string"),
+        ('echo "a $ b"', "must start ${...} or $name"),
+        ("echo 'a\\qb'", "unknown escape"),
+        ("stage('x') {", "missing '}'"),
+    ],
+)
 def test_anything_outside_the_subset_is_a_syntax_error(source: str, message: str) -> None:
     with pytest.raises(GroovySyntaxError, match=re.escape(message)):
         parse(source)

@@ -34,10 +34,15 @@ def _stage(name: str, steps: str, extra: str = "") -> str:
 
 
 def test_each_sh_step_is_its_own_bash_process_in_the_workspace(run_text: Run) -> None:
-    text = _pipeline(_stage("A", "sh 'echo $$ > pid1; export LEAK=1; pwd > where'\n"
-                                 "sh 'echo $$ > pid2; echo \"leak=${LEAK:-none}\" > leak'\n"
-                                 "sh 'set -o | grep -E \"^(errexit|pipefail)[[:space:]]+on\""
-                                 " > opts'"))
+    text = _pipeline(
+        _stage(
+            "A",
+            "sh 'echo $$ > pid1; export LEAK=1; pwd > where'\n"
+            "sh 'echo $$ > pid2; echo \"leak=${LEAK:-none}\" > leak'\n"
+            'sh \'set -o | grep -E "^(errexit|pipefail)[[:space:]]+on"'
+            " > opts'",
+        )
+    )
     build = run_text(text)
     ws = build.workspace
     assert build.result == "SUCCESS", build.log
@@ -59,21 +64,35 @@ def test_the_workspace_is_a_git_clone_of_the_pr_head(tmp_path: Path) -> None:
     source = tmp_path / "src"
     source.mkdir()
     (source / "Jenkinsfile").write_text(_pipeline(_stage("A", "sh 'env > env.txt'")))
-    origin = make_origin(source, tmp_path / "origin.git", pr_branch="feature",
-                         change_pr=lambda tree: (tree / "pr.txt").write_text("pr"))
+    origin = make_origin(
+        source,
+        tmp_path / "origin.git",
+        pr_branch="feature",
+        change_pr=lambda tree: (tree / "pr.txt").write_text("pr"),
+    )
     build = run_jenkinsfile(origin, tmp_path / "ws", change_id=7, build_number=3, timeout=60)
     ws = build.workspace
-    env = dict(line.split("=", 1) for line in (ws / "env.txt").read_text().splitlines()
-               if "=" in line)
+    env = dict(
+        line.split("=", 1) for line in (ws / "env.txt").read_text().splitlines() if "=" in line
+    )
     assert (ws / "pr.txt").read_text() == "pr"
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ws, capture_output=True,
-                          text=True, check=True).stdout.strip()
-    remote = subprocess.run(["git", "rev-parse", "origin/feature", "origin/main"], cwd=ws,
-                            capture_output=True, text=True, check=True).stdout.split()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ws, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    remote = subprocess.run(
+        ["git", "rev-parse", "origin/feature", "origin/main"],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert head == remote[0] != remote[1] and env["GIT_COMMIT"] == head
     assert env["WORKSPACE"] == str(ws) and env["BRANCH_NAME"] == "PR-7"
-    assert (env["CHANGE_ID"], env["CHANGE_TARGET"], env["CHANGE_BRANCH"]) == ("7", "main",
-                                                                              "feature")
+    assert (env["CHANGE_ID"], env["CHANGE_TARGET"], env["CHANGE_BRANCH"]) == (
+        "7",
+        "main",
+        "feature",
+    )
     assert env["BUILD_NUMBER"] == "3" and env["JOB_NAME"] == "workshop/PR-7"
     assert env["BUILD_URL"].endswith("/job/workshop/job/PR-7/3/")
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
@@ -87,8 +106,9 @@ def test_the_workspace_is_a_git_clone_of_the_pr_head(tmp_path: Path) -> None:
 def test_a_second_build_reuses_the_workspace_and_keeps_untracked_files(tmp_path: Path) -> None:
     source = tmp_path / "src"
     source.mkdir()
-    (source / "Jenkinsfile").write_text(_pipeline(_stage(
-        "A", "sh 'echo $BUILD_NUMBER >> runs.txt'")))
+    (source / "Jenkinsfile").write_text(
+        _pipeline(_stage("A", "sh 'echo $BUILD_NUMBER >> runs.txt'"))
+    )
     origin = make_origin(source, tmp_path / "origin.git")
     run_jenkinsfile(origin, tmp_path / "ws", build_number=1, timeout=60)
     build = run_jenkinsfile(origin, tmp_path / "ws", build_number=2, timeout=60)
@@ -106,14 +126,23 @@ def test_credentials_exist_only_inside_their_block_and_are_masked(run_text: Run)
         sh 'echo "after ${AK:-unset} ${SK:-unset} ${TOKEN:-unset}"'
         sh 'test ! -e "$(cat kpath)"'
     """
-    build = run_text(_pipeline(_stage("A", steps)), credentials={
-        "aws": UsernamePassword("AKIAEXAMPLEUSER", "s3cr3t-value-123"),
-        "tok": "token-abcdef-987", "kube": SecretFile("kube-secret-content", "config")})
+    build = run_text(
+        _pipeline(_stage("A", steps)),
+        credentials={
+            "aws": UsernamePassword("AKIAEXAMPLEUSER", "s3cr3t-value-123"),
+            "tok": "token-abcdef-987",
+            "kube": SecretFile("kube-secret-content", "config"),
+        },
+    )
     assert build.result == "SUCCESS", build.log
     inside, after, _ = build.sh_steps("A")
     assert inside.output.count("****") >= 4
-    for secret in ("AKIAEXAMPLEUSER", "s3cr3t-value-123", "token-abcdef-987",
-                   "kube-secret-content"):
+    for secret in (
+        "AKIAEXAMPLEUSER",
+        "s3cr3t-value-123",
+        "token-abcdef-987",
+        "kube-secret-content",
+    ):
         assert secret not in build.log and secret not in inside.output
     assert "after unset unset unset" in after.output
 
@@ -127,38 +156,61 @@ def test_a_missing_credential_fails_the_stage(run_text: Run) -> None:
 
 def test_post_blocks_run_in_jenkins_order_at_both_levels(run_text: Run) -> None:
     stage_post = "post { failure { echo 'stage failed' }\nalways { echo 'stage always' } }"
-    pipeline_post = ("post {\n success { echo 's' }\n cleanup { sh 'echo c > cleaned' }\n"
-                     " failure { echo 'f' }\n always { echo 'a' }\n}")
-    text = _pipeline(_stage("A", "sh 'exit 3'", extra=stage_post) + _stage("B", "echo 'no'"),
-                     extra=pipeline_post)
+    pipeline_post = (
+        "post {\n success { echo 's' }\n cleanup { sh 'echo c > cleaned' }\n"
+        " failure { echo 'f' }\n always { echo 'a' }\n}"
+    )
+    text = _pipeline(
+        _stage("A", "sh 'exit 3'", extra=stage_post) + _stage("B", "echo 'no'"), extra=pipeline_post
+    )
     build = run_text(text)
     assert build.result == "FAILURE"
     assert build.stage("A").post_run == ["always", "failure"]
     assert build.post_run == ["always", "failure", "cleanup"]
     assert (build.workspace / "cleaned").is_file()
-    assert [s.post for s in build.steps if s.step == "echo"] == ["always", "failure",
-                                                                 "always", "failure"]
+    assert [s.post for s in build.steps if s.step == "echo"] == [
+        "always",
+        "failure",
+        "always",
+        "failure",
+    ]
 
 
 def test_when_conditions_on_branch_change_request_and_expression(run_text: Run) -> None:
-    stages = "\n".join([
-        _stage("main only", "echo 'm'", extra="when { branch 'main' }"),
-        _stage("PR only", "echo 'p'", extra="when { changeRequest() }"),
-        _stage("PR into main", "echo 'pm'", extra="when { changeRequest target: 'main' }"),
-        _stage("local", "echo 'l'",
-               extra="when { expression { return params.BACKEND == 'local' } }"),
-        _stage("not local", "echo 'n'", extra="when { not { environment name: 'MODE', "
-                                                "value: 'local' } }"),
-        "stage('nested') {\nwhen { anyOf { branch 'PR-*'; buildingTag() } }\nstages {\n"
-        + _stage("inner", "echo 'i'") + "\n}\n}",
-    ])
-    extra = ("parameters { choice(name: 'BACKEND', choices: ['aws', 'local']) }\n"
-             "environment { MODE = \"${params.BACKEND}\" }")
+    stages = "\n".join(
+        [
+            _stage("main only", "echo 'm'", extra="when { branch 'main' }"),
+            _stage("PR only", "echo 'p'", extra="when { changeRequest() }"),
+            _stage("PR into main", "echo 'pm'", extra="when { changeRequest target: 'main' }"),
+            _stage(
+                "local",
+                "echo 'l'",
+                extra="when { expression { return params.BACKEND == 'local' } }",
+            ),
+            _stage(
+                "not local",
+                "echo 'n'",
+                extra="when { not { environment name: 'MODE', value: 'local' } }",
+            ),
+            "stage('nested') {\nwhen { anyOf { branch 'PR-*'; buildingTag() } }\nstages {\n"
+            + _stage("inner", "echo 'i'")
+            + "\n}\n}",
+        ]
+    )
+    extra = (
+        "parameters { choice(name: 'BACKEND', choices: ['aws', 'local']) }\n"
+        'environment { MODE = "${params.BACKEND}" }'
+    )
     build = run_text(_pipeline(stages, extra), change_id=5, params={"BACKEND": "local"})
-    assert build.statuses() == {"main only": "SKIPPED", "PR only": "SUCCESS",
-                                "PR into main": "SUCCESS", "local": "SUCCESS",
-                                "not local": "SKIPPED", "nested": "SUCCESS",
-                                "inner": "SUCCESS"}
+    assert build.statuses() == {
+        "main only": "SKIPPED",
+        "PR only": "SUCCESS",
+        "PR into main": "SUCCESS",
+        "local": "SUCCESS",
+        "not local": "SKIPPED",
+        "nested": "SUCCESS",
+        "inner": "SUCCESS",
+    }
     branch = run_text(_pipeline(stages, extra))
     assert branch.status("main only") == "SUCCESS" and branch.status("inner") == "SKIPPED"
     assert branch.stage("inner").reason == "skipped due to when conditional"
@@ -241,14 +293,15 @@ def test_a_refused_input_aborts_the_build(run_text: Run) -> None:
 
 def test_a_stage_timeout_aborts_a_slow_step(run_text: Run) -> None:
     steps = "sh 'sleep 30'"
-    build = run_text(_pipeline(_stage("A", steps, extra="options { timeout(time: 1, "
-                                                        "unit: 'SECONDS') }")))
+    build = run_text(
+        _pipeline(_stage("A", steps, extra="options { timeout(time: 1, unit: 'SECONDS') }"))
+    )
     assert build.result == "ABORTED"
     assert build.stage("A").reason == "Timeout has been exceeded"
 
 
 def test_error_and_missing_properties_fail_the_stage(run_text: Run) -> None:
-    build = run_text(_pipeline(_stage("A", "script { echo \"${NOPE}\" }")))
+    build = run_text(_pipeline(_stage("A", 'script { echo "${NOPE}" }')))
     assert build.status("A") == "FAILURE"
     assert "No such property: NOPE" in build.stage("A").reason
     build = run_text(_pipeline(_stage("A", "error('quality gate: too low')")))
@@ -277,9 +330,11 @@ def test_globals_the_runner_does_not_model_are_refused(run_text: Run) -> None:
 
 
 def test_archive_and_junit_are_recorded(run_text: Run) -> None:
-    steps = ("sh 'mkdir -p runs/x/report && echo r > runs/x/report/a.md'\n"
-             "archiveArtifacts artifacts: 'runs/**/report/*', allowEmptyArchive: true\n"
-             "junit testResults: 'none/*.xml', allowEmptyResults: true")
+    steps = (
+        "sh 'mkdir -p runs/x/report && echo r > runs/x/report/a.md'\n"
+        "archiveArtifacts artifacts: 'runs/**/report/*', allowEmptyArchive: true\n"
+        "junit testResults: 'none/*.xml', allowEmptyResults: true"
+    )
     build = run_text(_pipeline(_stage("A", steps)))
     assert build.result == "SUCCESS", build.log
     assert build.archived == ["runs/x/report/a.md"]
@@ -298,8 +353,10 @@ def test_processes_left_running_are_listed_and_killed(run_text: Run) -> None:
 
 
 def test_a_process_marked_dont_kill_me_outlives_the_build(run_text: Run) -> None:
-    steps = ("sh 'JENKINS_NODE_COOKIE=dontKillMe setsid sleep 300 > /dev/null 2>&1 < /dev/null "
-             "& echo $! > pid'")
+    steps = (
+        "sh 'JENKINS_NODE_COOKIE=dontKillMe setsid sleep 300 > /dev/null 2>&1 < /dev/null "
+        "& echo $! > pid'"
+    )
     build = run_text(_pipeline(_stage("A", steps)))
     pid = int((build.workspace / "pid").read_text())
     try:
@@ -309,33 +366,66 @@ def test_a_process_marked_dont_kill_me_outlives_the_build(run_text: Run) -> None
         os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.parametrize("body, message", [
-    ("pipeline {\n agent any\n stages {\n stage('A') {\n steps {\n parallel a: { sh 'x' }\n"
-     "}\n}\n}\n}", "step 'parallel' is not supported"),
-    ("pipeline {\n stages {\n stage('A') {\n steps {\n def x = 1\n}\n}\n}\n}",
-     "Expected a step"),
-    # nested in a step's own block it is still outside script (jenkinsci/ant-plugin#53)
-    ("pipeline {\n stages {\n stage('A') {\n steps {\n dir('x') {\n if (true) {\n"
-     " sh 'x'\n }\n }\n}\n}\n}\n}", "Expected a step"),
-    ("pipeline {\n stages {\n stage('A') {\n steps {\n timeout(time: 1) {\n"
-     " waitUntil {\n return true\n }\n }\n}\n}\n}\n}", "Expected a step"),
-    ("pipeline {\n tools { jdk 'x' }\n stages {\n stage('A') {\n steps {\n sh 'x'\n}\n}\n}\n}",
-     "pipeline directive 'tools'"),
-    ("pipeline {\n stages {\n stage('A') {\n when { triggeredBy 'x' }\n steps {\n sh 'x'\n}\n"
-     "}\n}\n}", "when condition 'triggeredBy'"),
-    ("pipeline {\n options { retry(2) }\n stages {\n stage('A') {\n steps {\n sh 'x'\n}\n}\n}\n}",
-     "option 'retry'"),
-    ("pipeline {\n stages {\n stage('A') {\n steps { sh 'x' }\n}\n}\n post { changed { "
-     "sh 'x' } }\n}", "post condition 'changed'"),
-    ("node {\n sh 'x'\n}", "one pipeline { ... } block"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            "pipeline {\n agent any\n stages {\n stage('A') {\n steps {\n parallel a: { sh 'x' }\n"
+            "}\n}\n}\n}",
+            "step 'parallel' is not supported",
+        ),
+        (
+            "pipeline {\n stages {\n stage('A') {\n steps {\n def x = 1\n}\n}\n}\n}",
+            "Expected a step",
+        ),
+        # nested in a step's own block it is still outside script (jenkinsci/ant-plugin#53)
+        (
+            "pipeline {\n stages {\n stage('A') {\n steps {\n dir('x') {\n if (true) {\n"
+            " sh 'x'\n }\n }\n}\n}\n}\n}",
+            "Expected a step",
+        ),
+        (
+            "pipeline {\n stages {\n stage('A') {\n steps {\n timeout(time: 1) {\n"
+            " waitUntil {\n return true\n }\n }\n}\n}\n}\n}",
+            "Expected a step",
+        ),
+        (
+            "pipeline {\n tools { jdk 'x' }\n stages {\n stage('A') {\n steps {\n sh 'x'\n}\n"
+            "}\n}\n}",
+            "pipeline directive 'tools'",
+        ),
+        (
+            "pipeline {\n stages {\n stage('A') {\n when { triggeredBy 'x' }\n"
+            " steps {\n sh 'x'\n}\n}\n}\n}",
+            "when condition 'triggeredBy'",
+        ),
+        (
+            "pipeline {\n options { retry(2) }\n stages {\n stage('A') {\n steps {\n sh 'x'\n"
+            "}\n}\n}\n}",
+            "option 'retry'",
+        ),
+        (
+            "pipeline {\n stages {\n stage('A') {\n steps { sh 'x' }\n}\n}\n post { changed { "
+            "sh 'x' } }\n}",
+            "post condition 'changed'",
+        ),
+        ("node {\n sh 'x'\n}", "one pipeline { ... } block"),
+    ],
+)
 def test_what_the_runner_does_not_understand_is_refused(body: str, message: str) -> None:
     with pytest.raises(JenkinsfileError, match=re.escape(message)):
         load_jenkinsfile(body)
 
 
-@pytest.mark.parametrize("name", ["dvc_cml/Jenkinsfile", "sagemaker_byo/Jenkinsfile",
-                                  "seldon_kind/Jenkinsfile", "watson_openscale/Jenkinsfile"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "dvc_cml/Jenkinsfile",
+        "sagemaker_byo/Jenkinsfile",
+        "seldon_kind/Jenkinsfile",
+        "watson_openscale/Jenkinsfile",
+    ],
+)
 def test_every_scenario_jenkinsfile_loads(name: str) -> None:
     from mlops_helpers.paths import scenarios_dir
 

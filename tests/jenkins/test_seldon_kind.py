@@ -19,8 +19,16 @@ pytestmark = [pytest.mark.jenkins, pytest.mark.slow]
 APPROVER = "release-manager"
 SCRIPT = "scenarios/seldon_kind/Jenkinsfile"
 RUN_DIR = "runs/seldon_kind-jk"
-STAGES = ["Unit tests", "Train", "Build images", "Serve locally", "Integration test",
-          "Promote to staging", "Open production change", "Approve production"]
+STAGES = [
+    "Unit tests",
+    "Train",
+    "Build images",
+    "Serve locally",
+    "Integration test",
+    "Promote to staging",
+    "Open production change",
+    "Approve production",
+]
 
 
 def _images(manifests: dict[str, str]) -> dict[str, list[str]]:
@@ -43,13 +51,18 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
     origin = make_origin(project_tree(), root / "origin.git")
 
     def run(number: int, approver: str | None) -> BuildResult:
-        return run_jenkinsfile(origin, root / "ws", script_path=SCRIPT, build_number=number,
-                               params={"BACKEND": "local", "ATTENDEE": "jk"},
-                               approver=approver, timeout=1200)
+        return run_jenkinsfile(
+            origin,
+            root / "ws",
+            script_path=SCRIPT,
+            build_number=number,
+            params={"BACKEND": "local", "ATTENDEE": "jk"},
+            approver=approver,
+            timeout=1200,
+        )
 
     refused = run(1, None)
-    production = GitOpsRepo(refused.workspace / RUN_DIR / "gitops").read_environment(
-        "production")
+    production = GitOpsRepo(refused.workspace / RUN_DIR / "gitops").read_environment("production")
     return Builds(refused, production, run(2, APPROVER))
 
 

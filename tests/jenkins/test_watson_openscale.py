@@ -28,8 +28,7 @@ CREDENTIALS = {"ibm-cloud-api-key": API_KEY, "ibm-cloud-url": "https://127.0.0.1
 
 
 def _files_with_secret(tree: Path) -> list[str]:
-    return [str(p) for p in tree.rglob("*")
-            if p.is_file() and API_KEY.encode() in p.read_bytes()]
+    return [str(p) for p in tree.rglob("*") if p.is_file() and API_KEY.encode() in p.read_bytes()]
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +38,19 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> Origin:
 
 
 @pytest.fixture(scope="module")
-def sdk_build(tmp_path_factory: pytest.TempPathFactory, origin: Origin,
-              ) -> Iterator[BuildResult]:
+def sdk_build(
+    tmp_path_factory: pytest.TempPathFactory,
+    origin: Origin,
+) -> Iterator[BuildResult]:
     root = tmp_path_factory.mktemp("watson_jenkins")
-    yield run_jenkinsfile(origin, root / "ws",
-                          script_path="scenarios/watson_openscale/Jenkinsfile",
-                          params={"BACKEND": "local", "ATTENDEE": "jk"},
-                          credentials=CREDENTIALS, timeout=900)
+    yield run_jenkinsfile(
+        origin,
+        root / "ws",
+        script_path="scenarios/watson_openscale/Jenkinsfile",
+        params={"BACKEND": "local", "ATTENDEE": "jk"},
+        credentials=CREDENTIALS,
+        timeout=900,
+    )
 
 
 def test_every_stage_passes_and_cleanup_runs_always(sdk_build: BuildResult) -> None:
@@ -78,8 +83,7 @@ def test_the_quality_gate_measured_the_deployed_model(sdk_build: BuildResult) ->
     assert sdk_build.archived == ["runs/watson_openscale-jk/state.json"]
 
 
-def test_the_api_key_is_bound_only_where_declared_and_never_written(
-        sdk_build: BuildResult) -> None:
+def test_the_api_key_is_bound_only_where_declared_and_never_written(sdk_build: BuildResult) -> None:
     assert API_KEY not in sdk_build.log
     assert _files_with_secret(sdk_build.workspace / "runs") == []  # what the stages wrote
     assert "IBM_API_KEY" not in sdk_build.env  # never a build-wide variable
@@ -107,13 +111,20 @@ def _cpdctl_pipeline() -> PipelineDef:
 
 
 @pytest.fixture(scope="module")
-def cpdctl_build(tmp_path_factory: pytest.TempPathFactory, origin: Origin,
-                 ) -> Iterator[BuildResult]:
+def cpdctl_build(
+    tmp_path_factory: pytest.TempPathFactory,
+    origin: Origin,
+) -> Iterator[BuildResult]:
     _cpdctl_pipeline()
     root = tmp_path_factory.mktemp("watson_cpdctl")
-    yield run_jenkinsfile(origin, root / "ws",
-                          script_path="scenarios/watson_openscale/Jenkinsfile.cpdctl",
-                          params={"ATTENDEE": "jk"}, credentials=CREDENTIALS, timeout=600)
+    yield run_jenkinsfile(
+        origin,
+        root / "ws",
+        script_path="scenarios/watson_openscale/Jenkinsfile.cpdctl",
+        params={"ATTENDEE": "jk"},
+        credentials=CREDENTIALS,
+        timeout=600,
+    )
 
 
 def _sh_scripts(node: object) -> list[str]:
@@ -128,7 +139,8 @@ def _sh_scripts(node: object) -> list[str]:
 
 
 def test_cpdctl_variant_runs_setup_then_stops_where_cpdctl_is_needed(
-        cpdctl_build: BuildResult) -> None:
+    cpdctl_build: BuildResult,
+) -> None:
     """What runs here: Setup's `mlops-workshop watson_openscale setup` (it writes what every
     later cpdctl call reads) and the post block. What cannot: the first cpdctl call and every
     later stage, because the cpdctl binary (IBM's Go CLI, downloaded from GitHub releases) is
@@ -139,8 +151,12 @@ def test_cpdctl_variant_runs_setup_then_stops_where_cpdctl_is_needed(
     assert setup.exit_code == 0, setup.output
     run_dir = Path(build.env["RUN_DIR"])
     assert run_dir == build.workspace / "runs/watson_openscale-jk"
-    for made in ("model.tar.gz", "data/scoring_payload.json", "data/feedback.json",
-                 "data/asset_properties.json"):
+    for made in (
+        "model.tar.gz",
+        "data/scoring_payload.json",
+        "data/feedback.json",
+        "data/asset_properties.json",
+    ):
         assert (run_dir / made).is_file(), made
     assert cpdctl_login.exit_code == 127 and "cpdctl: command not found" in cpdctl_login.output
     assert "--apikey ****" in cpdctl_login.output and API_KEY not in build.log

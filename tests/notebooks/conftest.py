@@ -23,8 +23,11 @@ def tiny_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Maker:
 
     def make(cells: list[str]) -> Path:
         nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                     "language": "python"}
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
         params = nbformat.v4.new_code_cell('backend = "local"\nmin_accuracy = 0.9')
         params.metadata["tags"] = ["parameters"]
         nb.cells = [params, *(nbformat.v4.new_code_cell(c) for c in cells)]

@@ -75,8 +75,10 @@ def cell_for(nb: nbformat.NotebookNode, marker: str, where: str) -> nbformat.Not
     """The one code cell of ``nb`` whose source contains ``marker``."""
     found = [c for c in nb.cells if c.cell_type == "code" and marker in c.source]
     if len(found) != 1:
-        raise LookupError(f"{where}: {len(found)} code cells contain {marker!r}; expected "
-                          f"one (update CHECKED in {Path(__file__).name})")
+        raise LookupError(
+            f"{where}: {len(found)} code cells contain {marker!r}; expected "
+            f"one (update CHECKED in {Path(__file__).name})"
+        )
     return found[0]
 
 
@@ -112,9 +114,19 @@ def _ends_quiet(source: str) -> bool:
 
 
 # the output keys `pytest --nbval-lax` leaves out of a comparison (nbval's IPyNbFile)
-SKIP_COMPARE = frozenset({"metadata", "traceback", "prompt_number", "output_type", "name",
-                          "execution_count", "application/vnd.jupyter.widget-view+json",
-                          "image/png", "image/jpeg"})
+SKIP_COMPARE = frozenset(
+    {
+        "metadata",
+        "traceback",
+        "prompt_number",
+        "output_type",
+        "name",
+        "execution_count",
+        "application/vnd.jupyter.widget-view+json",
+        "image/png",
+        "image/jpeg",
+    }
+)
 
 
 def compared(outputs: list) -> dict[str, list]:
@@ -162,8 +174,12 @@ def refresh(name: str) -> Path:
         saved = dict(os.environ)
         os.environ.update(run_env(run_root))  # the kernel inherits this process' environment
         try:
-            NotebookClient(nb, timeout=600, kernel_name="python3",
-                           resources={"metadata": {"path": str(notebooks_dir())}}).execute()
+            NotebookClient(
+                nb,
+                timeout=600,
+                kernel_name="python3",
+                resources={"metadata": {"path": str(notebooks_dir())}},
+            ).execute()
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -171,8 +187,12 @@ def refresh(name: str) -> Path:
     for marker in CHECKED[name]:
         cell = cell_for(nb, marker, f"notebooks/{name}.ipynb")
         kept = nbformat.v4.new_code_cell(cell.source, metadata={"tags": [TAG]})
-        kept.outputs = [o for o in cell.outputs if o.get("output_type") != "display_data"
-                        or "application/vnd.jupyter.widget-view+json" not in o.get("data", {})]
+        kept.outputs = [
+            o
+            for o in cell.outputs
+            if o.get("output_type") != "display_data"
+            or "application/vnd.jupyter.widget-view+json" not in o.get("data", {})
+        ]
         reference.cells.append(kept)
     EXPECTED_DIR.mkdir(exist_ok=True)
     nbformat.write(reference, reference_path(name))

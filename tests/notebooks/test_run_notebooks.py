@@ -21,9 +21,12 @@ NOISE = re.compile(r"\w+Warning:|without encryption|resolving request headers")
 
 def noise_in(executed: nbformat.NotebookNode) -> list[str]:
     """The stderr outputs of an executed notebook that are library noise, with their cell."""
-    return [f"cell {i}: {output.text.strip()[:300]}"
-            for i, cell in enumerate(executed.cells) for output in cell.get("outputs", [])
-            if output.get("name") == "stderr" and NOISE.search(output.get("text", ""))]
+    return [
+        f"cell {i}: {output.text.strip()[:300]}"
+        for i, cell in enumerate(executed.cells)
+        for output in cell.get("outputs", [])
+        if output.get("name") == "stderr" and NOISE.search(output.get("text", ""))
+    ]
 
 
 @pytest.fixture
@@ -54,5 +57,5 @@ def test_notebook_runs(name: str, tmp_path: Path, nbval_run_root: Path) -> None:
         changed = changed_cells(checked, executed)
         assert not changed, (
             f"a checked cell printed something else (if on purpose, refresh with "
-            f"`.venv/bin/python -m tests.notebooks.nbval_cells {checked}`):\n"
-            + "\n".join(changed))
+            f"`.venv/bin/python -m tests.notebooks.nbval_cells {checked}`):\n" + "\n".join(changed)
+        )

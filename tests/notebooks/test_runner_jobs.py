@@ -25,10 +25,12 @@ Path(folder, name + ".json").write_text(json.dumps(
 
 def _notebook(path: Path, name: str, folder: Path) -> None:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    params = nbformat.v4.new_code_cell(f'backend = "local"\nname = "{name}"\n'
-                                       f'folder = "{folder}"')
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    params = nbformat.v4.new_code_cell(f'backend = "local"\nname = "{name}"\nfolder = "{folder}"')
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(CELL)]
     nbformat.write(nb, path)
@@ -46,8 +48,9 @@ def test_two_notebooks_run_at_once(
     monkeypatch.setenv("MLOPS_PROJECT_ROOT", str(tmp_path))  # the worker processes see it
     out = tmp_path / "build"
     assert main(["run", "dvc_cml", "preflight", "--jobs", "2", "--output-dir", str(out)]) == 0
-    first, second = (json.loads((marks / f"{n}.json").read_text())
-                     for n in ("preflight", "dvc_cml"))
+    first, second = (
+        json.loads((marks / f"{n}.json").read_text()) for n in ("preflight", "dvc_cml")
+    )
     assert first["pid"] != second["pid"]
     assert first["start"] < second["end"] and second["start"] < first["end"], "not at once"
     lines = capsys.readouterr().out.splitlines()

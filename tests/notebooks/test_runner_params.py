@@ -30,7 +30,8 @@ def test_unknown_parameter_is_refused_with_the_known_names(
 def test_parameters_are_split_into_notebook_and_environment(tiny_notebook: Maker) -> None:
     tiny_notebook([])
     parameters, environment = split_params(
-        "preflight", {"min_accuracy": 0.95, "ibm_api_key": SECRET})
+        "preflight", {"min_accuracy": 0.95, "ibm_api_key": SECRET}
+    )
     assert parameters == {"min_accuracy": 0.95}
     assert environment == {"MLOPS_IBM_API_KEY": SECRET}
 
@@ -45,15 +46,32 @@ def test_a_run_of_several_notebooks_takes_a_name_one_of_them_has() -> None:
 def test_secret_reaches_the_kernel_but_not_the_notebook(
     tiny_notebook: Maker, tmp_path: Path, run_root: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    tiny_notebook([
-        "import hashlib, os\n"
-        "from mlops_helpers.config import Settings\n"
-        "key = Settings.load('watson_openscale').secret('ibm_api_key').reveal()\n"
-        "print('sha256', hashlib.sha256(key.encode()).hexdigest())",
-    ])
+    tiny_notebook(
+        [
+            "import hashlib, os\n"
+            "from mlops_helpers.config import Settings\n"
+            "key = Settings.load('watson_openscale').secret('ibm_api_key').reveal()\n"
+            "print('sha256', hashlib.sha256(key.encode()).hexdigest())",
+        ]
+    )
     out = tmp_path / "build"
-    assert main(["run", "preflight", "-p", "ibm_api_key", SECRET, "-p", "min_accuracy", "0.5",
-                 "--output-dir", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "preflight",
+                "-p",
+                "ibm_api_key",
+                SECRET,
+                "-p",
+                "min_accuracy",
+                "0.5",
+                "--output-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     captured = capfd.readouterr()
     text = (out / "00_preflight.ipynb").read_text()
     assert SECRET not in text, "the secret was written into the executed notebook"
@@ -65,10 +83,14 @@ def test_secret_reaches_the_kernel_but_not_the_notebook(
     assert "without encryption" not in captured.out + captured.err
 
 
-@pytest.mark.parametrize(("pair", "message"), [
-    (("min_accuracy", "1.5"), "must be a number in [0, 1]"),
-    (("ibm_apikey_typo", "x"), "reads no secret 'ibm_apikey_typo'; the secrets it reads: "),
-], ids=["out-of-range", "unknown-secret"])
+@pytest.mark.parametrize(
+    ("pair", "message"),
+    [
+        (("min_accuracy", "1.5"), "must be a number in [0, 1]"),
+        (("ibm_apikey_typo", "x"), "reads no secret 'ibm_apikey_typo'; the secrets it reads: "),
+    ],
+    ids=["out-of-range", "unknown-secret"],
+)
 def test_bad_values_and_unknown_secrets_are_refused_before_anything_runs(
     pair: tuple[str, str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,8 +16,9 @@ def _source(cell: dict[str, Any]) -> str:
     return source if isinstance(source, str) else "".join(source)
 
 
-def first_stages(notebook: dict[str, Any], last_stage: str,
-                 extra: Sequence[str] = ()) -> dict[str, Any]:
+def first_stages(
+    notebook: dict[str, Any], last_stage: str, extra: Sequence[str] = ()
+) -> dict[str, Any]:
     """The cells through the one that runs ``last_stage``, then a code cell for each of
     ``extra``, then the notebook's last code cell, which releases what the run started."""
     cells = notebook["cells"]

@@ -43,7 +43,11 @@ def test_the_grid_shows_each_attendee_and_each_stage(tmp_path: Path) -> None:
     assert grid["attendees"] == ["ana", "bo", "cy"]
     ana = grid["rows"]["ana"]["dvc_cml"]
     assert [ana[s]["status"] for s in STAGES["dvc_cml"]] == [
-        "done", "done", "failed", "not started"]
+        "done",
+        "done",
+        "failed",
+        "not started",
+    ]
     assert ana["lock_check"]["message"] == "GateFailed: dvc.lock is stale"
     for name in ("bo", "cy"):  # nothing run, or a file being written: not started
         assert {c["status"] for c in grid["rows"][name]["dvc_cml"].values()} == {"not started"}

@@ -25,14 +25,19 @@ pytestmark = [pytest.mark.room, pytest.mark.slow, pytest.mark.xdist_group("room"
 
 ATTENDEES = [f"att{i}" for i in range(1, 5)]
 # half the room on one scenario, half on the other, so two scenarios' servers run side by side
-SCENARIO_OF = {name: ("sagemaker_byo", "watson_openscale")[i % 2]
-               for i, name in enumerate(ATTENDEES)}
-NOTEBOOK_OF = {"sagemaker_byo": "mlops-workshop/notebooks/02_sagemaker_byo.ipynb",
-               "watson_openscale": "mlops-workshop/notebooks/03_watson_openscale.ipynb"}
+SCENARIO_OF = {
+    name: ("sagemaker_byo", "watson_openscale")[i % 2] for i, name in enumerate(ATTENDEES)
+}
+NOTEBOOK_OF = {
+    "sagemaker_byo": "mlops-workshop/notebooks/02_sagemaker_byo.ipynb",
+    "watson_openscale": "mlops-workshop/notebooks/03_watson_openscale.ipynb",
+}
 LAST_STAGE_OF = {"sagemaker_byo": "train_status", "watson_openscale": "space"}
 # what the grid must show done: the stages through LAST_STAGE_OF, then the closing cell's
-DONE_OF = {"sagemaker_byo": {"build", "train", "train_status", "teardown"},
-           "watson_openscale": {"setup", "space", "cleanup"}}
+DONE_OF = {
+    "sagemaker_byo": {"build", "train", "train_status", "teardown"},
+    "watson_openscale": {"setup", "space", "cleanup"},
+}
 
 
 def instructor_view(room: Room) -> dict:
@@ -67,8 +72,11 @@ def test_a_new_name_needs_the_workshop_code(room: Room) -> None:
 
 def test_four_attendees_run_a_notebook_each_at_once(room: Room) -> None:
     with RoomWatch(room.spec.room_dir) as watch, ThreadPoolExecutor(len(ATTENDEES)) as pool:
-        runs = dict(zip(ATTENDEES, pool.map(lambda n: first_stages_session(room, n), ATTENDEES),
-                        strict=True))
+        runs = dict(
+            zip(
+                ATTENDEES, pool.map(lambda n: first_stages_session(room, n), ATTENDEES), strict=True
+            )
+        )
     failures = [f"{r.attendee} {r.path}: {r.error}" for r in runs.values() if not r.ok]
     assert not failures, failures
     assert all(r.cells >= 6 for r in runs.values())  # every code cell of the cut notebooks
@@ -80,7 +88,8 @@ def test_four_attendees_run_a_notebook_each_at_once(room: Room) -> None:
     homes = Path(room.spec.room_dir) / "homes"
     for name in ATTENDEES:
         assert {p.name for p in (homes / name / "runs").iterdir()} == {
-            f"{SCENARIO_OF[name]}-{name}"}
+            f"{SCENARIO_OF[name]}-{name}"
+        }
         assert (homes / name / "mlops-workshop" / ".git").is_dir()  # their own copy
 
     grid = instructor_view(room)

@@ -32,12 +32,24 @@ from mlops_helpers.waiting import wait_until
 from tests.room.conftest import INSTRUCTOR_CODE, WORKSHOP_CODE
 from tests.room.first_stages import first_stages
 
-pytestmark = [pytest.mark.room, pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.xdist_group("room")]
+pytestmark = [
+    pytest.mark.room,
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("room"),
+]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # One of test_room's attendees (on sagemaker_byo), whose server is already up when that file
 # ran first (a server is not started twice); alone, signing in starts it.
 LEARNER = "att1"
@@ -56,10 +68,11 @@ wait_until(lambda: time.monotonic() >= ready_at, what="a clock 1.5 s ahead", tim
            interval=0.1, describe=lambda ok: "ready" if ok else "not yet")"""
 # Every cell rendered in the page (JupyterLab 4 otherwise only renders what is in view), and
 # no autosave: what the learner's settings editor would store.
-LAB_SETTINGS = {"@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
-                "@jupyterlab/docmanager-extension:plugin": {"autosave": False},
-                "@jupyterlab/apputils-extension:notification": {"fetchNews": "false",
-                                                                "checkForUpdates": False}}
+LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+    "@jupyterlab/docmanager-extension:plugin": {"autosave": False},
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+}
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +81,7 @@ def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.skip("no chromium: apt-get install chromium (.ci/run does it on CI)")
     with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                              args=FLAGS)
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         try:
             yield launched
         finally:
@@ -96,9 +108,12 @@ def prepare_the_notebook(learner: Attendee) -> int:
     """Save the learner's lab settings and the cut notebook through their server's APIs;
     returns how many code cells the notebook has."""
     for plugin, values in LAB_SETTINGS.items():
-        saved = requests.put(f"{learner.server_url}/lab/api/settings/{plugin}",
-                             headers={"Authorization": f"token {learner.token}"},
-                             json={"raw": json.dumps(values)}, timeout=60)
+        saved = requests.put(
+            f"{learner.server_url}/lab/api/settings/{plugin}",
+            headers={"Authorization": f"token {learner.token}"},
+            json={"raw": json.dumps(values)},
+            timeout=60,
+        )
         assert saved.status_code == 204, (plugin, saved.status_code, saved.text[:200])
     notebook = first_stages(learner.notebook(LESSON), LAST_STAGE, [WAIT_CELL])
     learner.save_notebook(NOTEBOOK, notebook)
@@ -128,6 +143,7 @@ def _page_state(page: Any) -> dict[str, Any]:
 def _wait_for_an_idle_kernel(page: Any, learner: Attendee) -> None:
     """The notebook's kernel has started. On a slow machine JupyterLab may ask which kernel
     to start before it has the kernel list; the answer is its proposal (Python 3)."""
+
     def probe() -> list[str]:
         dialog = page.locator(".jp-Dialog .jp-mod-accept")
         if dialog.count():
@@ -136,8 +152,15 @@ def _wait_for_an_idle_kernel(page: Any, learner: Attendee) -> None:
         assert sessions.status_code == 200, sessions.text[:200]
         return [s["kernel"]["execution_state"] for s in sessions.json()]
 
-    wait_until(probe, what="the notebook's kernel", timeout=180, interval=0.3,
-               until=lambda states: states == ["idle"], describe=str, progress=False)
+    wait_until(
+        probe,
+        what="the notebook's kernel",
+        timeout=180,
+        interval=0.3,
+        until=lambda states: states == ["idle"],
+        describe=str,
+        progress=False,
+    )
 
 
 def _started_by_the_notebook(room: Room) -> list[str]:
@@ -148,14 +171,16 @@ def _started_by_the_notebook(room: Room) -> list[str]:
             command = " ".join(proc.cmdline())
         except psutil.Error:
             continue
-        if name == LEARNER and not ("jupyterhub-singleuser" in command
-                                    or "ipykernel_launcher" in command):
+        if name == LEARNER and not (
+            "jupyterhub-singleuser" in command or "ipykernel_launcher" in command
+        ):
             found.append(command)
     return found
 
 
 def test_attendee_runs_first_stages_and_instructor_sees_them(
-        room: Room, browser: Any, tmp_path: Path) -> None:
+    room: Room, browser: Any, tmp_path: Path
+) -> None:
     learner = Attendee(room.url, LEARNER, WORKSHOP_CODE)  # the script's side: settings, notebook
     learner.sign_in()
     learner.start_server()  # after test_room it is up, and this only gives the API token
@@ -178,7 +203,10 @@ def test_attendee_runs_first_stages_and_instructor_sees_them(
                     ".jp-Notebook-ExecutionIndicator[data-status='idle']");
                 return idle && p.length > 0 && /^\\[\\d+\\]:$/.test(p[0].innerText)
                     && p.every(e => !e.innerText.includes('*'));
-            }""", timeout=240_000, polling=300)
+            }""",
+            timeout=240_000,
+            polling=300,
+        )
         state = _page_state(page)
     finally:
         page.screenshot(path=str(tmp_path / "attendee.png"), full_page=True)  # pass or fail
@@ -188,14 +216,22 @@ def test_attendee_runs_first_stages_and_instructor_sees_them(
     bars = state["bars"]
     assert bars, "the wait cell drew no progress bar"
     red = [b for b in bars if "danger" in b["classes"]]
-    unfinished = [b for b in bars if b["visible"] and
-                  ("success" not in b["classes"] or b["width"] != "100%")]
+    unfinished = [
+        b for b in bars if b["visible"] and ("success" not in b["classes"] or b["width"] != "100%")
+    ]
     assert red == [] and unfinished == [], bars
-    assert any("done: a clock 1.5 s ahead" in b["text"] and "last status: ready" in b["text"]
-               for b in bars), bars
-    wait_until(lambda: _started_by_the_notebook(room), what="the notebook's servers to end",
-               timeout=15, interval=0.2, until=lambda left: left == [], describe=str,
-               progress=False)
+    assert any(
+        "done: a clock 1.5 s ahead" in b["text"] and "last status: ready" in b["text"] for b in bars
+    ), bars
+    wait_until(
+        lambda: _started_by_the_notebook(room),
+        what="the notebook's servers to end",
+        timeout=15,
+        interval=0.2,
+        until=lambda left: left == [],
+        describe=str,
+        progress=False,
+    )
 
     teacher = person(browser)
     sign_in(teacher, room.url, "teacher", INSTRUCTOR_CODE)
@@ -204,7 +240,8 @@ def test_attendee_runs_first_stages_and_instructor_sees_them(
     row.wait_for()
     teacher.wait_for_function(
         f"() => document.querySelectorAll(\"tr[data-attendee='{LEARNER}'] "
-        f"td[data-status='done']\").length >= {len(STAGES_DONE)}")
+        f"td[data-status='done']\").length >= {len(STAGES_DONE)}"
+    )
     teacher.screenshot(path=str(tmp_path / "instructor.png"), full_page=True)
     assert row.locator("td[data-status='done']").count() == len(STAGES_DONE)
     assert row.locator("td[data-status='failed']").count() == 0

@@ -42,8 +42,9 @@ def chart_errors(config: dict[str, Any]) -> list[str]:
     schema = without_descriptions(yaml.safe_load((Z2JH / "values.schema.yaml").read_text()))
     validator = jsonschema.Draft7Validator(schema)
     merged = deep_merge(defaults, config)
-    return sorted(f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
-                  for e in validator.iter_errors(merged))
+    return sorted(
+        f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(merged)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +55,15 @@ def config() -> dict[str, Any]:
     text = (ROOM / "z2jh-config.yaml").read_text()
     flag = "--set-file hub.extraFiles.workshop-auth.stringData=mlops_helpers/room/authenticator.py"
     assert flag in text, "the install command in the config's header changed"
-    set_file = {"hub": {"extraFiles": {"workshop-auth": {
-        "stringData": (ROOT / "mlops_helpers" / "room" / "authenticator.py").read_text()}}}}
+    set_file = {
+        "hub": {
+            "extraFiles": {
+                "workshop-auth": {
+                    "stringData": (ROOT / "mlops_helpers" / "room" / "authenticator.py").read_text()
+                }
+            }
+        }
+    }
     return deep_merge(yaml.safe_load(text), set_file)
 
 
@@ -63,13 +71,17 @@ def test_the_room_config_validates_against_the_chart_schema(config: dict[str, An
     assert chart_errors(config) == []
 
 
-@pytest.mark.parametrize("path, value", [
-    (("singleuser", "memmory"), {"limit": "2G"}),  # a typo
-    (("cull", "timeout"), "an hour"),  # a wrong type
-    (("singleuser", "storage", "type"), "shared"),  # not one of the chart's storage types
-])
-def test_a_wrong_key_or_value_fails(config: dict[str, Any], path: tuple[str, ...],
-                                    value: Any) -> None:
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        (("singleuser", "memmory"), {"limit": "2G"}),  # a typo
+        (("cull", "timeout"), "an hour"),  # a wrong type
+        (("singleuser", "storage", "type"), "shared"),  # not one of the chart's storage types
+    ],
+)
+def test_a_wrong_key_or_value_fails(
+    config: dict[str, Any], path: tuple[str, ...], value: Any
+) -> None:
     broken = copy.deepcopy(config)
     node = broken
     for key in path[:-1]:
@@ -100,8 +112,9 @@ def test_the_room_manifests_are_valid_kubernetes() -> None:
     manifests = sorted((ROOM / "k8s").glob("*.yaml"))
     assert manifests
     validate = str(Path(sys.executable).parent / "kubernetes-validate")
-    done = subprocess.run([validate, "--strict", *map(str, manifests)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [validate, "--strict", *map(str, manifests)], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -9,5 +9,6 @@ from tests.jenkins_shaped import Origin, make_origin, project_tree
 def origin(tmp_path_factory: pytest.TempPathFactory) -> Origin:
     """A bare repository of the project as it is now, for the Jenkins-shaped builds of one
     test file (module scope: each file, pinned to its own xdist worker, makes its own)."""
-    return make_origin(project_tree(), tmp_path_factory.mktemp("repo") / "origin.git",
-                       pr_branch=None)
+    return make_origin(
+        project_tree(), tmp_path_factory.mktemp("repo") / "origin.git", pr_branch=None
+    )

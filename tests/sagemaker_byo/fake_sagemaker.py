@@ -52,7 +52,7 @@ def _s3(account_id: str) -> Any:
 
 
 def _split(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     return bucket, key
 
 
@@ -66,12 +66,18 @@ def update_endpoint(self: SageMakerResponse) -> ActionResult:
     described = backend.describe_endpoint_config(config)  # ValidationError when missing
     endpoint.endpoint_config_name = config
     endpoint.production_variants = endpoint._process_production_variants(
-        described["ProductionVariants"])
+        described["ProductionVariants"]
+    )
     return ActionResult({"EndpointArn": endpoint.arn})
 
 
-def _run_train(job: Any, hyperparameters: dict[str, str], channels: list[dict[str, Any]],
-               account_id: str, site: Path) -> None:
+def _run_train(
+    job: Any,
+    hyperparameters: dict[str, str],
+    channels: list[dict[str, Any]],
+    account_id: str,
+    site: Path,
+) -> None:
     """The container's ``train`` in an /opt/ml tree filled from the job's S3 channels."""
     s3 = _s3(account_id)
     with tempfile.TemporaryDirectory(prefix="fake-sagemaker-job-") as tmp:
@@ -79,9 +85,17 @@ def _run_train(job: Any, hyperparameters: dict[str, str], channels: list[dict[st
         config = base / "input" / "config"
         config.mkdir(parents=True)
         (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-        (config / "inputdataconfig.json").write_text(json.dumps({
-            c["ChannelName"]: {"ContentType": c.get("ContentType", ""),
-                               "TrainingInputMode": "File"} for c in channels}))
+        (config / "inputdataconfig.json").write_text(
+            json.dumps(
+                {
+                    c["ChannelName"]: {
+                        "ContentType": c.get("ContentType", ""),
+                        "TrainingInputMode": "File",
+                    }
+                    for c in channels
+                }
+            )
+        )
         for channel in channels:
             bucket, prefix = _split(channel["DataSource"]["S3DataSource"]["S3Uri"])
             folder = base / "input" / "data" / channel["ChannelName"]
@@ -89,16 +103,24 @@ def _run_train(job: Any, hyperparameters: dict[str, str], channels: list[dict[st
             for key in list(s3.get_bucket(bucket).keys):
                 if key.startswith(prefix) and not key.endswith("/"):
                     body = s3.get_object(bucket, key).value
-                    (folder / key[len(prefix):].replace("/", "_")).write_bytes(body)
+                    (folder / key[len(prefix) :].replace("/", "_")).write_bytes(body)
         python, site_env = image_site.python(site)
-        done = subprocess.run([*python, str(container_dir() / "program" / "train")],
-                              env={"BYO_OPT_ML": str(base), "PATH": "/usr/bin:/bin", **site_env},
-                              capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(
+            [*python, str(container_dir() / "program" / "train")],
+            env={"BYO_OPT_ML": str(base), "PATH": "/usr/bin:/bin", **site_env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         failure = base / "output" / "failure"
         if done.returncode != 0:
             job.training_job_status = job.secondary_status = "Failed"
-            job.failure_reason = (failure.read_text().strip() if failure.is_file()
-                                  else f"train exited with {done.returncode}")
+            job.failure_reason = (
+                failure.read_text().strip()
+                if failure.is_file()
+                else f"train exited with {done.returncode}"
+            )
             return
         packed = io.BytesIO()
         with tarfile.open(fileobj=packed, mode="w:gz") as tar:
@@ -111,8 +133,13 @@ def _run_train(job: Any, hyperparameters: dict[str, str], channels: list[dict[st
 def _running_jobs(original: Any, site: Path) -> Any:
     def create_training_job(self: SageMakerModelBackend, **kwargs: Any) -> Any:
         job = original(self, **kwargs)
-        _run_train(job, kwargs.get("hyper_parameters") or {},
-                   kwargs.get("input_data_config") or [], self.account_id, site)
+        _run_train(
+            job,
+            kwargs.get("hyper_parameters") or {},
+            kwargs.get("input_data_config") or [],
+            self.account_id,
+            site,
+        )
         return job
 
     return create_training_job
@@ -149,31 +176,41 @@ def invoke_endpoint(self: SageMakerRuntimeResponse) -> tuple[int, dict[str, str]
     try:
         estimator, digest = _Served.model(backend.account_id, backend.region_name, name)
     except KeyError:
-        return 400, {"Content-Type": "application/json"}, json.dumps(
-            {"__type": "ValidationError", "message": f"Endpoint {name} not found."})
+        return (
+            400,
+            {"Content-Type": "application/json"},
+            json.dumps({"__type": "ValidationError", "message": f"Endpoint {name} not found."}),
+        )
     body = self.body.decode() if isinstance(self.body, bytes) else str(self.body)
     rows = np.loadtxt(io.StringIO(body), delimiter=",", ndmin=2)
     labels = "\n".join(str(int(v)) for v in estimator.predict(rows)) + "\n"
-    return 200, {"Content-Type": "text/csv",
-                 "x-Amzn-Invoked-Production-Variant": "AllTraffic",
-                 "X-Amzn-SageMaker-Custom-Attributes": f"model_digest={digest}"}, labels
+    return (
+        200,
+        {
+            "Content-Type": "text/csv",
+            "x-Amzn-Invoked-Production-Variant": "AllTraffic",
+            "X-Amzn-SageMaker-Custom-Attributes": f"model_digest={digest}",
+        },
+        labels,
+    )
 
 
 @contextmanager
 def completed_sagemaker() -> Iterator[None]:
     """Install the three completions for the duration of the block."""
     packages = tempfile.TemporaryDirectory(prefix="fake-sagemaker-image-")
-    site = image_site.link_site(container_dir() / "requirements.txt",
-                                Path(packages.name) / image_site.SITE_DIR)
+    site = image_site.link_site(
+        container_dir() / "requirements.txt", Path(packages.name) / image_site.SITE_DIR
+    )
     saved = {
-        (SageMakerResponse, "update_endpoint"): getattr(SageMakerResponse, "update_endpoint",
-                                                        None),
+        (SageMakerResponse, "update_endpoint"): getattr(SageMakerResponse, "update_endpoint", None),
         (SageMakerModelBackend, "create_training_job"): SageMakerModelBackend.create_training_job,
         (SageMakerRuntimeResponse, "invoke_endpoint"): SageMakerRuntimeResponse.invoke_endpoint,
     }
     SageMakerResponse.update_endpoint = update_endpoint  # type: ignore[attr-defined]
     SageMakerModelBackend.create_training_job = _running_jobs(  # type: ignore[method-assign]
-        SageMakerModelBackend.create_training_job, site)
+        SageMakerModelBackend.create_training_job, site
+    )
     SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint  # type: ignore[method-assign]
     try:
         yield

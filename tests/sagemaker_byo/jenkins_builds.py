@@ -10,18 +10,35 @@ from mlops_helpers.servers import http_json
 from tests.jenkins_shaped import BuildResult, Origin, run_jenkinsfile
 
 JENKINSFILE = "scenarios/sagemaker_byo/Jenkinsfile"
-BUILD_STAGES = ["BuildPushContainer", "TrainModel", "TrainStatus", "DeployToTest", "SmokeTest",
-                "DeployToProd"]
+BUILD_STAGES = [
+    "BuildPushContainer",
+    "TrainModel",
+    "TrainStatus",
+    "DeployToTest",
+    "SmokeTest",
+    "DeployToProd",
+]
 REGION = "eu-west-2"
 ATTENDEE = "jt"
 RUN_DIR = f"runs/sagemaker_byo-{ATTENDEE}"
 
 
-def build(origin: Origin, workspace: Path, number: int, agent_env: dict[str, str] | None = None,
-          **params: Any) -> BuildResult:
-    return run_jenkinsfile(origin, workspace, script_path=JENKINSFILE, build_number=number,
-                           params={"ATTENDEE": ATTENDEE, **params}, agent_env=agent_env,
-                           timeout=600)
+def build(
+    origin: Origin,
+    workspace: Path,
+    number: int,
+    agent_env: dict[str, str] | None = None,
+    **params: Any,
+) -> BuildResult:
+    return run_jenkinsfile(
+        origin,
+        workspace,
+        script_path=JENKINSFILE,
+        build_number=number,
+        params={"ATTENDEE": ATTENDEE, **params},
+        agent_env=agent_env,
+        timeout=600,
+    )
 
 
 def state(workspace: Path, *parts: str) -> dict[str, Any]:

@@ -50,16 +50,32 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     RecordingDocker.calls = []
     with mock_aws(), completed_sagemaker():
         role = boto3.client("iam", region_name=REGION).create_role(
-            RoleName="byo-sagemaker", AssumeRolePolicyDocument=json.dumps({
-                "Version": "2012-10-17", "Statement": [{
-                    "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
-                    "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+            RoleName="byo-sagemaker",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sagemaker.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )["Role"]["Arn"]
         yield role
 
 
 def context(make_settings, role: str, events: list[str], **params: Any) -> StageContext:
-    settings = make_settings("sagemaker_byo", backend="aws", aws_region=REGION,
-                             sagemaker_role_arn=role, poll_interval=0.01, **params)
+    settings = make_settings(
+        "sagemaker_byo",
+        backend="aws",
+        aws_region=REGION,
+        sagemaker_role_arn=role,
+        poll_interval=0.01,
+        **params,
+    )
     ctx = PIPELINE.context(settings=settings, log=lambda m: events.append(f"say {m}"))
 
     def record(model: Any, **_: Any) -> None:
@@ -99,7 +115,8 @@ def test_full_pipeline_call_sequence_cleanup_and_update_in_place(aws: str, make_
     assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] == REGION
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
     assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"][
-        "BlockPublicPolicy"]
+        "BlockPublicPolicy"
+    ]
     s3.head_object(Bucket=bucket, Key="data/train/train.csv")
     # the training job: our image, role and a maximum runtime
     sm = boto3.client("sagemaker", region_name=REGION)
@@ -113,13 +130,20 @@ def test_full_pipeline_call_sequence_cleanup_and_update_in_place(aws: str, make_
     names = sorted(e["EndpointName"] for e in sm.list_endpoints()["Endpoints"])
     assert names == ["byo-prod-test", "byo-test-test"]
     assert position(events, "will start (paid): training job") < events.index(
-        "call sagemaker.CreateTrainingJob")
+        "call sagemaker.CreateTrainingJob"
+    )
     assert position(events, "byo-test-test: 1 x ml.t2.medium") < events.index(
-        "call sagemaker.CreateEndpoint")
+        "call sagemaker.CreateEndpoint"
+    )
     calls = [e for e in events if e.startswith("call sagemaker.Create")]
-    assert calls == ["call sagemaker.CreateTrainingJob", "call sagemaker.CreateModel",
-                     "call sagemaker.CreateEndpointConfig", "call sagemaker.CreateEndpoint",
-                     "call sagemaker.CreateEndpointConfig", "call sagemaker.CreateEndpoint"]
+    assert calls == [
+        "call sagemaker.CreateTrainingJob",
+        "call sagemaker.CreateModel",
+        "call sagemaker.CreateEndpointConfig",
+        "call sagemaker.CreateEndpoint",
+        "call sagemaker.CreateEndpointConfig",
+        "call sagemaker.CreateEndpoint",
+    ]
     assert "call ecr.GetAuthorizationToken" in events
 
     # cleanup ends the build: production (endpoint, its configuration, its model) stays
@@ -127,7 +151,8 @@ def test_full_pipeline_call_sequence_cleanup_and_update_in_place(aws: str, make_
     job = ctx.state.get("training_job")
     assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == ["byo-prod-test"]
     assert [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]] == [
-        f"{job}-prod"]
+        f"{job}-prod"
+    ]
     assert [m["ModelName"] for m in sm.list_models()["Models"]] == [job]
     assert ctx.tracker.list() == []
 
@@ -158,7 +183,8 @@ def test_rebuild_of_a_pushed_image_skips_docker(aws: str, make_settings) -> None
     boto3.client("ecr", region_name=REGION).put_image(
         repositoryName="byo-scikit-test",
         imageManifest=json.dumps({"schemaVersion": 2, "mediaType": MANIFEST}),
-        imageTag=first["tag"])
+        imageTag=first["tag"],
+    )
     RecordingDocker.calls = []
     again = PIPELINE.run_stage("build", ctx)
     assert again["uri"] == first["uri"] and again["pushed"] is False
@@ -201,8 +227,7 @@ def test_deployed_lambda_errors_fail_the_stage(aws: str, make_settings) -> None:
 
 
 def test_region_is_required(make_settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in ("AWS_REGION", "AWS_DEFAULT_REGION", "MLOPS_AWS_REGION",
-                "MLOPS_AWS_DEFAULT_REGION"):
+    for key in ("AWS_REGION", "AWS_DEFAULT_REGION", "MLOPS_AWS_REGION", "MLOPS_AWS_DEFAULT_REGION"):
         monkeypatch.delenv(key, raising=False)
     ctx = PIPELINE.context(settings=make_settings("sagemaker_byo", backend="aws"))
     with pytest.raises(Exception, match="aws_default_region"):
@@ -212,14 +237,21 @@ def test_region_is_required(make_settings, monkeypatch: pytest.MonkeyPatch) -> N
 def test_no_credentials_is_one_line_before_any_work(
     make_settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                "AWS_PROFILE", "MLOPS_AWS_ACCESS_KEY_ID", "MLOPS_AWS_SECRET_ACCESS_KEY"):
+    for key in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "MLOPS_AWS_ACCESS_KEY_ID",
+        "MLOPS_AWS_SECRET_ACCESS_KEY",
+    ):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    ctx = PIPELINE.context(settings=make_settings("sagemaker_byo", backend="aws",
-                                                  aws_region=REGION))
+    ctx = PIPELINE.context(
+        settings=make_settings("sagemaker_byo", backend="aws", aws_region=REGION)
+    )
     with pytest.raises(BackendUnavailable, match="no AWS credentials found") as caught:
         PIPELINE.run_stage("train", ctx)
     assert "\n" not in str(caught.value)

@@ -48,14 +48,24 @@ def sagemaker_job(image: Image, tmp_path_factory: pytest.TempPathFactory) -> Job
 
 
 @pytest.fixture(scope="module")
-def endpoint(sagemaker_job: Job, image: Image,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedServer]:
-    yield from serve("byo-contract", sagemaker_job, image, tmp_path_factory.mktemp("run"),
-                     env={"BYO_MAX_PAYLOAD_BYTES": str(MAX_BODY)})
+def endpoint(
+    sagemaker_job: Job, image: Image, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ManagedServer]:
+    yield from serve(
+        "byo-contract",
+        sagemaker_job,
+        image,
+        tmp_path_factory.mktemp("run"),
+        env={"BYO_MAX_PAYLOAD_BYTES": str(MAX_BODY)},
+    )
 
 
-def post(server: ManagedServer, body: bytes, content_type: str | None = "text/csv",
-         accept: str | None = None) -> tuple[int, object]:
+def post(
+    server: ManagedServer,
+    body: bytes,
+    content_type: str | None = "text/csv",
+    accept: str | None = None,
+) -> tuple[int, object]:
     headers = {}
     if content_type is not None:
         headers["Content-Type"] = content_type
@@ -73,12 +83,15 @@ def test_train_writes_the_model_and_its_metadata(sagemaker_job: Job) -> None:
     assert not (sagemaker_job.base / "output" / "failure").exists()
 
 
-@pytest.mark.parametrize(("hyperparameters", "reason"), [
-    ({"max_depth": "0"}, "max_depth=0 must be at least 1"),
-    ({"max_depth": "deep"}, "is not an integer"),
-    ({"criterion": "best"}, "criterion='best'"),
-    ({"learning_rate": "0.1"}, "unknown hyperparameter"),
-])
+@pytest.mark.parametrize(
+    ("hyperparameters", "reason"),
+    [
+        ({"max_depth": "0"}, "max_depth=0 must be at least 1"),
+        ({"max_depth": "deep"}, "is not an integer"),
+        ({"criterion": "best"}, "criterion='best'"),
+        ({"learning_rate": "0.1"}, "unknown hyperparameter"),
+    ],
+)
 def test_bad_hyperparameter_fails_with_the_reason(
     run_train: Train, tmp_path: Path, hyperparameters: dict[str, str], reason: str
 ) -> None:
@@ -133,9 +146,14 @@ def test_missing_or_bad_training_data_fails_with_the_reason(
 
 def test_serve_refuses_to_start_without_a_model(image: Image, tmp_path: Path) -> None:
     python, site_env = image
-    done = subprocess.run([*python, str(PROGRAM / "serve"), "--port", "1"],
-                          capture_output=True, text=True, timeout=60, check=False,
-                          env={"BYO_OPT_ML": str(tmp_path), "PATH": "/usr/bin:/bin", **site_env})
+    done = subprocess.run(
+        [*python, str(PROGRAM / "serve"), "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"BYO_OPT_ML": str(tmp_path), "PATH": "/usr/bin:/bin", **site_env},
+    )
     assert done.returncode == 2 and "no model" in done.stderr
 
 
@@ -144,8 +162,12 @@ def test_ping_names_the_model_it_serves(endpoint: ManagedServer, sagemaker_job: 
     status, body = http_json("GET", f"{endpoint.url}/ping")
     digest = sagemaker_job.meta["model_sha256"]
     assert (status, body) == (200, {"status": "ok", "model_digest": digest})
-    resp = requests.post(f"{endpoint.url}/invocations", data=b"5.1,3.5,1.4,0.2",
-                         headers={"Content-Type": "text/csv"}, timeout=10)
+    resp = requests.post(
+        f"{endpoint.url}/invocations",
+        data=b"5.1,3.5,1.4,0.2",
+        headers={"Content-Type": "text/csv"},
+        timeout=10,
+    )
     assert resp.headers["X-Amzn-SageMaker-Custom-Attributes"] == f"model_digest={digest}"
 
 
@@ -160,32 +182,36 @@ def test_json_in_json_out_and_accept_wins(endpoint: ManagedServer) -> None:
     assert (status, body) == (200, {"predictions": [0]})
     status, body = post(endpoint, b"6.7,3.0,5.2,2.3", accept="application/json")
     assert (status, body) == (200, {"predictions": [2]})
-    status, body = post(endpoint, b"[6.7,3.0,5.2,2.3]", "application/json; charset=utf-8",
-                        accept="text/csv")
+    status, body = post(
+        endpoint, b"[6.7,3.0,5.2,2.3]", "application/json; charset=utf-8", accept="text/csv"
+    )
     assert (status, str(body).strip()) == (200, "2")
 
 
-@pytest.mark.parametrize(("body", "content_type", "status", "message"), [
-    (b"", "text/csv", 400, "empty"),
-    (b"  \n", "text/csv", 400, "empty"),
-    (b"1,2,3,4", "text/plain", 415, "not supported"),
-    (b"1,2,3,4", None, 415, "not supported"),
-    (b"5.1,abc,1.4,0.2", "text/csv", 400, "not all values are numbers"),
-    (b"5.1,3.5,1.4", "text/csv", 400, "has 3 values; the model needs 4"),
-    (b"5.1,3.5,1.4,0.2\n1,2", "text/csv", 400, "row 2 has 2 values"),
-    (b"nan,1,2,3", "text/csv", 400, "not all values are numbers"),
-    (b"1_0,1,2,3", "text/csv", 400, "not all values are numbers"),
-    (b"1e39,1,2,3", "text/csv", 400, "finite numbers within"),
-    (b"[[NaN, 1, 2, 3]]", "application/json", 400, "not a JSON number"),
-    (b"[[1e308, 1, 2, 3]]", "application/json", 400, "finite numbers within"),
-    (b"[[" + b"9" * 400 + b", 1, 2, 3]]", "application/json", 400, "finite numbers within"),
-    (b"[" * 2000 + b"]" * 2000, "application/json", 400, "nested too deeply"),
-    (b"\xff\xfe", "text/csv", 400, "UTF-8"),
-    (b"{not json", "application/json", 400, "not valid JSON"),
-    (b'{"instances": [["a", 1, 2, 3]]}', "application/json", 400, "must be a number"),
-    (b'{"rows": 1}', "application/json", 400, "instances"),
-    (b"1," * (MAX_BODY // 2 + 10), "text/csv", 413, "limit"),
-])
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "message"),
+    [
+        (b"", "text/csv", 400, "empty"),
+        (b"  \n", "text/csv", 400, "empty"),
+        (b"1,2,3,4", "text/plain", 415, "not supported"),
+        (b"1,2,3,4", None, 415, "not supported"),
+        (b"5.1,abc,1.4,0.2", "text/csv", 400, "not all values are numbers"),
+        (b"5.1,3.5,1.4", "text/csv", 400, "has 3 values; the model needs 4"),
+        (b"5.1,3.5,1.4,0.2\n1,2", "text/csv", 400, "row 2 has 2 values"),
+        (b"nan,1,2,3", "text/csv", 400, "not all values are numbers"),
+        (b"1_0,1,2,3", "text/csv", 400, "not all values are numbers"),
+        (b"1e39,1,2,3", "text/csv", 400, "finite numbers within"),
+        (b"[[NaN, 1, 2, 3]]", "application/json", 400, "not a JSON number"),
+        (b"[[1e308, 1, 2, 3]]", "application/json", 400, "finite numbers within"),
+        (b"[[" + b"9" * 400 + b", 1, 2, 3]]", "application/json", 400, "finite numbers within"),
+        (b"[" * 2000 + b"]" * 2000, "application/json", 400, "nested too deeply"),
+        (b"\xff\xfe", "text/csv", 400, "UTF-8"),
+        (b"{not json", "application/json", 400, "not valid JSON"),
+        (b'{"instances": [["a", 1, 2, 3]]}', "application/json", 400, "must be a number"),
+        (b'{"rows": 1}', "application/json", 400, "instances"),
+        (b"1," * (MAX_BODY // 2 + 10), "text/csv", 413, "limit"),
+    ],
+)
 def test_bad_input_gets_a_4xx_with_a_message(
     endpoint: ManagedServer, body: bytes, content_type: str | None, status: int, message: str
 ) -> None:

@@ -16,8 +16,7 @@ from mlops_helpers.sagemaker_byo import container, image_site
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
     copy = tmp_path / "container"
-    shutil.copytree(container.container_dir(), copy,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(container.container_dir(), copy, ignore=shutil.ignore_patterns("__pycache__"))
     return copy
 
 
@@ -31,8 +30,9 @@ def test_digest_follows_the_content(source: Path) -> None:
     (source / "program" / "__pycache__").mkdir()
     (source / "program" / "__pycache__" / "x.pyc").write_bytes(b"cache")
     assert container.digest(source) == before, "caches are not part of the image"
-    (source / "program" / "app.py").write_text((source / "program" / "app.py").read_text()
-                                               + "\n# changed\n")
+    (source / "program" / "app.py").write_text(
+        (source / "program" / "app.py").read_text() + "\n# changed\n"
+    )
     assert container.digest(source) != before
 
 
@@ -52,15 +52,22 @@ def test_problems_are_named(source: Path) -> None:
 def test_the_image_site_holds_what_requirements_txt_installs_and_nothing_of_ours(
     tmp_path: Path,
 ) -> None:
-    site = image_site.link_site(container.container_dir() / "requirements.txt",
-                                tmp_path / image_site.SITE_DIR)
+    site = image_site.link_site(
+        container.container_dir() / "requirements.txt", tmp_path / image_site.SITE_DIR
+    )
     names = {p.name for p in site.iterdir()}
     assert {"sklearn", "numpy", "scipy", "joblib", "uvicorn", "threadpoolctl.py"} <= names
     assert not names & {"pandas", "pyarrow", "mlflow", "mlops_helpers", "boto3"}
     python, env = image_site.python(site)
     probe = "import importlib.util as u; print([u.find_spec(m) is None for m in %r])"
-    done = subprocess.run([*python, "-c", probe % ["sklearn", "uvicorn", "pandas", "mlflow"]],
-                          capture_output=True, text=True, env=env, timeout=60, check=True)
+    done = subprocess.run(
+        [*python, "-c", probe % ["sklearn", "uvicorn", "pandas", "mlflow"]],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
     assert done.stdout.split() == ["[False,", "False,", "True,", "True]"]
 
 

@@ -46,20 +46,35 @@ def test_aws_backend_against_moto_keeps_one_production_endpoint(
     origin: Origin, tmp_path: Path, moto_server: str
 ) -> None:
     keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    agent = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-             "AWS_ENDPOINT_URL": moto_server, "AWS_EC2_METADATA_DISABLED": "true",
-             "MLOPS_POLL_INTERVAL": "0.1"}
+    agent = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "MLOPS_POLL_INTERVAL": "0.1",
+    }
     ecr = boto3.client("ecr", region_name=REGION, endpoint_url=moto_server, **keys)
     sm = boto3.client("sagemaker", region_name=REGION, endpoint_url=moto_server, **keys)
-    runtime = boto3.client("sagemaker-runtime", region_name=REGION, endpoint_url=moto_server,
-                           **keys)
+    runtime = boto3.client(
+        "sagemaker-runtime", region_name=REGION, endpoint_url=moto_server, **keys
+    )
     repository = f"byo-scikit-{ATTENDEE}"
     ecr.create_repository(repositoryName=repository)
-    ecr.put_image(repositoryName=repository, imageTag=container.digest(
-        container.container_dir())[:12], imageManifest=json.dumps(
-        {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}))
-    aws = {"BACKEND": "aws", "AWS_REGION": REGION,
-           "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/byo-sagemaker"}
+    ecr.put_image(
+        repositoryName=repository,
+        imageTag=container.digest(container.container_dir())[:12],
+        imageManifest=json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            }
+        ),
+    )
+    aws = {
+        "BACKEND": "aws",
+        "AWS_REGION": REGION,
+        "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/byo-sagemaker",
+    }
     workspace = tmp_path / "workspace"
 
     assert_passed(build(origin, workspace, 1, agent, **aws, MAX_DEPTH="4"))
@@ -75,12 +90,14 @@ def test_aws_backend_against_moto_keeps_one_production_endpoint(
     assert prod["EndpointConfigName"] == f"{job}-prod"
     model = sm.describe_model(ModelName=job)["PrimaryContainer"]["ModelDataUrl"]
     assert model == second["model_uri"] and f"/{job}/output/model.tar.gz" in model
-    answer = runtime.invoke_endpoint(EndpointName=f"byo-prod-{ATTENDEE}", ContentType="text/csv",
-                                     Body=b"5.1,3.5,1.4,0.2\n")
+    answer = runtime.invoke_endpoint(
+        EndpointName=f"byo-prod-{ATTENDEE}", ContentType="text/csv", Body=b"5.1,3.5,1.4,0.2\n"
+    )
     assert answer["CustomAttributes"] == f"model_digest={digest}"
     # nothing of the other builds is left: one configuration, one model
     assert [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]] == [
-        f"{job}-prod"]
+        f"{job}-prod"
+    ]
     assert [m["ModelName"] for m in sm.list_models()["Models"]] == [job]
 
     gone = build(origin, workspace, 4, agent, **aws, TEARDOWN=True)

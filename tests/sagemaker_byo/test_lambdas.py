@@ -31,15 +31,22 @@ def sagemaker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 def create_job(sm: Any, name: str) -> None:
     sm.create_training_job(
-        TrainingJobName=name, HyperParameters={"max_depth": "4"},
+        TrainingJobName=name,
+        HyperParameters={"max_depth": "4"},
         AlgorithmSpecification={"TrainingImage": "img:1", "TrainingInputMode": "File"},
         RoleArn="arn:aws:iam::123456789012:role/byo",
-        InputDataConfig=[{"ChannelName": "training", "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": "s3://b/data/train/"}}}],
+        InputDataConfig=[
+            {
+                "ChannelName": "training",
+                "DataSource": {
+                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/data/train/"}
+                },
+            }
+        ],
         OutputDataConfig={"S3OutputPath": "s3://b/training-jobs"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1,
-                        "VolumeSizeInGB": 10},
-        StoppingCondition={"MaxRuntimeInSeconds": 60})
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 60},
+    )
 
 
 def test_check_training_status_reports_a_completed_job(sagemaker: Any) -> None:
@@ -79,8 +86,12 @@ class Runtime:
         return {"Body": io.BytesIO(self.answer.encode())}
 
 
-EVENT = {"EndpointName": "byo-test-jd", "Rows": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]],
-         "Labels": [0, 2], "MinAccuracy": 0.9}
+EVENT = {
+    "EndpointName": "byo-test-jd",
+    "Rows": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]],
+    "Labels": [0, 2],
+    "MinAccuracy": 0.9,
+}
 
 
 def test_invoke_endpoint_sends_csv_and_scores() -> None:
@@ -109,17 +120,27 @@ def test_invoke_endpoint_raises_on_a_wrong_answer(answer: str) -> None:
         invoke.handler(EVENT, None, client=Runtime(answer))
 
 
-@pytest.mark.parametrize("event", [
-    {}, {"EndpointName": "e"}, {**EVENT, "Rows": []}, {**EVENT, "Labels": [0]}, "text",
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {},
+        {"EndpointName": "e"},
+        {**EVENT, "Rows": []},
+        {**EVENT, "Labels": [0]},
+        "text",
+    ],
+)
 def test_invoke_endpoint_refuses_a_bad_event(event: Any) -> None:
     with pytest.raises(invoke.BadEvent):
         invoke.handler(event, None, client=Runtime(""))
 
 
 def test_invoke_endpoint_with_moto_runtime(sagemaker: Any) -> None:
-    requests.post("http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results",
-                  json={"region": REGION, "results": [{"Body": "0\n2\n"}]}, timeout=10)
+    requests.post(
+        "http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results",
+        json={"region": REGION, "results": [{"Body": "0\n2\n"}]},
+        timeout=10,
+    )
     answer = invoke.handler(EVENT, None)  # its own boto3 sagemaker-runtime client
     assert answer["Accuracy"] == 1.0
 
@@ -136,17 +157,23 @@ def state_change(status: str, **detail: Any) -> dict[str, Any]:
     """The event SageMaker sends to EventBridge (shape from the AWS EventBridge reference)."""
     name = "byo-train-jd-20260101-120000-000"
     return {
-        "version": "0", "id": "844e2571-85d4-695f-b930-0153b71dcb42",
-        "detail-type": "SageMaker Training Job State Change", "source": "aws.sagemaker",
-        "account": "123456789012", "time": "2026-01-01T12:03:00Z", "region": REGION,
+        "version": "0",
+        "id": "844e2571-85d4-695f-b930-0153b71dcb42",
+        "detail-type": "SageMaker Training Job State Change",
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "time": "2026-01-01T12:03:00Z",
+        "region": REGION,
         "resources": [f"arn:aws:sagemaker:{REGION}:123456789012:training-job/{name}"],
         "detail": {
             "TrainingJobName": name,
             "TrainingJobArn": f"arn:aws:sagemaker:{REGION}:123456789012:training-job/{name}",
-            "TrainingJobStatus": status, "SecondaryStatus": status,
+            "TrainingJobStatus": status,
+            "SecondaryStatus": status,
             "HyperParameters": {"max_depth": "4"},
-            "ModelArtifacts": {"S3ModelArtifacts": f"s3://byo-b/training-jobs/{name}/output/"
-                                                   "model.tar.gz"},
+            "ModelArtifacts": {
+                "S3ModelArtifacts": f"s3://byo-b/training-jobs/{name}/output/model.tar.gz"
+            },
             **detail,
         },
     }
@@ -171,13 +198,25 @@ def test_invoke_endpoint_smoke_tests_on_a_completed_training_event(
     artifact = event["detail"]["ModelArtifacts"]["S3ModelArtifacts"]
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket="byo-b", CreateBucketConfiguration={"LocationConstraint": REGION})
-    s3.put_object(Bucket="byo-b", Key="data/test/test.csv",
-                  Body=b"0,5.1,3.5,1.4,0.2\n2,6.7,3,5.2,2.3\n")
-    sagemaker.create_model(ModelName="m", ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
-                           PrimaryContainer={"Image": "img:1", "ModelDataUrl": artifact})
-    sagemaker.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": "m", "InitialInstanceCount": 1,
-        "InstanceType": "ml.t2.medium"}])
+    s3.put_object(
+        Bucket="byo-b", Key="data/test/test.csv", Body=b"0,5.1,3.5,1.4,0.2\n2,6.7,3,5.2,2.3\n"
+    )
+    sagemaker.create_model(
+        ModelName="m",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+        PrimaryContainer={"Image": "img:1", "ModelDataUrl": artifact},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="c",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "m",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.t2.medium",
+            }
+        ],
+    )
     sagemaker.create_endpoint(EndpointName="byo-test-jd", EndpointConfigName="c")
     monkeypatch.setenv("SMOKE_TEST_ENDPOINT", "byo-test-jd")
     monkeypatch.setenv("SMOKE_TEST_DATA", "s3://byo-b/data/test/test.csv")
@@ -203,8 +242,10 @@ class Attributed(Runtime):
         self.digest = digest
 
     def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
-        return {**super().invoke_endpoint(**request),
-                "CustomAttributes": f"model_digest={self.digest}"}
+        return {
+            **super().invoke_endpoint(**request),
+            "CustomAttributes": f"model_digest={self.digest}",
+        }
 
 
 def test_invoke_endpoint_checks_which_model_answered() -> None:

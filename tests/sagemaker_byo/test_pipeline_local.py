@@ -29,8 +29,7 @@ from tests.support import leftover_processes
 
 
 def context(make_settings, **params: object) -> StageContext:
-    return PIPELINE.context(settings=make_settings("sagemaker_byo", **params),
-                            log=lambda _: None)
+    return PIPELINE.context(settings=make_settings("sagemaker_byo", **params), log=lambda _: None)
 
 
 @dataclass
@@ -56,9 +55,11 @@ class BuildRun:
 @pytest.fixture(scope="module")
 def build_run(module_root: Path) -> BuildRun:
     # one worker per endpoint: the notebook and the Jenkins-shaped run serve with several
-    settings = Settings.load("sagemaker_byo",
-                             params={"run_root": str(module_root), "serve_workers": 1},
-                             env_file=module_root / "no.env")
+    settings = Settings.load(
+        "sagemaker_byo",
+        params={"run_root": str(module_root), "serve_workers": 1},
+        env_file=module_root / "no.env",
+    )
     run = BuildRun(PIPELINE.context(settings=settings, log=lambda _: None))
     ctx = run.ctx
     try:
@@ -75,8 +76,14 @@ def build_run(module_root: Path) -> BuildRun:
                 run.test_alive_after_deploy = ManagedServer.from_dict(record["server"]).alive()
         run.test, run.prod = ctx.state.get("endpoints")["test"], ctx.backend.production()
         run.invocations = [
-            http_json("POST", f"{r['url']}/invocations", raw=b"5.1,3.5,1.4,0.2",
-                      headers={"Content-Type": "text/csv"})[0] for r in (run.test, run.prod)]
+            http_json(
+                "POST",
+                f"{r['url']}/invocations",
+                raw=b"5.1,3.5,1.4,0.2",
+                headers={"Content-Type": "text/csv"},
+            )[0]
+            for r in (run.test, run.prod)
+        ]
         # a second deploy of the same model reuses the running endpoint
         PIPELINE.run_stage("deploy_prod", ctx)
         run.redeployed_pid = ctx.backend.production()["server"]["pid"]
@@ -155,8 +162,7 @@ def test_training_over_its_time_limit_fails(make_settings, tmp_path: Path) -> No
     slow = Path(image["path"]).with_name("slow-image")
     (slow / "program").mkdir(parents=True)
     (slow / "site-packages").mkdir()  # the image's packages: none needed here
-    (slow / "program" / "train").write_text(
-        "import threading\nthreading.Event().wait(60)\n")
+    (slow / "program" / "train").write_text("import threading\nthreading.Event().wait(60)\n")
     ctx.state.update(image={**image, "path": str(slow)})
     PIPELINE.run_stage("train", ctx)
     with pytest.raises(GateFailed, match="MaxRuntimeInSeconds 1 exceeded"):

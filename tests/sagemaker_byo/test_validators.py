@@ -18,7 +18,7 @@ TEMPLATES = sorted((ROOT / "cloudformation").glob("*.yaml"))
 def test_jenkinsfile_runs_the_pipeline_stages_in_order() -> None:
     assert_stages_match("sagemaker_byo", JENKINSFILE, PIPELINE.stage_names())
     text = JENKINSFILE.read_text()
-    post = text[text.index("post {"):]
+    post = text[text.index("post {") :]
     assert "always" in post and "mlops-workshop sagemaker_byo cleanup" in post
 
 
@@ -29,8 +29,9 @@ def test_there_are_templates() -> None:
 def test_cloudformation_passes_cfn_lint() -> None:
     exe = Path(sys.executable).with_name("cfn-lint")
     # one linter start for every template (its output names the file of each finding)
-    done = subprocess.run([str(exe), *map(str, TEMPLATES)], capture_output=True, text=True,
-                          timeout=300, check=False)
+    done = subprocess.run(
+        [str(exe), *map(str, TEMPLATES)], capture_output=True, text=True, timeout=300, check=False
+    )
     # exit code bits: 2 = errors, 4 = warnings, 8 = informational; errors fail the test
     assert done.returncode & 2 == 0 and done.returncode & 1 == 0, done.stdout + done.stderr
 
@@ -45,7 +46,12 @@ def test_lambdas_use_a_supported_runtime_and_exist() -> None:
 
 def test_setup_template_has_the_safety_settings() -> None:
     setup = (ROOT / "cloudformation" / "workshop-setup.yaml").read_text()
-    for needed in ("ScanOnPush: true", "Status: Enabled", "SSEAlgorithm",
-                   "RestrictPublicBuckets: true", "sagemaker.amazonaws.com"):
+    for needed in (
+        "ScanOnPush: true",
+        "Status: Enabled",
+        "SSEAlgorithm",
+        "RestrictPublicBuckets: true",
+        "sagemaker.amazonaws.com",
+    ):
         assert needed in setup
     assert "AmazonS3FullAccess" not in setup  # the role is scoped to the artifact bucket

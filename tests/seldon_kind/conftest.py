@@ -19,8 +19,9 @@ def seldon_python() -> Path:
 
 
 def make_context(root: Path, **params: object) -> StageContext:
-    settings = Settings.load("seldon_kind", params={"run_root": str(root), **params},
-                             env_file=root / "no.env")
+    settings = Settings.load(
+        "seldon_kind", params={"run_root": str(root), **params}, env_file=root / "no.env"
+    )
     return PIPELINE.context(settings=settings, log=lambda _m: None)
 
 

@@ -21,18 +21,33 @@ from urllib.parse import parse_qs, urlparse
 VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 SELDON = "machinelearning.seldon.io/v1"
 RESOURCES: dict[str, list[tuple[str, str, bool]]] = {  # group/version -> (plural, kind, ns'd)
-    "v1": [("namespaces", "Namespace", False), ("persistentvolumes", "PersistentVolume", False),
-           ("persistentvolumeclaims", "PersistentVolumeClaim", True),
-           ("services", "Service", True), ("configmaps", "ConfigMap", True)],
+    "v1": [
+        ("namespaces", "Namespace", False),
+        ("persistentvolumes", "PersistentVolume", False),
+        ("persistentvolumeclaims", "PersistentVolumeClaim", True),
+        ("services", "Service", True),
+        ("configmaps", "ConfigMap", True),
+    ],
     SELDON: [("seldondeployments", "SeldonDeployment", True)],
 }
 
 
 def _resource_list(group_version: str) -> dict[str, Any]:
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
-            "resources": [{"name": plural, "singularName": kind.lower(), "namespaced": scoped,
-                           "kind": kind, "verbs": VERBS}
-                          for plural, kind, scoped in RESOURCES[group_version]]}
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": [
+            {
+                "name": plural,
+                "singularName": kind.lower(),
+                "namespaced": scoped,
+                "kind": kind,
+                "verbs": VERBS,
+            }
+            for plural, kind, scoped in RESOURCES[group_version]
+        ],
+    }
 
 
 class FakeKubeApi:
@@ -53,9 +68,11 @@ class FakeKubeApi:
         if path == "/api":
             return 200, {"kind": "APIVersions", "versions": ["v1"]}
         if path == "/apis":
-            group = {"name": SELDON.split("/")[0],
-                     "versions": [{"groupVersion": SELDON, "version": "v1"}],
-                     "preferredVersion": {"groupVersion": SELDON, "version": "v1"}}
+            group = {
+                "name": SELDON.split("/")[0],
+                "versions": [{"groupVersion": SELDON, "version": "v1"}],
+                "preferredVersion": {"groupVersion": SELDON, "version": "v1"},
+            }
             return 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [group]}
         if path in ("/api/v1", f"/apis/{SELDON}"):
             return 200, _resource_list("v1" if path == "/api/v1" else SELDON)
@@ -68,16 +85,27 @@ class FakeKubeApi:
         if name is not None:
             found = self.objects.get((plural, namespace, name))
             if found is None:
-                return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                             "reason": "NotFound", "code": 404,
-                             "message": f"{plural} {name} not found"}
+                return 404, {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "status": "Failure",
+                    "reason": "NotFound",
+                    "code": 404,
+                    "message": f"{plural} {name} not found",
+                }
             return 200, found
-        wanted = dict(term.split("=", 1) for term in
-                      query.get("labelSelector", [""])[0].split(",") if "=" in term)
-        items = [obj for (kind, ns, _), obj in self.objects.items()
-                 if kind == plural and (not namespace or ns == namespace)
-                 and all(obj["metadata"].get("labels", {}).get(k) == v
-                         for k, v in wanted.items())]
+        wanted = dict(
+            term.split("=", 1)
+            for term in query.get("labelSelector", [""])[0].split(",")
+            if "=" in term
+        )
+        items = [
+            obj
+            for (kind, ns, _), obj in self.objects.items()
+            if kind == plural
+            and (not namespace or ns == namespace)
+            and all(obj["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())
+        ]
         return 200, {"kind": "List", "apiVersion": "v1", "metadata": {}, "items": items}
 
 
@@ -104,12 +132,23 @@ def serving(api: FakeKubeApi, folder: Path) -> Iterator[Path]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     kubeconfig = folder / "kubeconfig"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-        "clusters": [{"name": "fake",
-                      "cluster": {"server": f"http://127.0.0.1:{server.server_address[1]}"}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-        "users": [{"name": "fake", "user": {"token": "not-a-secret"}}]}))
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "fake",
+                "clusters": [
+                    {
+                        "name": "fake",
+                        "cluster": {"server": f"http://127.0.0.1:{server.server_address[1]}"},
+                    }
+                ],
+                "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+                "users": [{"name": "fake", "user": {"token": "not-a-secret"}}],
+            }
+        )
+    )
     try:
         yield kubeconfig
     finally:

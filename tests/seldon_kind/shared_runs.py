@@ -36,8 +36,15 @@ from tests.seldon_kind.conftest import make_context
 from tests.support import SocketWatch, leftover_processes, listening_sockets
 
 GROUP = "seldon_kind-full-run"
-BEFORE_APPROVAL = ["unit_tests", "train", "build", "serve_local", "integration_test",
-                   "promote_staging", "open_production_change"]
+BEFORE_APPROVAL = [
+    "unit_tests",
+    "train",
+    "build",
+    "serve_local",
+    "integration_test",
+    "promote_staging",
+    "open_production_change",
+]
 
 
 @dataclass(frozen=True)
@@ -68,8 +75,11 @@ def _run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullRun]:
     """The run, until the generator is resumed: then cleanup, and nothing may be left."""
     root = tmp_path_factory.mktemp("seldon-full-run")
     models = tmp_path_factory.mktemp("seldon-models") / "models"
-    shutil.copytree(scenarios_dir() / "seldon_kind" / "models", models,
-                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    shutil.copytree(
+        scenarios_dir() / "seldon_kind" / "models",
+        models,
+        ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"),
+    )
     with pytest.MonkeyPatch.context() as patch:
         # every process of the run inherits it: leftover_processes finds survivors by it
         patch.setenv("MLOPS_RUN_ROOT", str(root))
@@ -90,18 +100,26 @@ def _run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullRun]:
                 merge = gitops.log(limit=1)[0]
                 after = {
                     "merge": merge,
-                    "production_commit": ctx.backend.environment("production").record()[
-                        "commit"],
-                    "production_versions": {n: e["version"] for n, e in _deployments(
-                        ctx, "production").items()},
-                    "staging_versions": {n: e["version"] for n, e in _deployments(
-                        ctx, "staging").items()},
+                    "production_commit": ctx.backend.environment("production").record()["commit"],
+                    "production_versions": {
+                        n: e["version"] for n, e in _deployments(ctx, "production").items()
+                    },
+                    "staging_versions": {
+                        n: e["version"] for n, e in _deployments(ctx, "staging").items()
+                    },
                 }
                 # every environment is up now: test, staging and production
                 at_the_end = listening_sockets(str(root))
-            yield FullRun(root, models, ctx, MappingProxyType(results),
-                          MappingProxyType(before), MappingProxyType(after),
-                          frozenset(at_the_end), frozenset(watch.seen))
+            yield FullRun(
+                root,
+                models,
+                ctx,
+                MappingProxyType(results),
+                MappingProxyType(before),
+                MappingProxyType(after),
+                frozenset(at_the_end),
+                frozenset(watch.seen),
+            )
         finally:
             PIPELINE.run_stage("cleanup", ctx)
             assert leftover_processes(str(root)) == []
@@ -111,8 +129,7 @@ _SHARED: dict[str, FullRun] = {}
 
 
 @pytest.fixture(scope="session")
-def full_run(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-             ) -> FullRun:
+def full_run(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> FullRun:
     if GROUP not in _SHARED:
         flow = _run(tmp_path_factory)
         _SHARED[GROUP] = next(flow)

@@ -96,11 +96,16 @@ def _context(make: Callable[..., StageContext], **params: Any) -> StageContext:
     images = {}
     for name, folder in FOLDERS.items():
         ref = f"seldon-workshop/{folder.image}:0123456789ab"
-        index.add(ref, str(MODELS / name), {"sklearn_prebuilt": "SKLEARN_SERVER",
-                                            "linear_server": "LINEAR_SERVER"}.get(name))
+        index.add(
+            ref,
+            str(MODELS / name),
+            {"sklearn_prebuilt": "SKLEARN_SERVER", "linear_server": "LINEAR_SERVER"}.get(name),
+        )
         images[name] = {"ref": ref, "tag": "0123456789ab"}
-    models = {d.name: {"version": f"{i}" * 12, "meta": META[d.name], "path": "/nowhere"}
-              for i, d in enumerate(DEPLOYMENTS, start=1)}
+    models = {
+        d.name: {"version": f"{i}" * 12, "meta": META[d.name], "path": "/nowhere"}
+        for i, d in enumerate(DEPLOYMENTS, start=1)
+    }
     ctx.state.update(images=images, models=models, unit_tests={"id": "run-1", "passed": True})
     return ctx
 
@@ -111,24 +116,26 @@ def _stubs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     stub.mkdir()
     (stub / "pod.py").write_text(POD)
     fill = {"calls": calls, "stub": stub, "python": sys.executable}
-    for tool, text in (("kubectl", KUBECTL), ("kind", KIND), ("docker", OTHER),
-                       ("helm", OTHER)):
+    for tool, text in (("kubectl", KUBECTL), ("kind", KIND), ("docker", OTHER), ("helm", OTHER)):
         (bin_dir / tool).write_text(text.format(**fill))
         (bin_dir / tool).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     return calls
 
 
-def _sdeps(tmp_path: Path, names: list[str], state: str = "Available",
-           description: str = "") -> None:
-    items = [{"metadata": {"name": n}, "status": {"state": state, "description": description}}
-             for n in names]
+def _sdeps(
+    tmp_path: Path, names: list[str], state: str = "Available", description: str = ""
+) -> None:
+    items = [
+        {"metadata": {"name": n}, "status": {"state": state, "description": description}}
+        for n in names
+    ]
     (tmp_path / "stub" / "sdeps.json").write_text(json.dumps({"items": items}))
 
 
 def test_what_reconcile_applies_is_valid_kubernetes(
-        context: Callable[..., StageContext], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    context: Callable[..., StageContext], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _stubs(tmp_path, monkeypatch)
     ctx = _context(context)
     env = ctx.backend.environment("staging")
@@ -140,8 +147,8 @@ def test_what_reconcile_applies_is_valid_kubernetes(
 
 
 def test_kubectl_accepts_it_offline_and_prunes_only_this_environment(
-        context: Callable[..., StageContext], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    context: Callable[..., StageContext], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _stubs(tmp_path, monkeypatch)
     ctx = _context(context)
     env = ctx.backend.environment("staging")
@@ -149,23 +156,35 @@ def test_kubectl_accepts_it_offline_and_prunes_only_this_environment(
     api = FakeKubeApi()
     labels = {"app.kubernetes.io/part-of": "mlops-workshop"}
     for name, environment in (("retired-test", "staging"), ("elsewhere-test", "production")):
-        api.add("seldondeployments", {
-            "apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment",
-            "metadata": {"name": name, "namespace": namespace,
-                         "labels": {**labels, "mlops-workshop/environment": environment},
-                         # kubectl prunes only what `kubectl apply` created
-                         "annotations": {APPLIED: "{}"}}})
+        api.add(
+            "seldondeployments",
+            {
+                "apiVersion": "machinelearning.seldon.io/v1",
+                "kind": "SeldonDeployment",
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "labels": {**labels, "mlops-workshop/environment": environment},
+                    # kubectl prunes only what `kubectl apply` created
+                    "annotations": {APPLIED: "{}"},
+                },
+            },
+        )
     with serving(api, tmp_path) as kubeconfig:
         done = subprocess.run(
-            [*apply_argv(env.folder, "staging", namespace), "--dry-run=client",
-             "--validate=false"], env=child_env(KUBECONFIG=str(kubeconfig),
-                                                PATH="/usr/bin:/bin"),
-            capture_output=True, text=True, timeout=120, check=False)
+            [*apply_argv(env.folder, "staging", namespace), "--dry-run=client", "--validate=false"],
+            env=child_env(KUBECONFIG=str(kubeconfig), PATH="/usr/bin:/bin"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     assert done.returncode == 0, done.stderr
     out = done.stdout
     for dep in DEPLOYMENTS:
-        assert (f"seldondeployment.machinelearning.seldon.io/{dep.name}-test created (dry run)"
-                in out), out
+        assert (
+            f"seldondeployment.machinelearning.seldon.io/{dep.name}-test created (dry run)" in out
+        ), out
     assert f"namespace/{namespace} created (dry run)" in out
     assert "persistentvolumeclaim/seldon-models-test created (dry run)" in out
     assert "seldondeployment.machinelearning.seldon.io/retired-test pruned (dry run)" in out
@@ -173,8 +192,11 @@ def test_kubectl_accepts_it_offline_and_prunes_only_this_environment(
 
 
 def test_reconcile_runs_the_cluster_sequence_and_prunes_by_label(
-        context: Callable[..., StageContext], tmp_path: Path, run_root: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    context: Callable[..., StageContext],
+    tmp_path: Path,
+    run_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     calls = _stubs(tmp_path, monkeypatch)
     ctx = _context(context)
     env = ctx.backend.environment("staging")
@@ -184,19 +206,27 @@ def test_reconcile_runs_the_cluster_sequence_and_prunes_by_label(
     try:
         report = env.apply(files, commit="c1")
         assert report["started"] == sorted(names) and report["namespace"] == "seldon-staging-test"
-        assert stages.smoke_test(ctx, "staging", report["deployments"]) == dict.fromkeys(
-            names, 200)
+        assert stages.smoke_test(ctx, "staging", report["deployments"]) == dict.fromkeys(names, 200)
         first = calls.read_text().splitlines()
         steps = [" ".join(line.split()[:3]) for line in first]
-        order = ["kind get clusters", "kind create cluster", "kind get kubeconfig",
-                 "helm upgrade --install", "docker build --quiet", "kind load docker-image",
-                 "kubectl apply --namespace", "kubectl get seldondeployments",
-                 "kubectl port-forward --address"]
+        order = [
+            "kind get clusters",
+            "kind create cluster",
+            "kind get kubeconfig",
+            "helm upgrade --install",
+            "docker build --quiet",
+            "kind load docker-image",
+            "kubectl apply --namespace",
+            "kubectl get seldondeployments",
+            "kubectl port-forward --address",
+        ]
         positions = [steps.index(step) for step in order]
         assert positions == sorted(positions), steps
         apply = next(line for line in first if line.startswith("kubectl apply"))
-        assert (f"--filename {env.folder} --prune --selector app.kubernetes.io/part-of="
-                f"mlops-workshop,mlops-workshop/environment=staging" in apply)
+        assert (
+            f"--filename {env.folder} --prune --selector app.kubernetes.io/part-of="
+            f"mlops-workshop,mlops-workshop/environment=staging" in apply
+        )
         assert "--prune-allowlist machinelearning.seldon.io/v1/SeldonDeployment" in apply
         assert steps.count("kubectl port-forward --address") == len(DEPLOYMENTS)
 
@@ -206,9 +236,10 @@ def test_reconcile_runs_the_cluster_sequence_and_prunes_by_label(
         again = env.apply(smaller, commit="c2")
         assert again["stopped"] == ["linear-wine-test"] and again["started"] == []
         assert len(again["kept"]) == len(DEPLOYMENTS) - 1
-        second = calls.read_text().splitlines()[len(first):]
-        assert not [line for line in second if line.startswith(("kind create",
-                                                                 "kubectl port-forward"))]
+        second = calls.read_text().splitlines()[len(first) :]
+        assert not [
+            line for line in second if line.startswith(("kind create", "kubectl port-forward"))
+        ]
         assert env.record()["commit"] == "c2"
     finally:
         ctx.tracker.cleanup(log=lambda _m: None)
@@ -217,13 +248,17 @@ def test_reconcile_runs_the_cluster_sequence_and_prunes_by_label(
 
 
 def test_a_deployment_that_never_becomes_available_keeps_the_old_one(
-        context: Callable[..., StageContext], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    context: Callable[..., StageContext], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _stubs(tmp_path, monkeypatch)
     ctx = _context(context, rollout_timeout=0.5)
     env = ctx.backend.environment("staging")
-    _sdeps(tmp_path, [f"{d.name}-test" for d in DEPLOYMENTS], state="Creating",
-           description="ErrImagePull: seldon-workshop/news-classifier:doesnotexist")
+    _sdeps(
+        tmp_path,
+        [f"{d.name}-test" for d in DEPLOYMENTS],
+        state="Creating",
+        description="ErrImagePull: seldon-workshop/news-classifier:doesnotexist",
+    )
     try:
         with pytest.raises(ReconcileFailed, match="ErrImagePull"):
             env.apply(stages.render_release(ctx, "staging"), commit="c1")
@@ -234,22 +269,27 @@ def test_a_deployment_that_never_becomes_available_keeps_the_old_one(
 
 
 def test_smoke_test_refuses_an_environment_that_does_not_answer(
-        context: Callable[..., StageContext]) -> None:
+    context: Callable[..., StageContext],
+) -> None:
     ctx = _context(context)
     with pytest.raises(StageError, match="smoke test: sklearn-iris-test"):
         stages.smoke_test(ctx, "staging", {"sklearn-iris-test": {"url": "http://127.0.0.1:9"}})
 
 
 def test_keep_environments_leaves_the_cluster_for_the_next_build(
-        context: Callable[..., StageContext], tmp_path: Path, run_root: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    context: Callable[..., StageContext],
+    tmp_path: Path,
+    run_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A CI job's production outlives its builds: cleanup stops the port-forwards only."""
     calls = _stubs(tmp_path, monkeypatch)
     ctx = _context(context, keep_environments="true")
     _sdeps(tmp_path, [f"{d.name}-test" for d in DEPLOYMENTS])
     try:
         ctx.backend.environment("production").apply(
-            stages.render_release(ctx, "production"), commit="c1")
+            stages.render_release(ctx, "production"), commit="c1"
+        )
     finally:
         ctx.tracker.cleanup(log=lambda _m: None)
     assert "kind delete" not in calls.read_text()

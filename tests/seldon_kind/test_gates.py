@@ -24,16 +24,17 @@ full_run = shared_runs.full_run  # every stage up to the approval, shared with o
 
 
 def test_a_failing_unit_test_stops_everything(
-        context: Callable[..., StageContext], tmp_path: Path, run_root: Path,
-        seldon_python: Path) -> None:
+    context: Callable[..., StageContext], tmp_path: Path, run_root: Path, seldon_python: Path
+) -> None:
     models = tmp_path / "models"
     shutil.copytree(MODELS, models)
     test = models / "news_classifier" / "tests" / "test_news_classifier.py"
     test.write_text(test.read_text().replace('== ["sport", "tech"]', '== ["tech", "sport"]'))
     ctx = context(models_dir=str(models))
     # the failing folder is named, with pytest's count; the passing ones are not
-    with pytest.raises(GateFailed, match=r"unit tests failed in news_classifier \(1 failed"
-                       ) as failed:
+    with pytest.raises(
+        GateFailed, match=r"unit tests failed in news_classifier \(1 failed"
+    ) as failed:
         PIPELINE.run(ctx)
     assert "linear_server" not in str(failed.value) and "sklearn" not in str(failed.value)
     assert ctx.state.get("unit_tests")["passed"] is False
@@ -69,8 +70,7 @@ def test_promotion_needs_a_passed_integration_test(full_run: FullRun) -> None:
             PIPELINE.run_stage(stage, full_run.ctx)
 
 
-def test_stages_out_of_order_say_what_to_run_first(
-        context: Callable[..., StageContext]) -> None:
+def test_stages_out_of_order_say_what_to_run_first(context: Callable[..., StageContext]) -> None:
     ctx = context()
     with pytest.raises(GateFailed, match="run unit_tests"):
         PIPELINE.run_stage("train", ctx)

@@ -41,10 +41,13 @@ def test_a_change_branch_does_not_touch_main_until_merged(repo: GitOpsRepo) -> N
     assert repo.head() == before and repo.read_environment("production") == {}
     assert repo.read_environment("production", "promote-x") == {"a.yaml": "kind: A\n"}
     merge = repo.merge_change("promote-x", "alice", "Merge promote-x")
-    assert repo.head() == merge and repo.read_environment("production") == {
-        "a.yaml": "kind: A\n"}
-    body = subprocess.run(["git", f"--git-dir={repo.remote}", "log", "-1", "--format=%B%n%cn"],
-                          capture_output=True, text=True, check=True).stdout
+    assert repo.head() == merge and repo.read_environment("production") == {"a.yaml": "kind: A\n"}
+    body = subprocess.run(
+        ["git", f"--git-dir={repo.remote}", "log", "-1", "--format=%B%n%cn"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "Approved-by: alice" in body and body.strip().endswith("alice")
     assert "promote-x" not in repo.branches()
 

@@ -19,7 +19,7 @@ def test_every_sh_step_calls_the_cli_and_cleanup_always_runs() -> None:
     text = JENKINSFILE.read_text()
     steps = re.findall(r"\bsh\s+['\"]([^'\"]+)['\"]", text)
     assert steps and all(s.startswith("mlops-workshop seldon_kind ") for s in steps), steps
-    post = text[text.index("post {"):]
+    post = text[text.index("post {") :]
     assert "always" in post and "mlops-workshop seldon_kind cleanup" in post
 
 

@@ -41,10 +41,17 @@ printf '{{"passed": true, "results": [], "targets": %s}}\\n' "$(tr -d '\\n' < "$
 
 def test_scripts_pass_shellcheck() -> None:
     exe = Path(sys.executable).with_name("shellcheck")
-    scripts = [str(integration_dir() / name)
-               for name in ("kind_test_all.sh", "kind_cluster.sh", "kind_lib.sh")]
-    done = subprocess.run([str(exe), "--severity=style", "--external-sources", *scripts],
-                          capture_output=True, text=True, timeout=120, check=False)
+    scripts = [
+        str(integration_dir() / name)
+        for name in ("kind_test_all.sh", "kind_cluster.sh", "kind_lib.sh")
+    ]
+    done = subprocess.run(
+        [str(exe), "--severity=style", "--external-sources", *scripts],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -55,10 +62,16 @@ def test_script_uses_the_current_kubeconfig_command() -> None:
 
 
 def test_backend_refuses_at_once_and_names_what_is_missing(
-        context: Callable[..., StageContext], monkeypatch: pytest.MonkeyPatch) -> None:
+    context: Callable[..., StageContext], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(kind.shutil, "which", lambda tool: None if tool == "kind" else tool)
-    monkeypatch.setattr(kind.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
-        a, 1, "", "Cannot connect to the Docker daemon"))
+    monkeypatch.setattr(
+        kind.subprocess,
+        "run",
+        lambda *a, **k: subprocess.CompletedProcess(
+            a, 1, "", "Cannot connect to the Docker daemon"
+        ),
+    )
     ctx = context(backend="kind")
     with pytest.raises(BackendUnavailable) as info:
         _ = ctx.backend
@@ -68,7 +81,8 @@ def test_backend_refuses_at_once_and_names_what_is_missing(
 
 
 def test_this_machine_gets_the_same_answer_as_the_doctor(
-        context: Callable[..., StageContext]) -> None:
+    context: Callable[..., StageContext],
+) -> None:
     missing = kind.missing_prerequisites()
     if not missing:
         pytest.skip("this machine can run kind")
@@ -102,26 +116,36 @@ def _prepared(ctx: StageContext, tmp_path: Path) -> kind.KindBackend:
 
 
 def test_script_runs_every_step_and_deletes_the_cluster(
-        context: Callable[..., StageContext], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    context: Callable[..., StageContext], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = _stubs(tmp_path, monkeypatch, helm_exit=0)
     ctx = context(backend="kind")
     backend = _prepared(ctx, tmp_path)
     manifests = {"00-namespace.yaml": dump(namespace("seldon-test-test"))}
-    targets = [{"name": "news-classifier-test", "payload": {"data": {"ndarray": [["x"]]}},
-                "bad": {}}]
+    targets = [
+        {"name": "news-classifier-test", "payload": {"data": {"ndarray": [["x"]]}}, "bad": {}}
+    ]
     report = backend.integration_test(manifests, targets)
     assert report["passed"]
     endpoint = report["targets"]["targets"][0]["endpoint"]
     steps = [line.split()[:3] for line in calls.read_text().splitlines()]
-    order = [["kind", "get", "clusters"], ["kind", "create", "cluster"],
-             ["kind", "get", "kubeconfig"], ["helm", "upgrade", "--install"],
-             ["docker", "build", "--quiet"], ["kind", "load", "docker-image"],
-             ["kubectl", "apply", "-f"], ["kubectl", "wait", "sdep"],
-             ["kubectl", "port-forward", "--namespace"],
-             ["e2e", str(integration_dir() / "e2e_seldon_client.py"),
-              str(ctx.run_dir / "integration" / "kind" / "targets.json")],
-             ["kind", "delete", "cluster"]]
+    order = [
+        ["kind", "get", "clusters"],
+        ["kind", "create", "cluster"],
+        ["kind", "get", "kubeconfig"],
+        ["helm", "upgrade", "--install"],
+        ["docker", "build", "--quiet"],
+        ["kind", "load", "docker-image"],
+        ["kubectl", "apply", "-f"],
+        ["kubectl", "wait", "sdep"],
+        ["kubectl", "port-forward", "--namespace"],
+        [
+            "e2e",
+            str(integration_dir() / "e2e_seldon_client.py"),
+            str(ctx.run_dir / "integration" / "kind" / "targets.json"),
+        ],
+        ["kind", "delete", "cluster"],
+    ]
     positions = [steps.index(step) for step in order]
     assert positions == sorted(positions), steps
     log = calls.read_text()
@@ -140,13 +164,12 @@ def test_script_runs_every_step_and_deletes_the_cluster(
 
 
 def test_a_failing_install_still_deletes_the_cluster(
-        context: Callable[..., StageContext], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    context: Callable[..., StageContext], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = _stubs(tmp_path, monkeypatch, helm_exit=1)
     backend = _prepared(context(backend="kind"), tmp_path)
     with pytest.raises(StageError, match="before the end-to-end check"):
-        backend.integration_test({"00-namespace.yaml": dump(namespace("seldon-test-test"))},
-                                 [])
+        backend.integration_test({"00-namespace.yaml": dump(namespace("seldon-test-test"))}, [])
     log = calls.read_text()
     assert "helm upgrade --install" in log and "kind delete cluster" in log
     assert "kubectl apply" not in log and "e2e_seldon_client" not in log

@@ -16,9 +16,14 @@ from mlops_helpers.seldon_kind.catalog import DEPLOYMENTS
 from mlops_helpers.seldon_kind.cluster import model_store_volume
 
 MODELS = scenarios_dir() / "seldon_kind" / "models"
-VALUES = {"deployment": "news-classifier-jd", "model": "news-classifier",
-          "version": "0123456789ab", "replicas": 1, "model_uri": "pvc://models-jd/x/1",
-          "image": "seldon-workshop/linear-server:0123456789ab"}
+VALUES = {
+    "deployment": "news-classifier-jd",
+    "model": "news-classifier",
+    "version": "0123456789ab",
+    "replicas": 1,
+    "model_uri": "pvc://models-jd/x/1",
+    "image": "seldon-workshop/linear-server:0123456789ab",
+}
 
 
 def rendered(folder: str) -> dict[str, Any]:
@@ -67,11 +72,18 @@ def _broken(change: str) -> dict[str, Any]:
     return doc
 
 
-@pytest.mark.parametrize("change,word", [
-    ("replicas", "replicas"), ("container", "no container of that name"),
-    ("name", "metadata.name"), ("uri", "modelUri"), ("parameter", "TEXT"),
-    ("image", "image"), ("implementation", "FOO_SERVER is not a server this workshop knows"),
-])
+@pytest.mark.parametrize(
+    "change,word",
+    [
+        ("replicas", "replicas"),
+        ("container", "no container of that name"),
+        ("name", "metadata.name"),
+        ("uri", "modelUri"),
+        ("parameter", "TEXT"),
+        ("image", "image"),
+        ("implementation", "FOO_SERVER is not a server this workshop knows"),
+    ],
+)
 def test_schema_refuses_what_a_cluster_would_refuse(change: str, word: str) -> None:
     errors = manifests.errors_of(_broken(change))
     assert errors and word in " ".join(errors), errors

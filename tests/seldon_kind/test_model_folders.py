@@ -34,8 +34,15 @@ def test_folder_tests_pass(name: str, full_run: FullRun) -> None:
 @pytest.mark.parametrize("name", sorted(FOLDERS))
 def test_folder_has_what_a_model_repo_needs(name: str) -> None:
     folder = MODELS / name
-    for needed in ("Dockerfile", "requirements.txt", "seldondeployment.yaml", "train.py",
-                   ".s2i/environment", "pytest.ini", f"{FOLDERS[name].server_class}.py"):
+    for needed in (
+        "Dockerfile",
+        "requirements.txt",
+        "seldondeployment.yaml",
+        "train.py",
+        ".s2i/environment",
+        "pytest.ini",
+        f"{FOLDERS[name].server_class}.py",
+    ):
         assert (folder / needed).is_file(), f"{name} lacks {needed}"
     assert model_class(folder) == FOLDERS[name].server_class
     assert "seldon-core==1.18.2" in (folder / "requirements.txt").read_text()

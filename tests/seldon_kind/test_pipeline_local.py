@@ -57,16 +57,16 @@ def test_every_serving_style_predicts_over_http(full_run: FullRun) -> None:
     for env in ("staging", "production"):
         urls = ctx.backend.environment(env).urls()
         for dep in DEPLOYMENTS:
-            status, body = predict(urls[f"{dep.name}-test"], sample_payload(
-                models[dep.name]["meta"]))
+            status, body = predict(
+                urls[f"{dep.name}-test"], sample_payload(models[dep.name]["meta"])
+            )
             assert status == 200, body
             probabilities = body["data"]["ndarray"][0]
             assert len(probabilities) == len(models[dep.name]["meta"]["class_names"])
             assert abs(sum(probabilities) - 1) < 1e-6
 
 
-def test_malformed_requests_get_4xx_and_the_servers_keep_serving(
-        full_run: FullRun) -> None:
+def test_malformed_requests_get_4xx_and_the_servers_keep_serving(full_run: FullRun) -> None:
     ctx = full_run.ctx
     models = ctx.state.get("models")
     urls = ctx.backend.environment("staging").urls()
@@ -76,8 +76,12 @@ def test_malformed_requests_get_4xx_and_the_servers_keep_serving(
             status, body = predict(url, payload)
             assert 400 <= status < 500, (dep.name, label, status, body)
             assert "status" in body, body  # Seldon's error message, not a crash page
-        status, _ = http_json("POST", f"{url}/api/v1.0/predictions", raw=b"{not json",
-                              headers={"Content-Type": "application/json"})
+        status, _ = http_json(
+            "POST",
+            f"{url}/api/v1.0/predictions",
+            raw=b"{not json",
+            headers={"Content-Type": "application/json"},
+        )
         assert 400 <= status < 500
         assert predict(url, sample_payload(meta))[0] == 200
 
@@ -94,8 +98,7 @@ def test_production_did_not_change_before_approval(full_run: FullRun) -> None:
     assert before["production_folder"] == {}
     assert before["production_servers"] == {}
     assert len(before["branch_folder"]) == len(DEPLOYMENTS) + 1  # + the namespace
-    assert "tech-lead" not in before["description"] and "Integration test" in before[
-        "description"]
+    assert "tech-lead" not in before["description"] and "Integration test" in before["description"]
     approved = full_run.results["approve_production"]
     assert approved["approved"] and approved["approver"] == "tech-lead"
     after = full_run.after_approval
@@ -111,8 +114,9 @@ def test_reconcile_is_idempotent(full_run: FullRun) -> None:
     report = stages.reconcile(ctx, "staging")
     assert report["started"] == [] and report["stopped"] == []
     assert len(report["kept"]) == len(DEPLOYMENTS)
-    assert {n: e["server"]["pid"]
-            for n, e in env_record(ctx, "staging")["deployments"].items()} == pids
+    assert {
+        n: e["server"]["pid"] for n, e in env_record(ctx, "staging")["deployments"].items()
+    } == pids
 
 
 def test_promoting_the_same_release_again_changes_nothing(full_run: FullRun) -> None:
@@ -127,14 +131,16 @@ def test_promoting_the_same_release_again_changes_nothing(full_run: FullRun) -> 
 def test_invalid_manifest_is_refused_and_nothing_is_pushed(full_run: FullRun) -> None:
     head = full_run.repo.head()
     bad = full_run.context(replicas="two")
-    with pytest.raises(GateFailed,
-                       match=r"(?s)invalid manifest.*nothing was pushed.*replicas. .two. is not"):
+    with pytest.raises(
+        GateFailed, match=r"(?s)invalid manifest.*nothing was pushed.*replicas. .two. is not"
+    ):
         PIPELINE.run_stage("promote_staging", bad)
     assert full_run.repo.head() == head
 
 
 def test_a_manifest_that_cannot_start_leaves_the_previous_version_serving(
-        full_run: FullRun) -> None:
+    full_run: FullRun,
+) -> None:
     ctx, gitops = full_run.ctx, full_run.repo
     name = "news-classifier-test"
     old = env_record(ctx, "staging")
@@ -157,21 +163,22 @@ def test_a_manifest_that_cannot_start_leaves_the_previous_version_serving(
     assert report["started"] == [] and env_record(ctx, "staging")["failed"] is None
 
 
-def test_a_new_model_reaches_staging_only_and_a_revert_rolls_it_back(
-        full_run: FullRun) -> None:
+def test_a_new_model_reaches_staging_only_and_a_revert_rolls_it_back(full_run: FullRun) -> None:
     ctx = full_run.ctx
     first = versions(ctx, "staging")
     name = "news-classifier-test"
     retrained = full_run.context(news_c=0.25)  # a value no other test trains
-    results = PIPELINE.run(retrained, ["train", "build", "serve_local", "integration_test",
-                                       "promote_staging"])
+    results = PIPELINE.run(
+        retrained, ["train", "build", "serve_local", "integration_test", "promote_staging"]
+    )
     # only the model whose inputs changed is trained again; the others are reused
     reused = {n: m["reused"] for n, m in results["train"]["models"].items()}
     assert reused == {d.name: d.name != "news-classifier" for d in DEPLOYMENTS}
     second = versions(ctx, "staging")
     assert second[name] != first[name]
     assert {k: v for k, v in second.items() if k != name} == {
-        k: v for k, v in first.items() if k != name}
+        k: v for k, v in first.items() if k != name
+    }
     assert versions(ctx, "production") == first  # production waits for its own approval
     result = stages.rollback(ctx, "staging")
     assert result["reconcile"]["started"] == [name]
@@ -198,8 +205,12 @@ def test_servers_are_forked_from_one_warm_launcher(full_run: FullRun) -> None:
 
 def test_the_launcher_answers_bad_requests_with_a_json_4xx(full_run: FullRun) -> None:
     url = full_run.ctx.state.get("seldon_launcher")["url"]
-    good = {"args": ["Model"], "cwd": str(full_run.ctx.run_dir), "env": {},
-            "log": str(full_run.ctx.run_dir / "logs" / "never.log")}
+    good = {
+        "args": ["Model"],
+        "cwd": str(full_run.ctx.run_dir),
+        "env": {},
+        "log": str(full_run.ctx.run_dir / "logs" / "never.log"),
+    }
     bad = {
         "not JSON": b"{nope",
         "a field missing": {k: v for k, v in good.items() if k != "cwd"},
@@ -219,7 +230,8 @@ def test_the_launcher_answers_bad_requests_with_a_json_4xx(full_run: FullRun) ->
 
 
 def test_a_server_that_cannot_start_reports_its_log_and_leaves_nothing(
-        full_run: FullRun, tmp_path: Path) -> None:
+    full_run: FullRun, tmp_path: Path
+) -> None:
     ctx = full_run.ctx
     url = ctx.state.get("seldon_launcher")["url"]
     unit = LocalUnit("broken", "broken:1", tmp_path, "NoSuchModel", [], "1")
@@ -234,8 +246,13 @@ def test_a_dead_launcher_is_started_again_by_the_next_reconcile(full_run: FullRu
     ctx = full_run.ctx
     old = ManagedServer.from_dict(ctx.state.get("seldon_launcher")["server"])
     os.kill(old.pid, signal.SIGKILL)
-    wait_until(lambda: not old.alive(), what="the killed launcher to end", timeout=10,
-               interval=0.05, progress=False)
+    wait_until(
+        lambda: not old.alive(),
+        what="the killed launcher to end",
+        timeout=10,
+        interval=0.05,
+        progress=False,
+    )
     name = "news-classifier-test"
     entry = env_record(ctx, "staging")["deployments"][name]
     assert ManagedServer.from_dict(entry["server"]).alive()  # its servers outlive it

@@ -13,7 +13,7 @@ from mlops_helpers.seldon_kind.serving import microservice_argv
 from mlops_helpers.servers import http_json, start_server
 from tests.support import listening_sockets, not_loopback
 
-MODEL = '''
+MODEL = """
 import numpy as np
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -26,7 +26,7 @@ class IrisModel:
 
     def predict(self, X, features_names=None):
         return self.model.predict_proba(np.asarray(X, dtype=float))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +43,9 @@ def test_runtime_is_reused_without_reinstalling(seldon_python: Path) -> None:
 
 def test_runtime_has_seldon_with_its_own_pins(seldon_python: Path) -> None:
     code = "import seldon_core, numpy; print(numpy.__version__)"
-    done = subprocess.run([str(seldon_python), "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [str(seldon_python), "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().startswith("1."), "seldon-core needs numpy<2"
 
@@ -55,9 +56,14 @@ def test_microservice_serves_predictions_and_refuses_bad_input(
     (tmp_path / "IrisModel.py").write_text(MODEL)
     tracker = ResourceTracker(tmp_path)
     server = start_server(
-        "iris-seldon", microservice_argv(seldon_python, "IrisModel"),
-        run_dir=tmp_path, tracker=tracker, cwd=tmp_path, health_path="/health/ping",
-        timeout=120, interval=0.05,
+        "iris-seldon",
+        microservice_argv(seldon_python, "IrisModel"),
+        run_dir=tmp_path,
+        tracker=tracker,
+        cwd=tmp_path,
+        health_path="/health/ping",
+        timeout=120,
+        interval=0.05,
     )
     try:
         sockets = listening_sockets([server.pid])

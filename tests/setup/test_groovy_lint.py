@@ -23,12 +23,24 @@ JVM_OPTIONS = "-XX:TieredStopAtLevel=1,-XX:+UseSerialGC"  # comma-separated, as 
 @pytest.fixture(scope="module")
 def lint_report() -> dict:
     exe = shutil.which("npm-groovy-lint") or str(
-        ROOT / ".tools" / "node_modules" / ".bin" / "npm-groovy-lint")
+        ROOT / ".tools" / "node_modules" / ".bin" / "npm-groovy-lint"
+    )
     assert Path(exe).exists(), "npm-groovy-lint is missing: run `make tools`"
     done = subprocess.run(
-        [exe, "--failon", "error", "--output", "json", "--noserver",
-         f"--javaoptions={JVM_OPTIONS}", *map(str, JENKINSFILES)],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        [
+            exe,
+            "--failon",
+            "error",
+            "--output",
+            "json",
+            "--noserver",
+            f"--javaoptions={JVM_OPTIONS}",
+            *map(str, JENKINSFILES),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
     )
     assert done.returncode == 0, f"npm-groovy-lint failed:\n{done.stdout}\n{done.stderr}"
     return json.loads(done.stdout)
@@ -43,6 +55,7 @@ def test_every_jenkinsfile_was_linted(lint_report: dict) -> None:
 @pytest.mark.parametrize("path", JENKINSFILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_jenkinsfile_has_no_lint_errors(lint_report: dict, path: Path) -> None:
     found = lint_report["files"][str(path)].get("errors", [])
-    errors = [f"line {e.get('line')}: {e['rule']}: {e['msg']}" for e in found
-              if e["severity"] == "error"]
+    errors = [
+        f"line {e.get('line')}: {e['rule']}: {e['msg']}" for e in found if e["severity"] == "error"
+    ]
     assert errors == [], f"npm-groovy-lint errors in {path}:\n" + "\n".join(errors)

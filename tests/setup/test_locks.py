@@ -22,18 +22,31 @@ ROOT = project_root()
 PROJECT_LOCK = ROOT / "requirements" / "project.lock.txt"
 # the interpreters a laptop may bring (pyproject: >=3.11,<3.13) on Linux and macOS
 LAPTOPS = {
-    "linux-3.11": {"python_version": "3.11", "python_full_version": "3.11.7",
-                   "sys_platform": "linux", "platform_system": "Linux"},
-    "macos-3.12": {"python_version": "3.12", "python_full_version": "3.12.4",
-                   "sys_platform": "darwin", "platform_system": "Darwin"},
+    "linux-3.11": {
+        "python_version": "3.11",
+        "python_full_version": "3.11.7",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+    },
+    "macos-3.12": {
+        "python_version": "3.12",
+        "python_full_version": "3.12.4",
+        "sys_platform": "darwin",
+        "platform_system": "Darwin",
+    },
 }
-BASE_ENV = {"os_name": "posix", "implementation_name": "cpython",
-            "platform_python_implementation": "CPython", "platform_machine": "x86_64"}
+BASE_ENV = {
+    "os_name": "posix",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "platform_machine": "x86_64",
+}
 
 
 def _environment_tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("environment_tool",
-                                                  ROOT / "requirements" / "environment.py")
+    spec = importlib.util.spec_from_file_location(
+        "environment_tool", ROOT / "requirements" / "environment.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -49,10 +62,14 @@ def _seldon_requirements() -> list[Requirement]:
 
 
 @pytest.mark.parametrize("laptop", sorted(LAPTOPS))
-@pytest.mark.parametrize(("lock", "requirements"), [
-    (PROJECT_LOCK, TOOL.project_requirements),
-    (lock_file(), _seldon_requirements),
-], ids=["project", "seldon-runtime"])
+@pytest.mark.parametrize(
+    ("lock", "requirements"),
+    [
+        (PROJECT_LOCK, TOOL.project_requirements),
+        (lock_file(), _seldon_requirements),
+    ],
+    ids=["project", "seldon-runtime"],
+)
 def test_lock_holds_every_requirement_at_an_allowed_version(lock, requirements, laptop) -> None:
     pins = TOOL.locked_versions(lock, {**BASE_ENV, **LAPTOPS[laptop]})
     problems = []

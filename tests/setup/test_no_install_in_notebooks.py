@@ -19,8 +19,9 @@ from mlops_helpers.seldon_kind import runtime
 INSTALLING = re.compile(r"(^|\n)\s*[%!]\s*pip\b|pip install|install=True")
 
 
-@pytest.mark.parametrize("path", sorted(notebooks_dir().glob("[0-9][0-9]_*.ipynb")),
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", sorted(notebooks_dir().glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.stem
+)
 def test_no_notebook_cell_installs_packages(path: Path) -> None:
     cells = json.loads(path.read_text())["cells"]
     code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
@@ -56,8 +57,13 @@ def test_a_runtime_older_than_its_lock_is_not_used(
 def test_make_install_creates_the_runtime_with_a_progress_line() -> None:
     """What `make install` runs, here on the project's runtime (up to date: no install)."""
     runtime.ensure_seldon_runtime()  # the checkout's runtime exists after `make install`
-    done = subprocess.run([sys.executable, "-m", "mlops_helpers.seldon_kind.runtime"],
-                          capture_output=True, text=True, timeout=120, cwd=project_root())
+    done = subprocess.run(
+        [sys.executable, "-m", "mlops_helpers.seldon_kind.runtime"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=project_root(),
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Seldon runtime: up to date")
     makefile = (project_root() / "Makefile").read_text()

@@ -23,7 +23,8 @@ from mlops_helpers.waiting import wait_until
 
 # A master that serves through a worker child, as uvicorn and gunicorn do.
 MASTER_WITH_WORKER = [
-    sys.executable, "-c",
+    sys.executable,
+    "-c",
     "import subprocess, sys; w = subprocess.Popen([sys.executable, '-m', 'http.server', "
     "sys.argv[1], '--bind', '127.0.0.1']); sys.exit(w.wait())",
     "{port}",
@@ -37,29 +38,49 @@ def main(run_dir: Path) -> dict[str, object]:
     tracker = ResourceTracker(run_dir)
 
     # 1. start and check: the master and its worker form one group
-    first = start_server("first", MASTER_WITH_WORKER, run_dir=run_dir, tracker=tracker,
-                         health_path="/", cwd=run_dir, timeout=30)
+    first = start_server(
+        "first",
+        MASTER_WITH_WORKER,
+        run_dir=run_dir,
+        tracker=tracker,
+        health_path="/",
+        cwd=run_dir,
+        timeout=30,
+    )
     facts["alive"] = first.alive()
     facts["group_size"] = len(group_members(first.pid))
 
     # 2. kill -9 of the master: the orphaned worker is stopped, the port freed
     os.kill(first.pid, signal.SIGKILL)
-    wait_until(lambda: not process_alive(first.pid), what="the master to die", timeout=10,
-               interval=0.02, progress=False)
+    wait_until(
+        lambda: not process_alive(first.pid),
+        what="the master to die",
+        timeout=10,
+        interval=0.02,
+        progress=False,
+    )
     facts["alive_after_master_killed"] = first.alive()
     facts["group_after_master_killed"] = len(group_members(first.pid))
     facts["port_free_after_master_killed"] = port_is_free(first.port)
     tracker.forget("process:first")
 
     # 3. cleanup from another process, as Jenkins' post step does
-    second = start_server("second", MASTER_WITH_WORKER, run_dir=run_dir, tracker=tracker,
-                          health_path="/", cwd=run_dir, timeout=30)
-    code = ("import os, sys, psutil; from mlops_helpers.resources import ResourceTracker; "
-            "procfs = os.environ.get('MLOPS_TEST_PROCFS'); "
-            "psutil.PROCFS_PATH = procfs or getattr(psutil, 'PROCFS_PATH', None); "
-            f"r = ResourceTracker({str(run_dir)!r}).cleanup(); sys.exit(len(r.failures))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)
+    second = start_server(
+        "second",
+        MASTER_WITH_WORKER,
+        run_dir=run_dir,
+        tracker=tracker,
+        health_path="/",
+        cwd=run_dir,
+        timeout=30,
+    )
+    code = (
+        "import os, sys, psutil; from mlops_helpers.resources import ResourceTracker; "
+        "procfs = os.environ.get('MLOPS_TEST_PROCFS'); "
+        "psutil.PROCFS_PATH = procfs or getattr(psutil, 'PROCFS_PATH', None); "
+        f"r = ResourceTracker({str(run_dir)!r}).cleanup(); sys.exit(len(r.failures))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     facts["cleanup_output"] = done.stdout.strip()
     facts["cleanup_rc"] = done.returncode
     facts["second_alive"] = process_alive(second.pid, second.start_time)

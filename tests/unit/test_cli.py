@@ -37,23 +37,30 @@ def test_unknown_command_exits_2() -> None:
     assert info.value.code == 2
 
 
-@pytest.mark.parametrize("text,expected", [("1", 1), ("0.8", 0.8), ("true", True),
-                                           ("hello", "hello"), ("[1, 2]", "[1, 2]")])
+@pytest.mark.parametrize(
+    "text,expected",
+    [("1", 1), ("0.8", 0.8), ("true", True), ("hello", "hello"), ("[1, 2]", "[1, 2]")],
+)
 def test_param_values_parse_like_papermill(text: str, expected: object) -> None:
     assert _value(text) == expected
 
 
 def test_console_script_is_installed() -> None:
-    done = subprocess.run([sys.executable, "-m", "mlops_helpers.cli", "--help"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlops_helpers.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0
     assert "doctor" in done.stdout and "seldon_kind" in done.stdout
 
 
 def test_import_is_light() -> None:
-    code = ("import sys, mlops_helpers, mlops_helpers.cli;"
-            "heavy = [m for m in ('numpy', 'pandas', 'sklearn', 'boto3', 'mlflow', 'dvc')"
-            " if m in sys.modules]; print(heavy)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)
+    code = (
+        "import sys, mlops_helpers, mlops_helpers.cli;"
+        "heavy = [m for m in ('numpy', 'pandas', 'sklearn', 'boto3', 'mlflow', 'dvc')"
+        " if m in sys.modules]; print(heavy)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "[]"

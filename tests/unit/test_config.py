@@ -11,14 +11,20 @@ from mlops_helpers.errors import ConfigError
 def load(tmp_path: Path, params=None, environ=None, dotenv: str = "", defaults=None) -> Settings:
     env_file = tmp_path / ".env"
     env_file.write_text(dotenv)
-    return Settings.load("demo", params=params, defaults=defaults, env_file=env_file,
-                         environ=environ or {})
+    return Settings.load(
+        "demo", params=params, defaults=defaults, env_file=env_file, environ=environ or {}
+    )
 
 
 def test_precedence_parameter_env_dotenv_default(tmp_path: Path) -> None:
     defaults = {"region": "d", "a": "d", "b": "d", "c": "d"}
-    s = load(tmp_path, params={"a": "param"}, environ={"A": "env", "B": "env"},
-             dotenv="A=dot\nB=dot\nC=dot\n", defaults=defaults)
+    s = load(
+        tmp_path,
+        params={"a": "param"},
+        environ={"A": "env", "B": "env"},
+        dotenv="A=dot\nB=dot\nC=dot\n",
+        defaults=defaults,
+    )
     assert s.get("a") == "param"
     assert s.get("b") == "env"
     assert s.get("c") == "dot"

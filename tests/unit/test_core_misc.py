@@ -78,12 +78,16 @@ def _make_pipeline() -> Pipeline:
     def smoke(ctx: StageContext) -> None:
         raise GateFailed("accuracy 0.5 is below the threshold 0.9")
 
-    return Pipeline("demo", [
-        Stage("deploy", deploy, "start an endpoint", environment="test"),
-        Stage("smoke_test", smoke, "check it", gate=True),
-        Stage("promote", lambda ctx: {"promoted": True}, "never reached", environment="prod"),
-        Stage("cleanup", cleanup_stage, "tear down"),
-    ], registry)
+    return Pipeline(
+        "demo",
+        [
+            Stage("deploy", deploy, "start an endpoint", environment="test"),
+            Stage("smoke_test", smoke, "check it", gate=True),
+            Stage("promote", lambda ctx: {"promoted": True}, "never reached", environment="prod"),
+            Stage("cleanup", cleanup_stage, "tear down"),
+        ],
+        registry,
+    )
 
 
 def test_failed_gate_stops_pipeline_and_cleans_up(make_settings) -> None:
@@ -118,13 +122,16 @@ def test_plots_return_figures() -> None:
 
     fig = plot_confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], labels=["a", "b", "c"])
     assert fig.axes[0].get_xlabel() == "predicted"
-    fig2 = plot_metric_comparison({"main": {"acc": 0.9}, "feature": {"acc": 0.95}},
-                                  thresholds={"acc": 0.8})
+    fig2 = plot_metric_comparison(
+        {"main": {"acc": 0.9}, "feature": {"acc": 0.95}}, thresholds={"acc": 0.8}
+    )
     assert len(fig2.axes[0].patches) == 2
 
 
 def test_jenkinsfile_stage_calls_in_order(tmp_path: Path) -> None:
     jf = tmp_path / "Jenkinsfile"
-    jf.write_text("sh 'mlops-workshop demo build'\nsh 'mlops-workshop other x'\n"
-                  "sh \"mlops-workshop demo train -p a b\"\nsh 'mlops-workshop demo build'\n")
+    jf.write_text(
+        "sh 'mlops-workshop demo build'\nsh 'mlops-workshop other x'\n"
+        "sh \"mlops-workshop demo train -p a b\"\nsh 'mlops-workshop demo build'\n"
+    )
     assert jenkinsfile_stage_calls(jf, "demo") == ["build", "train"]

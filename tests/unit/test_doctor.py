@@ -63,13 +63,24 @@ def test_attendee_suffix_is_shown_with_its_source(make_settings) -> None:
 def _machine(**absent: str) -> list[Check]:
     """A machine that has everything except the rows named in ``absent`` (area=item)."""
     rows = [Check("extras", e, OK, "") for e in ("aws", "ibm", "chameleon", "dvc", "mlflow")]
-    rows += [Check("tools", t, OK, "") for t in
-             ("git", "kind", "helm", "kubectl", "terraform", "ansible-playbook", "argo",
-              "docker engine")]
+    rows += [
+        Check("tools", t, OK, "")
+        for t in (
+            "git",
+            "kind",
+            "helm",
+            "kubectl",
+            "terraform",
+            "ansible-playbook",
+            "argo",
+            "docker engine",
+        )
+    ]
     rows += [Check("credentials", c, OK, "") for c in ("aws", "cml", "ibm", "chameleon")]
     rows.append(Check("runtime", "seldon", OK, ""))
-    return [Check(r.area, r.item, MISSING if absent.get(r.area) == r.item else OK, "")
-            for r in rows]
+    return [
+        Check(r.area, r.item, MISSING if absent.get(r.area) == r.item else OK, "") for r in rows
+    ]
 
 
 def test_a_missing_seldon_runtime_blocks_seldon_kind_only() -> None:

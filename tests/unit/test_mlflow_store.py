@@ -23,8 +23,9 @@ def new_client(db: Path):
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def test_a_seeded_store_opens_with_its_own_default_experiment(build_dir: Path,
-                                                              tmp_path: Path) -> None:
+def test_a_seeded_store_opens_with_its_own_default_experiment(
+    build_dir: Path, tmp_path: Path
+) -> None:
     first = tmp_path / "first" / "mlflow.db"
     assert not mlflow_store.seed_store(first)  # no template yet: MLflow makes the store
     new_client(first).search_experiments()

@@ -16,18 +16,30 @@ from mlops_helpers.paths import project_root
 ROOT = project_root()
 SCENARIO = Path(__file__).with_name("process_scenario.py")
 EXPECTED = {
-    "alive": True, "group_size": 2,
-    "alive_after_master_killed": False, "group_after_master_killed": 0,
+    "alive": True,
+    "group_size": 2,
+    "alive_after_master_killed": False,
+    "group_after_master_killed": 0,
     "port_free_after_master_killed": True,
-    "cleanup_rc": 0, "cleanup_output": "cleanup: released process:second",
-    "second_alive": False, "second_group": 0, "second_port_free": True, "tracked": [],
+    "cleanup_rc": 0,
+    "cleanup_output": "cleanup: released process:second",
+    "second_alive": False,
+    "second_group": 0,
+    "second_port_free": True,
+    "tracked": [],
 }
 
 
 def _run_scenario(argv: list[str], run_dir: Path) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([*argv, sys.executable, str(SCENARIO), str(run_dir)], env=env,
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    done = subprocess.run(
+        [*argv, sys.executable, str(SCENARIO), str(run_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -57,10 +69,21 @@ def test_the_same_with_proc_hidden(tmp_path: Path) -> None:
     empty.mkdir()
     procfs.mkdir()
     (tmp_path / "run").mkdir()
-    hide = ('mount --bind /proc "$0" && mount --bind "$1" /proc && shift && '
-            'MLOPS_TEST_PROCFS="$0" exec "$@"')
-    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", hide,
-            str(procfs), str(empty)]
+    hide = (
+        'mount --bind /proc "$0" && mount --bind "$1" /proc && shift && '
+        'MLOPS_TEST_PROCFS="$0" exec "$@"'
+    )
+    argv = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        hide,
+        str(procfs),
+        str(empty),
+    ]
     # sh -c SCRIPT $0 $1 CMD...: after the shift, "$@" is the scenario command line
     facts = _run_scenario(argv, tmp_path / "run")
     assert facts["proc_visible"] is False
@@ -70,8 +93,11 @@ def test_the_same_with_proc_hidden(tmp_path: Path) -> None:
 def test_no_proc_path_in_the_package_or_test_support() -> None:
     """A cheap guard for what the namespace test proves at run time."""
     files = [*sorted((ROOT / "mlops_helpers").rglob("*.py")), ROOT / "tests" / "support.py"]
-    offenders = [str(f.relative_to(ROOT)) for f in files if '"/proc' in f.read_text()
-                 or "'/proc" in f.read_text() or 'f"/proc' in f.read_text()]
+    offenders = [
+        str(f.relative_to(ROOT))
+        for f in files
+        if '"/proc' in f.read_text() or "'/proc" in f.read_text() or 'f"/proc' in f.read_text()
+    ]
     assert offenders == []
 
 

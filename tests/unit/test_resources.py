@@ -43,16 +43,21 @@ def test_cleanup_runs_newest_first_and_survives_a_failure(tmp_path: Path) -> Non
 
 
 def test_a_later_process_finds_and_releases_what_was_recorded(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", "import threading; threading.Event().wait()"],
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import threading; threading.Event().wait()"], start_new_session=True
+    )
     try:
-        ResourceTracker(tmp_path).add("process", "sleeper", pid=proc.pid,
-                                      start_time=process_start_time(proc.pid))
-        code = ("from mlops_helpers.resources import ResourceTracker; import sys;"
-                f"r = ResourceTracker({str(tmp_path)!r}).cleanup();"
-                "sys.exit(1 if r.failures else 0)")
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=60)
+        ResourceTracker(tmp_path).add(
+            "process", "sleeper", pid=proc.pid, start_time=process_start_time(proc.pid)
+        )
+        code = (
+            "from mlops_helpers.resources import ResourceTracker; import sys;"
+            f"r = ResourceTracker({str(tmp_path)!r}).cleanup();"
+            "sys.exit(1 if r.failures else 0)"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         assert "released process:sleeper" in done.stdout
         assert proc.wait(timeout=10) is not None
@@ -86,8 +91,9 @@ def test_unknown_kind_is_reported_not_fatal(tmp_path: Path) -> None:
 
 
 def test_a_reused_pid_is_not_killed(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", "import threading; threading.Event().wait()"],
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import threading; threading.Event().wait()"], start_new_session=True
+    )
     try:
         tracker = ResourceTracker(tmp_path)
         tracker.add("process", "other", pid=proc.pid, start_time="1")  # a different process

@@ -39,7 +39,8 @@ def test_committed_diagram_is_drawn_from_the_stage_list(scenario: str, tmp_path:
     assert committed.is_file(), f"run `make diagrams` to draw {committed.name}"
     fresh = draw_pipeline(load_pipeline(scenario), tmp_path / committed.name)
     assert fresh.read_bytes() == committed.read_bytes(), (
-        f"{committed} no longer matches the stage list: run `make diagrams`")
+        f"{committed} no longer matches the stage list: run `make diagrams`"
+    )
 
 
 def test_unknown_scenario_backend_lists_known(make_settings) -> None:

@@ -14,8 +14,15 @@ HEALTHY = [sys.executable, "-m", "http.server", "{port}", "--bind", "127.0.0.1"]
 
 def test_start_health_stop(tmp_path: Path) -> None:
     tracker = ResourceTracker(tmp_path)
-    server = start_server("files", HEALTHY, run_dir=tmp_path, tracker=tracker, health_path="/",
-                          cwd=tmp_path, timeout=30)
+    server = start_server(
+        "files",
+        HEALTHY,
+        run_dir=tmp_path,
+        tracker=tracker,
+        health_path="/",
+        cwd=tmp_path,
+        timeout=30,
+    )
     try:
         assert server.alive()
         status, _ = http_json("GET", f"{server.url}/")
@@ -40,8 +47,11 @@ def test_server_that_exits_shows_its_log(tmp_path: Path) -> None:
 
 def test_server_that_never_gets_healthy_is_killed(tmp_path: Path) -> None:
     tracker = ResourceTracker(tmp_path)
-    argv = [sys.executable, "-c",
-            "import threading; print('warming up forever', flush=True); threading.Event().wait()"]
+    argv = [
+        sys.executable,
+        "-c",
+        "import threading; print('warming up forever', flush=True); threading.Event().wait()",
+    ]
     with pytest.raises(ServerStartError) as info:
         start_server("stuck", argv, run_dir=tmp_path, tracker=tracker, timeout=1.0)
     message = str(info.value)

@@ -13,7 +13,8 @@ from tests.support import SocketWatch, leftover_processes, listening_sockets, no
 
 # A server whose worker child listens (TCP) and also holds a bound UDP socket.
 TREE = [
-    sys.executable, "-c",
+    sys.executable,
+    "-c",
     "import socket, subprocess, sys; u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
     "u.bind(('127.0.0.1', 0)); w = subprocess.Popen([sys.executable, '-m', 'http.server', "
     "sys.argv[1], '--bind', '127.0.0.1']); sys.exit(w.wait())",
@@ -23,8 +24,15 @@ TREE = [
 
 def test_leftovers_and_listening_sockets_of_a_marked_tree(tmp_path: Path) -> None:
     marker = str(tmp_path)
-    server = start_server("tree", TREE, run_dir=tmp_path, health_path="/", cwd=tmp_path,
-                          env={"MLOPS_RUN_ROOT": marker}, timeout=30)
+    server = start_server(
+        "tree",
+        TREE,
+        run_dir=tmp_path,
+        health_path="/",
+        cwd=tmp_path,
+        env={"MLOPS_RUN_ROOT": marker},
+        timeout=30,
+    )
     try:
         assert len(leftover_processes(marker)) == 2  # master and worker, by environment
         by_marker = listening_sockets(marker)
@@ -44,9 +52,15 @@ def test_a_connected_client_socket_is_not_listening(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as srv:
         port = srv.getsockname()[1]
         client = subprocess.Popen(
-            [sys.executable, "-c",
-             "import socket, sys; s = socket.create_connection(('127.0.0.1', int(sys.argv[1])));"
-             " sys.stdin.read()", str(port)], stdin=subprocess.PIPE)
+            [
+                sys.executable,
+                "-c",
+                "import socket, sys; s = socket.create_connection(('127.0.0.1', int(sys.argv[1])));"
+                " sys.stdin.read()",
+                str(port),
+            ],
+            stdin=subprocess.PIPE,
+        )
         try:
             conn, _ = srv.accept()
             conn.close()
@@ -56,18 +70,36 @@ def test_a_connected_client_socket_is_not_listening(tmp_path: Path) -> None:
 
 
 def test_not_loopback_flags_every_address_others_can_reach() -> None:
-    sockets = [(1, "127.0.0.1", 80), (2, "::1", 81), (3, "0.0.0.0", 82), (4, "::", 83),
-               (5, "192.168.1.4", 84), (6, "fe80::1%eth0", 85)]
+    sockets = [
+        (1, "127.0.0.1", 80),
+        (2, "::1", 81),
+        (3, "0.0.0.0", 82),
+        (4, "::", 83),
+        (5, "192.168.1.4", 84),
+        (6, "fe80::1%eth0", 85),
+    ]
     assert [s[0] for s in not_loopback(sockets)] == [3, 4, 5, 6]
 
 
 def test_socket_watch_sees_a_server_that_came_and_went(tmp_path: Path) -> None:
     marker = str(tmp_path)
     with SocketWatch(marker, interval=0.1) as watch:
-        server = start_server("brief", TREE, run_dir=tmp_path, health_path="/", cwd=tmp_path,
-                              env={"MLOPS_RUN_ROOT": marker}, timeout=30)
-        wait_until(lambda: any(s[2] == server.port for s in watch.seen), what="the sample",
-                   timeout=10, interval=0.05, progress=False)
+        server = start_server(
+            "brief",
+            TREE,
+            run_dir=tmp_path,
+            health_path="/",
+            cwd=tmp_path,
+            env={"MLOPS_RUN_ROOT": marker},
+            timeout=30,
+        )
+        wait_until(
+            lambda: any(s[2] == server.port for s in watch.seen),
+            what="the sample",
+            timeout=10,
+            interval=0.05,
+            progress=False,
+        )
         server.stop()
     assert any(port == server.port and ip == "127.0.0.1" for _, ip, port in watch.seen)
     assert not_loopback(watch.seen) == []

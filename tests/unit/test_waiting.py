@@ -10,14 +10,24 @@ from mlops_helpers.waiting import wait_until
 
 def test_returns_first_value_that_passes() -> None:
     counter = itertools.count()
-    assert wait_until(lambda: next(counter), what="counter", timeout=5, interval=0.01,
-                      until=lambda v: v >= 3) == 3
+    assert (
+        wait_until(
+            lambda: next(counter), what="counter", timeout=5, interval=0.01, until=lambda v: v >= 3
+        )
+        == 3
+    )
 
 
 def test_timeout_names_resource_seconds_and_last_status() -> None:
     with pytest.raises(WaitTimeout) as info:
-        wait_until(lambda: "Creating", what="endpoint sm-test-jd", timeout=0.3, interval=0.05,
-                   until=lambda s: s == "InService", describe=str)
+        wait_until(
+            lambda: "Creating",
+            what="endpoint sm-test-jd",
+            timeout=0.3,
+            interval=0.05,
+            until=lambda s: s == "InService",
+            describe=str,
+        )
     message = str(info.value)
     assert "endpoint sm-test-jd" in message
     assert "last status: Creating" in message
@@ -30,8 +40,9 @@ def test_ignored_exceptions_become_the_status() -> None:
         raise ConnectionRefusedError("refused")
 
     with pytest.raises(WaitTimeout, match="ConnectionRefusedError: refused"):
-        wait_until(probe, what="server", timeout=0.2, interval=0.05,
-                   ignore=(ConnectionRefusedError,))
+        wait_until(
+            probe, what="server", timeout=0.2, interval=0.05, ignore=(ConnectionRefusedError,)
+        )
 
 
 def test_other_exceptions_propagate() -> None:
@@ -44,9 +55,15 @@ def test_other_exceptions_propagate() -> None:
 
 def test_fail_if_stops_at_once() -> None:
     with pytest.raises(StageError, match="training job: job failed .*Failed"):
-        wait_until(lambda: "Failed", what="training job", timeout=30, interval=0.05,
-                   until=lambda s: s == "Completed", describe=str,
-                   fail_if=lambda s: "job failed" if s == "Failed" else None)
+        wait_until(
+            lambda: "Failed",
+            what="training job",
+            timeout=30,
+            interval=0.05,
+            until=lambda s: s == "Completed",
+            describe=str,
+            fail_if=lambda s: "job failed" if s == "Failed" else None,
+        )
 
 
 def test_rejects_nonsense_bounds() -> None:
@@ -65,8 +82,15 @@ def _counter_to(n: int):  # a probe that is ready on its n-th call
 
 
 def test_a_successful_wait_ends_with_a_full_bar(capsys: pytest.CaptureFixture[str]) -> None:
-    wait_until(_counter_to(8), what="counter", timeout=30, interval=0.1,
-               until=lambda v: v >= 8, describe=str, progress=True)
+    wait_until(
+        _counter_to(8),
+        what="counter",
+        timeout=30,
+        interval=0.1,
+        until=lambda v: v >= 8,
+        describe=str,
+        progress=True,
+    )
     final = capsys.readouterr().err.split("\r")[-1]
     assert final.startswith("done: counter |██████████| ")
     assert "last status: 8" in final and " s, " in final
@@ -75,8 +99,15 @@ def test_a_successful_wait_ends_with_a_full_bar(capsys: pytest.CaptureFixture[st
 
 def test_a_timeout_ends_red_and_says_failed(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(WaitTimeout):
-        wait_until(lambda: "Creating {x}", what="endpoint", timeout=0.8, interval=0.1,
-                   until=lambda s: s == "InService", describe=str, progress=True)
+        wait_until(
+            lambda: "Creating {x}",
+            what="endpoint",
+            timeout=0.8,
+            interval=0.1,
+            until=lambda s: s == "InService",
+            describe=str,
+            progress=True,
+        )
     final = capsys.readouterr().err.split("\r")[-1]
     assert final.startswith("FAILED: endpoint |\x1b[31m")
     assert "last status: Creating {x}" in final
@@ -109,8 +140,9 @@ def test_in_a_notebook_the_widget_is_green_on_success_red_on_timeout() -> None:
     NotebookClient(nb, timeout=120, kernel_name="python3").execute()
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     bars = [m["state"] for m in state.values() if m["model_name"] == "FloatProgressModel"]
-    texts = " ".join(m["state"].get("value", "") for m in state.values()
-                     if m["model_name"] == "HTMLModel").replace("\u2007", " ")
+    texts = " ".join(
+        m["state"].get("value", "") for m in state.values() if m["model_name"] == "HTMLModel"
+    ).replace("\u2007", " ")
     assert [b["bar_style"] for b in bars] == ["success", "danger"]  # none for "instant"
     assert bars[0]["value"] == bars[0]["max"]  # full, not "0.9 of 30"
     assert "done: counter" in texts and "FAILED: endpoint" in texts

@@ -14,10 +14,13 @@ MakeContext = Callable[..., StageContext]
 
 
 def make_context(root: Path, **params: Any) -> StageContext:
-    settings = Settings.load("watson_openscale",
-                             params={"run_root": str(root), "attendee": "test", **params},
-                             defaults=PIPELINE.defaults, env_file=root / "no.env",
-                             environ={})
+    settings = Settings.load(
+        "watson_openscale",
+        params={"run_root": str(root), "attendee": "test", **params},
+        defaults=PIPELINE.defaults,
+        env_file=root / "no.env",
+        environ={},
+    )
     return PIPELINE.context(settings, log=lambda _: None)
 
 
@@ -29,8 +32,10 @@ def runtimes_with_installed_sklearn() -> list[tuple[str, str, str, str]]:
 
     from tests.doubles.ibm_cloud import PUBLISHED_RUNTIMES
 
-    return [*PUBLISHED_RUNTIMES, ("runtime-double-py3.11", "3.11", sklearn.__version__,
-                                  "supported")]
+    return [
+        *PUBLISHED_RUNTIMES,
+        ("runtime-double-py3.11", "3.11", sklearn.__version__, "supported"),
+    ]
 
 
 @pytest.fixture
@@ -39,8 +44,9 @@ def ibm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     them), so every stage, teardown and child process of the test finds it."""
     from tests.doubles.ibm_cloud import running_double
 
-    with running_double(tmp_path / "ibm-double",
-                        runtimes=runtimes_with_installed_sklearn()) as double:
+    with running_double(
+        tmp_path / "ibm-double", runtimes=runtimes_with_installed_sklearn()
+    ) as double:
         for key, value in double.environ().items():
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(double.ca_bundle))
@@ -52,9 +58,11 @@ def ibm_context(root: Path, log: list[str] | None = None, **params: Any) -> Stag
     """A stage context on the ibm backend; settings from the environment (the fixture)."""
     import os
 
-    settings = Settings.load("watson_openscale",
-                             params={"run_root": str(root), "attendee": "test",
-                                     "backend": "ibm", **params},
-                             defaults=PIPELINE.defaults, env_file=root / "no.env",
-                             environ=dict(os.environ))
+    settings = Settings.load(
+        "watson_openscale",
+        params={"run_root": str(root), "attendee": "test", "backend": "ibm", **params},
+        defaults=PIPELINE.defaults,
+        env_file=root / "no.env",
+        environ=dict(os.environ),
+    )
     return PIPELINE.context(settings, log=(log.append if log is not None else lambda _: None))

@@ -26,10 +26,21 @@ from tests.watson_openscale.conftest import ibm_context
 
 pytestmark = pytest.mark.contract
 
-ONE_OF_EACH = {"spaces": 1, "models": 1, "deployments": 1, "service_providers": 1,
-               "subscriptions": 1}
-NOTHING = {"spaces": 0, "models": 0, "deployments": 0, "service_providers": 0,
-           "subscriptions": 0, "monitor_instances": 0}
+ONE_OF_EACH = {
+    "spaces": 1,
+    "models": 1,
+    "deployments": 1,
+    "service_providers": 1,
+    "subscriptions": 1,
+}
+NOTHING = {
+    "spaces": 0,
+    "models": 0,
+    "deployments": 0,
+    "service_providers": 0,
+    "subscriptions": 0,
+    "monitor_instances": 0,
+}
 
 
 def end_state(double) -> dict[str, int]:
@@ -40,10 +51,20 @@ def end_state(double) -> dict[str, int]:
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).with_name("mlops-workshop")
-    env = {**os.environ, "MLOPS_RUN_ROOT": str(root), "MLOPS_ATTENDEE": "test",
-           "MLOPS_BACKEND": "ibm"}
-    return subprocess.run([str(exe), "watson_openscale", *args], capture_output=True,
-                          text=True, timeout=300, check=False, env=env)
+    env = {
+        **os.environ,
+        "MLOPS_RUN_ROOT": str(root),
+        "MLOPS_ATTENDEE": "test",
+        "MLOPS_BACKEND": "ibm",
+    }
+    return subprocess.run(
+        [str(exe), "watson_openscale", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
 
 
 def test_full_stage_list_in_one_process_twice(ibm, tmp_path: Path) -> None:
@@ -52,23 +73,32 @@ def test_full_stage_list_in_one_process_twice(ibm, tmp_path: Path) -> None:
     try:
         first = PIPELINE.run(ctx)
         assert first["evaluate"]["status"] == "finished"
-        assert (first["store_model"]["action"], first["deploy"]["action"],
-                first["subscribe"]["action"], first["promote"]["action"]) == (
-            "created", "created", "created", "promoted")
+        assert (
+            first["store_model"]["action"],
+            first["deploy"]["action"],
+            first["subscribe"]["action"],
+            first["promote"]["action"],
+        ) == ("created", "created", "created", "promoted")
         assert first["score"]["payload_logged"] == first["score"]["requests"]
         assert end_state(ibm) == ONE_OF_EACH
         second = PIPELINE.run(ctx)
-        assert (second["store_model"]["action"], second["deploy"]["action"],
-                second["subscribe"]["action"], second["promote"]["action"]) == (
-            "unchanged", "unchanged", "updated", "unchanged")
+        assert (
+            second["store_model"]["action"],
+            second["deploy"]["action"],
+            second["subscribe"]["action"],
+            second["promote"]["action"],
+        ) == ("unchanged", "unchanged", "updated", "unchanged")
         assert second["feedback"]["stored"] == 0  # the same rows, keyed by content
         assert end_state(ibm) == ONE_OF_EACH
-        feedback = [ds for ds, d in ibm.openscale.data_sets.items()
-                    if d["entity"]["type"] == "feedback"]
+        feedback = [
+            ds for ds, d in ibm.openscale.data_sets.items() if d["entity"]["type"] == "feedback"
+        ]
         assert len(ibm.openscale.records[feedback[0]]) == first["feedback"]["stored"] == 200
         # WML wrote the payload itself; the backend never posted a payload record
-        assert not any(m == "POST" and p.endswith("/records") and b"request" in body
-                       for m, p, _, body in ibm.log)
+        assert not any(
+            m == "POST" and p.endswith("/records") and b"request" in body
+            for m, p, _, body in ibm.log
+        )
         deployment = next(iter(ibm.wml.deployments.values()))["entity"]
         assert "production" in deployment["tags"]
     finally:
@@ -107,8 +137,11 @@ def test_a_stage_that_waits_forever_times_out_with_a_message(ibm, tmp_path: Path
     """The SDK's own wait returned None and the backend indexed it (a TypeError)."""
     ibm.openscale.subscription_polls = None  # the subscription never becomes active
     ctx = ibm_context(tmp_path, subscription_timeout=1.0)
-    with pytest.raises(WaitTimeout, match=r"waiting for subscription of wos-deploy-test; "
-                                          r"last status: preparing"):
+    with pytest.raises(
+        WaitTimeout,
+        match=r"waiting for subscription of wos-deploy-test; "
+        r"last status: preparing",
+    ):
         PIPELINE.run(ctx)
     assert ibm.counts() == NOTHING  # the failure cleaned up, subscription included
 
@@ -141,17 +174,18 @@ def test_a_deployment_whose_runtime_cannot_unpickle_fails_with_the_reason(
     older = ibm.wml.spec_id("runtime-24.1-py3.11")
     model["entity"]["software_spec"] = {"id": older, "name": "runtime-24.1-py3.11"}
     assert new_id()  # the double is still answering
-    with pytest.raises(StageError, match=r"deployment wos-deploy-test: .*pickled with "
-                                         r"scikit-learn .* runtime-24\.1-py3\.11 has "
-                                         r"scikit-learn 1\.3\.0"):
+    with pytest.raises(
+        StageError,
+        match=r"deployment wos-deploy-test: .*pickled with "
+        r"scikit-learn .* runtime-24\.1-py3\.11 has "
+        r"scikit-learn 1\.3\.0",
+    ):
         PIPELINE.run_stage("deploy", ctx)
     PIPELINE.run_stage("cleanup", ctx)
     assert ibm.counts() == NOTHING
 
 
-def test_a_changed_model_is_a_new_revision_and_the_deployment_follows(
-    ibm, tmp_path: Path
-) -> None:
+def test_a_changed_model_is_a_new_revision_and_the_deployment_follows(ibm, tmp_path: Path) -> None:
     ctx = ibm_context(tmp_path)
     try:
         PIPELINE.run(ctx, ["setup", "space", "store_model", "deploy"])
@@ -162,7 +196,9 @@ def test_a_changed_model_is_a_new_revision_and_the_deployment_follows(
         deployed = PIPELINE.run_stage("deploy", ctx)
         assert (deployed["action"], deployed["model_version"]) == ("updated", "2")
         assert next(iter(ibm.wml.deployments.values()))["entity"]["asset"] == {
-            "id": stored["model_id"], "rev": "2"}
+            "id": stored["model_id"],
+            "rev": "2",
+        }
         assert (len(ibm.wml.models), len(ibm.wml.deployments)) == (1, 1)
     finally:
         PIPELINE.run_stage("cleanup", ctx)
@@ -177,7 +213,9 @@ def test_duplicate_spaces_are_removed_oldest_kept(ibm, tmp_path: Path) -> None:
     assert found["space_id"] == oldest and not found["created"]
     assert len(found["removed_duplicates"]) == 1
     assert sorted(s["entity"]["name"] for s in ibm.wml.spaces.values()) == [
-        "other-space", "wos-space-test"]
+        "other-space",
+        "wos-space-test",
+    ]
 
 
 def test_a_failed_call_stops_the_stage_and_a_rerun_creates_no_duplicate(
@@ -222,15 +260,19 @@ def test_missing_settings_are_named_together_before_any_work(
         monkeypatch.delenv(f"MLOPS_{name}", raising=False)
     monkeypatch.setenv("IBM_WML_URL", "https://127.0.0.1:9")
     ctx = ibm_context(tmp_path)
-    with pytest.raises(ConfigError, match=r"ibm_api_key \(IBM_API_KEY\), ibm_openscale_url "
-                                          r"\(IBM_OPENSCALE_URL\), ibm_service_instance_id"):
+    with pytest.raises(
+        ConfigError,
+        match=r"ibm_api_key \(IBM_API_KEY\), ibm_openscale_url "
+        r"\(IBM_OPENSCALE_URL\), ibm_service_instance_id",
+    ):
         PIPELINE.run_stage("setup", ctx)
     assert not (ctx.run_dir / "model").exists(), "setup trained before checking settings"
 
 
 @pytest.mark.notebook
-def test_the_notebook_runs_headless_on_the_ibm_backend(ibm, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_notebook_runs_headless_on_the_ibm_backend(
+    ibm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Notebook 03 with backend = "ibm": the kernel gets the settings from the environment
     (never as parameters: nothing secret is written into the executed notebook)."""
     from mlops_helpers.notebooks import run_notebook

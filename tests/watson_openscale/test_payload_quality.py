@@ -33,9 +33,13 @@ def test_metrics_judged_against_lower_limits() -> None:
     result = quality.compute([0, 0, 1, 1, 2], [0, 0, 1, 2, 2])
     assert result["values"]["accuracy"] == pytest.approx(0.8)
     assert result["confusion_matrix"] == [[2, 0, 0], [0, 1, 1], [0, 0, 1]]
-    metrics = quality.judge(result["values"], [
-        {"metric_id": "accuracy", "type": "lower_limit", "value": 0.9},
-        {"metric_id": "weighted_f1", "type": "lower_limit", "value": 0.5}])
+    metrics = quality.judge(
+        result["values"],
+        [
+            {"metric_id": "accuracy", "type": "lower_limit", "value": 0.9},
+            {"metric_id": "weighted_f1", "type": "lower_limit", "value": 0.5},
+        ],
+    )
     by_name = {m["metric"]: m for m in metrics}
     assert by_name["accuracy"]["passed"] is False
     assert by_name["weighted_f1"]["passed"] is True

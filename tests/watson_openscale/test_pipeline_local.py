@@ -78,17 +78,22 @@ def test_two_full_runs_give_one_model_one_deployment_one_subscription(two_runs) 
     assert counts["feedback_log"] == first["feedback"]["stored"] == 200
     assert second["feedback"] == {"stored": 0, "already_logged": 200, "label_noise": 0.0}
     assert second["score"]["payload_logged"] == second["score"]["requests"]
-    assert (first["promote"]["action"], second["promote"]["action"]) == (
-        "promoted", "unchanged")
+    assert (first["promote"]["action"], second["promote"]["action"]) == ("promoted", "unchanged")
 
 
 def test_gate_passes_on_good_feedback(two_runs) -> None:
     run = two_runs.first["evaluate"]
     assert all(m["passed"] in (True, None) for m in run["metrics"])
     assert {m["metric"] for m in run["metrics"]} == {
-        "accuracy", "weighted_f1", "weighted_precision", "weighted_recall"}
-    assert len(run["confusion_matrix"]) == 10 and sum(map(sum, run["confusion_matrix"])) \
-        == run["n_rows"] == 200
+        "accuracy",
+        "weighted_f1",
+        "weighted_precision",
+        "weighted_recall",
+    }
+    assert (
+        len(run["confusion_matrix"]) == 10
+        and sum(map(sum, run["confusion_matrix"])) == run["n_rows"] == 200
+    )
 
 
 def test_mlflow_loads_the_deployed_model_and_it_predicts(two_runs) -> None:
@@ -109,12 +114,14 @@ def test_mlflow_loads_the_deployed_model_and_it_predicts(two_runs) -> None:
         model = mlflow.pyfunc.load_model(f"models:/{name}@deployed")
         assert model.metadata.signature is not None
         assert model.metadata.saved_input_example_info is not None
-        example = json.loads((Path(ctx.state.get("setup")["model_dir"])
-                              / "input_example.json").read_text())
+        example = json.loads(
+            (Path(ctx.state.get("setup")["model_dir"]) / "input_example.json").read_text()
+        )
         rows = np.asarray(example["data"], dtype=float)
         labels = [int(v) for v in model.predict(rows)]
-        served = ctx.backend.score(ctx.state.get("deployment"),
-                                   payload.from_rows(example["columns"], rows.tolist()))
+        served = ctx.backend.score(
+            ctx.state.get("deployment"), payload.from_rows(example["columns"], rows.tolist())
+        )
         assert payload.predictions(served)[0] == labels
     finally:
         mlflow.set_tracking_uri("")
@@ -142,13 +149,13 @@ def test_payload_log_count_equals_scoring_requests(two_runs) -> None:
     ctx = two_runs.ctx
     subscription = ctx.state.get("subscription")
     before = ctx.backend.payload_count(subscription)
-    result = PIPELINE.run_stage("score", make_context(ctx.settings.run_root, score_requests=7,
-                                                      rows_per_request=3))
+    result = PIPELINE.run_stage(
+        "score", make_context(ctx.settings.run_root, score_requests=7, rows_per_request=3)
+    )
     assert result["requests"] == 7 and result["rows"] == 21
     assert ctx.backend.payload_count(subscription) - before == 7
     assert all(len(p) == 10 for p in result["probabilities"])
-    assert sum(a == b for a, b in zip(result["predictions"], result["labels"],
-                                      strict=True)) >= 18
+    assert sum(a == b for a, b in zip(result["predictions"], result["labels"], strict=True)) >= 18
 
 
 def test_threshold_is_a_setting_read_when_the_gate_runs(two_runs) -> None:
@@ -179,10 +186,16 @@ def deployed(two_runs: TwoRuns) -> StageContext:
     return two_runs.ctx
 
 
-def _post(ctx: Any, body: Any = None, raw: bytes | None = None,
-          url: str | None = None) -> tuple[int, Any]:
-    return http_json("POST", url or ctx.state.get("deployment")["scoring_url"], body, raw=raw,
-                     headers={"Content-Type": "application/json"})
+def _post(
+    ctx: Any, body: Any = None, raw: bytes | None = None, url: str | None = None
+) -> tuple[int, Any]:
+    return http_json(
+        "POST",
+        url or ctx.state.get("deployment")["scoring_url"],
+        body,
+        raw=raw,
+        headers={"Content-Type": "application/json"},
+    )
 
 
 def _count(ctx: Any) -> int:
@@ -206,7 +219,8 @@ def test_valid_request_gets_predictions_and_probabilities_and_is_logged(deployed
         assert probabilities.index(max(probabilities)) == label
     assert _count(deployed) == before + 1
     record = deployed.backend.store.payload_records(
-        deployed.state.get("deployment")["deployment_id"], 1)[0]
+        deployed.state.get("deployment")["deployment_id"], 1
+    )[0]
     assert record["n_rows"] == 2 and record["response"] == answer
     assert record["request"]["input_data"][0]["fields"] == fields
 
@@ -261,8 +275,7 @@ def test_malformed_request_gets_4xx_with_message_and_is_not_logged(deployed, cas
 
 
 def test_unknown_deployment_id_is_404(deployed) -> None:
-    url = deployed.state.get("deployment")["scoring_url"].replace("/deployments/",
-                                                                  "/deployments/x")
+    url = deployed.state.get("deployment")["scoring_url"].replace("/deployments/", "/deployments/x")
     status, answer = _post(deployed, payload.from_rows(_fields(deployed), [[0.0] * 64]), url=url)
     assert status == 404 and "is not served here" in answer["errors"][0]["message"]
 
@@ -282,7 +295,8 @@ def test_new_model_updates_the_deployment_in_place(two_runs) -> None:
     # a changed model (different bytes) becomes version 2 of the same registered model
     meta = ctx.state.get("setup")["meta"]
     (Path(ctx.state.get("setup")["model_dir"]) / "model-meta.json").write_text(
-        json.dumps({**meta, "note": "retrained"}))
+        json.dumps({**meta, "note": "retrained"})
+    )
     stored = PIPELINE.run_stage("store_model", other)
     assert (stored["version"], stored["action"]) == ("2", "updated")
     assert stored["versions"] == ["1", "2"]
@@ -293,8 +307,7 @@ def test_new_model_updates_the_deployment_in_place(two_runs) -> None:
     assert not ManagedServer.from_dict(before["server"]).alive()
 
 
-def test_degraded_feedback_fails_the_gate_and_the_failure_tears_everything_down(
-        two_runs) -> None:
+def test_degraded_feedback_fails_the_gate_and_the_failure_tears_everything_down(two_runs) -> None:
     """Last: the failed gate's cleanup releases deployment, versions, subscription, space."""
     ctx = two_runs.ctx
     server = ManagedServer.from_dict(ctx.state.get("deployment")["server"])

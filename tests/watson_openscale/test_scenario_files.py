@@ -29,8 +29,9 @@ def test_jenkinsfile_sh_steps_call_the_cli_and_cleanup_always_runs() -> None:
     text = JENKINSFILE.read_text()
     steps = re.findall(r"\bsh\s+'([^']+)'", text)
     assert [s for s in steps if not s.startswith("python -m pytest")] == [
-        f"mlops-workshop watson_openscale {name}" for name in PIPELINE.stage_names()]
-    always = text[text.index("post {"):]
+        f"mlops-workshop watson_openscale {name}" for name in PIPELINE.stage_names()
+    ]
+    always = text[text.index("post {") :]
     assert "mlops-workshop watson_openscale cleanup" in always
     assert "credentialsId: 'ibm-cloud-api-key'" in text
 
@@ -41,8 +42,9 @@ def test_no_literal_url_password_or_sleep(path: Path) -> None:
     assert not re.search(r"https?://", text), "a literal URL"
     assert not re.search(r"--password|password\s*[=:]", text, re.IGNORECASE)
     assert not re.search(r"\bsleep\s*\(", text), "fixed sleeps instead of bounded waits"
-    assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", text), \
+    assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", text), (
         "a hard-coded id (the write-up's service_provider_id)"
+    )
 
 
 def test_cpdctl_variant_takes_url_and_key_from_jenkins_credentials() -> None:
@@ -53,19 +55,31 @@ def test_cpdctl_variant_takes_url_and_key_from_jenkins_credentials() -> None:
     assert '"$IBM_API_KEY"' in text and "${IBM_API_KEY}" not in text
     assert "waitUntil" in text and "timeout(time:" in text
     assert "service-providers list" in text and "quality gate: accuracy" in text
-    for stage in ("Setup", "Deployment space", "Store or update model",
-                  "Create or update deployment", "Create or update monitor subscription",
-                  "Score", "Log feedback", "Evaluate quality", "Promote to production"):
+    for stage in (
+        "Setup",
+        "Deployment space",
+        "Store or update model",
+        "Create or update deployment",
+        "Create or update monitor subscription",
+        "Score",
+        "Log feedback",
+        "Evaluate quality",
+        "Promote to production",
+    ):
         assert f"stage('{stage}')" in text, stage
     stages = re.findall(r"stage\('([^']+)'\)", text)
     assert stages.index("Promote to production") == stages.index("Evaluate quality") + 1
     # the payload log is checked after scoring (WML writes it), with a bounded wait
-    score = text[text.index("stage('Score')"):text.index("stage('Log feedback')")]
+    score = text[text.index("stage('Score')") : text.index("stage('Log feedback')")]
     assert "--type payload_logging" in score and "waitUntil" in score
     # cleanup: everything the build made, the space only when this build created it
-    always = text[text.index("post {"):]
-    for deleted in ("wos subscriptions delete", "ml deployment delete", "ml model delete",
-                    "space delete"):
+    always = text[text.index("post {") :]
+    for deleted in (
+        "wos subscriptions delete",
+        "ml deployment delete",
+        "ml model delete",
+        "space delete",
+    ):
         assert deleted in always, deleted
     assert 'SPACE_CREATED" = "true"' in always
     # the runtime matches the training scikit-learn, or Setup refuses naming both
@@ -75,10 +89,21 @@ def test_cpdctl_variant_takes_url_and_key_from_jenkins_credentials() -> None:
 def detect_secrets(folder: Path) -> dict[str, list[object]]:
     """``detect-secrets scan`` of every file under ``folder`` (tracked or not), no caches."""
     exe = Path(sys.executable).with_name("detect-secrets")
-    done = subprocess.run([str(exe), "scan", "--all-files", "--exclude-files",
-                           r"(__pycache__|\.pytest_cache|\.ruff_cache)/", str(folder)],
-                          capture_output=True, text=True, timeout=300, check=True,
-                          cwd=folder)
+    done = subprocess.run(
+        [
+            str(exe),
+            "scan",
+            "--all-files",
+            "--exclude-files",
+            r"(__pycache__|\.pytest_cache|\.ruff_cache)/",
+            str(folder),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        cwd=folder,
+    )
     results: dict[str, list[object]] = json.loads(done.stdout)["results"]
     return results
 

@@ -49,7 +49,8 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     instances: list[Annotated[list[Feature], Field(max_length=10_000)]] = Field(
-        min_length=1, max_length=1000)
+        min_length=1, max_length=1000
+    )
 
 
 app = FastAPI(title=f"continuous-x model app ({ENVIRONMENT})")
@@ -73,8 +74,7 @@ async def _too_deep(_: Request, exc: RecursionError) -> JSONResponse:
 
 @app.exception_handler(Exception)
 async def _failed(_: Request, exc: Exception) -> JSONResponse:  # still JSON, never text
-    return JSONResponse(status_code=500, content={"error": f"internal error: "
-                                                           f"{type(exc).__name__}"})
+    return JSONResponse(status_code=500, content={"error": f"internal error: {type(exc).__name__}"})
 
 
 @app.get("/health")
@@ -84,16 +84,25 @@ def health() -> dict[str, str]:
 
 @app.get("/version")
 def version() -> dict[str, Any]:
-    return {"environment": ENVIRONMENT, "model_name": MANIFEST["model_name"],
-            "model_version": MANIFEST["model_version"], "tag": MANIFEST["tag"]}
+    return {
+        "environment": ENVIRONMENT,
+        "model_name": MANIFEST["model_name"],
+        "model_version": MANIFEST["model_version"],
+        "tag": MANIFEST["tag"],
+    }
 
 
 @app.post("/predict", response_model=None)
 def predict(request: PredictRequest) -> dict[str, Any] | JSONResponse:
     bad = [i for i, row in enumerate(request.instances) if len(row) != N_FEATURES]
     if bad:
-        return JSONResponse(status_code=422, content={
-            "error": f"each instance needs {N_FEATURES} features; rows {bad[:5]} do not"})
+        return JSONResponse(
+            status_code=422,
+            content={"error": f"each instance needs {N_FEATURES} features; rows {bad[:5]} do not"},
+        )
     predictions = MODEL.predict(request.instances)
-    return {"predictions": [int(p) for p in predictions],
-            "model_version": MANIFEST["model_version"], "environment": ENVIRONMENT}
+    return {
+        "predictions": [int(p) for p in predictions],
+        "model_version": MANIFEST["model_version"],
+        "environment": ENVIRONMENT,
+    }

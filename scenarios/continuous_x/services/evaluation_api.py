@@ -50,8 +50,9 @@ def _finished_run(client: Any, run_id: str) -> Any:
     except MlflowException:
         raise HTTPException(404, f"run {run_id} does not exist") from None
     if run.info.status != "FINISHED":
-        raise HTTPException(409, f"run {run_id} is {run.info.status}; only FINISHED runs "
-                                 f"are evaluated")
+        raise HTTPException(
+            409, f"run {run_id} is {run.info.status}; only FINISHED runs are evaluated"
+        )
     if "model_uri" not in run.data.tags:
         raise HTTPException(409, f"run {run_id} logged no model")
     return run
@@ -71,10 +72,15 @@ def _evaluate(client: Any, request: EvaluateRequest) -> dict[str, Any]:
     accuracy = float(accuracy_score(y_test, model.predict(X_test)))
     client.log_metric(request.run_id, "eval_accuracy", accuracy)
     threshold = MIN_ACCURACY if request.min_accuracy is None else request.min_accuracy
-    answer: dict[str, Any] = {"run_id": request.run_id, "metric": "accuracy",
-                              "accuracy": accuracy, "threshold": threshold,
-                              "passed": accuracy >= threshold, "new_model_version": None,
-                              "identical_to": None}
+    answer: dict[str, Any] = {
+        "run_id": request.run_id,
+        "metric": "accuracy",
+        "accuracy": accuracy,
+        "threshold": threshold,
+        "passed": accuracy >= threshold,
+        "new_model_version": None,
+        "identical_to": None,
+    }
     if not answer["passed"]:
         return answer
     existing = client.search_model_versions(f"name='{MODEL_NAME}' and run_id='{request.run_id}'")
@@ -87,8 +93,9 @@ def _evaluate(client: Any, request: EvaluateRequest) -> dict[str, Any]:
         answer["new_model_version"] = same
         answer["identical_to"] = same
         return answer
-    version = mlflow.register_model(run.data.tags["model_uri"], MODEL_NAME,
-                                    tags={"request_digest": digest or ""})
+    version = mlflow.register_model(
+        run.data.tags["model_uri"], MODEL_NAME, tags={"request_digest": digest or ""}
+    )
     answer["new_model_version"] = str(version.version)
     return answer
 

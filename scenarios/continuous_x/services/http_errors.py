@@ -30,8 +30,11 @@ def mlflow_calls() -> Iterator[None]:
         yield
     except MlflowException as exc:
         text = str(exc)
-        if "Max retries exceeded" in text or "Connection refused" in text or (
-                "API request to" in text and "failed" in text):
+        if (
+            "Max retries exceeded" in text
+            or "Connection refused" in text
+            or ("API request to" in text and "failed" in text)
+        ):
             where = os.environ.get("MLFLOW_TRACKING_URI", "(MLFLOW_TRACKING_URI unset)")
             raise MlflowUnavailable(f"MLflow at {where} is not answering") from None
         raise
@@ -40,8 +43,9 @@ def mlflow_calls() -> Iterator[None]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                             for e in exc.errors()[:10])
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10]
+        )
         return JSONResponse(status_code=422, content={"error": f"invalid request: {problems}"})
 
     @app.exception_handler(HTTPException)
@@ -58,5 +62,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _failed(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(status_code=500,
-                            content={"error": f"internal error: {type(exc).__name__}"})
+        return JSONResponse(
+            status_code=500, content={"error": f"internal error: {type(exc).__name__}"}
+        )

@@ -20,5 +20,6 @@ def load_split(name: str, test_size: float = 0.25) -> tuple[Any, Any, Any, Any]:
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     bunch = getattr(datasets, f"load_{name}")()
-    return train_test_split(bunch.data, bunch.target, test_size=test_size,
-                            random_state=SEED, stratify=bunch.target)
+    return train_test_split(
+        bunch.data, bunch.target, test_size=test_size, random_state=SEED, stratify=bunch.target
+    )

@@ -34,6 +34,7 @@ EXPERIMENT = os.environ.get("TRAINING_EXPERIMENT", "continuous-x")
 # CPU-bound fits on a small machine only slow each other down.
 _TRAIN_LOCK = threading.Lock()
 
+
 # Each model type's knobs, with the ranges that can train: checked before the run exists,
 # so a request that can never train is refused with 422 instead of accepted with 202.
 class LogisticRegressionParams(BaseModel):
@@ -69,8 +70,9 @@ class TrainRequest(BaseModel):
     def digest(self) -> str:
         """Same data set, model and knobs: the same digest (an identical run)."""
         full = PARAMS[self.model_type].model_validate(self.params).model_dump()
-        text = json.dumps({"dataset": self.dataset, "model_type": self.model_type,
-                           "params": full}, sort_keys=True)
+        text = json.dumps(
+            {"dataset": self.dataset, "model_type": self.model_type, "params": full}, sort_keys=True
+        )
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -90,19 +92,24 @@ def _train(run_id: str, request: TrainRequest) -> None:
     """Fit, log and end the run; any error ends it FAILED with the reason as a tag."""
     with _TRAIN_LOCK, mlflow.start_run(run_id=run_id):
         try:
-            mlflow.log_params({"dataset": request.dataset, "model_type": request.model_type,
-                               **request.params})
+            mlflow.log_params(
+                {"dataset": request.dataset, "model_type": request.model_type, **request.params}
+            )
             X_train, X_test, y_train, y_test = load_split(request.dataset)
             model = _estimator(request.model_type, request.params)
             model.fit(X_train, y_train)
-            mlflow.log_metrics({
-                "train_accuracy": float(accuracy_score(y_train, model.predict(X_train))),
-                "test_accuracy": float(accuracy_score(y_test, model.predict(X_test))),
-            })
+            mlflow.log_metrics(
+                {
+                    "train_accuracy": float(accuracy_score(y_train, model.predict(X_train))),
+                    "test_accuracy": float(accuracy_score(y_test, model.predict(X_test))),
+                }
+            )
             # pickle keeps the serving app free of MLflow; explicit requirements skip
             # MLflow's slow requirement inference.
             info = mlflow.sklearn.log_model(
-                model, name="model", serialization_format="pickle",
+                model,
+                name="model",
+                serialization_format="pickle",
                 pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
             )
             mlflow.set_tag("model_uri", info.model_uri)
@@ -121,10 +128,10 @@ def train(request: TrainRequest) -> dict[str, Any]:
     client = MlflowClient()
     with mlflow_calls():
         experiment = client.get_experiment_by_name(EXPERIMENT)
-        experiment_id = (experiment.experiment_id if experiment
-                         else client.create_experiment(EXPERIMENT))
-        tags = {"mlflow.runName": f"train-{request.model_type}",
-                "request_digest": request.digest()}
+        experiment_id = (
+            experiment.experiment_id if experiment else client.create_experiment(EXPERIMENT)
+        )
+        tags = {"mlflow.runName": f"train-{request.model_type}", "request_digest": request.digest()}
         run = client.create_run(experiment_id, tags=tags)
     thread = threading.Thread(target=_train, args=(run.info.run_id, request), daemon=True)
     thread.start()

@@ -31,11 +31,16 @@ def check(target: dict) -> dict:
     rows = target["payload"]["data"]["ndarray"]
     data = np.array(rows, dtype=object if isinstance(rows[0][0], str) else float)
     start = time.perf_counter()
-    response = client.microservice(data=data, method="predict",
-                                   microservice_endpoint=target["endpoint"])
+    response = client.microservice(
+        data=data, method="predict", microservice_endpoint=target["endpoint"]
+    )
     seconds = time.perf_counter() - start
-    result: dict = {"name": target["name"], "success": bool(response.success),
-                    "seconds": round(seconds, 4), "problems": []}
+    result: dict = {
+        "name": target["name"],
+        "success": bool(response.success),
+        "seconds": round(seconds, 4),
+        "problems": [],
+    }
     if response.success:
         message = response.response
         body = message if isinstance(message, dict) else MessageToDict(message)

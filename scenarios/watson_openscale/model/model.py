@@ -37,8 +37,12 @@ def load_data(config: dict[str, Any]) -> Split:
 
     bunch = load_digits()
     X_train, X_test, y_train, y_test = train_test_split(
-        bunch.data, bunch.target, test_size=config["test_size"], random_state=config["seed"],
-        stratify=bunch.target)
+        bunch.data,
+        bunch.target,
+        test_size=config["test_size"],
+        random_state=config["seed"],
+        stratify=bunch.target,
+    )
     return Split(X_train, X_test, y_train, y_test, [str(f) for f in bunch.feature_names])
 
 
@@ -51,7 +55,8 @@ def train(X: np.ndarray, y: np.ndarray, config: dict[str, Any]) -> Any:
     params = config.get("estimator", {})
     model = make_pipeline(
         StandardScaler(),
-        LogisticRegression(C=params.get("C", 0.1), max_iter=params.get("max_iter", 2000)))
+        LogisticRegression(C=params.get("C", 0.1), max_iter=params.get("max_iter", 2000)),
+    )
     return model.fit(X, y)
 
 

@@ -54,12 +54,17 @@ class IbmCloudDouble:
 
     def settings(self) -> dict[str, Any]:
         crn = "crn:v1:double:public"
-        return {"ibm_api_key": self.api_key, "ibm_wml_url": self.url,
-                "ibm_platform_url": self.url, "ibm_iam_url": self.url,
-                "ibm_openscale_url": self.url, "ibm_service_instance_id": self.instance_id,
-                "ibm_ca_bundle": str(self.ca_bundle),
-                "ibm_cos_crn": f"{crn}:cloud-object-storage:global::{self.instance_id}::",
-                "ibm_wml_instance_crn": f"{crn}:pm-20:us-south::{self.instance_id}::"}
+        return {
+            "ibm_api_key": self.api_key,
+            "ibm_wml_url": self.url,
+            "ibm_platform_url": self.url,
+            "ibm_iam_url": self.url,
+            "ibm_openscale_url": self.url,
+            "ibm_service_instance_id": self.instance_id,
+            "ibm_ca_bundle": str(self.ca_bundle),
+            "ibm_cos_crn": f"{crn}:cloud-object-storage:global::{self.instance_id}::",
+            "ibm_wml_instance_crn": f"{crn}:pm-20:us-south::{self.instance_id}::",
+        }
 
     def environ(self) -> dict[str, str]:
         """The same settings as the environment variables Jenkins would pass."""
@@ -67,11 +72,14 @@ class IbmCloudDouble:
 
     def counts(self) -> dict[str, int]:
         """What exists now: the end state a rerun must not grow."""
-        return {"spaces": len(self.wml.spaces), "models": len(self.wml.models),
-                "deployments": len(self.wml.deployments),
-                "service_providers": len(self.openscale.providers),
-                "subscriptions": len(self.openscale.subscriptions),
-                "monitor_instances": len(self.openscale.monitors)}
+        return {
+            "spaces": len(self.wml.spaces),
+            "models": len(self.wml.models),
+            "deployments": len(self.wml.deployments),
+            "service_providers": len(self.openscale.providers),
+            "subscriptions": len(self.openscale.subscriptions),
+            "monitor_instances": len(self.openscale.monitors),
+        }
 
 
 @contextmanager

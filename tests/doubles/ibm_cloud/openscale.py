@@ -23,8 +23,14 @@ from tests.doubles.ibm_cloud.server import ApiError, Reply, Request, Router
 from tests.doubles.ibm_cloud.wml import WmlState, new_id, stamp
 
 MONITORS = {
-    "quality": ["accuracy", "weighted_f1_measure", "weighted_precision", "weighted_recall",
-                "area_under_roc", "f1_measure"],
+    "quality": [
+        "accuracy",
+        "weighted_f1_measure",
+        "weighted_precision",
+        "weighted_recall",
+        "area_under_roc",
+        "f1_measure",
+    ],
     "performance": ["records", "response_time"],
     "model_health": ["payload_size", "records_count"],
     "fairness": ["fairness_value"],
@@ -50,35 +56,56 @@ class OpenScaleState:
     polls: dict[str, int] = field(default_factory=dict)
 
     def resource(self, kind: str, rid: str, entity: dict[str, Any]) -> dict[str, Any]:
-        return {"metadata": {"id": rid, "url": f"/v2/{kind}/{rid}", "created_at": stamp(),
-                             "modified_at": stamp(), "crn": f"crn:double:{kind}:{rid}"},
-                "entity": entity}
+        return {
+            "metadata": {
+                "id": rid,
+                "url": f"/v2/{kind}/{rid}",
+                "created_at": stamp(),
+                "modified_at": stamp(),
+                "crn": f"crn:double:{kind}:{rid}",
+            },
+            "entity": entity,
+        }
 
     def data_sets_of(self, subscription_id: str, kind: str | None = None) -> list[str]:
-        return [d for d, ds in self.data_sets.items()
-                if ds["entity"]["target"]["target_id"] == subscription_id
-                and (kind is None or ds["entity"]["type"] == kind)]
+        return [
+            d
+            for d, ds in self.data_sets.items()
+            if ds["entity"]["target"]["target_id"] == subscription_id
+            and (kind is None or ds["entity"]["type"] == kind)
+        ]
 
     def payload_logged(self, deployment_id: str, request: Any, response: Any) -> None:
         """WML's automatic payload logging: a record for every subscribed scoring."""
         for sid, sub in self.subscriptions.items():
             if sub["entity"]["deployment"]["deployment_id"] == deployment_id:
                 for ds in self.data_sets_of(sid, "payload_logging"):
-                    self.records[ds].append({"scoring_id": new_id(), "request": request,
-                                             "response": response, "scoring_timestamp": stamp()})
+                    self.records[ds].append(
+                        {
+                            "scoring_id": new_id(),
+                            "request": request,
+                            "response": response,
+                            "scoring_timestamp": stamp(),
+                        }
+                    )
 
 
-def _select(items: list[dict[str, Any]], query: dict[str, str],
-            paths: dict[str, str]) -> list[dict[str, Any]]:
+def _select(
+    items: list[dict[str, Any]], query: dict[str, str], paths: dict[str, str]
+) -> list[dict[str, Any]]:
     """Items whose ``entity`` value at each path equals the query parameter, when given."""
+
     def at(item: dict[str, Any], path: str) -> Any:
         value: Any = item["entity"]
         for part in path.split("."):
             value = value.get(part) if isinstance(value, dict) else None
         return value
 
-    return [i for i in items if all(str(at(i, path)) == query[param]
-                                    for param, path in paths.items() if param in query)]
+    return [
+        i
+        for i in items
+        if all(str(at(i, path)) == query[param] for param, path in paths.items() if param in query)
+    ]
 
 
 def _body(request: Request) -> Any:
@@ -94,43 +121,95 @@ def routes(router: Router, state: OpenScaleState) -> None:
     def scoped(handler: Any) -> Any:
         def check(request: Request, instance: str, **params: str) -> Reply:
             if instance != state.instance_id:
-                raise ApiError(404, "instance_not_found",
-                               f"OpenScale instance {instance} does not exist")
+                raise ApiError(
+                    404, "instance_not_found", f"OpenScale instance {instance} does not exist"
+                )
             return handler(request, **params)
+
         return check
 
     def add(method: str, path: str, handler: Any) -> None:
         router.add(method, base + path, scoped(handler))
 
     def entitlements(request: Request) -> Reply:
-        return Reply(200, {"entitlements": {"ai_openscale": [
-            {"id": state.instance_id, "plan_name": "standard", "name": "openscale-double"}]}})
+        return Reply(
+            200,
+            {
+                "entitlements": {
+                    "ai_openscale": [
+                        {
+                            "id": state.instance_id,
+                            "plan_name": "standard",
+                            "name": "openscale-double",
+                        }
+                    ]
+                }
+            },
+        )
 
     router.add("GET", r"/v1/entitlements", entitlements)
 
     # -- data marts, monitor definitions -----------------------------------------------------
     def data_marts(request: Request) -> Reply:
-        return Reply(200, {"data_marts": [state.resource("data_marts", state.instance_id, {
-            "name": "data mart", "internal_database": True,
-            "status": {"state": "active"}})]})
+        return Reply(
+            200,
+            {
+                "data_marts": [
+                    state.resource(
+                        "data_marts",
+                        state.instance_id,
+                        {
+                            "name": "data mart",
+                            "internal_database": True,
+                            "status": {"state": "active"},
+                        },
+                    )
+                ]
+            },
+        )
 
     def definitions(request: Request) -> Reply:
-        return Reply(200, {"monitor_definitions": [
-            state.resource("monitor_definitions", mid, {
-                "name": mid.replace("_", " ").title(),
-                "metrics": [{"id": m, "name": m, "thresholds": [
-                    {"type": "lower_limit", "default": 0.8}]} for m in metrics],
-                "tags": [], "applies_to": {"problem_type": [], "input_data_type": []}})
-            for mid, metrics in MONITORS.items()]})
+        return Reply(
+            200,
+            {
+                "monitor_definitions": [
+                    state.resource(
+                        "monitor_definitions",
+                        mid,
+                        {
+                            "name": mid.replace("_", " ").title(),
+                            "metrics": [
+                                {
+                                    "id": m,
+                                    "name": m,
+                                    "thresholds": [{"type": "lower_limit", "default": 0.8}],
+                                }
+                                for m in metrics
+                            ],
+                            "tags": [],
+                            "applies_to": {"problem_type": [], "input_data_type": []},
+                        },
+                    )
+                    for mid, metrics in MONITORS.items()
+                ]
+            },
+        )
 
     add("GET", r"/data_marts", data_marts)
     add("GET", r"/monitor_definitions", definitions)
 
     # -- service providers ------------------------------------------------------------------
     def list_providers(request: Request) -> Reply:
-        return Reply(200, {"service_providers": _select(
-            list(state.providers.values()), request.query,
-            {"deployment_space_id": "deployment_space_id", "service_type": "service_type"})})
+        return Reply(
+            200,
+            {
+                "service_providers": _select(
+                    list(state.providers.values()),
+                    request.query,
+                    {"deployment_space_id": "deployment_space_id", "service_type": "service_type"},
+                )
+            },
+        )
 
     def add_provider(request: Request) -> Reply:
         body = _body(request) or {}
@@ -141,8 +220,9 @@ def routes(router: Router, state: OpenScaleState) -> None:
             raise ApiError(400, "invalid_credentials", "the WML credentials are not valid")
         pid = new_id()
         entity = {k: v for k, v in body.items() if k != "credentials"}
-        state.providers[pid] = state.resource("service_providers", pid, {
-            **entity, "status": {"state": "active"}})
+        state.providers[pid] = state.resource(
+            "service_providers", pid, {**entity, "status": {"state": "active"}}
+        )
         return Reply(201, state.providers[pid])
 
     def provider(request: Request, pid: str) -> Reply:
@@ -160,11 +240,21 @@ def routes(router: Router, state: OpenScaleState) -> None:
 
     # -- subscriptions ----------------------------------------------------------------------
     def list_subscriptions(request: Request) -> Reply:
-        return Reply(200, {"subscriptions": _select(
-            list(state.subscriptions.values()), request.query,
-            {"data_mart_id": "data_mart_id", "service_provider_id": "service_provider_id",
-             "deployment.deployment_id": "deployment.deployment_id",
-             "asset.asset_id": "asset.asset_id"})})
+        return Reply(
+            200,
+            {
+                "subscriptions": _select(
+                    list(state.subscriptions.values()),
+                    request.query,
+                    {
+                        "data_mart_id": "data_mart_id",
+                        "service_provider_id": "service_provider_id",
+                        "deployment.deployment_id": "deployment.deployment_id",
+                        "asset.asset_id": "asset.asset_id",
+                    },
+                )
+            },
+        )
 
     def add_subscription(request: Request) -> Reply:
         body = _body(request) or {}
@@ -172,15 +262,20 @@ def routes(router: Router, state: OpenScaleState) -> None:
             if not body.get(key):
                 raise ApiError(400, "missing_field", f"{key} is required")
         if body["service_provider_id"] not in state.providers:
-            raise ApiError(400, "invalid_service_provider",
-                           f"service provider {body['service_provider_id']} does not exist")
+            raise ApiError(
+                400,
+                "invalid_service_provider",
+                f"service provider {body['service_provider_id']} does not exist",
+            )
         deployment_id = body["deployment"].get("deployment_id")
         if deployment_id not in state.wml.deployments:
-            raise ApiError(400, "deployment_not_found",
-                           f"WML deployment {deployment_id} does not exist")
+            raise ApiError(
+                400, "deployment_not_found", f"WML deployment {deployment_id} does not exist"
+            )
         sid = new_id()
-        state.subscriptions[sid] = state.resource("subscriptions", sid, {
-            **body, "status": {"state": "preparing"}})
+        state.subscriptions[sid] = state.resource(
+            "subscriptions", sid, {**body, "status": {"state": "preparing"}}
+        )
         state.polls[sid] = 0
         return Reply(202, state.subscriptions[sid])
 
@@ -189,11 +284,18 @@ def routes(router: Router, state: OpenScaleState) -> None:
         entity["status"] = {"state": "active"}
         for kind in ("payload_logging", "feedback"):
             did = new_id()
-            state.data_sets[did] = state.resource("data_sets", did, {
-                "data_mart_id": state.instance_id, "name": f"{kind} of {sid}", "type": kind,
-                "target": {"target_type": "subscription", "target_id": sid},
-                "data_schema": {"type": "struct", "fields": []},
-                "status": {"state": "active"}})
+            state.data_sets[did] = state.resource(
+                "data_sets",
+                did,
+                {
+                    "data_mart_id": state.instance_id,
+                    "name": f"{kind} of {sid}",
+                    "type": kind,
+                    "target": {"target_type": "subscription", "target_id": sid},
+                    "data_schema": {"type": "struct", "fields": []},
+                    "status": {"state": "active"},
+                },
+            )
             state.records[did] = []
 
     def subscription(request: Request, sid: str) -> Reply:
@@ -204,8 +306,11 @@ def routes(router: Router, state: OpenScaleState) -> None:
             for did in state.data_sets_of(sid):
                 del state.data_sets[did]
                 state.records.pop(did, None)
-            for mid in [m for m, mon in state.monitors.items()
-                        if mon["entity"]["target"]["target_id"] == sid]:
+            for mid in [
+                m
+                for m, mon in state.monitors.items()
+                if mon["entity"]["target"]["target_id"] == sid
+            ]:
                 del state.monitors[mid]
             del state.subscriptions[sid]
             return Reply(202)
@@ -223,10 +328,20 @@ def routes(router: Router, state: OpenScaleState) -> None:
 
     # -- data sets and records --------------------------------------------------------------
     def list_data_sets(request: Request) -> Reply:
-        return Reply(200, {"data_sets": _select(
-            list(state.data_sets.values()), request.query,
-            {"type": "type", "target.target_id": "target.target_id",
-             "target.target_type": "target.target_type"})})
+        return Reply(
+            200,
+            {
+                "data_sets": _select(
+                    list(state.data_sets.values()),
+                    request.query,
+                    {
+                        "type": "type",
+                        "target.target_id": "target.target_id",
+                        "target.target_type": "target.target_type",
+                    },
+                )
+            },
+        )
 
     def data_set(request: Request, did: str) -> Reply:
         if did not in state.data_sets:
@@ -244,18 +359,20 @@ def routes(router: Router, state: OpenScaleState) -> None:
             if kind == "feedback":
                 fields, values = record.get("fields"), record.get("values")
                 if not isinstance(fields, list) or not isinstance(values, list):
-                    raise ApiError(400, "invalid_records",
-                                   "feedback records are {fields, values} objects")
-                state.records[did] += [{"values": dict(zip(fields, row, strict=True))}
-                                       for row in values]
+                    raise ApiError(
+                        400, "invalid_records", "feedback records are {fields, values} objects"
+                    )
+                state.records[did] += [
+                    {"values": dict(zip(fields, row, strict=True))} for row in values
+                ]
             else:
                 if "request" not in record or "response" not in record:
-                    raise ApiError(400, "invalid_records",
-                                   "payload records need request and response")
+                    raise ApiError(
+                        400, "invalid_records", "payload records need request and response"
+                    )
                 state.records[did].append(record)
         rid = new_id()
-        return Reply(202, {"state": "pending"},
-                     {"Location": f"/v2/data_sets/{did}/requests/{rid}"})
+        return Reply(202, {"state": "pending"}, {"Location": f"/v2/data_sets/{did}/requests/{rid}"})
 
     def request_status(request: Request, did: str, rid: str) -> Reply:
         return Reply(200, {"state": "active", "id": rid})
@@ -266,8 +383,9 @@ def routes(router: Router, state: OpenScaleState) -> None:
         found = state.records[did]
         limit = int(request.query.get("limit", 100) or 0)
         offset = int(request.query.get("offset", 0) or 0)
-        shown = [{"metadata": {"id": str(i)}, "entity": r}
-                 for i, r in enumerate(found)][offset:offset + limit]
+        shown = [{"metadata": {"id": str(i)}, "entity": r} for i, r in enumerate(found)][
+            offset : offset + limit
+        ]
         return Reply(200, {"records": shown, "total_count": len(found)})
 
     add("GET", r"/data_sets", list_data_sets)
@@ -278,10 +396,20 @@ def routes(router: Router, state: OpenScaleState) -> None:
 
     # -- monitor instances, runs, measurements ----------------------------------------------
     def list_monitors(request: Request) -> Reply:
-        return Reply(200, {"monitor_instances": _select(
-            list(state.monitors.values()), request.query,
-            {"data_mart_id": "data_mart_id", "monitor_definition_id": "monitor_definition_id",
-             "target.target_id": "target.target_id"})})
+        return Reply(
+            200,
+            {
+                "monitor_instances": _select(
+                    list(state.monitors.values()),
+                    request.query,
+                    {
+                        "data_mart_id": "data_mart_id",
+                        "monitor_definition_id": "monitor_definition_id",
+                        "target.target_id": "target.target_id",
+                    },
+                )
+            },
+        )
 
     def create_monitor(request: Request) -> Reply:
         body = _body(request) or {}
@@ -293,16 +421,28 @@ def routes(router: Router, state: OpenScaleState) -> None:
         target = body["target"].get("target_id")
         if target not in state.subscriptions:
             raise ApiError(400, "invalid_target", f"subscription {target} does not exist")
-        same = _select(list(state.monitors.values()), {
-            "d": body["monitor_definition_id"], "t": target},
-            {"d": "monitor_definition_id", "t": "target.target_id"})
+        same = _select(
+            list(state.monitors.values()),
+            {"d": body["monitor_definition_id"], "t": target},
+            {"d": "monitor_definition_id", "t": "target.target_id"},
+        )
         if same:
-            raise ApiError(409, "monitor_instance_exists",
-                           f"{body['monitor_definition_id']} already exists for {target}")
+            raise ApiError(
+                409,
+                "monitor_instance_exists",
+                f"{body['monitor_definition_id']} already exists for {target}",
+            )
         mid = new_id()
-        state.monitors[mid] = state.resource("monitor_instances", mid, {
-            **body, "parameters": body.get("parameters", {}),
-            "thresholds": body.get("thresholds", []), "status": {"state": "active"}})
+        state.monitors[mid] = state.resource(
+            "monitor_instances",
+            mid,
+            {
+                **body,
+                "parameters": body.get("parameters", {}),
+                "thresholds": body.get("thresholds", []),
+                "status": {"state": "active"},
+            },
+        )
         return Reply(201, state.monitors[mid])
 
     def monitor(request: Request, mid: str) -> Reply:
@@ -315,7 +455,8 @@ def routes(router: Router, state: OpenScaleState) -> None:
         if request.method == "PATCH":
             for op in _body(request) or []:
                 if op.get("op") not in ("replace", "add") or not re.fullmatch(
-                        r"/(parameters|thresholds|schedule)", op.get("path", "")):
+                    r"/(parameters|thresholds|schedule)", op.get("path", "")
+                ):
                     raise ApiError(400, "invalid_patch", f"unsupported patch {op}")
                 found["entity"][op["path"][1:]] = op["value"]
             found["metadata"]["modified_at"] = stamp()
@@ -326,9 +467,15 @@ def routes(router: Router, state: OpenScaleState) -> None:
         if found is None:
             raise ApiError(404, "not_found", f"monitor instance {mid} does not exist")
         rid = new_id()
-        run = state.resource(f"monitor_instances/{mid}/runs", rid, {
-            "triggered_by": "user", "parameters": {},
-            "status": {"state": "running", "queued_at": stamp()}})
+        run = state.resource(
+            f"monitor_instances/{mid}/runs",
+            rid,
+            {
+                "triggered_by": "user",
+                "parameters": {},
+                "status": {"state": "running", "queued_at": stamp()},
+            },
+        )
         state.runs[rid] = run
         _evaluate(state, found, run)
         answer = {**run, "entity": {**run["entity"], "status": {"state": "running"}}}
@@ -342,9 +489,15 @@ def routes(router: Router, state: OpenScaleState) -> None:
     def measurements(request: Request, mid: str) -> Reply:
         found = state.measurements.get(mid, [])
         wanted = request.query.get("run_id")
-        return Reply(200, {"measurements": [
-            m for m in found if not wanted or m["entity"]["run_id"] == wanted],
-            "total_count": len(found), "limit": 100, "offset": 0})
+        return Reply(
+            200,
+            {
+                "measurements": [m for m in found if not wanted or m["entity"]["run_id"] == wanted],
+                "total_count": len(found),
+                "limit": 100,
+                "offset": 0,
+            },
+        )
 
     add("GET", r"/monitor_instances", list_monitors)
     add("POST", r"/monitor_instances", create_monitor)
@@ -367,12 +520,22 @@ def _evaluate(state: OpenScaleState, monitor: dict[str, Any], run: dict[str, Any
     feedback = [r for ds in state.data_sets_of(sid, "feedback") for r in state.records[ds]]
     minimum = int(params.get("min_feedback_data_size", 100))
     if len(feedback) < minimum:
-        status.update(state="error", completed_at=stamp(), failure={"trace": new_id(), "errors": [{
-            "code": "AIQQM9001E",
-            "message": f"There are {len(feedback)} feedback records, fewer than "
-                       f"min_feedback_data_size {minimum}; quality metrics were not computed"}]})
+        status.update(
+            state="error",
+            completed_at=stamp(),
+            failure={
+                "trace": new_id(),
+                "errors": [
+                    {
+                        "code": "AIQQM9001E",
+                        "message": f"There are {len(feedback)} feedback records, fewer than "
+                        f"min_feedback_data_size {minimum}; quality metrics were not computed",
+                    }
+                ],
+            },
+        )
         return
-    rows = feedback[-int(params.get("max_rows_per_evaluation", 10_000)):]
+    rows = feedback[-int(params.get("max_rows_per_evaluation", 10_000)) :]
     subscription = state.subscriptions[sid]["entity"]
     label = subscription["asset_properties"]["label_column"]
     features = subscription["asset_properties"]["feature_fields"]
@@ -380,9 +543,14 @@ def _evaluate(state: OpenScaleState, monitor: dict[str, Any], run: dict[str, Any
     truth = [int(r["values"][label]) for r in rows]
     predicted = estimator.predict([[float(r["values"][f]) for f in features] for r in rows])
     precision, recall, f1, _ = precision_recall_fscore_support(
-        truth, predicted, average="weighted", zero_division=0)
-    values = {"accuracy": accuracy_score(truth, predicted), "weighted_f1_measure": f1,
-              "weighted_precision": precision, "weighted_recall": recall}
+        truth, predicted, average="weighted", zero_division=0
+    )
+    values = {
+        "accuracy": accuracy_score(truth, predicted),
+        "weighted_f1_measure": f1,
+        "weighted_precision": precision,
+        "weighted_recall": recall,
+    }
     limits = {t["metric_id"]: t for t in entity.get("thresholds", [])}
     metrics = []
     for metric, value in values.items():
@@ -392,10 +560,20 @@ def _evaluate(state: OpenScaleState, monitor: dict[str, Any], run: dict[str, Any
             item[limit["type"]] = limit["value"]
         metrics.append(item)
     mid = monitor["metadata"]["id"]
-    state.measurements.setdefault(mid, []).append(state.resource(
-        f"monitor_instances/{mid}/measurements", new_id(), {
-            "timestamp": stamp(), "run_id": run["metadata"]["id"], "issue_count": 0,
-            "monitor_definition_id": "quality", "monitor_instance_id": mid,
-            "target": entity["target"], "values": [{"metrics": metrics, "tags": []}]}))
+    state.measurements.setdefault(mid, []).append(
+        state.resource(
+            f"monitor_instances/{mid}/measurements",
+            new_id(),
+            {
+                "timestamp": stamp(),
+                "run_id": run["metadata"]["id"],
+                "issue_count": 0,
+                "monitor_definition_id": "quality",
+                "monitor_instance_id": mid,
+                "target": entity["target"],
+                "values": [{"metrics": metrics, "tags": []}],
+            },
+        )
+    )
     run["entity"]["parameters"] = {"records": len(rows)}
     status.update(state="finished", completed_at=stamp())

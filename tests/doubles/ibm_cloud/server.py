@@ -65,8 +65,11 @@ class Fault:
     seconds: float = 0.0
 
     def matches(self, request: Request) -> bool:
-        return (self.times != 0 and request.method == self.method
-                and self.pattern.fullmatch(request.path) is not None)
+        return (
+            self.times != 0
+            and request.method == self.method
+            and self.pattern.fullmatch(request.path) is not None
+        )
 
 
 class Router:
@@ -85,8 +88,9 @@ class Router:
                     return handler, match.groupdict(), auth
                 allowed.append(method)
         if allowed:
-            raise ApiError(405, "method_not_allowed",
-                           f"{request.method} is not allowed on {request.path}")
+            raise ApiError(
+                405, "method_not_allowed", f"{request.method} is not allowed on {request.path}"
+            )
         raise ApiError(404, "not_found", f"no such resource: {request.path}")
 
 
@@ -108,8 +112,9 @@ class DoubleServer:
         self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}"
         # shutdown() waits for the serving loop's next poll: 0.5 s by default, per test
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
-                                       name="ibm-double", daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, args=(0.05,), name="ibm-double", daemon=True
+        )
 
     def start(self) -> None:
         self.thread.start()
@@ -149,8 +154,11 @@ class DoubleServer:
             if fault.seconds:
                 time.sleep(fault.seconds)  # the fault *is* a slow service
             if fault.status is not None:
-                return error(fault.status, "injected_fault",
-                             f"injected failure of {request.method} {request.path}")
+                return error(
+                    fault.status,
+                    "injected_fault",
+                    f"injected failure of {request.method} {request.path}",
+                )
         try:
             handler, params, auth = self.router.find(request)
             if auth:
@@ -164,13 +172,18 @@ class DoubleServer:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or token not in self.tokens:
-            raise ApiError(401, "authorization_rejected",
-                           "a valid IAM bearer token is required")
+            raise ApiError(401, "authorization_rejected", "a valid IAM bearer token is required")
 
 
 def error(status: int, code: str, message: str) -> Reply:
-    return Reply(status, {"errors": [{"code": code, "message": message}],
-                          "trace": "ibm-cloud-double", "status_code": status})
+    return Reply(
+        status,
+        {
+            "errors": [{"code": code, "message": message}],
+            "trace": "ibm-cloud-double",
+            "status_code": status,
+        },
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -185,8 +198,13 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        request = Request(self.command, parts.path.rstrip("/") or "/", query,
-                          {k.lower(): v for k, v in self.headers.items()}, raw)
+        request = Request(
+            self.command,
+            parts.path.rstrip("/") or "/",
+            query,
+            {k.lower(): v for k, v in self.headers.items()},
+            raw,
+        )
         reply = self.double.handle(request)
         payload = b"" if reply.body is None else json.dumps(reply.body).encode()
         self.send_response(reply.status)

@@ -28,11 +28,15 @@ from typing import Any
 from tests.doubles.ibm_cloud.server import ApiError, Reply, Request, Router
 
 # IBM's runtimes for scikit-learn models: (name, python, scikit-learn, life-cycle state)
-PUBLISHED_RUNTIMES = [("runtime-24.1-py3.11", "3.11", "1.3.0", "deprecated"),
-                      ("runtime-25.1-py3.12", "3.12", "1.6.1", "supported")]
+PUBLISHED_RUNTIMES = [
+    ("runtime-24.1-py3.11", "3.11", "1.3.0", "deprecated"),
+    ("runtime-25.1-py3.12", "3.12", "1.6.1", "supported"),
+]
 # what the service listed a year earlier: a client must not assume today's list
-OLDER_RUNTIMES = [("runtime-23.1-py3.10", "3.10", "1.1.1", "deprecated"),
-                  ("runtime-24.1-py3.11", "3.11", "1.3.0", "supported")]
+OLDER_RUNTIMES = [
+    ("runtime-23.1-py3.10", "3.10", "1.1.1", "deprecated"),
+    ("runtime-24.1-py3.11", "3.11", "1.3.0", "supported"),
+]
 Runtime = tuple[str, str, str, str]
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 
@@ -51,8 +55,7 @@ class WmlState:
 
     api_key: str
     base_url: str = ""
-    runtimes: list[Runtime] = field(
-        default_factory=lambda: list(PUBLISHED_RUNTIMES))
+    runtimes: list[Runtime] = field(default_factory=lambda: list(PUBLISHED_RUNTIMES))
     #: GET polls a deployment answers "initializing" before "ready"; None: never ready
     deploy_polls: int | None = 1
     spaces: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -75,11 +78,21 @@ class WmlState:
     def add_space(self, name: str, created_at: str | None = None) -> str:
         sid = new_id()
         self.spaces[sid] = {
-            "metadata": {"id": sid, "url": f"/v2/spaces/{sid}",
-                         "created_at": created_at or stamp(), "updated_at": stamp()},
-            "entity": {"name": name, "description": "", "scope": {"bss_account_id": "double"},
-                       "status": {"state": "active"}, "type": "cpd",
-                       "stage": {"production": False}}}
+            "metadata": {
+                "id": sid,
+                "url": f"/v2/spaces/{sid}",
+                "created_at": created_at or stamp(),
+                "updated_at": stamp(),
+            },
+            "entity": {
+                "name": name,
+                "description": "",
+                "scope": {"bss_account_id": "double"},
+                "status": {"state": "active"},
+                "type": "cpd",
+                "stage": {"production": False},
+            },
+        }
         return sid
 
 
@@ -87,16 +100,19 @@ def _space_of(request: Request, state: WmlState) -> str:
     body = request.json() if request.raw[:1] == b"{" else None
     space = request.query.get("space_id") or (body or {}).get("space_id")
     if not space:
-        raise ApiError(400, "missing_space_id",
-                       "Either space_id or project_id has to be provided.")
+        raise ApiError(400, "missing_space_id", "Either space_id or project_id has to be provided.")
     if space not in state.spaces:
         raise ApiError(404, "space_not_found", f"space {space} does not exist")
     return str(space)
 
 
 def _page(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"resources": resources, "total_results": len(resources), "limit": 100,
-            "first": {"href": "first"}}
+    return {
+        "resources": resources,
+        "total_results": len(resources),
+        "limit": 100,
+        "first": {"href": "first"},
+    }
 
 
 def routes(router: Router, state: WmlState) -> None:
@@ -108,12 +124,28 @@ def routes(router: Router, state: WmlState) -> None:
         if form.get("apikey") != state.api_key:
             raise ApiError(400, "BXNIM0415E", "Provided API key could not be found.")
         now = int(datetime.now(UTC).timestamp())
-        value = _jwt({"iam_id": "iam-ServiceId-double", "sub": "double", "iat": now,
-                      "exp": now + 3600, "jti": new_id(), "account": {"bss": "double"}})
+        value = _jwt(
+            {
+                "iam_id": "iam-ServiceId-double",
+                "sub": "double",
+                "iat": now,
+                "exp": now + 3600,
+                "jti": new_id(),
+                "account": {"bss": "double"},
+            }
+        )
         state.tokens.add(value)
-        return Reply(200, {"access_token": value, "refresh_token": "not_supported",
-                           "token_type": "Bearer", "expires_in": 3600,
-                           "expiration": now + 3600, "scope": "ibm openid"})
+        return Reply(
+            200,
+            {
+                "access_token": value,
+                "refresh_token": "not_supported",
+                "token_type": "Bearer",
+                "expires_in": 3600,
+                "expiration": now + 3600,
+                "scope": "ibm openid",
+            },
+        )
 
     router.add("POST", r"/identity/token", token, auth=False)
 
@@ -135,11 +167,11 @@ def routes(router: Router, state: WmlState) -> None:
         if sid not in state.spaces:
             raise ApiError(404, "space_not_found", f"space {sid} does not exist")
         if request.method == "DELETE":
-            in_use = [d for d in state.deployments.values()
-                      if d["metadata"]["space_id"] == sid]
+            in_use = [d for d in state.deployments.values() if d["metadata"]["space_id"] == sid]
             if in_use:
-                raise ApiError(400, "space_not_empty",
-                               f"space {sid} still has {len(in_use)} deployment(s)")
+                raise ApiError(
+                    400, "space_not_empty", f"space {sid} still has {len(in_use)} deployment(s)"
+                )
             del state.spaces[sid]
             return Reply(202)
         return Reply(200, state.spaces[sid])
@@ -152,17 +184,29 @@ def routes(router: Router, state: WmlState) -> None:
     # -- software specifications ------------------------------------------------------------
     def spec(name: str, python: str, sklearn: str, life: str) -> dict[str, Any]:
         cycle = {} if life == "supported" else {"life_cycle": {life: {"since": "2025-06-01"}}}
-        return {"metadata": {"name": name, "asset_id": state.spec_id(name),
-                             "asset_type": "software_specification",
-                             "created_at": "2024-05-01T00:00:00.000Z",
-                             "href": f"/v2/software_specifications/{state.spec_id(name)}",
-                             **cycle},
-                "entity": {"software_specification": {
-                    "type": "base", "display_name": f"Runtime with Python {python}",
+        return {
+            "metadata": {
+                "name": name,
+                "asset_id": state.spec_id(name),
+                "asset_type": "software_specification",
+                "created_at": "2024-05-01T00:00:00.000Z",
+                "href": f"/v2/software_specifications/{state.spec_id(name)}",
+                **cycle,
+            },
+            "entity": {
+                "software_specification": {
+                    "type": "base",
+                    "display_name": f"Runtime with Python {python}",
                     "software_configuration": {
                         "platform": {"name": "python", "version": python},
-                        "included_packages": [{"name": "scikit-learn", "version": sklearn},
-                                              {"name": "numpy", "version": "1.26.4"}]}}}}
+                        "included_packages": [
+                            {"name": "scikit-learn", "version": sklearn},
+                            {"name": "numpy", "version": "1.26.4"},
+                        ],
+                    },
+                }
+            },
+        }
 
     def list_specs(request: Request) -> Reply:
         name = request.query.get("name")
@@ -183,8 +227,9 @@ def routes(router: Router, state: WmlState) -> None:
         for runtime in state.runtimes:
             if state.spec_id(runtime[0]) == spec_id:
                 return runtime
-        raise ApiError(400, "invalid_software_spec",
-                       f"software specification {spec_id} is not supported")
+        raise ApiError(
+            400, "invalid_software_spec", f"software specification {spec_id} is not supported"
+        )
 
     def create_model(request: Request) -> Reply:
         body = request.json() or {}
@@ -195,21 +240,30 @@ def routes(router: Router, state: WmlState) -> None:
         runtime = runtime_of(body["software_spec"].get("id", ""))
         mid = new_id()
         state.models[mid] = {
-            "metadata": {"id": mid, "name": body["name"], "space_id": space_id,
-                         "description": body.get("description", ""),
-                         "created_at": stamp(), "modified_at": stamp(), "owner": "double"},
-            "entity": {"type": body["type"],
-                       "software_spec": {"id": state.spec_id(runtime[0]), "name": runtime[0]},
-                       "label_column": body.get("label_column"),
-                       "schemas": body.get("schemas", {}), "content_import_state": "pending"}}
+            "metadata": {
+                "id": mid,
+                "name": body["name"],
+                "space_id": space_id,
+                "description": body.get("description", ""),
+                "created_at": stamp(),
+                "modified_at": stamp(),
+                "owner": "double",
+            },
+            "entity": {
+                "type": body["type"],
+                "software_spec": {"id": state.spec_id(runtime[0]), "name": runtime[0]},
+                "label_column": body.get("label_column"),
+                "schemas": body.get("schemas", {}),
+                "content_import_state": "pending",
+            },
+        }
         return Reply(201, state.models[mid])
 
     def model(request: Request, mid: str) -> Reply:
         if mid not in state.models:
             raise ApiError(404, "model_not_found", f"model {mid} does not exist")
         if request.method == "DELETE":
-            used = [d for d in state.deployments.values()
-                    if d["entity"]["asset"]["id"] == mid]
+            used = [d for d in state.deployments.values() if d["entity"]["asset"]["id"] == mid]
             if used:
                 raise ApiError(400, "model_in_use", f"model {mid} is deployed")
             del state.models[mid]
@@ -219,8 +273,11 @@ def routes(router: Router, state: WmlState) -> None:
         if request.method == "PATCH":
             for op in request.json() or []:
                 field_name = op["path"].strip("/").split("/")
-                target = state.models[mid]["metadata"] if field_name[0] in (
-                    "name", "description") else state.models[mid]["entity"]
+                target = (
+                    state.models[mid]["metadata"]
+                    if field_name[0] in ("name", "description")
+                    else state.models[mid]["entity"]
+                )
                 target[field_name[-1]] = op.get("value")
             state.models[mid]["metadata"]["modified_at"] = stamp()
             return Reply(200, state.models[mid])
@@ -234,8 +291,9 @@ def routes(router: Router, state: WmlState) -> None:
 
     def list_models(request: Request) -> Reply:
         space_id = _space_of(request, state)
-        return Reply(200, _page([m for m in state.models.values()
-                                 if m["metadata"]["space_id"] == space_id]))
+        return Reply(
+            200, _page([m for m in state.models.values() if m["metadata"]["space_id"] == space_id])
+        )
 
     def upload_content(request: Request, mid: str) -> Reply:
         if mid not in state.models:
@@ -247,12 +305,14 @@ def routes(router: Router, state: WmlState) -> None:
         except ApiError:
             raise
         except Exception as exc:  # a broken archive is the caller's fault: 400
-            raise ApiError(400, "invalid_model_content",
-                           f"cannot read the archive: {exc}") from None
+            raise ApiError(
+                400, "invalid_model_content", f"cannot read the archive: {exc}"
+            ) from None
         state.model_content[mid] = request.raw
         state.models[mid]["entity"]["content_import_state"] = "completed"
-        return Reply(201, {"attachment_id": new_id(), "content_format": "native",
-                           "persisted": True})
+        return Reply(
+            201, {"attachment_id": new_id(), "content_format": "native", "persisted": True}
+        )
 
     def revisions(request: Request, mid: str) -> Reply:
         if mid not in state.models:
@@ -262,9 +322,14 @@ def routes(router: Router, state: WmlState) -> None:
             return Reply(200, _page(found))
         current = state.models[mid]
         rev = str(len(found) + 1)
-        snapshot = {"metadata": {**current["metadata"], "rev": rev,
-                                 "commit_info": {"committed_at": stamp()}},
-                    "entity": dict(current["entity"])}
+        snapshot = {
+            "metadata": {
+                **current["metadata"],
+                "rev": rev,
+                "commit_info": {"committed_at": stamp()},
+            },
+            "entity": dict(current["entity"]),
+        }
         found.append(snapshot)
         current["metadata"]["rev"] = rev
         state.model_content[f"{mid}@{rev}"] = state.model_content.get(mid, b"")
@@ -285,21 +350,39 @@ def routes(router: Router, state: WmlState) -> None:
         """Load the asset's content in its runtime: ready, or failed with WML's reason."""
         asset = deployment["entity"]["asset"]
         mid = asset["id"]
-        content = state.model_content.get(f"{mid}@{asset.get('rev')}") or \
-            state.model_content.get(mid)
+        content = state.model_content.get(f"{mid}@{asset.get('rev')}") or state.model_content.get(
+            mid
+        )
         status = deployment["entity"]["status"]
         if not content:
-            status.update(state="failed", failure={"trace": new_id(), "errors": [{
-                "code": "model_content_missing", "message": f"model {mid} has no content"}]})
+            status.update(
+                state="failed",
+                failure={
+                    "trace": new_id(),
+                    "errors": [
+                        {"code": "model_content_missing", "message": f"model {mid} has no content"}
+                    ],
+                },
+            )
             return
         estimator = _load_estimator(content)
         runtime = runtime_of(state.models[mid]["entity"]["software_spec"]["id"])
         pickled = str(getattr(estimator, "__getstate__", dict)().get("_sklearn_version", ""))
         if pickled.split(".")[:2] != runtime[2].split(".")[:2]:
-            status.update(state="failed", failure={"trace": new_id(), "errors": [{
-                "code": "deployment_failed",
-                "message": f"the model was pickled with scikit-learn {pickled}; runtime "
-                           f"{runtime[0]} has scikit-learn {runtime[2]} and cannot load it"}]})
+            status.update(
+                state="failed",
+                failure={
+                    "trace": new_id(),
+                    "errors": [
+                        {
+                            "code": "deployment_failed",
+                            "message": f"the model was pickled with scikit-learn {pickled}; "
+                            f"runtime {runtime[0]} has scikit-learn {runtime[2]}"
+                            " and cannot load it",
+                        }
+                    ],
+                },
+            )
             return
         state.loaded[deployment["metadata"]["id"]] = estimator
         state.polls[deployment["metadata"]["id"]] = 0
@@ -316,14 +399,26 @@ def routes(router: Router, state: WmlState) -> None:
             raise ApiError(404, "model_not_found", f"model {asset.get('id')} does not exist")
         did = new_id()
         deployment = {
-            "metadata": {"id": did, "name": body["name"], "space_id": space_id,
-                         "created_at": stamp(), "modified_at": stamp()},
-            "entity": {"name": body["name"], "asset": asset, "online": body["online"],
-                       "space_id": space_id,
-                       "hardware_spec": body.get("hardware_spec", {"name": "S"}),
-                       "deployed_asset_type": "model",
-                       "status": {"state": "initializing", "online_url": {
-                           "url": f"{state.base_url}/ml/v4/deployments/{did}/predictions"}}}}
+            "metadata": {
+                "id": did,
+                "name": body["name"],
+                "space_id": space_id,
+                "created_at": stamp(),
+                "modified_at": stamp(),
+            },
+            "entity": {
+                "name": body["name"],
+                "asset": asset,
+                "online": body["online"],
+                "space_id": space_id,
+                "hardware_spec": body.get("hardware_spec", {"name": "S"}),
+                "deployed_asset_type": "model",
+                "status": {
+                    "state": "initializing",
+                    "online_url": {"url": f"{state.base_url}/ml/v4/deployments/{did}/predictions"},
+                },
+            },
+        }
         state.deployments[did] = deployment
         load(deployment)
         return Reply(202, deployment)
@@ -357,18 +452,29 @@ def routes(router: Router, state: WmlState) -> None:
     def list_deployments(request: Request) -> Reply:
         space_id = _space_of(request, state)
         name, asset = request.query.get("name"), request.query.get("asset_id")
-        return Reply(200, _page([d for d in state.deployments.values()
-                                 if d["metadata"]["space_id"] == space_id
-                                 and (not name or d["metadata"]["name"] == name)
-                                 and (not asset or d["entity"]["asset"]["id"] == asset)]))
+        return Reply(
+            200,
+            _page(
+                [
+                    d
+                    for d in state.deployments.values()
+                    if d["metadata"]["space_id"] == space_id
+                    and (not name or d["metadata"]["name"] == name)
+                    and (not asset or d["entity"]["asset"]["id"] == asset)
+                ]
+            ),
+        )
 
     def predictions(request: Request, did: str) -> Reply:
         found = state.deployments.get(did)
         if found is None:
             raise ApiError(404, "deployment_not_found", f"deployment {did} does not exist")
         if found["entity"]["status"]["state"] != "ready":
-            raise ApiError(400, "deployment_not_ready",
-                           f"deployment {did} is {found['entity']['status']['state']}")
+            raise ApiError(
+                400,
+                "deployment_not_ready",
+                f"deployment {did} is {found['entity']['status']['state']}",
+            )
         try:
             body = request.json()
             block = body["input_data"][0]
@@ -378,9 +484,17 @@ def routes(router: Router, state: WmlState) -> None:
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise ApiError(400, "invalid_input_data", f"cannot score the input: {exc}") from None
         labels = estimator.classes_[probabilities.argmax(axis=1)].tolist()
-        answer = {"predictions": [{"fields": ["prediction", "probability"], "values": [
-            [int(y), [round(float(p), 6) for p in ps]]
-            for y, ps in zip(labels, probabilities.tolist(), strict=True)]}]}
+        answer = {
+            "predictions": [
+                {
+                    "fields": ["prediction", "probability"],
+                    "values": [
+                        [int(y), [round(float(p), 6) for p in ps]]
+                        for y, ps in zip(labels, probabilities.tolist(), strict=True)
+                    ],
+                }
+            ]
+        }
         state.scored.append(body)
         if state.on_scored is not None:
             state.on_scored(did, body, answer)
@@ -413,11 +527,11 @@ def _load_estimator(content: bytes) -> Any:
     import joblib
 
     with tarfile.open(fileobj=io.BytesIO(content), mode="r:gz") as tar:
-        member = next((m for m in tar.getmembers()
-                       if m.name.endswith((".joblib", ".pkl"))), None)
+        member = next((m for m in tar.getmembers() if m.name.endswith((".joblib", ".pkl"))), None)
         if member is None:
-            raise ApiError(400, "invalid_model_content",
-                           "the archive holds no .joblib or .pkl model file")
+            raise ApiError(
+                400, "invalid_model_content", "the archive holds no .joblib or .pkl model file"
+            )
         handle = tar.extractfile(member)
         assert handle is not None
         import warnings

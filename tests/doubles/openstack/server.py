@@ -74,21 +74,42 @@ class CloudState:
     def __post_init__(self) -> None:
         for name, vcpus, ram in (("m1.medium", 2, 4096), ("m1.large", 4, 8192)):
             fid = _id()
-            self.flavors[fid] = {"id": fid, "name": name, "vcpus": vcpus, "ram": ram,
-                                 "disk": 40, "OS-FLV-EXT-DATA:ephemeral": 0, "swap": 0,
-                                 "rxtx_factor": 1.0, "os-flavor-access:is_public": True,
-                                 "OS-FLV-DISABLED:disabled": False, "description": None,
-                                 "extra_specs": {}}
+            self.flavors[fid] = {
+                "id": fid,
+                "name": name,
+                "vcpus": vcpus,
+                "ram": ram,
+                "disk": 40,
+                "OS-FLV-EXT-DATA:ephemeral": 0,
+                "swap": 0,
+                "rxtx_factor": 1.0,
+                "os-flavor-access:is_public": True,
+                "OS-FLV-DISABLED:disabled": False,
+                "description": None,
+                "extra_specs": {},
+            }
         for name, external in (("public", True), ("sharednet1", False)):
             nid = _id()
-            self.networks[nid] = {"id": nid, "name": name, "status": "ACTIVE",
-                                  "router:external": external, "shared": True,
-                                  "project_id": PROJECT_ID, "subnets": [], "tags": []}
+            self.networks[nid] = {
+                "id": nid,
+                "name": name,
+                "status": "ACTIVE",
+                "router:external": external,
+                "shared": True,
+                "project_id": PROJECT_ID,
+                "subnets": [],
+                "tags": [],
+            }
         default = _id()
-        self.security_groups[default] = {"id": default, "name": "default",
-                                         "description": "Default security group",
-                                         "project_id": PROJECT_ID, "tenant_id": PROJECT_ID,
-                                         "security_group_rules": [], "tags": []}
+        self.security_groups[default] = {
+            "id": default,
+            "name": "default",
+            "description": "Default security group",
+            "project_id": PROJECT_ID,
+            "tenant_id": PROJECT_ID,
+            "security_group_rules": [],
+            "tags": [],
+        }
 
 
 class ApiError(Exception):
@@ -101,8 +122,9 @@ class ApiError(Exception):
 class OpenStackDouble:
     """The HTTP server and its state; ``start()`` binds a free loopback port."""
 
-    def __init__(self, credential_id: str = "app-cred-id",
-                 credential_secret: str = "app-cred-secret") -> None:
+    def __init__(
+        self, credential_id: str = "app-cred-id", credential_secret: str = "app-cred-secret"
+    ) -> None:
         self.state = CloudState(credential_id, credential_secret)
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -142,30 +164,55 @@ class OpenStackDouble:
             self._thread.join(timeout=10)
 
     # -- test controls ---------------------------------------------------------------------
-    def fail(self, method: str, path_part: str, status: int = 409,
-             message: str = "Quota exceeded", times: int = 1, skip: int = 0) -> None:
+    def fail(
+        self,
+        method: str,
+        path_part: str,
+        status: int = 409,
+        message: str = "Quota exceeded",
+        times: int = 1,
+        skip: int = 0,
+    ) -> None:
         """After ``skip`` matching calls, the next ``times`` calls whose path contains
         ``path_part`` answer ``status`` with ``message``."""
         with self.lock:
-            self.state.failures.append(Failure(method, path_part, status, message, times,
-                                               skip))
+            self.state.failures.append(Failure(method, path_part, status, message, times, skip))
 
     def catalog(self) -> list[dict[str, Any]]:
         def entry(kind: str, name: str, path: str) -> dict[str, Any]:
             url = f"{self.url}{path}"
-            return {"type": kind, "name": name, "id": _id(), "endpoints": [
-                {"id": _id(), "interface": interface, "region": "KVM@TACC",
-                 "region_id": "KVM@TACC", "url": url}
-                for interface in ("public", "internal", "admin")]}
+            return {
+                "type": kind,
+                "name": name,
+                "id": _id(),
+                "endpoints": [
+                    {
+                        "id": _id(),
+                        "interface": interface,
+                        "region": "KVM@TACC",
+                        "region_id": "KVM@TACC",
+                        "url": url,
+                    }
+                    for interface in ("public", "internal", "admin")
+                ],
+            }
 
-        return [entry("identity", "keystone", "/identity/v3"),
-                entry("reservation", "blazar", "/reservation/v1"),
-                entry("compute", "nova", "/compute/v2.1"),
-                entry("network", "neutron", "/network")]
+        return [
+            entry("identity", "keystone", "/identity/v3"),
+            entry("reservation", "blazar", "/reservation/v1"),
+            entry("compute", "nova", "/compute/v2.1"),
+            entry("network", "neutron", "/network"),
+        ]
 
     # -- request dispatch --------------------------------------------------------------------
-    def handle(self, method: str, path: str, query: dict[str, list[str]],
-               headers: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: Any,
+    ) -> tuple[int, Any, dict[str, str]]:
         with self.lock:
             self.state.calls.append((method, path))
             for failure in self.state.failures:
@@ -178,13 +225,24 @@ class OpenStackDouble:
             if method == "POST" and path == "/identity/v3/auth/tokens":
                 return self._token(body)
             if path in ("/identity/v3", "/identity/v3/"):
-                return 200, {"version": {"id": "v3.14", "status": "stable", "links": [
-                    {"rel": "self", "href": self.auth_url + "/"}]}}, {}
+                return (
+                    200,
+                    {
+                        "version": {
+                            "id": "v3.14",
+                            "status": "stable",
+                            "links": [{"rel": "self", "href": self.auth_url + "/"}],
+                        }
+                    },
+                    {},
+                )
             if headers.get("x-auth-token") not in self.state.tokens:
                 raise ApiError(401, "The request you have made requires authentication.")
-            for prefix, handler in (("/reservation/v1", self._blazar),
-                                    ("/compute/v2.1", self._nova),
-                                    ("/network/v2.0", self._neutron)):
+            for prefix, handler in (
+                ("/reservation/v1", self._blazar),
+                ("/compute/v2.1", self._nova),
+                ("/network/v2.0", self._neutron),
+            ):
                 if path.startswith(prefix):
                     return handler(method, path.removeprefix(prefix), query, body)
             raise ApiError(404, f"no such resource: {path}")
@@ -194,29 +252,44 @@ class OpenStackDouble:
         identity = (body or {}).get("auth", {}).get("identity", {})
         credential = identity.get("application_credential", {})
         if identity.get("methods") != ["application_credential"] or (
-                credential.get("id"), credential.get("secret")) != (
-                self.state.credential_id, self.state.credential_secret):
+            credential.get("id"),
+            credential.get("secret"),
+        ) != (self.state.credential_id, self.state.credential_secret):
             raise ApiError(401, "The request you have made requires authentication.")
         token = uuid.uuid4().hex
         self.state.tokens.add(token)
         now = _now()
-        answer = {"token": {
-            "methods": ["application_credential"], "audit_ids": [uuid.uuid4().hex[:22]],
-            "issued_at": now.isoformat() + "Z",
-            "expires_at": (now + timedelta(hours=8)).isoformat() + "Z",
-            "user": {"id": USER_ID, "name": "attendee", "domain": {"id": "default",
-                                                                  "name": "Default"}},
-            "project": {"id": PROJECT_ID, "name": "CHI-000000",
-                        "domain": {"id": "default", "name": "chameleon"}},
-            "roles": [{"id": _id(), "name": "member"}],
-            "application_credential": {"id": self.state.credential_id, "name": "workshop",
-                                       "restricted": True},
-            "catalog": self.catalog()}}
+        answer = {
+            "token": {
+                "methods": ["application_credential"],
+                "audit_ids": [uuid.uuid4().hex[:22]],
+                "issued_at": now.isoformat() + "Z",
+                "expires_at": (now + timedelta(hours=8)).isoformat() + "Z",
+                "user": {
+                    "id": USER_ID,
+                    "name": "attendee",
+                    "domain": {"id": "default", "name": "Default"},
+                },
+                "project": {
+                    "id": PROJECT_ID,
+                    "name": "CHI-000000",
+                    "domain": {"id": "default", "name": "chameleon"},
+                },
+                "roles": [{"id": _id(), "name": "member"}],
+                "application_credential": {
+                    "id": self.state.credential_id,
+                    "name": "workshop",
+                    "restricted": True,
+                },
+                "catalog": self.catalog(),
+            }
+        }
         return 201, answer, {"X-Subject-Token": token}
 
     # Blazar --------------------------------------------------------------------------------
-    def _blazar(self, method: str, path: str, query: dict[str, list[str]],
-                body: Any) -> tuple[int, Any, dict[str, str]]:
+    def _blazar(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any
+    ) -> tuple[int, Any, dict[str, str]]:
         leases = self.state.leases
         if path == "/leases" and method == "GET":
             return 200, {"leases": list(leases.values())}, {}
@@ -226,8 +299,7 @@ class OpenStackDouble:
         if match:
             lease = leases.get(match.group(1))
             if lease is None:
-                raise ApiError(404, f"Object with {{'lease_id': '{match.group(1)}'}} "
-                                    f"not found")
+                raise ApiError(404, f"Object with {{'lease_id': '{match.group(1)}'}} not found")
             if method == "GET":
                 return 200, {"lease": lease}, {}
             if method == "DELETE":
@@ -250,25 +322,47 @@ class OpenStackDouble:
                 raise ApiError(400, f"flavor {wanted.get('flavor_id')} does not exist")
             if kind not in ("flavor:instance", "virtual:floatingip"):
                 raise ApiError(400, f"the double does not reserve {kind}")
-            reservations.append({**wanted, "id": _id(), "lease_id": lease_id,
-                                 "status": "active", "created_at": str(now)})
-        lease = {"id": lease_id, "name": name, "status": "ACTIVE", "degraded": False,
-                 "user_id": USER_ID, "project_id": PROJECT_ID,
-                 "start_date": now.strftime(BLAZAR_TIME), "end_date": end.strftime(BLAZAR_TIME),
-                 "created_at": now.strftime("%Y-%m-%d %H:%M:%S"), "updated_at": None,
-                 "reservations": reservations, "events": [], "trust_id": _id()}
+            reservations.append(
+                {
+                    **wanted,
+                    "id": _id(),
+                    "lease_id": lease_id,
+                    "status": "active",
+                    "created_at": str(now),
+                }
+            )
+        lease = {
+            "id": lease_id,
+            "name": name,
+            "status": "ACTIVE",
+            "degraded": False,
+            "user_id": USER_ID,
+            "project_id": PROJECT_ID,
+            "start_date": now.strftime(BLAZAR_TIME),
+            "end_date": end.strftime(BLAZAR_TIME),
+            "created_at": now.strftime("%Y-%m-%d %H:%M:%S"),
+            "updated_at": None,
+            "reservations": reservations,
+            "events": [],
+            "trust_id": _id(),
+        }
         self.state.leases[lease_id] = lease
         for reservation in reservations:  # the lease starts now: its floating IPs exist
             if reservation["resource_type"] == "virtual:floatingip":
                 for _ in range(int(reservation.get("amount", 1))):
                     fip = _id()
                     self.state.floating_ips[fip] = {
-                        "id": fip, "floating_ip_address": self.state.floating_address,
+                        "id": fip,
+                        "floating_ip_address": self.state.floating_address,
                         "floating_network_id": reservation.get("network_id"),
-                        "port_id": None, "fixed_ip_address": None, "status": "DOWN",
-                        "project_id": PROJECT_ID, "tenant_id": PROJECT_ID,
+                        "port_id": None,
+                        "fixed_ip_address": None,
+                        "status": "DOWN",
+                        "project_id": PROJECT_ID,
+                        "tenant_id": PROJECT_ID,
                         "tags": [f"reservation:{reservation['id']}", "blazar"],
-                        "description": ""}
+                        "description": "",
+                    }
         return lease
 
     def _release_lease(self, lease: dict[str, Any]) -> None:
@@ -283,8 +377,9 @@ class OpenStackDouble:
         del self.state.leases[lease["id"]]
 
     # Nova ----------------------------------------------------------------------------------
-    def _nova(self, method: str, path: str, query: dict[str, list[str]],
-              body: Any) -> tuple[int, Any, dict[str, str]]:
+    def _nova(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any
+    ) -> tuple[int, Any, dict[str, str]]:
         if path in ("/flavors", "/flavors/detail") and method == "GET":
             flavors = list(self.state.flavors.values())
             if path == "/flavors":
@@ -300,8 +395,11 @@ class OpenStackDouble:
             return 200, {"flavor": flavor}, {}
         if path in ("/servers", "/servers/detail") and method == "GET":
             name = (query.get("name") or [None])[0]
-            servers = [s["view"] for s in self.state.servers.values()
-                       if name is None or re.search(name, s["view"]["name"])]
+            servers = [
+                s["view"]
+                for s in self.state.servers.values()
+                if name is None or re.search(name, s["view"]["name"])
+            ]
             return 200, {"servers": servers}, {}
         if path == "/servers" and method == "POST":
             return 202, {"server": self._create_server(body or {})}, {}
@@ -321,30 +419,54 @@ class OpenStackDouble:
         spec = body.get("server", {})
         hints = body.get("os:scheduler_hints", {})
         reservation = hints.get("reservation")
-        reserved = {r["id"]: r for lease in self.state.leases.values()
-                    for r in lease["reservations"] if r["resource_type"] == "flavor:instance"}
+        reserved = {
+            r["id"]: r
+            for lease in self.state.leases.values()
+            for r in lease["reservations"]
+            if r["resource_type"] == "flavor:instance"
+        }
         if reservation not in reserved:
-            raise ApiError(400, "on a reservable site every instance needs the reservation "
-                                "scheduler hint of an active lease")
+            raise ApiError(
+                400,
+                "on a reservable site every instance needs the reservation "
+                "scheduler hint of an active lease",
+            )
         used = sum(1 for s in self.state.servers.values() if s["reservation"] == reservation)
         if used >= int(reserved[reservation]["amount"]):
-            raise ApiError(403, f"Quota exceeded: reservation {reservation} holds "
-                                f"{reserved[reservation]['amount']} instances")
+            raise ApiError(
+                403,
+                f"Quota exceeded: reservation {reservation} holds "
+                f"{reserved[reservation]['amount']} instances",
+            )
         sid, now = _id(), _now().strftime("%Y-%m-%dT%H:%M:%SZ")
-        view = {"id": sid, "name": spec.get("name"), "status": "ACTIVE",
-                "tenant_id": PROJECT_ID, "user_id": USER_ID, "key_name": spec.get("key_name"),
-                "flavor": {"original_name": self.state.flavors.get(
-                    spec.get("flavorRef"), {}).get("name", spec.get("flavorRef"))},
-                "image": {"id": spec.get("imageRef")}, "created": now, "updated": now,
-                "addresses": {}, "metadata": spec.get("metadata", {}), "links": [],
-                "security_groups": spec.get("security_groups", []),
-                "OS-EXT-STS:vm_state": "active"}
+        view = {
+            "id": sid,
+            "name": spec.get("name"),
+            "status": "ACTIVE",
+            "tenant_id": PROJECT_ID,
+            "user_id": USER_ID,
+            "key_name": spec.get("key_name"),
+            "flavor": {
+                "original_name": self.state.flavors.get(spec.get("flavorRef"), {}).get(
+                    "name", spec.get("flavorRef")
+                )
+            },
+            "image": {"id": spec.get("imageRef")},
+            "created": now,
+            "updated": now,
+            "addresses": {},
+            "metadata": spec.get("metadata", {}),
+            "links": [],
+            "security_groups": spec.get("security_groups", []),
+            "OS-EXT-STS:vm_state": "active",
+        }
         self.state.servers[sid] = {"view": view, "reservation": reservation}
         return {"id": sid, "links": [], "adminPass": "not-used"}
 
     # Neutron -------------------------------------------------------------------------------
-    def _neutron(self, method: str, path: str, query: dict[str, list[str]],
-                 body: Any) -> tuple[int, Any, dict[str, str]]:
+    def _neutron(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any
+    ) -> tuple[int, Any, dict[str, str]]:
         state = self.state
         if path == "/networks" and method == "GET":
             return 200, {"networks": _filtered(state.networks.values(), query)}, {}
@@ -365,10 +487,14 @@ class OpenStackDouble:
         if path == "/security-groups" and method == "POST":
             spec = (body or {}).get("security_group", {})
             gid = _id()
-            state.security_groups[gid] = {"id": gid, "name": spec.get("name", ""),
-                                          "description": spec.get("description", ""),
-                                          "project_id": PROJECT_ID, "tenant_id": PROJECT_ID,
-                                          "tags": []}
+            state.security_groups[gid] = {
+                "id": gid,
+                "name": spec.get("name", ""),
+                "description": spec.get("description", ""),
+                "project_id": PROJECT_ID,
+                "tenant_id": PROJECT_ID,
+                "tags": [],
+            }
             return 201, {"security_group": self._group_view(state.security_groups[gid])}, {}
         match = re.fullmatch(r"/security-groups/([^/]+)", path)
         if match and match.group(1) in state.security_groups:
@@ -377,8 +503,9 @@ class OpenStackDouble:
                 return 200, {"security_group": self._group_view(group)}, {}
             if method == "DELETE":
                 del state.security_groups[match.group(1)]
-                for rid in [r for r, v in state.rules.items()
-                            if v["security_group_id"] == match.group(1)]:
+                for rid in [
+                    r for r, v in state.rules.items() if v["security_group_id"] == match.group(1)
+                ]:
                     del state.rules[rid]
                 return 204, None, {}
         if path == "/security-group-rules" and method == "GET":
@@ -388,14 +515,18 @@ class OpenStackDouble:
             if spec.get("security_group_id") not in state.security_groups:
                 raise ApiError(404, "Security group could not be found")
             rid = _id()
-            state.rules[rid] = {"id": rid, "direction": spec.get("direction", "ingress"),
-                                "ethertype": spec.get("ethertype", "IPv4"),
-                                "protocol": spec.get("protocol"),
-                                "port_range_min": spec.get("port_range_min"),
-                                "port_range_max": spec.get("port_range_max"),
-                                "remote_ip_prefix": spec.get("remote_ip_prefix"),
-                                "remote_group_id": None, "project_id": PROJECT_ID,
-                                "security_group_id": spec["security_group_id"]}
+            state.rules[rid] = {
+                "id": rid,
+                "direction": spec.get("direction", "ingress"),
+                "ethertype": spec.get("ethertype", "IPv4"),
+                "protocol": spec.get("protocol"),
+                "port_range_min": spec.get("port_range_min"),
+                "port_range_max": spec.get("port_range_max"),
+                "remote_ip_prefix": spec.get("remote_ip_prefix"),
+                "remote_group_id": None,
+                "project_id": PROJECT_ID,
+                "security_group_id": spec["security_group_id"],
+            }
             return 201, {"security_group_rule": state.rules[rid]}, {}
         raise ApiError(404 if method == "GET" else 405, f"{method} {path} is not handled")
 
@@ -426,8 +557,12 @@ def _error_body(path: str, err: ApiError) -> dict[str, Any]:
     if path.startswith("/network"):
         return {"NeutronError": {"type": "HTTPError", "message": err.message, "detail": ""}}
     if path.startswith("/compute"):
-        name = {400: "badRequest", 403: "forbidden", 404: "itemNotFound",
-                409: "conflictingRequest"}.get(err.status, "computeFault")
+        name = {
+            400: "badRequest",
+            403: "forbidden",
+            404: "itemNotFound",
+            409: "conflictingRequest",
+        }.get(err.status, "computeFault")
         return {name: {"code": err.status, "message": err.message}}
     if path.startswith("/identity"):
         return {"error": {"code": err.status, "message": err.message, "title": "Error"}}
@@ -450,8 +585,9 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         try:
             body = json.loads(raw) if raw else None
-            status, answer, extra = self.cloud.handle(self.command, parts.path,
-                                                      parse_qs(parts.query), headers, body)
+            status, answer, extra = self.cloud.handle(
+                self.command, parts.path, parse_qs(parts.query), headers, body
+            )
         except ApiError as err:
             status, extra = err.status, {}
             answer = _error_body(parts.path, err)

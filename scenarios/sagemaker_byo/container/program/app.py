@@ -56,8 +56,9 @@ def _exit_with_master(master: int) -> None:
 def watch_master() -> None:
     master = int(os.environ.get(MASTER_ENV) or 0)
     if master and master != os.getpid():  # a worker process, not the master itself
-        threading.Thread(target=_exit_with_master, args=(master,), daemon=True,
-                         name="watch-master").start()
+        threading.Thread(
+            target=_exit_with_master, args=(master,), daemon=True, name="watch-master"
+        ).start()
 
 
 watch_master()
@@ -120,7 +121,8 @@ def check_rows(rows: list[list[float]]) -> np.ndarray:
     for number, row in enumerate(rows, start=1):
         if len(row) != N_FEATURES:
             raise BadRequest(
-                400, f"row {number} has {len(row)} values; the model needs {N_FEATURES}")
+                400, f"row {number} has {len(row)} values; the model needs {N_FEATURES}"
+            )
     try:
         X = np.asarray(rows, dtype=float)
     except OverflowError:  # an integer of hundreds of digits
@@ -149,8 +151,11 @@ def answer_type(content_type: str, accept: str) -> str:
 def predict(body: bytes, content_type: str, accept: str) -> tuple[str, bytes]:
     kind = media_type(content_type)
     if kind not in (CSV, JSON):
-        raise BadRequest(415, f"content type {content_type or '(none)'!r} is not supported; "
-                              f"send text/csv or application/json")
+        raise BadRequest(
+            415,
+            f"content type {content_type or '(none)'!r} is not supported; "
+            f"send text/csv or application/json",
+        )
     out = answer_type(kind, accept)
     if not body.strip():
         raise BadRequest(400, "the request body is empty")
@@ -165,17 +170,31 @@ def predict(body: bytes, content_type: str, accept: str) -> tuple[str, bytes]:
     return JSON, json.dumps({"predictions": labels}).encode()
 
 
-async def respond(send: Send, status: int, content_type: str, body: bytes,
-                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", content_type.encode()),
-                            (b"content-length", str(len(body)).encode()), IDENTITY,
-                            *(extra or [])]})
+async def respond(
+    send: Send,
+    status: int,
+    content_type: str,
+    body: bytes,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type.encode()),
+                (b"content-length", str(len(body)).encode()),
+                IDENTITY,
+                *(extra or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
-async def error(send: Send, status: int, message: str,
-                extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def error(
+    send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     await respond(send, status, JSON, json.dumps({"error": message}).encode(), extra)
 
 
@@ -209,8 +228,9 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if method not in ("GET", "HEAD"):
             await error(send, 405, "use GET for /ping", [(b"allow", b"GET, HEAD")])
             return
-        await respond(send, 200, JSON,
-                      json.dumps({"status": "ok", "model_digest": MODEL_DIGEST}).encode())
+        await respond(
+            send, 200, JSON, json.dumps({"status": "ok", "model_digest": MODEL_DIGEST}).encode()
+        )
         return
     if path != "/invocations":
         await error(send, 404, f"no route {path}; use GET /ping or POST /invocations")
@@ -221,8 +241,11 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     headers = dict(scope["headers"])
     try:
         body = await read_body(scope, receive)
-        kind, payload = predict(body, headers.get(b"content-type", b"").decode("latin-1"),
-                                headers.get(b"accept", b"").decode("latin-1"))
+        kind, payload = predict(
+            body,
+            headers.get(b"content-type", b"").decode("latin-1"),
+            headers.get(b"accept", b"").decode("latin-1"),
+        )
     except BadRequest as exc:
         await error(send, exc.status, exc.message)
         return
@@ -230,4 +253,3 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await error(send, 500, f"prediction failed: {type(exc).__name__}: {exc}")
         return
     await respond(send, 200, kind, payload)
-

@@ -27,8 +27,9 @@ def _bad(message: str) -> SeldonMicroserviceException:
 
 def _answer(status: int, message: str) -> tuple[Any, int]:
     """Seldon's own error body, with a 4xx status."""
-    return jsonify({"status": {"status": 1, "info": message, "code": -1,
-                               "reason": "MICROSERVICE_BAD_DATA"}}), status
+    return jsonify(
+        {"status": {"status": 1, "info": message, "code": -1, "reason": "MICROSERVICE_BAD_DATA"}}
+    ), status
 
 
 def json_errors() -> Blueprint:

@@ -1,6 +1,6 @@
 """Train one model for the reusable linear server and export its weights as JSON.
 
-    python train.py DATASET OUT_DIR      # DATASET: iris or wine (scikit-learn's bundled sets)
+python train.py DATASET OUT_DIR      # DATASET: iris or wine (scikit-learn's bundled sets)
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ def train(dataset: str, out: Path, seed: int = 0) -> dict:
         raise SystemExit(f"unknown dataset {dataset!r}; known: {sorted(DATASETS)}")
     data = DATASETS[dataset]()
     x_train, x_test, y_train, y_test = train_test_split(
-        data.data, data.target, test_size=0.3, random_state=seed, stratify=data.target)
+        data.data, data.target, test_size=0.3, random_state=seed, stratify=data.target
+    )
     scaler = StandardScaler().fit(x_train)
     model = LogisticRegression(max_iter=1000).fit(scaler.transform(x_train), y_train)
     accuracy = float(model.score(scaler.transform(x_test), y_test))
@@ -36,9 +37,13 @@ def train(dataset: str, out: Path, seed: int = 0) -> dict:
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.json").write_text(json.dumps(exported))
-    meta = {"dataset": dataset, "n_features": int(data.data.shape[1]),
-            "class_names": exported["class_names"], "accuracy": accuracy,
-            "sample": x_test[:3].tolist()}
+    meta = {
+        "dataset": dataset,
+        "n_features": int(data.data.shape[1]),
+        "class_names": exported["class_names"],
+        "accuracy": accuracy,
+        "sample": x_test[:3].tolist(),
+    }
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
     return meta
 

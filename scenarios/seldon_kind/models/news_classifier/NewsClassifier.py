@@ -26,8 +26,9 @@ def _bad(message: str) -> SeldonMicroserviceException:
 
 def _answer(status: int, message: str) -> tuple[Any, int]:
     """Seldon's own error body, with a 4xx status."""
-    return jsonify({"status": {"status": 1, "info": message, "code": -1,
-                               "reason": "MICROSERVICE_BAD_DATA"}}), status
+    return jsonify(
+        {"status": {"status": 1, "info": message, "code": -1, "reason": "MICROSERVICE_BAD_DATA"}}
+    ), status
 
 
 def json_errors() -> Blueprint:
@@ -73,8 +74,7 @@ class NewsClassifier:
         if items.ndim == 0:
             items = items.reshape(1)
         if items.ndim != 1 or items.size == 0:
-            raise _bad(f"expected a list of texts (or rows of one text), got shape "
-                       f"{items.shape}")
+            raise _bad(f"expected a list of texts (or rows of one text), got shape {items.shape}")
         texts = []
         for item in items:
             if not isinstance(item, str):

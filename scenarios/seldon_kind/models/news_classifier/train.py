@@ -29,10 +29,10 @@ def read_corpus(path: Path) -> tuple[list[str], list[str]]:
     return [r["text"] for r in rows], [r["label"] for r in rows]
 
 
-def train(texts: list[str], labels: list[str], out: Path, c: float = 10.0,
-          seed: int = 0) -> dict:
+def train(texts: list[str], labels: list[str], out: Path, c: float = 10.0, seed: int = 0) -> dict:
     x_train, x_test, y_train, y_test = train_test_split(
-        texts, labels, test_size=0.25, random_state=seed, stratify=labels)
+        texts, labels, test_size=0.25, random_state=seed, stratify=labels
+    )
     model = make_pipeline(
         TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
         LogisticRegression(C=c, max_iter=2000),
@@ -43,7 +43,8 @@ def train(texts: list[str], labels: list[str], out: Path, c: float = 10.0,
     meta = {
         "C": c,
         "class_names": classes,
-        "accuracy": float((predicted == y_test).mean()) if hasattr(predicted, "mean")
+        "accuracy": float((predicted == y_test).mean())
+        if hasattr(predicted, "mean")
         else sum(p == t for p, t in zip(predicted, y_test, strict=True)) / len(y_test),
         "confusion_matrix": confusion_matrix(y_test, predicted, labels=classes).tolist(),
         "n_train": len(x_train),

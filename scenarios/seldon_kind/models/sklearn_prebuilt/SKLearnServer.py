@@ -27,8 +27,9 @@ def _bad(message: str) -> SeldonMicroserviceException:
 
 def _answer(status: int, message: str) -> tuple[Any, int]:
     """Seldon's own error body, with a 4xx status."""
-    return jsonify({"status": {"status": 1, "info": message, "code": -1,
-                               "reason": "MICROSERVICE_BAD_DATA"}}), status
+    return jsonify(
+        {"status": {"status": 1, "info": message, "code": -1, "reason": "MICROSERVICE_BAD_DATA"}}
+    ), status
 
 
 def json_errors() -> Blueprint:
@@ -90,8 +91,7 @@ class SKLearnServer:
 
     def predict(self, X: Any, features_names: list[str] | None = None) -> np.ndarray:
         rows = self._rows(X)
-        score = self.model.predict_proba if self.method == "predict_proba" else \
-            self.model.predict
+        score = self.model.predict_proba if self.method == "predict_proba" else self.model.predict
         try:
             with np.errstate(over="ignore", invalid="ignore"):
                 result = np.asarray(score(rows))

@@ -23,7 +23,8 @@ from sklearn.preprocessing import StandardScaler
 def train(out: Path, seed: int = 0) -> dict:
     data = load_iris()
     x_train, x_test, y_train, y_test = train_test_split(
-        data.data, data.target, test_size=0.3, random_state=seed, stratify=data.target)
+        data.data, data.target, test_size=0.3, random_state=seed, stratify=data.target
+    )
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
     model.fit(x_train, y_train)
     out.mkdir(parents=True, exist_ok=True)

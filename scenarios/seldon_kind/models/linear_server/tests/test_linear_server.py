@@ -39,11 +39,23 @@ def test_one_server_class_serves_two_models(models: dict[str, Path]) -> None:
 def test_label_output(models: dict[str, Path]) -> None:
     server = LinearServer(model_uri=str(models["iris"]), output="label")
     assert server.predict([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]).tolist() == [
-        "setosa", "virginica"]
+        "setosa",
+        "virginica",
+    ]
 
 
-@pytest.mark.parametrize("rows", [[[1.0]], [["x"] * 4], [], [[float("inf")] * 4],
-                                  [[float("nan")] * 4], [[10**400] * 4], [[1e308] * 4]])
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [[1.0]],
+        [["x"] * 4],
+        [],
+        [[float("inf")] * 4],
+        [[float("nan")] * 4],
+        [[10**400] * 4],
+        [[1e308] * 4],
+    ],
+)
 def test_bad_rows_are_refused_with_400(models: dict[str, Path], rows: list) -> None:
     with pytest.raises(SeldonMicroserviceException) as info:
         LinearServer(model_uri=str(models["iris"])).predict(rows)

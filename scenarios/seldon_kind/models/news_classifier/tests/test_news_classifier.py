@@ -18,10 +18,18 @@ from NewsClassifier import NewsClassifier  # noqa: E402
 from train import train  # noqa: E402
 
 CORPUS = {
-    "sport": ["the striker scored twice in the final", "the team won the league match",
-              "the coach praised the goalkeeper", "a late goal decided the cup tie"],
-    "tech": ["the new phone has a faster chip", "the software update fixes a security bug",
-             "engineers released the open source library", "the laptop battery lasts longer"],
+    "sport": [
+        "the striker scored twice in the final",
+        "the team won the league match",
+        "the coach praised the goalkeeper",
+        "a late goal decided the cup tie",
+    ],
+    "tech": [
+        "the new phone has a faster chip",
+        "the software update fixes a security bug",
+        "engineers released the open source library",
+        "the laptop battery lasts longer",
+    ],
 }
 
 
@@ -36,8 +44,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_classifies_texts(model_dir: Path) -> None:
     server = NewsClassifier(model_dir=str(model_dir))
-    proba = server.predict(np.array([["the goalkeeper saved the match"],
-                                     ["a security update for the phone"]]))
+    proba = server.predict(
+        np.array([["the goalkeeper saved the match"], ["a security update for the phone"]])
+    )
     assert proba.shape == (2, 2)
     assert [server.class_names[i] for i in proba.argmax(axis=1)] == ["sport", "tech"]
 

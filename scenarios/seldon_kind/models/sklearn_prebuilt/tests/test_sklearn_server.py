@@ -38,8 +38,17 @@ def test_predict_method_gives_labels(artifact: Path) -> None:
     assert server.predict([[6.7, 3.0, 5.2, 2.3]]).tolist() == [2]
 
 
-@pytest.mark.parametrize("rows", [[[1.0, 2.0]], [["a", "b", "c", "d"]], [],
-                                  [[float("nan")] * 4], [[10**400] * 4], [[1e308] * 4]])
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [[1.0, 2.0]],
+        [["a", "b", "c", "d"]],
+        [],
+        [[float("nan")] * 4],
+        [[10**400] * 4],
+        [[1e308] * 4],
+    ],
+)
 def test_bad_rows_are_refused_with_400(artifact: Path, rows: list) -> None:
     server = SKLearnServer(model_uri=str(artifact))
     with pytest.raises(SeldonMicroserviceException) as info:
