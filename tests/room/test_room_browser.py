@@ -249,6 +249,7 @@ def test_attendee_runs_first_stages_and_instructor_sees_them(
     teacher.screenshot(path=str(tmp_path / "instructor.png"), full_page=True)
     assert row.locator("td[data-status='done']").count() == len(STAGES_DONE)
     assert row.locator("td[data-status='failed']").count() == 0
+    assert row.locator("td.server[data-state='running']").count() == 1  # the hub's word
 
     for session in learner.server_api("GET", "sessions").json():  # close the notebook's kernel
         assert learner.server_api("DELETE", f"sessions/{session['id']}").status_code == 204
