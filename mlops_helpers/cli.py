@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(run)
     sub.add_parser("diagrams", help="draw every scenario's pipeline diagram into images/")
     hub = sub.add_parser("hub", help="serve the workshop room: JupyterHub for every attendee")
+    hub.add_argument(
+        "action",
+        nargs="?",
+        choices=["start", "stop"],
+        default="start",
+        help="start (default): serve the room until Ctrl-C; stop: end the room in --room-dir",
+    )
     hub.add_argument("--port", type=int, default=None, help="the room's port (default: free)")
     hub.add_argument("--room-dir", default="runs/room", help="hub state and attendees' homes")
     hub.add_argument(
@@ -167,8 +174,11 @@ def cmd_hub(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from mlops_helpers.room.hub import serve_room
+    from mlops_helpers.room.hub import serve_room, stop_room
 
+    if args.action == "stop":
+        stop_room(Path(args.room_dir))
+        return 0
     serve_room(
         Path(args.room_dir),
         args.port,

@@ -157,7 +157,8 @@ class Pipeline:
         """Run one stage; its result (a dict) is also saved under ``results.<stage>``."""
         stage = self.stage(name)
         ctx.say(f"[{self.scenario}] stage {name}: {stage.description}")
-        with stage_progress(ctx.run_dir, name, ctx.settings.secrets()):
+        first = name == self.stage_names()[0]  # the first stage starts a new run
+        with stage_progress(ctx.run_dir, name, ctx.settings.secrets(), new_run=first):
             result = dict(stage.run(ctx) or {})
         results = ctx.state.get("results", {})
         results[name] = result

@@ -4,6 +4,12 @@ Every stage records ``running`` when it starts and ``done`` or ``failed`` (with 
 secrets masked) when it ends, in ``<run_dir>/progress.json``. The instructor's room page reads
 these files from every attendee's run directories; nothing in the pipeline reads them back,
 so they can never change what a stage decides.
+
+The file holds the current run only: ``{"run": {"id", "started"}, "stages": {stage: {"status",
+"message", "at"}}}``. Starting the scenario's first stage starts a new run (a new id) and
+forgets the previous run's stages, so the page never shows a stage done in an earlier run as
+done in this one. A status is a plain string (see ``STATUSES``); readers show one they do not
+know as it is.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,31 +29,53 @@ PROGRESS_FILE = "progress.json"
 STATUSES = ("running", "done", "failed")
 
 
-def read_progress(run_dir: Path) -> dict[str, dict[str, Any]]:
-    """``{stage: {"status", "message", "at"}}``; empty when nothing ran or the file is torn."""
+def _read(run_dir: Path) -> dict[str, Any]:
     try:
         data = json.loads((Path(run_dir) / PROGRESS_FILE).read_text())
     except (OSError, ValueError):
         return {}
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
+        return {}  # torn, or written before runs had ids: no current run to show
+    return data
 
 
-def record_progress(run_dir: Path, stage: str, status: str, message: str = "") -> None:
+def read_progress(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """The current run's ``{stage: {"status", "message", "at"}}``; empty when nothing ran or
+    the file is torn."""
+    return _read(run_dir).get("stages", {})
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    """The current run's ``{"id", "started"}``; empty when nothing ran."""
+    run = _read(run_dir).get("run")
+    return run if isinstance(run, dict) else {}
+
+
+def record_progress(
+    run_dir: Path, stage: str, status: str, message: str = "", *, new_run: bool = False
+) -> None:
+    """Record ``stage``'s status in the current run; ``new_run`` starts a new run first."""
     if status not in STATUSES:
         raise ValueError(f"unknown stage status {status!r}; expected one of {STATUSES}")
     path = Path(run_dir) / PROGRESS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = read_progress(run_dir)
-    data[stage] = {"status": status, "message": message[:500], "at": time.time()}
+    now = time.time()
+    data = {} if new_run else _read(run_dir)
+    if not data:
+        data = {"run": {"id": uuid.uuid4().hex[:12], "started": now}, "stages": {}}
+    data["stages"][stage] = {"status": status, "message": message[:500], "at": now}
     tmp = path.with_name(f".{PROGRESS_FILE}.{os.getpid()}.tmp")  # readers never see half a file
     tmp.write_text(json.dumps(data, indent=2))
     tmp.replace(path)
 
 
 @contextmanager
-def stage_progress(run_dir: Path, stage: str, secrets: Iterable[Secret] = ()) -> Iterator[None]:
-    """Record the stage as running, then done, or failed with its (masked) message."""
-    record_progress(run_dir, stage, "running")
+def stage_progress(
+    run_dir: Path, stage: str, secrets: Iterable[Secret] = (), *, new_run: bool = False
+) -> Iterator[None]:
+    """Record the stage as running (in a new run when ``new_run``), then done, or failed with
+    its (masked) message."""
+    record_progress(run_dir, stage, "running", new_run=new_run)
     try:
         yield
     except BaseException as exc:

@@ -2,7 +2,7 @@
 
 - ``spec``: what a room is (folder, ports, codes, instructors, limits), saved as JSON so the
   hub's config file and its services read the same facts.
-- ``authenticator``: sign-in with the workshop code (first use claims a name).
+- ``authenticator``: sign-in; the workshop code claims a new name, its owner chooses a password.
 - ``jupyterhub_config``: the hub's config file, built from the spec; ``spawner``: its spawner.
 - ``grid`` and ``instructor``: the room page (attendees × scenario stages).
 - ``hub``: start and stop a room (``make hub`` / ``mlops-workshop hub``).

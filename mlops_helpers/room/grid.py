@@ -1,4 +1,11 @@
-"""The room at a glance: every attendee's stages, read from their run directories."""
+"""The room at a glance: every attendee's stages, read from their run directories, beside
+their server's state as the hub reports it.
+
+Each scenario shows its current run only (``progress.json`` holds one run; the first stage
+starts a new one). The view also says who needs help: a failed stage, a stage running for
+longer than ``stuck_after_s`` ("stuck"), and a stage still marked running while its server is
+not ("interrupted": the server stopped or was killed mid-stage).
+"""
 
 from __future__ import annotations
 
@@ -6,21 +13,30 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_helpers.progress import read_progress
+from mlops_helpers.progress import read_progress, read_run
 from mlops_helpers.scenarios import available_scenarios, load_pipeline
 
 NOT_STARTED = "not started"
+INTERRUPTED = "interrupted"
+STUCK_AFTER_S = 600.0  # a stage of these scenarios takes seconds; ten minutes is not normal
+# The hub's word for a server, from its REST API: running, starting, stopping, stopped.
+SERVER_RUNNING = "running"
 
 
 @dataclass(frozen=True)
 class Cell:
-    status: str  # done, running, failed, not started
+    status: str  # done, running, failed, not started, interrupted (or a newer status)
     message: str = ""
+    at: float = 0.0  # when the status was recorded (for running: when the stage started)
 
 
 def scenario_stages() -> dict[str, list[str]]:
     """Every scenario's stages in pipeline order (the columns of the room page)."""
     return {name: load_pipeline(name).stage_names() for name in available_scenarios()}
+
+
+def _run_dir(home: Path, scenario: str, attendee: str) -> Path:
+    return home / "runs" / f"{scenario}-{attendee}"
 
 
 def attendee_cells(
@@ -29,11 +45,12 @@ def attendee_cells(
     """One attendee's row: ``{scenario: {stage: Cell}}`` from ``<home>/runs/<scenario>-<name>``."""
     row: dict[str, dict[str, Cell]] = {}
     for scenario, names in stages.items():
-        progress = read_progress(home / "runs" / f"{scenario}-{attendee}")
+        progress = read_progress(_run_dir(home, scenario, attendee))
         row[scenario] = {
             stage: Cell(
                 str(progress[stage].get("status", NOT_STARTED)),
                 str(progress[stage].get("message", "")),
+                float(progress[stage].get("at") or 0.0),
             )
             if isinstance(progress.get(stage), dict)
             else Cell(NOT_STARTED)
@@ -42,10 +59,16 @@ def attendee_cells(
     return row
 
 
-def room_grid(homes: Path, stages: dict[str, list[str]] | None = None) -> dict[str, Any]:
-    """The whole room as JSON-ready data: scenarios with their stages, then one row a person."""
+def room_grid(
+    homes: Path,
+    stages: dict[str, list[str]] | None = None,
+    names: list[str] | None = None,
+) -> dict[str, Any]:
+    """The whole room as JSON-ready data: scenarios with their stages, then one row a person
+    (everyone with a home, plus ``names``), and each scenario's current run."""
     stages = stages or scenario_stages()
     attendees = sorted(p.name for p in homes.iterdir() if p.is_dir()) if homes.is_dir() else []
+    attendees = sorted(set(attendees) | set(names or []))
     rows = {
         name: {
             scenario: {stage: asdict(cell) for stage, cell in cells.items()}
@@ -53,4 +76,50 @@ def room_grid(homes: Path, stages: dict[str, list[str]] | None = None) -> dict[s
         }
         for name in attendees
     }
-    return {"scenarios": stages, "attendees": attendees, "rows": rows}
+    runs = {
+        name: {scenario: read_run(_run_dir(homes / name, scenario, name)) for scenario in stages}
+        for name in attendees
+    }
+    return {"scenarios": stages, "attendees": attendees, "rows": rows, "runs": runs}
+
+
+def room_view(
+    grid: dict[str, Any],
+    servers: dict[str, dict[str, Any]] | None,
+    now: float,
+    stuck_after_s: float = STUCK_AFTER_S,
+) -> dict[str, Any]:
+    """The grid with each attendee's server and who needs help. ``servers`` is the hub's
+    word per attendee (``{"state", "last_activity", ...}``), or None when the hub did not
+    answer: then nothing is marked interrupted, and every server shows as unknown."""
+    view = {**grid, "servers": {}, "help": [], "now": now, "stuck_after_s": stuck_after_s}
+    for name in grid["attendees"]:
+        server = (servers or {}).get(name) or {"state": "stopped" if servers is not None else ""}
+        server = {**server, "state": server.get("state") or "unknown"}
+        view["servers"][name] = server
+        down = servers is not None and server["state"] != SERVER_RUNNING
+        for scenario, cells in grid["rows"][name].items():
+            for stage, cell in cells.items():
+                why = ""
+                if cell["status"] == "running" and down:
+                    cell["status"] = INTERRUPTED
+                    cell["message"] = f"the server is {server['state']}: the stage did not finish"
+                if cell["status"] == INTERRUPTED:
+                    why = INTERRUPTED
+                elif cell["status"] == "failed":
+                    why = "failed"
+                elif cell["status"] == "running" and now - cell["at"] > stuck_after_s:
+                    cell["stuck"] = True
+                    why = "stuck"
+                    cell["message"] = f"running for {int((now - cell['at']) // 60)} min"
+                if why:
+                    view["help"].append(
+                        {
+                            "attendee": name,
+                            "scenario": scenario,
+                            "stage": stage,
+                            "why": why,
+                            "message": cell["message"],
+                        }
+                    )
+    return view

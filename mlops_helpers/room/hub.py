@@ -4,11 +4,18 @@
 tests and the room benchmark use ``start_room`` / ``Room.stop``. Stopping leaves no process
 and no port behind: the hub stops its proxy, services and every attendee's server, and
 whatever still carries the room's marker afterwards is stopped too.
+
+One room per folder: the launcher takes a lock on ``<room>/room.lock`` before it writes
+anything, and the hub inherits it, so the lock is held while either lives. A second start in
+the same folder says where the running room is and changes nothing. The launcher ends the
+room on SIGHUP (a dropped SSH session) and SIGTERM as on Ctrl-C; a room whose launcher was
+killed outright is ended by ``mlops-workshop hub stop``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -28,10 +35,41 @@ from mlops_helpers.servers import free_port, port_is_free
 from mlops_helpers.waiting import wait_until
 
 CONFIG_FILE = Path(__file__).with_name("jupyterhub_config.py")
+LOCK_FILE = "room.lock"
+LAUNCHER_PID_FILE = "launcher.pid"
+HUB_PID_FILE = "jupyterhub.pid"  # JupyterHub writes it (c.JupyterHub.pid_file)
 
 
 class RoomError(WorkshopError):
     """The room could not start or stop cleanly."""
+
+
+class RoomRunning(RoomError):
+    """A room already runs in this folder."""
+
+
+def lock_room(room_dir: Path) -> int:
+    """Take the room folder's lock (a file descriptor the hub will inherit), or say where the
+    room that holds it is. Writes nothing else."""
+    room_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(room_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RoomRunning(
+            f"a room is already running in {room_dir} at {_running_url(room_dir)}/ : "
+            f"nothing was changed (end it with Ctrl-C where it was started, or "
+            f"`mlops-workshop hub stop --room-dir {room_dir}`)"
+        ) from None
+    return fd
+
+
+def _running_url(room_dir: Path) -> str:
+    try:
+        return RoomSpec.load(room_dir / "room.json").public_url
+    except (OSError, ValueError, TypeError):
+        return "(its address is not recorded)"
 
 
 def proxy_dirs(root: Path) -> list[str]:
@@ -99,6 +137,7 @@ class Room:
     workshop_code: str
     instructor_code: str
     admin_token: str
+    lock_fd: int | None = None  # the room folder's lock, released by stop()
 
     @property
     def url(self) -> str:
@@ -125,36 +164,78 @@ class Room:
     def stop(self, grace_s: float = 30.0) -> None:
         """Stop the hub (it stops the proxy, services and servers), then any straggler:
         everything the hub had started when asked to stop, and anything with the room's
-        marker."""
-        started = _descendants(self.process.pid)
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        leftovers = [p for p in started if _running(p)]
-        leftovers += [p for p in self.room_processes() if p not in leftovers]
-        for proc in leftovers:
-            _quietly(proc.terminate)
-        _, alive = psutil.wait_procs(leftovers, timeout=10)
+        marker. The folder's lock is released last."""
+        try:
+            end_room(self.spec, self.process.pid, grace_s)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=10)  # reap it
+        finally:
+            if self.lock_fd is not None:
+                os.close(self.lock_fd)
+                self.lock_fd = None
+
+
+def end_room(spec: RoomSpec, hub_pid: int | None, grace_s: float = 30.0) -> int:
+    """Stop the hub ``hub_pid`` (SIGTERM, then SIGKILL after ``grace_s``), every process it
+    had started and every process with the room's marker; wait for the room's ports to be
+    free. Returns how many processes were stopped."""
+    hub = _process(hub_pid)
+    if hub is not None and not _marked(hub, spec.room_dir):
+        hub = None  # a stale pid file, and the number now belongs to another process
+    started = _descendants(hub.pid) if hub else []
+    if hub and _running(hub):
+        _quietly(hub.terminate)
+        _, alive = psutil.wait_procs([hub], timeout=grace_s)
         for proc in alive:
             _quietly(proc.kill)
-        psutil.wait_procs(alive, timeout=5)
-        ports = [
-            self.spec.hub_port,
-            self.spec.hub_api_port,
-            self.spec.proxy_api_port,
-            self.spec.service_port,
-        ]
-        wait_until(
-            lambda: all(port_is_free(p) for p in ports),
-            timeout=30,
-            interval=0.2,
-            what="the room's ports to be released",
-            progress=False,
-        )
+        psutil.wait_procs(alive, timeout=10)
+    leftovers = [p for p in started if _running(p)]
+    leftovers += [p for p in marked_processes(spec.room_dir) if p not in leftovers]
+    for proc in leftovers:
+        _quietly(proc.terminate)
+    _, alive = psutil.wait_procs(leftovers, timeout=10)
+    for proc in alive:
+        _quietly(proc.kill)
+    psutil.wait_procs(alive, timeout=5)
+    ports = [spec.hub_port, spec.hub_api_port, spec.proxy_api_port, spec.service_port]
+    wait_until(
+        lambda: all(port_is_free(p) for p in ports),
+        timeout=30,
+        interval=0.2,
+        what="the room's ports to be released",
+        progress=False,
+    )
+    return len(leftovers) + (1 if hub else 0)
+
+
+def marked_processes(room_dir: str) -> list[psutil.Process]:
+    """Every live process with this room's marker (the hub, its proxy, services, servers,
+    kernels and what notebooks started), other than this one."""
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.pid != os.getpid() and _running(proc) and _marked(proc, room_dir):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def _process(pid: int | None) -> psutil.Process | None:
+    if not pid:
+        return None
+    try:
+        proc = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
+    return proc if _running(proc) else None
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def _quietly(action: Any) -> None:
@@ -190,11 +271,32 @@ def start_room(
     workshop_code: str | None = None,
     instructor_code: str | None = None,
     timeout_s: float = 90.0,
+    lock_fd: int | None = None,
 ) -> Room:
+    """Start the room of ``spec``; ``lock_fd`` is its folder's lock when the caller took it
+    already (else it is taken here, before anything is written)."""
     room_dir = Path(spec.room_dir)
     for kind, given in (("workshop", workshop_code), ("instructor", instructor_code)):
         if given is not None and len(given) < 6:
             raise RoomError(f"the {kind} code must have at least 6 characters")
+    lock_fd = lock_room(room_dir) if lock_fd is None else lock_fd
+    try:
+        return _start_locked(spec, workshop_code, instructor_code, timeout_s, lock_fd)
+    except BaseException:
+        os.close(lock_fd)
+        raise
+
+
+def _start_locked(
+    spec: RoomSpec,
+    workshop_code: str | None,
+    instructor_code: str | None,
+    timeout_s: float,
+    lock_fd: int,
+) -> Room:
+    room_dir = Path(spec.room_dir)
+    # what a room whose hub was killed outright left behind (attendees' servers, kernels)
+    end_room(spec, _read_pid(room_dir / HUB_PID_FILE), grace_s=10)
     codes = {
         kind: room_code(room_dir, kind, given)
         for kind, given in (
@@ -221,6 +323,7 @@ def start_room(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            pass_fds=(lock_fd,),  # the hub holds the folder's lock too, as long as it lives
         )
     finally:
         log.close()
@@ -248,7 +351,23 @@ def start_room(
     except BaseException:
         room.stop()
         raise
+    room.lock_fd = lock_fd
     return room
+
+
+class RoomEnded(Exception):
+    """The launcher was told to end the room (SIGHUP, SIGTERM)."""
+
+
+def _end_on_signal(signum: int, frame: object) -> None:
+    raise RoomEnded(signal.Signals(signum).name)
+
+
+def _say(log: Any, text: str) -> None:
+    """Print, unless the terminal is gone (a dropped SSH session): ending the room matters
+    more than telling it."""
+    with contextlib.suppress(OSError):
+        log(text)
 
 
 def serve_room(
@@ -259,20 +378,67 @@ def serve_room(
     ip: str = "127.0.0.1",
     log: Any = print,
 ) -> None:
-    """Run a room in the foreground until Ctrl-C (``mlops-workshop hub``)."""
-    spec = plan_room(room_dir, port=port, instructors=instructors, ip=ip)
-    room = start_room(spec, workshop_code=workshop_code)
-    url = spec.public_url
-    log(f"Workshop room is up at {url}/  (workshop code: {room.workshop_code})")
-    log(
-        f"Instructors ({', '.join(spec.instructors)}) sign in with the code in "
-        f"{Path(spec.room_dir) / 'instructor-code'}; the room page is {url}/services/room/"
-    )
-    log("Press Ctrl-C to end the room (every attendee's server is stopped).")
+    """Run a room in the foreground until Ctrl-C, SIGHUP or SIGTERM (``mlops-workshop hub``);
+    each ends the whole room."""
+    lock_fd = lock_room(room_dir)
     try:
-        room.process.wait()  # the hub does the work; we only wait for Ctrl-C or its exit
-    except KeyboardInterrupt:
-        log("Ending the room ...")
+        spec = plan_room(room_dir, port=port, instructors=instructors, ip=ip)
+    except BaseException:
+        os.close(lock_fd)
+        raise
+    previous = {s: signal.signal(s, _end_on_signal) for s in (signal.SIGHUP, signal.SIGTERM)}
+    room = start_room(spec, workshop_code=workshop_code, lock_fd=lock_fd)
+    (room_dir / LAUNCHER_PID_FILE).write_text(str(os.getpid()))
+    url = spec.public_url
+    _say(log, f"Workshop room is up at {url}/  (workshop code: {room.workshop_code})")
+    _say(
+        log,
+        f"Instructors ({', '.join(spec.instructors)}) sign in with the code in "
+        f"{Path(spec.room_dir) / 'instructor-code'}; the room page is {url}/services/room/",
+    )
+    _say(log, "Press Ctrl-C to end the room (every attendee's server is stopped).")
+    try:
+        room.process.wait()  # the hub does the work; we only wait for a signal or its exit
+    except (KeyboardInterrupt, RoomEnded) as why:
+        _say(log, f"Ending the room ({type(why).__name__ if not str(why) else why}) ...")
     finally:
+        for signum in previous:  # a second signal must not cut the stop short
+            signal.signal(signum, signal.SIG_IGN)
         room.stop()
-        log("Room ended: no process and no port left behind.")
+        with contextlib.suppress(OSError):
+            (room_dir / LAUNCHER_PID_FILE).unlink()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _say(log, "Room ended: no process and no port left behind.")
+
+
+def stop_room(room_dir: Path, log: Any = print, grace_s: float = 30.0) -> None:
+    """``mlops-workshop hub stop``: end the room running in ``room_dir``, whether its
+    launcher is alive (asked to end it, as Ctrl-C would) or gone (the hub and everything
+    with the room's marker are stopped here). Also clears leftovers of a room whose hub died."""
+    spec_path = room_dir / "room.json"
+    if not spec_path.is_file():
+        raise RoomError(f"no room was ever started in {room_dir}")
+    spec = RoomSpec.load(spec_path)
+    launcher = _process(_read_pid(room_dir / LAUNCHER_PID_FILE))
+    if launcher is not None and "hub" in " ".join(_quietly_cmdline(launcher)):
+        launcher.terminate()
+        psutil.wait_procs([launcher], timeout=grace_s + 30)
+    stopped = end_room(spec, _read_pid(room_dir / HUB_PID_FILE), grace_s)
+    fd = lock_room(room_dir)  # free once the hub is gone: proves nothing holds the room
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        (room_dir / LAUNCHER_PID_FILE).unlink()
+    if launcher is not None:
+        log(f"Room in {room_dir} ended by its launcher (pid {launcher.pid}).")
+    elif stopped:
+        log(f"Room in {room_dir} ended: {stopped} processes stopped, no port left behind.")
+    else:
+        log(f"No room was running in {room_dir}; nothing to stop.")
+
+
+def _quietly_cmdline(proc: psutil.Process) -> list[str]:
+    try:
+        return proc.cmdline()
+    except psutil.Error:
+        return []

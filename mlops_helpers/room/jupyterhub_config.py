@@ -147,3 +147,21 @@ c.JupyterHub.load_roles = [
         "scopes": [f"access:services!service={ROOM_SERVICE}", "admin:users", "admin:servers"],
     },
 ]
+
+
+def room_page_sees_servers() -> None:
+    """The room page reads every server's state from the hub's REST API with its own token,
+    and resets an attendee by deleting the hub user (the authenticator then forgets the
+    password). The hub checks each server's process every few seconds (default 30 s), so a
+    server that was killed shows as stopped on the page within seconds."""
+    c.JupyterHub.load_roles.append(
+        {
+            "name": "room-page",
+            "services": [ROOM_SERVICE],
+            "scopes": ["list:users", "read:users", "read:servers", "delete:users"],
+        }
+    )
+    c.Spawner.poll_interval = 3
+
+
+room_page_sees_servers()

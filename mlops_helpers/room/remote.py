@@ -28,28 +28,41 @@ class AttendeeError(WorkshopError):
 
 
 class Attendee:
-    def __init__(self, hub_url: str, name: str, password: str) -> None:
+    def __init__(
+        self, hub_url: str, name: str, password: str, workshop_code: str | None = None
+    ) -> None:
+        """``password`` is the attendee's own (or an instructor's code); with
+        ``workshop_code``, a name not claimed yet is claimed with it, ``password`` chosen."""
         self.hub_url = hub_url.rstrip("/")
         self.name = name
         self.password = password
+        self.workshop_code = workshop_code
         self.http = requests.Session()
         self.token = ""
 
     def _xsrf(self) -> dict[str, str]:
         return {"X-XSRFToken": self.http.cookies.get("_xsrf", "")}
 
-    def sign_in(self) -> None:
-        self.http.get(f"{self.hub_url}/hub/login", timeout=30)
-        answer = self.http.post(
+    def _login(self, **fields: str) -> requests.Response:
+        return self.http.post(
             f"{self.hub_url}/hub/login?next=",
             timeout=60,
             allow_redirects=False,
-            data={
-                "username": self.name,
-                "password": self.password,
-                "_xsrf": self.http.cookies.get("_xsrf", ""),
-            },
+            data={"username": self.name, "_xsrf": self.http.cookies.get("_xsrf", ""), **fields},
         )
+
+    def sign_in(self) -> None:
+        """Sign in with the password; a new name is first claimed with the workshop code."""
+        self.http.get(f"{self.hub_url}/hub/login", timeout=30)
+        answer = self._login(password=self.password)
+        if answer.status_code != 302 and self.workshop_code:
+            answer = self._login(password=self.workshop_code)
+            if answer.status_code == 200 and "Choose your password" in answer.text:
+                answer = self._login(
+                    password=self.workshop_code,
+                    new_password=self.password,
+                    new_password_again=self.password,
+                )
         if answer.status_code != 302:
             raise AttendeeError(f"{self.name} could not sign in ({answer.status_code})")
 
@@ -173,11 +186,13 @@ class Attendee:
 def attendee_session(
     hub_url: str, name: str, code: str, notebooks: list[str], timeout_s: float = 800.0
 ) -> list[NotebookRun]:
-    """One attendee's morning: sign in, start the server, run ``notebooks`` (paths from the
-    home) side by side in their own kernels."""
+    """One attendee's morning: claim a name with the workshop ``code`` (and a password of
+    their own), start the server, run ``notebooks`` (paths from the home) side by side in
+    their own kernels."""
+    import secrets
     from concurrent.futures import ThreadPoolExecutor
 
-    attendee = Attendee(hub_url, name, code)
+    attendee = Attendee(hub_url, name, secrets.token_urlsafe(12), workshop_code=code)
     attendee.sign_in()
     attendee.start_server()
     with ThreadPoolExecutor(len(notebooks)) as pool:

@@ -11,6 +11,11 @@ WORKSHOP_CODE = "room-code-42"
 INSTRUCTOR_CODE = "teach-me-42"
 
 
+def own_password(name: str) -> str:
+    """The password an attendee chooses when they claim their name."""
+    return f"{name}-own-pass"
+
+
 @pytest.fixture(scope="session")
 def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
     """A real room: JupyterHub, configurable-http-proxy, the idle culler and the room page.

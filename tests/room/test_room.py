@@ -18,7 +18,7 @@ from mlops_helpers.progress import read_progress
 from mlops_helpers.room.hub import Room
 from mlops_helpers.room.remote import Attendee, AttendeeError, NotebookRun
 from mlops_helpers.room.watch import RoomWatch
-from tests.room.conftest import INSTRUCTOR_CODE, WORKSHOP_CODE
+from tests.room.conftest import INSTRUCTOR_CODE, WORKSHOP_CODE, own_password
 from tests.room.first_stages import first_stages
 
 pytestmark = [pytest.mark.room, pytest.mark.slow, pytest.mark.xdist_group("room")]
@@ -53,7 +53,7 @@ def instructor_view(room: Room) -> dict:
 def first_stages_session(room: Room, name: str) -> NotebookRun:
     """Sign in, start the server, save the scenario notebook's first stages next to the
     attendee's copy of it (as JupyterLab saves), and run that."""
-    attendee = Attendee(room.url, name, WORKSHOP_CODE)
+    attendee = Attendee(room.url, name, own_password(name), WORKSHOP_CODE)
     attendee.sign_in()
     attendee.start_server()
     scenario = SCENARIO_OF[name]
@@ -108,7 +108,7 @@ def test_four_attendees_run_a_notebook_each_at_once(room: Room) -> None:
 
 
 def test_attendees_cannot_open_the_instructor_page(room: Room) -> None:
-    attendee = Attendee(room.url, "att1", WORKSHOP_CODE)
+    attendee = Attendee(room.url, "att1", own_password("att1"), WORKSHOP_CODE)
     attendee.sign_in()
     answer = attendee.http.get(f"{room.url}/services/room/api/progress", timeout=60)
     assert answer.status_code == 403

@@ -29,7 +29,7 @@ from mlops_helpers.room.hub import Room
 from mlops_helpers.room.remote import Attendee
 from mlops_helpers.room.watch import room_processes_by_attendee
 from mlops_helpers.waiting import wait_until
-from tests.room.conftest import INSTRUCTOR_CODE, WORKSHOP_CODE
+from tests.room.conftest import INSTRUCTOR_CODE, WORKSHOP_CODE, own_password
 from tests.room.first_stages import first_stages
 
 pytestmark = [
@@ -181,13 +181,17 @@ def _started_by_the_notebook(room: Room) -> list[str]:
 def test_attendee_runs_first_stages_and_instructor_sees_them(
     room: Room, browser: Any, tmp_path: Path
 ) -> None:
-    learner = Attendee(room.url, LEARNER, WORKSHOP_CODE)  # the script's side: settings, notebook
+    learner = Attendee(
+        room.url, LEARNER, own_password(LEARNER), WORKSHOP_CODE
+    )  # the script's side: settings, notebook
     learner.sign_in()
     learner.start_server()  # after test_room it is up, and this only gives the API token
     code_cells = prepare_the_notebook(learner)
 
     page = person(browser)  # the attendee's side: sign in, land in Lab on the notebook
-    sign_in(page, room.url, LEARNER, WORKSHOP_CODE, then=f"/user/{LEARNER}/lab/tree/{NOTEBOOK}")
+    sign_in(
+        page, room.url, LEARNER, own_password(LEARNER), then=f"/user/{LEARNER}/lab/tree/{NOTEBOOK}"
+    )
     page.wait_for_url(f"**/user/{LEARNER}/lab/tree/**")
     try:
         page.wait_for_selector(".jp-Notebook .jp-CodeCell")
@@ -245,6 +249,7 @@ def test_attendee_runs_first_stages_and_instructor_sees_them(
     teacher.screenshot(path=str(tmp_path / "instructor.png"), full_page=True)
     assert row.locator("td[data-status='done']").count() == len(STAGES_DONE)
     assert row.locator("td[data-status='failed']").count() == 0
+    assert row.locator("td.server[data-state='running']").count() == 1  # the hub's word
 
     for session in learner.server_api("GET", "sessions").json():  # close the notebook's kernel
         assert learner.server_api("DELETE", f"sessions/{session['id']}").status_code == 204

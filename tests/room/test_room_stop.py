@@ -12,7 +12,7 @@ import requests
 from mlops_helpers.room.hub import Room
 from mlops_helpers.room.remote import Attendee
 from mlops_helpers.servers import port_is_free
-from tests.room.conftest import WORKSHOP_CODE
+from tests.room.conftest import WORKSHOP_CODE, own_password
 
 pytestmark = [pytest.mark.room, pytest.mark.slow, pytest.mark.xdist_group("room")]
 
@@ -22,7 +22,7 @@ def test_stopping_the_room_leaves_nothing(room: Room) -> None:
         return [user["name"] for user in room.api("GET", "users").json() if user["servers"]]
 
     if not running():  # this file alone: start one server, so there is one to stop
-        attendee = Attendee(room.url, "lastone", WORKSHOP_CODE)
+        attendee = Attendee(room.url, "lastone", own_password("lastone"), WORKSHOP_CODE)
         attendee.sign_in()
         attendee.start_server()
     servers = running()
