@@ -4,7 +4,9 @@ their server's state as the hub reports it.
 Each scenario shows its current run only (``progress.json`` holds one run; the first stage
 starts a new one). The view also says who needs help: a failed stage, a stage running for
 longer than ``stuck_after_s`` ("stuck"), and a stage still marked running while its server is
-not ("interrupted": the server stopped or was killed mid-stage).
+not ("interrupted": the server stopped or was killed mid-stage). Beside each scenario's
+stages: which of its exercises the attendee's check cells found done (``exercises.json``,
+written by the check beside ``progress.json``, read from the same run folder).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops_helpers.exercises.catalog import EXERCISES
+from mlops_helpers.exercises.record import read_exercises
 from mlops_helpers.progress import read_progress, read_run
 from mlops_helpers.scenarios import available_scenarios, load_pipeline
 
@@ -33,6 +37,32 @@ class Cell:
 def scenario_stages() -> dict[str, list[str]]:
     """Every scenario's stages in pipeline order (the columns of the room page)."""
     return {name: load_pipeline(name).stage_names() for name in available_scenarios()}
+
+
+def scenario_exercises() -> dict[str, list[dict[str, Any]]]:
+    """Every scenario's exercises (number and title), in notebook order."""
+    return {
+        scenario: [{"number": e.number, "title": e.title} for e in found]
+        for scenario, found in EXERCISES.items()
+    }
+
+
+def attendee_exercises(
+    home: Path, attendee: str, exercises: dict[str, list[dict[str, Any]]]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{scenario: {number: {"done", "hint"}}}`` as the attendee's check cells recorded
+    them; an exercise done once stays done (a later exercise may move the run on)."""
+    row: dict[str, dict[str, dict[str, Any]]] = {}
+    for scenario, listed in exercises.items():
+        recorded = read_exercises(_run_dir(home, scenario, attendee))
+        row[scenario] = {}
+        for item in listed:
+            found = recorded.get(str(item["number"]), {})
+            row[scenario][str(item["number"])] = {
+                "done": bool(found.get("done_at")),
+                "hint": "" if found.get("done_at") else str(found.get("hint") or ""),
+            }
+    return row
 
 
 def _run_dir(home: Path, scenario: str, attendee: str) -> Path:
@@ -63,10 +93,14 @@ def room_grid(
     homes: Path,
     stages: dict[str, list[str]] | None = None,
     names: list[str] | None = None,
+    exercises: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The whole room as JSON-ready data: scenarios with their stages, then one row a person
-    (everyone with a home, plus ``names``), and each scenario's current run."""
+    (everyone with a home, plus ``names``), each scenario's current run, and the exercises
+    each person has done."""
     stages = stages or scenario_stages()
+    if exercises is None:
+        exercises = {s: found for s, found in scenario_exercises().items() if s in stages}
     attendees = sorted(p.name for p in homes.iterdir() if p.is_dir()) if homes.is_dir() else []
     attendees = sorted(set(attendees) | set(names or []))
     rows = {
@@ -80,7 +114,15 @@ def room_grid(
         name: {scenario: read_run(_run_dir(homes / name, scenario, name)) for scenario in stages}
         for name in attendees
     }
-    return {"scenarios": stages, "attendees": attendees, "rows": rows, "runs": runs}
+    done = {name: attendee_exercises(homes / name, name, exercises) for name in attendees}
+    return {
+        "scenarios": stages,
+        "attendees": attendees,
+        "rows": rows,
+        "runs": runs,
+        "exercises": exercises,
+        "exercises_done": done,
+    }
 
 
 def room_view(

@@ -42,6 +42,7 @@ PAGE = """<!doctype html>
  td.done {{ background: #c8e6c9; }} td.running {{ background: #fff59d; }}
  td.failed, td.interrupted, td.stuck {{ background: #ef9a9a; }} td.not-started {{ color: #999; }}
  td.server.stopped, td.server.unknown {{ color: #b71c1c; }}
+ td.exercises {{ font-family: monospace; letter-spacing: 2px; }}
  .small {{ color: #666; font-size: 11px; }}
  #updated {{ color: #666; font-size: 12px; }}
  th.stage {{ writing-mode: vertical-rl; transform: rotate(180deg); font-weight: normal;
@@ -51,7 +52,8 @@ PAGE = """<!doctype html>
 <body><h1>Workshop room</h1>
 <p>Signed in as {user}. Green: done, yellow: running, red: failed, stuck (running for over
  {stuck_min} min) or interrupted (its server stopped mid-stage); hover for the message. Each
- scenario shows the attendee's current run only. <span id="updated"></span></p>
+ scenario shows the attendee's current run only; its last column, the exercises its check
+ cells found done (✓) or not yet (·). <span id="updated"></span></p>
 <table id="room"></table>
 <h2>Needs help</h2><ul id="help"><li>nobody, so far</li></ul>
 <script>
@@ -97,6 +99,18 @@ function nowCell(name, room) {{
     }}
   return td;
 }}
+function exercisesCell(room, name, scenario) {{
+  // one mark per exercise, in notebook order: done as the attendee's check cell recorded it
+  const td = document.createElement("td"); td.className = "exercises";
+  const done = room.exercises_done[name][scenario];
+  const listed = room.exercises[scenario];
+  td.textContent = listed.map(e => done[e.number].done ? "✓" : "·").join("");
+  const said = e => done[e.number].done ? "done"
+    : "not yet" + (done[e.number].hint ? " (" + done[e.number].hint + ")" : "");
+  td.title = listed.map(e => `${{e.number}} ${{e.title}}: ${{said(e)}}`).join("\\n");
+  td.dataset.done = listed.filter(e => done[e.number].done).length + "/" + listed.length;
+  return td;
+}}
 function resetCell(name) {{
   const td = document.createElement("td");
   const button = document.createElement("button");
@@ -123,13 +137,21 @@ function render(room) {{
       const sh = document.createElement("th"); sh.className = "stage";
       sh.textContent = s; head2.appendChild(sh);
     }}
+    if ((room.exercises[scenario] || []).length) {{
+      th.colSpan += 1;
+      const eh = document.createElement("th"); eh.className = "stage exercises";
+      eh.textContent = "exercises"; head2.appendChild(eh);
+    }}
   }}
   for (const name of room.attendees) {{
     const tr = table.insertRow(); tr.dataset.attendee = name;
     const th = document.createElement("th"); th.className = "attendee"; th.textContent = name;
     tr.append(th, serverCell(room.servers[name], room.now), nowCell(name, room), resetCell(name));
-    for (const [scenario, stages] of Object.entries(room.scenarios))
+    for (const [scenario, stages] of Object.entries(room.scenarios)) {{
       for (const s of stages) tr.appendChild(cell(room.rows[name][scenario][s], room.now));
+      if ((room.exercises[scenario] || []).length)
+        tr.appendChild(exercisesCell(room, name, scenario));
+    }}
   }}
   const help = document.getElementById("help");
   help.replaceChildren(...(room.help.length ? room.help.map(h => {{
@@ -224,6 +246,7 @@ class RoomState:
                 grid["attendees"].remove(name)
                 del grid["rows"][name]
                 del grid["runs"][name]
+                del grid["exercises_done"][name]
         return room_view(grid, servers, time.time())
 
 

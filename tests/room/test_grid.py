@@ -181,3 +181,26 @@ def test_server_states_come_from_the_hub_answer() -> None:
         "dan": "stopping",
     }
     assert states["bo"]["last_activity"] - states["ana"]["last_activity"] == pytest.approx(60.5)
+
+
+def test_the_grid_shows_the_exercises_each_attendee_has_done(tmp_path: Path) -> None:
+    from mlops_helpers.exercises import Verdict, record_verdict
+
+    homes = tmp_path / "homes"
+    run_a = homes / "ana" / "runs" / "dvc_cml-ana"
+    record_progress(run_a, "checkout", "done")
+    record_verdict(run_a, Verdict(1, True))  # what ana's check cells recorded
+    record_verdict(run_a, Verdict(2, False, "run report"))
+    (homes / "bo").mkdir(parents=True)
+
+    grid = room_grid(homes, STAGES)
+    assert [e["number"] for e in grid["exercises"]["dvc_cml"]] == [1, 2]
+    assert set(grid["exercises"]) == {"dvc_cml"}  # the scenarios on the page only
+    ana = grid["exercises_done"]["ana"]["dvc_cml"]
+    assert ana["1"] == {"done": True, "hint": ""}
+    assert ana["2"] == {"done": False, "hint": "run report"}
+    assert not any(e["done"] for e in grid["exercises_done"]["bo"]["dvc_cml"].values())
+
+    record_verdict(run_a, Verdict(1, False, "a later exercise moved the run on"))
+    again = room_grid(homes, STAGES)["exercises_done"]["ana"]["dvc_cml"]
+    assert again["1"]["done"] is True  # done once, done on the page
