@@ -236,6 +236,9 @@ SETTING_SPECS: dict[str, SettingSpec] = {
     "provision_timeout": _SECONDS,
     "subscription_timeout": _SECONDS,
     "space_timeout": _SECONDS,
+    # notebook switches (``-p solutions true``: the exercise cells apply their solutions)
+    "solutions": SettingSpec(bool),
+    "gate_demos": SettingSpec(bool),
 }
 
 

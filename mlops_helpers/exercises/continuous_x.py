@@ -10,8 +10,8 @@ def evaluation_refuses(run: RunView) -> str | None:
         return "no training run yet: run the cells above (platform, then a release)"
     if not run.refused("evaluate", "below the threshold"):
         return (
-            "the evaluation gate has not refused a run yet: evaluate with a min_accuracy "
-            "above what the run reached"
+            "the evaluation gate has not refused a run yet: train a weaker model (a tiny C) "
+            "and evaluate it"
         )
     if run.get("candidate_version") is not None:
         return "a version was registered after the refusal: evaluate again with the higher bar"
@@ -36,8 +36,8 @@ EXERCISES = [
         "continuous_x",
         1,
         "An evaluation that registers nothing",
-        "Evaluate the latest training run again with a min_accuracy above what it reached: "
-        "the evaluation service refuses and no model version is registered.",
+        "Train a model that learns little (a tiny C, so much regularisation) and evaluate "
+        "it: the evaluation service refuses it and no model version is registered.",
         6,
         evaluation_refuses,
     ),

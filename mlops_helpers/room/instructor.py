@@ -102,6 +102,7 @@ function nowCell(name, room) {{
 function exercisesCell(room, name, scenario) {{
   // one mark per exercise, in notebook order: done as the attendee's check cell recorded it
   const td = document.createElement("td"); td.className = "exercises";
+  td.dataset.scenario = scenario;
   const done = room.exercises_done[name][scenario];
   const listed = room.exercises[scenario];
   td.textContent = listed.map(e => done[e.number].done ? "✓" : "·").join("");

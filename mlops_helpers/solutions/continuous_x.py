@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+WEAK = {"C": 0.001}  # so much regularisation that the model learns little
+
 
 def exercise_1(session: Any) -> None:
-    session.refused("evaluate", min_accuracy=1.0)
+    session.run("train", **WEAK)
+    session.refused("evaluate", **WEAK)
 
 
 def exercise_2(session: Any) -> None:

@@ -66,6 +66,11 @@ from mlops_helpers.waiting import wait_until
 ready_at = time.monotonic() + 1.5
 wait_until(lambda: time.monotonic() >= ready_at, what="a clock 1.5 s ahead", timeout=60,
            interval=0.1, describe=lambda ok: "ready" if ok else "not yet")"""
+# An exercise's check cell: its verdict reaches the room page through the run folder.
+CHECK_CELL = """\
+from mlops_helpers.exercises import check
+
+check("sagemaker_byo", 1)"""
 # Every cell rendered in the page (JupyterLab 4 otherwise only renders what is in view), and
 # no autosave: what the learner's settings editor would store.
 LAB_SETTINGS = {
@@ -115,7 +120,7 @@ def prepare_the_notebook(learner: Attendee) -> int:
             timeout=60,
         )
         assert saved.status_code == 204, (plugin, saved.status_code, saved.text[:200])
-    notebook = first_stages(learner.notebook(LESSON), LAST_STAGE, [WAIT_CELL])
+    notebook = first_stages(learner.notebook(LESSON), LAST_STAGE, [WAIT_CELL, CHECK_CELL])
     learner.save_notebook(NOTEBOOK, notebook)
     return sum(c["cell_type"] == "code" for c in notebook["cells"])
 
@@ -250,6 +255,9 @@ def test_attendee_runs_first_stages_and_instructor_sees_them(
     assert row.locator("td[data-status='done']").count() == len(STAGES_DONE)
     assert row.locator("td[data-status='failed']").count() == 0
     assert row.locator("td.server[data-state='running']").count() == 1  # the hub's word
+    exercises = row.locator("td.exercises[data-scenario='sagemaker_byo']")  # the check cell's
+    assert exercises.get_attribute("data-done") == "0/2"
+    assert "1 Make the smoke test refuse the model: not yet (" in exercises.get_attribute("title")
 
     for session in learner.server_api("GET", "sessions").json():  # close the notebook's kernel
         assert learner.server_api("DELETE", f"sessions/{session['id']}").status_code == 204
