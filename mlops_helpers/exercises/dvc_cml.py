@@ -68,9 +68,16 @@ def report_delta(run: RunView) -> str | None:
     report = Path(run.result("report").get("markdown") or run.run_dir / "report" / "missing")
     if not compared.is_file():
         return "run reproduce, then compare and report"
-    params = _flat(json.loads(compared.read_text()).get("params") or {})
-    shown = {k.split(".", 1)[1] if k.startswith(PARAMS) else k: v for k, v in params.items()}
-    missing = [k for k, v in changed.items() if shown.get(f"{k}.new") != v]
+    # dvc params diff: {file: {"train.C": {"old", "new", "diff"}}}
+    files = json.loads(compared.read_text()).get("params") or {}
+    shown = {
+        name: entry.get("new")
+        for entries in files.values()
+        if isinstance(entries, dict)
+        for name, entry in entries.items()
+        if isinstance(entry, dict)
+    }
+    missing = [k for k, v in changed.items() if shown.get(k) != v]
     if missing:
         return f"the comparison does not show your {', '.join(missing)} yet: run compare"
     if run.status("reproduce") != "done" or run.at("reproduce") > run.at("compare"):
