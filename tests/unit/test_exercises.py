@@ -82,3 +82,13 @@ def test_unknown_exercises_are_named_errors(tmp_path: Path) -> None:
         evaluate("preflight", 1, tmp_path)
     with pytest.raises(UnknownNameError, match="sagemaker_byo exercise"):
         evaluate("sagemaker_byo", 9, tmp_path)
+
+
+def test_the_instructors_guide_lists_every_exercise() -> None:
+    from mlops_helpers.paths import project_root
+
+    guide = (project_root() / "docs" / "instructor.md").read_text()
+    for scenario, found in EXERCISES.items():
+        for item in found:
+            assert f"{item.number} · {item.title}" in guide, (scenario, item.title)
+    assert "docs/instructor.md" in (project_root() / "README.md").read_text()
