@@ -51,19 +51,21 @@ PLAYBOOKS = (
     "argocd/workflow_templates_apply.yml",
 )
 KUBESPRAY_PLAYBOOK = "k8s/kubespray_hook.yml"  # also fetches the kubeconfig
+# an Argo workflow's phases once it has ended (argo-workflows v3 WorkflowPhase)
+FINISHED_PHASES = ("Succeeded", "Failed", "Error")
 
 
-def run_tool(
+def _run(
     argv: list[str],
     cwd: Path,
     timeout: float,
     env: dict[str, str] | None = None,
-) -> str:
-    """Run a CLI, return its stdout; a failure names the command and shows its last output."""
+) -> subprocess.CompletedProcess[str]:
+    """Run a CLI to its end, bounded by ``timeout``."""
     import os
 
     try:
-        done = subprocess.run(
+        return subprocess.run(
             argv,
             cwd=cwd,
             capture_output=True,
@@ -73,9 +75,23 @@ def run_tool(
         )
     except subprocess.TimeoutExpired as exc:
         raise StageError(f"{' '.join(argv[:3])} did not finish in {timeout:.0f} s") from exc
+
+
+def _failed(argv: list[str], done: subprocess.CompletedProcess[str]) -> StageError:
+    tail = (done.stdout + done.stderr)[-2000:]
+    return StageError(f"{' '.join(argv[:3])} failed (exit {done.returncode}):\n{tail}")
+
+
+def run_tool(
+    argv: list[str],
+    cwd: Path,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> str:
+    """Run a CLI, return its stdout; a failure names the command and shows its last output."""
+    done = _run(argv, cwd, timeout, env)
     if done.returncode != 0:
-        tail = (done.stdout + done.stderr)[-2000:]
-        raise StageError(f"{' '.join(argv[:3])} failed (exit {done.returncode}):\n{tail}")
+        raise _failed(argv, done)
     return done.stdout
 
 
@@ -478,36 +494,42 @@ class ChameleonBackend(ServicesBackend):
     def submit(
         self, template: str, timeout: float | None = None, **parameters: str
     ) -> dict[str, Any]:
-        """Submit a WorkflowTemplate and wait for it, bounded; return the finished workflow.
+        """Submit a WorkflowTemplate, wait for it (bounded) and return the finished workflow.
+
+        As argo v3 does: ``argo submit --wait -o json`` prints the workflow as created (no
+        phase, no nodes) and exits 1 when it fails; ``argo get -o json`` has the result.
         Every argo/kubectl call uses the cluster's kubeconfig, fetched by the platform."""
         if not self.kubeconfig.is_file():
             raise StageError(f"no kubeconfig at {self.kubeconfig}: run the platform stage first")
-        argv = [
-            "argo",
-            "submit",
-            "-n",
-            "argo",
-            "--from",
-            f"workflowtemplate/{template}",
-            "--wait",
-            "-o",
-            "json",
-        ]
+        env = {"KUBECONFIG": str(self.kubeconfig)}
+        argv = ["argo", "submit", "-n", "argo", "--from", f"workflowtemplate/{template}"]
+        argv += ["--wait", "-o", "json"]
         for key, value in parameters.items():
             argv += ["-p", f"{key}={value}"]
+        done = _run(argv, scenario_dir(), timeout or self.timeout, env=env)
+        name = _workflow_name(done.stdout)
+        if name is None:  # not even created: argo's own error says why
+            raise _failed(argv, done)
         workflow: dict[str, Any] = json.loads(
-            run_tool(
-                argv,
-                scenario_dir(),
-                timeout or self.timeout,
-                env={"KUBECONFIG": str(self.kubeconfig)},
-            )
+            run_tool(["argo", "get", name, "-n", "argo", "-o", "json"], scenario_dir(), 120, env)
         )
-        phase = workflow.get("status", {}).get("phase")
-        if phase != "Succeeded":
+        status = workflow.get("status") or {}
+        phase = status.get("phase")
+        if phase not in FINISHED_PHASES:
             raise StageError(
-                f"workflow {template} ended {phase}: "
-                f"{workflow.get('status', {}).get('message', 'no message')}"
+                f"argo stopped waiting (exit {done.returncode}) while workflow {name} "
+                f"({template}) is {phase}: {done.stderr.strip()[-500:] or 'no message'}"
+            )
+        if phase != "Succeeded":
+            failed_steps = [
+                f"{node.get('displayName')}: {node.get('message', 'no message')}"
+                for node in (status.get("nodes") or {}).values()
+                if node.get("type") == "Pod" and node.get("phase") in ("Failed", "Error")
+            ]
+            raise StageError(
+                f"workflow {name} ({template}) ended {phase}: "
+                f"{status.get('message', 'no message')}"
+                + (f"; failed steps: {'; '.join(failed_steps)}" if failed_steps else "")
             )
         return workflow
 
@@ -564,6 +586,16 @@ class ChameleonBackend(ServicesBackend):
             "url": f"http://{address}:{NODE_PORTS[environment]}",
             "server": None,
         }
+
+
+def _workflow_name(stdout: str) -> str | None:
+    """The name of the workflow ``argo submit -o json`` printed as created, if it did."""
+    try:
+        created = json.loads(stdout)
+    except ValueError:
+        return None
+    name = created.get("metadata", {}).get("name") if isinstance(created, dict) else None
+    return str(name) if name else None
 
 
 def _reveal(value: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -173,7 +174,7 @@ def test_provision_twice_run_workflows_then_teardown(
     started = ctx.backend.start_training(
         {"dataset": "iris", "model_type": "random_forest", "params": {"n_estimators": 20}}
     )
-    submit = calls(env, "argo")[-1]
+    submit = calls(env, "argo")[-2]
     assert "workflowtemplate/train-model" in submit["argv"] and "--wait" in submit["argv"]
     assert {
         "model-type=random_forest",
@@ -186,6 +187,12 @@ def test_provision_twice_run_workflows_then_teardown(
     deployed = ctx.backend.deploy("canary", bundle)
     assert deployed["url"] == f"http://127.0.0.1:{NODE_PORTS['canary']}"
     assert {c["kubeconfig"] for c in calls(env, "argo")} == {kubeconfig}
+    # argo v3 prints the workflow as created; the result is read with argo get
+    argo = [c["argv"] for c in calls(env, "argo")]
+    assert [a[0] for a in argo] == ["submit", "get"] * 3
+    assert all(
+        a[1].startswith(("train-model-", "build-container-image-", "deploy-")) for a in argo[1::2]
+    )
 
     done = stage(env, "cleanup")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -245,6 +252,36 @@ def test_wrong_credentials_are_refused_readably(
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "wrong-secret" not in done.stderr + done.stdout
     assert openstack.state.leases == {}
+
+
+@pytest.fixture
+def cluster_ctx(env: dict[str, str]) -> StageContext:
+    """A context whose run directory holds a kubeconfig, as after the platform stage."""
+    ctx = context()
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    (ctx.run_dir / "kubeconfig").write_text("apiVersion: v1\n")
+    return ctx
+
+
+def test_a_workflow_that_fails_on_the_cluster_names_it_and_its_step(
+    cluster_ctx: StageContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """argo submit --wait exits 1 when the workflow fails, having printed only the created
+    workflow: the reason is in argo get's status (the failed step and its message)."""
+    monkeypatch.setenv("FAKE_WORKFLOW_FAIL", "fetch")
+    with pytest.raises(StageError) as failed:
+        cluster_ctx.backend.build("continuous-x-model-test", "3")
+    message = str(failed.value)
+    assert re.search(r"workflow build-container-image-\w{5} \(build-container-image\) ended Failed", message), message
+    assert "fetch: Error (exit code 1)" in message
+
+
+def test_a_training_workflow_without_a_run_id_is_refused(
+    cluster_ctx: StageContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_RUN_ID", "")
+    with pytest.raises(StageError, match="printed no run id"):
+        cluster_ctx.backend.start_training({"dataset": "iris", "model_type": "random_forest"})
 
 
 def test_a_failed_workflow_says_which_and_why(env: dict[str, str]) -> None:
