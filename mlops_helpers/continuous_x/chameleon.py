@@ -21,7 +21,7 @@ from typing import Any
 from mlops_helpers.continuous_x.base import ServicesBackend
 from mlops_helpers.continuous_x.registry import REGISTRY, scenario_dir
 from mlops_helpers.credentials import CLOUD_BACKENDS
-from mlops_helpers.errors import BackendUnavailable, ConfigError, StageError
+from mlops_helpers.errors import BackendUnavailable, ConfigError, StageError, WaitTimeout
 from mlops_helpers.extras import require
 from mlops_helpers.resources import teardown_handler
 
@@ -51,6 +51,8 @@ PLAYBOOKS = (
     "argocd/workflow_templates_apply.yml",
 )
 KUBESPRAY_PLAYBOOK = "k8s/kubespray_hook.yml"  # also fetches the kubeconfig
+# Blazar lease statuses from which it will not become ACTIVE (Blazar's lease state machine)
+LEASE_ENDED = ("ERROR", "TERMINATING", "TERMINATED", "DELETING")
 # an Argo workflow's phases once it has ended (argo-workflows v3 WorkflowPhase)
 FINISHED_PHASES = ("Succeeded", "Failed", "Error")
 
@@ -138,36 +140,53 @@ class ChiSession:
         flavor: str,
         count: int,
         hours: int,
-        timeout: int,
+        timeout: float,
+        interval: float,
     ) -> dict[str, Any]:
-        """Find or create the lease of ``count`` VMs of ``flavor`` and one floating IP."""
+        """Find or create the lease of ``count`` VMs of ``flavor`` and one floating IP, and
+        wait (bounded) until Blazar has started it: PENDING, then STARTING, then ACTIVE.
+
+        On KVM@TACC a flavor reservation gives a reserved flavor, ``reservation:<id>``, that
+        the instances must boot on (python-chi's ``Lease.get_reserved_flavors``)."""
         from datetime import timedelta
 
         from chi import lease as chi_lease
+
+        from mlops_helpers.waiting import wait_until
 
         lease = chi_lease.Lease(name, duration=timedelta(hours=hours))
         lease.add_flavor_reservation(name=flavor, amount=count)
         lease.add_fip_reservation(amount=1)
         with _logged_errors("chi.lease") as reasons:
-            try:
-                lease.submit(wait_for_active=True, wait_timeout=timeout, idempotent=True)
+            try:  # python-chi's own wait polls every 5 s, unbounded by our settings
+                lease.submit(wait_for_active=False, idempotent=True)
             except Exception as exc:  # python-chi logs Blazar's reason and raises without it
                 raise StageError(
                     f"Blazar refused lease {name}: {'; '.join(reasons) or exc}"
                 ) from exc
-        status = lease.status
-        if status != "ACTIVE":
-            raise StageError(f"lease {name} is {status}, not ACTIVE")
-        flavors = [r for r in lease.flavor_reservations if r.get("id")]
+        status: str = wait_until(
+            lambda: str(lease.status),  # the property reads the lease again from Blazar
+            what=f"lease {name} to start",
+            timeout=timeout,
+            interval=interval,
+            until=lambda found: found == "ACTIVE",
+            describe=str,
+            fail_if=lambda found: (
+                f"Blazar reports the lease {found}" if found in LEASE_ENDED else None
+            ),
+        )
+        reservations = [r for r in lease.flavor_reservations if r.get("id")]
+        flavors = lease.get_reserved_flavors()
         addresses = lease.get_reserved_floating_ips()
-        if not flavors or not addresses:
+        if not reservations or not flavors or not addresses:
             raise StageError(
-                f"lease {name} is {status} but holds no flavor reservation or floating IP"
+                f"lease {name} is {status} but holds no reserved flavor or floating IP"
             )
         return {
             "id": lease.id,
             "name": name,
-            "reservation_id": flavors[0]["id"],
+            "reservation_id": reservations[0]["id"],
+            "reserved_flavor": flavors[0].name,
             "floating_ip": addresses[0],
             "status": status,
         }
@@ -240,11 +259,10 @@ def _session(params: dict[str, Any]) -> ChiSession:
 
 @REGISTRY.register("chameleon")
 class ChameleonBackend(ServicesBackend):
-    poll_interval = 10.0
-
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         s = ctx.settings
+        self.poll_interval = float(s.get("poll_interval", 10.0, float))
         cloud = next(b for b in CLOUD_BACKENDS if b.name == "chameleon")
         if not cloud.credentials_present(s) or not s.has("ssh_key_name"):
             raise ConfigError(
@@ -263,10 +281,10 @@ class ChameleonBackend(ServicesBackend):
         self.credential_secret = _reveal(s.get("os_application_credential_secret"))
         self.suffix = s.name("mlops").removeprefix("mlops-") or "attendee"
         key = s.secret("ssh_key_name")  # a key pair's name, masked only because of its name
+        self.flavor = str(s.get("chi_flavor", "m1.large"))  # reserved by the lease
         self.tf_vars = {
             "suffix": self.suffix,
             "key": key.reveal() if key else "",
-            "flavor": str(s.get("chi_flavor", "m1.large")),
             "image": str(s.get("chi_image", "CC-Ubuntu24.04")),
         }
         self.hours = int(s.get("lease_hours", 8, int))
@@ -302,7 +320,7 @@ class ChameleonBackend(ServicesBackend):
     def plan(self) -> str:
         """What the platform stage will start (and bill), said before it starts it."""
         return (
-            f"Chameleon {self.site}: a {self.hours} h lease of 3 x {self.tf_vars['flavor']} "
+            f"Chameleon {self.site}: a {self.hours} h lease of 3 x {self.flavor} "
             f"VMs ({self.tf_vars['image']}) and 1 floating IP, names ending "
             f"'{self.suffix}'"
         )
@@ -344,7 +362,7 @@ class ChameleonBackend(ServicesBackend):
     def _tf_args(self, lease: dict[str, Any], api_cidr: str) -> list[str]:
         values = {
             **self.tf_vars,
-            "reservation_id": lease["reservation_id"],
+            "reserved_flavor": lease["reserved_flavor"],
             "floating_ip": lease["floating_ip"],
             "api_allowed_cidr": api_cidr,
         }
@@ -368,9 +386,14 @@ class ChameleonBackend(ServicesBackend):
         )
         try:
             lease = chi.lease(
-                self.lease_name, self.tf_vars["flavor"], 3, self.hours, timeout=int(self.timeout)
+                self.lease_name,
+                self.flavor,
+                3,
+                self.hours,
+                timeout=self.timeout,
+                interval=self.poll_interval,
             )
-        except StageError as exc:
+        except (StageError, WaitTimeout) as exc:
             raise StageError(f"Chameleon ({self.auth_url}): {exc}") from exc
         except Exception as exc:  # python-chi, blazarclient and keystoneauth errors
             raise StageError(

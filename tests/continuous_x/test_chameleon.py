@@ -64,6 +64,7 @@ def env(
         # the double's floating IP is 127.0.0.1; its own port stands in for SSH
         "MLOPS_SSH_PORT": str(openstack.port),
         "MLOPS_PROVISION_TIMEOUT": "60",
+        "MLOPS_POLL_INTERVAL": "0.1",
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
@@ -140,9 +141,15 @@ def test_provision_twice_run_workflows_then_teardown(
     flavor_reservation = next(
         r["id"] for r in lease["reservations"] if r["resource_type"] == "flavor:instance"
     )
+    # Blazar took the lease through PENDING and STARTING; the nodes boot on its reserved flavor
+    assert cloud.lease_history[lease["id"]] == ["PENDING", "STARTING", "ACTIVE"]
     servers = sorted(s["view"]["name"] for s in cloud.servers.values())
     assert servers == ["node1-mlops-test", "node2-mlops-test", "node3-mlops-test"]
     assert {s["reservation"] for s in cloud.servers.values()} == {flavor_reservation}
+    assert {s["view"]["status"] for s in cloud.servers.values()} == {"ACTIVE"}
+    assert {s["view"]["flavor"]["original_name"] for s in cloud.servers.values()} == {
+        f"reservation:{flavor_reservation}"
+    }
     fip = next(iter(cloud.floating_ips.values()))
     assert fip["port_id"] == "sharednet-node1-mlops-test"
     # the Kubernetes API is open to the user's address and nobody else
@@ -152,7 +159,7 @@ def test_provision_twice_run_workflows_then_teardown(
     terraform = [c["argv"] for c in calls(env, "terraform")]
     apply = next(a for a in terraform if a[0] == "apply")
     assert {
-        f"-var=reservation_id={flavor_reservation}",
+        f"-var=reserved_flavor=reservation:{flavor_reservation}",
         "-var=floating_ip=127.0.0.1",
         f"-var=api_allowed_cidr={USER_CIDR}",
         "-var=suffix=test",
@@ -234,6 +241,36 @@ def test_a_refused_lease_is_one_line_and_teardown_still_succeeds(
     assert_nothing_left(openstack)
 
 
+def test_a_lease_that_does_not_start_is_waited_for_within_the_timeout(
+    env: dict[str, str],
+    openstack: OpenStackDouble,  # noqa: F811
+) -> None:
+    """Blazar keeps a lease PENDING until it starts: the wait is bounded by provision_timeout
+    and says which lease, how long and the last status; nothing else is created."""
+    openstack.lease_start_seconds = None
+    done = stage({**env, "MLOPS_PROVISION_TIMEOUT": "1.5"}, "platform")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "continuous-x-test" in done.stderr and "timed out" in done.stderr, done.stderr
+    assert "last status: PENDING" in done.stderr, done.stderr
+    assert calls(env, "terraform") == []
+    done = stage(env, "cleanup")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_nothing_left(openstack)
+
+
+def test_a_lease_that_ends_in_error_stops_the_wait(
+    env: dict[str, str],
+    openstack: OpenStackDouble,  # noqa: F811
+) -> None:
+    openstack.lease_start_error = True
+    done = stage(env, "platform")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "lease continuous-x-test" in done.stderr and "ERROR" in done.stderr, done.stderr
+    assert calls(env, "terraform") == []
+    assert stage(env, "cleanup").returncode == 0
+    assert_nothing_left(openstack)
+
+
 def test_the_api_port_needs_the_users_address_before_anything_is_made(
     env: dict[str, str],
     openstack: OpenStackDouble,  # noqa: F811
@@ -272,7 +309,9 @@ def test_a_workflow_that_fails_on_the_cluster_names_it_and_its_step(
     with pytest.raises(StageError) as failed:
         cluster_ctx.backend.build("continuous-x-model-test", "3")
     message = str(failed.value)
-    assert re.search(r"workflow build-container-image-\w{5} \(build-container-image\) ended Failed", message), message
+    assert re.search(
+        r"workflow build-container-image-\w{5} \(build-container-image\) ended Failed", message
+    ), message
     assert "fetch: Error (exit code 1)" in message
 
 

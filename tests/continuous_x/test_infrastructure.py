@@ -64,7 +64,7 @@ def _terraform() -> dict[str, list[Any]]:
 def test_terraform_declares_the_variables_it_uses() -> None:
     tf = _terraform()
     declared = {name for block in tf["variable"] for name in block}
-    assert {"suffix", "key", "flavor", "image"} <= declared
+    assert {"suffix", "key", "reserved_flavor", "image"} <= declared
     used = set()
     for path in TF_DIR.glob("*.tf"):
         used |= set(re.findall(r"\bvar\.([a-z_]+)", path.read_text()))
@@ -89,6 +89,19 @@ def test_terraform_makes_three_vms_network_security_group_and_floating_ip() -> N
     )
     nodes = next(b for b in tf["variable"] if "nodes" in b)["nodes"]["default"]
     assert len(nodes) == 3
+
+
+def test_the_nodes_boot_on_the_leases_reserved_flavor() -> None:
+    """KVM@TACC: a flavor lease gives the flavor reservation:<id>, and the instance boots on it
+    (python-chi Lease.get_reserved_flavors), not on the base flavor with a scheduler hint."""
+    tf = _terraform()
+    resources = {kind: body for block in tf["resource"] for kind, body in block.items()}
+    nodes = resources["openstack_compute_instance_v2"]["nodes"]
+    assert nodes["flavor_name"] == "${var.reserved_flavor}"
+    assert "scheduler_hints" not in nodes
+    variable = next(b for b in tf["variable"] if "reserved_flavor" in b)["reserved_flavor"]
+    assert "default" not in variable
+    assert 'startswith(var.reserved_flavor, "reservation:")' in str(variable["validation"])
 
 
 def test_the_kubernetes_api_is_open_to_the_users_address_only() -> None:

@@ -6,7 +6,9 @@ GITOPS_REPO, whether OpenStack credentials were passed) to ``$FAKE_LOG``. Where 
 tool's effect is needed by the next step, it does that effect the way the real tool would:
 ``terraform apply`` creates the security group, its rules and the three servers in the
 OpenStack double through its HTTP API (find-or-create by name, as Terraform's state makes a
-second apply a no-op) and ``destroy`` deletes them; the Kubespray playbook writes the
+second apply a no-op; the nodes boot on the flavor main.tf names, and an instance Nova puts in
+ERROR fails the apply, as terraform-provider-openstack waits for ACTIVE) and ``destroy``
+deletes them; the Kubespray playbook writes the
 kubeconfig it fetches from the control node; ``argo`` submits and gets workflows as argo v3
 does (see its section below).
 ``$FAKE_FAIL`` (a substring of "tool arg1 arg2") makes a call fail.
@@ -95,6 +97,26 @@ class Cloud:
         return json.loads(raw) if raw else None
 
 
+class ToolError(Exception):
+    """What the real tool prints on stderr before it exits 1."""
+
+
+def instance_flavor(values: dict[str, str]) -> str:
+    """The nodes' ``flavor_name`` as main.tf (python-hcl2) gives it, ``${var.x}`` filled in."""
+    import re
+
+    import hcl2
+
+    with open("main.tf") as handle:
+        config = hcl2.load(handle)
+    for block in config["resource"]:
+        for kind, bodies in block.items():
+            if kind.strip('"') == "openstack_compute_instance_v2":
+                expression = str(next(iter(bodies.values()))["flavor_name"]).strip('"')
+                return re.sub(r"\$\{var\.(\w+)\}", lambda m: values.get(m.group(1), ""), expression)
+    raise ToolError("Error: main.tf has no openstack_compute_instance_v2")
+
+
 def apply(cloud: Cloud, values: dict[str, str]) -> None:
     suffix = values["suffix"]
     group_name = f"allow-mlops-{suffix}"
@@ -132,13 +154,18 @@ def apply(cloud: Cloud, values: dict[str, str]) -> None:
                     }
                 },
             )
+    flavor_name = instance_flavor(values)
     flavors = cloud.call("GET", "compute", "/flavors")["flavors"]
-    flavor = next(f["id"] for f in flavors if f["name"] == values["flavor"])
+    flavor = next((f["id"] for f in flavors if f["name"] == flavor_name), None)
+    if flavor is None:
+        raise ToolError(
+            f"Error: Error resolving flavor: Unable to find flavor with name {flavor_name}"
+        )
     for node in NODES:
         name = f"{node}-mlops-{suffix}"
         if cloud.call("GET", "compute", f"/servers?name=^{name}$")["servers"]:
             continue
-        cloud.call(
+        created = cloud.call(
             "POST",
             "compute",
             "/servers",
@@ -150,9 +177,15 @@ def apply(cloud: Cloud, values: dict[str, str]) -> None:
                     "key_name": values["key"],
                     "security_groups": [{"name": group_name}],
                 },
-                "os:scheduler_hints": {"reservation": values["reservation_id"]},
             },
-        )
+        )["server"]
+        # the provider waits for ACTIVE and fails on ERROR with the instance's fault
+        server = cloud.call("GET", "compute", f"/servers/{created['id']}")["server"]
+        if server["status"] == "ERROR":
+            raise ToolError(
+                f"Error: Error waiting for instance ({created['id']}) to become ready: "
+                f"{server.get('fault', {}).get('message', 'ERROR')}"
+            )
     fips = cloud.call("GET", "network", "/v2.0/floatingips")["floatingips"]
     fip = next(f for f in fips if f["floating_ip_address"] == values["floating_ip"])
     cloud.call(
@@ -421,6 +454,9 @@ def main() -> int:
         }[TOOL]()
     except urllib.error.HTTPError as err:  # as the provider reports an API error
         print(f"Error: {err.url}: {err.code} {err.read().decode()}", file=sys.stderr)
+        return 1
+    except ToolError as err:
+        print(err, file=sys.stderr)
         return 1
     return 0
 
