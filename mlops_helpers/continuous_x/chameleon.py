@@ -302,7 +302,8 @@ class ChameleonBackend(ServicesBackend):
 
     @property
     def kubespray_inventory(self) -> Path:
-        return self.ctx.run_dir / "kubespray-hosts.yaml"
+        """Kubespray's inventory folder: hosts.yaml beside the add-ons' group_vars."""
+        return self.ctx.run_dir / "kubespray-inventory" / "mycluster"
 
     @property
     def kubeconfig(self) -> Path:
@@ -504,14 +505,11 @@ class ChameleonBackend(ServicesBackend):
         return str(repo)
 
     def render_inventories(self, floating_ip: str, nodes: dict[str, str]) -> None:
-        """inventory.yml and Kubespray's hosts.yaml from their templates, in the run dir."""
+        """inventory.yml and Kubespray's inventory folder from their templates, in the run dir."""
         values = {"floating_ip": floating_ip, **nodes}
-        kubespray = self.ansible_dir / "k8s" / "inventory" / "mycluster" / "hosts.yaml.tmpl"
-        for template, target in (
-            (self.ansible_dir / "inventory.yml.tmpl", self.inventory),
-            (kubespray, self.kubespray_inventory),
-        ):
-            target.write_text(Template(template.read_text()).substitute(values))
+        template = self.ansible_dir / "inventory.yml.tmpl"
+        self.inventory.write_text(Template(template.read_text()).substitute(values))
+        render_kubespray_inventory(self.ansible_dir, self.kubespray_inventory, values)
 
     # -- the lifecycle's cluster steps, as Argo Workflows ------------------------------------
     def submit(
@@ -609,6 +607,17 @@ class ChameleonBackend(ServicesBackend):
             "url": f"http://{address}:{NODE_PORTS[environment]}",
             "server": None,
         }
+
+
+def render_kubespray_inventory(ansible_dir: Path, target: Path, values: dict[str, str]) -> None:
+    """A copy of ansible/k8s/inventory/mycluster at ``target`` with hosts.yaml rendered from its
+    template: Ansible reads the group_vars next to the inventory it is given, so the add-ons
+    (registry, ingress-nginx) are only enabled when the two sit together, as in Kubespray's
+    inventory/sample layout."""
+    source = ansible_dir / "k8s" / "inventory" / "mycluster"
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.tmpl"), dirs_exist_ok=True)
+    hosts = Template((source / "hosts.yaml.tmpl").read_text()).substitute(values)
+    (target / "hosts.yaml").write_text(hosts)
 
 
 def _workflow_name(stdout: str) -> str | None:

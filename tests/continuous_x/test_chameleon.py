@@ -174,6 +174,10 @@ def test_provision_twice_run_workflows_then_teardown(
     run_dir = run_root / "continuous_x-test"
     assert "https://127.0.0.1:6443" in (run_dir / "kubeconfig").read_text()
     assert f"kubeconfig_path={run_dir / 'kubeconfig'}" in kubespray
+    # Kubespray is given a folder with its hosts.yaml beside the add-ons' group_vars
+    folder = Path(next(a for a in kubespray if a.startswith("kubespray_inventory=")).split("=")[1])
+    assert (folder / "hosts.yaml").is_file()
+    assert (folder / "group_vars" / "k8s_cluster" / "addons.yml").is_file()
 
     # the lifecycle's workflows on that cluster use the kubeconfig the platform fetched
     ctx = context()
