@@ -306,6 +306,9 @@ def test_the_registry_is_a_name_the_nodes_and_the_pods_resolve(
     assert pre_k8s["vars"]["registry"] == registry
     apply = _plays("argocd/workflow_templates_apply.yml")[0]
     assert apply["vars"]["addresses"]["REGISTRY"] == registry
+    for env in ("staging", "canary", "production"):
+        kustomization = yaml.safe_load((ROOT / "k8s" / env / "kustomization.yaml").read_text())
+        assert kustomization["images"][0]["newName"] == f"{registry}/continuous-x-app"
     done = subprocess.run(
         [
             _tool("ansible"),
