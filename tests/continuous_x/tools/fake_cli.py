@@ -243,21 +243,7 @@ def ansible_playbook() -> None:
         )
 
 
-# -- argo, as the v3 CLI behaves -----------------------------------------------------------
-# argo-workflows v3.6 (module github.com/argoproj/argo-workflows/v3), read at commit e1271ca5:
-# - cmd/argo/commands/submit.go, submitWorkflowFromResource: the server's SubmitWorkflow answer
-#   (the workflow as created: no phase, no nodes) is printed at once with printWorkflow, then
-#   common.WaitWatchOrLog runs;
-# - cmd/argo/commands/common/submit.go, WaitWatchOrLog: --wait calls WaitWorkflows with
-#   quiet = (output is not "" or "wide"), so with -o json nothing more is printed;
-# - cmd/argo/commands/common/wait.go, WaitWorkflows/waitOnOne: when the workflow has finished,
-#   phase Failed or Error makes the CLI os.Exit(1);
-# - cmd/argo/commands/get.go: ``argo get NAME -o json`` prints the workflow with its status
-#   (phase, message, nodes with each step's outputs.result).
-# The "cluster" runs a workflow at submit: it walks the WorkflowTemplate's entrypoint steps (read
-# from workflows/ in the working directory, as the templates applied to the cluster), gives the
-# script steps the results below, skips steps whose ``when`` is false, and fails the step named
-# by $FAKE_WORKFLOW_FAIL. Workflows are kept as JSON files next to $FAKE_LOG.
+# -- argo, as the v3 CLI behaves (see argo()) ------------------------------------------------
 STEP_RESULTS = {"evaluate": "3", "fetch": "v3-0123456789ab"}  # and train: $FAKE_RUN_ID
 FINISHED = "2026-01-01T00:00:10Z"
 
@@ -361,6 +347,23 @@ def _run_workflow(
 
 
 def argo() -> int:
+    """``argo submit`` and ``argo get`` as argo v3 behaves.
+
+    argo-workflows v3.6 (module github.com/argoproj/argo-workflows/v3), commit e1271ca5598658:
+    - cmd/argo/commands/submit.go, submitWorkflowFromResource: the server's SubmitWorkflow answer
+      (the workflow as created: no phase, no nodes) is printed at once with printWorkflow, then
+      common.WaitWatchOrLog runs;
+    - cmd/argo/commands/common/submit.go, WaitWatchOrLog: --wait calls WaitWorkflows with
+      quiet = (output is not "" or "wide"), so with -o json nothing more is printed;
+    - cmd/argo/commands/common/wait.go, WaitWorkflows/waitOnOne: when the workflow has finished,
+      phase Failed or Error makes the CLI os.Exit(1);
+    - cmd/argo/commands/get.go: ``argo get NAME -o json`` prints the workflow with its status
+      (phase, message, nodes with each step's outputs.result).
+    The "cluster" runs a workflow at submit: it walks the WorkflowTemplate's entrypoint steps (read
+    from workflows/ in the working directory, as the templates applied to the cluster), gives the
+    script steps the results in STEP_RESULTS, skips steps whose ``when`` is false, and fails
+    the step named by $FAKE_WORKFLOW_FAIL. Workflows are kept as JSON files next to $FAKE_LOG.
+    """
     import random
     import string
 
