@@ -286,15 +286,22 @@ def _pod_images(yaml_text: str, node: Node) -> list[str]:
         containers = pod["spec"]["containers"]
         return [str(c["image"]) for c in containers]
     except (yaml.YAMLError, KeyError, TypeError) as exc:
-        raise _fail(node, f"the kubernetes agent's pod yaml has no spec.containers[].image: {exc}")
+        raise _fail(
+            node, f"the kubernetes agent's pod yaml has no spec.containers[].image: {exc}"
+        ) from None
 
 
 def _agent(call: Call) -> AgentDef:
     if call.closure is None:
-        if len(call.args) == 1 and isinstance(call.args[0], Name) and call.args[0].name in {
-            "any",
-            "none",
-        }:
+        if (
+            len(call.args) == 1
+            and isinstance(call.args[0], Name)
+            and call.args[0].name
+            in {
+                "any",
+                "none",
+            }
+        ):
             return AgentDef(call.args[0].name, call.line)
         raise _fail(call, "agent is any, none or { label/docker/dockerfile/kubernetes ... }")
     [kind] = _calls(call.closure.body, "agent") or [None]

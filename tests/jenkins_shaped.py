@@ -355,7 +355,8 @@ def checkout(origin: Origin, workspace: Path, branch: str) -> str:
     as the Git plugin does (only that branch is fetched: GitHub Branch Source's narrow
     refspec); untracked files of an earlier build stay. Returns the commit."""
     _workspace_repo(origin, workspace)
-    _git(workspace, "fetch", "-q", "--no-tags", "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}")
+    refspec = f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
+    _git(workspace, "fetch", "-q", "--no-tags", "origin", refspec)
     commit = _git(workspace, "rev-parse", f"refs/remotes/origin/{branch}^{{commit}}")
     _git(workspace, "checkout", "-q", "-f", commit)
     return commit

@@ -74,6 +74,8 @@ def posix_sh() -> str:
             "as Jenkins does: install it (apt-get install dash; .ci/run does)"
         )
     return found
+
+
 # Jenkins globals a script may use that the runner does not model: refused, never guessed
 _UNSUPPORTED_GLOBALS = {"currentBuild", "scm", "docker", "manager", "pipeline", "steps"}
 
@@ -887,13 +889,12 @@ class Evaluator:
         may = approver is not None and (
             not allowed or approver in allowed or set(self.build.approver_groups) & set(allowed)
         )
-        outcome = (
-            "Rejected"
-            if approver is None
-            else f"Approved by {approver}"
-            if may
-            else f"{approver} may not approve (submitter: {', '.join(allowed)}); nobody else answered"
-        )
+        if approver is None:
+            outcome = "Rejected"
+        elif may:
+            outcome = f"Approved by {approver}"
+        else:
+            outcome = f"{approver} may not approve (submitter: {', '.join(allowed)})"
         self.build.record(
             self.scope,
             "input",

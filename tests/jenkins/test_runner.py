@@ -41,8 +41,9 @@ def test_each_sh_step_is_its_own_dash_process_in_the_workspace(run_text: Run) ->
             "A",
             "sh 'echo $$ > pid1; export LEAK=1; pwd > where'\n"
             "sh 'echo $$ > pid2; echo \"leak=${LEAK:-none}\" > leak'\n"
-            'sh \'set -o | grep -E "^(errexit|xtrace)[[:space:]]+on" > opts\'\n'
-            "sh 'echo \"${BASH_VERSION:-not bash}\" > shell; (set -o pipefail) 2> pipefail || true'",
+            "sh 'set -o | grep -E \"^(errexit|xtrace)[[:space:]]+on\" > opts'\n"
+            "sh 'echo \"${BASH_VERSION:-not bash}\" > shell'\n"
+            "sh '(set -o pipefail) 2> pipefail || true'",
         )
     )
     build = run_text(text)
