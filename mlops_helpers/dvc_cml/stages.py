@@ -359,6 +359,7 @@ def commit_lock(ctx: StageContext) -> dict[str, Any]:
         return {"branch": pr.branch, "fork": pr.fork, "committed": [], "commit": ""}
     build = _setting(ctx, "build_number")
     result = project.commit_lock(sh, pr.branch, str(build) if build else None)
+    ctx.state.update(head=result["commit"])  # the workspace is now on CI's own commit
     ctx.say(
         f"{pr.branch}: committed {', '.join(result['committed']) or 'nothing new'}; "
         f"origin/{pr.branch} is at {result['commit'][:8]}"
