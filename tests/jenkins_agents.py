@@ -15,7 +15,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.jenkins_declarative import JenkinsfileError, PipelineDef
+from tests.jenkins_declarative import JenkinsfileError, PipelineDef, pod_images
+from tests.jenkins_groovy import Literal
 
 MAKE_TARGET = "agent-images"
 
@@ -57,11 +58,15 @@ def check_agents(pipeline: PipelineDef, workspace: Path, images: dict[str, Agent
     """Every agent must be one this repository can provide: a ``dockerfile`` agent's file is
     in the checkout; a ``docker``/``kubernetes`` agent's images are built by ``images``."""
     for agent in pipeline.agents():
-        if agent.dockerfile is not None and not (workspace / agent.dockerfile).is_file():
-            raise JenkinsfileError(
-                f"line {agent.line}: the dockerfile agent's {agent.dockerfile} is not in the "
-                f"repository: Jenkins cannot build the agent"
-            )
+        for path in (agent.dockerfile, agent.pod_file):
+            if path is not None and not (workspace / path).is_file():
+                raise JenkinsfileError(
+                    f"line {agent.line}: the agent's {path} is not in the repository: "
+                    f"Jenkins cannot start the agent"
+                )
+        if agent.pod_file is not None:
+            text = (workspace / agent.pod_file).read_text()
+            agent.images = pod_images(text, Literal(None, line=agent.line))
         for image in agent.images:
             if image not in images:
                 raise JenkinsfileError(

@@ -48,11 +48,12 @@ class AgentDef:
     line: int
     images: list[str] = field(default_factory=list)
     dockerfile: str | None = None
+    pod_file: str | None = None  # kubernetes { yamlFile 'x' }: the pod, read from the checkout
 
     def describe(self) -> str | None:
         if self.kind == "none":
             return None
-        detail = self.dockerfile or ", ".join(self.images)
+        detail = self.dockerfile or self.pod_file or ", ".join(self.images)
         return f"{self.kind}:{detail}" if detail else self.kind
 
 
@@ -278,7 +279,8 @@ def _agent_options(call: Call) -> dict[str, Any]:
     return options
 
 
-def _pod_images(yaml_text: str, node: Node) -> list[str]:
+def pod_images(yaml_text: str, node: Node) -> list[str]:
+    """The images of a kubernetes agent's pod (``spec.containers[].image``)."""
     import yaml
 
     try:
@@ -323,9 +325,11 @@ def _agent(call: Call) -> AgentDef:
         path = name if folder == "." else f"{folder.rstrip('/')}/{name}"
         return AgentDef("dockerfile", call.line, dockerfile=path)
     if kind.name == "kubernetes":
+        if "yamlFile" in options:
+            return AgentDef("kubernetes", call.line, pod_file=str(options["yamlFile"]))
         if "yaml" not in options:
-            raise _fail(kind, "kubernetes agents are supported with an inline pod yaml only")
-        return AgentDef("kubernetes", call.line, images=_pod_images(str(options["yaml"]), kind))
+            raise _fail(kind, "kubernetes agents need a pod: yaml '...' or yamlFile 'path'")
+        return AgentDef("kubernetes", call.line, images=pod_images(str(options["yaml"]), kind))
     raise _fail(kind, f"agent type '{kind.name}' is not supported by the runner")
 
 

@@ -172,7 +172,7 @@ def test_cpdctl_variant_runs_setup_then_stops_where_cpdctl_is_needed(
         "data/asset_properties.json",
     ):
         assert (run_dir / made).is_file(), made
-    assert cpdctl_login.exit_code == 127 and "cpdctl: command not found" in cpdctl_login.output
+    assert cpdctl_login.exit_code == 127 and "cpdctl: not found" in cpdctl_login.output  # dash
     assert "--apikey ****" in cpdctl_login.output and API_KEY not in build.log
     later = [s for s in build.stages if s.name != "Setup"]
     assert later and all(s.status == "SKIPPED" for s in later)
