@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import itertools
+import math
 import os
 import re
 import shutil
@@ -237,7 +238,7 @@ class _Scope:
         self.build.globals[name] = value  # undeclared: the script binding, as in Groovy
 
     def remaining(self) -> float:
-        left = self.deadline - time.monotonic()
+        left = min(self.deadline, self.build.harness_deadline) - time.monotonic()
         if left <= 0:
             raise _Aborted("Timeout has been exceeded")
         return left
@@ -263,7 +264,10 @@ class _Build:
         self.params = params
         self.credentials = dict(credentials)
         self.approver = approver
-        self.deadline = time.monotonic() + min(timeout, pipeline.timeout or timeout)
+        # the Jenkinsfile's own timeouts (none: no deadline) and, apart, the harness' bound
+        now = time.monotonic()
+        self.deadline = now + pipeline.timeout if pipeline.timeout else math.inf
+        self.harness_deadline = now + timeout
         self.secrets: list[str] = []
         self.globals: dict[str, Any] = {}
         self.steps: list[StepRecord] = []
@@ -901,7 +905,7 @@ class Evaluator:
             message,
             output=outcome,
             agent=self.scope.agent,
-            timeout=self.scope.remaining(),
+            timeout=self.scope.deadline - time.monotonic(),  # the Jenkinsfile's, not ours
         )
         if approver is None:
             raise _Aborted(f"input '{message}' was rejected")
@@ -1069,6 +1073,8 @@ def _ant_glob(root: Path, patterns: str) -> list[str]:
     """Files matching Ant patterns (comma separated, ``**`` for any folders), relative."""
     found: set[str] = set()
     for pattern in (p.strip() for p in patterns.split(",") if p.strip()):
+        if pattern.endswith("**"):  # Ant: every file below; pathlib's ** alone is folders
+            pattern += "/*"
         for path in root.glob(pattern):
             if path.is_file():
                 found.add(path.relative_to(root).as_posix())

@@ -495,4 +495,97 @@ def test_every_scenario_jenkinsfile_loads(name: str) -> None:
     from mlops_helpers.paths import scenarios_dir
 
     pipeline = load_jenkinsfile(scenarios_dir() / name)
-    assert pipeline.stages and "always" in pipeline.post
+    # cleanup always runs: in the pipeline's post, or in that of every stage holding an agent
+    holders = [s for s in pipeline.stages if s.agent and s.agent.kind != "none"]
+    assert pipeline.stages
+    assert "always" in pipeline.post or (holders and all("always" in s.post for s in holders))
+
+
+def test_input_honours_its_submitter(run_text: Run) -> None:
+    """Only a named user or a member of a named group can answer; anyone else's answer does
+    not count and the input times out (ABORTED)."""
+    text = _pipeline(
+        _stage(
+            "Approve",
+            "script {\n"
+            "    env.WHO = input(message: 'Go?', submitter: 'admins,boss', "
+            "submitterParameter: 'WHO')\n"
+            "}\n"
+            'echo "approved by ${env.WHO}"',
+        )
+    )
+    member = run_text(text, approver="carol", approver_groups=("admins",))
+    assert member.result == "SUCCESS" and "approved by carol" in member.log
+    named = run_text(text, approver="boss")
+    assert named.result == "SUCCESS"
+    outsider = run_text(text, approver="mallory", approver_groups=("developers",))
+    assert outsider.result == "ABORTED"
+    assert "mallory may not approve (submitter: admins, boss)" in outsider.stage("Approve").reason
+
+
+def test_a_stage_without_an_agent_has_no_workspace(run_text: Run) -> None:
+    """`agent none` at the top and on the stage: no node, so `sh` fails as on Jenkins; an
+    input there holds no agent, and a stage's own timeout is the one in force."""
+    text = (
+        "pipeline {\n    agent none\n    stages {\n"
+        + _stage(
+            "Wait",
+            "input(message: 'Go?')",
+            "agent none\noptions { timeout(time: 1, unit: 'DAYS') }",
+        )
+        + _stage("Work", "sh 'true'", "agent none")
+        + "    }\n}\n"
+    )
+    build = run_text(text)
+    (waited,) = [s for s in build.steps if s.step == "input"]
+    assert waited.agent is None and waited.timeout is not None and waited.timeout > 23 * 3600
+    assert build.status("Work") == "FAILURE"
+    assert "Required context class hudson.FilePath is missing" in build.stage("Work").reason
+
+
+def test_a_pipeline_agent_is_held_through_every_stage(run_text: Run) -> None:
+    """A stage's `agent none` does not release the pipeline's agent, and the pipeline's
+    timeout bounds a longer stage timeout (it is dead)."""
+    text = _pipeline(
+        _stage(
+            "Wait",
+            "input(message: 'Go?')",
+            "agent none\noptions { timeout(time: 1, unit: 'DAYS') }",
+        ),
+        "    options { timeout(time: 2, unit: 'HOURS') }\n",
+    )
+    build = run_text(text)
+    (waited,) = [s for s in build.steps if s.step == "input"]
+    assert waited.agent == "any" and waited.timeout is not None and waited.timeout <= 2 * 3600
+
+
+def test_an_agent_image_the_repository_does_not_build_is_an_error(run_text: Run) -> None:
+    text = (
+        "pipeline {\n    agent {\n        docker {\n            image 'nowhere/agent:1'\n"
+        "        }\n    }\n    stages {\n" + _stage("A", "sh 'true'") + "    }\n}\n"
+    )
+    with pytest.raises(JenkinsfileError, match="agent image 'nowhere/agent:1' is built by nothing"):
+        run_text(text, images={})
+    built = run_text(
+        text,
+        files={"Makefile": "agent-images:\n\tdocker build -t nowhere/agent:1 -f Dockerfile .\n"},
+    )
+    assert built.result == "SUCCESS"
+    missing = text.replace(
+        "docker {\n            image 'nowhere/agent:1'",
+        "dockerfile {\n            filename 'ci/Dockerfile'",
+    )
+    with pytest.raises(JenkinsfileError, match="ci/Dockerfile is not in the repository"):
+        run_text(missing)
+
+
+def test_stash_carries_files_to_a_later_stage(run_text: Run) -> None:
+    text = _pipeline(
+        _stage(
+            "Make",
+            "sh 'mkdir -p out && echo data > out/a.txt'\nstash name: 'out', includes: 'out/**'",
+        )
+        + _stage("Use", "sh 'rm -rf out'\nunstash 'out'\nsh 'test \"$(cat out/a.txt)\" = data'")
+    )
+    build = run_text(text)
+    assert build.result == "SUCCESS", build.log
