@@ -7,7 +7,9 @@ import re
 
 from mlops_helpers.dvc_cml.layout import template_dir
 from mlops_helpers.dvc_cml.stages import PIPELINE
+from tests.jenkins_agents import agent_images
 from tests.jenkins_groovy import Binary, Call, Literal, Name, Prop, Str, Ternary, parse, walk
+from tests.jenkins_shaped import project_tree
 from tests.support import assert_stages_match
 
 JENKINSFILE = template_dir() / "Jenkinsfile"
@@ -84,9 +86,14 @@ def test_pull_request_stages_only_on_change_requests() -> None:
     assert "changeRequest()" in pr_block
     for stage in ("reproduce", "lock_check", "push", "compare", "report", "commit_lock"):
         assert f"mlops-workshop dvc_cml {stage}'" in pr_block, stage
-    assert "withCredentials" in text and "dockerfile" in text
+    assert "withCredentials" in text and "image 'mlops-workshop-dvc-cml:latest'" in text
 
 
-def test_agent_dockerfile_installs_the_tools() -> None:
+def test_agent_image_is_built_from_this_dockerfile_and_the_lock() -> None:
+    """The Jenkinsfile's agent image: `make agent-images` of the workshop builds it from this
+    Dockerfile (tests/setup/test_agent_images.py checks where each install comes from)."""
+    image = agent_images(project_tree())["mlops-workshop-dvc-cml:latest"]
+    assert image.dockerfile == "scenarios/dvc_cml/Dockerfile"
     dockerfile = (template_dir() / "Dockerfile").read_text()
-    assert "requirements.txt" in dockerfile and "mlops-workshop" in dockerfile
+    assert "--require-hashes -r requirements/project.lock.txt" in dockerfile
+    assert "@dvcorg/cml@" in dockerfile and "mlops-workshop[" not in dockerfile
