@@ -13,7 +13,7 @@ ENV_TOOL := PYTHON=$(PYTHON) requirements/env.sh
 # and then every process (each notebook kernel, stage, server) compiles mlflow & co again.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install seldon-runtime lock tools run test lint lab bench diagrams clean hub
+.PHONY: install seldon-runtime lock tools run test lint lab bench diagrams clean hub agent-images
 
 # uv (installed from PyPI once per user, see requirements/env.sh) makes .venv hold exactly the lock; pip if uv fails.
 $(STAMP): $(LOCK) pyproject.toml
@@ -76,6 +76,13 @@ diagrams: install
 
 clean:
 	rm -rf build runs .pytest_cache
+
+# The Jenkins agent images the Jenkinsfiles name, built from this checkout and the lock files
+# (needs docker; run it where the Jenkins agents pull from). The Jenkins-shaped tests read this
+# recipe (`make -n`): an agent image not built here is an error there.
+agent-images:
+	docker build -t mlops-workshop-ci:latest -f scenarios/seldon_kind/Dockerfile .
+	docker build -t mlops-workshop-dvc-cml:latest -f scenarios/dvc_cml/Dockerfile .
 
 # The workshop room: JupyterHub for every attendee at a printed URL; Ctrl-C ends it.
 # HUB_IP=0.0.0.0 serves this machine's network; HUB_PORT picks the port; the workshop code

@@ -20,6 +20,9 @@ UV=$UV_HOME/bin/uv
 PROJECT_LOCK=requirements/project.lock.txt
 SELDON_REQUIREMENTS=scenarios/seldon_kind/runtime-requirements.txt
 SELDON_LOCK=requirements/seldon-runtime.lock.txt
+# the watson_openscale agent image: Python 3.12 and the scikit-learn of IBM's runtime
+WATSON_PINS=scenarios/watson_openscale/image-pins.txt
+WATSON_LOCK=requirements/watson-image.lock.txt
 
 # uv installed from PyPI into $UV_HOME; prints nothing when that fails (then pip is used).
 # Built in a private folder and renamed into place, so two installs at once cannot mix.
@@ -79,6 +82,9 @@ lock() {
                 --no-emit-package rfc3987-syntax --custom-compile-command "make lock")
   "$uv" pip compile pyproject.toml --all-extras "${common[@]}" -o "$PROJECT_LOCK"
   "$uv" pip compile "$SELDON_REQUIREMENTS" "${common[@]}" -o "$SELDON_LOCK"
+  "$uv" pip compile pyproject.toml "$WATSON_PINS" --extra ibm --extra mlflow \
+      --python-version 3.12 --python-platform linux --generate-hashes --quiet \
+      --no-emit-package rfc3987-syntax --custom-compile-command "make lock" -o "$WATSON_LOCK"
   "$UV_HOME/bin/python" requirements/environment.py
   echo "wrote $PROJECT_LOCK ($(grep -c '==' "$PROJECT_LOCK") pins)," \
        "$SELDON_LOCK ($(grep -c '==' "$SELDON_LOCK") pins) and environment.yml's pip list"
