@@ -9,12 +9,13 @@ whatever still carries the room's marker afterwards is stopped too.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,13 @@ import requests
 
 from mlops_helpers.errors import WorkshopError
 from mlops_helpers.paths import project_root
+from mlops_helpers.room.accounts import open_room_to_attendees
+from mlops_helpers.room.spawner import (
+    SYSTEM_USERS,
+    isolation_for,
+    not_kept_apart,
+    room_limits,
+)
 from mlops_helpers.room.spec import SPEC_ENV, RoomSpec, room_code
 from mlops_helpers.servers import free_port, port_is_free
 from mlops_helpers.waiting import wait_until
@@ -69,12 +77,14 @@ def plan_room(
     mem_limit: str = "2G",
     cpu_limit: float = 1.0,
     ip: str = "127.0.0.1",
+    shared_user: bool = False,
+    user_prefix: str = "jupyter-",
 ) -> RoomSpec:
     root = project_root()
     repo = (repo or root).resolve()
     if port is not None and not port_is_free(port):
         raise RoomError(f"port {port} is taken: pick another with --port")
-    return RoomSpec(
+    spec = RoomSpec(
         room_dir=str(room_dir.resolve()),
         repo=str(repo),
         branch=_git_branch(repo),
@@ -89,7 +99,11 @@ def plan_room(
         cpu_limit=cpu_limit,
         extra_path=proxy_dirs(root),
         ip=ip,
+        isolation=isolation_for(shared_user),
+        user_prefix=user_prefix,
     )
+    spec.limits = room_limits(spec).describe()
+    return spec
 
 
 @dataclass
@@ -99,6 +113,7 @@ class Room:
     workshop_code: str
     instructor_code: str
     admin_token: str
+    opened: list[str] = field(default_factory=list)  # folders made enterable for attendees
 
     @property
     def url(self) -> str:
@@ -205,6 +220,9 @@ def start_room(
     }
     spec.homes.mkdir(parents=True, exist_ok=True)
     spec_path = spec.save()
+    opened = []
+    if spec.isolation == SYSTEM_USERS:
+        opened = open_room_to_attendees(room_dir, Path(spec.python_bin), project_root())
     env = {
         **os.environ,
         SPEC_ENV: str(spec_path),
@@ -221,10 +239,13 @@ def start_room(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            umask=0o077,  # the hub's files (database, secrets, logs) are the hub's alone
         )
     finally:
         log.close()
-    room = Room(spec, process, codes["workshop"], codes["instructor"], codes["room-admin-token"])
+    room = Room(
+        spec, process, codes["workshop"], codes["instructor"], codes["room-admin-token"], opened
+    )
 
     def hub_answers() -> bool | str:
         if process.poll() is not None:
@@ -251,6 +272,22 @@ def start_room(
     return room
 
 
+def isolation_lines(spec: RoomSpec, opened: list[str]) -> list[str]:
+    """What the instructor is told at start: how attendees are kept apart, which limits hold."""
+    if spec.isolation == SYSTEM_USERS:
+        lines = [f"Attendees are kept apart: each runs as system user {spec.user_prefix}NAME."]
+        if opened:
+            lines.append("Made enterable (not listable) for attendees: " + ", ".join(opened))
+    elif spec.isolation == "shared-user":
+        lines = [not_kept_apart(getpass.getuser())]
+    else:
+        lines = [
+            f"This room does not run as root: it serves ONE attendee, as {getpass.getuser()} "
+            "(run it as root for a system user per attendee, or pass --shared-user)."
+        ]
+    return [*lines, f"Limits: {spec.limits}."]
+
+
 def serve_room(
     room_dir: Path,
     port: int | None,
@@ -258,12 +295,15 @@ def serve_room(
     workshop_code: str | None,
     ip: str = "127.0.0.1",
     log: Any = print,
+    shared_user: bool = False,
 ) -> None:
     """Run a room in the foreground until Ctrl-C (``mlops-workshop hub``)."""
-    spec = plan_room(room_dir, port=port, instructors=instructors, ip=ip)
+    spec = plan_room(room_dir, port=port, instructors=instructors, ip=ip, shared_user=shared_user)
     room = start_room(spec, workshop_code=workshop_code)
     url = spec.public_url
     log(f"Workshop room is up at {url}/  (workshop code: {room.workshop_code})")
+    for line in isolation_lines(spec, room.opened):
+        log(line)
     log(
         f"Instructors ({', '.join(spec.instructors)}) sign in with the code in "
         f"{Path(spec.room_dir) / 'instructor-code'}; the room page is {url}/services/room/"
