@@ -24,7 +24,7 @@ import requests
 
 from mlops_helpers.errors import WorkshopError
 from mlops_helpers.paths import project_root
-from mlops_helpers.room.accounts import open_room_to_attendees
+from mlops_helpers.room.accounts import open_room_to_attendees, precompile
 from mlops_helpers.room.spawner import (
     SYSTEM_USERS,
     isolation_for,
@@ -114,6 +114,7 @@ class Room:
     instructor_code: str
     admin_token: str
     opened: list[str] = field(default_factory=list)  # folders made enterable for attendees
+    background: list[subprocess.Popen[bytes]] = field(default_factory=list)  # precompile
 
     @property
     def url(self) -> str:
@@ -142,6 +143,10 @@ class Room:
         everything the hub had started when asked to stop, and anything with the room's
         marker."""
         started = _descendants(self.process.pid)
+        for helper in self.background:
+            if helper.poll() is None:
+                helper.terminate()
+            helper.wait(timeout=30)
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -229,7 +234,10 @@ def start_room(
         "MLOPS_ROOM": spec.room_dir,
         "PATH": os.pathsep.join([spec.python_bin, *spec.extra_path, os.environ["PATH"]]),
     }
-    log = (room_dir / "jupyterhub.log").open("ab")
+    log_path = room_dir / "jupyterhub.log"
+    log_path.touch(mode=0o600)
+    log_path.chmod(0o600)  # the hub's alone, as everything it writes (umask below)
+    log = log_path.open("ab")
     try:
         process = subprocess.Popen(
             [str(Path(spec.python_bin) / "jupyterhub"), "-f", str(CONFIG_FILE)],
@@ -244,8 +252,15 @@ def start_room(
     finally:
         log.close()
     room = Room(
-        spec, process, codes["workshop"], codes["instructor"], codes["room-admin-token"], opened
+        spec,
+        process,
+        codes["workshop"],
+        codes["instructor"],
+        codes["room-admin-token"],
+        opened,
     )
+    if spec.isolation == SYSTEM_USERS:
+        room.background.append(precompile(Path(spec.python_bin), project_root(), room_dir))
 
     def hub_answers() -> bool | str:
         if process.poll() is not None:

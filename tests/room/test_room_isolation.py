@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import pwd
 import textwrap
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from mlops_helpers.room.accounts import running_as_root
 from mlops_helpers.room.hub import Room
 from mlops_helpers.room.limits import parse_bytes
 from mlops_helpers.room.remote import Attendee
+from mlops_helpers.waiting import wait_until
 from tests.room.conftest import WORKSHOP_CODE
 from tests.room.first_stages import first_stages
 
@@ -108,6 +110,14 @@ ATTACK = textwrap.dedent(
 )
 
 
+@pytest.fixture
+def attendees(room: Room) -> Iterator[tuple[Attendee, Attendee]]:
+    pair = Attendee(room.url, "ann", WORKSHOP_CODE), Attendee(room.url, "ben", WORKSHOP_CODE)
+    yield pair
+    for attendee in pair:
+        attendee.http.close()
+
+
 def uid_of(room: Room, name: str) -> int:
     return pwd.getpwnam(room.spec.user_prefix + name).pw_uid
 
@@ -116,9 +126,17 @@ def processes_of(uid: int) -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["uids"]) if p.info["uids"].real == uid]
 
 
-def attack(room: Room, ann: Attendee, ben: Attendee) -> list[dict[str, str]]:
-    ben_pids = [p.pid for p in processes_of(uid_of(room, "ben"))]
-    assert len(ben_pids) >= 2, "Ben's server and kernel should be running"
+def attack(room: Room, ann: Attendee) -> list[dict[str, str]]:
+    ben = uid_of(room, "ben")
+    wait_until(  # Ben's kernel has started: his server and kernel are there to attack
+        lambda: len(processes_of(ben)),
+        what="Ben's server and kernel",
+        timeout=120,
+        interval=0.2,
+        until=lambda count: count >= 2,
+        progress=False,
+    )
+    ben_pids = [p.pid for p in processes_of(ben)]
     server = room.api("GET", "users/ben").json()["servers"][""]
     passwords = [p.name for p in Path(room.spec.room_dir).glob("passwords.dbm*")]
     assert passwords, "the password store should exist once attendees signed in"
@@ -146,8 +164,10 @@ def _port_of(uid: int) -> int:
     raise AssertionError("Ben's server is not listening")
 
 
-def test_an_attendee_cannot_read_stop_or_become_anyone_else(room: Room) -> None:
-    ann, ben = Attendee(room.url, "ann", WORKSHOP_CODE), Attendee(room.url, "ben", WORKSHOP_CODE)
+def test_an_attendee_cannot_read_stop_or_become_anyone_else(
+    room: Room, attendees: tuple[Attendee, Attendee]
+) -> None:
+    ann, ben = attendees
     with ThreadPoolExecutor(2) as pool:
         for attendee in (ann, ben):
             attendee.sign_in()
@@ -166,7 +186,7 @@ def test_an_attendee_cannot_read_stop_or_become_anyone_else(room: Room) -> None:
     saved = ben.notebook(BENS)
     with ThreadPoolExecutor(1) as pool:
         bens_run = pool.submit(ben.run_notebook, BENS)
-        attempts = attack(room, ann, ben)
+        attempts = attack(room, ann)
         run = bens_run.result(timeout=600)
 
     assert len(attempts) >= 40, attempts
@@ -179,8 +199,10 @@ def test_an_attendee_cannot_read_stop_or_become_anyone_else(room: Room) -> None:
     assert not room.api("GET", "users/ann").json()["admin"]
 
 
-def test_a_kernel_past_its_memory_limit_ends_alone(room: Room) -> None:
-    ann, ben = Attendee(room.url, "ann", WORKSHOP_CODE), Attendee(room.url, "ben", WORKSHOP_CODE)
+def test_a_kernel_past_its_memory_limit_ends_alone(
+    room: Room, attendees: tuple[Attendee, Attendee]
+) -> None:
+    ann, ben = attendees
     for attendee in (ann, ben):
         attendee.sign_in()
         attendee.start_server()  # running already after the attack test: just its token
