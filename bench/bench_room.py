@@ -73,6 +73,7 @@ class MemoryWatch(RoomWatch):
                         :90
                     ],
                     "rss_mib": round(info.rss / 2**20),
+                    "vms_mib": round(info.vms / 2**20),  # what RLIMIT_AS counts
                     "pss_mib": round(info.pss / 2**20),
                 }
             )

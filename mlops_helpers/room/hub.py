@@ -311,9 +311,19 @@ def serve_room(
     ip: str = "127.0.0.1",
     log: Any = print,
     shared_user: bool = False,
+    mem_limit: str = "2G",
+    cpu_limit: float = 1.0,
 ) -> None:
     """Run a room in the foreground until Ctrl-C (``mlops-workshop hub``)."""
-    spec = plan_room(room_dir, port=port, instructors=instructors, ip=ip, shared_user=shared_user)
+    spec = plan_room(
+        room_dir,
+        port=port,
+        instructors=instructors,
+        ip=ip,
+        shared_user=shared_user,
+        mem_limit=mem_limit,
+        cpu_limit=cpu_limit,
+    )
     room = start_room(spec, workshop_code=workshop_code)
     url = spec.public_url
     log(f"Workshop room is up at {url}/  (workshop code: {room.workshop_code})")

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlops_helpers.errors import ConfigError
+
 CONTROLLERS = ("memory", "cpu", "pids")
 PIDS_MAX = 512  # a notebook with its scenario's servers runs under 100
 NICE = 10
@@ -33,10 +35,14 @@ UNITS = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 def parse_bytes(text: str) -> int:
     """``1G`` → 1073741824, as JupyterHub reads ``mem_limit`` (powers of 1024)."""
-    text = text.strip().upper().removesuffix("B").removesuffix("I")
-    if text and text[-1] in UNITS:
-        return int(float(text[:-1]) * UNITS[text[-1]])
-    return int(text)
+    size = text.strip().upper().removesuffix("B").removesuffix("I")
+    try:
+        value = int(float(size[:-1]) * UNITS[size[-1]]) if size[-1:] in UNITS else int(size)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ConfigError(f"memory limit {text!r}: use a size such as 1G or 512M")
+    return value
 
 
 def cgroup2_mount(mounts: Path = Path("/proc/self/mounts")) -> Path | None:
@@ -140,6 +146,8 @@ def choose_limits(
 ) -> RoomLimits:
     """The strongest limits this machine allows for a room (``room_id`` names its group)."""
     mem = parse_bytes(mem_limit)
+    if cpu_limit <= 0:
+        raise ConfigError(f"CPU limit {cpu_limit}: use a number of cores above 0, such as 1")
     mount = mount if mount is not None else cgroup2_mount()
     if os.geteuid() == 0 and mount is not None and cgroup_usable(mount):
         return RoomLimits("cgroup", mem, cpu_limit, str(mount / f"mlops-room-{room_id}"))

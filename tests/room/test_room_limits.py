@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mlops_helpers.errors import ConfigError
 from mlops_helpers.room.accounts import AccountError, grant_traverse, lock_down_room
 from mlops_helpers.room.hub import isolation_lines
 from mlops_helpers.room.limits import (
@@ -39,6 +40,11 @@ def test_sizes_read_as_jupyterhub_reads_them() -> None:
     assert parse_bytes("512M") == 512 * 2**20
     assert parse_bytes("2GiB") == 2 * 2**30
     assert parse_bytes("1000") == 1000
+    for wrong in ("lots", "", "-1G", "0"):
+        with pytest.raises(ConfigError, match="use a size such as 1G"):
+            parse_bytes(wrong)
+    with pytest.raises(ConfigError, match="CPU limit 0"):
+        choose_limits("1G", 0, "abc", system_users=True)
 
 
 def test_the_cgroup2_mount_is_found_in_the_mount_table(tmp_path: Path) -> None:
