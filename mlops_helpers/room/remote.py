@@ -8,6 +8,7 @@ server's REST and kernel WebSocket API, as JupyterLab itself uses them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -158,7 +159,7 @@ class Attendee:
                         run.error = f"cell {index}: {error}"
                         break
             finally:
-                socket.close()
+                await _close(socket)
         except TimeoutError:
             run.error = f"timed out after {timeout_s:.0f} s"
         finally:
@@ -188,7 +189,7 @@ class Attendee:
             try:
                 error = await asyncio.wait_for(_execute(socket, code, printed), timeout=timeout_s)
             finally:
-                socket.close()
+                await _close(socket)
         finally:
             self.server_api("DELETE", f"kernels/{kernel_id}")
         return "".join(printed), error
@@ -223,6 +224,15 @@ class NotebookRun:
     @property
     def ok(self) -> bool:
         return not self.error
+
+
+async def _close(socket: Any) -> None:
+    """Close a kernel WebSocket and wait (briefly) for the server's close, so the connection
+    is gone before the event loop is."""
+    socket.close()
+    with contextlib.suppress(TimeoutError):
+        while await asyncio.wait_for(socket.read_message(), timeout=5) is not None:
+            pass
 
 
 async def _execute(socket: Any, code: str, printed: list[str] | None = None) -> str:
