@@ -182,12 +182,16 @@ def main() -> int:
     parser.add_argument("--sizes", default="1,2,4")
     sizes = [int(s) for s in parser.parse_args().sizes.split(",")]
     load_before = os.getloadavg()
-    rows = []
+    rows: list[dict[str, object]] = []
     for size in sizes:
         print(f"room of {size} ...", flush=True)
         rows.append(one_room(size))
         print(rows[-1], flush=True)
-    cores = os.cpu_count() or 1
+        save(rows, load_before)  # after every room: a run cut short keeps what it measured
+    return 0 if all(not r["notebooks_failed"] for r in rows) else 1
+
+
+def save(rows: list[dict[str, object]], load_before: tuple[float, ...]) -> None:
     write_result(
         "room",
         {
@@ -197,10 +201,11 @@ def main() -> int:
             "limits": plan_limits(),
             "load_average_before_after": [round(load_before[0], 1), round(os.getloadavg()[0], 1)],
             "rooms": rows,
-            "sizing": sizing(rows, cores) if 1 in sizes else None,
+            "sizing": sizing(rows, os.cpu_count() or 1)
+            if any(r["attendees"] == 1 for r in rows)
+            else None,
         },
     )
-    return 0 if all(not r["notebooks_failed"] for r in rows) else 1
 
 
 if __name__ == "__main__":
