@@ -18,7 +18,8 @@ from urllib.parse import quote
 
 import requests
 from tornado.httpclient import HTTPRequest
-from tornado.websocket import websocket_connect
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClosedError, websocket_connect
 
 from mlops_helpers.errors import WorkshopError
 from mlops_helpers.waiting import wait_until
@@ -162,6 +163,8 @@ class Attendee:
                 await _close(socket)
         except TimeoutError:
             run.error = f"timed out after {timeout_s:.0f} s"
+        except (WebSocketClosedError, StreamClosedError):
+            run.error = f"the kernel connection closed after {run.cells} cells"
         finally:
             run.seconds = time.monotonic() - start
             self.server_api("DELETE", f"sessions/{info['id']}")
