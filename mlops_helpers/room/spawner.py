@@ -24,6 +24,7 @@ import hashlib
 import os
 import pwd
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,7 @@ class RoomSpawner(LocalProcessSpawner):
 
     _leaf: Path | None = None
 
-    @property
+    @cached_property
     def spec(self) -> RoomSpec:
         return RoomSpec.load(self.spec_path)
 
