@@ -199,7 +199,7 @@ def test_an_attendee_cannot_read_stop_or_become_anyone_else(
     assert not room.api("GET", "users/ann").json()["admin"]
 
 
-def test_a_kernel_past_its_memory_limit_ends_alone(
+def test_memory_past_the_limit_costs_only_that_kernel(
     room: Room, attendees: tuple[Attendee, Attendee]
 ) -> None:
     ann, ben = attendees
