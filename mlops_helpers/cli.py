@@ -104,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="an instructor's sign-in name (repeatable; default: instructor)",
     )
+    hub.add_argument(
+        "--mem-limit", default="2G", help="memory per attendee, enforced (default: 2G)"
+    )
+    hub.add_argument(
+        "--cpu-limit", type=float, default=1.0, help="CPU cores per attendee (default: 1)"
+    )
+    hub.add_argument(
+        "--shared-user",
+        action="store_true",
+        help="not root: let every attendee in as this user (NOT kept apart; said at start)",
+    )
     for scenario in SCENARIOS:
         sp = sub.add_parser(scenario, help=f"run one stage of {scenario} ('stages' lists them)")
         sp.add_argument("stage", help="a stage name, or 'stages' to list them")
@@ -185,6 +196,9 @@ def cmd_hub(args: argparse.Namespace) -> int:
         args.instructor or ["instructor"],
         os.environ.get("MLOPS_WORKSHOP_CODE") or None,
         ip=args.ip,
+        shared_user=args.shared_user,
+        mem_limit=args.mem_limit,
+        cpu_limit=args.cpu_limit,
     )
     return 0
 
