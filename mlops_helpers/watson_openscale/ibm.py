@@ -29,7 +29,7 @@ from mlops_helpers.pipeline import StageContext
 from mlops_helpers.resources import teardown_handler
 from mlops_helpers.waiting import wait_until
 from mlops_helpers.watson_openscale import feedback as feedback_rows
-from mlops_helpers.watson_openscale import quality, retry_after
+from mlops_helpers.watson_openscale import ibm_runtime, quality, retry_after
 from mlops_helpers.watson_openscale.base import OpenScaleBackend
 from mlops_helpers.watson_openscale.mlflow_repo import digest
 from mlops_helpers.watson_openscale.monitor_store import content_key
@@ -232,9 +232,10 @@ def choose_runtime(
         asked = f" (ibm_software_spec={wanted})" if wanted else ""
         raise StageError(
             f"the model is trained with scikit-learn {trained_with}, but no runtime the "
-            f"service lists{asked} loads it: {listed or 'none with scikit-learn'}. Train with "
-            "a scikit-learn one of them carries (pip install 'scikit-learn==X.Y.*'), or pick "
-            "a runtime with ibm_software_spec"
+            f"service lists{asked} loads it: {listed or 'none with scikit-learn'}. Train in "
+            "the IBM model runtime (ibm_model_runtime=ibm-runtime, the default; `make "
+            "install` creates it) or with a scikit-learn one of them carries, or pick a "
+            "runtime with ibm_software_spec"
         )
     name = matching[0]
     spec_id = next(s["metadata"]["asset_id"] for s in specs if s["metadata"]["name"] == name)
@@ -322,14 +323,43 @@ class IbmBackend(OpenScaleBackend):
             )
         )
 
+    # -- the model, trained for IBM's runtime ---------------------------------------------
+    @property
+    def _in_runtime_env(self) -> bool:
+        """``ibm_model_runtime``: ``ibm-runtime`` (default) trains in .venvs/ibm-runtime,
+        whose scikit-learn is the one IBM's current runtime serves; ``project`` trains in
+        this environment (an image or a Cloud Pak whose runtime has this scikit-learn)."""
+        chosen = str(self.settings.get("ibm_model_runtime", "ibm-runtime"))
+        if chosen not in ("ibm-runtime", "project"):
+            raise ConfigError(
+                f"setting 'ibm_model_runtime' must be 'ibm-runtime' or 'project', got {chosen!r}"
+            )
+        return chosen == "ibm-runtime"
+
+    def model_sklearn(self) -> str:
+        if self._in_runtime_env:
+            return ibm_runtime.runtime_sklearn()
+        return super().model_sklearn()
+
+    def train_model(
+        self, module: Any, split: Any, config: dict[str, Any], model_path: Path
+    ) -> dict[str, Any]:
+        if not self._in_runtime_env:
+            return super().train_model(module, split, config, model_path)
+        folder = Path(module.__file__).parent
+        return ibm_runtime.train_for_runtime(folder, model_path)
+
     # -- before any work ------------------------------------------------------------------
     @_ibm
     def preflight(self, trained_with: str) -> dict[str, Any]:
-        """Settings are complete (checked when the backend was made), the API key gets a
-        token from IAM, and both services answer. (The runtime list needs a space; the
-        model's runtime is checked before the model is stored.)"""
+        """Settings are complete (checked when the backend was made), the model's own
+        environment exists, the API key gets a token from IAM, and both services answer.
+        (The runtime list needs a space; the model's runtime is checked before the model is
+        stored.)"""
         from mlops_helpers.watson_openscale.registry import space_name
 
+        if self._in_runtime_env:
+            ibm_runtime.ensure_ibm_runtime()  # missing: says to run `make install`
         _ = self.wos
         name = space_name(self.settings)
         exists = bool(_by_name(self.wml.spaces.get_details(get_all=True)["resources"], name))

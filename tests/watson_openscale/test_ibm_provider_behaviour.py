@@ -157,3 +157,28 @@ def test_a_retry_after_beyond_the_bound_fails_at_once_with_the_429(ibm, tmp_path
         assert ibm.calls("POST", r"/openscale/[^/]+/v2/subscriptions") == 1
     finally:
         PIPELINE.run_stage("cleanup", ctx)
+
+
+def test_the_project_environment_deploys_on_ibms_published_runtimes(ibm, tmp_path: Path) -> None:
+    """The lock's scikit-learn is newer than any runtime IBM lists (the double lists only
+    IBM's: 1.3 and 1.6); the model is trained in the runtime's environment (make install),
+    so the ibm backend works from the project's own checkout. Training here instead is
+    refused before anything is stored, naming the setting that picks the environment."""
+    from importlib.metadata import version
+
+    from mlops_helpers.watson_openscale.ibm_runtime import runtime_sklearn
+
+    assert version("scikit-learn").split(".")[:2] != runtime_sklearn().split(".")[:2]
+    ctx = ibm_context(tmp_path)
+    try:
+        PIPELINE.run(ctx, ["setup", "space", "store_model", "deploy"])
+        assert ctx.state.get("setup")["meta"]["sklearn_version"] == runtime_sklearn()
+        model = next(iter(ibm.wml.models.values()))["entity"]
+        assert model["software_spec"]["name"] == "runtime-25.1-py3.12"
+        assert next(iter(ibm.wml.deployments.values()))["entity"]["status"]["state"] == "ready"
+    finally:
+        PIPELINE.run_stage("cleanup", ctx)
+    here = ibm_context(tmp_path / "here", ibm_model_runtime="project")
+    with pytest.raises(StageError, match=r"trained with scikit-learn .*ibm_model_runtime"):
+        PIPELINE.run(here, ["setup", "space", "store_model"])
+    assert ibm.wml.models == {}

@@ -376,9 +376,8 @@ def routes(router: Router, state: WmlState) -> None:
         )
         if not content:
             return None, failure("model_content_missing", f"model {mid} has no content")
-        estimator = _load_estimator(content)
+        estimator, pickled = _load_estimator(content)
         runtime = runtime_of(state.models[mid]["entity"]["software_spec"]["id"])
-        pickled = str(getattr(estimator, "__getstate__", dict)().get("_sklearn_version", ""))
         if pickled.split(".")[:2] != runtime[2].split(".")[:2]:
             return None, failure(
                 "deployment_failed",
@@ -565,9 +564,15 @@ def _jwt(claims: dict[str, Any]) -> str:
     return f"{head}.{body}.{part(hashlib.sha256(f'{head}.{body}'.encode()).digest())}"
 
 
-def _load_estimator(content: bytes) -> Any:
-    """The estimator in a model archive (``.tar.gz`` holding one ``.joblib``/``.pkl``)."""
+def _load_estimator(content: bytes) -> tuple[Any, str]:
+    """The estimator in a model archive (``.tar.gz`` holding one ``.joblib``/``.pkl``) and
+    the scikit-learn version that pickled it (scikit-learn warns with it when it differs
+    from the one loading it; an estimator's own state only holds the loading version)."""
+    import warnings
+
     import joblib
+    import sklearn
+    from sklearn.exceptions import InconsistentVersionWarning
 
     with tarfile.open(fileobj=io.BytesIO(content), mode="r:gz") as tar:
         member = next((m for m in tar.getmembers() if m.name.endswith((".joblib", ".pkl"))), None)
@@ -577,8 +582,15 @@ def _load_estimator(content: bytes) -> Any:
             )
         handle = tar.extractfile(member)
         assert handle is not None
-        import warnings
-
-        with warnings.catch_warnings():  # the version check below says it in WML's words
-            warnings.simplefilter("ignore")
-            return joblib.load(io.BytesIO(handle.read()))
+        with warnings.catch_warnings(record=True) as seen:  # the check says it in WML's words
+            warnings.simplefilter("always")
+            estimator = joblib.load(io.BytesIO(handle.read()))
+    pickled = next(
+        (
+            str(w.message.original_sklearn_version)
+            for w in seen
+            if isinstance(w.message, InconsistentVersionWarning)
+        ),
+        sklearn.__version__,
+    )
+    return estimator, pickled
