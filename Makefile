@@ -13,7 +13,7 @@ ENV_TOOL := PYTHON=$(PYTHON) requirements/env.sh
 # and then every process (each notebook kernel, stage, server) compiles mlflow & co again.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install seldon-runtime lock tools run test lint lab bench diagrams clean hub agent-images
+.PHONY: install seldon-runtime ibm-runtime lock tools run test lint lab bench diagrams clean hub agent-images
 
 # uv (installed from PyPI once per user, see requirements/env.sh) makes .venv hold exactly the lock; pip if uv fails.
 $(STAMP): $(LOCK) pyproject.toml
@@ -25,7 +25,11 @@ $(STAMP): $(LOCK) pyproject.toml
 seldon-runtime: $(STAMP)
 	@$(BIN)/python -m mlops_helpers.seldon_kind.runtime
 
-install: $(STAMP) seldon-runtime
+# The ibm backend trains its model with the scikit-learn IBM's runtime serves (older than the lock's).
+ibm-runtime: $(STAMP)
+	@$(BIN)/python -m mlops_helpers.watson_openscale.ibm_runtime
+
+install: $(STAMP) seldon-runtime ibm-runtime
 
 # Re-run after changing a dependency in pyproject.toml or the Seldon runtime's requirements:
 # writes requirements/*.lock.txt and environment.yml's pip list.
