@@ -62,7 +62,11 @@ class Session:
 
     def where(self) -> str:
         """Where the scenario's state lives and what an earlier session left there."""
-        done = [s for s, p in read_progress(self.ctx.run_dir).items() if p["status"] == "done"]
+        done = [
+            stage
+            for stage, record in read_progress(self.ctx.run_dir).items()
+            if record["status"] == "done" and stage != self.pipeline.cleanup_stage
+        ]
         text = (
             f"state of this scenario: {self.ctx.run_dir} (kept between kernels; "
             f"reset() stops what runs and starts over)"
@@ -95,11 +99,9 @@ class Session:
     def refused(self, stage: str, context: StageContext | None = None, **knobs: Any) -> str | None:
         """Run a gate we expect to say no and show its reason (None: it said yes this time,
         say because the stage before it has run since). Safe to run twice, in any order."""
-        from mlops_helpers.errors import GateFailed
-
         try:  # not self.run: a refusal shown on purpose tears nothing down, headless neither
             self.pipeline.run_stage(stage, context or self.context(**knobs))
-        except GateFailed as exc:
+        except WorkshopError as exc:  # a gate, or a service refusing a request
             line = notebook_line(exc, _SECRETS)
             print(line)
             return line
