@@ -96,6 +96,16 @@ class Session:
                 self._stop_leftovers()
             raise
 
+    def result(self, stage: str) -> Any:
+        """What ``stage`` returned when it last ran (kept in the run's state, so a cell can
+        use it without the cell that ran the stage, after a restart too)."""
+        from mlops_helpers.errors import StageError
+
+        results = self.ctx.state.get("results") or {}
+        if stage not in results:
+            raise StageError(f"{stage} has not run in {self.ctx.run_dir} yet: run {stage} first")
+        return results[stage]
+
     def refused(self, stage: str, context: StageContext | None = None, **knobs: Any) -> str | None:
         """Run a gate we expect to say no and show its reason (None: it said yes this time,
         say because the stage before it has run since). Safe to run twice, in any order."""
