@@ -106,6 +106,15 @@ class Session:
             raise StageError(f"{stage} has not run in {self.ctx.run_dir} yet: run {stage} first")
         return results[stage]
 
+    def need(self, key: str, stage: str) -> Any:
+        """A value of the run's state that ``stage`` writes, or a one-line error naming it."""
+        from mlops_helpers.errors import StageError
+
+        value = self.ctx.state.get(key)
+        if value is None:
+            raise StageError(f"no {key.replace('_', ' ')} in {self.ctx.run_dir}: run {stage} first")
+        return value
+
     def refused(self, stage: str, context: StageContext | None = None, **knobs: Any) -> str | None:
         """Run a gate we expect to say no and show its reason (None: it said yes this time,
         say because the stage before it has run since). Safe to run twice, in any order."""
