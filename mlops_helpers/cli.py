@@ -257,5 +257,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2 if isinstance(exc, KeyError) else 1
         return 1
 
+
 if __name__ == "__main__":
     sys.exit(main())

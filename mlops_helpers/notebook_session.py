@@ -142,8 +142,8 @@ class Session:
 
 
 # -- showing a failure in the notebook --------------------------------------------------------
-_PENDING: list[str] = []
-_SECRETS: list[Any] = []  # every session's secrets, masked in what a failure shows  # tracebacks to show (collapsed) once the failing cell has ended
+_PENDING: list[str] = []  # tracebacks to show (collapsed) once the failing cell has ended
+_SECRETS: list[Any] = []  # every session's secrets, masked in what a failure shows
 
 
 def _ours(value: BaseException) -> bool:

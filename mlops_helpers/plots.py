@@ -198,7 +198,9 @@ def draw_pipeline(pipeline: Pipeline, path: Path | None = None) -> Path:
         label = stage.name + ("\n(gate)" if stage.gate else "")
         if stage.environment:
             label += f"\n[{stage.environment}]"
-        ax.text(x + 0.9, y, label, ha="center", va="center", fontsize=11 if len(stage.name) < 17 else 10)
+        ax.text(
+            x + 0.9, y, label, ha="center", va="center", fontsize=11 if len(stage.name) < 17 else 10
+        )
         centres.append((x, y))
     for (x0, y0), (x1, y1) in zip(centres, centres[1:], strict=False):
         if y0 == y1:

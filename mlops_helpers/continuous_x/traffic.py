@@ -68,7 +68,9 @@ def drive(
     return sum(counts, Counter())
 
 
-def drive_until_judged(url: str, min_requests: int, limit: int = 5000, batch: int = 100) -> Counter[str]:
+def drive_until_judged(
+    url: str, min_requests: int, limit: int = 5000, batch: int = 100
+) -> Counter[str]:
     """Send live traffic in batches until canary and production have each answered
     ``min_requests`` (what the canary gate needs to judge), or ``limit`` requests went out.
     At a 10 % share that is about ten times ``min_requests``, more or less by chance, so a

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops_helpers.continuous_x.stages import PIPELINE, await_run, serving
 from mlops_helpers.continuous_x.canary import GATE_DEFAULTS
+from mlops_helpers.continuous_x.stages import PIPELINE, await_run, serving
 from mlops_helpers.continuous_x.traffic import drive, drive_until_judged
 from mlops_helpers.errors import GateFailed, StageError, WaitTimeout
 from mlops_helpers.pipeline import StageContext

@@ -118,7 +118,8 @@ def attacked(module_root: Path) -> Iterator[GatesUnderAttack]:
         retrained = context(max_depth=2)
         PIPELINE.run(retrained, ["train", "train_status"])
         seen.digests = (first, retrained.state.get("model_digest"))
-        seen.retrained_cli_deploy_prod = cli("deploy_prod", "-p", "max_depth", "2")  # its own process, as in Jenkins
+        # its own process, as in Jenkins (with the settings the model was trained with)
+        seen.retrained_cli_deploy_prod = cli("deploy_prod", "-p", "max_depth", "2")
         seen.retrained_smoke_test = _refusal("smoke_test", retrained)
         seen.retrained_deploy_prod = _refusal("deploy_prod", retrained)
         # a recorded pass cannot be pointed at another digest either

@@ -136,3 +136,42 @@ def test_cells_out_of_order_twice_and_after_a_restart(
         _check(start, expected.get(start, "ok"), outputs)
     folder = tmp_path / "runs" / f"{scenario}-poke"
     assert not folder.exists() or not any(folder.iterdir()), "reset() left state behind"
+
+
+STOPPABLE = '''\
+from pathlib import Path
+
+from mlops_helpers.backends import BackendRegistry
+from mlops_helpers.notebook_session import Session
+from mlops_helpers.pipeline import Pipeline, Stage
+
+
+def wait(ctx):
+    """A stage Stop interrupts the first time (IPython raises KeyboardInterrupt on Stop)."""
+    marker = Path(ctx.run_dir) / "stopped-once"
+    if not marker.exists():
+        marker.write_text("")
+        raise KeyboardInterrupt
+    return {"waited": True}
+
+
+session = Session(Pipeline("stoppable", [Stage("wait", wait, "wait")], BackendRegistry("x")))
+'''
+
+
+def test_stop_shows_interrupted_and_the_next_cell_can_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_RUN_ROOT", str(tmp_path / "runs"))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in (STOPPABLE, 'session.run("wait")')]
+    nb.cells.append(nbformat.v4.new_code_cell('print(session.run("wait"))'))
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    NotebookClient(nb, kernel_name="python3", allow_errors=True, config=kernel_config()).execute()
+    stopped = [o for o in nb.cells[1].outputs if o.output_type == "error"]
+    assert len(stopped) == 1 and stopped[0].traceback == [
+        "error: interrupted: wait stopped before it finished; run it again when you are ready"
+    ], stopped
+    assert [o.text for o in nb.cells[2].outputs if o.output_type == "stream"][-1].endswith(
+        "{'waited': True}\n"
+    ), nb.cells[2].outputs
