@@ -17,6 +17,7 @@ down at once, as before.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import html
 import os
 import traceback
@@ -88,10 +89,8 @@ class Session:
         try:
             return self.pipeline.run_stage(stage, ctx)
         except BaseException as exc:
-            try:
+            with contextlib.suppress(AttributeError):  # a few built-in types take none
                 setattr(exc, _STAGE_MARK, stage)
-            except AttributeError:
-                pass
             if headless() and self.pipeline.cleanup_stage:  # nobody is here to look
                 self._stop_leftovers()
             raise
