@@ -179,10 +179,11 @@ class Pipeline:
 
         names = self.stage_names()
         final = "teardown" if "teardown" in names else self.cleanup_stage
-        if final and ctx.run_dir.exists():
+        run_dir = ctx.run_dir  # read once: reading it makes the folder
+        if final:
             self.run_stage(final, ctx)
-        shutil.rmtree(ctx.run_dir, ignore_errors=True)
-        return f"{self.scenario}: stopped everything and removed {ctx.run_dir}; start again"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return f"{self.scenario}: stopped everything and removed {run_dir}; start again"
 
     def run(self, ctx: StageContext, stages: list[str] | None = None) -> dict[str, Any]:
         """Run stages in order; on any failure the cleanup stage runs, then the error rises."""
