@@ -67,9 +67,13 @@ lint: install tools
 # JupyterLab at the project root, so scenarios/, build/ and runs/ are one click away, with the
 # notebooks folder in front. Jupyter refuses to run as root unless told; in a container (where
 # root is usual) this says so and passes --allow-root. More options: make lab LAB_ARGS=...
+# The news pop-up ("get notified about official Jupyter news?") is JupyterLab's announcements
+# plugin: disabled in .venv's page_config (labextension disable), and no update check either.
 lab: install
 	@if [ "$$(id -u)" = 0 ]; then echo "make lab: running as root (a container?), so JupyterLab starts with --allow-root"; fi
+	@$(BIN)/jupyter labextension disable --level=sys_prefix "@jupyterlab/apputils-extension:announcements" >/dev/null 2>&1
 	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks \
+		--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
 		$$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 bench: install
