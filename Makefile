@@ -13,7 +13,7 @@ ENV_TOOL := PYTHON=$(PYTHON) requirements/env.sh
 # and then every process (each notebook kernel, stage, server) compiles mlflow & co again.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install seldon-runtime lock tools run test lint lab bench diagrams clean hub
+.PHONY: install seldon-runtime ibm-runtime lock tools run test lint lab bench diagrams clean hub agent-images
 
 # uv (installed from PyPI once per user, see requirements/env.sh) makes .venv hold exactly the lock; pip if uv fails.
 $(STAMP): $(LOCK) pyproject.toml
@@ -25,7 +25,11 @@ $(STAMP): $(LOCK) pyproject.toml
 seldon-runtime: $(STAMP)
 	@$(BIN)/python -m mlops_helpers.seldon_kind.runtime
 
-install: $(STAMP) seldon-runtime
+# The ibm backend trains its model with the scikit-learn IBM's runtime serves (older than the lock's).
+ibm-runtime: $(STAMP)
+	@$(BIN)/python -m mlops_helpers.watson_openscale.ibm_runtime
+
+install: $(STAMP) seldon-runtime ibm-runtime
 
 # Re-run after changing a dependency in pyproject.toml or the Seldon runtime's requirements:
 # writes requirements/*.lock.txt and environment.yml's pip list.
@@ -63,9 +67,13 @@ lint: install tools
 # JupyterLab at the project root, so scenarios/, build/ and runs/ are one click away, with the
 # notebooks folder in front. Jupyter refuses to run as root unless told; in a container (where
 # root is usual) this says so and passes --allow-root. More options: make lab LAB_ARGS=...
+# The news pop-up ("get notified about official Jupyter news?") is JupyterLab's announcements
+# plugin: disabled in .venv's page_config (labextension disable), and no update check either.
 lab: install
 	@if [ "$$(id -u)" = 0 ]; then echo "make lab: running as root (a container?), so JupyterLab starts with --allow-root"; fi
+	@$(BIN)/jupyter labextension disable --level=sys_prefix "@jupyterlab/apputils-extension:announcements" >/dev/null 2>&1
 	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks \
+		--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
 		$$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 bench: install
@@ -76,6 +84,13 @@ diagrams: install
 
 clean:
 	rm -rf build runs .pytest_cache
+
+# The Jenkins agent images the Jenkinsfiles name, built from this checkout and the lock files
+# (needs docker; run it where the Jenkins agents pull from). The Jenkins-shaped tests read this
+# recipe (`make -n`): an agent image not built here is an error there.
+agent-images:
+	docker build -t mlops-workshop-ci:latest -f scenarios/seldon_kind/Dockerfile .
+	docker build -t mlops-workshop-dvc-cml:latest -f scenarios/dvc_cml/Dockerfile .
 
 # The workshop room: JupyterHub for every attendee at a printed URL; Ctrl-C ends it.
 # HUB_IP=0.0.0.0 serves this machine's network; HUB_PORT picks the port; the workshop code

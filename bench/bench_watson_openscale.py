@@ -115,19 +115,14 @@ def fuzz(ctx: Any) -> dict[str, Any]:
 
 
 def ibm_double_run() -> dict[str, Any]:
-    """Every stage against the IBM Cloud double (HTTPS on loopback), one process."""
-    import sklearn
-
+    """Every stage against the IBM Cloud double (HTTPS on loopback, IBM's published runtimes;
+    the model trained in .venvs/ibm-runtime), one process."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.doubles.ibm_cloud import PUBLISHED_RUNTIMES, running_double
+    from tests.doubles.ibm_cloud import running_double
 
-    runtimes = [
-        *PUBLISHED_RUNTIMES,
-        ("runtime-double-py3.11", "3.11", sklearn.__version__, "supported"),
-    ]
     with (
         tempfile.TemporaryDirectory(prefix="bench-wos-ibm-") as tmp,
-        running_double(Path(tmp) / "double", runtimes=runtimes) as double,
+        running_double(Path(tmp) / "double") as double,
     ):
         saved = dict(os.environ)
         os.environ.update({**double.environ(), "REQUESTS_CA_BUNDLE": str(double.ca_bundle)})

@@ -104,9 +104,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="an instructor's sign-in name (repeatable; default: instructor)",
     )
+    hub.add_argument(
+        "--mem-limit", default="2G", help="memory per attendee, enforced (default: 2G)"
+    )
+    hub.add_argument(
+        "--cpu-limit", type=float, default=1.0, help="CPU cores per attendee (default: 1)"
+    )
+    hub.add_argument(
+        "--shared-user",
+        action="store_true",
+        help="not root: let every attendee in as this user (NOT kept apart; said at start)",
+    )
     for scenario in SCENARIOS:
         sp = sub.add_parser(scenario, help=f"run one stage of {scenario} ('stages' lists them)")
-        sp.add_argument("stage", help="a stage name, or 'stages' to list them")
+        sp.add_argument(
+            "stage", help="a stage name, 'stages' to list them, or 'reset' to start over"
+        )
         _add_common(sp)
     return parser
 
@@ -185,6 +198,9 @@ def cmd_hub(args: argparse.Namespace) -> int:
         args.instructor or ["instructor"],
         os.environ.get("MLOPS_WORKSHOP_CODE") or None,
         ip=args.ip,
+        shared_user=args.shared_user,
+        mem_limit=args.mem_limit,
+        cpu_limit=args.cpu_limit,
     )
     return 0
 
@@ -196,25 +212,36 @@ def cmd_stage(args: argparse.Namespace) -> int:
     if args.stage == "stages":
         print("\n".join(pipeline.stage_names()))
         return 0
-    pipeline.stage(args.stage)  # unknown stage: clear error before any work
+    if args.stage != "reset":  # reset is no stage: it stops what runs and forgets the state
+        pipeline.stage(args.stage)  # unknown stage: clear error before any work
     params = pipeline.validate_params(_params(args.param))  # unknown name, bad type or range
     if args.backend:
         params["backend"] = args.backend
     settings = pipeline.settings(**params)
     settings.check(pipeline.known_settings())  # also what comes from the environment or .env
     ctx = pipeline.context(settings)
+    if args.stage == "reset":
+        print(pipeline.reset(ctx))
+        return 0
     result = pipeline.run_stage(args.stage, ctx)
     if result:
         print(json.dumps(result, indent=2, default=str))
     return 0
 
 
-def _one_line(exc: BaseException, args: argparse.Namespace) -> str:
-    """The error's message on one line, every known secret masked."""
-    from mlops_helpers.config import Settings, mask_text
+_DEBUG_HINT = " (run again with --debug for the traceback)"
 
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[0] + (" " + "; ".join(lines[1:]) if lines[1:] else "") if lines else ""
+
+def _one_line(exc: BaseException, args: argparse.Namespace) -> str:
+    """The error's one line (``error_line``) with its next step in command-line words, every
+    known secret masked."""
+    from mlops_helpers.config import Settings, mask_text
+    from mlops_helpers.errors import error_line
+
+    text = error_line(exc)
+    step = getattr(exc, "next_step", None)
+    if step is not None and args.command in SCENARIOS:
+        text = f"{text.rstrip('.')}. {step.for_cli(args.command)}"
     try:
         secrets = Settings.load("cli", params=_params(getattr(args, "param", None))).secrets()
     except Exception:  # masking must never hide the error itself
@@ -248,14 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        if isinstance(exc, GateFailed):
-            print(f"gate failed: {_one_line(exc, args)}", file=sys.stderr)
-            return 1
-        if isinstance(exc, WorkshopError):
-            print(f"error: {_one_line(exc, args)}", file=sys.stderr)
+        hint = "" if debug or isinstance(exc, WorkshopError) else _DEBUG_HINT
+        print(f"{_one_line(exc, args)}{hint}", file=sys.stderr)
+        if isinstance(exc, WorkshopError) and not isinstance(exc, GateFailed):
             return 2 if isinstance(exc, KeyError) else 1
-        hint = "" if debug else " (run again with --debug for the traceback)"
-        print(f"error: {type(exc).__name__}: {_one_line(exc, args)}{hint}", file=sys.stderr)
         return 1
 
 

@@ -220,8 +220,8 @@ SETTING_SPECS: dict[str, SettingSpec] = {
     "canary_weight": _FRACTION,
     "canary_max_error_increase": _FRACTION,
     "canary_min_requests": _COUNT,
-    "canary_max_p95_ratio": SettingSpec(float, 1.0),
-    "canary_p95_slack_ms": SettingSpec(float, 0.0),
+    "canary_max_p50_ratio": SettingSpec(float, 1.0),
+    "canary_p50_slack_ms": SettingSpec(float, 0.0),
     # bounded waits
     "train_timeout": _SECONDS,
     "max_runtime": _SECONDS,

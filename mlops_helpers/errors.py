@@ -6,9 +6,38 @@ can tell "the pipeline said no, and why" from a bug.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """What to run next after an error: a stage and its settings. Each front end says it in
+    its own words (``-p`` on the command line, keyword arguments in a notebook)."""
+
+    why: str  # "roll the canary back"
+    stage: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def for_cli(self, scenario: str) -> str:
+        options = "".join(f" -p {key} {value}" for key, value in self.params.items())
+        return f"{self.why}: mlops-workshop {scenario} {self.stage}{options}"
+
+    def for_notebook(self) -> str:
+        options = "".join(f", {key}={value!r}" for key, value in self.params.items())
+        return f'{self.why}: run("{self.stage}"{options})'
+
 
 class WorkshopError(Exception):
-    """Base class of every error the workshop raises on purpose."""
+    """Base class of every error the workshop raises on purpose; ``next_step`` (optional)
+    says what to run next, which each front end adds in its own syntax."""
+
+    next_step: NextStep | None = None
+
+    def __init__(self, *args: Any, next_step: NextStep | None = None) -> None:
+        super().__init__(*args)
+        if next_step is not None:
+            self.next_step = next_step
 
 
 class ConfigError(WorkshopError):
@@ -76,3 +105,17 @@ class CleanupError(WorkshopError):
 
 class BackendUnavailable(WorkshopError):
     """A backend cannot run on this machine (no credentials, no docker, no kind)."""
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line every front end shows for a failure: ``gate failed: ...`` for a gate,
+    ``error: ...`` for anything else (with the type's name when it is not ours)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "error: interrupted"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] + (" " + "; ".join(lines[1:]) if lines[1:] else "") if lines else ""
+    if isinstance(exc, GateFailed):
+        return f"gate failed: {text}"
+    if isinstance(exc, WorkshopError):
+        return f"error: {text}"
+    return f"error: {type(exc).__name__}: {text}"

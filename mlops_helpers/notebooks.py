@@ -19,6 +19,7 @@ from typing import Any
 from mlops_helpers import SCENARIOS, paths
 from mlops_helpers.config import check_setting, is_secret_key
 from mlops_helpers.errors import ConfigError, UnknownNameError, WorkshopError
+from mlops_helpers.notebook_session import HEADLESS_ENV
 
 NOTEBOOK_NAMES: tuple[str, ...] = ("preflight", *SCENARIOS)
 
@@ -185,6 +186,7 @@ def run_notebook(
     output = out_dir / source.name
     start = time.monotonic()
     error = failing = None
+    environment[HEADLESS_ENV] = "1"  # a failing stage tears down at once: nobody is looking
     try:
         with _environment(environment):
             papermill.execute_notebook(

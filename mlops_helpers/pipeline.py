@@ -24,6 +24,7 @@ from mlops_helpers.config import (
 )
 from mlops_helpers.errors import UnknownNameError
 from mlops_helpers.progress import stage_progress
+from mlops_helpers.provenance import record_provenance, refuse_stale_inputs
 from mlops_helpers.resources import ResourceTracker
 
 
@@ -98,6 +99,11 @@ class Stage:
     description: str
     gate: bool = False  # a gate stops the pipeline when it fails
     environment: str | None = None  # 'test', 'staging', 'production', ...
+    # what its result is made from (see provenance.py): the settings it reads, the earlier
+    # stages whose results it uses, and any other input (a code digest) it computes
+    inputs: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+    fingerprint: Callable[[StageContext], Mapping[str, Any]] | None = None
 
 
 @dataclass
@@ -159,11 +165,26 @@ class Pipeline:
         ctx.say(f"[{self.scenario}] stage {name}: {stage.description}")
         first = name == self.stage_names()[0]  # the first stage starts a new run
         with stage_progress(ctx.run_dir, name, ctx.settings.secrets(), new_run=first):
+            refuse_stale_inputs(self, name, ctx)
             result = dict(stage.run(ctx) or {})
         results = ctx.state.get("results", {})
         results[name] = result
         ctx.state.update(results=results)
+        record_provenance(self, name, ctx, result)
         return result
+
+    def reset(self, ctx: StageContext) -> str:
+        """Start the scenario over: run its teardown (``teardown`` where the scenario has
+        one, else its cleanup stage), then remove the run directory and all it holds."""
+        import shutil
+
+        names = self.stage_names()
+        final = "teardown" if "teardown" in names else self.cleanup_stage
+        run_dir = ctx.run_dir  # read once: reading it makes the folder
+        if final:
+            self.run_stage(final, ctx)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return f"{self.scenario}: stopped everything and removed {run_dir}; start again"
 
     def run(self, ctx: StageContext, stages: list[str] | None = None) -> dict[str, Any]:
         """Run stages in order; on any failure the cleanup stage runs, then the error rises."""

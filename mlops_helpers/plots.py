@@ -56,26 +56,63 @@ def plot_confusion_matrix(
     for actual, guess in zip(truth, predicted, strict=True):
         matrix[index[actual], index[guess]] += 1
     names = list(labels) if labels is not None and len(labels) == len(classes) else classes
-    fig, ax = _axes(ax, (1.2 + 0.5 * len(classes), 1 + 0.5 * len(classes)))
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(len(classes)), [str(n) for n in names], rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)), [str(n) for n in names])
+    return plot_counts(matrix.tolist(), [str(n) for n in names], title=title, ax=ax)
+
+
+def plot_counts(
+    matrix: Sequence[Sequence[int]],
+    names: Sequence[str],
+    *,
+    title: str = "Confusion matrix",
+    ax: Axes | None = None,
+) -> Figure:
+    """A confusion matrix already counted: rows true, columns predicted. Light cells carry
+    dark numbers and dark cells white ones, so every count reads."""
+    import numpy as np
+
+    counts = np.asarray(matrix, dtype=int)
+    size = len(names)
+    fig, ax = _axes(ax, (1.6 + 0.6 * size, 1.2 + 0.6 * size))
+    ax.imshow(counts, cmap="Blues", vmin=0)
+    ax.set_xticks(range(size), list(names), rotation=45, ha="right")
+    ax.set_yticks(range(size), list(names))
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    limit = matrix.max() / 2 if matrix.size else 0
-    for (i, j), count in np.ndenumerate(matrix):
-        ax.text(
-            j,
-            i,
-            str(count),
-            ha="center",
-            va="center",
-            color="white" if count > limit else "black",
-            fontsize=8,
-        )
+    limit = counts.max() / 2 if counts.size else 0
+    for (i, j), count in np.ndenumerate(counts):
+        colour = "white" if count > limit else "#1a1a1a"
+        ax.text(j, i, str(count), ha="center", va="center", color=colour, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def show(figure: Figure | Path, alt: str) -> None:
+    """Show a figure (or a PNG file) in the notebook with ``alt`` as its text alternative:
+    an ``<img alt=...>``, the PNG (its metadata carries the alt text too) and the text alone
+    where no image can be shown."""
+    import base64
+    import html
+    import io
+
+    from IPython.display import display
+
+    if isinstance(figure, Path):
+        data = figure.read_bytes()
+    else:
+        import matplotlib.pyplot as plt
+
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        plt.close(figure)  # shown once, here, not again by the inline backend
+        data = buffer.getvalue()
+    encoded = base64.b64encode(data).decode()
+    bundle = {
+        "text/html": f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}"/>',
+        "image/png": encoded,
+        "text/plain": f"[image] {alt}",
+    }
+    display(bundle, metadata={"image/png": {"alt": alt}}, raw=True)
 
 
 def plot_metric_comparison(
@@ -112,7 +149,9 @@ def plot_metric_comparison(
             )
     ax.set_xticks(x, names)
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.margins(y=0.2)  # room above the tallest bar for its label
+    # beside the bars, never over one
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     return fig
 
@@ -132,7 +171,9 @@ def draw_pipeline(pipeline: Pipeline, path: Path | None = None) -> Path:
     stages = pipeline.stages
     target = path or paths.images_dir() / f"{pipeline.scenario}_pipeline.png"
     target.parent.mkdir(parents=True, exist_ok=True)
-    per_row = 5
+    # four boxes a row at 90 dpi: about 900 px wide, the width of a notebook's output at
+    # 1366x768, so it shows at full size and its 11 pt labels read at about 14 px
+    per_row = 4
     rows = (len(stages) + per_row - 1) // per_row
     fig, ax = plt.subplots(figsize=(2.4 * min(len(stages), per_row) + 0.4, 1.5 * rows + 0.7))
     ax.set_xlim(-0.2, 2.4 * min(len(stages), per_row))
@@ -157,7 +198,9 @@ def draw_pipeline(pipeline: Pipeline, path: Path | None = None) -> Path:
         label = stage.name + ("\n(gate)" if stage.gate else "")
         if stage.environment:
             label += f"\n[{stage.environment}]"
-        ax.text(x + 0.9, y, label, ha="center", va="center", fontsize=8)
+        ax.text(
+            x + 0.9, y, label, ha="center", va="center", fontsize=11 if len(stage.name) < 17 else 10
+        )
         centres.append((x, y))
     for (x0, y0), (x1, y1) in zip(centres, centres[1:], strict=False):
         if y0 == y1:
@@ -178,9 +221,9 @@ def draw_pipeline(pipeline: Pipeline, path: Path | None = None) -> Path:
                 (x1 + 0.9, gap),
                 arrowprops={"arrowstyle": "->", "color": "#333333"},
             )
-    ax.set_title(f"{pipeline.scenario} pipeline", fontsize=10, loc="left")
+    ax.set_title(f"{pipeline.scenario} pipeline", fontsize=12, loc="left")
     fig.tight_layout()
     # no version stamp in the file, so the committed PNG compares equal to a fresh drawing
-    fig.savefig(target, dpi=110, metadata={"Software": None})
+    fig.savefig(target, dpi=90, metadata={"Software": None})
     plt.close(fig)
     return target

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Locked environments: uv where it can be had (fast), pip otherwise (always there).
 #
-#   requirements/env.sh lock                      # both lock files, from pyproject.toml and
-#                                                 # scenarios/seldon_kind/runtime-requirements.txt
+#   requirements/env.sh lock                      # the lock files, from pyproject.toml and
+#                                                 # the Seldon and IBM runtime-requirements.txt
 #   requirements/env.sh sync VENV LOCK [--editable]  # VENV holds exactly LOCK (+ this project)
 #
 # `make lock` and `make install` call it; so does mlops_helpers.seldon_kind.runtime.
@@ -20,6 +20,11 @@ UV=$UV_HOME/bin/uv
 PROJECT_LOCK=requirements/project.lock.txt
 SELDON_REQUIREMENTS=scenarios/seldon_kind/runtime-requirements.txt
 SELDON_LOCK=requirements/seldon-runtime.lock.txt
+# the watson_openscale agent image: Python 3.12 and the scikit-learn of IBM's runtime
+WATSON_PINS=scenarios/watson_openscale/image-pins.txt
+WATSON_LOCK=requirements/watson-image.lock.txt
+IBM_REQUIREMENTS=scenarios/watson_openscale/runtime-requirements.txt
+IBM_LOCK=requirements/ibm-runtime.lock.txt
 
 # uv installed from PyPI into $UV_HOME; prints nothing when that fails (then pip is used).
 # Built in a private folder and renamed into place, so two installs at once cannot mix.
@@ -79,6 +84,10 @@ lock() {
                 --no-emit-package rfc3987-syntax --custom-compile-command "make lock")
   "$uv" pip compile pyproject.toml --all-extras "${common[@]}" -o "$PROJECT_LOCK"
   "$uv" pip compile "$SELDON_REQUIREMENTS" "${common[@]}" -o "$SELDON_LOCK"
+  "$uv" pip compile pyproject.toml "$WATSON_PINS" --extra ibm --extra mlflow \
+      --python-version 3.12 --python-platform linux --generate-hashes --quiet \
+      --no-emit-package rfc3987-syntax --custom-compile-command "make lock" -o "$WATSON_LOCK"
+  "$uv" pip compile "$IBM_REQUIREMENTS" "${common[@]}" -o "$IBM_LOCK"
   "$UV_HOME/bin/python" requirements/environment.py
   echo "wrote $PROJECT_LOCK ($(grep -c '==' "$PROJECT_LOCK") pins)," \
        "$SELDON_LOCK ($(grep -c '==' "$SELDON_LOCK") pins) and environment.yml's pip list"

@@ -39,9 +39,29 @@ class Parameter:
 
 
 @dataclass
+class AgentDef:
+    """Where steps run: ``any``/``label`` (a plain agent), ``docker`` or ``kubernetes``
+    (``images``: what those pull), ``dockerfile`` (``dockerfile``: the file in the checkout
+    Jenkins builds); ``none`` holds no agent (no workspace: ``sh`` cannot run there)."""
+
+    kind: str
+    line: int
+    images: list[str] = field(default_factory=list)
+    dockerfile: str | None = None
+    pod_file: str | None = None  # kubernetes { yamlFile 'x' }: the pod, read from the checkout
+
+    def describe(self) -> str | None:
+        if self.kind == "none":
+            return None
+        detail = self.dockerfile or self.pod_file or ", ".join(self.images)
+        return f"{self.kind}:{detail}" if detail else self.kind
+
+
+@dataclass
 class StageDef:
     name: str
     line: int
+    agent: AgentDef | None = None
     when: list[Call] = field(default_factory=list)
     environment: list[tuple[str, Node]] = field(default_factory=list)
     timeout: float | None = None
@@ -57,6 +77,17 @@ class PipelineDef:
     timeout: float | None
     stages: list[StageDef]
     post: dict[str, Block]
+    agent: AgentDef | None = None
+
+    def agents(self) -> list[AgentDef]:
+        """Every agent directive, the pipeline's and each (nested) stage's."""
+        found = [self.agent] if self.agent else []
+        pending = list(self.stages)
+        while pending:
+            stage = pending.pop(0)
+            found += [stage.agent] if stage.agent else []
+            pending += stage.stages
+        return found
 
 
 POST_ORDER = ["always", "aborted", "failure", "success", "unstable", "unsuccessful", "cleanup"]
@@ -92,6 +123,8 @@ STEPS = {
     "readFile",
     "fileExists",
     "deleteDir",
+    "stash",
+    "unstash",
 }
 _BINDINGS = {"usernamePassword", "string", "file"}
 _GROOVY_ONLY = {"def", "if"}  # statements that need a script block
@@ -234,15 +267,81 @@ def _check_steps(block: Block, in_script: bool) -> None:
             _check_steps(node.closure.body, in_script or node.name == "script")
 
 
+def _agent_options(call: Call) -> dict[str, Any]:
+    """``docker { image 'x' }`` / ``dockerfile { filename 'x' }``: option -> constant."""
+    if call.closure is None:
+        return {"": _literal(call.args[0])} if call.args else {}
+    options: dict[str, Any] = {}
+    for option in _calls(call.closure.body, call.name):
+        if len(option.args) != 1:
+            raise _fail(option, f"{call.name} option '{option.name}' takes one value")
+        options[option.name] = _literal(option.args[0])
+    return options
+
+
+def pod_images(yaml_text: str, node: Node) -> list[str]:
+    """The images of a kubernetes agent's pod (``spec.containers[].image``)."""
+    import yaml
+
+    try:
+        pod = yaml.safe_load(yaml_text) or {}
+        containers = pod["spec"]["containers"]
+        return [str(c["image"]) for c in containers]
+    except (yaml.YAMLError, KeyError, TypeError) as exc:
+        raise _fail(
+            node, f"the kubernetes agent's pod yaml has no spec.containers[].image: {exc}"
+        ) from None
+
+
+def _agent(call: Call) -> AgentDef:
+    if call.closure is None:
+        if (
+            len(call.args) == 1
+            and isinstance(call.args[0], Name)
+            and call.args[0].name
+            in {
+                "any",
+                "none",
+            }
+        ):
+            return AgentDef(call.args[0].name, call.line)
+        raise _fail(call, "agent is any, none or { label/docker/dockerfile/kubernetes ... }")
+    [kind] = _calls(call.closure.body, "agent") or [None]
+    if kind is None:
+        raise _fail(call, "agent { } is empty")
+    options = _agent_options(kind)
+    if kind.name == "label":
+        return AgentDef("label", call.line)
+    if kind.name == "docker":
+        image = options.get("image", options.get(""))
+        if not image:
+            raise _fail(kind, "docker agents need an image")
+        return AgentDef("docker", call.line, images=[str(image)])
+    if kind.name == "dockerfile":
+        if options.get("") is False:
+            raise _fail(kind, "dockerfile false is no agent")
+        name = str(options.get("filename", "Dockerfile"))
+        folder = str(options.get("dir", "."))
+        path = name if folder == "." else f"{folder.rstrip('/')}/{name}"
+        return AgentDef("dockerfile", call.line, dockerfile=path)
+    if kind.name == "kubernetes":
+        if "yamlFile" in options:
+            return AgentDef("kubernetes", call.line, pod_file=str(options["yamlFile"]))
+        if "yaml" not in options:
+            raise _fail(kind, "kubernetes agents need a pod: yaml '...' or yamlFile 'path'")
+        return AgentDef("kubernetes", call.line, images=pod_images(str(options["yaml"]), kind))
+    raise _fail(kind, f"agent type '{kind.name}' is not supported by the runner")
+
+
 def _stage(call: Call) -> StageDef:
     if call.name != "stage" or len(call.args) != 1:
         raise _fail(call, "expected stage('name') { ... }")
     stage = StageDef(str(_literal(call.args[0])), call.line)
     for directive in _calls(_body(call), f"stage '{stage.name}'"):
-        body = _body(directive) if directive.name != "agent" else None
         if directive.name == "agent":
-            continue  # where it runs does not change what it runs
-        assert body is not None
+            stage.agent = _agent(directive)
+            continue
+        body = _body(directive)
         if directive.name == "when":
             stage.when = _calls(body, "when")
             _check_when(stage.when)
@@ -282,8 +381,11 @@ def load_jenkinsfile(source: str | Path) -> PipelineDef:
         if directive.name in seen:
             raise _fail(directive, f"'{directive.name}' appears twice")
         seen.add(directive.name)
-        if directive.name in {"agent", "triggers"}:
-            continue  # where and when it runs does not change what it runs
+        if directive.name == "agent":
+            pipeline.agent = _agent(directive)
+            continue
+        if directive.name == "triggers":
+            continue  # when it runs does not change what it runs
         body = _body(directive)
         if directive.name == "parameters":
             pipeline.parameters = _parameters(body)

@@ -31,9 +31,17 @@ What is Jenkins-shaped here:
   a git identity) plus ``agent_env``; nothing else leaks in from the test process. ``PATH``
   starts with the running interpreter's ``bin`` directory, so ``mlops-workshop`` and
   ``python`` are this project's.
-- Every ``sh`` step is its own ``bash -xeo pipefail`` process (Jenkins runs ``sh -xe``; we add
-  pipefail as our files expect bash), started in the workspace (or ``dir``), its output written
+- Every ``sh`` step is its own ``sh -xe`` process, and that ``sh`` is dash, as on a Debian
+  agent (no ``pipefail``: a command failing inside a pipe or a ``$(...)`` that feeds one goes
+  unseen, exactly as on Jenkins), started in the workspace (or ``dir``), its output written
   to a file as Jenkins' durable task does (so a server it starts may outlive the step).
+- A PR build checks out ``refs/pull/<id>/head`` merged with its target, as GitHub Branch
+  Source does (only those two refs are fetched); a PR from a fork sets ``CHANGE_FORK``.
+- Agents: an ``agent`` whose image the repository does not build is an error; a stage with
+  no agent (``agent none`` at the top and on the stage) has no workspace, so ``sh`` fails
+  there; a pipeline-level agent is held through every stage, also while ``input`` waits.
+- Credentials exist only as passed: a fresh Jenkins has none, and a step binding a missing
+  one fails. ``input`` honours ``submitter``.
 - ``withCredentials`` bindings (``usernamePassword``, ``string``, ``file``) exist as variables
   only inside their block; every bound value is masked as ``****`` in recorded output.
 - A failed stage skips the later stages; ``post`` blocks (pipeline and stage level: always,
@@ -70,6 +78,7 @@ import psutil
 
 from mlops_helpers.errors import WaitTimeout
 from mlops_helpers.waiting import wait_until
+from tests.jenkins_agents import AgentImage, agent_images, check_agents
 from tests.jenkins_declarative import JenkinsfileError, PipelineDef, load_jenkinsfile
 from tests.jenkins_steps import (
     MASK,
@@ -184,15 +193,26 @@ def _kill_build_processes(cookie: str) -> list[str]:
 # -- repositories -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Origin:
-    """A bare repository standing in for the hosted one: a target branch and a PR branch."""
+    """A bare repository standing in for the hosted one: a target branch and a PR branch.
+
+    ``fork`` set: the PR branch lives in ``fork_path``, the fork of the repository that
+    the user ``fork`` owns (``CHANGE_FORK``), not in ``path``; its name may even be the
+    target's (``main``)."""
 
     path: Path
     target_branch: str = "main"
     pr_branch: str | None = "feature"
+    fork: str | None = None
+    fork_path: Path | None = None
 
     @property
     def url(self) -> str:
         return str(self.path)
+
+    @property
+    def pr_repository(self) -> Path:
+        """Where the PR branch lives: the fork, or the repository itself."""
+        return self.fork_path if self.fork_path is not None else self.path
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -272,40 +292,102 @@ def make_origin(
     pr_branch: str | None = "feature",
     change_pr: Callable[[Path], None] | None = None,
     ignore: Iterable[str] = _IGNORED_IN_TREES,
+    fork: str | None = None,
 ) -> Origin:
     """A bare repository at ``bare`` whose ``target_branch`` holds ``source`` as a commit of
     it would now (in a git work tree: tracked and untracked-but-not-ignored files, so the
     shared tree's uncommitted edits are in; never virtualenvs, caches, runs or ``.env``) and
     whose ``pr_branch`` adds one commit on top, made by ``change_pr(tree)`` (empty if None).
-    ``pr_branch=None``: a repository with the target branch only."""
+    ``pr_branch=None``: a repository with the target branch only. ``fork``: the PR branch
+    is pushed to a fork owned by that user (``<bare>-<fork>.git``), never to ``bare``."""
     seed = bare.parent / f"{bare.name}.seed"
     _copy_tree(source, seed, tuple(ignore))
     _git(seed, "init", "-q", "-b", target_branch)
     _git(seed, "add", "-A")
     _git(seed, "commit", "-q", "--allow-empty", "-m", "initial import")
+    bare.parent.mkdir(parents=True, exist_ok=True)
+    _git(bare.parent, "init", "-q", "--bare", str(bare))
+    _git(seed, "push", "-q", str(bare), f"refs/heads/{target_branch}")
+    fork_path = None
     if pr_branch:
-        _git(seed, "checkout", "-q", "-b", pr_branch)
+        pr_repository = bare
+        if fork:  # the fork starts as a copy of the repository
+            fork_path = bare.parent / f"{bare.name.removesuffix('.git')}-{fork}.git"
+            _git(bare.parent, "init", "-q", "--bare", str(fork_path))
+            _git(seed, "push", "-q", str(fork_path), f"refs/heads/{target_branch}")
+            pr_repository = fork_path
+        if pr_branch != target_branch:
+            _git(seed, "checkout", "-q", "-b", pr_branch)
         if change_pr is not None:
             change_pr(seed)
         _git(seed, "add", "-A")
         _git(seed, "commit", "-q", "--allow-empty", "-m", f"change on {pr_branch}")
-    bare.parent.mkdir(parents=True, exist_ok=True)
-    _git(bare.parent, "clone", "-q", "--bare", str(seed), str(bare))
+        _git(seed, "push", "-q", "-f", str(pr_repository), f"HEAD:refs/heads/{pr_branch}")
     shutil.rmtree(seed)
-    return Origin(bare, target_branch, pr_branch)
+    return Origin(bare, target_branch, pr_branch, fork, fork_path)
 
 
-def checkout(origin: Origin, workspace: Path, branch: str) -> str:
-    """Clone (or fetch into) ``workspace`` and check out ``branch``'s head on a detached HEAD,
-    as the Git plugin does; untracked files of an earlier build stay. Returns the commit."""
+def _open_pull_request(origin: Origin, change_id: int) -> str:
+    """What GitHub does for every pull request, from a fork or not: ``refs/pull/<id>/head``
+    in the base repository is the PR branch's head. Returns that commit."""
+    if origin.pr_branch is None:
+        raise ValueError("a PR build needs an origin with a pr_branch")
+    ref = f"refs/pull/{change_id}/head"
+    _git(
+        origin.path,
+        "fetch",
+        "-q",
+        str(origin.pr_repository),
+        f"+refs/heads/{origin.pr_branch}:{ref}",
+    )
+    return _git(origin.path, "rev-parse", ref)
+
+
+def _workspace_repo(origin: Origin, workspace: Path) -> None:
     if not (workspace / ".git").is_dir():
         workspace.mkdir(parents=True, exist_ok=True)
         _git(workspace, "init", "-q")
         _git(workspace, "remote", "add", "origin", origin.url)
-    _git(workspace, "fetch", "-q", "--prune", "origin", "+refs/heads/*:refs/remotes/origin/*")
+
+
+def checkout(origin: Origin, workspace: Path, branch: str) -> str:
+    """Clone (or fetch into) ``workspace`` and check out ``branch``'s head on a detached HEAD,
+    as the Git plugin does (only that branch is fetched: GitHub Branch Source's narrow
+    refspec); untracked files of an earlier build stay. Returns the commit."""
+    _workspace_repo(origin, workspace)
+    refspec = f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
+    _git(workspace, "fetch", "-q", "--no-tags", "origin", refspec)
     commit = _git(workspace, "rev-parse", f"refs/remotes/origin/{branch}^{{commit}}")
     _git(workspace, "checkout", "-q", "-f", commit)
     return commit
+
+
+def checkout_pull_request(
+    origin: Origin, workspace: Path, change_id: int, strategy: str = "merge"
+) -> str:
+    """A PR build's checkout, as GitHub Branch Source does it: fetch ``refs/pull/<id>/head``
+    (as ``origin/PR-<id>``) and the target branch, check the PR head out on a detached HEAD,
+    and with the default ``merge`` strategy merge the target into it (Jenkins' own merge
+    commit; none when the PR already contains the target). ``strategy="head"``: the PR head
+    as it is. A fork's PR comes the same way: its branch is never fetched by name."""
+    head = _open_pull_request(origin, change_id)
+    _workspace_repo(origin, workspace)
+    pr_ref, target = f"refs/remotes/origin/PR-{change_id}", origin.target_branch
+    _git(
+        workspace,
+        "fetch",
+        "-q",
+        "--no-tags",
+        "origin",
+        f"+refs/pull/{change_id}/head:{pr_ref}",
+        f"+refs/heads/{target}:refs/remotes/origin/{target}",
+    )
+    _git(workspace, "checkout", "-q", "-f", head)
+    if strategy == "merge":
+        _git(workspace, "merge", "-q", "--no-edit", f"refs/remotes/origin/{target}")
+    elif strategy != "head":
+        raise ValueError(f"strategy {strategy!r} is not one of 'merge', 'head'")
+    return _git(workspace, "rev-parse", "HEAD")
 
 
 # -- the entry point --------------------------------------------------------------------
@@ -360,12 +442,24 @@ def run_jenkinsfile(
     approver: str | None = "admin",
     timeout: float = 900.0,
     kill_leftovers: bool = True,
+    pr_strategy: str = "merge",
+    approver_groups: Iterable[str] = (),
+    images: Mapping[str, AgentImage] | None = None,
 ) -> BuildResult:
     """Check ``origin`` out into ``workspace`` and run its Jenkinsfile as a multibranch job.
 
-    ``change_id`` set: a PR build (``BRANCH_NAME=PR-<id>``) of ``origin.pr_branch`` into
-    ``origin.target_branch``; otherwise a build of ``branch`` (default: the target branch).
-    ``approver``: who answers ``input`` steps (None rejects them: the build is ABORTED).
+    ``change_id`` set: a PR build (``BRANCH_NAME=PR-<id>``) of ``origin.pr_branch`` (in
+    ``origin.fork``'s fork when set: ``CHANGE_FORK``) into ``origin.target_branch``, checked
+    out as ``refs/pull/<id>/head`` merged with the target (``pr_strategy="head"``: unmerged);
+    otherwise a build of ``branch`` (default: the target branch).
+    ``credentials``: only these exist, as on a fresh Jenkins; a step that asks for another
+    one fails ("Could not find credentials entry").
+    ``approver``: who answers ``input`` steps (None rejects them: the build is ABORTED), a
+    member of ``approver_groups``; an input whose ``submitter`` names neither is never
+    answered (ABORTED when its timeout ends).
+    ``images``: the agent images the Jenkins installation has (default: what
+    ``make agent-images`` of the checkout, else of this project, builds); an agent that
+    needs another image, or a ``dockerfile`` not in the checkout, is a ``JenkinsfileError``.
     ``timeout`` bounds the whole build (the pipeline's own ``timeout`` option may be shorter).
     Raises ``JenkinsfileError`` for a file or parameter the runner does not understand.
     """
@@ -374,10 +468,14 @@ def run_jenkinsfile(
         if origin.pr_branch is None:
             raise ValueError("a PR build needs an origin with a pr_branch")
         built, branch_name = origin.pr_branch, f"PR-{change_id}"
+        commit = checkout_pull_request(origin, workspace, change_id, pr_strategy)
     else:
         built = branch_name = branch or origin.target_branch
-    commit = checkout(origin, workspace, built)
+        commit = checkout(origin, workspace, built)
     pipeline = load_jenkinsfile(workspace / script_path)
+    if images is None:
+        images = agent_images(workspace) or agent_images(project_tree())
+    check_agents(pipeline, workspace, dict(images))
     resolved = _resolve_params(pipeline, params or {})
     cookie = uuid.uuid4().hex
     job = f"{job_name}/{branch_name}"
@@ -415,8 +513,19 @@ def run_jenkinsfile(
                 "CHANGE_URL": f"{origin.url}/pull/{change_id}",
             }
         )
+        if origin.fork:
+            env["CHANGE_FORK"] = origin.fork
     env.update({name: _text(value) for name, value in resolved.items()})
-    build = _Build(pipeline, workspace, env, resolved, credentials or {}, approver, timeout)
+    build = _Build(
+        pipeline,
+        workspace,
+        env,
+        resolved,
+        credentials or {},
+        approver,
+        timeout,
+        tuple(approver_groups),
+    )
     try:
         build.run()
     finally:

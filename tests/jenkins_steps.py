@@ -1,6 +1,7 @@
 """Executing a loaded pipeline the way Jenkins does: scopes (directory, environment,
-credentials), ``sh`` as its own ``bash`` process, the other steps, ``when``, ``post`` and the
-Groovy subset of ``script`` blocks. Used by ``tests/jenkins_shaped.py``.
+credentials), ``sh`` as its own ``sh -xe`` process (dash, as on Debian agents), the other
+steps, ``when``, ``post`` and the Groovy subset of ``script`` blocks. Used by
+``tests/jenkins_shaped.py``.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import itertools
+import math
 import os
 import re
 import shutil
@@ -57,6 +59,24 @@ from tests.jenkins_groovy import (
 )
 
 MASK = "****"
+
+
+def posix_sh() -> str:
+    """The shell Jenkins' ``sh`` step runs on a Debian agent: ``/bin/sh`` is dash there, which
+    has no ``pipefail`` (a failing command inside a pipe or ``$(...)`` feeding one is not
+    seen by ``-e``). We run dash wherever it is installed, also where ``/bin/sh`` is bash,
+    so a script that only works in bash fails here as it would on the agent."""
+    found = shutil.which("dash") or next(
+        (p for p in ("/bin/dash", "/usr/bin/dash") if os.access(p, os.X_OK)), None
+    )
+    if found is None:
+        raise RuntimeError(
+            "the Jenkins-shaped runner needs dash (Debian agents' /bin/sh) to run sh steps "
+            "as Jenkins does: install it (apt-get install dash; .ci/run does)"
+        )
+    return found
+
+
 # Jenkins globals a script may use that the runner does not model: refused, never guessed
 _UNSUPPORTED_GLOBALS = {"currentBuild", "scm", "docker", "manager", "pipeline", "steps"}
 
@@ -89,6 +109,8 @@ class StepRecord:
     output: str = ""
     cwd: str = ""
     post: str | None = None  # the post condition this step ran under, if any
+    agent: str | None = None  # the agent held while it ran (None: no agent, no workspace)
+    timeout: float | None = None  # input: how long it may wait (the tightest timeout around it)
 
 
 @dataclass
@@ -99,6 +121,7 @@ class StageRecord:
     steps: list[StepRecord] = field(default_factory=list)
     post_run: list[str] = field(default_factory=list)
     parent: str | None = None
+    agent: str | None = None  # the agent it held (None: none)
 
 
 # -- run-time errors --------------------------------------------------------------------
@@ -173,6 +196,7 @@ class _Scope:
     variables: dict[str, Any] = field(default_factory=dict)
     parent_vars: _Scope | None = None
     deadline: float = 0.0
+    agent: str | None = None  # the agent held here (None: no node, no workspace)
 
     def child(self, **changes: Any) -> _Scope:
         values = {
@@ -184,6 +208,7 @@ class _Scope:
             "variables": {},
             "parent_vars": self,
             "deadline": self.deadline,
+            "agent": self.agent,
         }
         values.update(changes)
         return _Scope(**values)
@@ -213,7 +238,7 @@ class _Scope:
         self.build.globals[name] = value  # undeclared: the script binding, as in Groovy
 
     def remaining(self) -> float:
-        left = self.deadline - time.monotonic()
+        left = min(self.deadline, self.build.harness_deadline) - time.monotonic()
         if left <= 0:
             raise _Aborted("Timeout has been exceeded")
         return left
@@ -230,14 +255,19 @@ class _Build:
         credentials: Mapping[str, Credential],
         approver: str | None,
         timeout: float,
+        approver_groups: tuple[str, ...] = (),
     ) -> None:
         self.pipeline = pipeline
+        self.approver_groups = approver_groups
         self.workspace = workspace
         self.env = env
         self.params = params
         self.credentials = dict(credentials)
         self.approver = approver
-        self.deadline = time.monotonic() + min(timeout, pipeline.timeout or timeout)
+        # the Jenkinsfile's own timeouts (none: no deadline) and, apart, the harness' bound
+        now = time.monotonic()
+        self.deadline = now + pipeline.timeout if pipeline.timeout else math.inf
+        self.harness_deadline = now + timeout
         self.secrets: list[str] = []
         self.globals: dict[str, Any] = {}
         self.steps: list[StepRecord] = []
@@ -248,6 +278,7 @@ class _Build:
         self.counter = itertools.count(1)
         self.tmp = workspace.parent / f"{workspace.name}@tmp"
         self.post_run: list[str] = []
+        self.stashes: dict[str, Path] = {}
 
     # logging and masking
     def mask(self, text: str) -> str:
@@ -281,7 +312,8 @@ class _Build:
 
     # the whole build
     def run(self) -> None:
-        scope = _Scope(self, self.workspace, {}, None, deadline=self.deadline)
+        agent = self.pipeline.agent.describe() if self.pipeline.agent else "any"
+        scope = _Scope(self, self.workspace, {}, None, deadline=self.deadline, agent=agent)
         try:
             for name, node in self.pipeline.environment:
                 self.env[name] = self.env_value(scope, node, name)
@@ -346,7 +378,11 @@ class _Build:
         deadline = scope.deadline
         if stage.timeout is not None:
             deadline = min(deadline, time.monotonic() + stage.timeout)
-        stage_scope = scope.child(stage=record, deadline=deadline)
+        # a stage's own agent is a node of its own; `agent none` (or none given) keeps what
+        # encloses it: a pipeline-level agent holds its node through every stage
+        own = stage.agent.describe() if stage.agent else None
+        stage_scope = scope.child(stage=record, deadline=deadline, agent=own or scope.agent)
+        record.agent = stage_scope.agent
         try:
             for name, node in stage.environment:
                 stage_scope.env[name] = self.env_value(stage_scope, node, name)
@@ -688,6 +724,7 @@ class Evaluator:
         return self.call_closure_body(_body(node))
 
     def step_dir(self, node: Call) -> Any:
+        self.need_workspace(node)
         path = Path(_text(self.first_arg(node, "path")))
         where = path if path.is_absolute() else self.scope.cwd / path
         where.mkdir(parents=True, exist_ok=True)
@@ -761,7 +798,17 @@ class Evaluator:
             for folder in files:  # a secret file exists only inside its block
                 shutil.rmtree(folder, ignore_errors=True)
 
+    def need_workspace(self, node: Call) -> None:
+        """Steps that touch files need a node: without an agent Jenkins has no workspace."""
+        if self.scope.agent is None:
+            raise _StepFailed(
+                f"line {node.line}: {node.name}: Required context class hudson.FilePath is "
+                f"missing; Perhaps you forgot to surround the code with a step that provides "
+                f"this, such as: node (no agent holds this stage)"
+            )
+
     def step_sh(self, node: Call) -> Any:
+        self.need_workspace(node)
         named = self.named(node)
         script = _text(named["script"] if "script" in named else self.first_arg(node, "script"))
         return_stdout = _truth(named.get("returnStdout"))
@@ -772,10 +819,9 @@ class Evaluator:
         script_file = folder / "script.sh"
         script_file.write_text(script)
         script_file.chmod(0o700)
+        # Jenkins: a script with its own #! line runs as it says; anything else is `sh -xe`
         command = (
-            [str(script_file)]
-            if script.startswith("#!")
-            else ["bash", "-xeo", "pipefail", str(script_file)]
+            [str(script_file)] if script.startswith("#!") else [posix_sh(), "-xe", str(script_file)]
         )
         log_path, out_path = folder / "jenkins-log.txt", folder / "output.txt"
         self.build.log("[Pipeline] sh")
@@ -818,6 +864,7 @@ class Evaluator:
         return stdout if return_stdout else None
 
     def step_archiveArtifacts(self, node: Call) -> None:
+        self.need_workspace(node)
         named = self.named(node)
         patterns = _text(named.get("artifacts", self.first_arg(node, "artifacts")))
         found = _ant_glob(self.build.workspace, patterns)
@@ -827,6 +874,7 @@ class Evaluator:
         self.build.archived += found
 
     def step_junit(self, node: Call) -> None:
+        self.need_workspace(node)
         named = self.named(node)
         patterns = _text(named.get("testResults", self.first_arg(node, "testResults")))
         found = _ant_glob(self.build.workspace, patterns)
@@ -840,14 +888,29 @@ class Evaluator:
             raise _fail(node, "input with parameters is not supported by the runner")
         message = _text(named.get("message", self.first_arg(node, "message")))
         approver = self.build.approver
+        # submitter: comma-separated users or groups; anyone who can build may answer without
+        allowed = [s.strip() for s in _text(named.get("submitter", "")).split(",") if s.strip()]
+        may = approver is not None and (
+            not allowed or approver in allowed or set(self.build.approver_groups) & set(allowed)
+        )
+        if approver is None:
+            outcome = "Rejected"
+        elif may:
+            outcome = f"Approved by {approver}"
+        else:
+            outcome = f"{approver} may not approve (submitter: {', '.join(allowed)})"
         self.build.record(
             self.scope,
             "input",
             message,
-            output=f"Approved by {approver}" if approver else "Rejected",
+            output=outcome,
+            agent=self.scope.agent,
+            timeout=self.scope.deadline - time.monotonic(),  # the Jenkinsfile's, not ours
         )
         if approver is None:
             raise _Aborted(f"input '{message}' was rejected")
+        if not may:
+            raise _Aborted(f"input '{message}': {outcome}; Timeout has been exceeded")
         return approver if "submitterParameter" in named else None
 
     def step_timeout(self, node: Call) -> Any:
@@ -872,7 +935,34 @@ class Evaluator:
             self.scope.remaining()
             interval = min(interval * 1.2, 15.0)  # Jenkins backs off the same way
 
+    def step_stash(self, node: Call) -> None:
+        """Files kept by the controller for a later stage on another agent (``unstash``)."""
+        self.need_workspace(node)
+        named = self.named(node)
+        name = _text(named.get("name", self.first_arg(node, "name")))
+        includes = _text(named.get("includes", "**"))
+        found = _ant_glob(self.scope.cwd, includes)
+        if not found and not _truth(named.get("allowEmpty")):
+            raise _StepFailed(f"No files included in stash '{name}'")
+        folder = self.build.tmp / "stashes" / name
+        shutil.rmtree(folder, ignore_errors=True)
+        for relative in found:
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(self.scope.cwd / relative, folder / relative, follow_symlinks=False)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.build.stashes[name] = folder
+        self.build.record(self.scope, "stash", name, output="\n".join(found))
+
+    def step_unstash(self, node: Call) -> None:
+        self.need_workspace(node)
+        name = _text(self.first_arg(node, "name"))
+        if name not in self.build.stashes:
+            raise _StepFailed(f"No such saved stash '{name}'")
+        shutil.copytree(self.build.stashes[name], self.scope.cwd, dirs_exist_ok=True, symlinks=True)
+        self.build.record(self.scope, "unstash", name)
+
     def step_writeFile(self, node: Call) -> None:
+        self.need_workspace(node)
         named = self.named(node)
         path = self.scope.cwd / _text(named["file"])
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -880,15 +970,18 @@ class Evaluator:
         self.build.record(self.scope, "writeFile", _text(named["file"]))
 
     def step_readFile(self, node: Call) -> str:
+        self.need_workspace(node)
         path = self.scope.cwd / _text(self.first_arg(node, "file"))
         if not path.is_file():
             raise _StepFailed(f"java.nio.file.NoSuchFileException: {path}")
         return path.read_text()
 
     def step_fileExists(self, node: Call) -> bool:
+        self.need_workspace(node)
         return (self.scope.cwd / _text(self.first_arg(node, "file"))).exists()
 
     def step_deleteDir(self, node: Call) -> None:
+        self.need_workspace(node)
         shutil.rmtree(self.scope.cwd, ignore_errors=True)
         self.build.record(self.scope, "deleteDir", str(self.scope.cwd))
 
@@ -980,6 +1073,8 @@ def _ant_glob(root: Path, patterns: str) -> list[str]:
     """Files matching Ant patterns (comma separated, ``**`` for any folders), relative."""
     found: set[str] = set()
     for pattern in (p.strip() for p in patterns.split(",") if p.strip()):
+        if pattern.endswith("**"):  # Ant: every file below; pathlib's ** alone is folders
+            pattern += "/*"
         for path in root.glob(pattern):
             if path.is_file():
                 found.add(path.relative_to(root).as_posix())

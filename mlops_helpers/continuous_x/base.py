@@ -84,8 +84,9 @@ class ServicesBackend:
     def deploy(self, environment: str, bundle: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
-    def live_figures(self) -> dict[str, Any] | None:
-        """Live traffic figures per environment and version (None: this backend has none)."""
+    def live_figures(self, since: float | None = None) -> dict[str, Any] | None:
+        """Live traffic figures per environment and version (None: this backend has none);
+        with ``since``, of the requests answered at or after that UNIX time only."""
         return None
 
     def served(self, environment: str) -> dict[str, Any] | None:

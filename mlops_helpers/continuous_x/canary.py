@@ -1,11 +1,21 @@
 """The canary gate: may canary's version replace production's, on their live figures?
 
 The router (``router.py``) sends a share of production's traffic to canary and keeps, per
-environment and model version, the request count, the error rate (5xx and unreachable) and
-the latency. The canary passes when it has seen enough requests, its error rate is no worse
-than production's by more than a set margin, and its p95 latency is no worse than
-production's by more than a set ratio (plus a small absolute slack, since on loopback both
-are around a millisecond and a ratio alone would judge noise).
+environment and model version, each request's time, status and latency. The gate compares
+the canary with what production served *in the same window* (since the canary's first
+request), so a machine that is busier now than an hour ago slows both sides alike. It
+passes when
+
+- both sides served at least ``canary_min_requests`` requests in that window;
+- canary's error rate is at most production's plus ``canary_max_error_increase``;
+- canary's **median** latency is at most production's median times
+  ``canary_max_p50_ratio``, plus ``canary_p50_slack_ms`` (both are a few milliseconds on
+  loopback, where a ratio alone would judge noise).
+
+Why the median and not the p95: the p95 of 60 requests is the third slowest one, so one
+busy moment of the machine decides it. The median of 50 requests sits between the 25th and
+26th: a handful of slow requests cannot move it, while a model that is really slower moves
+all of them. The same rules run in the notebook, the CLI and the tests.
 """
 
 from __future__ import annotations
@@ -17,10 +27,10 @@ from mlops_helpers.config import Settings
 from mlops_helpers.errors import ConfigError
 
 GATE_DEFAULTS: dict[str, Any] = {
-    "canary_min_requests": 100,  # canary requests needed before it is judged
+    "canary_min_requests": 50,  # requests each side needs in the window before it is judged
     "canary_max_error_increase": 0.01,  # canary error rate <= production's + this
-    "canary_max_p95_ratio": 1.5,  # canary p95 <= production's p95 x this + the slack
-    "canary_p95_slack_ms": 5.0,
+    "canary_max_p50_ratio": 2.0,  # canary median <= production's median x this + the slack
+    "canary_p50_slack_ms": 1.0,
 }
 
 
@@ -28,8 +38,8 @@ GATE_DEFAULTS: dict[str, Any] = {
 class CanaryRules:
     min_requests: int
     max_error_increase: float
-    max_p95_ratio: float
-    p95_slack_ms: float
+    max_p50_ratio: float
+    p50_slack_ms: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CanaryRules:
@@ -41,13 +51,13 @@ class CanaryRules:
         rules = cls(
             get("canary_min_requests", int),
             get("canary_max_error_increase", float),
-            get("canary_max_p95_ratio", float),
-            get("canary_p95_slack_ms", float),
+            get("canary_max_p50_ratio", float),
+            get("canary_p50_slack_ms", float),
         )
         if (
             rules.min_requests < 1
             or not 0 <= rules.max_error_increase <= 1
-            or (rules.max_p95_ratio < 1 or rules.p95_slack_ms < 0)
+            or (rules.max_p50_ratio < 1 or rules.p50_slack_ms < 0)
         ):
             raise ConfigError(f"canary gate settings out of range: {rules}")
         return rules
@@ -61,12 +71,16 @@ class Verdict:
     production: dict[str, Any]
 
 
+EMPTY: dict[str, Any] = {"requests": 0, "error_rate": None, "p50_ms": None, "p95_ms": None}
+
+
 def judge(
     canary: dict[str, Any] | None, production: dict[str, Any] | None, rules: CanaryRules
 ) -> Verdict:
-    """Compare the two environments' figures (``Figures.summary()`` shapes)."""
-    canary = canary or {"requests": 0, "error_rate": None, "p95_ms": None}
-    production = production or {"requests": 0, "error_rate": None, "p95_ms": None}
+    """Compare canary's figures with production's of the same window (``Figures.summary()``
+    shapes: production's taken ``since`` canary's first request)."""
+    canary = canary or EMPTY
+    production = production or EMPTY
     reasons = []
     if canary["requests"] < rules.min_requests:
         reasons.append(
@@ -75,8 +89,8 @@ def judge(
         )
     if production["requests"] < rules.min_requests:
         reasons.append(
-            f"production has served {production['requests']} requests, fewer "
-            f"than the {rules.min_requests} needed to compare with"
+            f"production has served {production['requests']} requests since the canary's "
+            f"first, fewer than the {rules.min_requests} needed to compare with"
         )
     if not reasons:
         error_limit = production["error_rate"] + rules.max_error_increase
@@ -86,11 +100,11 @@ def judge(
                 f"{error_limit:.2%} (production {production['error_rate']:.2%} "
                 f"+ {rules.max_error_increase:.2%})"
             )
-        latency_limit = production["p95_ms"] * rules.max_p95_ratio + rules.p95_slack_ms
-        if canary["p95_ms"] > latency_limit:
+        latency_limit = production["p50_ms"] * rules.max_p50_ratio + rules.p50_slack_ms
+        if canary["p50_ms"] > latency_limit:
             reasons.append(
-                f"canary p95 latency {canary['p95_ms']:.1f} ms is above "
-                f"{latency_limit:.1f} ms (production {production['p95_ms']:.1f} ms "
-                f"x {rules.max_p95_ratio} + {rules.p95_slack_ms:.0f} ms)"
+                f"canary median latency {canary['p50_ms']:.1f} ms is above "
+                f"{latency_limit:.1f} ms (production {production['p50_ms']:.1f} ms "
+                f"x {rules.max_p50_ratio:g} + {rules.p50_slack_ms:g} ms, same window)"
             )
     return Verdict(not reasons, reasons, canary, production)

@@ -21,7 +21,7 @@ from typing import Any
 from mlops_helpers.continuous_x.base import ServicesBackend
 from mlops_helpers.continuous_x.registry import REGISTRY, scenario_dir
 from mlops_helpers.credentials import CLOUD_BACKENDS
-from mlops_helpers.errors import BackendUnavailable, ConfigError, StageError
+from mlops_helpers.errors import BackendUnavailable, ConfigError, StageError, WaitTimeout
 from mlops_helpers.extras import require
 from mlops_helpers.resources import teardown_handler
 
@@ -51,19 +51,23 @@ PLAYBOOKS = (
     "argocd/workflow_templates_apply.yml",
 )
 KUBESPRAY_PLAYBOOK = "k8s/kubespray_hook.yml"  # also fetches the kubeconfig
+# Blazar lease statuses from which it will not become ACTIVE (Blazar's lease state machine)
+LEASE_ENDED = ("ERROR", "TERMINATING", "TERMINATED", "DELETING")
+# an Argo workflow's phases once it has ended (argo-workflows v3 WorkflowPhase)
+FINISHED_PHASES = ("Succeeded", "Failed", "Error")
 
 
-def run_tool(
+def _run(
     argv: list[str],
     cwd: Path,
     timeout: float,
     env: dict[str, str] | None = None,
-) -> str:
-    """Run a CLI, return its stdout; a failure names the command and shows its last output."""
+) -> subprocess.CompletedProcess[str]:
+    """Run a CLI to its end, bounded by ``timeout``."""
     import os
 
     try:
-        done = subprocess.run(
+        return subprocess.run(
             argv,
             cwd=cwd,
             capture_output=True,
@@ -73,9 +77,23 @@ def run_tool(
         )
     except subprocess.TimeoutExpired as exc:
         raise StageError(f"{' '.join(argv[:3])} did not finish in {timeout:.0f} s") from exc
+
+
+def _failed(argv: list[str], done: subprocess.CompletedProcess[str]) -> StageError:
+    tail = (done.stdout + done.stderr)[-2000:]
+    return StageError(f"{' '.join(argv[:3])} failed (exit {done.returncode}):\n{tail}")
+
+
+def run_tool(
+    argv: list[str],
+    cwd: Path,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> str:
+    """Run a CLI, return its stdout; a failure names the command and shows its last output."""
+    done = _run(argv, cwd, timeout, env)
     if done.returncode != 0:
-        tail = (done.stdout + done.stderr)[-2000:]
-        raise StageError(f"{' '.join(argv[:3])} failed (exit {done.returncode}):\n{tail}")
+        raise _failed(argv, done)
     return done.stdout
 
 
@@ -122,36 +140,53 @@ class ChiSession:
         flavor: str,
         count: int,
         hours: int,
-        timeout: int,
+        timeout: float,
+        interval: float,
     ) -> dict[str, Any]:
-        """Find or create the lease of ``count`` VMs of ``flavor`` and one floating IP."""
+        """Find or create the lease of ``count`` VMs of ``flavor`` and one floating IP, and
+        wait (bounded) until Blazar has started it: PENDING, then STARTING, then ACTIVE.
+
+        On KVM@TACC a flavor reservation gives a reserved flavor, ``reservation:<id>``, that
+        the instances must boot on (python-chi's ``Lease.get_reserved_flavors``)."""
         from datetime import timedelta
 
         from chi import lease as chi_lease
+
+        from mlops_helpers.waiting import wait_until
 
         lease = chi_lease.Lease(name, duration=timedelta(hours=hours))
         lease.add_flavor_reservation(name=flavor, amount=count)
         lease.add_fip_reservation(amount=1)
         with _logged_errors("chi.lease") as reasons:
-            try:
-                lease.submit(wait_for_active=True, wait_timeout=timeout, idempotent=True)
+            try:  # python-chi's own wait polls every 5 s, unbounded by our settings
+                lease.submit(wait_for_active=False, idempotent=True)
             except Exception as exc:  # python-chi logs Blazar's reason and raises without it
                 raise StageError(
                     f"Blazar refused lease {name}: {'; '.join(reasons) or exc}"
                 ) from exc
-        status = lease.status
-        if status != "ACTIVE":
-            raise StageError(f"lease {name} is {status}, not ACTIVE")
-        flavors = [r for r in lease.flavor_reservations if r.get("id")]
+        status: str = wait_until(
+            lambda: str(lease.status),  # the property reads the lease again from Blazar
+            what=f"lease {name} to start",
+            timeout=timeout,
+            interval=interval,
+            until=lambda found: found == "ACTIVE",
+            describe=str,
+            fail_if=lambda found: (
+                f"Blazar reports the lease {found}" if found in LEASE_ENDED else None
+            ),
+        )
+        reservations = [r for r in lease.flavor_reservations if r.get("id")]
+        flavors = lease.get_reserved_flavors()
         addresses = lease.get_reserved_floating_ips()
-        if not flavors or not addresses:
+        if not reservations or not flavors or not addresses:
             raise StageError(
-                f"lease {name} is {status} but holds no flavor reservation or floating IP"
+                f"lease {name} is {status} but holds no reserved flavor or floating IP"
             )
         return {
             "id": lease.id,
             "name": name,
-            "reservation_id": flavors[0]["id"],
+            "reservation_id": reservations[0]["id"],
+            "reserved_flavor": flavors[0].name,
             "floating_ip": addresses[0],
             "status": status,
         }
@@ -224,11 +259,10 @@ def _session(params: dict[str, Any]) -> ChiSession:
 
 @REGISTRY.register("chameleon")
 class ChameleonBackend(ServicesBackend):
-    poll_interval = 10.0
-
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         s = ctx.settings
+        self.poll_interval = float(s.get("poll_interval", 10.0, float))
         cloud = next(b for b in CLOUD_BACKENDS if b.name == "chameleon")
         if not cloud.credentials_present(s) or not s.has("ssh_key_name"):
             raise ConfigError(
@@ -247,10 +281,10 @@ class ChameleonBackend(ServicesBackend):
         self.credential_secret = _reveal(s.get("os_application_credential_secret"))
         self.suffix = s.name("mlops").removeprefix("mlops-") or "attendee"
         key = s.secret("ssh_key_name")  # a key pair's name, masked only because of its name
+        self.flavor = str(s.get("chi_flavor", "m1.large"))  # reserved by the lease
         self.tf_vars = {
             "suffix": self.suffix,
             "key": key.reveal() if key else "",
-            "flavor": str(s.get("chi_flavor", "m1.large")),
             "image": str(s.get("chi_image", "CC-Ubuntu24.04")),
         }
         self.hours = int(s.get("lease_hours", 8, int))
@@ -268,7 +302,8 @@ class ChameleonBackend(ServicesBackend):
 
     @property
     def kubespray_inventory(self) -> Path:
-        return self.ctx.run_dir / "kubespray-hosts.yaml"
+        """Kubespray's inventory folder: hosts.yaml beside the add-ons' group_vars."""
+        return self.ctx.run_dir / "kubespray-inventory" / "mycluster"
 
     @property
     def kubeconfig(self) -> Path:
@@ -286,7 +321,7 @@ class ChameleonBackend(ServicesBackend):
     def plan(self) -> str:
         """What the platform stage will start (and bill), said before it starts it."""
         return (
-            f"Chameleon {self.site}: a {self.hours} h lease of 3 x {self.tf_vars['flavor']} "
+            f"Chameleon {self.site}: a {self.hours} h lease of 3 x {self.flavor} "
             f"VMs ({self.tf_vars['image']}) and 1 floating IP, names ending "
             f"'{self.suffix}'"
         )
@@ -328,7 +363,7 @@ class ChameleonBackend(ServicesBackend):
     def _tf_args(self, lease: dict[str, Any], api_cidr: str) -> list[str]:
         values = {
             **self.tf_vars,
-            "reservation_id": lease["reservation_id"],
+            "reserved_flavor": lease["reserved_flavor"],
             "floating_ip": lease["floating_ip"],
             "api_allowed_cidr": api_cidr,
         }
@@ -352,9 +387,14 @@ class ChameleonBackend(ServicesBackend):
         )
         try:
             lease = chi.lease(
-                self.lease_name, self.tf_vars["flavor"], 3, self.hours, timeout=int(self.timeout)
+                self.lease_name,
+                self.flavor,
+                3,
+                self.hours,
+                timeout=self.timeout,
+                interval=self.poll_interval,
             )
-        except StageError as exc:
+        except (StageError, WaitTimeout) as exc:
             raise StageError(f"Chameleon ({self.auth_url}): {exc}") from exc
         except Exception as exc:  # python-chi, blazarclient and keystoneauth errors
             raise StageError(
@@ -465,49 +505,52 @@ class ChameleonBackend(ServicesBackend):
         return str(repo)
 
     def render_inventories(self, floating_ip: str, nodes: dict[str, str]) -> None:
-        """inventory.yml and Kubespray's hosts.yaml from their templates, in the run dir."""
+        """inventory.yml and Kubespray's inventory folder from their templates, in the run dir."""
         values = {"floating_ip": floating_ip, **nodes}
-        kubespray = self.ansible_dir / "k8s" / "inventory" / "mycluster" / "hosts.yaml.tmpl"
-        for template, target in (
-            (self.ansible_dir / "inventory.yml.tmpl", self.inventory),
-            (kubespray, self.kubespray_inventory),
-        ):
-            target.write_text(Template(template.read_text()).substitute(values))
+        template = self.ansible_dir / "inventory.yml.tmpl"
+        self.inventory.write_text(Template(template.read_text()).substitute(values))
+        render_kubespray_inventory(self.ansible_dir, self.kubespray_inventory, values)
 
     # -- the lifecycle's cluster steps, as Argo Workflows ------------------------------------
     def submit(
         self, template: str, timeout: float | None = None, **parameters: str
     ) -> dict[str, Any]:
-        """Submit a WorkflowTemplate and wait for it, bounded; return the finished workflow.
+        """Submit a WorkflowTemplate, wait for it (bounded) and return the finished workflow.
+
+        As argo v3 does: ``argo submit --wait -o json`` prints the workflow as created (no
+        phase, no nodes) and exits 1 when it fails; ``argo get -o json`` has the result.
         Every argo/kubectl call uses the cluster's kubeconfig, fetched by the platform."""
         if not self.kubeconfig.is_file():
             raise StageError(f"no kubeconfig at {self.kubeconfig}: run the platform stage first")
-        argv = [
-            "argo",
-            "submit",
-            "-n",
-            "argo",
-            "--from",
-            f"workflowtemplate/{template}",
-            "--wait",
-            "-o",
-            "json",
-        ]
+        env = {"KUBECONFIG": str(self.kubeconfig)}
+        argv = ["argo", "submit", "-n", "argo", "--from", f"workflowtemplate/{template}"]
+        argv += ["--wait", "-o", "json"]
         for key, value in parameters.items():
             argv += ["-p", f"{key}={value}"]
+        done = _run(argv, scenario_dir(), timeout or self.timeout, env=env)
+        name = _workflow_name(done.stdout)
+        if name is None:  # not even created: argo's own error says why
+            raise _failed(argv, done)
         workflow: dict[str, Any] = json.loads(
-            run_tool(
-                argv,
-                scenario_dir(),
-                timeout or self.timeout,
-                env={"KUBECONFIG": str(self.kubeconfig)},
-            )
+            run_tool(["argo", "get", name, "-n", "argo", "-o", "json"], scenario_dir(), 120, env)
         )
-        phase = workflow.get("status", {}).get("phase")
-        if phase != "Succeeded":
+        status = workflow.get("status") or {}
+        phase = status.get("phase")
+        if phase not in FINISHED_PHASES:
             raise StageError(
-                f"workflow {template} ended {phase}: "
-                f"{workflow.get('status', {}).get('message', 'no message')}"
+                f"argo stopped waiting (exit {done.returncode}) while workflow {name} "
+                f"({template}) is {phase}: {done.stderr.strip()[-500:] or 'no message'}"
+            )
+        if phase != "Succeeded":
+            failed_steps = [
+                f"{node.get('displayName')}: {node.get('message', 'no message')}"
+                for node in (status.get("nodes") or {}).values()
+                if node.get("type") == "Pod" and node.get("phase") in ("Failed", "Error")
+            ]
+            raise StageError(
+                f"workflow {name} ({template}) ended {phase}: "
+                f"{status.get('message', 'no message')}"
+                + (f"; failed steps: {'; '.join(failed_steps)}" if failed_steps else "")
             )
         return workflow
 
@@ -564,6 +607,27 @@ class ChameleonBackend(ServicesBackend):
             "url": f"http://{address}:{NODE_PORTS[environment]}",
             "server": None,
         }
+
+
+def render_kubespray_inventory(ansible_dir: Path, target: Path, values: dict[str, str]) -> None:
+    """A copy of ansible/k8s/inventory/mycluster at ``target`` with hosts.yaml rendered from its
+    template: Ansible reads the group_vars next to the inventory it is given, so the add-ons
+    (registry, ingress-nginx) are only enabled when the two sit together, as in Kubespray's
+    inventory/sample layout."""
+    source = ansible_dir / "k8s" / "inventory" / "mycluster"
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.tmpl"), dirs_exist_ok=True)
+    hosts = Template((source / "hosts.yaml.tmpl").read_text()).substitute(values)
+    (target / "hosts.yaml").write_text(hosts)
+
+
+def _workflow_name(stdout: str) -> str | None:
+    """The name of the workflow ``argo submit -o json`` printed as created, if it did."""
+    try:
+        created = json.loads(stdout)
+    except ValueError:
+        return None
+    name = created.get("metadata", {}).get("name") if isinstance(created, dict) else None
+    return str(name) if name else None
 
 
 def _reveal(value: Any) -> str:

@@ -233,13 +233,15 @@ class LocalBackend(ServicesBackend):
         self.ctx.state.update(router=router)
         return router
 
-    def live_figures(self) -> dict[str, Any] | None:
-        """The router's figures per environment and model version (None: no router)."""
+    def live_figures(self, since: float | None = None) -> dict[str, Any] | None:
+        """The router's figures per environment and model version (None: no router); with
+        ``since``, of the requests answered at or after that UNIX time only."""
         router = self.ctx.state.get("router")
         if not router:
             return None
+        query = "" if since is None else f"?since={since!r}"
         try:
-            status, body = http_json("GET", f"{router['url']}/router/stats", timeout=10)
+            status, body = http_json("GET", f"{router['url']}/router/stats{query}", timeout=10)
         except OSError as exc:
             raise StageError(
                 f"the canary router at {router['url']} is not answering "

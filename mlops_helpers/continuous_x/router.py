@@ -7,9 +7,11 @@ the cluster (``scenarios/continuous_x/k8s/canary/ingress.yaml``). Run with uvico
 by the local backend on every deploy) names each environment's upstream address and model
 version and the canary weight; it is re-read when it changes, so a redeploy needs no
 restart. Figures are kept per environment *and* model version, so a promotion gate reads
-the figures of exactly the version it would promote.
+the figures of exactly the version it would promote, and each request's time is kept, so
+the gate compares canary with what production served in the same window.
 
     GET  /router/stats   {"weight": 0.1, "environments": {"canary": {"3": {...}}, ...}}
+    GET  /router/stats?since=T   the same, counting only requests answered at or after T
     POST /router/reset   forget every figure
     *    anything else   forwarded to the chosen environment's app
 """
@@ -47,19 +49,29 @@ class Figures:
     requests: int = 0
     errors: int = 0  # 5xx answers and unreachable upstreams: the environment's fault
     client_errors: int = 0  # 4xx: the caller's fault, not counted against the model
-    latencies_ms: list[float] = field(default_factory=list)
+    # (time answered, status, latency in ms) of the first _MAX_SAMPLES requests
+    samples: list[tuple[float, int, float]] = field(default_factory=list)
 
-    def add(self, status: int, latency_ms: float) -> None:
+    def add(self, status: int, latency_ms: float, at: float | None = None) -> None:
         self.requests += 1
         if status >= 500:
             self.errors += 1
         elif status >= 400:
             self.client_errors += 1
-        if len(self.latencies_ms) < _MAX_SAMPLES:
-            self.latencies_ms.append(latency_ms)
+        if len(self.samples) < _MAX_SAMPLES:
+            self.samples.append((time.time() if at is None else at, status, latency_ms))
 
-    def summary(self) -> dict[str, Any]:
-        ordered = sorted(self.latencies_ms)
+    def summary(self, since: float | None = None) -> dict[str, Any]:
+        """Counts, error rate and latency percentiles; with ``since``, only of the requests
+        answered at or after that time (a UNIX timestamp)."""
+        window = [s for s in self.samples if since is None or s[0] >= since]
+        if since is None:
+            requests, errors, client_errors = self.requests, self.errors, self.client_errors
+        else:
+            requests = len(window)
+            errors = sum(1 for _, status, _ in window if status >= 500)
+            client_errors = sum(1 for _, status, _ in window if 400 <= status < 500)
+        ordered = sorted(latency for _, _, latency in window)
 
         def pct(q: float) -> float | None:
             if not ordered:
@@ -67,12 +79,14 @@ class Figures:
             return round(ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)], 3)
 
         return {
-            "requests": self.requests,
-            "errors": self.errors,
-            "client_errors": self.client_errors,
-            "error_rate": round(self.errors / self.requests, 4) if self.requests else None,
+            "requests": requests,
+            "errors": errors,
+            "client_errors": client_errors,
+            "error_rate": round(errors / requests, 4) if requests else None,
             "p50_ms": pct(0.50),
             "p95_ms": pct(0.95),
+            "first_at": window[0][0] if window else None,
+            "last_at": window[-1][0] if window else None,
         }
 
 
@@ -117,14 +131,14 @@ class Router:
             per_version = self.figures.setdefault(environment, {})
             per_version.setdefault(version, Figures()).add(status, latency_ms)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, since: float | None = None) -> dict[str, Any]:
         routes = self.routes.current()
         with self.lock:
             return {
                 "weight": float(routes.get("weight", DEFAULT_WEIGHT)),
                 "upstreams": routes.get("upstreams", {}),
                 "environments": {
-                    env: {v: f.summary() for v, f in versions.items()}
+                    env: {v: f.summary(since) for v, f in versions.items()}
                     for env, versions in self.figures.items()
                 },
             }
@@ -172,8 +186,12 @@ class Router:
 def create_app(routes_file: Path) -> Starlette:
     router = Router(routes_file)
 
-    async def stats(_: Request) -> JSONResponse:
-        return JSONResponse(router.stats())
+    async def stats(request: Request) -> JSONResponse:
+        since = request.query_params.get("since")
+        try:
+            return JSONResponse(router.stats(float(since) if since is not None else None))
+        except ValueError:
+            return JSONResponse({"error": f"since must be a UNIX time, not {since!r}"}, 400)
 
     async def reset(_: Request) -> JSONResponse:
         with router.lock:

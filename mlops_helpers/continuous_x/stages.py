@@ -21,7 +21,7 @@ from mlops_helpers.continuous_x.registry import (
     SCENARIO,
     model_name,
 )
-from mlops_helpers.errors import ConfigError, GateFailed, StageError
+from mlops_helpers.errors import ConfigError, GateFailed, NextStep, StageError
 from mlops_helpers.pipeline import Pipeline, Stage, StageContext, cleanup_stage
 from mlops_helpers.waiting import wait_until
 
@@ -241,12 +241,12 @@ def canary_gate(ctx: StageContext, version: str) -> dict[str, Any]:
             "this backend reports no live canary figures: watch the canary in "
             "the ingress metrics, then promote with -p canary_gate off"
         )
-    environments = figures.get("environments", {})
-    verdict = judge(
-        environments.get("canary", {}).get(version),
-        environments.get("production", {}).get(str(current)),
-        CanaryRules.from_settings(ctx.settings),
-    )
+    canary = figures.get("environments", {}).get("canary", {}).get(version)
+    # production's figures of the same window: since the canary's first request
+    since = (canary or {}).get("first_at")
+    window = ctx.backend.live_figures(since=since) if since is not None else figures
+    production = (window or {}).get("environments", {}).get("production", {}).get(str(current))
+    verdict = judge(canary, production, CanaryRules.from_settings(ctx.settings))
     result = {
         "version": version,
         "judged": True,
@@ -260,14 +260,15 @@ def canary_gate(ctx: StageContext, version: str) -> dict[str, Any]:
     if not verdict.passed:
         raise GateFailed(
             f"canary version {version} is not promoted to production: "
-            f"{'; '.join(verdict.reasons)}. Roll the canary back with "
-            f"-p revert_environment canary (revert stage)"
+            f"{'; '.join(verdict.reasons)}. Everything keeps running: look at the figures, "
+            f"then send more traffic or roll the canary back",
+            next_step=NextStep("roll the canary back", "revert", {"revert_environment": "canary"}),
         )
     c, p = verdict.canary, verdict.production
     ctx.say(
         f"canary gate passed: version {version} served {c['requests']} requests, "
-        f"error rate {c['error_rate']:.2%} (production {p['error_rate']:.2%}), p95 "
-        f"{c['p95_ms']:.1f} ms (production {p['p95_ms']:.1f} ms)"
+        f"error rate {c['error_rate']:.2%} (production {p['error_rate']:.2%}), median "
+        f"{c['p50_ms']:.1f} ms (production {p['p50_ms']:.1f} ms, same window)"
     )
     return result
 

@@ -66,3 +66,18 @@ def drive(
     with ThreadPoolExecutor(max_workers=users) as pool:
         counts = list(pool.map(lambda share: _user(url, share, rows, timeout), shares))
     return sum(counts, Counter())
+
+
+def drive_until_judged(
+    url: str, min_requests: int, limit: int = 5000, batch: int = 100
+) -> Counter[str]:
+    """Send live traffic in batches until canary and production have each answered
+    ``min_requests`` (what the canary gate needs to judge), or ``limit`` requests went out.
+    At a 10 % share that is about ten times ``min_requests``, more or less by chance, so a
+    fixed number of requests would leave the gate short now and then."""
+    answered: Counter[str] = Counter()
+    while sum(answered.values()) < limit:
+        answered += drive(url, min(batch, limit - sum(answered.values())))
+        if min(answered["canary"], answered["production"]) >= min_requests:
+            break
+    return answered

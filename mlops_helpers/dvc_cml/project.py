@@ -256,13 +256,22 @@ def compare(sh: Shell, target: str, rev: str) -> dict[str, Any]:
     }
 
 
+LOCK_FILES = ("dvc.lock", "metrics.json", "plots", "params.yaml")  # what CI commits back
+
+
+def lock_changes(sh: Shell) -> list[str]:
+    """The files CI would commit back that differ from the checked-out commit."""
+    changed = sh.git("status", "--porcelain", "--", *LOCK_FILES).splitlines()
+    return sorted({line[3:] for line in changed})
+
+
 def commit_lock(sh: Shell, branch: str, build: str | None = None) -> dict[str, Any]:
     """Commit dvc.lock (and the git-tracked metrics and plots) and push it to ``branch``.
 
     The message carries ``[skip ci]``: the push triggers a build of this very commit, which
     the Jenkinsfile skips, so CI does not loop on its own commits.
     """
-    sh.git("add", "dvc.lock", "metrics.json", "plots", "params.yaml")
+    sh.git("add", *LOCK_FILES)
     staged = sh.git("diff", "--cached", "--name-only").splitlines()
     if staged:
         where = f" (build {build})" if build else ""

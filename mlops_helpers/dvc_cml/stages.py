@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "change_id": None,  # Jenkins' pull-request variables: CHANGE_ID, CHANGE_TARGET,
     "change_target": None,  # CHANGE_BRANCH (unset on branch builds)
     "change_branch": None,
+    "change_fork": None,  # CHANGE_FORK: set when the pull request comes from a fork
     "build_number": None,  # Jenkins' BUILD_NUMBER, named in CI's dvc.lock commit
     "target_branch": "main",  # what a branch build compares with (a PR: CHANGE_TARGET)
     "origin_remote": "origin",  # the shared DVC remote, configured in the repo
@@ -95,8 +96,10 @@ def create_sandbox(ctx: StageContext) -> dict[str, str]:
 
 
 def checkout(ctx: StageContext) -> dict[str, Any]:
-    """The workspace Jenkins checked out: on a PR, the PR head on a local branch and the
-    target fetched; the CI cache remote added to .dvc/config.local. No credentials."""
+    """The workspace as Jenkins checked it out (on a PR: the PR head merged with the target,
+    from a fork too), left on that commit; on a PR the target fetched for ``compare``; the CI
+    cache remote added to .dvc/config.local. ``skip_ci``: this build is the one CI's own
+    dvc.lock push started (the Jenkinsfile then stops). Git credentials only."""
     from mlops_helpers.dvc_cml import project, workspace
     from mlops_helpers.dvc_cml.layout import Layout
 
@@ -106,17 +109,17 @@ def checkout(ctx: StageContext) -> dict[str, Any]:
     ctx.backend.check_origin_url(project.remote_urls(sh)[origin])
     ctx.say(ctx.backend.describe())
     if pr:
-        workspace.checkout_pull_request(sh, pr)
+        workspace.fetch_target(sh, pr)
     head = sh.git("rev-parse", "HEAD")
-    skip = workspace.is_ci_commit(sh)
+    skip = workspace.triggered_by_ci(sh, pr)
     folder = Path(str(_setting(ctx, "ci_cache") or Layout(ctx.run_dir).ci_cache))
     folder.mkdir(parents=True, exist_ok=True)
     sh.dvc("remote", "add", "--local", "-f", cache, str(folder))
     ctx.state.update(head=head, gates={})  # a new checkout: earlier gate results are void
-    where = f"pull request #{pr.number}: {pr.branch} -> {pr.target}" if pr else "branch build"
+    where = pr.describe() if pr else "branch build"
     ctx.say(
         f"{sh.cwd} at {head[:8]} ({where}); CI cache remote '{cache}' = {folder}"
-        + ("; HEAD is CI's own dvc.lock commit [skip ci]" if skip else "")
+        + ("; this build is of CI's own dvc.lock commit [skip ci]" if skip else "")
     )
     return {
         "workspace": str(sh.cwd),
@@ -220,16 +223,26 @@ def sync_remotes(ctx: StageContext) -> dict[str, Any]:
     return {"from_cache": from_cache, "from_origin": from_origin, "to_cache": to_cache}
 
 
+def _on_checked_out_commit(ctx: StageContext, sh: Any) -> str:
+    """The commit the checkout stage recorded, which HEAD must still be."""
+    head = ctx.state.get("head")
+    if not head:
+        raise StageError(f"no checkout recorded in {ctx.run_dir}: run the checkout stage first")
+    if sh.git("rev-parse", "HEAD") != head:
+        raise StageError(
+            f"the workspace is no longer at {head[:8]}, the commit the checkout stage "
+            f"recorded: run the checkout stage first"
+        )
+    return str(head)
+
+
 def reproduce(ctx: StageContext) -> dict[str, Any]:
-    """``dvc repro`` on the pull request's head (where checkout put the workspace)."""
+    """``dvc repro`` on the commit Jenkins checked out (on a PR: its head merged with the
+    target)."""
     from mlops_helpers.dvc_cml import project
 
-    sh, pr = shell(ctx), pull_request(ctx)
-    if pr and sh.git("branch", "--show-current") != pr.branch:
-        raise StageError(
-            f"the workspace is not on the pull request's head '{pr.branch}': "
-            f"run the checkout stage first"
-        )
+    sh = shell(ctx)
+    _on_checked_out_commit(ctx, sh)
     ran = project.reproduce(sh)
     ctx.say(f"dvc repro ran: {', '.join(ran) or 'nothing (already up to date)'}")
     return {"ran": ran}
@@ -309,7 +322,10 @@ def report(ctx: StageContext) -> dict[str, Any]:
         raise StageError(f"no comparison in {out}: run the compare stage first")
     pr = pull_request(ctx)
     target = workspace.cml_target(ctx.settings, pr)  # a bad --target fails before writing
-    branch = pr.branch if pr else shell(ctx).git("branch", "--show-current") or "HEAD"
+    if pr:
+        branch = f"{pr.fork}:{pr.branch}" if pr.fork else pr.branch
+    else:
+        branch = shell(ctx).git("branch", "--show-current") or "HEAD"
     written = write_report(json.loads(found.read_text()), out, branch=branch)
     where = ctx.backend.post_report(written, target, shell(ctx).cwd)
     ctx.say(where)
@@ -317,8 +333,10 @@ def report(ctx: StageContext) -> dict[str, Any]:
 
 
 def commit_lock(ctx: StageContext) -> dict[str, Any]:
-    """Commit dvc.lock to the PR branch (``[skip ci]``) and push it: only what both gates
-    passed, only on a pull request."""
+    """Commit dvc.lock on top of the built commit (``[skip ci]``) and push it to the PR's
+    branch: only what both gates passed, only on a pull request, only where the branch lives
+    (origin). A fork's branch cannot be pushed to: if the reproduction changed anything, the
+    stage refuses and says what the contributor has to do."""
     from mlops_helpers.dvc_cml import gate, project
 
     sh, pr = shell(ctx), pull_request(ctx)
@@ -327,14 +345,21 @@ def commit_lock(ctx: StageContext) -> dict[str, Any]:
             "commit_lock runs on pull requests only (CHANGE_ID, CHANGE_TARGET "
             "and CHANGE_BRANCH are not set): a branch build commits nothing"
         )
-    if sh.git("branch", "--show-current") != pr.branch:
-        raise StageError(
-            f"the workspace is not on the pull request's head '{pr.branch}': "
-            f"run the checkout stage first"
-        )
+    _on_checked_out_commit(ctx, sh)
     gate.require_passed(ctx.state, ("lock_check", "pushed_check"), sh, "commit_lock")
+    if pr.fork:
+        changed = project.lock_changes(sh)
+        if changed:
+            raise StageError(
+                f"pull request #{pr.number} comes from the fork '{pr.fork}', which CI cannot "
+                f"push to; the reproduction changed {', '.join(changed)}: run `dvc repro` "
+                f"and commit dvc.lock on your branch '{pr.branch}'"
+            )
+        ctx.say(f"{pr.describe()}: dvc.lock is already committed; nothing to push")
+        return {"branch": pr.branch, "fork": pr.fork, "committed": [], "commit": ""}
     build = _setting(ctx, "build_number")
     result = project.commit_lock(sh, pr.branch, str(build) if build else None)
+    ctx.state.update(head=result["commit"])  # the workspace is now on CI's own commit
     ctx.say(
         f"{pr.branch}: committed {', '.join(result['committed']) or 'nothing new'}; "
         f"origin/{pr.branch} is at {result['commit'][:8]}"

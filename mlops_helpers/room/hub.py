@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import getpass
 import os
 import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,13 @@ import requests
 
 from mlops_helpers.errors import WorkshopError
 from mlops_helpers.paths import project_root
+from mlops_helpers.room.accounts import open_room_to_attendees, precompile
+from mlops_helpers.room.spawner import (
+    SYSTEM_USERS,
+    isolation_for,
+    not_kept_apart,
+    room_limits,
+)
 from mlops_helpers.room.spec import SPEC_ENV, RoomSpec, room_code
 from mlops_helpers.servers import free_port, port_is_free
 from mlops_helpers.waiting import wait_until
@@ -107,12 +115,14 @@ def plan_room(
     mem_limit: str = "2G",
     cpu_limit: float = 1.0,
     ip: str = "127.0.0.1",
+    shared_user: bool = False,
+    user_prefix: str = "jupyter-",
 ) -> RoomSpec:
     root = project_root()
     repo = (repo or root).resolve()
     if port is not None and not port_is_free(port):
         raise RoomError(f"port {port} is taken: pick another with --port")
-    return RoomSpec(
+    spec = RoomSpec(
         room_dir=str(room_dir.resolve()),
         repo=str(repo),
         branch=_git_branch(repo),
@@ -127,7 +137,11 @@ def plan_room(
         cpu_limit=cpu_limit,
         extra_path=proxy_dirs(root),
         ip=ip,
+        isolation=isolation_for(shared_user),
+        user_prefix=user_prefix,
     )
+    spec.limits = room_limits(spec).describe()
+    return spec
 
 
 @dataclass
@@ -138,6 +152,8 @@ class Room:
     instructor_code: str
     admin_token: str
     lock_fd: int | None = None  # the room folder's lock, released by stop()
+    opened: list[str] = field(default_factory=list)  # folders made enterable for attendees
+    background: list[subprocess.Popen[bytes]] = field(default_factory=list)  # precompile
 
     @property
     def url(self) -> str:
@@ -166,6 +182,11 @@ class Room:
         everything the hub had started when asked to stop, and anything with the room's
         marker. The folder's lock is released last."""
         try:
+            for helper in self.background:  # the environment's precompile, if still at it
+                if helper.poll() is None:
+                    helper.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    helper.wait(timeout=30)
             end_room(self.spec, self.process.pid, grace_s)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=10)  # reap it
@@ -307,13 +328,19 @@ def _start_locked(
     }
     spec.homes.mkdir(parents=True, exist_ok=True)
     spec_path = spec.save()
+    opened = []
+    if spec.isolation == SYSTEM_USERS:
+        opened = open_room_to_attendees(room_dir, Path(spec.python_bin), project_root())
     env = {
         **os.environ,
         SPEC_ENV: str(spec_path),
         "MLOPS_ROOM": spec.room_dir,
         "PATH": os.pathsep.join([spec.python_bin, *spec.extra_path, os.environ["PATH"]]),
     }
-    log = (room_dir / "jupyterhub.log").open("ab")
+    log_path = room_dir / "jupyterhub.log"
+    log_path.touch(mode=0o600)
+    log_path.chmod(0o600)  # the hub's alone, as everything it writes (umask below)
+    log = log_path.open("ab")
     try:
         process = subprocess.Popen(
             [str(Path(spec.python_bin) / "jupyterhub"), "-f", str(CONFIG_FILE)],
@@ -324,10 +351,20 @@ def _start_locked(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             pass_fds=(lock_fd,),  # the hub holds the folder's lock too, as long as it lives
+            umask=0o077,  # the hub's files (database, secrets, logs) are the hub's alone
         )
     finally:
         log.close()
-    room = Room(spec, process, codes["workshop"], codes["instructor"], codes["room-admin-token"])
+    room = Room(
+        spec,
+        process,
+        codes["workshop"],
+        codes["instructor"],
+        codes["room-admin-token"],
+        opened=opened,
+    )
+    if spec.isolation == SYSTEM_USERS:
+        room.background.append(precompile(Path(spec.python_bin), project_root(), room_dir))
 
     def hub_answers() -> bool | str:
         if process.poll() is not None:
@@ -370,6 +407,22 @@ def _say(log: Any, text: str) -> None:
         log(text)
 
 
+def isolation_lines(spec: RoomSpec, opened: list[str]) -> list[str]:
+    """What the instructor is told at start: how attendees are kept apart, which limits hold."""
+    if spec.isolation == SYSTEM_USERS:
+        lines = [f"Attendees are kept apart: each runs as system user {spec.user_prefix}NAME."]
+        if opened:
+            lines.append("Made enterable (not listable) for attendees: " + ", ".join(opened))
+    elif spec.isolation == "shared-user":
+        lines = [not_kept_apart(getpass.getuser())]
+    else:
+        lines = [
+            f"This room does not run as root: it serves ONE attendee, as {getpass.getuser()} "
+            "(run it as root for a system user per attendee, or pass --shared-user)."
+        ]
+    return [*lines, f"Limits: {spec.limits}."]
+
+
 def serve_room(
     room_dir: Path,
     port: int | None,
@@ -377,12 +430,23 @@ def serve_room(
     workshop_code: str | None,
     ip: str = "127.0.0.1",
     log: Any = print,
+    shared_user: bool = False,
+    mem_limit: str = "2G",
+    cpu_limit: float = 1.0,
 ) -> None:
     """Run a room in the foreground until Ctrl-C, SIGHUP or SIGTERM (``mlops-workshop hub``);
     each ends the whole room."""
     lock_fd = lock_room(room_dir)
     try:
-        spec = plan_room(room_dir, port=port, instructors=instructors, ip=ip)
+        spec = plan_room(
+            room_dir,
+            port=port,
+            instructors=instructors,
+            ip=ip,
+            shared_user=shared_user,
+            mem_limit=mem_limit,
+            cpu_limit=cpu_limit,
+        )
     except BaseException:
         os.close(lock_fd)
         raise
@@ -391,6 +455,8 @@ def serve_room(
     (room_dir / LAUNCHER_PID_FILE).write_text(str(os.getpid()))
     url = spec.public_url
     _say(log, f"Workshop room is up at {url}/  (workshop code: {room.workshop_code})")
+    for line in isolation_lines(spec, room.opened):
+        _say(log, line)
     _say(
         log,
         f"Instructors ({', '.join(spec.instructors)}) sign in with the code in "

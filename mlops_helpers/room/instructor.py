@@ -200,9 +200,10 @@ def server_states(users: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 class RoomState:
-    def __init__(self, homes: Path, instructors: list[str]) -> None:
+    def __init__(self, homes: Path, instructors: list[str], limits: str = "") -> None:
         self.homes = homes
         self.instructors = instructors
+        self.limits = limits  # which memory and CPU limits hold (the spec says; see limits.py)
         self.stages = scenario_stages()
         self.hub_api = os.environ.get("JUPYTERHUB_API_URL", "").rstrip("/")
         self.token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
@@ -214,7 +215,7 @@ class RoomState:
         homes)."""
         if os.environ.get(SPEC_ENV):
             spec = RoomSpec.load()
-            return cls(spec.homes, spec.instructors)
+            return cls(spec.homes, spec.instructors, spec.limits)
         names = os.environ.get("MLOPS_ROOM_INSTRUCTORS", "instructor").split(",")
         return cls(Path(os.environ["MLOPS_ROOM_HOMES"]), [n.strip() for n in names if n])
 
@@ -240,6 +241,9 @@ class RoomState:
 
     async def grid(self) -> dict[str, Any]:
         servers = await self.servers()
+        for state in (servers or {}).values():
+            if self.limits:
+                state["limits"] = self.limits
         names = [n for n in servers or {} if n not in self.instructors]
         grid = room_grid(self.homes, self.stages, names)
         for name in self.instructors:  # the page is about the attendees

@@ -10,20 +10,15 @@ page, reachable only by instructors.
 # ruff: noqa: F821  (``get_config`` is provided by JupyterHub when it loads this file)
 from __future__ import annotations
 
-import asyncio
-import os
 import sys
 from pathlib import Path
 
-from nbgitpuller.pull import GitPuller
-
 from mlops_helpers.room.authenticator import NAME_PATTERN, WorkshopAuthenticator
-from mlops_helpers.room.spawner import RoomSpawner
+from mlops_helpers.room.spawner import configure_attendees
 from mlops_helpers.room.spec import ROOM_SERVICE, SPEC_ENV, RoomSpec, read_code
 
 spec = RoomSpec.load()
 room = Path(spec.room_dir)
-path_env = ":".join([spec.python_bin, *spec.extra_path, "/usr/local/bin", "/usr/bin", "/bin"])
 
 c = get_config()  # type: ignore[name-defined]
 c.JupyterHub.bind_url = f"http://{spec.ip}:{spec.hub_port}"
@@ -57,48 +52,8 @@ def landing_page(handler: object) -> str:
 
 c.JupyterHub.default_url = landing_page
 
-# One machine: every attendee runs as the hub's own user in a home of their own. This keeps
-# names, ports and folders apart, not people: see the README (use the Kubernetes path, or
-# system users, when attendees must not see each other's files). RoomSpawner is JupyterHub's
-# SimpleLocalProcessSpawner with prompt start and stop checks (see spawner.py).
-c.JupyterHub.spawner_class = RoomSpawner
-c.SimpleLocalProcessSpawner.home_dir_template = str(spec.homes / "{username}")
-c.Spawner.cmd = [str(Path(spec.python_bin) / "jupyterhub-singleuser")]
-c.Spawner.notebook_dir = "~"
-# Jupyter refuses to run as root unless told; a room in a container often is root.
-c.Spawner.args = ["--allow-root"] if os.geteuid() == 0 else []
-c.Spawner.default_url = "/lab/tree/mlops-workshop/notebooks"
-c.Spawner.ip = "127.0.0.1"
-c.Spawner.start_timeout = 120
-c.Spawner.http_timeout = 120
-# LocalProcessSpawner passes limits on (MEM_LIMIT, CPU_LIMIT) for the server to show; it does
-# not enforce them. KubeSpawner (the Kubernetes path) does.
-c.Spawner.mem_limit = spec.mem_limit
-c.Spawner.cpu_limit = spec.cpu_limit
-c.Spawner.environment = {
-    "PATH": path_env,
-    "MLOPS_ATTENDEE": lambda spawner: spawner.user.name,
-    "MLOPS_RUN_ROOT": lambda spawner: str(spec.homes / spawner.user.name / "runs"),
-    "JUPYTER_PLATFORM_DIRS": "1",
-    "MLOPS_ROOM": str(room),  # lets `stop` find anything of this room that outlived the hub
-}
-
-
-def _pull_workshop(name: str) -> None:
-    home = spec.homes / name
-    home.mkdir(parents=True, exist_ok=True)
-    for _ in GitPuller(spec.repo, str(home / "mlops-workshop"), branch=spec.branch).pull():
-        pass
-
-
-async def give_attendee_their_copy(spawner: object) -> None:
-    """Clone the workshop into the attendee's home, or pull the instructor's latest commits
-    into it; nbgitpuller merges so the attendee's own edits are kept. In a thread: git takes
-    a while, and the hub keeps serving the room (sign-ins, other spawns) meanwhile."""
-    await asyncio.to_thread(_pull_workshop, spawner.user.name)  # type: ignore[attr-defined]
-
-
-c.Spawner.pre_spawn_hook = give_attendee_their_copy
+# How each attendee's server runs: as their own system user with limits (spawner.py).
+configure_attendees(c, spec)
 
 c.JupyterHub.services = [
     {"name": "room-admin", "api_token": read_code(room, "room-admin-token")},

@@ -8,6 +8,7 @@ server's REST and kernel WebSocket API, as JupyterLab itself uses them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -17,7 +18,8 @@ from urllib.parse import quote
 
 import requests
 from tornado.httpclient import HTTPRequest
-from tornado.websocket import websocket_connect
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClosedError, websocket_connect
 
 from mlops_helpers.errors import WorkshopError
 from mlops_helpers.waiting import wait_until
@@ -171,13 +173,42 @@ class Attendee:
                         run.error = f"cell {index}: {error}"
                         break
             finally:
-                socket.close()
+                await _close(socket)
         except TimeoutError:
             run.error = f"timed out after {timeout_s:.0f} s"
+        except (WebSocketClosedError, StreamClosedError):
+            run.error = f"the kernel connection closed after {run.cells} cells"
         finally:
             run.seconds = time.monotonic() - start
             self.server_api("DELETE", f"sessions/{info['id']}")
         return run
+
+    def run_code(self, code: str, timeout_s: float = 300.0) -> tuple[str, str]:
+        """Run ``code`` in a new kernel of the attendee's server, as a cell of theirs would
+        run: (what it printed, the error or ''). The kernel is shut down afterwards."""
+        return asyncio.run(self._run_code(code, timeout_s))
+
+    async def _run_code(self, code: str, timeout_s: float) -> tuple[str, str]:
+        kernel = self.server_api("POST", "kernels", json={"name": "python3"})
+        if kernel.status_code != 201:
+            raise AttendeeError(f"{self.name}: no kernel: {kernel.text[:200]}")
+        kernel_id = kernel.json()["id"]
+        printed: list[str] = []
+        try:
+            request = HTTPRequest(
+                self.server_url.replace("http", "ws", 1) + f"/api/kernels/{kernel_id}/channels",
+                headers={"Authorization": f"token {self.token}"},
+                connect_timeout=120,
+                request_timeout=300,
+            )
+            socket = await websocket_connect(request)
+            try:
+                error = await asyncio.wait_for(_execute(socket, code, printed), timeout=timeout_s)
+            finally:
+                await _close(socket)
+        finally:
+            self.server_api("DELETE", f"kernels/{kernel_id}")
+        return "".join(printed), error
 
     def stop_server(self) -> None:
         self.hub_api("DELETE", f"users/{self.name}/server")
@@ -213,8 +244,18 @@ class NotebookRun:
         return not self.error
 
 
-async def _execute(socket: Any, code: str) -> str:
-    """Send one execute_request; return the error text, or '' when the cell succeeded."""
+async def _close(socket: Any) -> None:
+    """Close a kernel WebSocket and wait (briefly) for the server's close, so the connection
+    is gone before the event loop is."""
+    socket.close()
+    with contextlib.suppress(TimeoutError):
+        while await asyncio.wait_for(socket.read_message(), timeout=5) is not None:
+            pass
+
+
+async def _execute(socket: Any, code: str, printed: list[str] | None = None) -> str:
+    """Send one execute_request; return the error text, or '' when the cell succeeded.
+    What the cell prints to stdout is appended to ``printed``, if given."""
     msg_id = uuid.uuid4().hex
     await socket.write_message(
         json.dumps(
@@ -250,9 +291,15 @@ async def _execute(socket: Any, code: str) -> str:
         if isinstance(raw, bytes):
             continue
         message = json.loads(raw)
+        if message["header"]["msg_type"] == "status" and message["content"].get(
+            "execution_state"
+        ) in ("restarting", "dead"):
+            return "the kernel died"  # ended from outside (e.g. over its memory limit)
         if message.get("parent_header", {}).get("msg_id") != msg_id:
             continue
         kind = message["header"]["msg_type"]
+        if kind == "stream" and printed is not None and message["content"]["name"] == "stdout":
+            printed.append(message["content"]["text"])
         if kind == "error":
             content = message["content"]
             error = f"{content.get('ename')}: {content.get('evalue')}"

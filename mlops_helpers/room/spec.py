@@ -30,6 +30,12 @@ class RoomSpec:
     # Where attendees reach the room. Loopback by default (behind your TLS reverse proxy or an
     # SSH tunnel); 0.0.0.0 serves the room's network directly. Everything else stays loopback.
     ip: str = "127.0.0.1"
+    # How attendees are kept apart (mlops_helpers.room.spawner): "system-users" (the room runs
+    # as root: a system user each), "one-attendee" (not root: one attendee only) or
+    # "shared-user" (not root, --shared-user: everyone as the hub's user, nothing kept apart).
+    isolation: str = "system-users"
+    user_prefix: str = "jupyter-"  # system user of attendee NAME: jupyter-NAME, as TLJH names it
+    limits: str = ""  # which limits hold, in words (mlops_helpers.room.limits); the page shows it
 
     @property
     def url(self) -> str:

@@ -50,7 +50,20 @@ class DockerSeam:
             raise StageError(f"{' '.join(argv[:2])} failed: {done.stderr[-2000:]}")
 
     def build(self, context: Path, image: str) -> None:
-        self._run(["docker", "build", "--platform", "linux/amd64", "-t", image, str(context)])
+        # --provenance=false: BuildKit otherwise adds an attestation manifest and pushes an
+        # OCI image index, which SageMaker refuses ("unsupported manifest media type")
+        self._run(
+            [
+                "docker",
+                "build",
+                "--platform",
+                "linux/amd64",
+                "--provenance=false",
+                "-t",
+                image,
+                str(context),
+            ]
+        )
 
     def login(self, registry: str, username: str, password: str) -> None:
         self._run(

@@ -52,6 +52,13 @@ def _need(ctx: StageContext, key: str, stage: str) -> Any:
     return value
 
 
+def container_code(ctx: StageContext) -> dict[str, str]:
+    """The digest of the container's source: an image built from other code is stale."""
+    from mlops_helpers.sagemaker_byo import container
+
+    return {"container_code": container.digest(container.container_dir(ctx.settings))[:16]}
+
+
 def build(ctx: StageContext) -> dict[str, Any]:
     image = ctx.backend.build()
     ctx.state.update(image=image)
@@ -212,16 +219,32 @@ def cleanup(ctx: StageContext) -> dict[str, Any]:
 PIPELINE = Pipeline(
     scenario=SCENARIO,
     stages=[
-        Stage("build", build, "check the container code and build/push its image"),
-        Stage("train", train, "upload the data and run a training job with the image"),
+        Stage(
+            "build",
+            build,
+            "check the container code and build/push its image",
+            fingerprint=container_code,
+        ),
+        Stage(
+            "train",
+            train,
+            "upload the data and run a training job with the image",
+            inputs=("dataset", *HYPERPARAMETERS),
+            uses=("build",),
+        ),
         Stage(
             "train_status",
             train_status,
             "wait for the training job: Completed or why not",
             gate=True,
+            uses=("train",),
         ),
         Stage(
-            "deploy_test", deploy_test, "serve the model on the test endpoint", environment="test"
+            "deploy_test",
+            deploy_test,
+            "serve the model on the test endpoint",
+            environment="test",
+            uses=("train_status",),
         ),
         Stage(
             "smoke_test",
@@ -229,12 +252,14 @@ PIPELINE = Pipeline(
             "held-out rows through the test endpoint vs threshold",
             gate=True,
             environment="test",
+            uses=("deploy_test",),
         ),
         Stage(
             "deploy_prod",
             deploy_prod,
             "update the prod endpoint in place to the smoke-tested model",
             environment="production",
+            uses=("smoke_test",),
         ),
         Stage(
             "teardown",

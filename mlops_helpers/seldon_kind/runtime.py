@@ -74,10 +74,17 @@ def ensure_seldon_runtime(log: Path | None = None, *, install: bool = False) -> 
     Missing or older than its lock: an error that says to run ``make install``, unless the
     caller (``make install`` itself, or a test fixture) passes ``install=True``.
     """
-    venv = runtime_dir()
+    return ensure_locked_env(runtime_dir(), LOCK, "Seldon runtime", log, install=install)
+
+
+def ensure_locked_env(
+    venv: Path, lock: str, what: str, log: Path | None = None, *, install: bool = False
+) -> Path:
+    """The python of a side environment (``venv``) holding exactly the lock file ``lock``
+    (relative to the project root), reused while the lock is unchanged."""
     python = venv / "bin" / "python"
     stamp = venv / ".requirements.sha256"
-    lock_path = lock_file()
+    lock_path = paths.project_root() / lock
     wanted = _digest(lock_path)
 
     def ready() -> bool:
@@ -87,21 +94,21 @@ def ensure_seldon_runtime(log: Path | None = None, *, install: bool = False) -> 
         return python
     if not install:
         raise StageError(
-            f"the Seldon runtime ({venv}) is missing or older than {LOCK}: run `make install`"
+            f"the {what} ({venv}) is missing or older than {lock}: run `make install`"
             " in the project folder (it creates it once, in about a minute), then run again"
         )
     venv.parent.mkdir(parents=True, exist_ok=True)
     # one installer at a time: test workers, CLI stages and notebooks may all get here at once
-    with open(venv.parent / ".seldon.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with open(venv.parent / f".{venv.name}.lock", "w") as lock_file_:
+        fcntl.flock(lock_file_, fcntl.LOCK_EX)
         if ready():
             return python
-        log = log or venv.parent / "seldon-install.log"
+        log = log or venv.parent / f"{venv.name}-install.log"
         # the same installer as .venv's (uv, else pip), with this interpreter's Python version
         _run(
             ["bash", str(paths.project_root() / ENV_TOOL), "sync", str(venv), str(lock_path)],
             log,
-            f"installing {LOCK} into {venv}",
+            f"installing {lock} into {venv}",
             env={**os.environ, "PYTHON": sys.executable},
         )
         stamp.write_text(wanted)

@@ -29,7 +29,7 @@ from mlops_helpers.pipeline import StageContext
 from mlops_helpers.resources import teardown_handler
 from mlops_helpers.waiting import wait_until
 from mlops_helpers.watson_openscale import feedback as feedback_rows
-from mlops_helpers.watson_openscale import quality
+from mlops_helpers.watson_openscale import ibm_runtime, quality, retry_after
 from mlops_helpers.watson_openscale.base import OpenScaleBackend
 from mlops_helpers.watson_openscale.mlflow_repo import digest
 from mlops_helpers.watson_openscale.monitor_store import content_key
@@ -96,12 +96,20 @@ def _trust(conf: dict[str, Any]) -> None:
         os.environ["REQUESTS_CA_BUNDLE"] = conf["ca_bundle"]
 
 
+def _rate_limits(settings: Settings) -> tuple[int, float]:
+    """How often a request answered 429 is sent again, and the longest Retry-After waited."""
+    return (
+        settings.get("ibm_rate_limit_retries", 4, int),
+        settings.get("ibm_retry_after_max", 60.0, float),
+    )
+
+
 def make_wml(settings: Settings) -> Any:
     ai = require("ibm_watsonx_ai", "ibm")
     conf = connection(settings)
     _trust(conf)
     with _service("watsonx.ai", conf["wml_url"]):
-        return ai.APIClient(
+        client = ai.APIClient(
             credentials=ai.Credentials(
                 url=conf["wml_url"],
                 api_key=conf["api_key"].reveal(),
@@ -110,20 +118,26 @@ def make_wml(settings: Settings) -> Any:
                 verify=conf["ca_bundle"],
             )
         )
+    retry_after.retry_after_httpx(client.httpx_client, *_rate_limits(settings))
+    return client
 
 
 def make_wos(settings: Settings) -> Any:
+    """The OpenScale client; its IAMAuthenticator fetches a new token before the old one
+    expires (ibm-cloud-sdk-core refreshes at 80 % of the token's lifetime)."""
     wos = require("ibm_watson_openscale", "ibm")
     from ibm_cloud_sdk_core.authenticators import IAMAuthenticator
 
     conf = connection(settings)
     _trust(conf)
     with _service("Watson OpenScale", conf["openscale_url"]):
-        return wos.APIClient(
+        client = wos.APIClient(
             authenticator=IAMAuthenticator(apikey=conf["api_key"].reveal(), url=conf["iam_url"]),
             service_url=conf["openscale_url"],
             service_instance_id=conf["instance_id"],
         )
+    retry_after.retry_after_requests(client, *_rate_limits(settings))
+    return client
 
 
 @contextlib.contextmanager
@@ -218,9 +232,10 @@ def choose_runtime(
         asked = f" (ibm_software_spec={wanted})" if wanted else ""
         raise StageError(
             f"the model is trained with scikit-learn {trained_with}, but no runtime the "
-            f"service lists{asked} loads it: {listed or 'none with scikit-learn'}. Train with "
-            "a scikit-learn one of them carries (pip install 'scikit-learn==X.Y.*'), or pick "
-            "a runtime with ibm_software_spec"
+            f"service lists{asked} loads it: {listed or 'none with scikit-learn'}. Train in "
+            "the IBM model runtime (ibm_model_runtime=ibm-runtime, the default; `make "
+            "install` creates it) or with a scikit-learn one of them carries, or pick a "
+            "runtime with ibm_software_spec"
         )
     name = matching[0]
     spec_id = next(s["metadata"]["asset_id"] for s in specs if s["metadata"]["name"] == name)
@@ -308,14 +323,43 @@ class IbmBackend(OpenScaleBackend):
             )
         )
 
+    # -- the model, trained for IBM's runtime ---------------------------------------------
+    @property
+    def _in_runtime_env(self) -> bool:
+        """``ibm_model_runtime``: ``ibm-runtime`` (default) trains in .venvs/ibm-runtime,
+        whose scikit-learn is the one IBM's current runtime serves; ``project`` trains in
+        this environment (an image or a Cloud Pak whose runtime has this scikit-learn)."""
+        chosen = str(self.settings.get("ibm_model_runtime", "ibm-runtime"))
+        if chosen not in ("ibm-runtime", "project"):
+            raise ConfigError(
+                f"setting 'ibm_model_runtime' must be 'ibm-runtime' or 'project', got {chosen!r}"
+            )
+        return chosen == "ibm-runtime"
+
+    def model_sklearn(self) -> str:
+        if self._in_runtime_env:
+            return ibm_runtime.runtime_sklearn()
+        return super().model_sklearn()
+
+    def train_model(
+        self, module: Any, split: Any, config: dict[str, Any], model_path: Path
+    ) -> dict[str, Any]:
+        if not self._in_runtime_env:
+            return super().train_model(module, split, config, model_path)
+        folder = Path(module.__file__).parent
+        return ibm_runtime.train_for_runtime(folder, model_path)
+
     # -- before any work ------------------------------------------------------------------
     @_ibm
     def preflight(self, trained_with: str) -> dict[str, Any]:
-        """Settings are complete (checked when the backend was made), the API key gets a
-        token from IAM, and both services answer. (The runtime list needs a space; the
-        model's runtime is checked before the model is stored.)"""
+        """Settings are complete (checked when the backend was made), the model's own
+        environment exists, the API key gets a token from IAM, and both services answer.
+        (The runtime list needs a space; the model's runtime is checked before the model is
+        stored.)"""
         from mlops_helpers.watson_openscale.registry import space_name
 
+        if self._in_runtime_env:
+            ibm_runtime.ensure_ibm_runtime()  # missing: says to run `make install`
         _ = self.wos
         name = space_name(self.settings)
         exists = bool(_by_name(self.wml.spaces.get_details(get_all=True)["resources"], name))
@@ -452,7 +496,12 @@ class IbmBackend(OpenScaleBackend):
             )
             details = deployments.create(
                 model["model_id"],
-                meta_props={names.NAME: name, names.ONLINE: {}, names.ASSET: asset},
+                meta_props={
+                    names.NAME: name,
+                    names.ONLINE: {},
+                    names.ASSET: asset,
+                    names.HARDWARE_SPEC: {"name": hardware},
+                },
                 background_mode=True,
             )
             action = "created"
@@ -471,6 +520,8 @@ class IbmBackend(OpenScaleBackend):
             ("failed",),
             "deploy_timeout",
         )
+        if action == "updated":
+            _check_update(ready, name, asset)
         return {
             "deployment_id": deployment_id,
             "name": name,
@@ -692,8 +743,12 @@ class IbmBackend(OpenScaleBackend):
         ds = self._data_set(subscription, DataSetTypes.PAYLOAD_LOGGING)
         return int(as_dict(self.wos.data_sets.get_records_count(data_set_id=ds)) or 0)
 
-    def _records(self, data_set_id: str) -> list[dict[str, Any]]:
-        """Every record of a data set (the ``entity`` of each), page by page."""
+    def _rows(self, data_set_id: str) -> list[dict[str, Any]]:
+        """Every row of a data set as ``{column: value}``, page by page. With
+        ``format="dict"`` each record is one table row whose columns are in
+        ``entity.values`` (ibm-watson-openscale's own ``get_list_of_records`` reads them so):
+        a payload row has the request's feature columns beside ``prediction``,
+        ``probability`` and ``scoring_id``; a feedback row the features and the label."""
         found: list[dict[str, Any]] = []
         offset, page = 0, 1000
         while True:
@@ -703,26 +758,43 @@ class IbmBackend(OpenScaleBackend):
                 )
             )
             records = got.get("records", []) if isinstance(got, dict) else []
-            found += [r.get("entity", {}) for r in records]
+            found += [
+                values
+                for r in records
+                if isinstance(values := (r.get("entity") or {}).get("values"), dict)
+            ]
             if len(records) < page:
                 return found
             offset += page
 
-    def _stored_feedback_keys(self, data_set_id: str) -> set[str]:
-        return {
-            content_key(list(r["values"].values()))
-            for r in self._records(data_set_id)
-            if isinstance(r.get("values"), dict)
-        }
+    @staticmethod
+    def _row_key(row: dict[str, Any], columns: list[str]) -> str | None:
+        """The content key of a row's named columns (None: a column is missing)."""
+        try:
+            return content_key([float(row[c]) for c in columns])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def _stored_feedback_keys(self, subscription: dict[str, Any], data_set_id: str) -> set[str]:
+        columns = [*subscription["feature_fields"], subscription["label_column"]]
+        return {key for row in self._rows(data_set_id) if (key := self._row_key(row, columns))}
 
     @_ibm
     def payload_logged(self, subscription: dict[str, Any], bodies: list[dict[str, Any]]) -> int:
-        """How many of these requests WML's payload logging has written (by content)."""
+        """How many of these requests WML's payload logging has written: a request is
+        logged when every one of its rows is in the payload table (matched by content)."""
         from ibm_watson_openscale.supporting_classes.enums import DataSetTypes
 
+        features = subscription["feature_fields"]
         ds = self._data_set(subscription, DataSetTypes.PAYLOAD_LOGGING)
-        logged = {content_key(r["request"]) for r in self._records(ds) if "request" in r}
-        return sum(1 for body in bodies if content_key(body) in logged)
+        logged = {key for row in self._rows(ds) if (key := self._row_key(row, features))}
+        count = 0
+        for body in bodies:
+            block = body["input_data"][0]
+            at = {name: i for i, name in enumerate(block["fields"])}
+            keys = {content_key([float(row[at[f]]) for f in features]) for row in block["values"]}
+            count += keys <= logged
+        return count
 
     @_ibm
     def promote(self, model: dict[str, Any], deployment: dict[str, Any]) -> dict[str, Any]:
@@ -754,15 +826,15 @@ class IbmBackend(OpenScaleBackend):
             fields, rows, subscription["feature_fields"], subscription["label_column"]
         )
         data_set_id = self._data_set(subscription, DataSetTypes.FEEDBACK)
-        stored = self._stored_feedback_keys(data_set_id)
+        stored = self._stored_feedback_keys(subscription, data_set_id)
         values, seen = [], set(stored)
         for x, y in checked:
-            key = content_key([*x, y])
+            key = content_key([*x, float(y)])
             if key not in seen:
                 seen.add(key)
                 values.append([*x, y])
         if values:
-            self.wos.data_sets.store_records(
+            answer = self.wos.data_sets.store_records(
                 data_set_id=data_set_id,
                 request_body=[
                     {
@@ -772,7 +844,37 @@ class IbmBackend(OpenScaleBackend):
                 ],
                 background_mode=True,
             )
+            self._wait_stored(data_set_id, answer, f"{len(values)} feedback rows")
         return len(values)
+
+    def _wait_stored(self, data_set_id: str, answer: Any, what: str) -> None:
+        """OpenScale stores records asynchronously (202 and the ``Location`` of a request):
+        the rows are there only when that request is ``active``. A monitor run started
+        before would not see them."""
+        location = str((answer.get_headers() or {}).get("Location", ""))
+        request_id = location.rstrip("/").rsplit("/", 1)[-1]
+        if not request_id:
+            raise StageError(f"OpenScale accepted {what} but named no request to follow")
+
+        def state(status: Any) -> str:
+            return str((as_dict(status) or {}).get("state", "unknown"))
+
+        def failure(status: Any) -> str | None:
+            if state(status) not in ("error", "failed"):
+                return None
+            return f"OpenScale did not store {what}: {as_dict(status).get('failure') or 'error'}"
+
+        wait_until(
+            lambda: self.wos.data_sets.get_update_status(
+                data_set_id=data_set_id, request_id=request_id
+            ),
+            what=f"{what} stored in data set {data_set_id}",
+            timeout=self.settings.get("feedback_timeout", 300.0, float),
+            interval=self.poll_interval,
+            until=lambda s: state(s) == "active",
+            describe=state,
+            fail_if=failure,
+        )
 
     @_ibm
     def run_quality_monitor(
@@ -855,6 +957,21 @@ class IbmBackend(OpenScaleBackend):
             "n_rows": int(run["entity"].get("parameters", {}).get("records", 0) or 0),
             "metrics": metrics,
         }
+
+
+def _check_update(details: dict[str, Any], name: str, asset: dict[str, Any]) -> None:
+    """An asset update that WML could not load leaves the deployment ``ready`` on the
+    previous revision, the reason in ``status.failure`` (WML v4: "deployment will be
+    reverted back to the previous id/rev"): that is a failed update, not a done one."""
+    entity = details.get("entity", {})
+    serving = entity.get("asset") or {}
+    errors = (entity.get("status", {}).get("failure") or {}).get("errors", [])
+    if serving != asset or errors:
+        reason = "; ".join(e.get("message", "") for e in errors) or "no reason given"
+        raise StageError(
+            f"the update of deployment {name} to revision {asset.get('rev')} failed "
+            f"({reason}); it still serves revision {serving.get('rev')}"
+        )
 
 
 def _archive(model_dir: Path) -> Path:

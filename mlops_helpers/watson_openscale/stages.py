@@ -66,22 +66,14 @@ def _held_out(ctx: StageContext) -> tuple[Any, list[int]]:
 def setup(ctx: StageContext) -> dict[str, Any]:
     """Check the backend can run, then train the data scientist's model and write what the
     later stages need (a missing setting fails here, before any training)."""
-    from importlib.metadata import version
-
     # before the heavy imports, so a missing setting or a dead service fails at once
-    checked = ctx.backend.preflight(version("scikit-learn"))
-    import numpy as np
+    checked = ctx.backend.preflight(ctx.backend.model_sklearn())
     import pandas as pd
-    import sklearn
-    from threadpoolctl import threadpool_limits
 
     module, split, config = _split(ctx)
-    with threadpool_limits(limits=1):  # ~1,400 rows: BLAS threads cost 5x more than they save
-        model = module.train(split.X_train, split.y_train, config)
-    labels, _ = module.predict(model, split.X_test)
-    held_out = float(np.mean(np.asarray(labels) == split.y_test))
     model_dir = ctx.run_dir / "model"
-    module.save(model, model_dir / "model.joblib")
+    trained = ctx.backend.train_model(module, split, config, model_dir / "model.joblib")
+    held_out = trained["held_out_accuracy"]
     label = config["label_column"]
     meta = {
         "model_name": config["model_name"],
@@ -90,7 +82,7 @@ def setup(ctx: StageContext) -> dict[str, Any]:
         "problem_type": config["problem_type"],
         "classes": sorted(int(c) for c in set(split.y_train)),
         "estimator": json.dumps(config.get("estimator", {}), sort_keys=True),
-        "sklearn_version": sklearn.__version__,
+        "sklearn_version": trained["sklearn_version"],
     }
     (model_dir / "model-meta.json").write_text(json.dumps(meta, indent=2))
     (model_dir / "input_example.json").write_text(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
 import subprocess
 import urllib.error
@@ -59,6 +61,13 @@ def test_make_lab_serves_the_project_root_with_notebooks_in_front(tmp_path: Path
         except urllib.error.HTTPError as exc:
             location = exc.headers.get("Location", "")
         assert location.startswith("/lab/tree/notebooks"), location
+        # no news pop-up: the announcements plugin is disabled in the page's configuration
+        with urllib.request.urlopen(f"{server.url}/lab?token={token}", timeout=30) as page:
+            html = page.read().decode()
+        found = re.search(r'<script id="jupyter-config-data"[^>]*>(.*?)</script>', html, re.S)
+        assert found, "no page configuration in /lab"
+        disabled = json.loads(found.group(1)).get("disabledExtensions", [])
+        assert "@jupyterlab/apputils-extension:announcements" in disabled, disabled
         for folder in ("notebooks", "scenarios", "lambdas", "cloudformation"):
             status, body = http_json("GET", f"{server.url}/api/contents/{folder}?token={token}")
             assert status == 200 and body["type"] == "directory", (folder, status)

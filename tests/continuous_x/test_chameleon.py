@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,7 @@ def env(
         # the double's floating IP is 127.0.0.1; its own port stands in for SSH
         "MLOPS_SSH_PORT": str(openstack.port),
         "MLOPS_PROVISION_TIMEOUT": "60",
+        "MLOPS_POLL_INTERVAL": "0.1",
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
@@ -139,9 +141,15 @@ def test_provision_twice_run_workflows_then_teardown(
     flavor_reservation = next(
         r["id"] for r in lease["reservations"] if r["resource_type"] == "flavor:instance"
     )
+    # Blazar took the lease through PENDING and STARTING; the nodes boot on its reserved flavor
+    assert cloud.lease_history[lease["id"]] == ["PENDING", "STARTING", "ACTIVE"]
     servers = sorted(s["view"]["name"] for s in cloud.servers.values())
     assert servers == ["node1-mlops-test", "node2-mlops-test", "node3-mlops-test"]
     assert {s["reservation"] for s in cloud.servers.values()} == {flavor_reservation}
+    assert {s["view"]["status"] for s in cloud.servers.values()} == {"ACTIVE"}
+    assert {s["view"]["flavor"]["original_name"] for s in cloud.servers.values()} == {
+        f"reservation:{flavor_reservation}"
+    }
     fip = next(iter(cloud.floating_ips.values()))
     assert fip["port_id"] == "sharednet-node1-mlops-test"
     # the Kubernetes API is open to the user's address and nobody else
@@ -151,7 +159,7 @@ def test_provision_twice_run_workflows_then_teardown(
     terraform = [c["argv"] for c in calls(env, "terraform")]
     apply = next(a for a in terraform if a[0] == "apply")
     assert {
-        f"-var=reservation_id={flavor_reservation}",
+        f"-var=reserved_flavor=reservation:{flavor_reservation}",
         "-var=floating_ip=127.0.0.1",
         f"-var=api_allowed_cidr={USER_CIDR}",
         "-var=suffix=test",
@@ -166,6 +174,10 @@ def test_provision_twice_run_workflows_then_teardown(
     run_dir = run_root / "continuous_x-test"
     assert "https://127.0.0.1:6443" in (run_dir / "kubeconfig").read_text()
     assert f"kubeconfig_path={run_dir / 'kubeconfig'}" in kubespray
+    # Kubespray is given a folder with its hosts.yaml beside the add-ons' group_vars
+    folder = Path(next(a for a in kubespray if a.startswith("kubespray_inventory=")).split("=")[1])
+    assert (folder / "hosts.yaml").is_file()
+    assert (folder / "group_vars" / "k8s_cluster" / "addons.yml").is_file()
 
     # the lifecycle's workflows on that cluster use the kubeconfig the platform fetched
     ctx = context()
@@ -173,7 +185,7 @@ def test_provision_twice_run_workflows_then_teardown(
     started = ctx.backend.start_training(
         {"dataset": "iris", "model_type": "random_forest", "params": {"n_estimators": 20}}
     )
-    submit = calls(env, "argo")[-1]
+    submit = calls(env, "argo")[-2]
     assert "workflowtemplate/train-model" in submit["argv"] and "--wait" in submit["argv"]
     assert {
         "model-type=random_forest",
@@ -186,6 +198,12 @@ def test_provision_twice_run_workflows_then_teardown(
     deployed = ctx.backend.deploy("canary", bundle)
     assert deployed["url"] == f"http://127.0.0.1:{NODE_PORTS['canary']}"
     assert {c["kubeconfig"] for c in calls(env, "argo")} == {kubeconfig}
+    # argo v3 prints the workflow as created; the result is read with argo get
+    argo = [c["argv"] for c in calls(env, "argo")]
+    assert [a[0] for a in argo] == ["submit", "get"] * 3
+    assert all(
+        a[1].startswith(("train-model-", "build-container-image-", "deploy-")) for a in argo[1::2]
+    )
 
     done = stage(env, "cleanup")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -227,6 +245,36 @@ def test_a_refused_lease_is_one_line_and_teardown_still_succeeds(
     assert_nothing_left(openstack)
 
 
+def test_a_lease_that_does_not_start_is_waited_for_within_the_timeout(
+    env: dict[str, str],
+    openstack: OpenStackDouble,  # noqa: F811
+) -> None:
+    """Blazar keeps a lease PENDING until it starts: the wait is bounded by provision_timeout
+    and says which lease, how long and the last status; nothing else is created."""
+    openstack.lease_start_seconds = None
+    done = stage({**env, "MLOPS_PROVISION_TIMEOUT": "1.5"}, "platform")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "continuous-x-test" in done.stderr and "timed out" in done.stderr, done.stderr
+    assert "last status: PENDING" in done.stderr, done.stderr
+    assert calls(env, "terraform") == []
+    done = stage(env, "cleanup")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_nothing_left(openstack)
+
+
+def test_a_lease_that_ends_in_error_stops_the_wait(
+    env: dict[str, str],
+    openstack: OpenStackDouble,  # noqa: F811
+) -> None:
+    openstack.lease_start_error = True
+    done = stage(env, "platform")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "lease continuous-x-test" in done.stderr and "ERROR" in done.stderr, done.stderr
+    assert calls(env, "terraform") == []
+    assert stage(env, "cleanup").returncode == 0
+    assert_nothing_left(openstack)
+
+
 def test_the_api_port_needs_the_users_address_before_anything_is_made(
     env: dict[str, str],
     openstack: OpenStackDouble,  # noqa: F811
@@ -245,6 +293,38 @@ def test_wrong_credentials_are_refused_readably(
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "wrong-secret" not in done.stderr + done.stdout
     assert openstack.state.leases == {}
+
+
+@pytest.fixture
+def cluster_ctx(env: dict[str, str]) -> StageContext:
+    """A context whose run directory holds a kubeconfig, as after the platform stage."""
+    ctx = context()
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    (ctx.run_dir / "kubeconfig").write_text("apiVersion: v1\n")
+    return ctx
+
+
+def test_a_workflow_that_fails_on_the_cluster_names_it_and_its_step(
+    cluster_ctx: StageContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """argo submit --wait exits 1 when the workflow fails, having printed only the created
+    workflow: the reason is in argo get's status (the failed step and its message)."""
+    monkeypatch.setenv("FAKE_WORKFLOW_FAIL", "fetch")
+    with pytest.raises(StageError) as failed:
+        cluster_ctx.backend.build("continuous-x-model-test", "3")
+    message = str(failed.value)
+    assert re.search(
+        r"workflow build-container-image-\w{5} \(build-container-image\) ended Failed", message
+    ), message
+    assert "fetch: Error (exit code 1)" in message
+
+
+def test_a_training_workflow_without_a_run_id_is_refused(
+    cluster_ctx: StageContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_RUN_ID", "")
+    with pytest.raises(StageError, match="printed no run id"):
+        cluster_ctx.backend.start_training({"dataset": "iris", "model_type": "random_forest"})
 
 
 def test_a_failed_workflow_says_which_and_why(env: dict[str, str]) -> None:

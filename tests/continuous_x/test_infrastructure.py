@@ -5,6 +5,7 @@ kubernetes-validate for the manifests."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import subprocess
 import sys
@@ -64,7 +65,7 @@ def _terraform() -> dict[str, list[Any]]:
 def test_terraform_declares_the_variables_it_uses() -> None:
     tf = _terraform()
     declared = {name for block in tf["variable"] for name in block}
-    assert {"suffix", "key", "flavor", "image"} <= declared
+    assert {"suffix", "key", "reserved_flavor", "image"} <= declared
     used = set()
     for path in TF_DIR.glob("*.tf"):
         used |= set(re.findall(r"\bvar\.([a-z_]+)", path.read_text()))
@@ -89,6 +90,19 @@ def test_terraform_makes_three_vms_network_security_group_and_floating_ip() -> N
     )
     nodes = next(b for b in tf["variable"] if "nodes" in b)["nodes"]["default"]
     assert len(nodes) == 3
+
+
+def test_the_nodes_boot_on_the_leases_reserved_flavor() -> None:
+    """KVM@TACC: a flavor lease gives the flavor reservation:<id>, and the instance boots on it
+    (python-chi Lease.get_reserved_flavors), not on the base flavor with a scheduler hint."""
+    tf = _terraform()
+    resources = {kind: body for block in tf["resource"] for kind, body in block.items()}
+    nodes = resources["openstack_compute_instance_v2"]["nodes"]
+    assert nodes["flavor_name"] == "${var.reserved_flavor}"
+    assert "scheduler_hints" not in nodes
+    variable = next(b for b in tf["variable"] if "reserved_flavor" in b)["reserved_flavor"]
+    assert "default" not in variable
+    assert 'startswith(var.reserved_flavor, "reservation:")' in str(variable["validation"])
 
 
 def test_the_kubernetes_api_is_open_to_the_users_address_only() -> None:
@@ -165,19 +179,37 @@ def test_terraform_has_no_literal_addresses_or_projects() -> None:
 
 
 # -- Ansible -----------------------------------------------------------------------------------
+# documentation addresses: the floating IP and the nodes' private ones
+DOC_ADDRESSES = {
+    "floating_ip": "203.0.113.10",
+    "node1": "192.168.1.11",
+    "node2": "192.168.1.12",
+    "node3": "192.168.1.13",
+}
+
+
+def _plays(playbook: str) -> list[dict[str, Any]]:
+    plays: list[dict[str, Any]] = yaml.safe_load((ROOT / "ansible" / playbook).read_text())
+    return plays
+
+
+def _tasks(play: dict[str, Any], base: Path) -> list[dict[str, Any]]:
+    """A play's tasks with the task files it includes (relative to the playbook's folder)."""
+    found = []
+    for task in play.get("tasks", []):
+        found.append(task)
+        include = task.get("ansible.builtin.include_tasks")
+        if include:
+            found += yaml.safe_load((base / include).read_text())
+    return found
+
+
 @pytest.fixture(scope="module")
 def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The inventory rendered the way the chameleon backend renders it (documentation IPs)."""
     template = (ROOT / "ansible" / "inventory.yml.tmpl").read_text()
     path = tmp_path_factory.mktemp("ansible") / "inventory.yml"
-    path.write_text(
-        Template(template).substitute(
-            floating_ip="203.0.113.10",
-            node1="192.168.1.11",
-            node2="192.168.1.12",
-            node3="192.168.1.13",
-        )
-    )
+    path.write_text(Template(template).substitute(DOC_ADDRESSES))
     return path
 
 
@@ -194,10 +226,29 @@ def test_there_are_the_playbooks_of_the_write_up() -> None:
     } <= names
 
 
-def test_playbook_syntax(inventory: Path) -> None:
-    """Every playbook in one ansible-playbook call (it checks each one it is given)."""
+@pytest.fixture(scope="module")
+def kubespray_inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Kubespray's inventory folder rendered the way the chameleon backend renders it."""
+    from mlops_helpers.continuous_x.chameleon import render_kubespray_inventory
+
+    target = tmp_path_factory.mktemp("kubespray") / "mycluster"
+    render_kubespray_inventory(ROOT / "ansible", target, DOC_ADDRESSES)
+    return target
+
+
+def test_playbook_syntax(inventory: Path, kubespray_inventory: Path) -> None:
+    """Every playbook in one ansible-playbook call (it checks each one it is given), with the
+    workshop's inventory and Kubespray's inventory folder as the backend renders them."""
     done = subprocess.run(
-        [_tool("ansible-playbook"), "--syntax-check", "-i", str(inventory), *map(str, PLAYBOOKS)],
+        [
+            _tool("ansible-playbook"),
+            "--syntax-check",
+            "-i",
+            str(inventory),
+            "-i",
+            str(kubespray_inventory),
+            *map(str, PLAYBOOKS),
+        ],
         cwd=ROOT / "ansible",
         capture_output=True,
         text=True,
@@ -206,6 +257,116 @@ def test_playbook_syntax(inventory: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     checked = set(re.findall(r"^playbook: (\S+)$", done.stdout, re.MULTILINE))
     assert checked == {str(p) for p in PLAYBOOKS}, done.stdout
+
+
+def test_kubespray_reads_the_addons_and_reaches_the_nodes_through_the_jump_host(
+    kubespray_inventory: Path,
+) -> None:
+    """ansible-inventory shows what Ansible (and so Kubespray) reads from the folder the backend
+    gives it: the add-ons from group_vars next to hosts.yaml, as in Kubespray's
+    inventory/sample layout, and a user and jump host for the private addresses."""
+    for layout in ("hosts.yaml", "group_vars/k8s_cluster/addons.yml"):
+        assert (kubespray_inventory / layout).is_file(), layout
+    done = subprocess.run(
+        [_tool("ansible-inventory"), "-i", str(kubespray_inventory), "--list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    hostvars = json.loads(done.stdout)["_meta"]["hostvars"]
+    assert set(hostvars) == {"node1", "node2", "node3"}
+    for node, found in hostvars.items():
+        assert found["registry_enabled"] is True and found["ingress_nginx_enabled"] is True
+        assert found["registry_service_type"] == "NodePort"
+        assert found["ansible_host"] == found["ip"] == DOC_ADDRESSES[node]
+        assert found["ansible_user"] == "cc"
+        jump = found["ansible_ssh_common_args"]
+        assert 'ProxyCommand="ssh -W %h:%p' in jump and "cc@203.0.113.10" in jump
+        assert jump.count("StrictHostKeyChecking=no") == 2  # the jump host's ssh too
+
+
+def test_kubespray_runs_with_its_own_ansible_config() -> None:
+    tasks = [t for play in _plays("k8s/kubespray_hook.yml") for t in play["tasks"]]
+    run = next(t for t in tasks if "cluster.yml" in str(t.get("ansible.builtin.command")))
+    assert run["ansible.builtin.command"]["chdir"] == "{{ kubespray_dir }}"
+    assert run["environment"]["ANSIBLE_CONFIG"] == "{{ kubespray_dir }}/ansible.cfg"
+    assert "-i {{ kubespray_inventory }}" in run["ansible.builtin.command"]["cmd"]
+
+
+def test_the_registry_is_a_name_the_nodes_and_the_pods_resolve(
+    kubespray_inventory: Path,
+) -> None:
+    """containerd on the nodes pulls what kaniko in a pod pushed: both use node1 and the
+    registry's NodePort; node1 is in Kubespray's inventory (its /etc/hosts) and in CoreDNS's
+    hosts file (dns_etchosts)."""
+    addons = yaml.safe_load((kubespray_inventory / "group_vars/k8s_cluster/addons.yml").read_text())
+    registry = f"node1:{addons['registry_service_nodeport']}"
+    pre_k8s = _plays("pre_k8s/pre_k8s_configure.yml")[0]
+    assert pre_k8s["vars"]["registry"] == registry
+    apply = _plays("argocd/workflow_templates_apply.yml")[0]
+    assert apply["vars"]["addresses"]["REGISTRY"] == registry
+    for env in ("staging", "canary", "production"):
+        kustomization = yaml.safe_load((ROOT / "k8s" / env / "kustomization.yaml").read_text())
+        assert kustomization["images"][0]["newName"] == f"{registry}/continuous-x-app"
+    done = subprocess.run(
+        [
+            _tool("ansible"),
+            "-i",
+            str(kubespray_inventory),
+            "node2",
+            "-m",
+            "ansible.builtin.debug",
+            "-a",
+            "var=dns_etchosts",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{DOC_ADDRESSES['node1']} node1" in done.stdout, done.stdout
+
+
+def test_every_file_is_written_into_a_folder_made_before_it() -> None:
+    """ansible.builtin.copy does not create the destination's folder (containerd's certs.d/
+    <registry> is not there before Kubespray): each one is made by an earlier task."""
+    checked = 0
+    for playbook in PLAYBOOKS:
+        for play in _plays(str(playbook)):
+            made = {"/etc"}
+            for task in _tasks(play, ROOT / "ansible" / playbook.parent):
+                module = task.get("ansible.builtin.file") or {}
+                if module.get("state") == "directory":
+                    made.add(module["path"])
+                dest = (task.get("ansible.builtin.copy") or {}).get("dest")
+                if dest and not dest.endswith("/") and not dest.startswith("{{"):
+                    assert str(Path(dest).parent) in made, f"{playbook}: {task['name']}"
+                    checked += 1
+    assert checked >= 3
+
+
+def test_argocd_is_installed_where_the_playbooks_call_it() -> None:
+    from mlops_helpers.continuous_x.chameleon import PLAYBOOKS as ORDER
+
+    installed: set[str] = set()
+    calls = 0
+    for playbook in ORDER:
+        for play in _plays(playbook):
+            tasks = _tasks(play, (ROOT / "ansible" / playbook).parent)
+            for task in tasks:
+                command = task.get("ansible.builtin.command") or task.get("ansible.builtin.shell")
+                text = command.get("cmd", "") if isinstance(command, dict) else str(command or "")
+                if text.strip().startswith("argocd "):
+                    assert play["hosts"] in installed, f"{playbook}: {task['name']}"
+                    calls += 1
+            for task in tasks:
+                download = task.get("ansible.builtin.get_url") or {}
+                if download.get("dest") == "/usr/local/bin/argocd":
+                    assert download["checksum"].startswith("sha256:")
+                    assert "{{ argocd_version }}" in play["vars"]["argocd_release"]
+                    installed.add(play["hosts"])
+    assert calls >= 4 and installed == {"node1"}
 
 
 @pytest.mark.slow

@@ -118,12 +118,13 @@ def attacked(module_root: Path) -> Iterator[GatesUnderAttack]:
         retrained = context(max_depth=2)
         PIPELINE.run(retrained, ["train", "train_status"])
         seen.digests = (first, retrained.state.get("model_digest"))
-        seen.retrained_cli_deploy_prod = cli("deploy_prod")  # its own process, as in Jenkins
+        # its own process, as in Jenkins (with the settings the model was trained with)
+        seen.retrained_cli_deploy_prod = cli("deploy_prod", "-p", "max_depth", "2")
         seen.retrained_smoke_test = _refusal("smoke_test", retrained)
         seen.retrained_deploy_prod = _refusal("deploy_prod", retrained)
         # a recorded pass cannot be pointed at another digest either
         ctx.state.update(smoke_test={**seen.passed, "model_digest": "0" * 64})
-        seen.tampered_deploy_prod = _refusal("deploy_prod", ctx)
+        seen.tampered_deploy_prod = _refusal("deploy_prod", retrained)
         # kill -9 of the test endpoint's master: its workers must exit on their own
         record = ctx.state.get("endpoints")["test"]
         master = psutil.Process(record["server"]["pid"])
@@ -141,8 +142,8 @@ def attacked(module_root: Path) -> Iterator[GatesUnderAttack]:
             )
         seen.workers_left = [w.pid for w in workers if serving(w)]
         seen.url_answers_after_kill = answers(record["url"])
-        seen.killed_smoke_test = _refusal("smoke_test", ctx)
-        seen.killed_cli_deploy_prod = cli("deploy_prod")
+        seen.killed_smoke_test = _refusal("smoke_test", retrained)
+        seen.killed_cli_deploy_prod = cli("deploy_prod", "-p", "max_depth", "2")
         seen.production = ctx.backend.production()
     finally:
         PIPELINE.run_stage("teardown", ctx)

@@ -33,14 +33,17 @@ def _stage(name: str, steps: str, extra: str = "") -> str:
     return f"stage('{name}') {{\n{extra}\nsteps {{\n{steps}\n}}\n}}\n"
 
 
-def test_each_sh_step_is_its_own_bash_process_in_the_workspace(run_text: Run) -> None:
+def test_each_sh_step_is_its_own_dash_process_in_the_workspace(run_text: Run) -> None:
+    """Jenkins runs `sh -xe script`; on a Debian agent that sh is dash: -e and -x, no
+    pipefail (dash has none), no bash."""
     text = _pipeline(
         _stage(
             "A",
             "sh 'echo $$ > pid1; export LEAK=1; pwd > where'\n"
             "sh 'echo $$ > pid2; echo \"leak=${LEAK:-none}\" > leak'\n"
-            'sh \'set -o | grep -E "^(errexit|pipefail)[[:space:]]+on"'
-            " > opts'",
+            "sh 'set -o | grep -E \"^(errexit|xtrace)[[:space:]]+on\" > opts'\n"
+            "sh 'echo \"${BASH_VERSION:-not bash}\" > shell'\n"
+            "sh '(set -o pipefail) 2> pipefail || true'",
         )
     )
     build = run_text(text)
@@ -49,18 +52,50 @@ def test_each_sh_step_is_its_own_bash_process_in_the_workspace(run_text: Run) ->
     assert (ws / "pid1").read_text() != (ws / "pid2").read_text()
     assert (ws / "where").read_text().strip() == str(ws)
     assert (ws / "leak").read_text().strip() == "leak=none"
-    assert len((ws / "opts").read_text().splitlines()) == 2  # -e and pipefail are on
+    assert len((ws / "opts").read_text().splitlines()) == 2  # -e and -x are on
+    assert (ws / "shell").read_text().strip() == "not bash"
+    assert "pipefail" in (ws / "pipefail").read_text()  # dash: "Illegal option -o pipefail"
 
 
-def test_a_failing_pipe_fails_the_step(run_text: Run) -> None:
-    build = run_text(_pipeline(_stage("A", "sh 'false | true'") + _stage("B", "sh 'true'")))
+def test_a_failing_command_fails_the_step_but_not_inside_a_pipe(run_text: Run) -> None:
+    """As on Jenkins' dash: `false | true` and `x=$(false | tr a b)` pass unseen (the reason
+    scripts must not pipe a command whose failure matters); `x=$(false)` fails the step."""
+    unseen = "sh 'false | true; x=$(false | tr a b); echo \"x=[$x]\"'"
+    build = run_text(_pipeline(_stage("A", unseen) + _stage("B", "sh 'x=$(false)'")))
     assert build.result == "FAILURE"
-    assert build.statuses() == {"A": "FAILURE", "B": "SKIPPED"}
-    assert build.stage("A").reason == "script returned exit code 1"
-    assert build.stage("B").reason == "skipped due to earlier failure(s)"
+    assert build.statuses() == {"A": "SUCCESS", "B": "FAILURE"}
+    assert "x=[]" in build.stage("A").steps[0].output
+    assert build.stage("B").reason == "script returned exit code 1"
+    after = run_text(_pipeline(_stage("A", "sh 'false'") + _stage("B", "sh 'true'")))
+    assert after.statuses() == {"A": "FAILURE", "B": "SKIPPED"}
+    assert after.stage("B").reason == "skipped due to earlier failure(s)"
 
 
-def test_the_workspace_is_a_git_clone_of_the_pr_head(tmp_path: Path) -> None:
+def _git_out(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def _advance(bare: Path, branch: str, name: str, tmp: Path) -> str:
+    """A new commit on ``branch`` of ``bare`` (someone merged something meanwhile)."""
+    clone = tmp / f"clone-{name}"
+    subprocess.run(["git", "clone", "-q", "-b", branch, str(bare), str(clone)], check=True)
+    (clone / name).write_text(name)
+    identity = ["-c", "user.name=T", "-c", "user.email=t@example.invalid"]
+    subprocess.run(["git", *identity, "add", name], cwd=clone, check=True)
+    subprocess.run(["git", *identity, "commit", "-q", "-m", name], cwd=clone, check=True)
+    subprocess.run(["git", "push", "-q", "origin", branch], cwd=clone, check=True)
+    return _git_out(clone, "rev-parse", "HEAD")
+
+
+def test_a_pr_build_is_the_pull_ref_merged_with_its_target(tmp_path: Path) -> None:
+    """GitHub Branch Source: fetch refs/pull/7/head (as origin/PR-7) and the target only,
+    check out the PR head and merge the target into it."""
     source = tmp_path / "src"
     source.mkdir()
     (source / "Jenkinsfile").write_text(_pipeline(_stage("A", "sh 'env > env.txt'")))
@@ -70,37 +105,67 @@ def test_the_workspace_is_a_git_clone_of_the_pr_head(tmp_path: Path) -> None:
         pr_branch="feature",
         change_pr=lambda tree: (tree / "pr.txt").write_text("pr"),
     )
+    target_head = _advance(origin.path, "main", "on-main.txt", tmp_path)
     build = run_jenkinsfile(origin, tmp_path / "ws", change_id=7, build_number=3, timeout=60)
     ws = build.workspace
-    env = dict(
-        line.split("=", 1) for line in (ws / "env.txt").read_text().splitlines() if "=" in line
-    )
-    assert (ws / "pr.txt").read_text() == "pr"
-    head = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ws, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    remote = subprocess.run(
-        ["git", "rev-parse", "origin/feature", "origin/main"],
-        cwd=ws,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert head == remote[0] != remote[1] and env["GIT_COMMIT"] == head
+    env = _env_file(ws / "env.txt")
+    assert (ws / "pr.txt").read_text() == "pr" and (ws / "on-main.txt").is_file()
+    head = _git_out(ws, "rev-parse", "HEAD")
+    pr_head = _git_out(ws, "rev-parse", "origin/PR-7")
+    assert _git_out(ws, "rev-parse", "HEAD^1", "HEAD^2").split() == [pr_head, target_head]
+    assert pr_head == _git_out(origin.path, "rev-parse", "feature")
+    assert env["GIT_COMMIT"] == head  # the merge Jenkins built
+    # the narrow refspec: the PR's branch is never fetched by its name
+    assert _git_out(ws, "for-each-ref", "--format=%(refname)", "refs/remotes").split() == [
+        "refs/remotes/origin/PR-7",
+        "refs/remotes/origin/main",
+    ]
     assert env["WORKSPACE"] == str(ws) and env["BRANCH_NAME"] == "PR-7"
     assert (env["CHANGE_ID"], env["CHANGE_TARGET"], env["CHANGE_BRANCH"]) == (
         "7",
         "main",
         "feature",
     )
+    assert "CHANGE_FORK" not in env
     assert env["BUILD_NUMBER"] == "3" and env["JOB_NAME"] == "workshop/PR-7"
     assert env["BUILD_URL"].endswith("/job/workshop/job/PR-7/3/")
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+
+    unmerged = run_jenkinsfile(origin, tmp_path / "ws3", change_id=7, pr_strategy="head")
+    assert _git_out(unmerged.workspace, "rev-parse", "HEAD") == pr_head
+    assert not (unmerged.workspace / "on-main.txt").exists()
 
     branch_build = run_jenkinsfile(origin, tmp_path / "ws2", timeout=60)
     env2 = (branch_build.workspace / "env.txt").read_text()
     assert "BRANCH_NAME=main" in env2 and "CHANGE_ID" not in env2
     assert not (branch_build.workspace / "pr.txt").exists()
+
+
+def test_a_pr_from_a_fork_comes_through_the_pull_ref(tmp_path: Path) -> None:
+    """The fork's branch is called main too: the build must still be of the fork's commit,
+    with CHANGE_FORK naming the fork; origin's main is untouched."""
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "Jenkinsfile").write_text(_pipeline(_stage("A", "sh 'env > env.txt'")))
+    origin = make_origin(
+        source,
+        tmp_path / "origin.git",
+        pr_branch="main",
+        fork="contributor",
+        change_pr=lambda tree: (tree / "pr.txt").write_text("from the fork"),
+    )
+    assert origin.fork_path is not None
+    fork_head = _git_out(origin.fork_path, "rev-parse", "main")
+    assert _git_out(origin.path, "rev-parse", "main") != fork_head
+    build = run_jenkinsfile(origin, tmp_path / "ws", change_id=9, timeout=60)
+    env = _env_file(build.workspace / "env.txt")
+    assert (build.workspace / "pr.txt").read_text() == "from the fork"
+    assert _git_out(build.workspace, "rev-parse", "HEAD") == fork_head  # PR contains main
+    assert (env["CHANGE_FORK"], env["CHANGE_BRANCH"], env["CHANGE_TARGET"]) == (
+        "contributor",
+        "main",
+        "main",
+    )
 
 
 def test_a_second_build_reuses_the_workspace_and_keeps_untracked_files(tmp_path: Path) -> None:
@@ -430,4 +495,97 @@ def test_every_scenario_jenkinsfile_loads(name: str) -> None:
     from mlops_helpers.paths import scenarios_dir
 
     pipeline = load_jenkinsfile(scenarios_dir() / name)
-    assert pipeline.stages and "always" in pipeline.post
+    # cleanup always runs: in the pipeline's post, or in that of every stage holding an agent
+    holders = [s for s in pipeline.stages if s.agent and s.agent.kind != "none"]
+    assert pipeline.stages
+    assert "always" in pipeline.post or (holders and all("always" in s.post for s in holders))
+
+
+def test_input_honours_its_submitter(run_text: Run) -> None:
+    """Only a named user or a member of a named group can answer; anyone else's answer does
+    not count and the input times out (ABORTED)."""
+    text = _pipeline(
+        _stage(
+            "Approve",
+            "script {\n"
+            "    env.WHO = input(message: 'Go?', submitter: 'admins,boss', "
+            "submitterParameter: 'WHO')\n"
+            "}\n"
+            'echo "approved by ${env.WHO}"',
+        )
+    )
+    member = run_text(text, approver="carol", approver_groups=("admins",))
+    assert member.result == "SUCCESS" and "approved by carol" in member.log
+    named = run_text(text, approver="boss")
+    assert named.result == "SUCCESS"
+    outsider = run_text(text, approver="mallory", approver_groups=("developers",))
+    assert outsider.result == "ABORTED"
+    assert "mallory may not approve (submitter: admins, boss)" in outsider.stage("Approve").reason
+
+
+def test_a_stage_without_an_agent_has_no_workspace(run_text: Run) -> None:
+    """`agent none` at the top and on the stage: no node, so `sh` fails as on Jenkins; an
+    input there holds no agent, and a stage's own timeout is the one in force."""
+    text = (
+        "pipeline {\n    agent none\n    stages {\n"
+        + _stage(
+            "Wait",
+            "input(message: 'Go?')",
+            "agent none\noptions { timeout(time: 1, unit: 'DAYS') }",
+        )
+        + _stage("Work", "sh 'true'", "agent none")
+        + "    }\n}\n"
+    )
+    build = run_text(text)
+    (waited,) = [s for s in build.steps if s.step == "input"]
+    assert waited.agent is None and waited.timeout is not None and waited.timeout > 23 * 3600
+    assert build.status("Work") == "FAILURE"
+    assert "Required context class hudson.FilePath is missing" in build.stage("Work").reason
+
+
+def test_a_pipeline_agent_is_held_through_every_stage(run_text: Run) -> None:
+    """A stage's `agent none` does not release the pipeline's agent, and the pipeline's
+    timeout bounds a longer stage timeout (it is dead)."""
+    text = _pipeline(
+        _stage(
+            "Wait",
+            "input(message: 'Go?')",
+            "agent none\noptions { timeout(time: 1, unit: 'DAYS') }",
+        ),
+        "    options { timeout(time: 2, unit: 'HOURS') }\n",
+    )
+    build = run_text(text)
+    (waited,) = [s for s in build.steps if s.step == "input"]
+    assert waited.agent == "any" and waited.timeout is not None and waited.timeout <= 2 * 3600
+
+
+def test_an_agent_image_the_repository_does_not_build_is_an_error(run_text: Run) -> None:
+    text = (
+        "pipeline {\n    agent {\n        docker {\n            image 'nowhere/agent:1'\n"
+        "        }\n    }\n    stages {\n" + _stage("A", "sh 'true'") + "    }\n}\n"
+    )
+    with pytest.raises(JenkinsfileError, match="agent image 'nowhere/agent:1' is built by nothing"):
+        run_text(text, images={})
+    built = run_text(
+        text,
+        files={"Makefile": "agent-images:\n\tdocker build -t nowhere/agent:1 -f Dockerfile .\n"},
+    )
+    assert built.result == "SUCCESS"
+    missing = text.replace(
+        "docker {\n            image 'nowhere/agent:1'",
+        "dockerfile {\n            filename 'ci/Dockerfile'",
+    )
+    with pytest.raises(JenkinsfileError, match="ci/Dockerfile is not in the repository"):
+        run_text(missing)
+
+
+def test_stash_carries_files_to_a_later_stage(run_text: Run) -> None:
+    text = _pipeline(
+        _stage(
+            "Make",
+            "sh 'mkdir -p out && echo data > out/a.txt'\nstash name: 'out', includes: 'out/**'",
+        )
+        + _stage("Use", "sh 'rm -rf out'\nunstash 'out'\nsh 'test \"$(cat out/a.txt)\" = data'")
+    )
+    build = run_text(text)
+    assert build.result == "SUCCESS", build.log

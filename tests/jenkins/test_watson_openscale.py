@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from tests.jenkins_shaped import (
     project_tree,
     run_jenkinsfile,
 )
+from tests.jenkins_steps import posix_sh
 from tests.support import leftover_processes
 
 pytestmark = [pytest.mark.jenkins, pytest.mark.slow]
@@ -48,9 +52,19 @@ def sdk_build(
         root / "ws",
         script_path="scenarios/watson_openscale/Jenkinsfile",
         params={"BACKEND": "local", "ATTENDEE": "jk"},
-        credentials=CREDENTIALS,
+        credentials={},  # a fresh Jenkins: the local backend needs no IBM key
         timeout=900,
     )
+
+
+def test_the_local_backend_needs_no_ibm_key_and_cleanup_runs(sdk_build: BuildResult) -> None:
+    """A fresh Jenkins has no 'ibm-cloud-api-key': every stage and the post-block cleanup
+    still run on the local backend (which stops its scoring server there)."""
+    assert "Could not find credentials" not in sdk_build.log
+    assert sdk_build.result == "SUCCESS", sdk_build.log[-3000:]
+    (cleanup,) = [s for s in sdk_build.sh_steps() if s.post == "always"]
+    assert cleanup.exit_code == 0 and "watson_openscale cleanup" in cleanup.command
+    assert sdk_build.killed_processes == []
 
 
 def test_every_stage_passes_and_cleanup_runs_always(sdk_build: BuildResult) -> None:
@@ -158,7 +172,7 @@ def test_cpdctl_variant_runs_setup_then_stops_where_cpdctl_is_needed(
         "data/asset_properties.json",
     ):
         assert (run_dir / made).is_file(), made
-    assert cpdctl_login.exit_code == 127 and "cpdctl: command not found" in cpdctl_login.output
+    assert cpdctl_login.exit_code == 127 and "cpdctl: not found" in cpdctl_login.output  # dash
     assert "--apikey ****" in cpdctl_login.output and API_KEY not in build.log
     later = [s for s in build.stages if s.name != "Setup"]
     assert later and all(s.status == "SKIPPED" for s in later)
@@ -173,3 +187,76 @@ def test_every_step_the_cpdctl_run_skips_needs_cpdctl() -> None:
     scripts = [script for stage in skipped for script in _sh_scripts(stage.steps)]
     assert len(scripts) >= 15
     assert all("cpdctl " in script for script in scripts), scripts
+
+
+FAILING_CPDCTL = "#!/bin/sh\necho 'cpdctl: 401 Unauthorized: the API key was refused' >&2\nexit 1\n"
+
+
+def _run_as_jenkins(
+    script: str, env: dict[str, str], folder: Path
+) -> subprocess.CompletedProcess[str]:
+    """One sh step as Jenkins runs it on a Debian agent: its own file, `sh -xe` (dash)."""
+    path = folder / f"script-{abs(hash(script))}.sh"
+    path.write_text(script)
+    return subprocess.run(
+        [posix_sh(), "-xe", str(path)],
+        env=env,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_every_cpdctl_step_fails_where_cpdctl_fails(tmp_path: Path) -> None:
+    """Jenkins runs each script with `sh -xe`, and on a Debian agent sh is dash: no
+    pipefail. A script that pipes cpdctl's output (`cpdctl ... | tr -d '"'`) exits 0 with an
+    empty id when cpdctl fails, and the build goes on to a later stage or a wait that times
+    out. With a cpdctl that always fails, every script that calls it must fail itself."""
+    import sklearn
+
+    (tmp_path / "bin").mkdir()
+    cpdctl = tmp_path / "bin" / "cpdctl"
+    cpdctl.write_text(FAILING_CPDCTL)
+    cpdctl.chmod(0o755)
+    sklearn_minor = ".".join(sklearn.__version__.split(".")[:2])
+    env = {
+        "PATH": f"{tmp_path / 'bin'}{os.pathsep}{Path(sys.executable).parent}"
+        f"{os.pathsep}/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "MODEL_TYPE": f"scikit-learn_{sklearn_minor}",  # the version check passes
+        "RUN_DIR": str(tmp_path),
+        "WORKSPACE": str(tmp_path),
+        **{
+            name: f"{name.lower()}-1"
+            for name in [
+                "SPACE_NAME",
+                "SPACE_ID",
+                "MODEL_NAME",
+                "MODEL_ID",
+                "DEPLOY_NAME",
+                "DEPLOY_ID",
+                "DATA_MART_ID",
+                "SERVICE_PROVIDER_ID",
+                "SUBSCRIPTION_ID",
+                "MONITOR_INSTANCE_ID",
+                "PAYLOAD_DATA_SET_ID",
+                "FEEDBACK_DATA_SET_ID",
+                "MONITOR_RUN_ID",
+                "SOFTWARE_SPEC",
+                "IBM_API_KEY",
+                "IBM_CLOUD_URL",
+            ]
+        },
+        "MIN_FEEDBACK_DATA_SIZE": "50",
+        "MAX_ROWS_PER_EVALUATION": "1000",
+        "MIN_ACCURACY": "0.8",
+    }
+    pipeline = _cpdctl_pipeline()
+    scripts = [s for stage in pipeline.stages for s in _sh_scripts(stage.steps) if "cpdctl " in s]
+    assert len(scripts) >= 25
+    passed_anyway = [
+        script for script in scripts if _run_as_jenkins(script, env, tmp_path).returncode == 0
+    ]
+    assert passed_anyway == [], f"{len(passed_anyway)} of {len(scripts)} scripts exit 0"

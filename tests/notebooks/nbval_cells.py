@@ -42,12 +42,12 @@ CHECKED: dict[str, tuple[str, ...]] = {
     "02_sagemaker_byo": (
         'print("stages:"',  # the stage list
         "if gate_demos:",  # both gates saying no, and nothing left running after them
-        'PIPELINE.run_stage("cleanup", ctx)',  # what the cleanup released
+        'run("cleanup")\nserving',  # what the cleanup released
     ),
     "03_watson_openscale": (
         'print("stages:"',
-        'PIPELINE.run_stage("feedback", degraded)',  # the quality gate saying no
-        'PIPELINE.run_stage("cleanup", ctx)',
+        'run("feedback", **degraded)',  # the quality gate saying no
+        'run("cleanup");',
     ),
 }
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from mlops_helpers.room.accounts import remove_system_users, running_as_root
 from mlops_helpers.room.hub import Room, plan_room, start_room
 
 WORKSHOP_CODE = "room-code-42"
@@ -24,9 +26,17 @@ def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
     they name one xdist group, so they share a worker and this room. test_room_stop stops
     it and runs last; stopping again here is harmless."""
     room_dir: Path = tmp_path_factory.mktemp("room")
-    spec = plan_room(room_dir, instructors=["teacher"])
+    # As root, each attendee becomes a system user; a prefix of its own per test room, so rooms
+    # of other checkouts on this machine never share one.
+    spec = plan_room(room_dir, instructors=["teacher"], user_prefix=test_user_prefix())
     started = start_room(spec, workshop_code=WORKSHOP_CODE, instructor_code=INSTRUCTOR_CODE)
     try:
         yield started
     finally:
         started.stop()
+        if running_as_root():
+            remove_system_users(spec.homes)
+
+
+def test_user_prefix() -> str:
+    return f"t{secrets.token_hex(2)}-"

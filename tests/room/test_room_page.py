@@ -46,6 +46,8 @@ def test_a_killed_server_shows_as_stopped_and_its_stage_as_interrupted(room: Roo
     seen = page_data(teacher, room)
     assert seen["servers"][NAME]["state"] == "running"
     assert seen["servers"][NAME]["last_activity"]
+    assert seen["servers"][NAME]["limits"] == room.spec.limits  # which limits hold, in words
+    assert room.spec.limits
     cells = seen["rows"][NAME]["sagemaker_byo"]
     assert cells["build"]["status"] == "done" and cells["train"]["status"] == "running"
     assert cells["train"]["at"] > 0  # the page shows time in stage from it

@@ -94,8 +94,84 @@ def position(events: list[str], text: str) -> int:
     return next(i for i, e in enumerate(events) if text in e)
 
 
+# IAM action of an API call where it is not "<service>:<operation>" (the Service
+# Authorization Reference's actions table for S3, Lambda and SageMaker Runtime)
+IAM_ACTION = {
+    "s3.HeadBucket": "s3:ListBucket",
+    "s3.PutBucketEncryption": "s3:PutEncryptionConfiguration",
+    "s3.PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "sagemaker-runtime.InvokeEndpoint": "sagemaker:InvokeEndpoint",
+    "lambda.Invoke": "lambda:InvokeFunction",
+    "sts.GetCallerIdentity": None,  # needs no permission
+}
+# what the pipeline calls beyond this test's run: `docker push` (ECR's "Pushing an image"
+# permissions), the deployed Lambdas, a failed job's log, a job stopped at cleanup
+ALSO_CALLED = {
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+    "lambda:InvokeFunction",
+    "logs:FilterLogEvents",
+    "sagemaker:StopTrainingJob",
+}
+
+
+def pipeline_policy() -> list[dict[str, Any]]:
+    from cfnlint.decode import decode
+
+    from mlops_helpers.paths import project_root
+
+    template, problems = decode(str(project_root() / "cloudformation" / "workshop-setup.yaml"))
+    assert not problems
+    resource = template["Resources"]["PipelinePolicy"]
+    assert resource["Type"] == "AWS::IAM::ManagedPolicy"
+    return list(resource["Properties"]["PolicyDocument"]["Statement"])
+
+
+def assert_policy_allows(calls: set[str]) -> None:
+    """Every API call recorded (``service.Operation``) is an action the pipeline policy in
+    cloudformation/workshop-setup.yaml allows."""
+    from fnmatch import fnmatchcase
+
+    statements = pipeline_policy()
+    allowed = [
+        action
+        for s in statements
+        if s["Effect"] == "Allow"
+        for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    ]
+    needed = {IAM_ACTION.get(c, c.replace(".", ":", 1)) for c in calls} | ALSO_CALLED
+    needed.discard(None)
+    missing = sorted(a for a in needed if not any(fnmatchcase(a, p) for p in allowed))
+    assert not missing, f"the pipeline policy does not allow {missing}"
+    # training and deploying pass the execution role: only to SageMaker
+    passing = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert passing and all(
+        s["Condition"]["StringEquals"]["iam:PassedToService"] == "sagemaker.amazonaws.com"
+        and s["Resource"] == {"Fn::GetAtt": ["SageMakerExecutionRole", "Arn"]}
+        for s in passing
+    )
+
+
 def test_full_pipeline_call_sequence_cleanup_and_update_in_place(aws: str, make_settings) -> None:
     events: list[str] = []
+    # the cleanup handlers' clients come from boto3's default session, as do this test's
+    # own checks: record that session's calls while a cleanup or teardown stage runs
+    handlers: list[str] = []
+    boto3.setup_default_session(region_name=REGION)
+    boto3.DEFAULT_SESSION.events.register(
+        "before-call.*.*",
+        lambda model, **_: handlers.append(f"{model.service_model.service_name}.{model.name}"),
+    )
+
+    def releasing(stage: str, stage_ctx: StageContext) -> None:
+        handlers.clear()
+        PIPELINE.run_stage(stage, stage_ctx)
+        called.update(handlers)
+
+    called: set[str] = set()
     ctx = context(make_settings, aws, events)
     results = PIPELINE.run(ctx, BUILD_STAGES)
     assert results["smoke_test"]["accuracy"] >= 0.9
@@ -147,7 +223,8 @@ def test_full_pipeline_call_sequence_cleanup_and_update_in_place(aws: str, make_
     assert "call ecr.GetAuthorizationToken" in events
 
     # cleanup ends the build: production (endpoint, its configuration, its model) stays
-    PIPELINE.run_stage("cleanup", ctx)
+    releasing("cleanup", ctx)
+    called |= {e.removeprefix("call ") for e in events if e.startswith("call ")}
     job = ctx.state.get("training_job")
     assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == ["byo-prod-test"]
     assert [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]] == [
@@ -161,7 +238,7 @@ def test_full_pipeline_call_sequence_cleanup_and_update_in_place(aws: str, make_
     events.clear()
     second = context(make_settings, aws, events, criterion="entropy")
     PIPELINE.run(second, BUILD_STAGES)
-    PIPELINE.run_stage("cleanup", second)
+    releasing("cleanup", second)
     assert "call sagemaker.UpdateEndpoint" in events
     assert events.count("call sagemaker.CreateEndpoint") == 1  # only the test endpoint
     job = second.state.get("training_job")
@@ -171,7 +248,9 @@ def test_full_pipeline_call_sequence_cleanup_and_update_in_place(aws: str, make_
     assert [m["ModelName"] for m in sm.list_models()["Models"]] == [job]
     assert len(sm.list_endpoint_configs()["EndpointConfigs"]) == 1
     # teardown removes production on purpose
-    PIPELINE.run_stage("teardown", ctx)
+    releasing("teardown", ctx)
+    called |= {e.removeprefix("call ") for e in events if e.startswith("call ")}
+    assert_policy_allows(called)
     assert sm.list_endpoints()["Endpoints"] == []
     assert sm.list_endpoint_configs()["EndpointConfigs"] == []
     assert sm.list_models()["Models"] == []
@@ -266,3 +345,25 @@ def test_cleanup_tolerates_resources_already_deleted(aws: str, make_settings) ->
     released = PIPELINE.run_stage("cleanup", ctx)["released"]
     assert "sagemaker_endpoint:byo-test-test" in released
     assert sm.list_models()["Models"] == [] and ctx.tracker.list() == []
+
+
+def test_the_image_is_built_as_a_single_manifest_sagemaker_accepts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real docker CLI (a stand-in executable on PATH records its argv): BuildKit adds a
+    provenance attestation by default (docker buildx build reference, "--provenance";
+    Docker Engine 23+), which turns the pushed image into an OCI image index that SageMaker
+    refuses; the build must switch it off and build for SageMaker's platform."""
+    from mlops_helpers.sagemaker_byo import container
+    from mlops_helpers.sagemaker_byo.aws import DockerSeam
+
+    argv_file = tmp_path / "argv"
+    docker = tmp_path / "bin" / "docker"
+    docker.parent.mkdir()
+    docker.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {argv_file}\n')
+    docker.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{docker.parent}:/usr/bin:/bin")
+    DockerSeam().build(container.container_dir(), "123.dkr.ecr.eu-west-2.amazonaws.com/r:t")
+    argv = argv_file.read_text().split("\n")
+    assert argv[0] == "build" and "--provenance=false" in argv
+    assert argv[argv.index("--platform") + 1] == "linux/amd64"

@@ -78,3 +78,31 @@ def test_a_requirement_that_is_not_installed_is_named(tmp_path: Path) -> None:
         image_site.link_site(requirements, tmp_path / image_site.SITE_DIR)
     with pytest.raises(StageError, match="run the build stage"):
         image_site.python(tmp_path / image_site.SITE_DIR)
+
+
+def test_the_image_requirements_are_pinned_to_the_lock_with_everything_they_pull_in() -> None:
+    """An unpinned requirements.txt builds a different image each month (and not the
+    scikit-learn the local backend trained with): every package the image installs is
+    pinned, at the version requirements/project.lock.txt holds."""
+    import importlib.util
+
+    from packaging.utils import canonicalize_name
+
+    from mlops_helpers.paths import project_root
+
+    spec = importlib.util.spec_from_file_location(
+        "environment_tool", project_root() / "requirements" / "environment.py"
+    )
+    assert spec and spec.loader
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    locked = {canonicalize_name(k): v for k, v in tool.locked_versions().items()}
+    wanted = image_site.read_requirements(container.container_dir() / "requirements.txt")
+    pins = {}
+    for requirement in wanted:
+        specifiers = list(requirement.specifier)
+        assert len(specifiers) == 1 and specifiers[0].operator == "==", f"{requirement} unpinned"
+        pins[canonicalize_name(requirement.name)] = specifiers[0].version
+    assert {name: locked.get(name) for name in pins} == pins, "pins differ from the lock"
+    pulled_in = {canonicalize_name(name) for name in image_site.distributions(wanted)}
+    assert pulled_in <= set(pins), f"installed but not pinned: {sorted(pulled_in - set(pins))}"

@@ -39,6 +39,7 @@ class BuildRun:
     ctx: StageContext
     results: dict[str, Any] = field(default_factory=dict)
     refused_before_smoke_test: str = ""
+    stale_smoke_test: str = ""
     test_alive_after_deploy: bool = False
     test: dict[str, Any] = field(default_factory=dict)
     prod: dict[str, Any] = field(default_factory=dict)
@@ -84,6 +85,17 @@ def build_run(module_root: Path) -> BuildRun:
             )[0]
             for r in (run.test, run.prod)
         ]
+        # asked to smoke-test a depth-1 model, the same run folder refuses: its test endpoint
+        # serves the depth-4 model train made (issue 27: it passed at 0.92 with the old one)
+        stump = Settings.load(
+            "sagemaker_byo",
+            params={"run_root": str(module_root), "serve_workers": 1, "max_depth": 1},
+            env_file=module_root / "no.env",
+        )
+        try:
+            PIPELINE.run_stage("smoke_test", PIPELINE.context(settings=stump, log=lambda _: None))
+        except StageError as exc:
+            run.stale_smoke_test = str(exc)
         # a second deploy of the same model reuses the running endpoint
         PIPELINE.run_stage("deploy_prod", ctx)
         run.redeployed_pid = ctx.backend.production()["server"]["pid"]
@@ -113,6 +125,12 @@ def test_the_artifact_store_is_laid_out_like_the_bucket(build_run: BuildRun) -> 
     model = store / "training-jobs" / job / "output" / "model.tar.gz"  # SageMaker's key
     with tarfile.open(model) as tar:
         assert sorted(tar.getnames()) == ["model-meta.json", "model.joblib"]
+
+
+def test_a_stage_refuses_a_result_made_from_other_settings(build_run: BuildRun) -> None:
+    stale = build_run.stale_smoke_test
+    assert "train ran with max_depth=4, and these settings say max_depth=1" in stale, stale
+    assert "Run train then train_status then deploy_test again first" in stale
 
 
 def test_deploy_prod_refuses_a_model_that_was_not_smoke_tested(build_run: BuildRun) -> None:

@@ -82,7 +82,11 @@ def test_lock_holds_every_requirement_at_an_allowed_version(lock, requirements, 
     assert not problems, "run `make lock`:\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("lock", [PROJECT_LOCK, lock_file()], ids=["project", "seldon-runtime"])
+@pytest.mark.parametrize(
+    "lock",
+    [PROJECT_LOCK, lock_file(), ROOT / "requirements" / "watson-image.lock.txt"],
+    ids=["project", "seldon-runtime", "watson-image"],
+)
 def test_every_pin_is_hash_checked(lock: Path) -> None:
     entries = re.split(r"\n(?=[A-Za-z0-9])", lock.read_text().split("\n", 2)[2])
     pins = [e for e in entries if "==" in e.splitlines()[0]]

@@ -106,7 +106,7 @@ def test_full_stage_list_in_one_process_twice(ibm, tmp_path: Path) -> None:
     assert ibm.counts() == NOTHING
     assert not any(ibm.api_key in line for line in log), "the API key was printed"
     plan = next(line for line in log if "will create (billed while it exists)" in line)
-    assert "runtime-double-py3.11" in plan and "hardware spec S" in plan
+    assert "runtime-25.1-py3.12" in plan and "hardware spec S" in plan
 
 
 @pytest.mark.slow
@@ -149,14 +149,14 @@ def test_a_stage_that_waits_forever_times_out_with_a_message(ibm, tmp_path: Path
 def test_a_runtime_that_cannot_load_the_model_is_refused_before_storing(
     ibm, tmp_path: Path
 ) -> None:
-    import sklearn
+    from mlops_helpers.watson_openscale.ibm_runtime import runtime_sklearn
 
     ibm.wml.runtimes = list(OLDER_RUNTIMES)
     ctx = ibm_context(tmp_path)
     with pytest.raises(StageError) as caught:
         PIPELINE.run(ctx)
     message = str(caught.value)
-    assert f"trained with scikit-learn {sklearn.__version__}" in message
+    assert f"trained with scikit-learn {runtime_sklearn()}" in message
     assert "runtime-24.1-py3.11 (scikit-learn 1.3.0)" in message
     assert ibm.wml.models == {} and ibm.wml.deployments == {}
     assert ibm.counts() == NOTHING

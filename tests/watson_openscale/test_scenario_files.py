@@ -136,7 +136,12 @@ def test_dockerfile_builds_from_the_checkout() -> None:
     build it with the repository root as context, where the COPY sources are."""
     dockerfile = (SCENARIO_DIR / "Dockerfile").read_text()
     assert "mlops-workshop[" not in dockerfile
-    assert re.search(r'pip install [^\n]*"\.\[ibm,mlflow\]"', dockerfile)
+    # every dependency from the image's own hash-checked lock (with IBM's scikit-learn), then
+    # the package itself from the checkout (tests/setup/test_agent_images.py checks the rest)
+    assert "--require-hashes -r requirements/watson-image.lock.txt" in dockerfile
+    assert re.search(r"pip install [^\n]*--no-deps \.$", dockerfile, re.MULTILINE)
+    lock = (paths.project_root() / "requirements/watson-image.lock.txt").read_text()
+    assert "\nscikit-learn==1.6.1 " in lock
     root = paths.project_root()
     for source in re.findall(r"^COPY (\S+)", dockerfile, re.MULTILINE):
         assert (root / source).exists(), f"COPY {source}: not in the repository root"

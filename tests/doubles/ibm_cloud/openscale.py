@@ -6,11 +6,30 @@ resource (``{"subscriptions": [...]}``). Routes live under ``/openscale/{instanc
 entitlement check is ``GET /v1/entitlements``.
 
 A new subscription is ``preparing`` on its first read and ``active`` after; it gets its
-``payload_logging`` and ``feedback`` data sets as OpenScale creates them. Records are
-stored asynchronously (202 + ``Location`` of a request whose state is ``active``). A quality
-run scores the newest feedback rows through the subscribed deployment's model and measures
+``payload_logging`` and ``feedback`` data sets as OpenScale creates them. A quality run
+scores the newest feedback rows through the subscribed deployment's model and measures
 accuracy and weighted F1 / precision / recall, or fails when there are fewer rows than
 ``min_feedback_data_size``.
+
+Records follow ibm-watson-openscale 3.1.11 (the SDK the project locks), whose own code is
+the reference for their shapes:
+- A data set is a table: every stored row is one record. A payload record (posted as
+  ``{"request", "response"}``, or written by WML's automatic payload logging when a
+  subscribed deployment scores) becomes one row per scored row: the request's feature
+  columns, ``prediction``, ``probability``, ``scoring_id`` (``<id>-<n>``),
+  ``scoring_timestamp`` and ``deployment_id``. A feedback record (``{"fields", "values"}``)
+  becomes one row per value row, with ``record_id`` and ``record_timestamp`` added.
+- ``GET .../records?format=dict`` (the default) answers ``{"records": [{"metadata", "entity":
+  {"values": {column: value}}}]}``: ``data_sets.py`` ``get_list_of_records`` reads
+  ``record['entity']['values']`` as flat columns, ``DataRecord`` in
+  ``base_classes/watson_open_scale_v2.py`` has ``values`` and ``annotations``;
+  ``format=list`` answers ``{"records": [{"fields", "values": [[...]]}]}``
+  (``DataRecordResponseList``).
+- Storing is asynchronous: ``POST .../records`` answers 202 with the ``Location`` of a
+  request; the rows become visible only when that request is done
+  (``GET .../requests/{id}`` state ``active``, what ``store_records(background_mode=False)``
+  waits for). The double lands a store after ``store_polls`` reads of its data set or its
+  request (``None``: never), so a client that reads straight after storing sees nothing.
 """
 
 from __future__ import annotations
@@ -54,6 +73,10 @@ class OpenScaleState:
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     measurements: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     polls: dict[str, int] = field(default_factory=dict)
+    #: reads of a data set (its records or a store request) before a store lands; None: never
+    store_polls: int | None = 1
+    #: store request id -> {"data_set", "rows", "reads"} until it lands
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def resource(self, kind: str, rid: str, entity: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -76,18 +99,84 @@ class OpenScaleState:
         ]
 
     def payload_logged(self, deployment_id: str, request: Any, response: Any) -> None:
-        """WML's automatic payload logging: a record for every subscribed scoring."""
+        """WML's automatic payload logging: the rows of every subscribed scoring, stored
+        asynchronously like any other store."""
         for sid, sub in self.subscriptions.items():
             if sub["entity"]["deployment"]["deployment_id"] == deployment_id:
                 for ds in self.data_sets_of(sid, "payload_logging"):
-                    self.records[ds].append(
-                        {
-                            "scoring_id": new_id(),
-                            "request": request,
-                            "response": response,
-                            "scoring_timestamp": stamp(),
-                        }
+                    self.store(
+                        ds,
+                        payload_rows({"request": request, "response": response}, deployment_id),
                     )
+
+    def store(self, data_set_id: str, rows: list[dict[str, Any]]) -> str:
+        """Queue rows for a data set; the request id a client polls."""
+        rid = new_id()
+        self.pending[rid] = {"data_set": data_set_id, "rows": rows, "reads": 0}
+        return rid
+
+    def tick(self, data_set_id: str) -> None:
+        """A read of the data set: stores queued long enough land."""
+        for queued in self.pending.values():
+            if (
+                queued["data_set"] != data_set_id
+                or self.store_polls is None
+                or queued.get("landed")
+            ):
+                continue
+            queued["reads"] += 1
+            if queued["reads"] > self.store_polls:
+                self.records.setdefault(data_set_id, []).extend(queued.pop("rows"))
+                queued["landed"] = True
+
+    def landed(self, rid: str) -> bool:
+        return bool(self.pending.get(rid, {}).get("landed"))
+
+
+def payload_rows(record: dict[str, Any], deployment_id: str | None) -> list[dict[str, Any]]:
+    """A payload record ``{"request", "response"}`` as the payload table's rows."""
+    request, response = record["request"], record["response"]
+    block = (request.get("input_data") or [request])[0] if isinstance(request, dict) else {}
+    answer = (response.get("predictions") or [response])[0] if isinstance(response, dict) else {}
+    fields, rows = block.get("fields"), block.get("values")
+    out_fields, outputs = answer.get("fields"), answer.get("values")
+    if not (
+        isinstance(fields, list)
+        and isinstance(rows, list)
+        and isinstance(out_fields, list)
+        and isinstance(outputs, list)
+        and len(rows) == len(outputs)
+    ):
+        raise ApiError(
+            400,
+            "invalid_records",
+            "a payload record's request and response need fields and one values row each",
+        )
+    scoring_id = str(record.get("scoring_id") or new_id())
+    when = str(record.get("scoring_timestamp") or stamp())
+    return [
+        {
+            **dict(zip(fields, row, strict=True)),
+            **dict(zip(out_fields, output, strict=True)),
+            "scoring_id": f"{scoring_id}-{n}",
+            "scoring_timestamp": when,
+            "deployment_id": deployment_id,
+        }
+        for n, (row, output) in enumerate(zip(rows, outputs, strict=True), start=1)
+    ]
+
+
+def feedback_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A feedback record ``{"fields", "values"}`` (or one flat row) as the table's rows."""
+    fields, values = record.get("fields"), record.get("values")
+    if fields is None and values is None:  # one row as {column: value}
+        return [{**record, "record_id": new_id(), "record_timestamp": stamp()}]
+    if not isinstance(fields, list) or not isinstance(values, list):
+        raise ApiError(400, "invalid_records", "feedback records are {fields, values} objects")
+    return [
+        {**dict(zip(fields, row, strict=True)), "record_id": new_id(), "record_timestamp": stamp()}
+        for row in values
+    ]
 
 
 def _select(
@@ -352,40 +441,63 @@ def routes(router: Router, state: OpenScaleState) -> None:
         if did not in state.data_sets:
             raise ApiError(404, "not_found", f"data set {did} does not exist")
         body = _body(request)
-        if not isinstance(body, list):
+        if not isinstance(body, list) or not all(isinstance(r, dict) for r in body):
             raise ApiError(400, "invalid_records", "the body must be a list of records")
         kind = state.data_sets[did]["entity"]["type"]
-        for record in body:
-            if kind == "feedback":
-                fields, values = record.get("fields"), record.get("values")
-                if not isinstance(fields, list) or not isinstance(values, list):
-                    raise ApiError(
-                        400, "invalid_records", "feedback records are {fields, values} objects"
-                    )
-                state.records[did] += [
-                    {"values": dict(zip(fields, row, strict=True))} for row in values
-                ]
-            else:
-                if "request" not in record or "response" not in record:
+        deployment = state.subscriptions[state.data_sets[did]["entity"]["target"]["target_id"]][
+            "entity"
+        ]["deployment"]["deployment_id"]
+        rows: list[dict[str, Any]] = []
+        try:
+            for record in body:
+                if kind == "feedback":
+                    rows += feedback_rows(record)
+                elif "request" in record and "response" in record:
+                    rows += payload_rows(record, deployment)
+                else:
                     raise ApiError(
                         400, "invalid_records", "payload records need request and response"
                     )
-                state.records[did].append(record)
-        rid = new_id()
-        return Reply(202, {"state": "pending"}, {"Location": f"/v2/data_sets/{did}/requests/{rid}"})
+        except ValueError as exc:  # zip(strict=True): a row of the wrong length
+            raise ApiError(
+                400, "invalid_records", f"a row does not match its fields: {exc}"
+            ) from None
+        rid = state.store(did, rows)
+        return Reply(
+            202,
+            {"state": "pending", "id": rid},
+            {"Location": f"/v2/data_sets/{did}/requests/{rid}"},
+        )
 
     def request_status(request: Request, did: str, rid: str) -> Reply:
-        return Reply(200, {"state": "active", "id": rid})
+        if rid not in state.pending or state.pending[rid]["data_set"] != did:
+            raise ApiError(404, "not_found", f"request {rid} of data set {did} does not exist")
+        state.tick(did)
+        return Reply(200, {"state": "active" if state.landed(rid) else "pending", "id": rid})
 
     def list_records(request: Request, did: str) -> Reply:
         if did not in state.data_sets:
             raise ApiError(404, "not_found", f"data set {did} does not exist")
+        state.tick(did)
         found = state.records[did]
         limit = int(request.query.get("limit", 100) or 0)
         offset = int(request.query.get("offset", 0) or 0)
-        shown = [{"metadata": {"id": str(i)}, "entity": r} for i, r in enumerate(found)][
-            offset : offset + limit
-        ]
+        rows = found[offset : offset + limit]
+        if request.query.get("format", "dict") == "list":
+            fields = list(rows[0]) if rows else []
+            shown: list[dict[str, Any]] = (
+                [{"fields": fields, "values": [[r.get(f) for f in fields] for r in rows]}]
+                if rows
+                else []
+            )
+        else:
+            shown = [
+                {
+                    "metadata": {"id": row.get("scoring_id") or row.get("record_id")},
+                    "entity": {"values": row, "annotations": {}},
+                }
+                for row in rows
+            ]
         return Reply(200, {"records": shown, "total_count": len(found)})
 
     add("GET", r"/data_sets", list_data_sets)
@@ -540,8 +652,8 @@ def _evaluate(state: OpenScaleState, monitor: dict[str, Any], run: dict[str, Any
     label = subscription["asset_properties"]["label_column"]
     features = subscription["asset_properties"]["feature_fields"]
     estimator = state.wml.loaded[subscription["deployment"]["deployment_id"]]
-    truth = [int(r["values"][label]) for r in rows]
-    predicted = estimator.predict([[float(r["values"][f]) for f in features] for r in rows])
+    truth = [int(r[label]) for r in rows]
+    predicted = estimator.predict([[float(r[f]) for f in features] for r in rows])
     precision, recall, f1, _ = precision_recall_fscore_support(
         truth, predicted, average="weighted", zero_division=0
     )

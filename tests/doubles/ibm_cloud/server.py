@@ -7,6 +7,16 @@ setting and the paths do not overlap. State lives in ``IbmCloudState`` objects (
 
     double.fail("POST", r"/ml/v4/deployments", status=500, times=1)
     double.delay("GET", r"/v2/spaces", seconds=3)
+    double.throttle("POST", r"/ml/v4/deployments", retry_after=1, times=2)
+
+Tokens expire: a request whose bearer token is past its ``exp`` claim is refused with 401,
+as IBM's services refuse an expired IAM access token (IAM Identity Services API, "Create an
+IAM access token for an API key": ``expires_in``/``expiration``, 3600 s on IBM Cloud); the
+clients must refresh in time (ibm-cloud-sdk-core 3.25.0 ``token_managers/jwt_token_manager.py``
+refreshes at 80 % of the lifetime, ibm-watsonx-ai 1.8.1
+``utils/auth/base_auth/refreshable_token_auth.py`` before ``exp``). A throttled call answers
+429 with a ``Retry-After`` header in seconds, which IBM's SDK core honours when retries are
+on (ibm-cloud-sdk-core 3.25.0 ``base_service.py`` ``enable_retries``).
 """
 
 from __future__ import annotations
@@ -63,6 +73,7 @@ class Fault:
     status: int | None  # None: answer normally after the delay
     times: int  # how many matching calls misbehave; -1: all of them
     seconds: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
     def matches(self, request: Request) -> bool:
         return (
@@ -97,9 +108,10 @@ class Router:
 class DoubleServer:
     """A threaded HTTPS server on a free loopback port; ``url`` is its base URL."""
 
-    def __init__(self, router: Router, tokens: set[str], folder: Path) -> None:
+    def __init__(self, router: Router, tokens: dict[str, float], folder: Path) -> None:
         self.router = router
-        self.tokens = tokens
+        self.tokens = tokens  # access token -> its expiry (epoch seconds, the "exp" claim)
+        self.refused_expired = 0  # requests refused for an expired token
         self.log: list[tuple[str, str, dict[str, str], Any]] = []
         self.faults: list[Fault] = []
         self.lock = threading.RLock()  # one request at a time changes state
@@ -133,6 +145,14 @@ class DoubleServer:
         """Matching calls answer only after ``seconds`` (a client's own timeout may fire)."""
         self.faults.append(Fault(method, re.compile(path), None, times, seconds))
 
+    def throttle(self, method: str, path: str, *, retry_after: int, times: int = 1) -> None:
+        """The next ``times`` matching calls get 429 Too Many Requests, Retry-After seconds."""
+        self.faults.append(
+            Fault(
+                method, re.compile(path), 429, times, headers={"Retry-After": str(int(retry_after))}
+            )
+        )
+
     def heal(self) -> None:
         """Forget every injected fault."""
         with self.lock:
@@ -154,11 +174,13 @@ class DoubleServer:
             if fault.seconds:
                 time.sleep(fault.seconds)  # the fault *is* a slow service
             if fault.status is not None:
-                return error(
+                reply = error(
                     fault.status,
                     "injected_fault",
                     f"injected failure of {request.method} {request.path}",
                 )
+                reply.headers.update(fault.headers)
+                return reply
         try:
             handler, params, auth = self.router.find(request)
             if auth:
@@ -173,6 +195,9 @@ class DoubleServer:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or token not in self.tokens:
             raise ApiError(401, "authorization_rejected", "a valid IAM bearer token is required")
+        if time.time() > self.tokens[token]:
+            self.refused_expired += 1
+            raise ApiError(401, "authentication_token_expired", "the IAM access token has expired")
 
 
 def error(status: int, code: str, message: str) -> Reply:

@@ -10,8 +10,16 @@ Shapes follow IBM's published references:
 
 A deployment really loads the uploaded model archive (joblib) and really predicts with it;
 if the model was pickled by another scikit-learn than its runtime carries, the deployment
-fails as WML's would. Scoring a deployment that has an OpenScale subscription writes the
+fails as WML's would. Changing a deployment's asset (PATCH ``/asset``) is ``updating`` until
+the new revision loads; if it cannot, the deployment goes back to ``ready`` on the *previous*
+asset with the reason in ``status.failure``, as the WML v4 reference says ("If any failures,
+deployment will be reverted back to the previous id/rev and the failure message will be
+captured in 'failure' field", quoted in ibm-watsonx-ai 1.8.1 ``deployments.py``
+``_wait_for_deployment_update``). ``hardware_spec`` (``{"name"}`` or ``{"id"}``) must name one
+of WML's predefined sizes. Scoring a deployment that has an OpenScale subscription writes the
 payload record itself, as WML's automatic payload logging does.
+
+IAM access tokens live ``token_lifetime`` seconds (3600, as IBM Cloud's; a test shortens it).
 """
 
 from __future__ import annotations
@@ -38,6 +46,12 @@ OLDER_RUNTIMES = [
     ("runtime-24.1-py3.11", "3.11", "1.3.0", "supported"),
 ]
 Runtime = tuple[str, str, str, str]
+# WML's predefined hardware specifications for deployments (name -> asset id in the double):
+# GET /v2/hardware_specifications lists them on IBM Cloud
+HARDWARE_SPECS = {
+    name: str(uuid.uuid5(uuid.NAMESPACE_URL, f"hardware-{name}"))
+    for name in ("XXS", "XS", "S", "M", "L", "XL")
+}
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 
 
@@ -65,8 +79,11 @@ class WmlState:
     deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
     loaded: dict[str, Any] = field(default_factory=dict)  # deployment id -> estimator
     polls: dict[str, int] = field(default_factory=dict)
+    previous_asset: dict[str, dict[str, Any]] = field(default_factory=dict)  # while updating
     scored: list[dict[str, Any]] = field(default_factory=list)
-    tokens: set[str] = field(default_factory=set)
+    tokens: dict[str, float] = field(default_factory=dict)  # access token -> expiry
+    token_lifetime: int = 3600  # seconds, as IBM Cloud's IAM issues them
+    tokens_issued: int = 0
     #: set by the OpenScale part: called with (deployment_id, request, response)
     on_scored: Callable[[str, Any, Any], None] | None = None
     _spec_ids: dict[str, str] = field(default_factory=dict)
@@ -124,25 +141,27 @@ def routes(router: Router, state: WmlState) -> None:
         if form.get("apikey") != state.api_key:
             raise ApiError(400, "BXNIM0415E", "Provided API key could not be found.")
         now = int(datetime.now(UTC).timestamp())
+        lifetime = state.token_lifetime
         value = _jwt(
             {
                 "iam_id": "iam-ServiceId-double",
                 "sub": "double",
                 "iat": now,
-                "exp": now + 3600,
+                "exp": now + lifetime,
                 "jti": new_id(),
                 "account": {"bss": "double"},
             }
         )
-        state.tokens.add(value)
+        state.tokens[value] = now + lifetime
+        state.tokens_issued += 1
         return Reply(
             200,
             {
                 "access_token": value,
                 "refresh_token": "not_supported",
                 "token_type": "Bearer",
-                "expires_in": 3600,
-                "expiration": now + 3600,
+                "expires_in": lifetime,
+                "expiration": now + lifetime,
                 "scope": "ibm openid",
             },
         )
@@ -346,48 +365,52 @@ def routes(router: Router, state: WmlState) -> None:
     router.add("GET", r"/ml/v4/models/(?P<mid>[^/]+)/revisions", revisions)
 
     # -- deployments ------------------------------------------------------------------------
-    def load(deployment: dict[str, Any]) -> None:
-        """Load the asset's content in its runtime: ready, or failed with WML's reason."""
-        asset = deployment["entity"]["asset"]
+    def failure(code: str, message: str) -> dict[str, Any]:
+        return {"trace": new_id(), "errors": [{"code": code, "message": message}]}
+
+    def loaded(asset: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+        """The asset's estimator loaded in its runtime, or WML's failure reason."""
         mid = asset["id"]
         content = state.model_content.get(f"{mid}@{asset.get('rev')}") or state.model_content.get(
             mid
         )
-        status = deployment["entity"]["status"]
         if not content:
-            status.update(
-                state="failed",
-                failure={
-                    "trace": new_id(),
-                    "errors": [
-                        {"code": "model_content_missing", "message": f"model {mid} has no content"}
-                    ],
-                },
-            )
-            return
-        estimator = _load_estimator(content)
+            return None, failure("model_content_missing", f"model {mid} has no content")
+        estimator, pickled = _load_estimator(content)
         runtime = runtime_of(state.models[mid]["entity"]["software_spec"]["id"])
-        pickled = str(getattr(estimator, "__getstate__", dict)().get("_sklearn_version", ""))
         if pickled.split(".")[:2] != runtime[2].split(".")[:2]:
-            status.update(
-                state="failed",
-                failure={
-                    "trace": new_id(),
-                    "errors": [
-                        {
-                            "code": "deployment_failed",
-                            "message": f"the model was pickled with scikit-learn {pickled}; "
-                            f"runtime {runtime[0]} has scikit-learn {runtime[2]}"
-                            " and cannot load it",
-                        }
-                    ],
-                },
+            return None, failure(
+                "deployment_failed",
+                f"the model was pickled with scikit-learn {pickled}; "
+                f"runtime {runtime[0]} has scikit-learn {runtime[2]} and cannot load it",
             )
+        return estimator, None
+
+    def load(deployment: dict[str, Any]) -> None:
+        """A new deployment loads its asset: initializing, or failed with WML's reason."""
+        status = deployment["entity"]["status"]
+        estimator, failed = loaded(deployment["entity"]["asset"])
+        if failed is not None:
+            status.update(state="failed", failure=failed)
             return
         state.loaded[deployment["metadata"]["id"]] = estimator
         state.polls[deployment["metadata"]["id"]] = 0
         status.update(state="initializing")
         status.pop("failure", None)
+
+    def settle_update(deployment: dict[str, Any]) -> None:
+        """An asset update ends ready: on the new asset, or back on the previous one with
+        the reason in ``failure`` (WML's v4 behaviour; the deployment never goes failed)."""
+        entity, did = deployment["entity"], deployment["metadata"]["id"]
+        previous = state.previous_asset.pop(did)
+        estimator, failed = loaded(entity["asset"])
+        if failed is None:
+            state.loaded[did] = estimator
+            entity["status"] = {**entity["status"], "state": "ready"}
+            entity["status"].pop("failure", None)
+        else:
+            entity["asset"] = previous
+            entity["status"] = {**entity["status"], "state": "ready", "failure": failed}
 
     def create_deployment(request: Request) -> Reply:
         body = request.json() or {}
@@ -397,6 +420,15 @@ def routes(router: Router, state: WmlState) -> None:
             raise ApiError(400, "missing_field", "name and online are required")
         if asset.get("id") not in state.models:
             raise ApiError(404, "model_not_found", f"model {asset.get('id')} does not exist")
+        hardware = body.get("hardware_spec", {"name": "S"})
+        if not isinstance(hardware, dict) or not (
+            hardware.get("id") in HARDWARE_SPECS.values() or hardware.get("name") in HARDWARE_SPECS
+        ):
+            raise ApiError(
+                400,
+                "invalid_hardware_spec",
+                f"hardware_spec {hardware!r} is not one of {', '.join(HARDWARE_SPECS)}",
+            )
         did = new_id()
         deployment = {
             "metadata": {
@@ -411,7 +443,7 @@ def routes(router: Router, state: WmlState) -> None:
                 "asset": asset,
                 "online": body["online"],
                 "space_id": space_id,
-                "hardware_spec": body.get("hardware_spec", {"name": "S"}),
+                "hardware_spec": hardware,
                 "deployed_asset_type": "model",
                 "status": {
                     "state": "initializing",
@@ -435,18 +467,27 @@ def routes(router: Router, state: WmlState) -> None:
         if request.method == "PATCH":
             for op in request.json() or []:
                 if op.get("path") == "/asset":
+                    if status["state"] != "ready":
+                        raise ApiError(
+                            400, "deployment_not_ready", f"deployment {did} is {status['state']}"
+                        )
+                    state.previous_asset[did] = found["entity"]["asset"]
                     found["entity"]["asset"] = op["value"]
-                    load(found)
+                    status["state"] = "updating"
+                    state.polls[did] = 0
                 elif op.get("path") in ("/name", "/description", "/tags", "/custom"):
                     found["entity"][op["path"][1:]] = op["value"]
                 else:
                     raise ApiError(400, "invalid_patch", f"cannot patch {op.get('path')}")
             found["metadata"]["modified_at"] = stamp()
             return Reply(202, found)
-        if status["state"] == "initializing" and state.deploy_polls is not None:
+        if status["state"] in ("initializing", "updating") and state.deploy_polls is not None:
             state.polls[did] = state.polls.get(did, 0) + 1
             if state.polls[did] > state.deploy_polls:
-                status["state"] = "ready"
+                if status["state"] == "updating":
+                    settle_update(found)
+                else:
+                    status["state"] = "ready"
         return Reply(200, found)
 
     def list_deployments(request: Request) -> Reply:
@@ -469,7 +510,8 @@ def routes(router: Router, state: WmlState) -> None:
         found = state.deployments.get(did)
         if found is None:
             raise ApiError(404, "deployment_not_found", f"deployment {did} does not exist")
-        if found["entity"]["status"]["state"] != "ready":
+        if found["entity"]["status"]["state"] not in ("ready", "updating"):  # an update
+            # keeps serving the previous revision until the new one is loaded
             raise ApiError(
                 400,
                 "deployment_not_ready",
@@ -522,9 +564,15 @@ def _jwt(claims: dict[str, Any]) -> str:
     return f"{head}.{body}.{part(hashlib.sha256(f'{head}.{body}'.encode()).digest())}"
 
 
-def _load_estimator(content: bytes) -> Any:
-    """The estimator in a model archive (``.tar.gz`` holding one ``.joblib``/``.pkl``)."""
+def _load_estimator(content: bytes) -> tuple[Any, str]:
+    """The estimator in a model archive (``.tar.gz`` holding one ``.joblib``/``.pkl``) and
+    the scikit-learn version that pickled it (scikit-learn warns with it when it differs
+    from the one loading it; an estimator's own state only holds the loading version)."""
+    import warnings
+
     import joblib
+    import sklearn
+    from sklearn.exceptions import InconsistentVersionWarning
 
     with tarfile.open(fileobj=io.BytesIO(content), mode="r:gz") as tar:
         member = next((m for m in tar.getmembers() if m.name.endswith((".joblib", ".pkl"))), None)
@@ -534,8 +582,15 @@ def _load_estimator(content: bytes) -> Any:
             )
         handle = tar.extractfile(member)
         assert handle is not None
-        import warnings
-
-        with warnings.catch_warnings():  # the version check below says it in WML's words
-            warnings.simplefilter("ignore")
-            return joblib.load(io.BytesIO(handle.read()))
+        with warnings.catch_warnings(record=True) as seen:  # the check says it in WML's words
+            warnings.simplefilter("always")
+            estimator = joblib.load(io.BytesIO(handle.read()))
+    pickled = next(
+        (
+            str(w.message.original_sklearn_version)
+            for w in seen
+            if isinstance(w.message, InconsistentVersionWarning)
+        ),
+        sklearn.__version__,
+    )
+    return estimator, pickled

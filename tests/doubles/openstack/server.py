@@ -7,11 +7,22 @@ v1, Compute v2.1, Networking v2.0):
 
 - Keystone: ``POST /identity/v3/auth/tokens`` with an application credential; the token
   carries the service catalog; every other call needs ``X-Auth-Token``.
-- Blazar: leases with flavor and floating-IP reservations (list, show, create, delete). A
-  lease starts at once (ACTIVE) and, like Chameleon, allocates its reserved floating IP in
-  Neutron tagged ``reservation:<id>``; deleting the lease releases it.
-- Nova: flavors (list, detail, show), servers (list with ``name`` filter, show, create with
-  the ``reservation`` scheduler hint, delete).
+- Blazar (Reservation API v1; lease states from Blazar's "State machines" page, zed): leases
+  with flavor and floating-IP reservations (list, show, create, delete). A lease is created
+  PENDING, passes through STARTING and is ACTIVE ``lease_start_seconds`` later (or ERROR
+  when ``lease_start_error`` is set; it never starts when the delay is None). As
+  ChameleonCloud/blazar's flavor plugin (blazar/plugins/flavor/flavor_plugin.py,
+  ``_create_flavor``) does, a flavor reservation creates a private Nova flavor with the
+  reservation's id, named ``reservation:<id>``, with the extra specs
+  ``aggregate_instance_extra_specs:reservation`` and ``resources:CUSTOM_RESERVATION_<ID>``;
+  the project may use it once the lease has started (instance_plugin ``on_start`` grants the
+  flavor access), which is how python-chi 1.2's ``Lease.get_reserved_flavors`` finds it. The
+  lease's floating IP is allocated in Neutron tagged ``reservation:<id>`` when it starts.
+  Deleting the lease deletes its instances and flavor and releases the address.
+- Nova: flavors (list, detail, show, extra specs), servers (list with ``name`` filter, show,
+  create, delete). On KVM@TACC every host belongs to a reservation: an instance boots (ACTIVE)
+  only on the reserved flavor of a started lease, within its amount; any other flavor gives an
+  ERROR instance with Nova's "No valid host was found" fault.
 - Neutron: floating IPs (list, update the port), security groups and their rules, ports.
 
 Left out: pagination, policy, microversion negotiation, images, volumes, routers, quotas
@@ -24,6 +35,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -70,6 +82,10 @@ class CloudState:
     networks: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    # reserved flavors the project may not use yet (their lease has not started)
+    hidden_flavors: set[str] = field(default_factory=set)
+    # every status each lease was seen in, in order (tests read it)
+    lease_history: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, vcpus, ram in (("m1.medium", 2, 4096), ("m1.large", 4, 8192)):
@@ -126,6 +142,11 @@ class OpenStackDouble:
         self, credential_id: str = "app-cred-id", credential_secret: str = "app-cred-secret"
     ) -> None:
         self.state = CloudState(credential_id, credential_secret)
+        # seconds from a lease's creation to ACTIVE (PENDING, then STARTING for the second
+        # half); None: it never starts. lease_start_error: it ends in ERROR instead.
+        self.lease_start_seconds: float | None = 0.4
+        self.lease_start_error = False
+        self._started_at: dict[str, float] = {}  # lease id -> monotonic time of creation
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -215,6 +236,7 @@ class OpenStackDouble:
     ) -> tuple[int, Any, dict[str, str]]:
         with self.lock:
             self.state.calls.append((method, path))
+            self._advance_leases()
             for failure in self.state.failures:
                 if failure.method == method and failure.path_part in path and failure.times:
                     if failure.skip:
@@ -327,14 +349,14 @@ class OpenStackDouble:
                     **wanted,
                     "id": _id(),
                     "lease_id": lease_id,
-                    "status": "active",
+                    "status": "pending",
                     "created_at": str(now),
                 }
             )
         lease = {
             "id": lease_id,
             "name": name,
-            "status": "ACTIVE",
+            "status": "PENDING",
             "degraded": False,
             "user_id": USER_ID,
             "project_id": PROJECT_ID,
@@ -347,7 +369,56 @@ class OpenStackDouble:
             "trust_id": _id(),
         }
         self.state.leases[lease_id] = lease
-        for reservation in reservations:  # the lease starts now: its floating IPs exist
+        self.state.lease_history[lease_id] = ["PENDING"]
+        self._started_at[lease_id] = time.monotonic()
+        for reservation in reservations:
+            if reservation["resource_type"] == "flavor:instance":
+                self._create_reserved_flavor(reservation)
+        return lease
+
+    def _create_reserved_flavor(self, reservation: dict[str, Any]) -> None:
+        """The flavor Blazar's flavor plugin makes for a reservation (private until start)."""
+        source = self.state.flavors[reservation["flavor_id"]]
+        rid = reservation["id"]
+        self.state.flavors[rid] = {
+            **source,
+            "id": rid,
+            "name": f"reservation:{rid}",
+            "os-flavor-access:is_public": False,
+            "description": f"lease {reservation['lease_id']}",
+            "extra_specs": {
+                **source["extra_specs"],
+                "aggregate_instance_extra_specs:reservation": rid,
+                f"resources:CUSTOM_RESERVATION_{rid.upper().replace('-', '_')}": "1",
+            },
+        }
+        self.state.hidden_flavors.add(rid)
+
+    def _advance_leases(self) -> None:
+        """Move each lease along PENDING -> STARTING -> ACTIVE (or ERROR) by the clock."""
+        if self.lease_start_seconds is None:
+            return
+        for lease in self.state.leases.values():
+            elapsed = time.monotonic() - self._started_at[lease["id"]]
+            if lease["status"] == "PENDING" and elapsed >= self.lease_start_seconds / 2:
+                self._set_status(lease, "STARTING")
+            if lease["status"] == "STARTING" and elapsed >= self.lease_start_seconds:
+                if self.lease_start_error:
+                    self._set_status(lease, "ERROR")
+                else:
+                    self._start_lease(lease)
+
+    def _set_status(self, lease: dict[str, Any], status: str) -> None:
+        lease["status"] = status
+        self.state.lease_history[lease["id"]].append(status)
+
+    def _start_lease(self, lease: dict[str, Any]) -> None:
+        """What Blazar's start_lease event does: the reserved flavors become usable and the
+        reserved floating IPs are allocated."""
+        for reservation in lease["reservations"]:
+            reservation["status"] = "active"
+            if reservation["resource_type"] == "flavor:instance":
+                self.state.hidden_flavors.discard(reservation["id"])
             if reservation["resource_type"] == "virtual:floatingip":
                 for _ in range(int(reservation.get("amount", 1))):
                     fip = _id()
@@ -363,7 +434,7 @@ class OpenStackDouble:
                         "tags": [f"reservation:{reservation['id']}", "blazar"],
                         "description": "",
                     }
-        return lease
+        self._set_status(lease, "ACTIVE")
 
     def _release_lease(self, lease: dict[str, Any]) -> None:
         tags = {f"reservation:{r['id']}" for r in lease["reservations"]}
@@ -374,20 +445,26 @@ class OpenStackDouble:
         for sid, server in list(self.state.servers.items()):
             if server["reservation"] in reservations:  # Blazar ends the lease's instances
                 del self.state.servers[sid]
+        for rid in reservations:  # and deletes the reserved flavors
+            self.state.flavors.pop(rid, None)
+            self.state.hidden_flavors.discard(rid)
         del self.state.leases[lease["id"]]
 
     # Nova ----------------------------------------------------------------------------------
     def _nova(
         self, method: str, path: str, query: dict[str, list[str]], body: Any
     ) -> tuple[int, Any, dict[str, str]]:
+        visible = {
+            fid: f for fid, f in self.state.flavors.items() if fid not in self.state.hidden_flavors
+        }
         if path in ("/flavors", "/flavors/detail") and method == "GET":
-            flavors = list(self.state.flavors.values())
+            flavors = list(visible.values())
             if path == "/flavors":
                 flavors = [{"id": f["id"], "name": f["name"]} for f in flavors]
             return 200, {"flavors": flavors}, {}
         match = re.fullmatch(r"/flavors/([^/]+)(/os-extra_specs)?", path)
         if match and method == "GET":
-            flavor = self.state.flavors.get(match.group(1))
+            flavor = visible.get(match.group(1))
             if flavor is None:
                 raise ApiError(404, f"Flavor {match.group(1)} could not be found.")
             if match.group(2):
@@ -417,27 +494,21 @@ class OpenStackDouble:
 
     def _create_server(self, body: dict[str, Any]) -> dict[str, Any]:
         spec = body.get("server", {})
-        hints = body.get("os:scheduler_hints", {})
-        reservation = hints.get("reservation")
-        reserved = {
+        flavor = self.state.flavors.get(spec.get("flavorRef"))
+        if flavor is None or flavor["id"] in self.state.hidden_flavors:
+            raise ApiError(400, f"Flavor {spec.get('flavorRef')} could not be found.")
+        reservation = flavor["extra_specs"].get("aggregate_instance_extra_specs:reservation")
+        active = {
             r["id"]: r
             for lease in self.state.leases.values()
+            if lease["status"] == "ACTIVE"
             for r in lease["reservations"]
             if r["resource_type"] == "flavor:instance"
         }
-        if reservation not in reserved:
-            raise ApiError(
-                400,
-                "on a reservable site every instance needs the reservation "
-                "scheduler hint of an active lease",
-            )
         used = sum(1 for s in self.state.servers.values() if s["reservation"] == reservation)
-        if used >= int(reserved[reservation]["amount"]):
-            raise ApiError(
-                403,
-                f"Quota exceeded: reservation {reservation} holds "
-                f"{reserved[reservation]['amount']} instances",
-            )
+        # the scheduler places an instance only in an active reservation's hosts, and no more
+        # instances than the reservation's amount
+        placed = reservation in active and used < int(active[reservation]["amount"])
         sid, now = _id(), _now().strftime("%Y-%m-%dT%H:%M:%SZ")
         view = {
             "id": sid,
@@ -458,9 +529,16 @@ class OpenStackDouble:
             "metadata": spec.get("metadata", {}),
             "links": [],
             "security_groups": spec.get("security_groups", []),
-            "OS-EXT-STS:vm_state": "active",
+            "OS-EXT-STS:vm_state": "active" if placed else "error",
         }
-        self.state.servers[sid] = {"view": view, "reservation": reservation}
+        if not placed:
+            view["status"] = "ERROR"
+            view["fault"] = {
+                "code": 500,
+                "message": "No valid host was found. There are not enough hosts available.",
+                "created": now,
+            }
+        self.state.servers[sid] = {"view": view, "reservation": reservation if placed else None}
         return {"id": sid, "links": [], "adminPass": "not-used"}
 
     # Neutron -------------------------------------------------------------------------------

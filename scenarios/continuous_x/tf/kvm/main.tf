@@ -59,11 +59,13 @@ resource "openstack_networking_port_v2" "sharednet_port" {
   ]
 }
 
+# On KVM@TACC an instance boots on its lease's reserved flavor, "reservation:<id>" (Blazar
+# makes it for the flavor reservation and routes it to the reserved hosts); no scheduler hint.
 resource "openstack_compute_instance_v2" "nodes" {
   for_each    = var.nodes
   name        = "${each.key}-mlops-${var.suffix}"
   image_name  = var.image
-  flavor_name = var.flavor
+  flavor_name = var.reserved_flavor
   key_pair    = var.key
 
   network {
@@ -71,10 +73,6 @@ resource "openstack_compute_instance_v2" "nodes" {
   }
   network {
     port = openstack_networking_port_v2.private_port[each.key].id
-  }
-
-  scheduler_hints {
-    additional_properties = var.reservation_id == "" ? {} : { reservation = var.reservation_id }
   }
 
   user_data = <<-EOT

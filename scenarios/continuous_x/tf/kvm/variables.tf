@@ -9,22 +9,19 @@ variable "key" {
   type        = string
 }
 
-variable "flavor" {
-  description = "Flavor of the three nodes (or the reserved flavor of a lease)"
+variable "reserved_flavor" {
+  description = "The lease's reserved flavor (python-chi Lease.get_reserved_flavors): reservation:<flavor reservation id>"
   type        = string
-  default     = "m1.large"
+  validation {
+    condition     = startswith(var.reserved_flavor, "reservation:")
+    error_message = "On KVM@TACC the nodes boot on the lease's reserved flavor, reservation:<id>."
+  }
 }
 
 variable "image" {
   description = "Image of the three nodes"
   type        = string
   default     = "CC-Ubuntu24.04"
-}
-
-variable "reservation_id" {
-  description = "Blazar flavor reservation of the lease (empty: no lease)"
-  type        = string
-  default     = ""
 }
 
 variable "sharednet" {
