@@ -68,6 +68,6 @@ def check(scenario: str, number: int, run_dir: Path | str | None = None) -> Verd
             f"(now it would say: {verdict.hint})"
         )
     print(line)
-    if folder.is_dir():
+    if folder.is_dir():  # a folder that does not exist yet is not made by a check
         record_verdict(folder, verdict)
     return verdict

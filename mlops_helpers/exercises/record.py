@@ -35,7 +35,8 @@ def read_exercises(run_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def record_verdict(run_dir: Path, verdict: Verdict) -> None:
-    """Keep ``verdict``; the first time an exercise is done stays recorded."""
+    """Keep ``verdict``; the first time an exercise is done stays recorded. Best effort, like
+    ``progress.json``: a check never fails for want of a writable folder."""
     path = Path(run_dir) / EXERCISES_FILE
     known = read_exercises(run_dir)
     now = time.time()
@@ -47,5 +48,8 @@ def record_verdict(run_dir: Path, verdict: Verdict) -> None:
         "done_at": earlier.get("done_at") or (now if verdict.done else None),
     }
     tmp = path.with_name(f".{EXERCISES_FILE}.{os.getpid()}.tmp")  # readers never see half
-    tmp.write_text(json.dumps({"exercises": known}, indent=2))
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps({"exercises": known}, indent=2))
+        tmp.replace(path)
+    except OSError:  # a folder nobody can write: the verdict was printed, the page misses it
+        return

@@ -92,3 +92,14 @@ def test_the_instructors_guide_lists_every_exercise() -> None:
         for item in found:
             assert f"{item.number} · {item.title}" in guide, (scenario, item.title)
     assert "docs/instructor.md" in (project_root() / "README.md").read_text()
+
+
+def test_a_folder_nobody_can_write_still_gets_its_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "exercises.json").mkdir()  # the record cannot be replaced: not an error
+    assert not check("dvc_cml", 1, tmp_path).done
+    assert capsys.readouterr().out.startswith("Exercise 1: not yet: ")
+    missing = tmp_path / "never-made"
+    check("dvc_cml", 2, missing)
+    assert not missing.exists()  # a check makes no folder
