@@ -236,6 +236,10 @@ SETTING_SPECS: dict[str, SettingSpec] = {
     "provision_timeout": _SECONDS,
     "subscription_timeout": _SECONDS,
     "space_timeout": _SECONDS,
+    "feedback_timeout": _SECONDS,
+    "ibm_retry_after_max": _SECONDS,
+    "ibm_rate_limit_retries": SettingSpec(int, 0),
+    "ibm_model_runtime": SettingSpec(choices=("ibm-runtime", "project")),
 }
 
 
@@ -272,6 +276,10 @@ SCENARIO_SETTINGS: dict[str, tuple[str, ...]] = {
         "ibm_ca_bundle",
         "ibm_iam_url",
         "ibm_platform_url",
+        "ibm_model_runtime",
+        "ibm_rate_limit_retries",
+        "ibm_retry_after_max",
+        "feedback_timeout",
         "model_name",
     ),
     "dvc_cml": ("s3_endpoint_url", "aws_session_token"),
