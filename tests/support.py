@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import socket
 import threading
 from collections.abc import Iterable
@@ -13,10 +14,20 @@ from pathlib import Path
 
 import psutil
 
-from mlops_helpers.jenkins import jenkinsfile_stage_calls
 from mlops_helpers.paths import project_root
 
 ROOT = project_root()
+_STAGE_CALL = re.compile(r"mlops-workshop\s+(?P<scenario>[a-z_]+)\s+(?P<stage>[a-z_]+)")
+
+
+def jenkinsfile_stage_calls(path: Path, scenario: str) -> list[str]:
+    """Stage names in the order the Jenkinsfile first calls ``mlops-workshop SCENARIO STAGE``."""
+    seen: list[str] = []
+    for match in _STAGE_CALL.finditer(Path(path).read_text()):
+        stage = match["stage"]
+        if match["scenario"] == scenario and stage != "stages" and stage not in seen:
+            seen.append(stage)
+    return seen
 
 
 def assert_stages_match(scenario: str, jenkinsfile: Path, stage_names: list[str]) -> None:
