@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 #: a launcher and its servers answer within a second or two: a short poll serves them at once
 POLL_S = 0.05
+#: a spawned server first imports what a forked one had already: its bound grows with that
+SPAWN_TIMEOUT_FACTOR = 2.0
 
 
 def start_method() -> str:
@@ -108,6 +110,8 @@ class WarmLauncher:
         or stays unhealthy for ``timeout`` seconds."""
         port = port or free_port()
         log_path = self.log_path(name)
+        if self.env["MLOPS_START"] == "spawn":
+            timeout *= SPAWN_TIMEOUT_FACTOR
         pid = self._post(name, {**request, "port": port, "log": str(log_path)})
         server = ManagedServer(name, pid, port, log_path, process_start_time(pid))
         tracker, log = self.ctx.tracker, str(log_path)

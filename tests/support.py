@@ -134,13 +134,17 @@ class SocketWatch:
         self.marker = marker
         self.interval = interval
         self.seen: set[Socket] = set()
+        self.commands: dict[int, list[str]] = {}  # pid -> command line, of each pid seen
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         while not self._stop.is_set():
             with contextlib.suppress(psutil.Error):  # a process exits while we look
-                self.seen.update(listening_sockets(self.marker))
+                found = listening_sockets(self.marker)
+                self.seen.update(found)
+                for pid in {pid for pid, _address, _port in found} - set(self.commands):
+                    self.commands[pid] = psutil.Process(pid).cmdline()
             self._stop.wait(self.interval)
 
     def __enter__(self) -> SocketWatch:
