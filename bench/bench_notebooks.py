@@ -168,6 +168,7 @@ def main() -> None:
             for start in args.start:
                 os.environ["MLOPS_START"] = start  # and this, and their launchers too
                 by_start[start] = {}
+                (out / start).mkdir()
                 for name in names:
                     result = profile_notebook(name, args.repeat, out / start)
                     by_start[start][name] = result
