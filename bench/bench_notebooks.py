@@ -12,14 +12,13 @@ With every notebook, ``--jobs J`` also times ``mlops-workshop run --jobs J`` (wh
 
 Both ways the warm launchers start servers are timed (``--start fork spawn``, the default):
 ``fork`` is Linux's default, ``spawn`` (a fresh interpreter per server) macOS's. The first
-one named fills ``notebooks``; each has its medians, wall and CPU, under ``by_start``.
+one named fills ``notebooks``; each has its medians under ``by_start``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -82,14 +81,11 @@ def profile_notebook(name: str, repeat: int, out: Path) -> dict[str, Any]:
     finally:
         floor.unlink(missing_ok=True)
     seconds: list[float] = []
-    cpu: list[float] = []
     profiles: list[list[dict[str, Any]]] = []
     errors: list[str] = []
     for attempt in range(repeat):
         run_dir = out / f"{name}-{attempt}"
-        cpu_before = _children_cpu()
         result = run_notebook(name, output_dir=run_dir)
-        cpu.append(_children_cpu() - cpu_before)
         if result.error:
             errors.append(result.error)
         seconds.append(result.seconds)
@@ -102,9 +98,6 @@ def profile_notebook(name: str, repeat: int, out: Path) -> dict[str, Any]:
     median = statistics.median(seconds)
     return {
         "notebook_s": summary(seconds),
-        # the kernel and what it started (each reaped in turn): steadier than wall time on
-        # a busy machine
-        "cpu_s": summary(cpu),
         "floor_s": summary(floor_s),
         "ratio_median": median / statistics.median(floor_s),
         "target_s": None if name == "preflight" else TARGET_EACH_S,
@@ -112,11 +105,6 @@ def profile_notebook(name: str, repeat: int, out: Path) -> dict[str, Any]:
         "cells_of_median_run": profiles[median_run],
         "errors": errors,
     }
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def run_all_at_once(jobs: int, repeat: int, out: Path) -> dict[str, Any]:
@@ -177,8 +165,7 @@ def main() -> None:
                         for c in result["cells_of_median_run"][:3]
                     )
                     print(
-                        f"{name} ({start}): median {result['notebook_s']['median']:.1f}s, "
-                        f"CPU {result['cpu_s']['median']:.1f}s "
+                        f"{name} ({start}): median {result['notebook_s']['median']:.1f}s "
                         f"(floor {result['floor_s']['median']:.1f}s); slowest cells: {slowest}",
                         flush=True,
                     )
@@ -207,10 +194,8 @@ def main() -> None:
             "by_start": {
                 start: {
                     "total_median_s": sum(r["notebook_s"]["median"] for r in done.values()),
-                    "total_cpu_median_s": sum(r["cpu_s"]["median"] for r in done.values()),
                     "notebooks": {
-                        name: {"notebook_s": r["notebook_s"], "cpu_s": r["cpu_s"]}
-                        for name, r in done.items()
+                        name: {"notebook_s": r["notebook_s"]} for name, r in done.items()
                     },
                 }
                 for start, done in by_start.items()
