@@ -245,31 +245,6 @@ def start_server(
     return server
 
 
-def start_forked(
-    launcher_url: str,
-    request: Mapping[str, Any],
-    name: str,
-    port: int,
-    log_path: Path,
-    tracker: ResourceTracker,
-    health_path: str = "/health",
-    timeout: float = 60.0,
-    interval: float = 0.05,
-) -> ManagedServer:
-    """A server forked by a warm launcher (``fork_launcher.py``) from ``request``: tracked,
-    and healthy when ``health_path`` answers 200; stopped, with its log's end in the error,
-    when it exits or stays unhealthy for ``timeout`` seconds."""
-    status, body = http_json("POST", f"{launcher_url}/start", dict(request), timeout=30)
-    if status != 201:
-        raise ServerStartError(f"the launcher could not start {name}: HTTP {status} {body}")
-    pid = int(body["pid"])
-    server = ManagedServer(name, pid, port, log_path, process_start_time(pid))
-    tracker.add(
-        "process", name, pid=pid, start_time=server.start_time, port=port, log_path=str(log_path)
-    )
-    return wait_healthy(server, tracker, health_path, timeout, interval)
-
-
 def wait_healthy(
     server: ManagedServer,
     tracker: ResourceTracker,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_helpers.errors import StageError
+from mlops_helpers.launcher_client import start_method
 from mlops_helpers.seldon_kind.catalog import Deployment, ModelFolder
 
 # not part of an image: the folder's tests and caches
@@ -79,12 +80,12 @@ def run_folder_jobs(
     python: Path, jobs: list[dict[str, Any]], preload: Iterable[str], job_file: Path, timeout: float
 ) -> dict[str, dict[str, Any]]:
     """``folder_runner.py``: each job (a folder's tests or a script in it) in its own process,
-    forked side by side from one runner that imported ``preload`` once. Job name ->
+    forked side by side from one runner that imported ``preload`` once (or spawned, where
+    servers spawn: ``launcher_client.start_method``). Job name ->
     {"code": exit code, None if it timed out, "seconds"}."""
     job_file.parent.mkdir(parents=True, exist_ok=True)
-    job_file.write_text(
-        json.dumps({"timeout": timeout, "preload": list(preload), "jobs": jobs}, indent=2)
-    )
+    spec = {"timeout": timeout, "preload": list(preload), "start": start_method(), "jobs": jobs}
+    job_file.write_text(json.dumps(spec, indent=2))
     argv = [str(python), "-P", str(FOLDER_RUNNER), str(job_file)]
     try:
         # a fixed hash seed: pickled sets come out in the same order, so the same training

@@ -213,7 +213,7 @@ def serve_local(ctx: StageContext) -> dict[str, Any]:
     # starts while the manifests are validated (the validators load their schemas). No model
     # server starts before the manifests pass.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        launcher = pool.submit(warm_launcher, ctx, ctx.backend.python)
+        launcher = pool.submit(warm_launcher(ctx, ctx.backend.python).url)
         _validated(ctx, TEST_ENVIRONMENT, files)  # refused: the pool still waits for it
         launcher.result()
     report = ctx.backend.environment(TEST_ENVIRONMENT).apply(files, commit=None)
