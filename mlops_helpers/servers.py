@@ -128,7 +128,7 @@ class ManagedServer:
     def stop(self, tracker: ResourceTracker | None = None) -> None:
         stop_process_group(self.pid, self.start_time)
         if tracker is not None:
-            tracker.forget(f"process:{self.name}")
+            tracker.forget(f"process:{self.name}", self.pid)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -237,7 +237,7 @@ def start_server(
     except (WaitTimeout, Exception) as exc:
         stop_process_group(proc.pid)
         if tracker is not None:
-            tracker.forget(f"process:{name}")
+            tracker.forget(f"process:{name}", proc.pid)
         raise ServerStartError(
             f"server '{name}' did not become healthy: {exc}\n"
             f"--- last lines of {log_path} ---\n{tail(log_path)}"
