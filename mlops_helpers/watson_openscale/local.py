@@ -126,7 +126,9 @@ class LocalBackend(OpenScaleBackend):
                 return {**current, "action": "unchanged"}
         deployment_id = current["deployment_id"] if current else str(uuid.uuid4())
         tracker = self.ctx.tracker
-        tracker.release(f"process:{name}")  # an older version is served: replace it
+        # blue-green: the new version starts beside the one served now, which stops only
+        # once the new one is healthy (a failed deploy leaves it serving)
+        old = ManagedServer.from_dict(current["server"]) if current else None
         folder = self.ctx.run_dir / "deployments" / name / f"v{model['version']}"
         tracker.add("path", f"{name}-files", path=str(folder.parent))
         model_dir = self.repo.download(model["name"], model["version"], folder)
@@ -151,6 +153,8 @@ class LocalBackend(OpenScaleBackend):
             timeout=60,
             interval=0.05,
         )
+        if old is not None:
+            old.stop(tracker)
         # a candidate until the quality gate passes; `promote` then moves "deployed" to it
         self.repo.client.set_registered_model_alias(model["name"], "candidate", model["version"])
         record = {
