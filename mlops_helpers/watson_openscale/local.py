@@ -128,7 +128,8 @@ class LocalBackend(OpenScaleBackend):
         tracker = self.ctx.tracker
         # blue-green: the new version starts beside the one served now, which stops only
         # once the new one is healthy (a failed deploy leaves it serving)
-        old = ManagedServer.from_dict(current["server"]) if current else None
+        same = current and current["name"] == name
+        old = ManagedServer.from_dict(current["server"]) if same else None
         folder = self.ctx.run_dir / "deployments" / name / f"v{model['version']}"
         tracker.add("path", f"{name}-files", path=str(folder.parent))
         model_dir = self.repo.download(model["name"], model["version"], folder)
