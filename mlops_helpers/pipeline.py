@@ -8,7 +8,6 @@ can run in its own process, as Jenkins runs them.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -207,8 +206,8 @@ def run_folder_lock(run_dir: Path, stage: str, timeout: float) -> Iterator[None]
     import fcntl
     import os
 
-    from mlops_helpers.errors import StageError
-    from mlops_helpers.waiting import pause
+    from mlops_helpers.errors import WaitTimeout
+    from mlops_helpers.waiting import wait_until
 
     key = Path(run_dir).resolve()
     if _HELD.get(key):
@@ -225,21 +224,31 @@ def run_folder_lock(run_dir: Path, stage: str, timeout: float) -> Iterator[None]
     except OSError:
         yield  # read-only: no stage can change this folder, so none can collide
         return
+
+    def taken() -> bool:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
     with handle:
-        deadline = time.monotonic() + timeout
-        while True:
+        if not taken():
+            handle.seek(0)
+            holder = handle.read().strip() or "another stage"
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "another stage"
-                    raise StageError(
-                        f"{holder} is running in {key} (waited {timeout:.0f} s): one stage "
-                        f"at a time per run folder; wait for it or use another run_root"
-                    ) from None
-                pause(0.1)
+                wait_until(
+                    taken,
+                    what=f"{holder} to finish in {key}",
+                    timeout=max(timeout, 0.01),
+                    interval=0.1,
+                    describe=lambda free: "free" if free else f"{holder} is running",
+                )
+            except WaitTimeout:
+                raise StageError(
+                    f"{holder} is running in {key} (waited {timeout:g} s): one stage at a "
+                    f"time per run folder; wait for it or use another run_root"
+                ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"{stage} (pid {os.getpid()})")
