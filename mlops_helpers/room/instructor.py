@@ -51,7 +51,8 @@ const xsrf = "{xsrf}";  // JupyterHub checks it on script (non-navigation) reque
 function cell(c) {{
   const td = document.createElement("td");
   td.className = c.status.replace(" ", "-");
-  td.textContent = {{"done": "✓", "running": "…", "failed": "✗"}}[c.status] || "·";
+  const marks = {{"done": "✓", "running": "…", "failed": "✗", "interrupted": "!"}};
+  td.textContent = marks[c.status] || "·";
   td.title = c.status + (c.message ? ": " + c.message : "");
   td.dataset.status = c.status;
   return td;
