@@ -240,3 +240,26 @@ def test_two_deploys_at_once_leave_nothing_after_cleanup_and_no_secrets(byo_root
     done = cli(byo_root, "sagemaker_byo", "cleanup")
     assert done.returncode == 0, done.stderr
     assert leftover_processes(str(byo_root)) == []
+
+
+def test_a_failed_deploy_keeps_the_test_endpoint_serving(byo_root: Path) -> None:
+    """Blue-green: the new model's server starts beside the old one; when it cannot (its
+    artifact is corrupt here), the old endpoint keeps serving and the state still names it."""
+    run_dir = byo_root / "sagemaker_byo-test"
+    for stage in ("train", "train_status", "deploy_test"):
+        done = cli(byo_root, "sagemaker_byo", stage)
+        assert done.returncode == 0, done.stderr
+    state = StateStore(run_dir / "state.json")
+    before = state.get("endpoints")["test"]
+    old = ManagedServer.from_dict(before["server"])
+    for stage in ("train", "train_status"):  # another model: another digest
+        done = cli(byo_root, "sagemaker_byo", stage, "-p", "max_depth", "2")
+        assert done.returncode == 0, done.stderr
+    artifact = run_dir / "artifact-store" / state.get("model_uri").removeprefix("local-s3://")
+    artifact.write_bytes(b"not a model archive")
+    done = cli(byo_root, "sagemaker_byo", "deploy_test", "-p", "max_depth", "2")
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert process_alive(old.pid, old.start_time), "the old endpoint was stopped first"
+    assert state.get("endpoints")["test"] == before
+    assert cli(byo_root, "sagemaker_byo", "cleanup").returncode == 0
+    assert leftover_processes(str(byo_root)) == []
