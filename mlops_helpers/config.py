@@ -185,9 +185,10 @@ _POSITIVE = SettingSpec(float, 0.0, exclusive_minimum=True)
 
 # Settings shared by every scenario, and every setting that has a type or range. A scenario's
 # known settings are these, its pipeline's defaults and its cloud backends' settings.
-COMMON_SETTINGS = ("backend", "attendee", "run_root", "poll_interval")
+COMMON_SETTINGS = ("backend", "attendee", "run_root", "poll_interval", "stage_lock_timeout")
 SETTING_SPECS: dict[str, SettingSpec] = {
     "poll_interval": _SECONDS,
+    "stage_lock_timeout": SettingSpec(float, 0.0, meaning="seconds a stage waits for another"),
     # quality gates: fractions
     "min_accuracy": SettingSpec(float, 0.0, 1.0, meaning="a gate's accuracy threshold"),
     "min_weighted_f1": _FRACTION,

@@ -7,6 +7,7 @@ launcher, launcher.py), talking to a real MLflow tracking server.
 
 from __future__ import annotations
 
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,7 +26,7 @@ from mlops_helpers.continuous_x.registry import (
 from mlops_helpers.errors import ConfigError, StageError
 from mlops_helpers.launcher_client import WarmLauncher
 from mlops_helpers.mlflow_server import start_mlflow_server
-from mlops_helpers.servers import ManagedServer, free_port, http_json, port_is_free
+from mlops_helpers.servers import ManagedServer, free_port, http_json
 
 SERVICES = dict(zip(("training", "evaluation"), SERVICE_APPS, strict=True))
 
@@ -66,6 +67,7 @@ class LocalBackend(ServicesBackend):
             "MODEL_NAME": model_name(self.ctx.settings),
             "MIN_ACCURACY": str(self.ctx.settings.get("min_accuracy", 0.9, float)),
             "TRAINING_EXPERIMENT": self.ctx.settings.name("continuous-x"),
+            "GATE_FILE": str(self.gate_file),
             **CLIENT_ENV,
         }
         services = str(scenario_dir() / "services")
@@ -86,6 +88,18 @@ class LocalBackend(ServicesBackend):
             "servers": {name: server.to_dict() for name, server in servers.items()},
         }
 
+    @property
+    def gate_file(self) -> Path:
+        return self.ctx.run_dir / "evaluation-gate.json"
+
+    def set_threshold(self, min_accuracy: float) -> None:
+        """The pipeline's threshold where the evaluation service reads it at each request."""
+        import json
+
+        tmp = self.gate_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"min_accuracy": min_accuracy}))
+        tmp.replace(self.gate_file)
+
     def build(self, model_name: str, version: str) -> dict[str, Any]:
         import shutil
 
@@ -101,20 +115,18 @@ class LocalBackend(ServicesBackend):
             shutil.rmtree(download, ignore_errors=True)
 
     def deploy(self, environment: str, bundle: dict[str, Any]) -> dict[str, Any]:
-        """(Re)start the environment's app on its port with the bundle's model version."""
+        """Blue-green: the bundle's app starts beside the environment's current one and
+        takes its traffic only once healthy; the old app stops last. A deploy that fails
+        leaves the environment serving what it served."""
         deployments = self.ctx.state.get("deployments") or {}
         current = deployments.get(environment)
-        port = None
-        if current:
-            server = ManagedServer.from_dict(current["server"])
-            if current["tag"] == bundle["tag"] and server.alive():
-                return dict(current)  # already serving exactly this build
-            server.stop(self.ctx.tracker)
-            port = server.port if port_is_free(server.port) else None
+        old = ManagedServer.from_dict(current["server"]) if current else None
+        if current and old and current["tag"] == bundle["tag"] and old.alive():
+            return dict(current)  # already serving exactly this build
         path = Path(bundle["path"])
         if not (path / "manifest.json").is_file():
             raise StageError(f"build {bundle['tag']} is missing at {path}; run build again")
-        server = self._start_app(environment, path, port)
+        server = self._start_app(environment, path, None)
         deployed = {
             "environment": environment,
             "url": server.url,
@@ -122,8 +134,14 @@ class LocalBackend(ServicesBackend):
             "model_version": bundle["model_version"],
             "server": server.to_dict(),
         }
-        if environment in ROUTER_ENVIRONMENTS:
-            self.route({**deployments, environment: deployed})
+        try:
+            if environment in ROUTER_ENVIRONMENTS:
+                self.route({**deployments, environment: deployed})
+        except BaseException:
+            server.stop(self.ctx.tracker)
+            raise
+        if old is not None:
+            old.stop(self.ctx.tracker)
         return deployed
 
     # -- the services, apps and router, forked from a warm launcher (launcher.py) --------

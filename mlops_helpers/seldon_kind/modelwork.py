@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -54,24 +53,35 @@ TRAIN_PRELOAD = (
 )
 
 
-def _files(root: Path) -> Iterable[Path]:
+def _files(root: Path, skip: frozenset[str] | set[str] = _SKIP) -> Iterable[Path]:
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if path.is_file() and not (_SKIP & set(rel.parts)) and path.suffix != ".pyc":
+        if path.is_file() and not (skip & set(rel.parts)) and path.suffix != ".pyc":
             yield path
 
 
-def digest(root: Path) -> str:
+def digest(root: Path, skip: frozenset[str] | set[str] = _SKIP) -> str:
     """sha256 over relative names and contents: the same files give the same tag."""
     sha = hashlib.sha256()
-    for path in _files(root):
+    for path in _files(root, skip):
         sha.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return sha.hexdigest()
 
 
+# what the unit tests read: the whole folder, tests/ and pytest.ini included (caches aside)
+_NOT_TESTED = frozenset({"__pycache__", ".pytest_cache"})
+
+
+def tested_digest(root: Path) -> str:
+    """The digest a unit-test verdict is recorded under: every file the tests read."""
+    return digest(root, _NOT_TESTED)
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """The workshop's environment minus its python paths: the Seldon env has its own."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    from mlops_helpers.servers import server_env  # no cloud secrets in a model's process
+
+    env = {k: v for k, v in server_env().items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env.update(extra)
     return env
 
@@ -159,7 +169,7 @@ def unit_test_folders(
             "summary": summary.strip("= "),
             "seconds": entry["seconds"],
             "log": str(log),
-            "source": digest(folder),
+            "source": tested_digest(folder),
         }
     return results
 

@@ -118,7 +118,10 @@ class LocalBackend(OpenScaleBackend):
                 return {**current, "action": "unchanged"}
         deployment_id = current["deployment_id"] if current else str(uuid.uuid4())
         tracker = self.ctx.tracker
-        tracker.release(f"process:{name}")  # an older version is served: replace it
+        # blue-green: the new version starts beside the one served now, which stops only
+        # once the new one is healthy (a failed deploy leaves it serving)
+        same = current and current["name"] == name
+        old = ManagedServer.from_dict(current["server"]) if same else None
         folder = self.ctx.run_dir / "deployments" / name / f"v{model['version']}"
         tracker.add("path", f"{name}-files", path=str(folder.parent))
         model_dir = self.repo.download(model["name"], model["version"], folder)
@@ -131,6 +134,8 @@ class LocalBackend(OpenScaleBackend):
         }
         # forked from the warm runtime: up in a fraction of a second
         server = self.runtime.start(name, request, timeout=60)
+        if old is not None:
+            old.stop(tracker)
         # a candidate until the quality gate passes; `promote` then moves "deployed" to it
         self.repo.client.set_registered_model_alias(model["name"], "candidate", model["version"])
         record = {
