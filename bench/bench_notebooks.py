@@ -9,6 +9,10 @@ the workshop's own steps cost above starting a kernel and importing the librarie
 Targets: every scenario notebook 20 s or less after the first set-up; all six 60 s or less.
 With every notebook, ``--jobs J`` also times ``mlops-workshop run --jobs J`` (what
 ``make run JOBS=J`` does) from start to end, ``--repeat`` times.
+
+Both ways the warm launchers start servers are timed (``--start fork spawn``, the default):
+``fork`` is Linux's default, ``spawn`` (a fresh interpreter per server) macOS's. The first
+one named fills ``notebooks``; each has its medians under ``by_start``.
 """
 
 from __future__ import annotations
@@ -134,33 +138,50 @@ def main() -> None:
         default=0,
         help="also time the whole runner with this many notebooks at a time",
     )
+    parser.add_argument(
+        "--start",
+        nargs="+",
+        choices=("fork", "spawn"),
+        default=["fork", "spawn"],
+        help="how the warm launchers start servers (MLOPS_START); each is timed",
+    )
     args = parser.parse_args()
     names = args.names or existing_notebooks()
-    results = {}
-    before = os.environ.get("MLOPS_RUN_ROOT")
+    by_start: dict[str, dict[str, Any]] = {}
+    before = {key: os.environ.get(key) for key in ("MLOPS_RUN_ROOT", "MLOPS_START")}
     with tempfile.TemporaryDirectory(prefix="bench-notebooks-") as tmp:
         out = Path(tmp)
         os.environ["MLOPS_RUN_ROOT"] = str(out / "runs")  # the kernels inherit it
         try:
-            for name in names:
-                results[name] = profile_notebook(name, args.repeat, out)
-                slowest = results[name]["cells_of_median_run"][:3]
-                print(
-                    f"{name}: median {results[name]['notebook_s']['median']:.1f}s "
-                    f"(floor {results[name]['floor_s']['median']:.1f}s); slowest cells: "
-                    + ", ".join(f"{c['first_line'][:30]!r} {c['seconds']:.1f}s" for c in slowest),
-                    flush=True,
-                )
+            for start in args.start:
+                os.environ["MLOPS_START"] = start  # and this, and their launchers too
+                by_start[start] = {}
+                (out / start).mkdir()
+                for name in names:
+                    result = profile_notebook(name, args.repeat, out / start)
+                    by_start[start][name] = result
+                    slowest = ", ".join(
+                        f"{c['first_line'][:30]!r} {c['seconds']:.1f}s"
+                        for c in result["cells_of_median_run"][:3]
+                    )
+                    print(
+                        f"{name} ({start}): median {result['notebook_s']['median']:.1f}s "
+                        f"(floor {result['floor_s']['median']:.1f}s); slowest cells: {slowest}",
+                        flush=True,
+                    )
+            os.environ["MLOPS_START"] = args.start[0]
             at_once = (
                 run_all_at_once(args.jobs, args.repeat, out)
                 if args.jobs and not args.names
                 else None
             )
         finally:
-            if before is None:
-                os.environ.pop("MLOPS_RUN_ROOT", None)
-            else:
-                os.environ["MLOPS_RUN_ROOT"] = before
+            for key, value in before.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+    results = by_start[args.start[0]]
     total = sum(r["notebook_s"]["median"] for r in results.values())
     complete = set(names) == set(existing_notebooks())
     write_result(
@@ -169,6 +190,16 @@ def main() -> None:
             "repeat": args.repeat,
             "notebooks": results,
             "total_median_s": total,
+            "start": args.start[0],
+            "by_start": {
+                start: {
+                    "total_median_s": sum(r["notebook_s"]["median"] for r in done.values()),
+                    "notebooks": {
+                        name: {"notebook_s": r["notebook_s"]} for name, r in done.items()
+                    },
+                }
+                for start, done in by_start.items()
+            },
             "all_notebooks": complete,
             "all_at_once": at_once,
             "target_each_s": TARGET_EACH_S,

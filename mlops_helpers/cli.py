@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -249,7 +251,23 @@ def _one_line(exc: BaseException, args: argparse.Namespace) -> str:
     return mask_text(text, secrets)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (Jenkins aborting a build, ``kill``) ends a stage like Ctrl-C: recorded as
+    interrupted in progress.json, one line on stderr."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     debug = bool(getattr(args, "debug", False)) or os.environ.get("MLOPS_DEBUG", "") in {
         "1",

@@ -185,9 +185,10 @@ _POSITIVE = SettingSpec(float, 0.0, exclusive_minimum=True)
 
 # Settings shared by every scenario, and every setting that has a type or range. A scenario's
 # known settings are these, its pipeline's defaults and its cloud backends' settings.
-COMMON_SETTINGS = ("backend", "attendee", "run_root", "poll_interval")
+COMMON_SETTINGS = ("backend", "attendee", "run_root", "poll_interval", "stage_lock_timeout")
 SETTING_SPECS: dict[str, SettingSpec] = {
     "poll_interval": _SECONDS,
+    "stage_lock_timeout": SettingSpec(float, 0.0, meaning="seconds a stage waits for another"),
     # quality gates: fractions
     "min_accuracy": SettingSpec(float, 0.0, 1.0, meaning="a gate's accuracy threshold"),
     "min_weighted_f1": _FRACTION,
@@ -236,6 +237,10 @@ SETTING_SPECS: dict[str, SettingSpec] = {
     "provision_timeout": _SECONDS,
     "subscription_timeout": _SECONDS,
     "space_timeout": _SECONDS,
+    "feedback_timeout": _SECONDS,
+    "ibm_retry_after_max": _SECONDS,
+    "ibm_rate_limit_retries": SettingSpec(int, 0),
+    "ibm_model_runtime": SettingSpec(choices=("ibm-runtime", "project")),
     # notebook switches (``-p solutions true``: the exercise cells apply their solutions)
     "solutions": SettingSpec(bool),
     "gate_demos": SettingSpec(bool),
@@ -275,6 +280,10 @@ SCENARIO_SETTINGS: dict[str, tuple[str, ...]] = {
         "ibm_ca_bundle",
         "ibm_iam_url",
         "ibm_platform_url",
+        "ibm_model_runtime",
+        "ibm_rate_limit_retries",
+        "ibm_retry_after_max",
+        "feedback_timeout",
         "model_name",
     ),
     "dvc_cml": ("s3_endpoint_url", "aws_session_token"),

@@ -77,6 +77,10 @@ class StageError(WorkshopError):
     """A pipeline stage could not do its work."""
 
 
+class CorruptFileError(StageError):
+    """A run folder's record (state.json, resources.json) is not the JSON it should be."""
+
+
 class GateFailed(StageError):
     """A gate refused to let the pipeline go on (failed training, smoke test, threshold)."""
 

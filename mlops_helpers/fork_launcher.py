@@ -6,13 +6,19 @@ server is forked from it and then runs its usual code in its own session, with i
 working folder and port, so stopping it stops only it. gunicorn's ``--preload`` works the
 same way. Used by continuous_x's servers (``continuous_x/launcher.py``), seldon_kind's model
 servers (``seldon_kind/warm_launcher.py``, in the Seldon environment) and watson_openscale's
-deployments (``watson_openscale/launcher.py``).
+deployments (``watson_openscale/launcher.py``); ``launcher_client.py`` is their client.
 
-    GET  /health
-    POST /start {fields of the launcher}  -> 201 {"pid": 4242}; 400/404 {"error": ...}
+    GET  /health                          -> 200 {"status": "ok", "start": "fork"}
+    POST /start {fields of the launcher, "port": 8123, "log": file}
+                                          -> 201 {"pid": 4242}; 400/404 {"error": ...}
 
-Standard library only: the Seldon environment loads this file by its path. It forks, so it
-is used where ``os.fork`` exists (Linux, macOS, WSL2).
+Fork or spawn (``start_method``): on macOS a process that forks after Apple's frameworks
+were loaded in it (urllib's proxy lookup loads them) can crash in the child, so there, or
+wherever ``MLOPS_START=spawn`` is set, the launcher imports nothing heavy and starts each
+server as a fresh interpreter (``LAUNCHER --child REQUEST``) that runs the same code from the
+same request: the same session, log, folder, environment and port, only slower to answer.
+
+Standard library only: the Seldon environment loads this file by its path.
 """
 
 from __future__ import annotations
@@ -24,16 +30,33 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 Request = dict[str, Any]
+#: every launcher's requests carry these: the server's port and the file it logs to
+COMMON_FIELDS: dict[str, type] = {"port": int, "log": str}
+START_METHODS = ("fork", "spawn")
+#: the first argument of a spawned server's command line; the request (JSON) follows it
+CHILD = "--child"
+
+
+def start_method() -> str:
+    """How servers start: ``MLOPS_START`` (fork or spawn) if set; else spawn on macOS (no
+    fork after Apple's frameworks are loaded), fork elsewhere."""
+    chosen = os.environ.get("MLOPS_START", "").strip().lower()
+    if not chosen:
+        return "spawn" if sys.platform == "darwin" else "fork"
+    if chosen not in START_METHODS:
+        raise ValueError(f"MLOPS_START must be fork or spawn, not {chosen!r}")
+    return chosen
 
 
 def become(log: str, cwd: str, env: Mapping[str, str]) -> None:
-    """In a forked child: own session, output to ``log``, ``env`` added, working in ``cwd``
-    (also first on sys.path, as for ``python`` run there)."""
+    """In a forked or spawned child: own session, output to ``log``, ``env`` added, working
+    in ``cwd`` (also first on sys.path, as for ``python`` run there)."""
     os.setsid()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -46,7 +69,8 @@ def become(log: str, cwd: str, env: Mapping[str, str]) -> None:
 
 
 def run_child(serve: Callable[[], None]) -> None:
-    """In a forked child: run the server; never returns (exit status 0, or why it ended)."""
+    """In a forked or spawned child: run the server; never returns (exit status 0, or why
+    it ended)."""
     code = 1
     try:
         serve()
@@ -70,22 +94,66 @@ def _reap(_signum: int, _frame: Any) -> None:
         pass
 
 
-def serve_forever(
-    port: int,
-    warm: Iterable[str],
-    fields: Mapping[str, type],
-    check: Callable[[Request], str | None],
-    serve: Callable[[Request], None],
-) -> None:
-    """Import ``warm``, then answer on 127.0.0.1:``port``: each valid start request (its
-    ``fields`` of the right types, and ``check`` finding nothing wrong) forks a child that
-    runs ``serve(request)``."""
-    for module in warm:
-        importlib.import_module(module)
-    # what the imports made lives as long as every server: out of the garbage collector's
-    # sight, each server's collections walk only its own objects (and leave the shared
-    # pages shared) instead of the whole of MLflow or scikit-learn on every full pass
-    gc.freeze()
+def common_check(request: Request) -> str | None:
+    """Why a request's shared fields cannot start a server, or None."""
+    if not 1024 <= request["port"] <= 65535:
+        return f"port {request['port']} is not between 1024 and 65535"
+    if not os.path.isdir(os.path.dirname(request["log"]) or "."):
+        return f"no folder for the log {request['log']}"
+    env = request.get("env", {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        return "env must map names to text"
+    return None
+
+
+def spawn(command: Sequence[str], request: Request) -> int:
+    """``command --child REQUEST`` as a fresh interpreter (posix_spawn: no fork of this
+    process), its output in the request's log from its first line; its pid."""
+    return os.posix_spawn(
+        command[0],
+        [*command, CHILD, json.dumps(request)],
+        os.environ,
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Launcher:
+    """What one launcher starts: a valid request (``fields`` and the common ones of the right
+    types, and ``check`` finding nothing wrong) becomes a server running ``serve(request)``;
+    forked, that child has ``warm`` imported already; spawned, it is ``command --child
+    REQUEST`` (``command`` runs this launcher's file again as a fresh interpreter)."""
+
+    warm: Iterable[str]
+    fields: Mapping[str, type]
+    check: Callable[[Request], str | None]
+    serve: Callable[[Request], None]
+    command: Sequence[str]
+
+    def main(self, argv: Sequence[str]) -> None:
+        """The launcher's command line: ``PORT [...]`` answers start requests on that port;
+        ``--child REQUEST`` is one spawned server."""
+        if argv and argv[0] == CHILD:
+            request = json.loads(argv[1])
+            run_child(lambda: self.serve(request))
+        serve_forever(self, int(argv[0]))
+
+
+def serve_forever(launcher: Launcher, port: int) -> None:
+    """Answer ``launcher``'s start requests on 127.0.0.1:``port``, one at a time."""
+    method = start_method()
+    if method == "fork":
+        for module in launcher.warm:
+            importlib.import_module(module)
+        # what the imports made lives as long as every server: out of the garbage collector's
+        # sight, each server's collections walk only its own objects (and leave the shared
+        # pages shared) instead of the whole of MLflow or scikit-learn on every full pass
+        gc.freeze()
+    fields = {**launcher.fields, **COMMON_FIELDS}
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self, status: int, body: dict[str, Any]) -> None:
@@ -98,7 +166,7 @@ def serve_forever(
 
         def do_GET(self) -> None:  # noqa: N802  (http.server's name)
             if self.path == "/health":
-                self._answer(200, {"status": "ok"})
+                self._answer(200, {"status": "ok", "start": method})
             else:
                 self._answer(404, {"error": f"no such path: {self.path}"})
 
@@ -118,15 +186,22 @@ def serve_forever(
                 for name, kind in fields.items()
                 if not isinstance(request[name], kind) or isinstance(request[name], bool)
             ]
-            error = f"wrong type for {wrong}" if wrong else check(request)
+            error = f"wrong type for {wrong}" if wrong else common_check(request)
+            error = error or launcher.check(request)
             if error:
                 self._answer(400, {"error": error})
+                return
+            if method == "spawn":
+                try:
+                    self._answer(201, {"pid": spawn(launcher.command, request)})
+                except OSError as exc:
+                    self._answer(500, {"error": f"could not start a server: {exc}"})
                 return
             pid = os.fork()
             if pid == 0:  # the child: let go of the launcher's sockets, then serve
                 self.connection.close()
                 self.server.socket.close()
-                run_child(lambda: serve(request))
+                run_child(lambda: launcher.serve(request))
             self._answer(201, {"pid": pid})
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002

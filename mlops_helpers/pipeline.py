@@ -22,10 +22,10 @@ from mlops_helpers.config import (
     check_setting,
     mask_text,
 )
-from mlops_helpers.errors import UnknownNameError
+from mlops_helpers.errors import CorruptFileError, StageError, UnknownNameError
 from mlops_helpers.progress import stage_progress
 from mlops_helpers.provenance import record_provenance, refuse_stale_inputs
-from mlops_helpers.resources import ResourceTracker
+from mlops_helpers.resources import ResourceTracker, read_json
 
 
 class StateStore:
@@ -35,7 +35,8 @@ class StateStore:
         self.path = path
 
     def load(self) -> dict[str, Any]:
-        return json.loads(self.path.read_text()) if self.path.is_file() else {}
+        data: dict[str, Any] = read_json(self.path, {}, dict)
+        return data
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.load().get(key, default)
@@ -164,13 +165,18 @@ class Pipeline:
         stage = self.stage(name)
         ctx.say(f"[{self.scenario}] stage {name}: {stage.description}")
         first = name == self.stage_names()[0]  # the first stage starts a new run
-        with stage_progress(ctx.run_dir, name, ctx.settings.secrets(), new_run=first):
+        wait = ctx.settings.get("stage_lock_timeout", STAGE_LOCK_TIMEOUT_S, float)
+        with (
+            run_folder_lock(ctx.run_dir, f"{self.scenario} {name}", wait),
+            stage_progress(ctx.run_dir, name, ctx.settings.secrets(), new_run=first),
+        ):
             refuse_stale_inputs(self, name, ctx)
             result = dict(stage.run(ctx) or {})
-        results = ctx.state.get("results", {})
-        results[name] = result
-        ctx.state.update(results=results)
-        record_provenance(self, name, ctx, result)
+            # still under the folder's lock: the next stage reads what this one wrote
+            results = ctx.state.get("results", {})
+            results[name] = result
+            ctx.state.update(results=results)
+            record_provenance(self, name, ctx, result)
         return result
 
     def reset(self, ctx: StageContext) -> str:
@@ -209,11 +215,115 @@ class Pipeline:
             raise
 
 
+# how long a stage waits for another stage in the same run folder (a notebook and the CLI)
+STAGE_LOCK_TIMEOUT_S = 120.0
+_HELD: dict[Path, int] = {}  # run folders whose lock this process holds, and how deep
+
+
+@contextmanager
+def run_folder_lock(run_dir: Path, stage: str, timeout: float) -> Iterator[None]:
+    """One stage at a time in a run folder, across processes: a second one waits up to
+    ``timeout`` seconds, then refuses with one line naming the holder. The kernel drops the
+    lock when its process dies, so a killed stage never blocks the next. Re-entrant in one
+    process; a folder nobody can write needs no lock (cleanup still runs there)."""
+    import fcntl
+    import os
+
+    from mlops_helpers.errors import WaitTimeout
+    from mlops_helpers.waiting import wait_until
+
+    key = Path(run_dir).resolve()
+    if _HELD.get(key):
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
+    path = key / ".stage.lock"
+    try:
+        key.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115  (held for the whole stage)
+    except OSError:
+        yield  # read-only: no stage can change this folder, so none can collide
+        return
+
+    def taken() -> bool:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    with handle:
+        if not taken():
+            handle.seek(0)
+            holder = handle.read().strip() or "another stage"
+            try:
+                wait_until(
+                    taken,
+                    what=f"{holder} to finish in {key}",
+                    timeout=max(timeout, 0.01),
+                    interval=0.1,
+                    describe=lambda free: "free" if free else f"{holder} is running",
+                )
+            except WaitTimeout:
+                raise StageError(
+                    f"{holder} is running in {key} (waited {timeout:g} s): one stage at a "
+                    f"time per run folder; wait for it or use another run_root"
+                ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{stage} (pid {os.getpid()})")
+        handle.flush()
+        _HELD[key] = 1
+        try:
+            yield
+        finally:
+            del _HELD[key]
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def cleanup_stage(ctx: StageContext, forget: tuple[str, ...] = ()) -> dict[str, Any]:
     """The standard cleanup: release every tracked resource, report failures, then drop the
     state keys in ``forget`` (what pointed at the released resources)."""
-    report = ctx.tracker.cleanup(log=ctx.say)
+    try:
+        report = ctx.tracker.cleanup(log=ctx.say)
+    except CorruptFileError as exc:  # stop what the state still names, then say which file
+        stopped = _stop_servers_named_in(ctx.state.path)
+        raise CorruptFileError(f"{exc}; stopped {stopped} server(s) state.json names") from None
     report.raise_for_failures()
-    for key in forget:
-        ctx.state.pop(key)
+    try:
+        for key in forget:
+            ctx.state.pop(key)
+    except OSError as exc:
+        raise StageError(
+            f"everything is released, but {ctx.state.path} cannot be written ({exc.strerror})"
+        ) from None
     return {"released": report.released}
+
+
+def _stop_servers_named_in(state_path: Path) -> int:
+    """Stop every server a state file records (a ManagedServer's dict anywhere in it)."""
+    from mlops_helpers.servers import ManagedServer
+
+    try:
+        state = json.loads(state_path.read_text())
+    except (OSError, ValueError):
+        return 0
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if {"name", "pid", "port", "log_path"} <= node.keys():
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(state)
+    for server in found:
+        ManagedServer.from_dict(server).stop()
+    return len(found)

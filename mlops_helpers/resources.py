@@ -24,7 +24,7 @@ from typing import Any
 
 import psutil
 
-from mlops_helpers.errors import CleanupError
+from mlops_helpers.errors import CleanupError, CorruptFileError
 
 Teardown = Callable[[dict[str, Any]], None]
 _HANDLERS: dict[str, Teardown] = {}
@@ -188,6 +188,27 @@ def _teardown_path(params: dict[str, Any]) -> None:
         path.unlink()
 
 
+def read_json(path: Path, default: Any, expected: type = object) -> Any:
+    """``path``'s JSON (``default`` when it does not exist); a torn or foreign file is a
+    ``CorruptFileError`` naming it, in one line."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return default
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise CorruptFileError(
+            f"{path} is corrupt ({exc}); move it aside to start this run folder afresh"
+        ) from None
+    if not isinstance(data, expected):
+        raise CorruptFileError(
+            f"{path} is corrupt (a JSON {type(data).__name__}, not a {expected.__name__}); "
+            f"move it aside to start this run folder afresh"
+        )
+    return data
+
+
 # -- the tracker ------------------------------------------------------------------------
 @dataclass
 class Resource:
@@ -208,6 +229,20 @@ class CleanupReport:
             raise CleanupError(self.failures)
 
 
+def _another_live_process(entry: dict[str, Any], params: dict[str, Any]) -> bool:
+    if entry["kind"] != "process" or "pid" not in entry["params"]:
+        return False
+    pid = int(entry["params"]["pid"])
+    return pid != params.get("pid") and process_alive(pid, entry["params"].get("start_time"))
+
+
+def _matches(entry: dict[str, Any], rid: str, pid: int | None) -> bool:
+    if pid is None:
+        return bool(entry["id"] == rid)
+    same_pid = entry.get("params", {}).get("pid") == pid
+    return same_pid and entry["id"] in (rid, f"{rid}#{pid}")
+
+
 class ResourceTracker:
     """The run directory's ``resources.json``: what exists and how to release it."""
 
@@ -220,32 +255,38 @@ class ResourceTracker:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with open(self.run_dir / ".resources.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            entries: list[dict[str, Any]] = (
-                json.loads(self.path.read_text()) if self.path.is_file() else []
-            )
+            entries: list[dict[str, Any]] = read_json(self.path, [], list)
             yield entries
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps(entries, indent=2))
             tmp.replace(self.path)
 
     def add(self, kind: str, name: str, /, *, module: str | None = None, **params: Any) -> str:
-        """Record a resource; a second add of the same kind and name replaces the first."""
+        """Record a resource; a second add of the same kind and name replaces the first,
+        except a process that still runs: that one stays tracked (as ``id#pid``), so
+        cleanup still stops it (a blue-green deploy, or another process's server)."""
         rid = f"{kind}:{name}"
         with self._locked() as entries:
+            for entry in entries:
+                if entry["id"] == rid and _another_live_process(entry, params):
+                    entry["id"] = f"{rid}#{entry['params']['pid']}"
             entries[:] = [e for e in entries if e["id"] != rid]
             entries.append(
                 {"id": rid, "kind": kind, "name": name, "params": params, "module": module}
             )
         return rid
 
-    def forget(self, rid: str) -> None:
+    def forget(self, rid: str, pid: int | None = None) -> None:
+        """Drop ``rid``; with ``pid``, only the entry of that very process (under its own id
+        or kept aside as ``rid#pid``): never an entry another process wrote since."""
         with self._locked() as entries:
-            entries[:] = [e for e in entries if e["id"] != rid]
+            entries[:] = [e for e in entries if not _matches(e, rid, pid)]
 
     def list(self) -> list[Resource]:
-        if not self.path.is_file():
-            return []
-        return [Resource(**e) for e in json.loads(self.path.read_text())]
+        try:
+            return [Resource(**e) for e in read_json(self.path, [], list)]
+        except TypeError:  # entries that are not resources
+            raise CorruptFileError(f"{self.path} is corrupt (entries are not resources)") from None
 
     def get(self, kind: str, name: str) -> Resource | None:
         rid = f"{kind}:{name}"
@@ -257,11 +298,12 @@ class ResourceTracker:
         if resource is None:
             return
         _resolve(resource.kind, resource.module)(resource.params)
-        self.forget(rid)
+        self.forget(rid, resource.params.get("pid"))
 
     def cleanup(self, log: Callable[[str], None] = print) -> CleanupReport:
         """Release everything, newest first; failures are kept and reported, not raised."""
         report = CleanupReport()
+        unwritten = ""
         resources = list(reversed(self.list()))
         # every server gets SIGTERM first, so they shut down side by side; the ordered
         # teardown below then only waits for what is still running
@@ -275,7 +317,12 @@ class ResourceTracker:
                 report.failures.append((resource.id, f"{type(exc).__name__}: {exc}"))
                 log(f"cleanup: FAILED {resource.id}: {exc}")
                 continue
-            self.forget(resource.id)
             report.released.append(resource.id)
             log(f"cleanup: released {resource.id}")
+            try:
+                self.forget(resource.id, resource.params.get("pid"))
+            except OSError as exc:  # released all the same: the next cleanup finds it gone
+                unwritten = f"cannot record it in {self.path} ({exc.strerror or exc})"
+        if unwritten:
+            report.failures.append(("resources.json", unwritten))
         return report

@@ -100,6 +100,15 @@ def http_json(
         return status, text
 
 
+def server_env() -> dict[str, str]:
+    """This process's environment without its secrets: a local server needs no cloud
+    credential (IBM_API_KEY, AWS_SECRET_ACCESS_KEY from .env), and a server that needs one
+    is given it by name in ``env``."""
+    from mlops_helpers.config import is_secret_key
+
+    return {k: v for k, v in os.environ.items() if not is_secret_key(k)}
+
+
 @dataclass
 class ManagedServer:
     """A server process we started; ``stop()`` ends it and its children."""
@@ -128,7 +137,7 @@ class ManagedServer:
     def stop(self, tracker: ResourceTracker | None = None) -> None:
         stop_process_group(self.pid, self.start_time)
         if tracker is not None:
-            tracker.forget(f"process:{self.name}")
+            tracker.forget(f"process:{self.name}", self.pid)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -188,7 +197,7 @@ def start_server(
     log_dir = Path(run_dir) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
-    full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    full_env = {**server_env(), **(env or {}), "PYTHONUNBUFFERED": "1"}
     args = [a.replace("{port}", str(port)) for a in argv]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
@@ -237,37 +246,12 @@ def start_server(
     except (WaitTimeout, Exception) as exc:
         stop_process_group(proc.pid)
         if tracker is not None:
-            tracker.forget(f"process:{name}")
+            tracker.forget(f"process:{name}", proc.pid)
         raise ServerStartError(
             f"server '{name}' did not become healthy: {exc}\n"
             f"--- last lines of {log_path} ---\n{tail(log_path)}"
         ) from exc
     return server
-
-
-def start_forked(
-    launcher_url: str,
-    request: Mapping[str, Any],
-    name: str,
-    port: int,
-    log_path: Path,
-    tracker: ResourceTracker,
-    health_path: str = "/health",
-    timeout: float = 60.0,
-    interval: float = 0.05,
-) -> ManagedServer:
-    """A server forked by a warm launcher (``fork_launcher.py``) from ``request``: tracked,
-    and healthy when ``health_path`` answers 200; stopped, with its log's end in the error,
-    when it exits or stays unhealthy for ``timeout`` seconds."""
-    status, body = http_json("POST", f"{launcher_url}/start", dict(request), timeout=30)
-    if status != 201:
-        raise ServerStartError(f"the launcher could not start {name}: HTTP {status} {body}")
-    pid = int(body["pid"])
-    server = ManagedServer(name, pid, port, log_path, process_start_time(pid))
-    tracker.add(
-        "process", name, pid=pid, start_time=server.start_time, port=port, log_path=str(log_path)
-    )
-    return wait_healthy(server, tracker, health_path, timeout, interval)
 
 
 def wait_healthy(

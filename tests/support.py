@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import socket
 import threading
 from collections.abc import Iterable
@@ -13,10 +14,44 @@ from pathlib import Path
 
 import psutil
 
-from mlops_helpers.jenkins import jenkinsfile_stage_calls
 from mlops_helpers.paths import project_root
 
 ROOT = project_root()
+_STAGE_CALL = re.compile(r"mlops-workshop\s+(?P<scenario>[a-z_]+)\s+(?P<stage>[a-z_]+)")
+_POST = re.compile(r"\bpost\s*\{")
+
+
+def _post_blocks(text: str) -> list[tuple[int, int]]:
+    """Where the ``post { ... }`` blocks are (start, end offsets), by brace matching."""
+    spans = []
+    for match in _POST.finditer(text):
+        depth, end = 0, match.end() - 1
+        for end in range(match.end() - 1, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            if depth == 0:
+                break
+        spans.append((match.start(), end))
+    return spans
+
+
+def jenkinsfile_stage_calls(path: Path, scenario: str) -> list[str]:
+    """Stage names in the order the Jenkinsfile first calls ``mlops-workshop SCENARIO STAGE``;
+    what ``post`` blocks call (cleanup) runs after a stage's work, so it comes last."""
+    text = Path(path).read_text()
+    posts = _post_blocks(text)
+    steps: list[str] = []
+    after: list[str] = []
+    for match in _STAGE_CALL.finditer(text):
+        stage = match["stage"]
+        if match["scenario"] != scenario or stage == "stages":
+            continue
+        in_post = any(start <= match.start() <= end for start, end in posts)
+        (after if in_post else steps).append(stage)
+    seen: list[str] = []
+    for stage in steps + after:
+        if stage not in seen:
+            seen.append(stage)
+    return seen
 
 
 def assert_stages_match(scenario: str, jenkinsfile: Path, stage_names: list[str]) -> None:
@@ -123,13 +158,17 @@ class SocketWatch:
         self.marker = marker
         self.interval = interval
         self.seen: set[Socket] = set()
+        self.commands: dict[int, list[str]] = {}  # pid -> command line, of each pid seen
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         while not self._stop.is_set():
             with contextlib.suppress(psutil.Error):  # a process exits while we look
-                self.seen.update(listening_sockets(self.marker))
+                found = listening_sockets(self.marker)
+                self.seen.update(found)
+                for pid in {pid for pid, _address, _port in found} - set(self.commands):
+                    self.commands[pid] = psutil.Process(pid).cmdline()
             self._stop.wait(self.interval)
 
     def __enter__(self) -> SocketWatch:

@@ -57,12 +57,16 @@ class ServicesBackend:
             raise StageError(f"training service refused the request: HTTP {status}: {error}")
         return body
 
+    def set_threshold(self, min_accuracy: float) -> None:
+        """Give the evaluation service the pipeline's threshold before it judges (here: the
+        one it was deployed with stays; the evaluate stage still holds the answer to
+        ``min_accuracy``). A request never carries a threshold."""
+
     def evaluate(self, run_id: str, min_accuracy: float) -> dict[str, Any]:
-        """The evaluation service's verdict against ``min_accuracy``, read by the caller when
-        the gate runs (the service's own threshold is only its default)."""
-        status, body = self._call(
-            "evaluation", "/evaluate", {"run_id": run_id, "min_accuracy": min_accuracy}, 120
-        )
+        """The evaluation service's verdict against the pipeline's ``min_accuracy``, read
+        when the gate runs."""
+        self.set_threshold(min_accuracy)
+        status, body = self._call("evaluation", "/evaluate", {"run_id": run_id}, 120)
         if status != 200 or not isinstance(body, dict):
             error = body.get("error") if isinstance(body, dict) else body
             if status == 503:

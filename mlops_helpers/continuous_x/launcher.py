@@ -6,7 +6,8 @@ services' folder, or the build's), with its own log; what changes is how that pr
 begins. A fresh interpreter spends one to three seconds importing MLflow, scikit-learn and
 FastAPI before a service or an app can answer, and the platform starts two services beside
 the MLflow server on a two-core machine. This launcher imports them once; each start forks
-it, and the child runs uvicorn on the server's module like ``python -m uvicorn`` would.
+it, and the child runs uvicorn on the server's module like ``python -m uvicorn`` would (or,
+spawning, a fresh ``python -m mlops_helpers.continuous_x.launcher --child REQUEST`` does).
 
     POST /start {"app": "training_api:app", "cwd": dir, "env": {...}, "port": 8123,
                  "log": file}
@@ -19,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 
-from mlops_helpers.fork_launcher import Request, become, serve_forever
+from mlops_helpers.fork_launcher import Launcher, Request, become
 
 # what the services (scenarios/continuous_x/services), the app (app/main.py, and
 # unpickling its models) and the router import, and what MLflow imports on a service's
@@ -45,7 +46,7 @@ WARM = (
     "git",
     "IPython",
 )
-FIELDS = {"app": str, "cwd": str, "env": dict, "port": int, "log": str}
+FIELDS = {"app": str, "cwd": str, "env": dict}  # and the port and log every launcher takes
 # the only servers it starts: the two services (run in their folder), a build's app (run
 # in the build) and the router
 SERVICE_APPS = ("training_api:app", "evaluation_api:app")
@@ -63,15 +64,11 @@ def check(request: Request) -> str | None:
         return f"no folder {cwd}"
     if app == BUILD_APP and not os.path.isfile(os.path.join(cwd, "manifest.json")):
         return f"no build (manifest.json) at {cwd}"
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in request["env"].items()):
-        return "env must map names to text"
-    if not 1024 <= request["port"] <= 65535:
-        return f"port {request['port']} is not between 1024 and 65535"
     return None
 
 
 def serve_app(request: Request) -> None:
-    """In the forked child: become the server (its folder, log and environment)."""
+    """In the forked (or spawned) child: become the server (its folder, log and environment)."""
     become(request["log"], request["cwd"], request["env"])
     import uvicorn
 
@@ -87,4 +84,6 @@ def serve_app(request: Request) -> None:
 
 
 if __name__ == "__main__":
-    serve_forever(int(sys.argv[1]), WARM, FIELDS, check, serve_app)
+    Launcher(WARM, FIELDS, check, serve_app, [sys.executable, "-m", __spec__.name]).main(
+        sys.argv[1:]
+    )

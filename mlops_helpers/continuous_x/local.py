@@ -7,6 +7,7 @@ launcher, launcher.py), talking to a real MLflow tracking server.
 
 from __future__ import annotations
 
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,26 +24,15 @@ from mlops_helpers.continuous_x.registry import (
     scenario_dir,
 )
 from mlops_helpers.errors import ConfigError, StageError
+from mlops_helpers.launcher_client import WarmLauncher
 from mlops_helpers.mlflow_server import start_mlflow_server
-from mlops_helpers.servers import (
-    ManagedServer,
-    free_port,
-    http_json,
-    port_is_free,
-    start_forked,
-    start_server,
-)
+from mlops_helpers.servers import ManagedServer, free_port, http_json
 
 SERVICES = dict(zip(("training", "evaluation"), SERVICE_APPS, strict=True))
 
 # the services' MLflow client gives up quickly when MLflow is down, instead of retrying
 # for minutes while the caller waits
 CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
-# the launcher forks: no BLAS thread pool may exist then (an app scores a row or a few,
-# a service fits a model on a few hundred rows; one thread is all they need)
-SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-# an app is healthy about a second after it starts: a short poll serves it without delay
-READY_POLL_S = 0.05
 
 
 @REGISTRY.register("local")
@@ -77,25 +67,38 @@ class LocalBackend(ServicesBackend):
             "MODEL_NAME": model_name(self.ctx.settings),
             "MIN_ACCURACY": str(self.ctx.settings.get("min_accuracy", 0.9, float)),
             "TRAINING_EXPERIMENT": self.ctx.settings.name("continuous-x"),
+            "GATE_FILE": str(self.gate_file),
             **CLIENT_ENV,
         }
         services = str(scenario_dir() / "services")
         names = ("mlflow", *SERVICES)
         with ThreadPoolExecutor(max_workers=len(names) + 1) as pool:
-            launcher = pool.submit(self._launcher)  # once, for both services
+            launcher = pool.submit(self.launcher.url)  # once, for both services
 
             def start(kind: str) -> ManagedServer:
                 if kind == "mlflow":
                     return start_mlflow_server(run_dir, tracker, port=mlflow_port)
-                return self._fork(
-                    launcher.result(), f"{kind}-service", SERVICES[kind], services, env
-                )
+                launcher.result()
+                request = {"app": SERVICES[kind], "cwd": services, "env": env}
+                return self.launcher.start(f"{kind}-service", request)
 
             servers = dict(zip(names, pool.map(start, names), strict=True))
         return {
             "urls": {name: server.url for name, server in servers.items()},
             "servers": {name: server.to_dict() for name, server in servers.items()},
         }
+
+    @property
+    def gate_file(self) -> Path:
+        return self.ctx.run_dir / "evaluation-gate.json"
+
+    def set_threshold(self, min_accuracy: float) -> None:
+        """The pipeline's threshold where the evaluation service reads it at each request."""
+        import json
+
+        tmp = self.gate_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"min_accuracy": min_accuracy}))
+        tmp.replace(self.gate_file)
 
     def build(self, model_name: str, version: str) -> dict[str, Any]:
         import shutil
@@ -112,20 +115,18 @@ class LocalBackend(ServicesBackend):
             shutil.rmtree(download, ignore_errors=True)
 
     def deploy(self, environment: str, bundle: dict[str, Any]) -> dict[str, Any]:
-        """(Re)start the environment's app on its port with the bundle's model version."""
+        """Blue-green: the bundle's app starts beside the environment's current one and
+        takes its traffic only once healthy; the old app stops last. A deploy that fails
+        leaves the environment serving what it served."""
         deployments = self.ctx.state.get("deployments") or {}
         current = deployments.get(environment)
-        port = None
-        if current:
-            server = ManagedServer.from_dict(current["server"])
-            if current["tag"] == bundle["tag"] and server.alive():
-                return dict(current)  # already serving exactly this build
-            server.stop(self.ctx.tracker)
-            port = server.port if port_is_free(server.port) else None
+        old = ManagedServer.from_dict(current["server"]) if current else None
+        if current and old and current["tag"] == bundle["tag"] and old.alive():
+            return dict(current)  # already serving exactly this build
         path = Path(bundle["path"])
         if not (path / "manifest.json").is_file():
             raise StageError(f"build {bundle['tag']} is missing at {path}; run build again")
-        server = self._start_app(environment, path, port)
+        server = self._start_app(environment, path, None)
         deployed = {
             "environment": environment,
             "url": server.url,
@@ -133,66 +134,28 @@ class LocalBackend(ServicesBackend):
             "model_version": bundle["model_version"],
             "server": server.to_dict(),
         }
-        if environment in ROUTER_ENVIRONMENTS:
-            self.route({**deployments, environment: deployed})
+        try:
+            if environment in ROUTER_ENVIRONMENTS:
+                self.route({**deployments, environment: deployed})
+        except BaseException:
+            server.stop(self.ctx.tracker)
+            raise
+        if old is not None:
+            old.stop(self.ctx.tracker)
         return deployed
 
     # -- the services, apps and router, forked from a warm launcher (launcher.py) --------
-    def _launcher(self) -> str:
-        """The launcher's address, started if it does not run (it outlives CLI calls)."""
-        launcher = self.ctx.state.get("launcher") or {}
-        if launcher and ManagedServer.from_dict(launcher["server"]).alive():
-            return str(launcher["url"])
-        server = start_server(
-            "app-launcher",
-            [sys.executable, "-m", "mlops_helpers.continuous_x.launcher", "{port}"],
-            run_dir=self.ctx.run_dir,
-            tracker=self.ctx.tracker,
-            timeout=60,
-            interval=READY_POLL_S,
-            env=SINGLE_THREADED,
-        )
-        self.ctx.state.update(launcher={"url": server.url, "server": server.to_dict()})
-        return server.url
-
-    def _fork(
-        self,
-        launcher: str,
-        name: str,
-        app: str,
-        cwd: str,
-        env: dict[str, str],
-        port: int | None = None,
-        health_path: str = "/health",
-    ) -> ManagedServer:
-        """``app`` (module:attribute) served by uvicorn in a process forked from the
-        launcher, in ``cwd`` with ``env`` added, on ``port`` (a free one if None); healthy
-        and tracked."""
-        port = port or free_port()
-        log_path = self.ctx.run_dir / "logs" / f"{name}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        request = {"app": app, "cwd": cwd, "env": env, "port": port, "log": str(log_path)}
-        return start_forked(
-            launcher,
-            request,
-            name,
-            port,
-            log_path,
-            self.ctx.tracker,
-            health_path=health_path,
-            interval=READY_POLL_S,
-        )
+    @property
+    def launcher(self) -> WarmLauncher:
+        """It outlives CLI calls; cleanup stops it."""
+        argv = [sys.executable, "-m", "mlops_helpers.continuous_x.launcher", "{port}"]
+        return WarmLauncher(self.ctx, "launcher", "app-launcher", argv)
 
     def _start_app(self, environment: str, bundle: Path, port: int | None) -> ManagedServer:
         """The environment's app on ``port`` (a free one if None), healthy, tracked."""
-        return self._fork(
-            self._launcher(),
-            f"app-{environment}",
-            BUILD_APP,
-            str(bundle),
-            {"BUNDLE_DIR": str(bundle), "APP_ENVIRONMENT": environment},
-            port,
-        )
+        env = {"BUNDLE_DIR": str(bundle), "APP_ENVIRONMENT": environment}
+        request = {"app": BUILD_APP, "cwd": str(bundle), "env": env}
+        return self.launcher.start(f"app-{environment}", request, port)
 
     # -- the canary router: production's address -----------------------------------------
     @property
@@ -221,14 +184,12 @@ class LocalBackend(ServicesBackend):
         if router and ManagedServer.from_dict(router["server"]).alive():
             return dict(router)
         self.ctx.tracker.add("path", "routes", path=str(self.routes_file))
-        server = self._fork(
-            self._launcher(),
-            "router",
-            ROUTER_APP,
-            str(self.ctx.run_dir),
-            {"ROUTES_FILE": str(self.routes_file)},
-            health_path="/router/health",
-        )
+        request = {
+            "app": ROUTER_APP,
+            "cwd": str(self.ctx.run_dir),
+            "env": {"ROUTES_FILE": str(self.routes_file)},
+        }
+        server = self.launcher.start("router", request, health_path="/router/health")
         router = {"url": server.url, "server": server.to_dict()}
         self.ctx.state.update(router=router)
         return router

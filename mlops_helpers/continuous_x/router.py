@@ -148,6 +148,8 @@ class Router:
         upstreams = routes.get("upstreams", {})
         if "production" not in upstreams:
             return JSONResponse({"error": "production is not deployed yet"}, status_code=503)
+        if any(ord(c) < 32 or ord(c) == 127 for c in request.url.path):  # NUL, newline ...
+            return JSONResponse({"error": "the path holds control characters"}, status_code=400)
         environment = choose(routes, self.random.random())
         upstream = upstreams[environment]
         body = await request.body()

@@ -129,7 +129,10 @@ def evaluate(ctx: StageContext) -> dict[str, Any]:
     threshold = min_accuracy(ctx)
     answer = ctx.backend.evaluate(run_id, threshold)
     accuracy = float(answer.get("accuracy", float("nan")))
-    if not answer.get("passed") or not accuracy >= threshold:
+    passed = bool(answer.get("passed")) and accuracy >= threshold
+    if answer.get("new_model_version"):  # promotions check this record for this version
+        _record_verdict(ctx, str(answer["new_model_version"]), run_id, accuracy, threshold, passed)
+    if not passed:
         raise GateFailed(
             f"evaluation of run {run_id}: {answer.get('metric', 'accuracy')} "
             f"{accuracy:.4f} is below the threshold {threshold}; no version is "
@@ -168,6 +171,34 @@ def build(ctx: StageContext) -> dict[str, Any]:
     return bundle
 
 
+def _record_verdict(
+    ctx: StageContext, version: str, run_id: str, accuracy: float, threshold: float, passed: bool
+) -> None:
+    verdicts = ctx.state.get("evaluations") or {}
+    verdicts[version] = {
+        "run_id": run_id,
+        "accuracy": accuracy,
+        "threshold": threshold,
+        "passed": passed,
+    }
+    ctx.state.update(evaluations=verdicts)
+
+
+def _check_verdict(ctx: StageContext, version: str, action: str) -> None:
+    """The version exists and passed this pipeline's evaluation gate (recorded by the
+    evaluate stage, in any process); a version registered any other way never moves."""
+    _check_version(ctx, version, action)
+    verdict = (ctx.state.get("evaluations") or {}).get(version)
+    if not verdict or not verdict.get("passed"):
+        why = (
+            f"its evaluation failed (accuracy {verdict['accuracy']:.4f} below "
+            f"{verdict['threshold']})"
+            if verdict
+            else f"no evaluation passed it in {ctx.run_dir}"
+        )
+        raise GateFailed(f"version {version}: {why}; refusing to {action} it")
+
+
 def _check_version(ctx: StageContext, version: str, action: str) -> None:
     name, mlflow = model_name(ctx.settings), ctx.backend.mlflow()
     if not mlflow.version_exists(name, version):
@@ -181,10 +212,11 @@ def _check_version(ctx: StageContext, version: str, action: str) -> None:
 def _release(
     ctx: StageContext, environment: str, version: str, record: bool = True
 ) -> dict[str, Any]:
-    """Point the environment's alias at the version and (re)deploy its app."""
+    """(Re)deploy the environment's app with the version, then point its alias there: a
+    deploy that fails leaves both the app and the alias as they were."""
     bundle = _bundle(ctx, version)
-    ctx.backend.mlflow().set_alias(model_name(ctx.settings), environment, version)
     deployed = ctx.backend.deploy(environment, bundle)
+    ctx.backend.mlflow().set_alias(model_name(ctx.settings), environment, version)
     deployments = ctx.state.get("deployments") or {}
     deployments[environment] = deployed
     history = ctx.state.get("history") or {}
@@ -198,22 +230,31 @@ def _release(
 
 def deploy_staging(ctx: StageContext) -> dict[str, Any]:
     version = str(ctx.settings.get("version") or _need(ctx, "candidate_version", "evaluate"))
-    _check_version(ctx, version, "deploy")
+    _check_verdict(ctx, version, "deploy")
     return _release(ctx, "staging", version)
 
 
-def _promote(ctx: StageContext, target: str) -> dict[str, Any]:
+def _promotable(ctx: StageContext, target: str) -> str:
+    """The version ``target`` may take: the one its source environment serves now (a
+    requested version must be that one), which passed the evaluation gate."""
     source = PROMOTION_SOURCE[target]
     requested = ctx.settings.get("version")
-    version = (
-        str(requested)
-        if requested is not None
-        else ctx.backend.mlflow().alias(model_name(ctx.settings), source)
-    )
+    current = ctx.backend.mlflow().alias(model_name(ctx.settings), source)
+    version = str(requested) if requested is not None else current
     if version is None:
         raise GateFailed(f"{source} serves no version yet; nothing to promote to {target}")
-    _check_version(ctx, version, f"promote to {target}")
-    return _release(ctx, target, version)
+    _check_verdict(ctx, version, f"promote to {target}")
+    if version != current:
+        raise GateFailed(
+            f"versions move only along staging -> canary -> production: {source} serves "
+            f"{'nothing' if current is None else f'version {current}'}, not version "
+            f"{version}; refusing to promote it to {target}"
+        )
+    return version
+
+
+def _promote(ctx: StageContext, target: str) -> dict[str, Any]:
+    return _release(ctx, target, _promotable(ctx, target))
 
 
 def promote_canary(ctx: StageContext) -> dict[str, Any]:
@@ -275,16 +316,9 @@ def canary_gate(ctx: StageContext, version: str) -> dict[str, Any]:
 
 def promote_production(ctx: StageContext) -> dict[str, Any]:
     """Gate: canary's version goes to production only on good live figures."""
-    source = ctx.settings.get("version")
-    version = (
-        str(source)
-        if source is not None
-        else ctx.backend.mlflow().alias(model_name(ctx.settings), "canary")
-    )
-    if version is None:
-        raise GateFailed("canary serves no version yet; nothing to promote to production")
+    version = _promotable(ctx, "production")
     gate = canary_gate(ctx, version)
-    return {**_promote(ctx, "production"), "canary_gate": gate}
+    return {**_release(ctx, "production", version), "canary_gate": gate}
 
 
 def revert(ctx: StageContext) -> dict[str, Any]:
@@ -317,6 +351,7 @@ def cleanup(ctx: StageContext) -> dict[str, Any]:
             "router",
             "launcher",
             "canary_gate",
+            "evaluations",
         ),
     )
 

@@ -59,10 +59,15 @@ def require_passed(state: StateStore, gates: tuple[str, ...], sh: Shell, stage: 
                 f"it first (dvc.lock {lock})"
             )
         if found["fingerprint"] != now:
+            then = found["lock"][:12]
+            what = (
+                f"dvc.lock {lock} is the same, a tracked file such as params.yaml is not"
+                if then == lock
+                else f"dvc.lock then {then}, now {lock}"
+            )
             raise GateFailed(
                 f"{stage} refused: the workspace changed since {gate} judged it "
-                f"(dvc.lock then {found['lock'][:12]}, now {lock}); run {gate} "
-                f"again"
+                f"({what}); run {gate} again"
             )
         if not found["passed"]:
             raise GateFailed(

@@ -25,6 +25,7 @@ from mlops_helpers import paths
 from mlops_helpers.dvc_cml import project
 from mlops_helpers.dvc_cml.layout import Layout, template_dir
 from mlops_helpers.dvc_cml.shell import Shell
+from mlops_helpers.errors import ConfigError
 from mlops_helpers.pipeline import StageContext
 
 IGNORE = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".ruff_cache", "*.pyc")
@@ -78,6 +79,11 @@ def create_sandbox(
     project.push_branch(sh, target)
     sh.git("checkout", "-q", "-b", feature_branch)
     project.set_params(sh.cwd, changes)
+    if not sh.git("status", "--porcelain").strip():
+        raise ConfigError(
+            f"feature_params {feature_params!r} is what {target} has already: the pull "
+            f"request would change nothing; pick another value"
+        )
     sh.git("commit", "-q", "-am", f"Try {_describe(changes)}")
     project.push_branch(sh, feature_branch)
     _forget_outputs(sh)  # from here on it looks like a fresh CI agent's clone

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import os
 import resource
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from mlops_helpers.errors import ConfigError
 
@@ -45,17 +47,18 @@ def parse_bytes(text: str) -> int:
     return value
 
 
-def cgroup2_mount(mounts: Path = Path("/proc/self/mounts")) -> Path | None:
+def cgroup2_mount(mounts: Iterable[tuple[str, str]] | None = None) -> Path | None:
     """Where the cgroup v2 hierarchy is mounted (``/sys/fs/cgroup`` on a pure v2 machine,
-    ``/sys/fs/cgroup/unified`` on a hybrid one), if anywhere."""
-    try:
-        lines = mounts.read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        fields = line.split()
-        if len(fields) > 2 and fields[2] == "cgroup2":
-            return Path(fields[1])
+    ``/sys/fs/cgroup/unified`` on a hybrid one), if anywhere. ``mounts``: (mount point, file
+    system type) pairs; by default psutil's mount table (the package never reads /proc)."""
+    if mounts is None:
+        try:
+            mounts = [(p.mountpoint, p.fstype) for p in psutil.disk_partitions(all=True)]
+        except OSError:
+            return None
+    for mountpoint, fstype in mounts:
+        if fstype == "cgroup2":
+            return Path(mountpoint)
     return None
 
 

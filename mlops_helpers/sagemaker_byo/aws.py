@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -115,6 +116,10 @@ class AwsBackend(ByoBackend):
             "aws_session_token": self.settings.get("aws_session_token"),
         }
         given = {k: v.reveal() for k, v in keys.items() if v}
+        if not given and not self.settings.get("aws_profile"):
+            # nothing set: botocore would probe the instance metadata address (169.254.169.254)
+            # for seconds; an instance role is used when this is set to false on purpose
+            os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
         try:
             if {"aws_access_key_id", "aws_secret_access_key"} <= set(given):
                 return boto3.Session(region_name=self.region, **given)
@@ -132,7 +137,7 @@ class AwsBackend(ByoBackend):
             raise BackendUnavailable(
                 "aws backend: no AWS credentials found; set AWS_ACCESS_KEY_ID and "
                 "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the environment or .env, or run "
-                "where an instance role provides them"
+                "where an instance role provides them with AWS_EC2_METADATA_DISABLED=false"
             )
         try:
             identity = self.client("sts").get_caller_identity()

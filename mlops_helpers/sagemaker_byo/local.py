@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -31,7 +30,7 @@ from mlops_helpers.sagemaker_byo import container, image_site
 from mlops_helpers.sagemaker_byo.base import ByoBackend
 from mlops_helpers.sagemaker_byo.registry import REGISTRY, resource_name
 from mlops_helpers.sagemaker_byo.store import DATA_PREFIX, LocalArtifactStore, model_key
-from mlops_helpers.servers import ManagedServer, http_json, start_server
+from mlops_helpers.servers import ManagedServer, http_json, server_env, start_server
 
 # Jenkins' ProcessTreeKiller ends every process of a build carrying its cookie; production
 # must outlive the build that deployed it, as a SageMaker endpoint does.
@@ -301,12 +300,17 @@ class LocalBackend(ByoBackend):
             self.ctx.say(f"endpoint {name} already serves {model_uri}")
             return dict(endpoints[env])
         tracker = self.ctx.tracker
-        tracker.release(f"process:{name}")  # an older model on this endpoint: replace it
-        tracker.release(f"path:{name}-files")
-        server = self._start(name, model_uri, image, tracker, {})
+        # blue-green: the new server starts beside the old one (a failure leaves the old one
+        # serving); the old one stops once the new one is healthy
+        server_name = f"{name}-{digest[:12]}-{image['tag'][:8]}"
+        server = self._start(server_name, model_uri, image, tracker, {})
         record = self._record(name, server, model_uri, image, digest)
+        old = endpoints.get(env)
         endpoints[env] = record
         self.ctx.state.update(endpoints=endpoints)
+        if old and old["server"]["name"] != server_name:
+            for rid in (f"process:{old['server']['name']}", f"path:{old['server']['name']}-files"):
+                tracker.release(rid)
         return record
 
     def _deploy_production(
@@ -369,5 +373,6 @@ def _image_python(image: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
 
 
 def _child_env() -> dict[str, str]:
-    """Our environment without BYO_* variables, so a job cannot inherit another's tree."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("BYO_")}
+    """Our environment without BYO_* variables, so a job cannot inherit another's tree, and
+    without secrets (a local job or endpoint needs no cloud credential)."""
+    return {k: v for k, v in server_env().items() if not k.startswith("BYO_")}

@@ -17,14 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from mlops_helpers import paths
-from mlops_helpers.errors import StageError, WaitTimeout
+from mlops_helpers.errors import StageError
+from mlops_helpers.launcher_client import WarmLauncher
 from mlops_helpers.pipeline import StageContext
-from mlops_helpers.resources import process_alive, process_start_time, stop_process_group
 from mlops_helpers.seldon_kind.modelwork import child_env
 from mlops_helpers.seldon_kind.reconcile import Environment
 from mlops_helpers.seldon_kind.runtime import ensure_seldon_runtime
-from mlops_helpers.servers import http_json
-from mlops_helpers.waiting import wait_until
 
 E2E_TIMEOUT_S = 300
 
@@ -51,17 +49,21 @@ class SeldonBackend(ABC):
     def environment(self, name: str) -> Environment:
         return Environment(self.ctx, name, self.python)
 
-    def run_e2e(self, targets: list[dict[str, Any]], launcher: str | None = None) -> dict[str, Any]:
-        """SeldonClient against ``targets`` (host:port endpoints), from the Seldon env: forked
-        from the warm ``launcher`` at that address (it has imported seldon-core), or else as
-        a new process."""
+    def run_e2e(
+        self, targets: list[dict[str, Any]], launcher: WarmLauncher | None = None
+    ) -> dict[str, Any]:
+        """SeldonClient against ``targets`` (host:port endpoints), from the Seldon env:
+        started by the warm ``launcher`` (it has imported seldon-core), or else as a new
+        process."""
         folder = self.ctx.run_dir / "integration"
         folder.mkdir(parents=True, exist_ok=True)
         targets_file = folder / "targets.json"
         targets_file.write_text(json.dumps({"targets": targets}, indent=2))
         script = integration_dir() / "e2e_seldon_client.py"
         if launcher:
-            output = _forked_script(launcher, [str(script), str(targets_file)], folder / "e2e.log")
+            args = ["python", str(script), str(targets_file)]
+            request = {"args": args, "cwd": str(script.parent), "env": {}}
+            output = launcher.run("seldon-e2e", request, E2E_TIMEOUT_S)
         else:
             try:
                 done = subprocess.run(
@@ -94,31 +96,3 @@ class SeldonBackend(ABC):
         ``targets`` carry each deployment's name, sample payload and bad payloads; the
         local backend adds the endpoints of the servers ``serve_local`` started.
         """
-
-
-def _forked_script(launcher: str, argv: list[str], log: Path) -> str:
-    """``python ARGV...`` forked by the warm launcher; waits (bounded) until it ends and
-    returns what it printed."""
-    log.unlink(missing_ok=True)
-    status, body = http_json(
-        "POST",
-        f"{launcher}/start",
-        {"args": ["python", *argv], "cwd": str(Path(argv[0]).parent), "env": {}, "log": str(log)},
-        timeout=30,
-    )
-    if status != 201:
-        raise StageError(f"the launcher could not start {Path(argv[0]).name}: HTTP {status} {body}")
-    pid = int(body["pid"])
-    started = process_start_time(pid)
-    try:
-        wait_until(
-            lambda: not process_alive(pid, started),
-            what=Path(argv[0]).name,
-            timeout=E2E_TIMEOUT_S,
-            interval=0.02,
-            progress=False,
-        )
-    except WaitTimeout as exc:
-        stop_process_group(pid, started)
-        raise StageError(f"the end-to-end test took more than {E2E_TIMEOUT_S}s") from exc
-    return log.read_text(errors="replace") if log.is_file() else ""

@@ -19,6 +19,10 @@ be: the folder is its working directory and the first entry of ``sys.path``, its
 to its log. Each child has its own module table, so the folders' same-named modules (every
 folder has a ``train.py``) never meet.
 
+Where servers spawn (``"start": "spawn"``: macOS, ``MLOPS_START=spawn``; see
+``fork_launcher.py``) nothing is preloaded and each job is a fresh interpreter instead,
+``python -P folder_runner.py --job JOB``, that runs the same code.
+
 Prints one JSON line: job name -> {"code": exit code or null (timed out), "seconds"}.
 """
 
@@ -64,31 +68,44 @@ def _run_job(job: dict[str, Any]) -> int:
     return 0
 
 
-def _fork(job: dict[str, Any]) -> int:
+def _be_job(job: dict[str, Any]) -> None:
+    """In a forked or spawned child: run the job, then exit with its status."""
+    code = 1
+    try:
+        code = _run_job(job)
+    except BaseException:  # noqa: BLE001  (the log says why; the parent sees the exit)
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _launch(job: dict[str, Any], method: str) -> int:
+    if method == "spawn":  # a fresh interpreter; its stdout is not ours (we print the result)
+        argv = [sys.executable, "-P", __file__, "--job", json.dumps(job)]
+        devnull = [(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)]
+        return os.posix_spawn(sys.executable, argv, os.environ, file_actions=devnull)
     pid = os.fork()
     if pid == 0:
-        code = 1
-        try:
-            code = _run_job(job)
-        except BaseException:  # noqa: BLE001  (the log says why; the parent sees the exit)
-            import traceback
-
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
+        _be_job(job)
     return pid
 
 
 def main(argv: list[str]) -> int:
+    if argv[0] == "--job":
+        _be_job(json.loads(argv[1]))
     with open(argv[0]) as handle:
         spec = json.load(handle)
     timeout = float(spec["timeout"])
-    _preload(list(spec.get("preload", [])))
+    method = spec.get("start", "fork")
+    if method == "fork":
+        _preload(list(spec.get("preload", [])))
     sys.stdout.flush()
     sys.stderr.flush()
-    started = {_fork(job): (job["name"], time.monotonic()) for job in spec["jobs"]}
+    started = {_launch(job, method): (job["name"], time.monotonic()) for job in spec["jobs"]}
     results: dict[str, dict[str, object]] = {}
 
     def out_of_time(_signum: int, _frame: object) -> None:

@@ -25,5 +25,5 @@ class LocalBackend(SeldonBackend):
             raise StageError(f"no test server for {', '.join(missing)}: run serve_local first")
         for target in targets:
             target["endpoint"] = urls[target["name"]].removeprefix("http://")
-        # forked from the launcher that forked the servers: it has imported SeldonClient
+        # started by the launcher that started the servers: it has imported SeldonClient
         return self.run_e2e(targets, launcher=warm_launcher(self.ctx, self.python))

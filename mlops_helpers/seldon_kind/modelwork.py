@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_helpers.errors import StageError
+from mlops_helpers.launcher_client import start_method
 from mlops_helpers.seldon_kind.catalog import Deployment, ModelFolder
 
 # not part of an image: the folder's tests and caches
@@ -53,24 +53,35 @@ TRAIN_PRELOAD = (
 )
 
 
-def _files(root: Path) -> Iterable[Path]:
+def _files(root: Path, skip: frozenset[str] | set[str] = _SKIP) -> Iterable[Path]:
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if path.is_file() and not (_SKIP & set(rel.parts)) and path.suffix != ".pyc":
+        if path.is_file() and not (skip & set(rel.parts)) and path.suffix != ".pyc":
             yield path
 
 
-def digest(root: Path) -> str:
+def digest(root: Path, skip: frozenset[str] | set[str] = _SKIP) -> str:
     """sha256 over relative names and contents: the same files give the same tag."""
     sha = hashlib.sha256()
-    for path in _files(root):
+    for path in _files(root, skip):
         sha.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return sha.hexdigest()
 
 
+# what the unit tests read: the whole folder, tests/ and pytest.ini included (caches aside)
+_NOT_TESTED = frozenset({"__pycache__", ".pytest_cache"})
+
+
+def tested_digest(root: Path) -> str:
+    """The digest a unit-test verdict is recorded under: every file the tests read."""
+    return digest(root, _NOT_TESTED)
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """The workshop's environment minus its python paths: the Seldon env has its own."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    from mlops_helpers.servers import server_env  # no cloud secrets in a model's process
+
+    env = {k: v for k, v in server_env().items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env.update(extra)
     return env
 
@@ -79,12 +90,12 @@ def run_folder_jobs(
     python: Path, jobs: list[dict[str, Any]], preload: Iterable[str], job_file: Path, timeout: float
 ) -> dict[str, dict[str, Any]]:
     """``folder_runner.py``: each job (a folder's tests or a script in it) in its own process,
-    forked side by side from one runner that imported ``preload`` once. Job name ->
+    forked side by side from one runner that imported ``preload`` once (or spawned, where
+    servers spawn: ``launcher_client.start_method``). Job name ->
     {"code": exit code, None if it timed out, "seconds"}."""
     job_file.parent.mkdir(parents=True, exist_ok=True)
-    job_file.write_text(
-        json.dumps({"timeout": timeout, "preload": list(preload), "jobs": jobs}, indent=2)
-    )
+    spec = {"timeout": timeout, "preload": list(preload), "start": start_method(), "jobs": jobs}
+    job_file.write_text(json.dumps(spec, indent=2))
     argv = [str(python), "-P", str(FOLDER_RUNNER), str(job_file)]
     try:
         # a fixed hash seed: pickled sets come out in the same order, so the same training
@@ -158,7 +169,7 @@ def unit_test_folders(
             "summary": summary.strip("= "),
             "seconds": entry["seconds"],
             "log": str(log),
-            "source": digest(folder),
+            "source": tested_digest(folder),
         }
     return results
 

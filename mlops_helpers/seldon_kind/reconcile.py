@@ -89,19 +89,15 @@ class Environment:
             else:
                 todo[name] = (doc, digest)
         # every server is forked from one warm launcher (started here if it does not run)
-        launcher = warm_launcher(self.ctx, self.python) if todo else ""
+        launcher = warm_launcher(self.ctx, self.python)
+        if todo:
+            launcher.url()
 
         def start(item: tuple[str, tuple[dict[str, Any], str]]) -> tuple[str, Any]:
             name, (doc, digest) = item
             try:
                 unit = resolve(doc, index, store)
-                server = start_unit(
-                    launcher,
-                    unit,
-                    f"seldon-{self.name}-{name}-{digest[:8]}",
-                    self.ctx.run_dir,
-                    tracker,
-                )
+                server = start_unit(launcher, unit, f"seldon-{self.name}-{name}-{digest[:8]}")
             except StageError as exc:  # ServerStartError is not one: catch both
                 return name, str(exc)
             except Exception as exc:  # a start failure is data here

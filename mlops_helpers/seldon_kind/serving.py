@@ -16,27 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from mlops_helpers.errors import StageError
+from mlops_helpers.launcher_client import WarmLauncher
 from mlops_helpers.pipeline import StageContext
-from mlops_helpers.resources import ResourceTracker
 from mlops_helpers.seldon_kind.modelwork import child_env, model_class
-from mlops_helpers.servers import (
-    ManagedServer,
-    free_port,
-    http_json,
-    start_forked,
-    start_server,
-)
+from mlops_helpers.servers import ManagedServer, free_port, http_json
 
 PREDICTIONS = "/api/v1.0/predictions"
 START_TIMEOUT_S = 90.0
-#: /health/ping is a cheap local request: poll often, a reconcile waits on every server
-HEALTH_POLL_S = 0.05
 #: runs seldon's microservice with every port on loopback (it runs in the Seldon env)
 LAUNCHER = Path(__file__).resolve().parent / "loopback_microservice.py"
 #: forks the model servers from one process that imported seldon-core once
 WARM_LAUNCHER = Path(__file__).resolve().parent / "warm_launcher.py"
-#: the launcher forks: no BLAS thread pool may exist then (a server scores a row or a few)
-SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 class ImageIndex:
@@ -142,55 +132,26 @@ def microservice_argv(python: Path, server_class: str) -> list[str]:
     return [str(python), "-P", str(LAUNCHER), *microservice_args(server_class)]
 
 
-def warm_launcher(ctx: StageContext, python: Path) -> str:
-    """The warm launcher's address, started if it does not run. It outlives a stage (the
-    next stage forks from it too), is tracked, and cleanup stops it after the servers."""
-    launcher = ctx.state.get("seldon_launcher") or {}
-    if launcher and ManagedServer.from_dict(launcher["server"]).alive():
-        return str(launcher["url"])
-    server = start_server(
-        "seldon-launcher",
-        [str(python), "-P", str(WARM_LAUNCHER), "{port}"],
-        run_dir=ctx.run_dir,
-        tracker=ctx.tracker,
-        timeout=START_TIMEOUT_S,
-        interval=HEALTH_POLL_S,
-        env=child_env(**SINGLE_THREADED),
+def warm_launcher(ctx: StageContext, python: Path) -> WarmLauncher:
+    """The warm launcher (started on first use, if it does not run). It outlives a stage
+    (the next stage forks from it too), is tracked, and cleanup stops it after the servers."""
+    argv = [str(python), "-P", str(WARM_LAUNCHER), "{port}"]
+    return WarmLauncher(
+        ctx, "seldon_launcher", "seldon-launcher", argv, child_env(), timeout=START_TIMEOUT_S
     )
-    ctx.state.update(seldon_launcher={"url": server.url, "server": server.to_dict()})
-    return server.url
 
 
 def start_unit(
-    launcher: str,
-    unit: LocalUnit,
-    process_name: str,
-    run_dir: Path,
-    tracker: ResourceTracker,
-    timeout: float = START_TIMEOUT_S,
+    launcher: WarmLauncher, unit: LocalUnit, process_name: str, timeout: float = START_TIMEOUT_S
 ) -> ManagedServer:
-    """Seldon's microservice for ``unit``, forked from the launcher at ``launcher``, in the
-    unit's folder; tracked; healthy when /health/ping answers 200."""
-    port = free_port()
-    log_path = run_dir / "logs" / f"{process_name}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    """Seldon's microservice for ``unit``, forked from ``launcher``, in the unit's folder;
+    tracked; healthy when /health/ping answers 200."""
     request = {
-        "args": microservice_args(unit.server_class, port),
+        "args": microservice_args(unit.server_class),
         "cwd": str(unit.image_dir),
         "env": {"PREDICTIVE_UNIT_PARAMETERS": json.dumps(unit.parameters)},
-        "log": str(log_path),
     }
-    return start_forked(
-        launcher,
-        request,
-        process_name,
-        port,
-        log_path,
-        tracker,
-        health_path="/health/ping",
-        timeout=timeout,
-        interval=HEALTH_POLL_S,
-    )
+    return launcher.start(process_name, request, health_path="/health/ping", timeout=timeout)
 
 
 def sample_payload(meta: dict[str, Any]) -> dict[str, Any]:

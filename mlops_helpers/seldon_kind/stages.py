@@ -152,7 +152,7 @@ def _tested_sources(ctx: StageContext) -> dict[str, Any]:
     """The folders must be exactly the ones whose tests passed; returns that gate record."""
     tested: dict[str, Any] = ctx.state.get("unit_tests") or {}
     root = models_dir(ctx.settings)
-    current = {n: modelwork.digest(root / n) for n in FOLDERS}
+    current = {n: modelwork.tested_digest(root / n) for n in FOLDERS}
     if not tested.get("passed") or tested.get("sources") != current:
         raise GateFailed("these model folders have not passed their unit tests: run unit_tests")
     return tested
@@ -213,7 +213,7 @@ def serve_local(ctx: StageContext) -> dict[str, Any]:
     # starts while the manifests are validated (the validators load their schemas). No model
     # server starts before the manifests pass.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        launcher = pool.submit(warm_launcher, ctx, ctx.backend.python)
+        launcher = pool.submit(warm_launcher(ctx, ctx.backend.python).url)
         _validated(ctx, TEST_ENVIRONMENT, files)  # refused: the pool still waits for it
         launcher.result()
     report = ctx.backend.environment(TEST_ENVIRONMENT).apply(files, commit=None)
@@ -401,7 +401,8 @@ def approve_production(ctx: StageContext) -> dict[str, Any]:
         ctx.say("  no open production change: nothing to approve")
         return {"approved": False, "reconcile": reconcile(ctx, "production")}
     approver = str(ctx.settings.get("approver", DEFAULTS["approver"]) or "").strip()
-    if not approver or approver == CI_NAME:
+    # YAML's empty values, as a -p value or an environment variable, name nobody
+    if not approver or approver == CI_NAME or approver.lower() in {"null", "none", "~"}:
         raise GateFailed(
             f"a production change needs an approver other than the CI "
             f"({CI_NAME}); set the 'approver' setting"

@@ -14,15 +14,9 @@ from typing import Any
 
 from mlops_helpers.errors import BackendUnavailable, MissingExtraError, StageError
 from mlops_helpers.extras import is_installed
+from mlops_helpers.launcher_client import WarmLauncher
 from mlops_helpers.resources import teardown_handler
-from mlops_helpers.servers import (
-    ManagedServer,
-    free_port,
-    http_json,
-    start_forked,
-    start_server,
-    wait_healthy,
-)
+from mlops_helpers.servers import ManagedServer, http_json
 from mlops_helpers.watson_openscale import feedback as feedback_rows
 from mlops_helpers.watson_openscale import payload, quality
 from mlops_helpers.watson_openscale.base import OpenScaleBackend
@@ -34,8 +28,6 @@ from mlops_helpers.watson_openscale.registry import REGISTRY, deployment_name
 MODULE = "mlops_helpers.watson_openscale.local"
 REPO_MODULE = "mlops_helpers.watson_openscale.mlflow_repo"
 QUALITY = "quality"
-# the runtime forks deployments: no BLAS thread pool may exist then (a request scores a few rows)
-SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def store_path(run_dir: Path) -> Path:
@@ -73,7 +65,7 @@ class LocalBackend(OpenScaleBackend):
     # -- spaces -----------------------------------------------------------------------------
     def ensure_space(self, name: str) -> dict[str, Any]:
         # the space's deployment runtime warms up on the other core meanwhile (deploy uses it)
-        self._runtime(wait=False)
+        self.runtime.server(wait=False)
         spaces = self.repo.spaces(name)
         removed = []
         for extra in spaces[1:]:  # the write-up's duplicates: keep the oldest, drop the rest
@@ -126,31 +118,24 @@ class LocalBackend(OpenScaleBackend):
                 return {**current, "action": "unchanged"}
         deployment_id = current["deployment_id"] if current else str(uuid.uuid4())
         tracker = self.ctx.tracker
-        tracker.release(f"process:{name}")  # an older version is served: replace it
+        # blue-green: the new version starts beside the one served now, which stops only
+        # once the new one is healthy (a failed deploy leaves it serving)
+        same = current and current["name"] == name
+        old = ManagedServer.from_dict(current["server"]) if same else None
         folder = self.ctx.run_dir / "deployments" / name / f"v{model['version']}"
         tracker.add("path", f"{name}-files", path=str(folder.parent))
         model_dir = self.repo.download(model["name"], model["version"], folder)
-        port, log_path = free_port(), self.ctx.run_dir / "logs" / f"{name}.log"
         request = {
             "model_dir": str(model_dir),
             "store": str(store_path(self.ctx.run_dir)),
             "deployment_id": deployment_id,
             "deployment_name": name,
             "model_version": model["version"],
-            "port": port,
-            "log": str(log_path),
         }
-        # forked from the warm runtime: up in a fraction of a second; poll often
-        server = start_forked(
-            self._runtime(wait=True),
-            request,
-            name,
-            port,
-            log_path,
-            tracker,
-            timeout=60,
-            interval=0.05,
-        )
+        # forked from the warm runtime: up in a fraction of a second
+        server = self.runtime.start(name, request, timeout=60)
+        if old is not None:
+            old.stop(tracker)
         # a candidate until the quality gate passes; `promote` then moves "deployed" to it
         self.repo.client.set_registered_model_alias(model["name"], "candidate", model["version"])
         record = {
@@ -165,30 +150,14 @@ class LocalBackend(OpenScaleBackend):
         self.ctx.state.update(deployment=record)
         return {**record, "action": "updated" if current else "created"}
 
-    def _runtime(self, wait: bool) -> str:
-        """The warm runtime's address (``launcher.py``), started if it does not run; it
-        outlives CLI calls, and cleanup stops it. ``wait``: until it answers."""
-        known = self.ctx.state.get("runtime")
-        server = ManagedServer.from_dict(known) if known else None
-        if server is None or not server.alive():
-            server = start_server(
-                f"{deployment_name(self.ctx.settings)}-runtime",
-                [
-                    sys.executable,
-                    "-m",
-                    "mlops_helpers.watson_openscale.launcher",
-                    "{port}",
-                    str(self.ctx.run_dir),
-                ],
-                run_dir=self.ctx.run_dir,
-                tracker=self.ctx.tracker,
-                env=SINGLE_THREADED,
-                wait=False,
-            )
-            self.ctx.state.update(runtime=server.to_dict())
-        if wait:
-            wait_healthy(server, self.ctx.tracker, timeout=60, interval=0.05)
-        return server.url
+    @property
+    def runtime(self) -> WarmLauncher:
+        """The warm runtime (``launcher.py``); it outlives CLI calls, and cleanup stops it.
+        The run directory on its command line marks it as this run's process."""
+        module = "mlops_helpers.watson_openscale.launcher"
+        argv = [sys.executable, "-m", module, "{port}", str(self.ctx.run_dir)]
+        name = f"{deployment_name(self.ctx.settings)}-runtime"
+        return WarmLauncher(self.ctx, "runtime", name, argv)
 
     # -- subscription and monitor -------------------------------------------------------------
     def subscribe(

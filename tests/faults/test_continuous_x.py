@@ -87,6 +87,78 @@ def test_an_identical_run_registers_no_new_version(ctx: StageContext, shared_roo
     assert versions(ctx) == before
 
 
+# -- issue 30: the threshold, the verdict and the path are the pipeline's ------------------
+POOR: dict[str, str] = {}  # the run of a model no gate may pass, shared by the next tests
+
+
+def _aliases(ctx: StageContext) -> dict[str, str | None]:
+    mlflow = ctx.backend.mlflow()
+    return {env: mlflow.alias(MODEL, env) for env in ("staging", "canary", "production")}
+
+
+def test_the_evaluation_service_takes_no_threshold_from_a_request(
+    ctx: StageContext, shared_root: Path
+) -> None:
+    poor = make(shared_root, C=1e-6)  # predicts one class: accuracy about a third
+    PIPELINE.run_stage("train", poor)
+    POOR["run_id"] = run_id = str(poor.state.get("run_id"))
+    before = versions(ctx)
+    url = f"{ctx.backend.urls()['evaluation']}/evaluate"
+    status, body = http_json("POST", url, {"run_id": run_id, "min_accuracy": 0}, timeout=120)
+    assert 400 <= status < 500 and "min_accuracy" in body["error"], (status, body)
+    status, body = http_json("POST", url, {"run_id": run_id}, timeout=120)
+    assert status == 200 and not body["passed"] and body["new_model_version"] is None, body
+    assert body["accuracy"] < 0.5 <= body["threshold"]
+    assert versions(ctx) == before
+    done = cli(ctx, "evaluate")
+    assert done.returncode == 1 and "is below the threshold" in done.stderr, done.stderr
+    assert versions(ctx) == before
+
+
+def test_a_version_registered_around_the_gate_never_moves(ctx: StageContext) -> None:
+    """Someone registers the poor model in MLflow directly: no stage deploys or promotes
+    it, because no evaluation of this pipeline passed it."""
+    mlflow_url = ctx.backend.urls()["mlflow"]
+    _, run = http_json("GET", f"{mlflow_url}/api/2.0/mlflow/runs/get?run_id={POOR['run_id']}")
+    tags = {t["key"]: t["value"] for t in run["run"]["data"]["tags"]}
+    status, body = http_json(
+        "POST",
+        f"{mlflow_url}/api/2.0/mlflow/model-versions/create",
+        {
+            "name": MODEL,
+            "source": tags["model_uri"],
+            "run_id": POOR["run_id"],
+            "model_id": tags["model_uri"].removeprefix("models:/"),
+        },
+    )
+    assert status == 200, body
+    sneaked = str(body["model_version"]["version"])
+    before, aliases = serving(ctx), _aliases(ctx)
+    for stage in ("deploy_staging", "promote_canary", "promote_production"):
+        done = cli(ctx, stage, version=sneaked)
+        assert done.returncode == 1, (stage, done.stdout, done.stderr)
+        assert f"version {sneaked}: no evaluation passed it" in done.stderr, done.stderr
+    assert serving(ctx) == before and _aliases(ctx) == aliases
+
+
+def test_versions_move_only_along_the_promotion_path(ctx: StageContext, shared_root: Path) -> None:
+    """A version that passed evaluation still goes staging -> canary -> production: never
+    to production while canary does not serve it (here production and canary are empty)."""
+    good = make(shared_root, C=3.0)  # identical to an earlier run: its version passed
+    for stage in ("train", "evaluate"):
+        PIPELINE.run_stage(stage, good)
+    version = str(ctx.state.get("candidate_version"))
+    assert ctx.state.get("evaluations")[version]["passed"]
+    before = serving(ctx)
+    assert before["canary"] is None and before["production"] is None
+    for stage, source in (("promote_production", "canary"), ("promote_canary", "staging")):
+        done = cli(ctx, stage, version=version)
+        assert done.returncode == 1, (stage, done.stdout)
+        assert f"{source} serves nothing, not version {version}" in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+    assert serving(ctx) == before
+
+
 def test_repeated_promotion_and_a_revert_to_the_same_version(
     ctx: StageContext, shared_root: Path
 ) -> None:
@@ -101,6 +173,33 @@ def test_repeated_promotion_and_a_revert_to_the_same_version(
     assert not (reverted["reverted"] and reverted["model_version"] == current)
     if reverted["reverted"]:
         assert reverted["from_version"] != reverted["model_version"]
+
+
+def test_a_failed_deploy_leaves_the_environment_as_it_was(
+    ctx: StageContext, shared_root: Path
+) -> None:
+    """Blue-green: with the new version's model corrupted, deploy_staging fails fast (the
+    app exits; no 60 s health wait), staging still serves the old app, no alias moved, and
+    promote_canary then promotes what staging really serves."""
+    before, aliases = serving(ctx), _aliases(ctx)
+    old = ManagedServer.from_dict(ctx.state.get("deployments")["staging"]["server"])
+    candidate = make(shared_root, C=0.7)
+    for stage in ("train", "evaluate", "build"):
+        PIPELINE.run_stage(stage, candidate)
+    new = str(ctx.state.get("candidate_version"))
+    assert new != before["staging"]
+    bundle = Path(ctx.state.get("builds")[new]["path"])
+    next(bundle.rglob("model.pkl")).write_bytes(b"this is not a pickle")
+    done = cli(ctx, "deploy_staging")
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "did not become healthy" in done.stderr and "exited" in done.stderr, done.stderr
+    assert serving(ctx) == before and _aliases(ctx) == aliases
+    assert process_alive(old.pid, old.start_time)
+    done = cli(ctx, "promote_canary")
+    assert done.returncode == 0, done.stderr
+    assert serving(ctx) == before and _aliases(ctx) == aliases
+    apps = [r for r in ctx.tracker.list() if r.name == "app-staging"]
+    assert [r.params["pid"] for r in apps] == [old.pid]  # the failed app is not left behind
 
 
 # -- endpoints -------------------------------------------------------------------------------
@@ -134,6 +233,10 @@ PREDICT_CASES = [
         "400-digit feature", body=('{"instances": [[' + "9" * 400 + ", 3.5, 1.4, 0.2]]}").encode()
     ),
     Case("three features", body=json.dumps({"instances": [[5.1, 3.5, 1.4]]}).encode()),
+    Case("boolean feature", body=json.dumps({"instances": [[True, 3.5, 1.4, 0.2]]}).encode()),
+    Case(
+        "numeric string feature", body=json.dumps({"instances": [["5.1", 3.5, 1.4, 0.2]]}).encode()
+    ),
     Case("1001 rows", body=json.dumps({"instances": [ROW] * 1001}).encode()),
     Case("a row of 20,000 features", body=json.dumps({"instances": [[1.0] * 20_000]}).encode()),
 ]
@@ -155,6 +258,8 @@ MUST_REFUSE = {
     "nan text feature",
     "inf text feature",
     "400-digit feature",
+    "boolean feature",
+    "numeric string feature",
 }
 
 
@@ -196,6 +301,13 @@ def test_endpoints_never_answer_5xx(ctx: StageContext, endpoint: str) -> None:
     assert report.n5xx == 0 and not report.bad, report.bad
     statuses = _refused(url, extra)
     assert all(400 <= s < 500 for s in statuses.values()), statuses
+
+
+@pytest.mark.parametrize("path", ["/pre%00dict", "/predict%00", "/pre%0Adict"])
+def test_the_router_refuses_control_characters_in_the_path(ctx: StageContext, path: str) -> None:
+    router = ctx.state.get("router")["url"]
+    status, body = http_json("POST", f"{router}{path}", {"instances": [ROW]})
+    assert 400 <= status < 500 and isinstance(body, dict) and body.get("error"), (status, body)
 
 
 def test_router_counts_what_it_forwards(ctx: StageContext) -> None:

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from mlops_helpers.dvc_cml import project
-from mlops_helpers.dvc_cml.layout import Layout
+from mlops_helpers.dvc_cml import gate, project
+from mlops_helpers.dvc_cml.layout import Layout, template_dir
 from mlops_helpers.dvc_cml.shell import Shell, tool
 from mlops_helpers.dvc_cml.stages import PIPELINE, create_sandbox, shell
 from mlops_helpers.errors import ConfigError
@@ -136,16 +136,30 @@ def test_a_pass_does_not_cover_a_workspace_changed_after_it(
     env, sh = _job_env(build), shell(build)
     assert _lock_check_passes(build)
     project.set_params(sh.cwd, {"train.max_iter": 50})  # edited after the gate passed
+    lock = gate.lock_digest(sh)[:12]
     try:
-        _one_line_refusal(
+        error = _one_line_refusal(
             _stage(env, "push"), "push refused: the workspace changed since lock_check judged it"
         )
+        assert error.count(lock) == 1 and "params.yaml" in error, error  # issue 30
         _one_line_refusal(
             _stage(env, "commit_lock"),
             "commit_lock refused: the workspace changed since lock_check",
         )
     finally:
         sh.git("checkout", "--", "params.yaml")
+
+
+def test_a_pull_request_that_changes_nothing_is_one_clear_line(tmp_path: Path) -> None:
+    """Issue 30: feature_c equal to main's value was a raw git error ("nothing to commit")."""
+    main_c = project.read_params(template_dir())["train"]["C"]
+    with environment_restored():
+        ctx = make_context(tmp_path, log=[], feature_params=f"train.C={main_c}")
+        with pytest.raises(ConfigError) as refused:
+            create_sandbox(ctx)
+    message = str(refused.value)
+    assert "\n" not in message and "would change nothing" in message, message
+    assert f"train.C={main_c}" in message
 
 
 @pytest.fixture

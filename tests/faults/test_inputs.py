@@ -143,20 +143,21 @@ def test_usage_errors_are_one_line_too(run_root: Path, args: list[str], expected
 
 
 def test_an_unexpected_failure_is_one_line_and_debug_shows_the_traceback(run_root: Path) -> None:
-    """A corrupt state file (a disk filled up mid-write, a bad hand edit) is not our
-    exception type: still one line, naming it, with the way to the traceback."""
-    run_dir = run_root / "watson_openscale-test"
+    """A hand-edited state file whose value has the wrong shape is not our exception type:
+    still one line, naming it, with the way to the traceback. (A torn one is named as a
+    corrupt file: tests/faults/test_run_folder.py.)"""
+    run_dir = run_root / "continuous_x-test"
     run_dir.mkdir(parents=True)
-    (run_dir / "state.json").write_text('{"deploy": {"scoring_url": ')
-    done = cli(run_root, "watson_openscale", "score")
+    (run_dir / "state.json").write_text('{"history": 5}')
+    done = cli(run_root, "continuous_x", "revert")
     line = _error_line(done)
     assert done.returncode == 1
-    assert line.startswith("error: JSONDecodeError: ")
+    assert line.startswith("error: AttributeError: ")
     assert line.endswith("(run again with --debug for the traceback)")
-    debug = cli(run_root, "watson_openscale", "score", "--debug")
+    debug = cli(run_root, "continuous_x", "revert", "--debug")
     assert "Traceback (most recent call last)" in debug.stderr
-    assert debug.stderr.strip().splitlines()[-1].startswith("error: JSONDecodeError: ")
-    also = cli(run_root, "watson_openscale", "score", MLOPS_DEBUG="1")
+    assert debug.stderr.strip().splitlines()[-1].startswith("error: AttributeError: ")
+    also = cli(run_root, "continuous_x", "revert", MLOPS_DEBUG="1")
     assert "Traceback (most recent call last)" in also.stderr
 
 

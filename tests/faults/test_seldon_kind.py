@@ -229,6 +229,30 @@ def test_a_change_opened_before_a_unit_test_broke_is_never_approved(full_run: Fu
     assert change["branch"] in gitops.branches(), "a refused change stays open for review"
 
 
+def test_a_test_broken_after_the_change_opened_blocks_its_approval(full_run: FullRun) -> None:
+    """Issue 30: the approval digest covers what the unit tests read (tests/, pytest.ini),
+    not only what goes into the image; and a YAML null names no approver."""
+    ctx = _open_a_change(full_run)
+    gitops = GitOpsRepo(ctx.run_dir / "gitops")
+    head, production = gitops.head(), _production_versions(ctx)
+    folder = full_run.models / "news_classifier"
+    for path, broken in (
+        (folder / "tests" / "test_news_classifier.py", "\ndef test_broken():\n    assert False\n"),
+        (folder / "pytest.ini", "\naddopts = --this-option-does-not-exist\n"),
+    ):
+        good = path.read_text()
+        path.write_text(good + broken)
+        try:
+            with pytest.raises(GateFailed, match="model folders changed after"):
+                PIPELINE.run_stage("approve_production", ctx)
+        finally:
+            path.write_text(good)
+    for nobody in ("null", "None", "~"):
+        with pytest.raises(GateFailed, match="needs an approver"):
+            PIPELINE.run_stage("approve_production", full_run.context(approver=nobody))
+    assert gitops.head() == head and _production_versions(ctx) == production
+
+
 def test_a_change_branch_pushed_to_after_opening_is_not_approved(full_run: FullRun) -> None:
     ctx = _open_a_change(full_run)
     change = ctx.state.get("change")

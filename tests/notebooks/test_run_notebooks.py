@@ -3,7 +3,11 @@ cannot act on (no warnings from libraries), listens only on loopback, leaves not
 and, in the cells ``nbval_cells.py`` names, prints what a learner saw when the reference was
 made (the same comparison ``pytest --nbval-lax`` makes, on this one run). Each runs with its
 exercises' solutions applied (``solutions=True``): every check says "not yet" just before its
-solution and "done" after it."""
+solution and "done" after it.
+
+They run the way macOS runs them (``MLOPS_START=spawn``): every server a warm launcher
+starts is a fresh interpreter, never a fork, so the path macOS takes is exercised for every
+scenario on every change. The scenarios' own tests and ``make run`` take the fork path."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import nbformat
 import pytest
 
 from mlops_helpers.exercises import EXERCISES
+from mlops_helpers.fork_launcher import CHILD
 from mlops_helpers.notebooks import (
     existing_notebooks,
     find_notebook,
@@ -25,6 +30,9 @@ from tests.support import SocketWatch, leftover_processes, not_loopback
 
 # library noise a reader can do nothing about: warnings, the kernel transport, MLflow plugins
 NOISE = re.compile(r"\w+Warning:|without encryption|resolving request headers")
+# the warm launchers' command lines: ``LAUNCHER PORT ...`` is one; ``LAUNCHER --child REQUEST``
+# a server it spawned; a server it forked keeps ``LAUNCHER PORT ...`` and listens elsewhere
+LAUNCHERS = re.compile(r"mlops_helpers\.\w+\.launcher$|/warm_launcher\.py$")
 
 
 def printed(cell: nbformat.NotebookNode) -> str:
@@ -56,13 +64,28 @@ def noise_in(executed: nbformat.NotebookNode) -> list[str]:
     ]
 
 
+def started_by_launchers(watch: SocketWatch) -> dict[str, list[str]]:
+    """The listening processes of warm launchers, by kind: "launcher" (one on its own port),
+    "spawned" (``--child``) and "forked" (a launcher's command line on another port)."""
+    kinds: dict[str, list[str]] = {"launcher": [], "spawned": [], "forked": []}
+    for pid, _address, port in sorted(watch.seen):
+        argv = watch.commands.get(pid, [])
+        at = next((i for i, arg in enumerate(argv) if LAUNCHERS.search(arg)), len(argv))
+        if at + 1 >= len(argv):
+            continue
+        kind = {CHILD: "spawned", str(port): "launcher"}.get(argv[at + 1], "forked")
+        kinds[kind].append(f"{pid} on {port}: {' '.join(argv)[:200]}")
+    return kinds
+
+
 @pytest.fixture
 def nbval_run_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The run root and attendee the nbval references were made with (SANITIZE hides the
-    folder; the attendee's name shows in run folder names)."""
+    folder; the attendee's name shows in run folder names), servers started as on macOS."""
     root = tmp_path / RUNS_DIR_NAME
     monkeypatch.setenv("MLOPS_RUN_ROOT", str(root))
     monkeypatch.setenv("MLOPS_ATTENDEE", ATTENDEE)
+    monkeypatch.setenv("MLOPS_START", "spawn")
     return root
 
 
@@ -80,6 +103,9 @@ def test_notebook_runs(name: str, tmp_path: Path, nbval_run_root: Path) -> None:
     assert not_loopback(watch.seen) == [], "a server listened beyond 127.0.0.1"
     listening = {pid for pid, _address, _port in watch.seen}
     assert listening, "saw nothing listen (not even the kernel): the sampling missed the run"
+    launched = started_by_launchers(watch)
+    assert launched["forked"] == [], "MLOPS_START=spawn, but a launcher forked a server"
+    assert launched["spawned"] or not launched["launcher"], f"no spawned server: {launched}"
 
     checked = find_notebook(name).stem
     if checked in CHECKED:

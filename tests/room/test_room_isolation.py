@@ -26,7 +26,7 @@ from mlops_helpers.room.hub import Room
 from mlops_helpers.room.limits import parse_bytes
 from mlops_helpers.room.remote import Attendee
 from mlops_helpers.waiting import wait_until
-from tests.room.conftest import WORKSHOP_CODE
+from tests.room.conftest import WORKSHOP_CODE, own_password
 from tests.room.first_stages import first_stages
 
 pytestmark = [
@@ -112,7 +112,10 @@ ATTACK = textwrap.dedent(
 
 @pytest.fixture
 def attendees(room: Room) -> Iterator[tuple[Attendee, Attendee]]:
-    pair = Attendee(room.url, "ann", WORKSHOP_CODE), Attendee(room.url, "ben", WORKSHOP_CODE)
+    pair = (
+        Attendee(room.url, "ann", own_password("ann"), WORKSHOP_CODE),
+        Attendee(room.url, "ben", own_password("ben"), WORKSHOP_CODE),
+    )
     yield pair
     for attendee in pair:
         attendee.http.close()

@@ -28,6 +28,7 @@ from mlops_helpers.seldon_kind.serving import (
     predict,
     sample_payload,
     start_unit,
+    warm_launcher,
 )
 from mlops_helpers.servers import ManagedServer, http_json
 from mlops_helpers.waiting import wait_until
@@ -209,6 +210,7 @@ def test_the_launcher_answers_bad_requests_with_a_json_4xx(full_run: FullRun) ->
         "args": ["Model"],
         "cwd": str(full_run.ctx.run_dir),
         "env": {},
+        "port": 20000,
         "log": str(full_run.ctx.run_dir / "logs" / "never.log"),
     }
     bad = {
@@ -218,6 +220,8 @@ def test_the_launcher_answers_bad_requests_with_a_json_4xx(full_run: FullRun) ->
         "no model folder": {**good, "cwd": "/no/such/folder"},
         "env not strings": {**good, "env": {"A": 1}},
         "python without a script": {**good, "args": ["python", "/no/such/script.py"]},
+        "a port below 1024": {**good, "port": 80},
+        "no folder for the log": {**good, "log": "/no/such/folder/x.log"},
     }
     for label, body in bad.items():
         raw = body if isinstance(body, bytes) else None
@@ -233,10 +237,10 @@ def test_a_server_that_cannot_start_reports_its_log_and_leaves_nothing(
     full_run: FullRun, tmp_path: Path
 ) -> None:
     ctx = full_run.ctx
-    url = ctx.state.get("seldon_launcher")["url"]
+    launcher = warm_launcher(ctx, ctx.backend.python)
     unit = LocalUnit("broken", "broken:1", tmp_path, "NoSuchModel", [], "1")
     with pytest.raises(ServerStartError, match=r"(?s)did not become healthy.*NoSuchModel"):
-        start_unit(url, unit, "seldon-broken", ctx.run_dir, ctx.tracker, timeout=60)
+        start_unit(launcher, unit, "seldon-broken", timeout=60)
     assert "process:seldon-broken" not in {r.id for r in ctx.tracker.list()}
 
 

@@ -14,9 +14,9 @@ from mlops_helpers.errors import (
     WorkshopError,
 )
 from mlops_helpers.extras import require
-from mlops_helpers.jenkins import jenkinsfile_stage_calls
 from mlops_helpers.pipeline import Pipeline, Stage, StageContext, cleanup_stage
 from mlops_helpers.resources import teardown_handler
+from tests.support import jenkinsfile_stage_calls
 
 
 def test_registry_lists_known_names_on_unknown() -> None:

@@ -102,3 +102,33 @@ def test_a_reused_pid_is_not_killed(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_the_tracker_never_drops_another_process_entry(tmp_path: Path) -> None:
+    """Issue 30: two processes record a server under one name (two stages at once, or a
+    blue-green deploy): both stay tracked, forgetting one keeps the other, cleanup stops
+    both."""
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-c", "import threading; threading.Event().wait()"],
+            start_new_session=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        tracker = ResourceTracker(tmp_path)
+        first, second = ({"pid": p.pid, "start_time": process_start_time(p.pid)} for p in servers)
+        tracker.add("process", "app", **first)
+        tracker.add("process", "app", **second)
+        assert sorted(r.params["pid"] for r in tracker.list()) == sorted(p.pid for p in servers)
+        tracker.forget("process:app", servers[0].pid)  # e.g. the first one failed to start
+        assert [r.params["pid"] for r in tracker.list()] == [servers[1].pid]
+        tracker.add("process", "app", **first)
+        report = tracker.cleanup(log=lambda _m: None)
+        assert report.failures == [] and len(report.released) == 2
+        assert not any(process_alive(p.pid) for p in servers)
+        assert tracker.list() == []
+    finally:
+        for proc in servers:
+            proc.kill()
+            proc.wait()

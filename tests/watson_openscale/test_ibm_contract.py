@@ -286,6 +286,8 @@ def test_the_notebook_runs_headless_on_the_ibm_backend(
     assert ibm.api_key not in executed
     assert "will create (billed while it exists)" in executed
     assert "promoted digits-classifier-nb version 1 to production" in executed
-    assert "evaluate refused" in executed and "promote refused" in executed
+    # the degraded-feedback cell: the monitor's gate and then promote say no, in one line each
+    assert "gate failed: quality monitor: accuracy" in executed
+    assert "gate failed: the quality gate failed for version 1" in executed
     assert ibm.counts() == NOTHING
     assert leftover_processes(str(tmp_path / "runs")) == []

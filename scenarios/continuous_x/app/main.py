@@ -41,8 +41,9 @@ if N_FEATURES:  # warm up before answering: a first prediction costs several war
 
 
 # NaN, Infinity, "nan", "inf" and integers too large for a float are refused (422): a
-# model cannot score them, and NaN in an answer would not be JSON.
-Feature = Annotated[float, Field(allow_inf_nan=False)]
+# model cannot score them, and NaN in an answer would not be JSON. Strict: a boolean or a
+# numeric string ("5.1") is not a feature either.
+Feature = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 
 
 class PredictRequest(BaseModel):

@@ -1,13 +1,20 @@
 """Evaluation service: given a finished run, test its model and register it if it passes.
 
 ``POST /evaluate {"run_id": ...}`` loads the run's model, measures accuracy on the held-out
-split and, when it reaches ``MIN_ACCURACY``, registers a new version of ``MODEL_NAME`` (or
-returns the version already registered from that run, so a retry does not duplicate it).
+split and, when it reaches the pipeline's threshold, registers a new version of
+``MODEL_NAME`` (or returns the version already registered from that run, so a retry does not
+duplicate it).
+
+The threshold is the pipeline's, never the caller's: a request cannot carry one. It is read
+at each request from ``GATE_FILE`` (written by the pipeline's evaluate stage when its gate
+runs), else ``MIN_ACCURACY`` from the service's own environment.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 from typing import Any
 
 # imported when the service starts (while the MLflow server starts), not on the first request
@@ -23,14 +30,30 @@ from splits import load_split
 
 MODEL_NAME = os.environ.get("MODEL_NAME", "continuous-x-model")
 MIN_ACCURACY = float(os.environ.get("MIN_ACCURACY", "0.9"))
+GATE_FILE = os.environ.get("GATE_FILE", "")
 
 
 class EvaluateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9a-zA-Z]+$")
-    # the gate's threshold, read when the gate runs (the service's own is only a default)
-    min_accuracy: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+
+
+def threshold() -> float:
+    """The pipeline's threshold now: its gate file when there is one, else MIN_ACCURACY.
+    A gate file that cannot be read or holds no fraction fails closed (503, nothing passes)."""
+    if not GATE_FILE:
+        return MIN_ACCURACY
+    path = Path(GATE_FILE)
+    if not path.exists():
+        return MIN_ACCURACY
+    try:
+        value = float(json.loads(path.read_text())["min_accuracy"])
+    except (OSError, ValueError, KeyError, TypeError):
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise HTTPException(503, f"the pipeline's gate file {path} holds no threshold in [0, 1]")
+    return value
 
 
 app = FastAPI(title="continuous-x evaluation service")
@@ -71,13 +94,13 @@ def _evaluate(client: Any, request: EvaluateRequest) -> dict[str, Any]:
     _, X_test, _, y_test = load_split(run.data.params.get("dataset", "iris"))
     accuracy = float(accuracy_score(y_test, model.predict(X_test)))
     client.log_metric(request.run_id, "eval_accuracy", accuracy)
-    threshold = MIN_ACCURACY if request.min_accuracy is None else request.min_accuracy
+    needed = threshold()
     answer: dict[str, Any] = {
         "run_id": request.run_id,
         "metric": "accuracy",
         "accuracy": accuracy,
-        "threshold": threshold,
-        "passed": accuracy >= threshold,
+        "threshold": needed,
+        "passed": accuracy >= needed,
         "new_model_version": None,
         "identical_to": None,
     }
