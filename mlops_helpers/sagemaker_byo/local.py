@@ -302,7 +302,7 @@ class LocalBackend(ByoBackend):
         tracker = self.ctx.tracker
         # blue-green: the new server starts beside the old one (a failure leaves the old one
         # serving); the old one stops once the new one is healthy
-        server_name = f"{name}-{digest[:12]}-{image['tag'][:8]}"
+        server_name = f"{name}-{digest[:12]}-{image['tag'][:12]}"
         server = self._start(server_name, model_uri, image, tracker, {})
         record = self._record(name, server, model_uri, image, digest)
         old = endpoints.get(env)
@@ -322,7 +322,7 @@ class LocalBackend(ByoBackend):
         if self._serving(old, digest, image):
             self.ctx.say(f"endpoint {name} already serves {model_uri}")
             return dict(old or {})
-        version = f"{name}-{digest[:12]}-{image['tag'][:8]}"  # this model in this image
+        version = f"{name}-{digest[:12]}-{image['tag'][:12]}"  # this model in this image
         # until the switch the new server is this build's: a failure here is cleaned up
         server = self._start(version, model_uri, image, self.ctx.tracker, OUTLIVES_THE_BUILD)
         record = self._record(name, server, model_uri, image, digest)

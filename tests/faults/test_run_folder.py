@@ -204,7 +204,7 @@ def test_a_killed_stage_is_marked_interrupted(byo_root: Path) -> None:
     done = cli(byo_root, "sagemaker_byo", "cleanup")  # writes progress.json again
     assert done.returncode == 0, done.stderr
     on_disk = json.loads((run_dir / "progress.json").read_text())
-    assert on_disk["train"]["status"] == "interrupted", on_disk
+    assert on_disk["stages"]["train"]["status"] == "interrupted", on_disk
     # SIGTERM (Jenkins aborting the build): one line, and the stage records it itself
     stopped = _kill_mid_stage(byo_root, "train", signal.SIGTERM)
     assert stopped.returncode == 130 and stopped.stderr.strip() == "error: interrupted"

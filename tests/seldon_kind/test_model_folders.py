@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mlops_helpers.paths import scenarios_dir
+from mlops_helpers.seldon_kind import modelwork
 from mlops_helpers.seldon_kind.catalog import FOLDERS
 from mlops_helpers.seldon_kind.modelwork import build_image, digest, model_class
 from tests.seldon_kind import shared_runs
@@ -28,7 +29,9 @@ def test_folder_tests_pass(name: str, full_run: FullRun) -> None:
     result = full_run.results["unit_tests"]["folders"][name]
     assert result["passed"], Path(result["log"]).read_text()
     assert "passed" in result["summary"] and "failed" not in result["summary"]
-    assert result["source"] == digest(MODELS / name)  # the run's copy is these folders
+    assert result["source"] == modelwork.tested_digest(
+        MODELS / name
+    )  # the run tested these folders
 
 
 @pytest.mark.parametrize("name", sorted(FOLDERS))
