@@ -25,21 +25,7 @@ TEST_TIMEOUT_S = 300
 #: runs the folders' tests, or their train.py, in the Seldon env (see its docstring)
 FOLDER_RUNNER = Path(__file__).resolve().parent / "folder_runner.py"
 TRAIN_TIMEOUT_S = 300
-#: imported once by the runner before it forks: what the folders and their tests share
-TEST_PRELOAD = (
-    "pytest",
-    "numpy",
-    "joblib",
-    "sklearn.datasets",
-    "sklearn.linear_model",
-    "sklearn.model_selection",
-    "sklearn.pipeline",
-    "sklearn.preprocessing",
-    "sklearn.feature_extraction.text",
-    "sklearn.metrics",
-    "flask",
-    "seldon_core.flask_utils",
-)
+#: imported once by the runner before it forks a folder's train.py
 TRAIN_PRELOAD = (
     "numpy",
     "joblib",
@@ -51,6 +37,8 @@ TRAIN_PRELOAD = (
     "sklearn.feature_extraction.text",
     "sklearn.metrics",
 )
+#: ... and before it forks a folder's tests: training's imports and what the tests add
+TEST_PRELOAD = ("pytest", *TRAIN_PRELOAD, "flask", "seldon_core.flask_utils")
 
 
 def _files(root: Path, skip: frozenset[str] | set[str] = _SKIP) -> Iterable[Path]:

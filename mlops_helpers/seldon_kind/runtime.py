@@ -23,6 +23,8 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from mlops_helpers import paths
@@ -115,25 +117,29 @@ def ensure_locked_env(
     return python
 
 
-def main() -> int:
-    """``make install``: create or refresh the Seldon runtime, with one line of progress."""
-    import time
-
+def install_main(label: str, ensure: Callable[..., Path], lock: object, folder: Path) -> int:
+    """``make install`` for a locked environment: ``ensure()`` it, installing when it is not
+    up to date, with one line of progress; 1 (and the reason) when the install fails."""
     start = time.monotonic()
     try:
-        ensure_seldon_runtime()
-        print(f"Seldon runtime: up to date ({runtime_dir()})", flush=True)
+        ensure()
+        print(f"{label}: up to date ({folder})", flush=True)
         return 0
     except StageError:
         pass
-    print(f"Seldon runtime: installing {LOCK} into {runtime_dir()} ...", flush=True)
+    print(f"{label}: installing {lock} into {folder} ...", flush=True)
     try:
-        ensure_seldon_runtime(install=True)
+        ensure(install=True)
     except StageError as exc:
-        print(f"Seldon runtime: {exc}", file=sys.stderr)
+        print(f"{label}: {exc}", file=sys.stderr)
         return 1
-    print(f"Seldon runtime: ready in {time.monotonic() - start:.0f}s", flush=True)
+    print(f"{label}: ready in {time.monotonic() - start:.0f}s", flush=True)
     return 0
+
+
+def main() -> int:
+    """``make install``: create or refresh the Seldon runtime."""
+    return install_main("Seldon runtime", ensure_seldon_runtime, LOCK, runtime_dir())
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any
 
 from mlops_helpers import paths
 from mlops_helpers.errors import StageError
-from mlops_helpers.seldon_kind.runtime import ensure_locked_env
+from mlops_helpers.seldon_kind.runtime import ensure_locked_env, install_main
 
 LOCK = "requirements/ibm-runtime.lock.txt"
 TRAIN_TIMEOUT_S = 600
@@ -83,21 +83,8 @@ def train_for_runtime(model_folder: Path, model_path: Path) -> dict[str, Any]:
 
 
 def main() -> int:
-    """``make install``: create or refresh the runtime, with one line of progress."""
-    try:
-        ensure_ibm_runtime()
-        print(f"IBM model runtime: up to date ({runtime_dir()})", flush=True)
-        return 0
-    except StageError:
-        pass
-    print(f"IBM model runtime: installing {LOCK} into {runtime_dir()} ...", flush=True)
-    try:
-        ensure_ibm_runtime(install=True)
-    except StageError as exc:
-        print(f"IBM model runtime: {exc}", file=sys.stderr)
-        return 1
-    print("IBM model runtime: ready", flush=True)
-    return 0
+    """``make install``: create or refresh the runtime."""
+    return install_main("IBM model runtime", ensure_ibm_runtime, LOCK, runtime_dir())
 
 
 if __name__ == "__main__":

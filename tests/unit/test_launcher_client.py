@@ -21,12 +21,10 @@ from mlops_helpers.resources import ResourceTracker
 from mlops_helpers.servers import http_json
 
 LAUNCHER = f"""
-import importlib.util, os, sys
+import os, sys
 
-spec = importlib.util.spec_from_file_location("fork_launcher", {fork_launcher.__file__!r})
-fork_launcher = importlib.util.module_from_spec(spec)
-sys.modules["fork_launcher"] = fork_launcher
-spec.loader.exec_module(fork_launcher)
+sys.path.insert(0, {str(Path(fork_launcher.__file__).parent)!r})  # standard library only
+import fork_launcher
 
 
 def serve(request):
