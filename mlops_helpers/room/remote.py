@@ -283,7 +283,7 @@ async def _execute(socket: Any, code: str, printed: list[str] | None = None) -> 
             }
         )
     )
-    error = ""
+    error, replied, idle = "", False, False
     while True:
         raw = await socket.read_message()
         if raw is None:
@@ -306,4 +306,8 @@ async def _execute(socket: Any, code: str, printed: list[str] | None = None) -> 
         if kind == "execute_reply":
             if message["content"].get("status") != "ok" and not error:
                 error = str(message["content"].get("ename", "failed"))
+            replied = True
+        if kind == "status" and message["content"].get("execution_state") == "idle":
+            idle = True  # iopub's last word on this request: every stream came before it
+        if replied and idle:  # the reply (shell) and the output (iopub) can come in any order
             return error
