@@ -1,4 +1,4 @@
-"""The dvc_cml Jenkinsfile run the way Jenkins runs it (``tests/jenkins_shaped.py``).
+"""The dvc_cml Jenkinsfile run the way Jenkins runs it (``tests/jenkins_runner``).
 
 The repository is the learner's sandbox: the template with ``main`` reproduced and pushed and
 a pull-request branch that changes ``params.yaml``; its bare ``origin`` is what the job
@@ -36,7 +36,7 @@ from mlops_helpers.dvc_cml.shell import Shell
 from mlops_helpers.dvc_cml.stages import create_sandbox
 from mlops_helpers.dvc_cml.workspace import SKIP_MARKER
 from tests.dvc_cml.conftest import make_context
-from tests.jenkins_shaped import BuildResult, Origin, UsernamePassword, run_jenkinsfile
+from tests.jenkins_runner import BuildResult, Origin, UsernamePassword, run_jenkinsfile
 
 pytestmark = [pytest.mark.jenkins, pytest.mark.slow]
 

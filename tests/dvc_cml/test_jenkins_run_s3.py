@@ -34,7 +34,7 @@ from tests.dvc_cml.test_jenkins_run import (
     _origin,
     _passed,
 )
-from tests.jenkins_shaped import BuildResult, Origin, UsernamePassword, run_jenkinsfile
+from tests.jenkins_runner import BuildResult, Origin, UsernamePassword, run_jenkinsfile
 
 pytestmark = pytest.mark.jenkins
 

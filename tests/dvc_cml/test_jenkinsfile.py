@@ -7,10 +7,20 @@ import re
 
 from mlops_helpers.dvc_cml.layout import template_dir
 from mlops_helpers.dvc_cml.stages import PIPELINE
-from tests.jenkins_agents import agent_images
-from tests.jenkins_groovy import Binary, Call, Literal, Name, Prop, Str, Ternary, parse, walk
-from tests.jenkins_shaped import project_tree
-from tests.support import assert_stages_match
+from tests.jenkins_runner import (
+    Binary,
+    Call,
+    Literal,
+    Name,
+    Prop,
+    Str,
+    Ternary,
+    agent_images,
+    assert_stages_match,
+    parse,
+    project_tree,
+    walk,
+)
 
 JENKINSFILE = template_dir() / "Jenkinsfile"
 

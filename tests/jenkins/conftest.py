@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.jenkins_shaped import BuildResult, make_origin, run_jenkinsfile
+from tests.jenkins_runner import BuildResult, make_origin, run_jenkinsfile
 
 
 @pytest.fixture

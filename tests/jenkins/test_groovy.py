@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.jenkins_groovy import (
+from tests.jenkins_runner import (
     Call,
     Cast,
     Decl,

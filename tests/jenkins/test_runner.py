@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.jenkins_shaped import (
+from tests.jenkins_runner import (
     BuildResult,
     JenkinsfileError,
     SecretFile,

@@ -13,7 +13,7 @@ import pytest
 
 from mlops_helpers.seldon_kind.catalog import DEPLOYMENTS
 from mlops_helpers.seldon_kind.gitops import GitOpsRepo
-from tests.jenkins_shaped import BuildResult, make_origin, project_tree, run_jenkinsfile
+from tests.jenkins_runner import BuildResult, make_origin, project_tree, run_jenkinsfile
 from tests.support import leftover_processes
 
 pytestmark = [pytest.mark.jenkins, pytest.mark.slow]

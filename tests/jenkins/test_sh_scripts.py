@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.jenkins_groovy import Call, Str, parse, walk
-from tests.jenkins_shaped import project_tree
+from tests.jenkins_runner import Call, Str, parse, project_tree, walk
 
 JENKINSFILES = sorted(project_tree().glob("scenarios/*/Jenkinsfile*"))
 

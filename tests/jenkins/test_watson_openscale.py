@@ -11,18 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.jenkins_groovy import Call, Str, walk
-from tests.jenkins_shaped import (
+from tests.jenkins_runner import (
     BuildResult,
+    Call,
     JenkinsfileError,
     Origin,
     PipelineDef,
+    Str,
     load_jenkinsfile,
     make_origin,
+    posix_sh,
     project_tree,
     run_jenkinsfile,
+    walk,
 )
-from tests.jenkins_steps import posix_sh
 from tests.support import leftover_processes
 
 pytestmark = [pytest.mark.jenkins, pytest.mark.slow]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.jenkins_shaped import Origin, make_origin, project_tree
+from tests.jenkins_runner import Origin, make_origin, project_tree
 
 
 @pytest.fixture(scope="module")

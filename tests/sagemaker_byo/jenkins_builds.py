@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_helpers.servers import http_json
-from tests.jenkins_shaped import BuildResult, Origin, run_jenkinsfile
+from tests.jenkins_runner import BuildResult, Origin, run_jenkinsfile
 
 JENKINSFILE = "scenarios/sagemaker_byo/Jenkinsfile"
 BUILD_STAGES = [

@@ -1,4 +1,4 @@
-"""The scenario's Jenkinsfile executed the way Jenkins runs it (``tests/jenkins_shaped.py``):
+"""The scenario's Jenkinsfile executed the way Jenkins runs it (``tests/jenkins_runner``):
 a git workspace, one process per ``sh`` step, ``post``, Jenkins' ProcessTreeKiller at the
 end of each build. Builds of one job share the workspace, so production (the run root in
 it) carries over from build to build, as on a Jenkins agent.
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from mlops_helpers.servers import http_json
-from tests.jenkins_shaped import Origin
+from tests.jenkins_runner import Origin
 from tests.sagemaker_byo.jenkins_builds import (
     RUN_DIR,
     answers,

@@ -14,7 +14,7 @@ import pytest
 
 from mlops_helpers.sagemaker_byo import container
 from mlops_helpers.servers import free_port
-from tests.jenkins_shaped import Origin
+from tests.jenkins_runner import Origin
 from tests.sagemaker_byo.fake_sagemaker import completed_sagemaker
 from tests.sagemaker_byo.jenkins_builds import (
     ATTENDEE,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mlops_helpers.paths import project_root
 from mlops_helpers.sagemaker_byo.stages import PIPELINE
-from tests.support import assert_stages_match
+from tests.jenkins_runner import assert_stages_match
 
 ROOT = project_root()
 JENKINSFILE = ROOT / "scenarios" / "sagemaker_byo" / "Jenkinsfile"

@@ -6,7 +6,7 @@ import re
 
 from mlops_helpers.paths import scenarios_dir
 from mlops_helpers.seldon_kind.stages import PIPELINE
-from tests.support import assert_stages_match
+from tests.jenkins_runner import assert_stages_match
 
 JENKINSFILE = scenarios_dir() / "seldon_kind" / "Jenkinsfile"
 

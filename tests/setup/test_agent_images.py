@@ -16,8 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.jenkins_agents import agent_images, check_agents
-from tests.jenkins_shaped import JenkinsfileError, load_jenkinsfile, project_tree
+from tests.jenkins_runner import (
+    JenkinsfileError,
+    agent_images,
+    check_agents,
+    load_jenkinsfile,
+    project_tree,
+)
 
 ROOT = project_tree()
 JENKINSFILES = sorted(ROOT.glob("scenarios/*/Jenkinsfile*"))

@@ -16,7 +16,7 @@ from mlops_helpers.errors import (
 from mlops_helpers.extras import require
 from mlops_helpers.pipeline import Pipeline, Stage, StageContext, cleanup_stage
 from mlops_helpers.resources import teardown_handler
-from tests.support import jenkinsfile_stage_calls
+from tests.jenkins_runner import jenkinsfile_stage_calls
 
 
 def test_registry_lists_known_names_on_unknown() -> None:

@@ -13,7 +13,7 @@ import pytest
 from mlops_helpers import paths
 from mlops_helpers.watson_openscale.model_source import load_model_module, project_dir
 from mlops_helpers.watson_openscale.stages import PIPELINE
-from tests.support import assert_stages_match
+from tests.jenkins_runner import assert_stages_match
 
 SCENARIO_DIR = project_dir()
 HELPERS_DIR = paths.PACKAGE_DIR / "watson_openscale"

@@ -1,6 +1,6 @@
 """The declarative layer of a Jenkinsfile: ``load_jenkinsfile`` turns the Groovy tree into
 parameters, environment, options, stages (with ``when``, nested ``stages``, ``post``) and
-checks that every step is one the runner implements. Used by ``tests/jenkins_shaped.py``.
+checks that every step is one the runner implements.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.jenkins_groovy import (
+from tests.jenkins_runner.groovy import (
     Assign,
     Block,
     Call,
@@ -126,11 +126,11 @@ STEPS = {
     "stash",
     "unstash",
 }
-_BINDINGS = {"usernamePassword", "string", "file"}
+BINDINGS = {"usernamePassword", "string", "file"}
 _GROOVY_ONLY = {"def", "if"}  # statements that need a script block
 
 
-def _fail(node: Node, message: str) -> JenkinsfileError:
+def error_at(node: Node, message: str) -> JenkinsfileError:
     return JenkinsfileError(f"line {node.line}: {message}")
 
 
@@ -144,41 +144,41 @@ def _literal(node: Node) -> Any:
         return [_literal(item) for item in node.items]
     if isinstance(node, Name):
         return node.name
-    raise _fail(node, "expected a constant here")
+    raise error_at(node, "expected a constant here")
 
 
-def _calls(block: Block, where: str) -> list[Call]:
+def directive_calls(block: Block, where: str) -> list[Call]:
     out = []
     for statement in block.statements:
         node = statement.expr if isinstance(statement, ExprStmt) else statement
         if not isinstance(node, Call):
-            raise _fail(statement, f"only directives are allowed in {where}")
+            raise error_at(statement, f"only directives are allowed in {where}")
         out.append(node)
     return out
 
 
-def _body(call: Call) -> Block:
+def closure_body(call: Call) -> Block:
     if call.closure is None:
-        raise _fail(call, f"'{call.name}' needs a {{ ... }} block")
+        raise error_at(call, f"'{call.name}' needs a {{ ... }} block")
     return call.closure.body
 
 
-def _timeout_seconds(call: Call) -> float:
+def timeout_seconds(call: Call) -> float:
     named = {k: _literal(v) for k, v in call.named.items()}
     amount = named.get("time", _literal(call.args[0]) if call.args else None)
     unit = str(named.get("unit", "MINUTES"))
     if not isinstance(amount, (int, float)) or unit not in _UNITS:
-        raise _fail(call, "timeout needs time: <number> and unit: SECONDS/MINUTES/HOURS/DAYS")
+        raise error_at(call, "timeout needs time: <number> and unit: SECONDS/MINUTES/HOURS/DAYS")
     return float(amount) * _UNITS[unit]
 
 
 def _options(block: Block) -> float | None:
     timeout = None
-    for call in _calls(block, "options"):
+    for call in directive_calls(block, "options"):
         if call.name == "timeout":
-            timeout = _timeout_seconds(call)
+            timeout = timeout_seconds(call)
         elif call.name not in _IGNORED_OPTIONS:
-            raise _fail(call, f"option '{call.name}' is not supported by the runner")
+            raise error_at(call, f"option '{call.name}' is not supported by the runner")
     return timeout
 
 
@@ -186,27 +186,27 @@ def _environment(block: Block) -> list[tuple[str, Node]]:
     pairs = []
     for statement in block.statements:
         if not (isinstance(statement, Assign) and isinstance(statement.target, Name)):
-            raise _fail(statement, "environment entries are NAME = value")
+            raise error_at(statement, "environment entries are NAME = value")
         pairs.append((statement.target.name, statement.value))
     return pairs
 
 
 def _post(block: Block) -> dict[str, Block]:
     conditions = {}
-    for call in _calls(block, "post"):
+    for call in directive_calls(block, "post"):
         if call.name not in POST_ORDER:
-            raise _fail(call, f"post condition '{call.name}' is not supported by the runner")
-        conditions[call.name] = _body(call)
+            raise error_at(call, f"post condition '{call.name}' is not supported by the runner")
+        conditions[call.name] = closure_body(call)
         _check_steps(conditions[call.name], in_script=False)
     return conditions
 
 
 def _parameters(block: Block) -> list[Parameter]:
     out = []
-    for call in _calls(block, "parameters"):
+    for call in directive_calls(block, "parameters"):
         named = {k: _literal(v) for k, v in call.named.items()}
         if "name" not in named:
-            raise _fail(call, f"parameter '{call.name}' has no name")
+            raise error_at(call, f"parameter '{call.name}' has no name")
         if call.name in {"string", "text", "password"}:
             out.append(Parameter(named["name"], call.name, str(named.get("defaultValue", ""))))
         elif call.name == "booleanParam":
@@ -214,10 +214,10 @@ def _parameters(block: Block) -> list[Parameter]:
         elif call.name == "choice":
             choices = named.get("choices")
             if not isinstance(choices, list) or not choices:
-                raise _fail(call, "choice parameters need a non-empty choices: [...] list")
+                raise error_at(call, "choice parameters need a non-empty choices: [...] list")
             out.append(Parameter(named["name"], call.name, choices[0], [str(c) for c in choices]))
         else:
-            raise _fail(call, f"parameter type '{call.name}' is not supported by the runner")
+            raise error_at(call, f"parameter type '{call.name}' is not supported by the runner")
     return out
 
 
@@ -240,11 +240,11 @@ _WHEN = {
 def _check_when(calls: list[Call]) -> None:
     for call in calls:
         if call.name not in _WHEN:
-            raise _fail(call, f"when condition '{call.name}' is not supported by the runner")
+            raise error_at(call, f"when condition '{call.name}' is not supported by the runner")
         if call.name in {"not", "allOf", "anyOf"}:
-            _check_when(_calls(_body(call), call.name))
+            _check_when(directive_calls(closure_body(call), call.name))
         if call.name == "expression":
-            _check_steps(_body(call), in_script=True)
+            _check_steps(closure_body(call), in_script=True)
 
 
 def _check_steps(block: Block, in_script: bool) -> None:
@@ -254,15 +254,15 @@ def _check_steps(block: Block, in_script: bool) -> None:
     for statement in block.statements:
         node = statement.expr if isinstance(statement, ExprStmt) else statement
         if not in_script and not isinstance(node, Call):
-            raise _fail(
+            raise error_at(
                 statement,
                 "Expected a step: Groovy statements (declarations, if, "
                 "assignments, return) need a script { } block in "
                 "declarative steps",
             )
         for found in walk(statement):
-            if isinstance(found, Call) and found.name not in STEPS | _BINDINGS:
-                raise _fail(found, f"step '{found.name}' is not supported by the runner")
+            if isinstance(found, Call) and found.name not in STEPS | BINDINGS:
+                raise error_at(found, f"step '{found.name}' is not supported by the runner")
         if isinstance(node, Call) and node.closure is not None:
             _check_steps(node.closure.body, in_script or node.name == "script")
 
@@ -272,9 +272,9 @@ def _agent_options(call: Call) -> dict[str, Any]:
     if call.closure is None:
         return {"": _literal(call.args[0])} if call.args else {}
     options: dict[str, Any] = {}
-    for option in _calls(call.closure.body, call.name):
+    for option in directive_calls(call.closure.body, call.name):
         if len(option.args) != 1:
-            raise _fail(option, f"{call.name} option '{option.name}' takes one value")
+            raise error_at(option, f"{call.name} option '{option.name}' takes one value")
         options[option.name] = _literal(option.args[0])
     return options
 
@@ -288,7 +288,7 @@ def pod_images(yaml_text: str, node: Node) -> list[str]:
         containers = pod["spec"]["containers"]
         return [str(c["image"]) for c in containers]
     except (yaml.YAMLError, KeyError, TypeError) as exc:
-        raise _fail(
+        raise error_at(
             node, f"the kubernetes agent's pod yaml has no spec.containers[].image: {exc}"
         ) from None
 
@@ -305,21 +305,21 @@ def _agent(call: Call) -> AgentDef:
             }
         ):
             return AgentDef(call.args[0].name, call.line)
-        raise _fail(call, "agent is any, none or { label/docker/dockerfile/kubernetes ... }")
-    [kind] = _calls(call.closure.body, "agent") or [None]
+        raise error_at(call, "agent is any, none or { label/docker/dockerfile/kubernetes ... }")
+    [kind] = directive_calls(call.closure.body, "agent") or [None]
     if kind is None:
-        raise _fail(call, "agent { } is empty")
+        raise error_at(call, "agent { } is empty")
     options = _agent_options(kind)
     if kind.name == "label":
         return AgentDef("label", call.line)
     if kind.name == "docker":
         image = options.get("image", options.get(""))
         if not image:
-            raise _fail(kind, "docker agents need an image")
+            raise error_at(kind, "docker agents need an image")
         return AgentDef("docker", call.line, images=[str(image)])
     if kind.name == "dockerfile":
         if options.get("") is False:
-            raise _fail(kind, "dockerfile false is no agent")
+            raise error_at(kind, "dockerfile false is no agent")
         name = str(options.get("filename", "Dockerfile"))
         folder = str(options.get("dir", "."))
         path = name if folder == "." else f"{folder.rstrip('/')}/{name}"
@@ -328,22 +328,22 @@ def _agent(call: Call) -> AgentDef:
         if "yamlFile" in options:
             return AgentDef("kubernetes", call.line, pod_file=str(options["yamlFile"]))
         if "yaml" not in options:
-            raise _fail(kind, "kubernetes agents need a pod: yaml '...' or yamlFile 'path'")
+            raise error_at(kind, "kubernetes agents need a pod: yaml '...' or yamlFile 'path'")
         return AgentDef("kubernetes", call.line, images=pod_images(str(options["yaml"]), kind))
-    raise _fail(kind, f"agent type '{kind.name}' is not supported by the runner")
+    raise error_at(kind, f"agent type '{kind.name}' is not supported by the runner")
 
 
 def _stage(call: Call) -> StageDef:
     if call.name != "stage" or len(call.args) != 1:
-        raise _fail(call, "expected stage('name') { ... }")
+        raise error_at(call, "expected stage('name') { ... }")
     stage = StageDef(str(_literal(call.args[0])), call.line)
-    for directive in _calls(_body(call), f"stage '{stage.name}'"):
+    for directive in directive_calls(closure_body(call), f"stage '{stage.name}'"):
         if directive.name == "agent":
             stage.agent = _agent(directive)
             continue
-        body = _body(directive)
+        body = closure_body(directive)
         if directive.name == "when":
-            stage.when = _calls(body, "when")
+            stage.when = directive_calls(body, "when")
             _check_when(stage.when)
         elif directive.name == "environment":
             stage.environment = _environment(body)
@@ -353,15 +353,15 @@ def _stage(call: Call) -> StageDef:
             _check_steps(body, in_script=False)
             stage.steps = body
         elif directive.name == "stages":
-            stage.stages = [_stage(c) for c in _calls(body, "stages")]
+            stage.stages = [_stage(c) for c in directive_calls(body, "stages")]
         elif directive.name == "post":
             stage.post = _post(body)
         else:
-            raise _fail(
+            raise error_at(
                 directive, f"stage directive '{directive.name}' is not supported by the runner"
             )
     if (stage.steps is None) == (not stage.stages):
-        raise _fail(call, f"stage '{stage.name}' needs exactly one of steps or stages")
+        raise error_at(call, f"stage '{stage.name}' needs exactly one of steps or stages")
     return stage
 
 
@@ -372,21 +372,21 @@ def load_jenkinsfile(source: str | Path) -> PipelineDef:
         tree = parse(text)
     except GroovySyntaxError as exc:
         raise JenkinsfileError(str(exc)) from exc
-    top = _calls(tree, "a declarative Jenkinsfile")
+    top = directive_calls(tree, "a declarative Jenkinsfile")
     if len(top) != 1 or top[0].name != "pipeline":
         raise JenkinsfileError("a declarative Jenkinsfile is one pipeline { ... } block")
     pipeline = PipelineDef([], [], None, [], {})
     seen = set()
-    for directive in _calls(_body(top[0]), "pipeline"):
+    for directive in directive_calls(closure_body(top[0]), "pipeline"):
         if directive.name in seen:
-            raise _fail(directive, f"'{directive.name}' appears twice")
+            raise error_at(directive, f"'{directive.name}' appears twice")
         seen.add(directive.name)
         if directive.name == "agent":
             pipeline.agent = _agent(directive)
             continue
         if directive.name == "triggers":
             continue  # when it runs does not change what it runs
-        body = _body(directive)
+        body = closure_body(directive)
         if directive.name == "parameters":
             pipeline.parameters = _parameters(body)
         elif directive.name == "environment":
@@ -394,11 +394,11 @@ def load_jenkinsfile(source: str | Path) -> PipelineDef:
         elif directive.name == "options":
             pipeline.timeout = _options(body)
         elif directive.name == "stages":
-            pipeline.stages = [_stage(c) for c in _calls(body, "stages")]
+            pipeline.stages = [_stage(c) for c in directive_calls(body, "stages")]
         elif directive.name == "post":
             pipeline.post = _post(body)
         else:
-            raise _fail(
+            raise error_at(
                 directive, f"pipeline directive '{directive.name}' is not supported by the runner"
             )
     if not pipeline.stages:

@@ -5,7 +5,7 @@ agents are built by Jenkins from the checkout, ``docker`` and ``kubernetes`` age
 named image, which somebody must have built. The workshop builds its named images with
 ``make agent-images`` (one ``docker build -t NAME -f DOCKERFILE .`` per image, from the
 checkout and the lock files); ``agent_images`` reads that recipe with ``make -n``, so the
-Makefile stays the one list. Used by ``tests/jenkins_shaped.py`` and the Dockerfile tests.
+Makefile stays the one list. Used by ``run_jenkinsfile`` and the Dockerfile tests.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.jenkins_declarative import JenkinsfileError, PipelineDef, pod_images
-from tests.jenkins_groovy import Literal
+from tests.jenkins_runner.declarative import JenkinsfileError, PipelineDef, pod_images
+from tests.jenkins_runner.groovy import Literal
 
 MAKE_TARGET = "agent-images"
 

@@ -1,6 +1,6 @@
 """The Groovy subset our Jenkinsfiles are written in: a lexer, a parser and its syntax tree.
 
-Used by ``tests/jenkins_shaped.py``; kept apart because it only turns text into a tree.
+It only turns text into a tree; ``evaluate`` runs the tree.
 Strings follow Groovy: every quote form processes backslash escapes, a backslash before a
 newline joins the lines, and only double-quoted forms (``"..."``, ``\"\"\"...\"\"\"``)
 interpolate ``${expr}`` and ``$name.name``. Anything outside the subset raises
