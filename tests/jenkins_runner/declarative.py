@@ -5,6 +5,7 @@ checks that every step is one the runner implements.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -333,33 +334,78 @@ def _agent(call: Call) -> AgentDef:
     raise error_at(kind, f"agent type '{kind.name}' is not supported by the runner")
 
 
+def _directives(
+    block: Block,
+    kind: str,
+    where: str,
+    readers: Mapping[str, Callable[[Block], Any]],
+    *,
+    once: bool = False,
+    ignored: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """The directives of a ``pipeline`` or ``stage`` (``kind``) block: ``agent`` read from its
+    call, every other one by its reader from its ``{ }`` body; ``once``: each may appear once;
+    ``ignored`` ones are accepted and not read."""
+    values: dict[str, Any] = {}
+    for directive in directive_calls(block, where):
+        if once and directive.name in values:
+            raise error_at(directive, f"'{directive.name}' appears twice")
+        if directive.name == "agent":
+            values["agent"] = _agent(directive)
+            continue
+        if directive.name in ignored:
+            values[directive.name] = None
+            continue
+        body = closure_body(directive)
+        reader = readers.get(directive.name)
+        if reader is None:
+            raise error_at(
+                directive, f"{kind} directive '{directive.name}' is not supported by the runner"
+            )
+        values[directive.name] = reader(body)
+    return values
+
+
+def _when(body: Block) -> list[Call]:
+    conditions = directive_calls(body, "when")
+    _check_when(conditions)
+    return conditions
+
+
+def _steps(body: Block) -> Block:
+    _check_steps(body, in_script=False)
+    return body
+
+
+def _stages(body: Block) -> list[StageDef]:
+    return [_stage(c) for c in directive_calls(body, "stages")]
+
+
+_SHARED_DIRECTIVES: dict[str, Callable[[Block], Any]] = {
+    "environment": _environment,
+    "options": _options,
+    "stages": _stages,
+    "post": _post,
+}
+
+
 def _stage(call: Call) -> StageDef:
     if call.name != "stage" or len(call.args) != 1:
         raise error_at(call, "expected stage('name') { ... }")
-    stage = StageDef(str(_literal(call.args[0])), call.line)
-    for directive in directive_calls(closure_body(call), f"stage '{stage.name}'"):
-        if directive.name == "agent":
-            stage.agent = _agent(directive)
-            continue
-        body = closure_body(directive)
-        if directive.name == "when":
-            stage.when = directive_calls(body, "when")
-            _check_when(stage.when)
-        elif directive.name == "environment":
-            stage.environment = _environment(body)
-        elif directive.name == "options":
-            stage.timeout = _options(body)
-        elif directive.name == "steps":
-            _check_steps(body, in_script=False)
-            stage.steps = body
-        elif directive.name == "stages":
-            stage.stages = [_stage(c) for c in directive_calls(body, "stages")]
-        elif directive.name == "post":
-            stage.post = _post(body)
-        else:
-            raise error_at(
-                directive, f"stage directive '{directive.name}' is not supported by the runner"
-            )
+    name = str(_literal(call.args[0]))
+    readers = {**_SHARED_DIRECTIVES, "when": _when, "steps": _steps}
+    found = _directives(closure_body(call), "stage", f"stage '{name}'", readers)
+    stage = StageDef(
+        name,
+        call.line,
+        agent=found.get("agent"),
+        when=found.get("when", []),
+        environment=found.get("environment", []),
+        timeout=found.get("options"),
+        steps=found.get("steps"),
+        stages=found.get("stages", []),
+        post=found.get("post", {}),
+    )
     if (stage.steps is None) == (not stage.stages):
         raise error_at(call, f"stage '{stage.name}' needs exactly one of steps or stages")
     return stage
@@ -375,32 +421,24 @@ def load_jenkinsfile(source: str | Path) -> PipelineDef:
     top = directive_calls(tree, "a declarative Jenkinsfile")
     if len(top) != 1 or top[0].name != "pipeline":
         raise JenkinsfileError("a declarative Jenkinsfile is one pipeline { ... } block")
-    pipeline = PipelineDef([], [], None, [], {})
-    seen = set()
-    for directive in directive_calls(closure_body(top[0]), "pipeline"):
-        if directive.name in seen:
-            raise error_at(directive, f"'{directive.name}' appears twice")
-        seen.add(directive.name)
-        if directive.name == "agent":
-            pipeline.agent = _agent(directive)
-            continue
-        if directive.name == "triggers":
-            continue  # when it runs does not change what it runs
-        body = closure_body(directive)
-        if directive.name == "parameters":
-            pipeline.parameters = _parameters(body)
-        elif directive.name == "environment":
-            pipeline.environment = _environment(body)
-        elif directive.name == "options":
-            pipeline.timeout = _options(body)
-        elif directive.name == "stages":
-            pipeline.stages = [_stage(c) for c in directive_calls(body, "stages")]
-        elif directive.name == "post":
-            pipeline.post = _post(body)
-        else:
-            raise error_at(
-                directive, f"pipeline directive '{directive.name}' is not supported by the runner"
-            )
+    readers = {**_SHARED_DIRECTIVES, "parameters": _parameters}
+    # triggers: when it runs does not change what it runs
+    found = _directives(
+        closure_body(top[0]),
+        "pipeline",
+        "pipeline",
+        readers,
+        once=True,
+        ignored=frozenset({"triggers"}),
+    )
+    pipeline = PipelineDef(
+        found.get("parameters", []),
+        found.get("environment", []),
+        found.get("options"),
+        found.get("stages", []),
+        found.get("post", {}),
+        agent=found.get("agent"),
+    )
     if not pipeline.stages:
         raise JenkinsfileError("the pipeline has no stages")
     return pipeline
