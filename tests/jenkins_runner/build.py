@@ -30,6 +30,9 @@ from tests.jenkins_runner.steps import StepEvaluator
 
 
 class Build:
+    """One run of a pipeline: its environment, secrets and records, and the order stages
+    and post blocks run in."""
+
     def __init__(
         self,
         pipeline: PipelineDef,
