@@ -18,6 +18,7 @@ from mlops_helpers.scenario import (
     format_settings,
     fraction,
     seconds,
+    text,
 )
 from mlops_helpers.scenarios import all_scenarios
 
@@ -28,7 +29,9 @@ SPEC = Scenario(
     "nowhere",
     (
         Backend("local"),
-        Backend("cloud", cloud=Cloud("acme", (("acme_token",),), ("acme_region",))),
+        Backend(
+            "cloud", cloud=Cloud("acme", (("acme_token",),), "a token", (text("acme_region", "r"),))
+        ),
     ),
     (fraction("min_accuracy", 0.9, "the gate"), count("replicas", 2, "servers")),
 )
@@ -125,3 +128,12 @@ def test_every_installed_spec_holds_together(name: str) -> None:
     assert spec.pipeline().stage_names()[-1] == "cleanup"
     assert all(s.help for s in spec.declared().values()), "every setting says what it is"
     assert "local" in spec.backend_names()
+
+
+def test_env_example_is_written_from_the_specs() -> None:
+    from mlops_helpers.env_example import render
+    from mlops_helpers.paths import project_root
+
+    committed = (project_root() / ".env.example").read_text()
+    assert committed == render(), ".env.example is stale: run `make env-example`"
+    assert "REPO_TOKEN=" in committed and "# CHI_SITE=KVM@TACC  (the default)" in committed
