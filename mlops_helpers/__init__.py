@@ -5,11 +5,3 @@ load only inside the functions that need them, so notebooks and the CLI start fa
 """
 
 __version__ = "0.1.0"
-
-SCENARIOS: tuple[str, ...] = (
-    "seldon_kind",
-    "sagemaker_byo",
-    "watson_openscale",
-    "dvc_cml",
-    "continuous_x",
-)

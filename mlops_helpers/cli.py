@@ -23,8 +23,9 @@ import traceback
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from mlops_helpers import SCENARIOS
 from mlops_helpers.errors import GateFailed, WorkshopError
+from mlops_helpers.scenario import format_settings
+from mlops_helpers.scenarios import all_scenarios
 
 
 def _value(text: str) -> Any:
@@ -117,10 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="not root: let every attendee in as this user (NOT kept apart; said at start)",
     )
-    for scenario in SCENARIOS:
+    for scenario in all_scenarios():
         sp = sub.add_parser(scenario, help=f"run one stage of {scenario} ('stages' lists them)")
         sp.add_argument(
-            "stage", help="a stage name, 'stages' to list them, or 'reset' to start over"
+            "stage",
+            help="a stage name, 'stages' to list them, 'settings' to list what it reads, "
+            "or 'reset' to start over",
         )
         _add_common(sp)
     return parser
@@ -178,10 +181,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_diagrams() -> int:
     from mlops_helpers.plots import draw_pipeline
-    from mlops_helpers.scenarios import available_scenarios, load_pipeline
 
-    for scenario in available_scenarios():
-        print(draw_pipeline(load_pipeline(scenario)))
+    for spec in all_scenarios().values():
+        print(draw_pipeline(spec.pipeline()))
     return 0
 
 
@@ -214,6 +216,11 @@ def cmd_stage(args: argparse.Namespace) -> int:
     if args.stage == "stages":
         print("\n".join(pipeline.stage_names()))
         return 0
+    if args.stage == "settings":
+        from mlops_helpers.scenarios import get_scenario
+
+        print(format_settings(get_scenario(args.command)))
+        return 0
     if args.stage != "reset":  # reset is no stage: it stops what runs and forgets the state
         pipeline.stage(args.stage)  # unknown stage: clear error before any work
     params = pipeline.validate_params(_params(args.param))  # unknown name, bad type or range
@@ -242,7 +249,7 @@ def _one_line(exc: BaseException, args: argparse.Namespace) -> str:
 
     text = error_line(exc)
     step = getattr(exc, "next_step", None)
-    if step is not None and args.command in SCENARIOS:
+    if step is not None and args.command in all_scenarios():
         text = f"{text.rstrip('.')}. {step.for_cli(args.command)}"
     try:
         secrets = Settings.load("cli", params=_params(getattr(args, "param", None))).secrets()

@@ -8,27 +8,31 @@ The SDKs and tools (boto3, python-chi, terraform, dvc, cml, kubectl ...) read on
 environment, so ``Settings.export_env()`` writes every resolved tool setting (``aws_region``,
 ``os_auth_url``, ``repo_token`` ...) into ``os.environ`` under its tool's own name before any
 client or subprocess starts; ``tool_env()`` is the same mapping for a child's ``env=``.
-Settings with a type or range (thresholds in [0, 1], counts >= 1 ...) are declared in
-``SETTING_SPECS``; ``Settings.check()`` turns a bad value from any source into one line.
+Every setting a scenario reads is declared once in its spec (``scenario.py``: type, range,
+default, help, secret) and read typed as ``settings.min_accuracy``; a bad value from any
+source is one line (``Settings.check()``), and reading an undeclared name is a bug that fails
+loudly.
 """
 
 from __future__ import annotations
 
 import getpass
-import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_helpers import paths
 from mlops_helpers.errors import ConfigError
+from mlops_helpers.scenario import is_secret_key, parse_bool
+
+if TYPE_CHECKING:
+    from mlops_helpers.scenario import Scenario, Setting
 
 T = TypeVar("T")
 
-SECRET_KEY_PATTERN = re.compile(r"(key|secret|token|password|passwd|credential)", re.IGNORECASE)
 MASK = "****"
 _SUFFIX_ALLOWED = re.compile(r"[^a-z0-9]+")
 
@@ -60,10 +64,6 @@ class Secret:
         return hash(self._value)
 
 
-def is_secret_key(key: str) -> bool:
-    return bool(SECRET_KEY_PATTERN.search(key))
-
-
 def mask_text(text: str, secrets: list[Secret]) -> str:
     """Replace every secret value that appears in ``text`` with the mask."""
     for secret in secrets:
@@ -82,15 +82,6 @@ def sanitize_suffix(raw: str) -> str:
             f"initials, for example MLOPS_ATTENDEE=jd"
         )
     return cleaned
-
-
-def _bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError("expected one of true/false, yes/no, on/off, 1/0")
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
@@ -118,194 +109,15 @@ TOOL_PREFIXES = (
 TOOL_ALIASES = {"AWS_REGION": ("AWS_DEFAULT_REGION",)}
 
 
-@dataclass(frozen=True)
-class SettingSpec:
-    """A setting's type and allowed range; ``check`` turns a raw value into a valid one."""
-
-    kind: type = str  # str, int, float or bool
-    minimum: float | None = None
-    maximum: float | None = None
-    exclusive_minimum: bool = False  # minimum itself is not allowed (timeouts, C)
-    choices: tuple[str, ...] = ()
-    meaning: str = ""
-
-    def describe(self) -> str:
-        if self.choices:
-            return f"one of {', '.join(self.choices)}"
-        parts = [
-            {int: "a whole number", float: "a number", bool: "true or false", str: "text"}[
-                self.kind
-            ]
-        ]
-        if self.minimum is not None and self.maximum is not None:
-            parts.append(f"in [{self.minimum:g}, {self.maximum:g}]")
-        elif self.minimum is not None:
-            parts.append(f"{'>' if self.exclusive_minimum else '>='} {self.minimum:g}")
-        return " ".join(parts)
-
-    def check(self, key: str, raw: Any, source: str = "parameter") -> Any:
-        why = f"setting '{key}' from {source} is {raw!r}, but it must be {self.describe()}"
-        if self.meaning:
-            why += f" ({self.meaning})"
-        try:
-            value = _cast(self.kind, raw)
-        except (TypeError, ValueError):
-            raise ConfigError(why) from None
-        if self.choices and str(value) not in self.choices:
-            raise ConfigError(why)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(why)
-        if self.minimum is not None and (
-            value < self.minimum or (self.exclusive_minimum and value == self.minimum)
-        ):
-            raise ConfigError(why)
-        if self.maximum is not None and value > self.maximum:
-            raise ConfigError(why)
-        return value
-
-
-def _cast(kind: type, raw: Any) -> Any:
-    if kind is bool:
-        return raw if isinstance(raw, bool) else _bool(str(raw))
-    if kind is int:
-        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
-            raise ValueError("not a whole number")
-        return int(float(raw)) if isinstance(raw, str) and "." in raw else int(raw)
-    if kind is float:
-        if isinstance(raw, bool):
-            raise ValueError("not a number")
-        return float(raw)
-    return str(raw)
-
-
-_FRACTION = SettingSpec(float, 0.0, 1.0)
-_COUNT = SettingSpec(int, 1)
-_SECONDS = SettingSpec(float, 0.0, exclusive_minimum=True, meaning="seconds")
-_POSITIVE = SettingSpec(float, 0.0, exclusive_minimum=True)
-
-# Settings shared by every scenario, and every setting that has a type or range. A scenario's
-# known settings are these, its pipeline's defaults and its cloud backends' settings.
-COMMON_SETTINGS = ("backend", "attendee", "run_root", "poll_interval", "stage_lock_timeout")
-SETTING_SPECS: dict[str, SettingSpec] = {
-    "poll_interval": _SECONDS,
-    "stage_lock_timeout": SettingSpec(float, 0.0, meaning="seconds a stage waits for another"),
-    # quality gates: fractions
-    "min_accuracy": SettingSpec(float, 0.0, 1.0, meaning="a gate's accuracy threshold"),
-    "min_weighted_f1": _FRACTION,
-    "min_weighted_precision": _FRACTION,
-    "min_weighted_recall": _FRACTION,
-    "feedback_label_noise": _FRACTION,
-    # counts
-    "min_feedback_data_size": _COUNT,
-    "max_rows_per_evaluation": _COUNT,
-    "score_requests": _COUNT,
-    "rows_per_request": _COUNT,
-    "feedback_rows": _COUNT,
-    "max_depth": _COUNT,
-    "min_samples_leaf": _COUNT,
-    "serve_workers": _COUNT,
-    "training_instance_count": _COUNT,
-    "endpoint_instance_count": _COUNT,
-    "replicas": _COUNT,
-    "max_iter": _COUNT,
-    "n_estimators": _COUNT,
-    "lease_hours": _COUNT,
-    "ssh_port": SettingSpec(int, 1, 65535),
-    # model knobs
-    "C": _POSITIVE,
-    "news_c": _POSITIVE,
-    "criterion": SettingSpec(choices=("gini", "entropy", "log_loss")),
-    "model_type": SettingSpec(choices=("logistic_regression", "random_forest")),
-    "revert_environment": SettingSpec(choices=("staging", "canary", "production")),
-    "canary_gate": SettingSpec(choices=("on", "off")),
-    "canary_weight": _FRACTION,
-    "canary_max_error_increase": _FRACTION,
-    "canary_min_requests": _COUNT,
-    "canary_max_p50_ratio": SettingSpec(float, 1.0),
-    "canary_p50_slack_ms": SettingSpec(float, 0.0),
-    # bounded waits
-    "train_timeout": _SECONDS,
-    "max_runtime": _SECONDS,
-    "status_timeout": _SECONDS,
-    "deploy_timeout": _SECONDS,
-    "dvc_timeout": _SECONDS,
-    "endpoint_timeout": _SECONDS,
-    "kind_timeout": _SECONDS,
-    "rollout_timeout": _SECONDS,
-    "payload_timeout": _SECONDS,
-    "monitor_timeout": _SECONDS,
-    "provision_timeout": _SECONDS,
-    "subscription_timeout": _SECONDS,
-    "space_timeout": _SECONDS,
-    "feedback_timeout": _SECONDS,
-    "ibm_retry_after_max": _SECONDS,
-    "ibm_rate_limit_retries": SettingSpec(int, 0),
-    "ibm_model_runtime": SettingSpec(choices=("ibm-runtime", "project")),
-    # notebook switches (``-p solutions true``: the exercise cells apply their solutions)
-    "solutions": SettingSpec(bool),
-    "gate_demos": SettingSpec(bool),
-}
-
-
-def check_setting(key: str, value: Any, source: str = "parameter") -> Any:
-    """``value`` typed and range-checked when ``key`` is declared in ``SETTING_SPECS`` (else
-    unchanged); a bad value raises ``ConfigError`` with one line naming key, source and rule.
-    The one check for stage parameters, notebook parameters and environment values."""
-    spec = SETTING_SPECS.get(key)
-    return value if spec is None or value is None else spec.check(key, value, source)
-
-
-# Settings a scenario's code reads that have no default in its pipeline (tests/faults/
-# test_inputs.py scans the code so this list cannot fall behind).
-SCENARIO_SETTINGS: dict[str, tuple[str, ...]] = {
-    "continuous_x": (
-        "version",
-        "chi_flavor",
-        "chi_image",
-        "lease_hours",
-        "provision_timeout",
-        "ssh_port",
-        "api_allowed_cidr",
-        "gitops_repo",
-        "canary_gate",
-    ),
-    "watson_openscale": (
-        "payload_timeout",
-        "monitor_timeout",
-        "subscription_timeout",
-        "space_timeout",
-        "ibm_hardware_spec",
-        "ibm_software_spec",
-        "ibm_wml_instance_name",
-        "ibm_ca_bundle",
-        "ibm_iam_url",
-        "ibm_platform_url",
-        "ibm_model_runtime",
-        "ibm_rate_limit_retries",
-        "ibm_retry_after_max",
-        "feedback_timeout",
-        "model_name",
-    ),
-    "dvc_cml": ("s3_endpoint_url", "aws_session_token"),
-    "sagemaker_byo": (
-        "aws_account_id",
-        "aws_default_region",
-        "aws_endpoint_url",
-        "aws_session_token",
-        "ecr_repository",
-        "endpoint_timeout",
-        "container_dir",
-    ),
-    "seldon_kind": ("kind_timeout", "rollout_timeout", "models_dir"),
-}
-
-
 @dataclass
 class Settings:
     """Resolved configuration for one scenario run.
 
     Parameters passed in (for example a notebook's ``parameters`` cell) win over the
-    environment, which wins over ``.env``, which wins over the defaults.
+    environment, which wins over ``.env``, which wins over the defaults. For a registered
+    scenario every name is declared in its spec: ``settings.min_accuracy`` is the typed,
+    checked value (its declared default when nothing sets it), and an undeclared name is an
+    error, never a silent ``None``.
     """
 
     scenario: str
@@ -325,13 +137,37 @@ class Settings:
     ) -> Settings:
         env_path = env_file if env_file is not None else paths.project_root() / ".env"
         clean = {k: v for k, v in (params or {}).items() if v is not None}
+        spec = _spec_of(scenario)
+        declared = spec.defaults() if spec is not None else _common_defaults()
         return cls(
             scenario=scenario,
             params=clean,
-            defaults=dict(defaults or {}),
+            defaults={**declared, **{k: v for k, v in (defaults or {}).items() if v is not None}},
             environ=dict(os.environ if environ is None else environ),
             dotenv=_read_dotenv(env_path),
         )
+
+    @property
+    def spec(self) -> Scenario | None:
+        """The scenario's declaration (None for the doctor's or the CLI's own settings)."""
+        return _spec_of(self.scenario)
+
+    def _declared(self, key: str) -> Setting | None:
+        """``key``'s declaration; for a scenario, an undeclared key is an error."""
+        spec = self.spec
+        if spec is None:
+            from mlops_helpers.scenario import COMMON_SETTINGS
+
+            return next((s for s in COMMON_SETTINGS if s.name == key), None)
+        return spec.setting(key)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name in type(self).__dataclass_fields__:
+            raise AttributeError(name)
+        spec = _spec_of(self.__dict__.get("scenario", ""))
+        if spec is None or name not in spec.declared():
+            raise AttributeError(f"'{self.__dict__.get('scenario')}' declares no setting '{name}'")
+        return self.get(name)
 
     # -- lookup -------------------------------------------------------------------------
     def _env_names(self, key: str) -> tuple[str, str]:
@@ -353,17 +189,21 @@ class Settings:
         return None
 
     def get(self, key: str, default: Any = None, cast: Callable[[Any], T] | None = None) -> Any:
-        """The value of ``key`` cast with ``cast``; a bad value raises ``ConfigError``."""
+        """The value of ``key``: typed by its declaration (or cast with ``cast``); a bad
+        value raises ``ConfigError`` in one line. Prefer ``settings.<name>``."""
+        declared = self._declared(key)
         found = self.source_of(key)
-        if found is None:
+        if found is None or found[1] is None:  # a None default: not set
             return default
         source, raw = found
-        if is_secret_key(key):
+        if declared is not None and declared.secret or is_secret_key(key):
             return raw if isinstance(raw, Secret) else Secret(str(raw))
+        if declared is not None and cast is None:
+            return declared.check(raw, source)
         if cast is None:
             return raw
         if cast is bool and isinstance(raw, str):
-            cast = _bool  # type: ignore[assignment]
+            cast = parse_bool  # type: ignore[assignment]
         try:
             return cast(raw)
         except (TypeError, ValueError) as exc:
@@ -384,10 +224,11 @@ class Settings:
         return value
 
     def secret(self, key: str) -> Secret | None:
-        value = self.get(key)
-        if value is None:
+        found = self.source_of(key)
+        if found is None:
             return None
-        return value if isinstance(value, Secret) else Secret(str(value))
+        raw = found[1]
+        return raw if isinstance(raw, Secret) else Secret(str(raw))
 
     def secrets(self) -> list[Secret]:
         keys = set(self.params) | set(self.defaults)
@@ -423,7 +264,8 @@ class Settings:
             name = key.upper()
             if not name.startswith(TOOL_PREFIXES):
                 continue
-            value = self.get(key)
+            found = self.source_of(key)  # raw: the tools read names no scenario declares
+            value = found[1] if found is not None else None
             text = value.reveal() if isinstance(value, Secret) else value
             if text is None or str(text) == "":
                 continue
@@ -445,16 +287,22 @@ class Settings:
     # -- types and ranges ---------------------------------------------------------------
     def check(self, keys: Iterable[str] | None = None) -> None:
         """Check every declared setting in ``keys`` (default: all set ones) wherever it comes
-        from; the first bad one raises ``ConfigError`` with a one-line message."""
+        from; the first bad one raises ``ConfigError`` with a one-line message. Names the
+        scenario does not declare (the environment holds many) are not its to check."""
+        spec = self.spec
         for key in sorted(self.keys() if keys is None else keys):
             found = self.source_of(key)
-            if found is not None:
-                check_setting(key, found[1], found[0])
+            if found is None or is_secret_key(key):
+                continue
+            if spec is not None and key in spec.declared():
+                spec.check(key, found[1], found[0])
+            elif spec is None and (declared := self._declared(key)) is not None:
+                declared.check(found[1], found[0])
 
     # -- derived values -----------------------------------------------------------------
     @property
     def backend(self) -> str:
-        return str(self.get("backend", "local"))
+        return str(self.get("backend") or "local")
 
     @property
     def attendee(self) -> str:
@@ -498,3 +346,15 @@ class Settings:
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v.split('  (')[0]}" for k, v in self.describe().items())
         return f"Settings(scenario={self.scenario!r}, {shown})"
+
+
+def _spec_of(scenario: str) -> Scenario | None:
+    from mlops_helpers.scenarios import find_scenario
+
+    return find_scenario(scenario)
+
+
+def _common_defaults() -> dict[str, Any]:
+    from mlops_helpers.scenario import COMMON_SETTINGS
+
+    return {s.name: s.default for s in COMMON_SETTINGS if s.default is not None}

@@ -1,62 +1,37 @@
-"""Which settings each cloud backend reads. Names only: values are never shown."""
+"""Which cloud accounts the installed scenarios' backends need. Names only: values are never
+shown. Each scenario declares its clouds in its spec; this collects them once each."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlops_helpers.config import Settings
+from mlops_helpers.scenario import Cloud
 
 
 @dataclass(frozen=True)
-class CloudBackend:
-    name: str
+class CloudUse:
+    """A cloud account and the scenarios with a backend that needs it."""
+
+    cloud: Cloud
     scenarios: tuple[str, ...]
-    # any one of these groups, fully set, counts as credentials being present
-    credential_groups: tuple[tuple[str, ...], ...]
-    settings: tuple[str, ...]
-    meaning_when_absent: str
 
-    def credentials_present(self, settings: Settings) -> bool:
-        return any(settings.has(*group) for group in self.credential_groups)
-
-    def credential_names(self) -> str:
-        return " or ".join(" + ".join(n.upper() for n in g) for g in self.credential_groups)
+    @property
+    def meaning_when_absent(self) -> str:
+        if self.cloud.meaning_when_absent:
+            return self.cloud.meaning_when_absent
+        names = " and ".join(self.scenarios)
+        return f"{names} run{'s' if len(self.scenarios) == 1 else ''} on the local backend only"
 
 
-CLOUD_BACKENDS: tuple[CloudBackend, ...] = (
-    CloudBackend(
-        "aws",
-        ("sagemaker_byo", "dvc_cml"),
-        (("aws_access_key_id", "aws_secret_access_key"), ("aws_profile",)),
-        ("aws_region", "sagemaker_role_arn", "s3_bucket", "dvc_s3_url"),
-        "sagemaker_byo and dvc_cml run on their local backends only",
-    ),
-    CloudBackend(
-        "cml",
-        ("dvc_cml",),
-        (("repo_token",),),
-        ("cml_target",),
-        "the dvc_cml report is written to a file instead of posted as a PR comment",
-    ),
-    CloudBackend(
-        "ibm",
-        ("watson_openscale",),
-        (("ibm_api_key",),),
-        (
-            "ibm_wml_url",
-            "ibm_openscale_url",
-            "ibm_service_instance_id",
-            "ibm_space_name",
-            "ibm_cos_crn",
-            "ibm_wml_instance_crn",
-        ),
-        "watson_openscale runs on its local backend (MLflow + SQLite monitor) only",
-    ),
-    CloudBackend(
-        "chameleon",
-        ("continuous_x",),
-        (("os_auth_url", "os_application_credential_id", "os_application_credential_secret"),),
-        ("chi_site", "os_project_name", "ssh_key_name"),
-        "continuous_x runs on its local backend (MLflow + apps on loopback) only",
-    ),
-)
+def cloud_uses() -> list[CloudUse]:
+    """Every cloud any installed scenario needs, in scenario order, each once."""
+    from mlops_helpers.scenarios import all_scenarios
+
+    clouds: dict[str, Cloud] = {}
+    users: dict[str, list[str]] = {}
+    for spec in all_scenarios().values():
+        for cloud in spec.clouds():
+            if clouds.setdefault(cloud.name, cloud) != cloud:
+                raise ValueError(f"cloud '{cloud.name}' is declared twice, differently")
+            users.setdefault(cloud.name, []).append(spec.name)
+    return [CloudUse(clouds[name], tuple(users[name])) for name in clouds]

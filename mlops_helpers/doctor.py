@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from mlops_helpers.config import Settings
-from mlops_helpers.credentials import CLOUD_BACKENDS
+from mlops_helpers.credentials import cloud_uses
 from mlops_helpers.errors import ConfigError
 from mlops_helpers.extras import EXTRA_MODULES, extra_installed
+from mlops_helpers.scenario import Backend
+from mlops_helpers.scenarios import all_scenarios
 
 OK, MISSING, WARN = "ok", "absent", "warning"
 DISTRIBUTION = "mlops-workshop"
@@ -32,47 +34,6 @@ class Check:
     item: str
     status: str
     detail: str
-
-
-@dataclass(frozen=True)
-class Needs:
-    """What one backend of one scenario needs on this machine."""
-
-    extras: tuple[str, ...] = ()
-    tools: tuple[str, ...] = ()
-    credentials: str | None = None  # the name of a CLOUD_BACKENDS entry
-    docker_engine: bool = False
-    seldon_runtime: bool = False
-
-
-# Every backend each scenario registers (a unit test keeps this in step with the registries).
-SCENARIO_BACKENDS: dict[str, dict[str, Needs]] = {
-    "seldon_kind": {
-        "local": Needs(tools=("git",), seldon_runtime=True),
-        "kind": Needs(tools=("kind", "helm", "kubectl"), docker_engine=True),
-    },
-    "sagemaker_byo": {
-        "local": Needs(),
-        "aws": Needs(extras=("aws",), credentials="aws"),
-    },
-    "watson_openscale": {
-        "local": Needs(extras=("mlflow",)),
-        "ibm": Needs(extras=("ibm",), credentials="ibm"),
-    },
-    "dvc_cml": {
-        "local": Needs(extras=("dvc",), tools=("git",)),
-        "s3": Needs(extras=("dvc", "aws"), tools=("git",), credentials="aws"),
-        "aws": Needs(extras=("dvc", "aws"), tools=("git",), credentials="aws"),
-    },
-    "continuous_x": {
-        "local": Needs(extras=("mlflow",)),
-        "chameleon": Needs(
-            extras=("chameleon",),
-            credentials="chameleon",
-            tools=("terraform", "ansible-playbook", "argo", "kubectl"),
-        ),
-    },
-}
 
 
 # -- the machine --------------------------------------------------------------------------
@@ -272,35 +233,57 @@ def _docker_engine() -> Check:
     )
 
 
+def _scenario_tools() -> list[Check]:
+    """A row for every program a scenario's backend runs (git is the workshop's own)."""
+    tools: dict[str, list[str]] = {}
+    notes: dict[str, str] = {}
+    for spec in all_scenarios().values():
+        for backend in spec.backends:
+            for tool in backend.tools:
+                tools.setdefault(tool.name, []).append(f"{spec.name} {backend.name}")
+                if tool.when_absent:
+                    notes.setdefault(tool.name, tool.when_absent)
+    tools.pop("git", None)
+    return [
+        _tool(
+            name,
+            notes.get(name) or f"{name} is not installed: the {', '.join(users)} backend needs it",
+        )
+        for name, users in tools.items()
+    ]
+
+
 def _credentials(settings: Settings) -> list[Check]:
     rows = []
-    for cloud in CLOUD_BACKENDS:
+    for use in cloud_uses():
+        cloud = use.cloud
         present = cloud.credentials_present(settings)
         detail = (
             f"{cloud.credential_names()} set; the cloud backend of "
-            f"{', '.join(cloud.scenarios)} can be used"
+            f"{', '.join(use.scenarios)} can be used"
             if present
-            else f"{cloud.credential_names()} not set: {cloud.meaning_when_absent}"
+            else f"{cloud.credential_names()} not set: {use.meaning_when_absent}"
         )
         rows.append(Check("credentials", cloud.name, OK if present else MISSING, detail))
     return rows
 
 
 # -- the scenarios ------------------------------------------------------------------------
-def _missing_for(needs: Needs, found: dict[tuple[str, str], Check]) -> list[str]:
+def _missing_for(needs: Backend, found: dict[tuple[str, str], Check]) -> list[str]:
     """What this machine lacks for a backend, in words, from the rows already checked."""
 
     def absent(area: str, item: str) -> bool:
-        return found[(area, item)].status != OK
+        row = found.get((area, item))  # an extra or runtime no row checks: not here
+        return row is None or row.status != OK
 
     missing = [f"the '{e}' extra" for e in needs.extras if absent("extras", e)]
-    missing += [t for t in needs.tools if absent("tools", t)]
+    missing += [t.name for t in needs.tools if absent("tools", t.name)]
     if needs.docker_engine and absent("tools", "docker engine"):
         missing.append("a docker engine")
-    if needs.seldon_runtime and absent("runtime", "seldon"):
-        missing.append("the Seldon runtime (make install)")
-    if needs.credentials and absent("credentials", needs.credentials):
-        missing.append(f"{needs.credentials} credentials")
+    if needs.runtime and absent("runtime", needs.runtime):
+        missing.append(f"the {needs.runtime} runtime (make install)")
+    if needs.cloud and absent("credentials", needs.cloud.name):
+        missing.append(f"{needs.cloud.name} credentials")
     return missing
 
 
@@ -308,16 +291,16 @@ def scenario_checks(machine: list[Check]) -> list[Check]:
     """One row per scenario: its local backend must be ready; its cloud ones are optional."""
     found = {(c.area, c.item): c for c in machine}
     rows = []
-    for scenario, backends in SCENARIO_BACKENDS.items():
+    for spec in all_scenarios().values():
         parts = []
-        local_missing = _missing_for(backends["local"], found)
-        for backend, needs in backends.items():
-            missing = _missing_for(needs, found)
+        local_missing = _missing_for(spec.backend("local"), found)
+        for backend in spec.backends:
+            missing = _missing_for(backend, found)
             parts.append(
-                f"{backend}: " + ("ready" if not missing else "needs " + ", ".join(missing))
+                f"{backend.name}: " + ("ready" if not missing else "needs " + ", ".join(missing))
             )
         rows.append(
-            Check("scenario", scenario, OK if not local_missing else MISSING, "; ".join(parts))
+            Check("scenario", spec.name, OK if not local_missing else MISSING, "; ".join(parts))
         )
     return rows
 
@@ -339,27 +322,7 @@ def _machine_checks(settings: Settings) -> list[Check]:
         _versioned_tool("java", ["java", "-version"], 17, "npm-groovy-lint runs CodeNarc on it"),
         _tool("git", "git is needed by the GitOps and DVC scenarios"),
         _docker_engine(),
-        _tool(
-            "kind",
-            "kind is not installed: the seldon_kind cluster test cannot run here; "
-            "its files are validated instead",
-        ),
-        _tool("kubectl", "kubectl is not installed: manifests are validated offline only"),
-        _tool("helm", "helm is not installed: the Seldon operator cannot be installed here"),
-        _tool(
-            "terraform",
-            "terraform is not installed: the Chameleon files are parsed with python-hcl2 instead",
-        ),
-        _tool(
-            "ansible-playbook",
-            "ansible-playbook is not installed: the continuous_x "
-            "chameleon backend configures its servers with it",
-        ),
-        _tool(
-            "argo",
-            "the argo CLI is not installed: the continuous_x chameleon backend "
-            "submits its WorkflowTemplates with it",
-        ),
+        *_scenario_tools(),
         *_credentials(settings),
     ]
 

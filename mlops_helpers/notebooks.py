@@ -16,12 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_helpers import SCENARIOS, paths
-from mlops_helpers.config import check_setting, is_secret_key
+from mlops_helpers import paths
+from mlops_helpers.config import is_secret_key
 from mlops_helpers.errors import ConfigError, UnknownNameError, WorkshopError
 from mlops_helpers.notebook_session import HEADLESS_ENV
+from mlops_helpers.scenarios import find_scenario, scenario_names
 
-NOTEBOOK_NAMES: tuple[str, ...] = ("preflight", *SCENARIOS)
+PREFLIGHT = "preflight"  # the machine check: the one notebook that is no scenario
+
+
+def notebook_names() -> list[str]:
+    return [PREFLIGHT, *scenario_names()]
 
 
 class NotebookFailed(WorkshopError):
@@ -44,17 +49,26 @@ class NotebookRun:
 def find_notebook(name: str, directory: Path | None = None) -> Path:
     """``seldon_kind`` -> ``notebooks/01_seldon_kind.ipynb``."""
     directory = directory or paths.notebooks_dir()
-    if name not in NOTEBOOK_NAMES:
-        raise UnknownNameError("notebook", name, list(NOTEBOOK_NAMES))
-    matches = sorted(directory.glob(f"[0-9][0-9]_{name}.ipynb"))
-    if not matches:
+    if name not in notebook_names():
+        raise UnknownNameError("notebook", name, notebook_names())
+    path = _notebook_path(name, directory)
+    if path is None:
         raise WorkshopError(f"notebook '{name}' is not in {directory} yet")
-    return matches[0]
+    return path
+
+
+def _notebook_path(name: str, directory: Path) -> Path | None:
+    spec = find_scenario(name)
+    if spec is not None:
+        path = spec.notebook_path(directory)
+        return path if path.is_file() else None
+    matches = sorted(directory.glob(f"[0-9][0-9]_{name}.ipynb"))
+    return matches[0] if matches else None
 
 
 def existing_notebooks(directory: Path | None = None) -> list[str]:
     directory = directory or paths.notebooks_dir()
-    return [n for n in NOTEBOOK_NAMES if list(directory.glob(f"[0-9][0-9]_{n}.ipynb"))]
+    return [n for n in notebook_names() if _notebook_path(n, directory) is not None]
 
 
 def notebook_parameters(name: str) -> list[str]:
@@ -67,11 +81,10 @@ def notebook_parameters(name: str) -> list[str]:
 def _secret_settings(name: str) -> list[str] | None:
     """The secret settings a scenario's stages read (None for the preflight notebook, which
     only looks at what the environment holds)."""
-    if name not in SCENARIOS:
+    spec = find_scenario(name)
+    if spec is None:
         return None
-    from mlops_helpers.scenarios import load_pipeline
-
-    return [k for k in load_pipeline(name).known_settings() if is_secret_key(k)]
+    return [n for n, s in spec.declared().items() if s.secret]
 
 
 def split_params(
@@ -95,7 +108,9 @@ def split_params(
                 )
             environment[f"MLOPS_{key.upper()}"] = str(value)
         elif key in known:
-            parameters[key] = check_setting(key, value)  # a declared type and range hold
+            spec = find_scenario(name)  # a declared type and range hold
+            declared = spec.declared().get(key) if spec is not None else None
+            parameters[key] = declared.check(value) if declared is not None else value
         else:
             raise ConfigError(
                 f"notebook '{name}' has no parameter '{key}'; its parameters: "

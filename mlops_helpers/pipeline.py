@@ -12,20 +12,20 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_helpers.backends import BackendRegistry
-from mlops_helpers.config import (
-    COMMON_SETTINGS,
-    SCENARIO_SETTINGS,
-    Settings,
-    check_setting,
-    mask_text,
-)
+from mlops_helpers.config import Settings, mask_text
+from mlops_helpers.scenario import COMMON_SETTINGS
+
+if TYPE_CHECKING:
+    from mlops_helpers.scenario import Scenario
 from mlops_helpers.errors import CorruptFileError, StageError, UnknownNameError
 from mlops_helpers.progress import stage_progress
 from mlops_helpers.provenance import record_provenance, refuse_stale_inputs
 from mlops_helpers.resources import ResourceTracker, read_json
+
+_COMMON = {s.name for s in COMMON_SETTINGS}
 
 
 class StateStore:
@@ -129,27 +129,28 @@ class Pipeline:
     def settings(self, **params: Any) -> Settings:
         return Settings.load(self.scenario, params=params, defaults=self.defaults)
 
-    def known_settings(self) -> list[str]:
-        """Every setting this scenario reads: the common ones, its defaults, the ones its code
-        reads without a default, and its cloud backends' settings and credentials."""
-        from mlops_helpers.credentials import CLOUD_BACKENDS
+    def spec(self) -> Scenario:
+        """The scenario's declaration; a pipeline no entry point registers (a test's own)
+        gets one with the common settings and its defaults as text."""
+        from mlops_helpers.scenario import Backend, Scenario, Setting
+        from mlops_helpers.scenarios import find_scenario
 
-        names = {*COMMON_SETTINGS, *self.defaults, *SCENARIO_SETTINGS.get(self.scenario, ())}
-        for cloud in CLOUD_BACKENDS:
-            if self.scenario in cloud.scenarios:
-                names.update(cloud.settings, *cloud.credential_groups)
-        return sorted(names)
+        found = find_scenario(self.scenario)
+        if found is not None:
+            return found
+        own = tuple(Setting(k, v) for k, v in self.defaults.items() if k not in _COMMON)
+        backends = tuple(Backend(n) for n in self.backends.names())
+        return Scenario(self.scenario, self.scenario, "", "", backends, own)
+
+    def known_settings(self) -> list[str]:
+        """Every setting this scenario reads, as its spec declares them."""
+        return sorted(self.spec().declared())
 
     def validate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Parameters checked before any work: an unknown name is an error listing the known
         ones; a declared type or range is enforced. Returns the values, typed."""
-        known = self.known_settings()
-        checked: dict[str, Any] = {}
-        for key, value in params.items():
-            if key not in known:
-                raise UnknownNameError(f"{self.scenario} setting", key, known)
-            checked[key] = check_setting(key, value)
-        return checked
+        spec = self.spec()
+        return {key: spec.check(key, value) for key, value in params.items()}
 
     def context(
         self, settings: Settings | None = None, log: Callable[[str], None] = print, **params: Any
@@ -165,9 +166,9 @@ class Pipeline:
         stage = self.stage(name)
         ctx.say(f"[{self.scenario}] stage {name}: {stage.description}")
         first = name == self.stage_names()[0]  # the first stage starts a new run
-        wait = ctx.settings.get("stage_lock_timeout", STAGE_LOCK_TIMEOUT_S, float)
+        wait = ctx.settings.get("stage_lock_timeout")
         with (
-            run_folder_lock(ctx.run_dir, f"{self.scenario} {name}", wait),
+            run_folder_lock(ctx.run_dir, f"{self.scenario} {name}", float(wait)),
             stage_progress(ctx.run_dir, name, ctx.settings.secrets(), new_run=first),
         ):
             refuse_stale_inputs(self, name, ctx)
@@ -215,8 +216,6 @@ class Pipeline:
             raise
 
 
-# how long a stage waits for another stage in the same run folder (a notebook and the CLI)
-STAGE_LOCK_TIMEOUT_S = 120.0
 _HELD: dict[Path, int] = {}  # run folders whose lock this process holds, and how deep
 
 

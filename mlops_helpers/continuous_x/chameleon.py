@@ -20,13 +20,13 @@ from typing import Any
 
 from mlops_helpers.continuous_x.base import ServicesBackend
 from mlops_helpers.continuous_x.registry import REGISTRY, scenario_dir
-from mlops_helpers.credentials import CLOUD_BACKENDS
+from mlops_helpers.continuous_x.spec import CHAMELEON, SCENARIO
 from mlops_helpers.errors import BackendUnavailable, ConfigError, StageError, WaitTimeout
 from mlops_helpers.extras import require
 from mlops_helpers.resources import teardown_handler
 
 MODULE = "mlops_helpers.continuous_x.chameleon"
-TOOLS = ("terraform", "ansible-playbook", "argo", "kubectl")
+TOOLS = tuple(t.name for t in SCENARIO.backend("chameleon").tools)  # as the spec declares
 # NodePorts of k8s/ (platform services and the three app environments)
 NODE_PORTS = {
     "mlflow": 30800,
@@ -263,7 +263,7 @@ class ChameleonBackend(ServicesBackend):
         super().__init__(ctx)
         s = ctx.settings
         self.poll_interval = float(s.get("poll_interval", 10.0, float))
-        cloud = next(b for b in CLOUD_BACKENDS if b.name == "chameleon")
+        cloud = CHAMELEON
         if not cloud.credentials_present(s) or not s.has("ssh_key_name"):
             raise ConfigError(
                 f"the chameleon backend needs {cloud.credential_names()} and "

@@ -17,11 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlops_helpers.exercises.base import Exercise, RunView, Verdict
-from mlops_helpers.exercises.catalog import EXERCISES, exercise, exercises_for
+from mlops_helpers.exercises.catalog import all_exercises, exercise, exercises_for
 from mlops_helpers.exercises.record import read_exercises, record_verdict
 
 __all__ = [
-    "EXERCISES",
+    "all_exercises",
     "Exercise",
     "RunView",
     "Verdict",

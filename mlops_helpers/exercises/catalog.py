@@ -1,27 +1,24 @@
-"""Every scenario's exercises, in notebook order."""
+"""Every scenario's exercises, in notebook order (each scenario's spec names its module)."""
 
 from __future__ import annotations
 
 from mlops_helpers.errors import UnknownNameError
-from mlops_helpers.exercises import (
-    continuous_x,
-    dvc_cml,
-    sagemaker_byo,
-    seldon_kind,
-    watson_openscale,
-)
 from mlops_helpers.exercises.base import Exercise
 
-EXERCISES: dict[str, list[Exercise]] = {
-    module.EXERCISES[0].scenario: module.EXERCISES
-    for module in (seldon_kind, sagemaker_byo, watson_openscale, dvc_cml, continuous_x)
-}
+
+def all_exercises() -> dict[str, list[Exercise]]:
+    """``{scenario: its exercises}`` for every installed scenario that has some."""
+    from mlops_helpers.scenarios import all_scenarios
+
+    found = {name: spec.exercises() for name, spec in all_scenarios().items()}
+    return {name: listed for name, listed in found.items() if listed}
 
 
 def exercises_for(scenario: str) -> list[Exercise]:
-    if scenario not in EXERCISES:
-        raise UnknownNameError("scenario with exercises", scenario, list(EXERCISES))
-    return EXERCISES[scenario]
+    every = all_exercises()
+    if scenario not in every:
+        raise UnknownNameError("scenario with exercises", scenario, list(every))
+    return every[scenario]
 
 
 def exercise(scenario: str, number: int) -> Exercise:

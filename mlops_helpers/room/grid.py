@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_helpers.exercises.catalog import EXERCISES
+from mlops_helpers.exercises.catalog import all_exercises
 from mlops_helpers.exercises.record import read_exercises
 from mlops_helpers.progress import read_progress, read_run
-from mlops_helpers.scenarios import available_scenarios, load_pipeline
+from mlops_helpers.scenarios import all_scenarios
 
 NOT_STARTED = "not started"
 INTERRUPTED = "interrupted"
@@ -36,14 +36,14 @@ class Cell:
 
 def scenario_stages() -> dict[str, list[str]]:
     """Every scenario's stages in pipeline order (the columns of the room page)."""
-    return {name: load_pipeline(name).stage_names() for name in available_scenarios()}
+    return {name: spec.pipeline().stage_names() for name, spec in all_scenarios().items()}
 
 
 def scenario_exercises() -> dict[str, list[dict[str, Any]]]:
     """Every scenario's exercises (number and title), in notebook order."""
     return {
         scenario: [{"number": e.number, "title": e.title} for e in found]
-        for scenario, found in EXERCISES.items()
+        for scenario, found in all_exercises().items()
     }
 
 

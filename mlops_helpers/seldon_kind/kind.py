@@ -28,9 +28,11 @@ from mlops_helpers.seldon_kind.local import TEST_ENVIRONMENT
 from mlops_helpers.seldon_kind.modelwork import child_env
 from mlops_helpers.seldon_kind.reconcile import Environment
 from mlops_helpers.seldon_kind.registry import REGISTRY
+from mlops_helpers.seldon_kind.spec import SCENARIO
 from mlops_helpers.servers import free_port
 
-TOOLS = ("docker", "kind", "helm", "kubectl")
+# as the spec declares, and the docker client its engine check runs
+TOOLS = ("docker", *(t.name for t in SCENARIO.backend("kind").tools))
 SCRIPT = "kind_test_all.sh"
 
 

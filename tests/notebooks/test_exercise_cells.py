@@ -6,8 +6,10 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from mlops_helpers.exercises import EXERCISES
+from mlops_helpers.exercises import all_exercises
 from mlops_helpers.notebooks import existing_notebooks, find_notebook
+
+EXERCISES = all_exercises()
 
 SCENARIO_NOTEBOOKS = [n for n in existing_notebooks() if n in EXERCISES]
 

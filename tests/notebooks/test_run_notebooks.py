@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mlops_helpers.exercises import EXERCISES
+from mlops_helpers.exercises import all_exercises
 from mlops_helpers.fork_launcher import CHILD
 from mlops_helpers.notebooks import (
     existing_notebooks,
@@ -42,7 +42,7 @@ def printed(cell: nbformat.NotebookNode) -> str:
 def unsolved_exercises(name: str, executed: nbformat.NotebookNode) -> list[str]:
     """Each exercise whose check did not say "not yet" before its solution and "done" after."""
     wrong = []
-    for item in EXERCISES.get(name, []):
+    for item in all_exercises().get(name, []):
         solve = f'solve("{name}", {item.number}, session)'
         check = f'check("{name}", {item.number})'
         before = [printed(c) for c in executed.cells if solve in c.get("source", "")]

@@ -7,13 +7,11 @@ import tomllib
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from mlops_helpers import SCENARIOS, doctor
+from mlops_helpers import doctor
 from mlops_helpers.cli import main
-from mlops_helpers.continuous_x import chameleon
 from mlops_helpers.doctor import (
     MISSING,
     OK,
-    SCENARIO_BACKENDS,
     Check,
     python_range_words,
     python_supported,
@@ -21,20 +19,9 @@ from mlops_helpers.doctor import (
     verdict,
 )
 from mlops_helpers.paths import project_root
-from mlops_helpers.scenarios import load_pipeline
-from mlops_helpers.seldon_kind import kind
+from mlops_helpers.scenarios import scenario_names
 
-
-def test_every_registered_backend_of_every_scenario_is_covered() -> None:
-    assert list(SCENARIO_BACKENDS) == list(SCENARIOS)
-    for scenario in SCENARIOS:
-        assert sorted(SCENARIO_BACKENDS[scenario]) == load_pipeline(scenario).backends.names()
-
-
-def test_tool_lists_are_the_backends_own() -> None:
-    assert set(SCENARIO_BACKENDS["continuous_x"]["chameleon"].tools) == set(chameleon.TOOLS)
-    kind_needs = SCENARIO_BACKENDS["seldon_kind"]["kind"]
-    assert {*kind_needs.tools, "docker"} == set(kind.TOOLS) and kind_needs.docker_engine
+SCENARIOS = scenario_names()
 
 
 def test_python_range_comes_from_pyproject() -> None:
@@ -86,7 +73,7 @@ def _machine(**absent: str) -> list[Check]:
 def test_a_missing_seldon_runtime_blocks_seldon_kind_only() -> None:
     rows = {r.item: r for r in scenario_checks(_machine(runtime="seldon"))}
     assert rows["seldon_kind"].status == MISSING
-    assert "local: needs the Seldon runtime (make install)" in rows["seldon_kind"].detail
+    assert "local: needs the seldon runtime (make install)" in rows["seldon_kind"].detail
     assert all(rows[s].status == OK for s in SCENARIOS if s != "seldon_kind")
     assert verdict(list(rows.values())).startswith("NOT READY: fix seldon_kind")
 

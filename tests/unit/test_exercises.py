@@ -11,23 +11,25 @@ from pathlib import Path
 
 import pytest
 
-from mlops_helpers import SCENARIOS
 from mlops_helpers.errors import UnknownNameError
 from mlops_helpers.exercises import (
-    EXERCISES,
     Verdict,
+    all_exercises,
     check,
     evaluate,
     read_exercises,
     record_verdict,
 )
 from mlops_helpers.progress import record_progress
+from mlops_helpers.scenarios import scenario_names
+
+EXERCISES = all_exercises()
 
 ALL = [(s, e.number) for s, found in EXERCISES.items() for e in found]
 
 
 def test_every_scenario_has_two_or_three_exercises_each_with_a_solution() -> None:
-    assert set(EXERCISES) == set(SCENARIOS)
+    assert set(EXERCISES) == set(scenario_names())
     for scenario, found in EXERCISES.items():
         assert 2 <= len(found) <= 3, scenario
         assert [e.number for e in found] == list(range(1, len(found) + 1))

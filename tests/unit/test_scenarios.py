@@ -9,9 +9,9 @@ import pytest
 from mlops_helpers.cli import main
 from mlops_helpers.paths import images_dir
 from mlops_helpers.plots import draw_pipeline
-from mlops_helpers.scenarios import available_scenarios, load_pipeline
+from mlops_helpers.scenarios import load_pipeline, scenario_names
 
-SCENARIOS = available_scenarios()
+SCENARIOS = scenario_names()
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
