@@ -14,7 +14,7 @@ import pytest
 
 from mlops_helpers.continuous_x.stages import PIPELINE, await_run, serving
 from mlops_helpers.continuous_x.traffic import drive, drive_until_judged
-from mlops_helpers.errors import GateFailed, StageError, WaitTimeout
+from mlops_helpers.errors import ConfigError, GateFailed, StageError, WaitTimeout
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.servers import http_json
 from tests.continuous_x import local_platform
@@ -155,8 +155,8 @@ def test_bad_training_parameters_are_refused_before_any_run(
     before_versions = ctx.backend.mlflow().versions("continuous-x-model-test")
     before, run_before = serving(ctx), ctx.state.get("run_id")
     bad = make(shared_root, C=-1.0)
-    with pytest.raises(StageError, match=r"HTTP 422: invalid request: .*C"):
-        PIPELINE.run_stage("train", bad)
+    with pytest.raises(ConfigError, match=r"setting 'C' from parameter is -1\.0"):
+        PIPELINE.run_stage("train", bad)  # its declaration refuses it, before any request
     assert ctx.backend.mlflow().versions("continuous-x-model-test") == before_versions
     assert serving(ctx) == before and ctx.state.get("run_id") == run_before
 
