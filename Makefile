@@ -13,7 +13,7 @@ ENV_TOOL := PYTHON=$(PYTHON) requirements/env.sh
 # and then every process (each notebook kernel, stage, server) compiles mlflow & co again.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install seldon-runtime ibm-runtime lock tools run test lint lab bench diagrams clean hub agent-images
+.PHONY: install seldon-runtime ibm-runtime lock tools run test lint lab bench diagrams env-example clean hub agent-images
 
 # uv (installed from PyPI once per user, see requirements/env.sh) makes .venv hold exactly the lock; pip if uv fails.
 $(STAMP): $(LOCK) pyproject.toml
@@ -81,6 +81,10 @@ bench: install
 
 diagrams: install
 	$(BIN)/mlops-workshop diagrams
+
+# .env.example names every cloud setting the scenarios' specs declare, with its help.
+env-example: install
+	$(BIN)/python -m mlops_helpers.env_example > .env.example
 
 clean:
 	rm -rf build runs .pytest_cache

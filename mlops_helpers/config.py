@@ -142,7 +142,7 @@ class Settings:
         settings = cls(
             scenario=scenario,
             params=clean,
-            defaults={**declared, **(defaults or {})},
+            defaults={**declared, **{k: v for k, v in (defaults or {}).items() if v is not None}},
             environ=dict(os.environ if environ is None else environ),
             dotenv=_read_dotenv(env_path),
         )
@@ -196,7 +196,7 @@ class Settings:
         value raises ``ConfigError`` in one line. Prefer ``settings.<name>``."""
         declared = self._declared(key)
         found = self.source_of(key)
-        if found is None:
+        if found is None or found[1] is None:  # a None default: not set
             return default
         source, raw = found
         if declared is not None and declared.secret or is_secret_key(key):

@@ -159,11 +159,13 @@ COMMON_SETTINGS: tuple[Setting, ...] = (
 @dataclass(frozen=True)
 class Cloud:
     """A cloud account one or more backends need: which settings make up its credentials
-    (any one group, fully set, counts), its other settings, and what its absence means."""
+    (any one group, fully set, counts; ``credentials_help`` says what they are), its other
+    settings, declared like a scenario's, and what its absence means."""
 
     name: str
     credential_groups: tuple[tuple[str, ...], ...]
-    settings: tuple[str, ...] = ()
+    credentials_help: str
+    settings: tuple[Setting, ...] = ()
     meaning_when_absent: str = ""
 
     def credentials_present(self, settings: Settings) -> bool:
@@ -172,9 +174,12 @@ class Cloud:
     def credential_names(self) -> str:
         return " or ".join(" + ".join(n.upper() for n in g) for g in self.credential_groups)
 
-    def setting_names(self) -> tuple[str, ...]:
-        names = [n for group in self.credential_groups for n in group] + list(self.settings)
-        return tuple(dict.fromkeys(names))
+    def credential_settings(self) -> tuple[Setting, ...]:
+        names = dict.fromkeys(n for group in self.credential_groups for n in group)
+        return tuple(text(n, self.credentials_help) for n in names)
+
+    def declared(self) -> tuple[Setting, ...]:
+        return (*self.credential_settings(), *self.settings)
 
 
 @dataclass(frozen=True)
@@ -193,7 +198,8 @@ class Backend:
     help: str = ""
     extras: tuple[str, ...] = ()  # pyproject extras ([aws], [ibm], ...)
     tools: tuple[Tool, ...] = ()  # programs on PATH
-    cloud: Cloud | None = None
+    cloud: Cloud | None = None  # needed: without its credentials the backend cannot run
+    uses: tuple[Cloud, ...] = ()  # used when its credentials are there (a report's token)
     docker_engine: bool = False
     runtime: str | None = None  # a locked runtime the doctor checks (``seldon``)
     # this backend's own defaults of declared settings (the ibm backend polls every 5 s)
@@ -231,15 +237,15 @@ class Scenario:
         object.__setattr__(self, "_by_name", declared)
 
     def _cloud_settings(self) -> list[Setting]:
-        return [
-            text(name, f"{cloud.name} account")
-            for cloud in self.clouds()
-            for name in cloud.setting_names()
-        ]
+        return [setting for cloud in self.clouds() for setting in cloud.declared()]
 
     # -- what it declares -----------------------------------------------------------------
     def clouds(self) -> list[Cloud]:
-        found = {b.cloud.name: b.cloud for b in self.backends if b.cloud is not None}
+        found: dict[str, Cloud] = {}
+        for backend in self.backends:
+            for cloud in (backend.cloud, *backend.uses):
+                if cloud is not None:
+                    found.setdefault(cloud.name, cloud)
         return list(found.values())
 
     def backend_names(self) -> list[str]:

@@ -17,7 +17,12 @@ from mlops_helpers.scenario import (
 CHAMELEON = Cloud(
     "chameleon",
     (("os_auth_url", "os_application_credential_id", "os_application_credential_secret"),),
-    ("chi_site", "os_project_name", "ssh_key_name"),
+    "an OpenStack application credential from the Chameleon site's dashboard",
+    (
+        text("chi_site", "the Chameleon site", "KVM@TACC"),
+        text("os_project_name", "the Chameleon project (allocation) name"),
+        text("ssh_key_name", "the key pair the instances accept"),
+    ),
     "continuous_x runs on its local backend (MLflow + apps on loopback) only",
 )
 

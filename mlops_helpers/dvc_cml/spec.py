@@ -8,7 +8,8 @@ from mlops_helpers.scenario import Backend, Cloud, Scenario, Tool, seconds, text
 CML = Cloud(
     "cml",
     (("repo_token",),),
-    ("cml_target",),
+    "a token CML posts the report with (GitHub, GitLab or Bitbucket)",
+    (text("cml_target", "where the report goes: pr, pr/<n>, commit/<sha> or auto"),),
     "the dvc_cml report is written to a file instead of posted as a PR comment",
 )
 GIT = Tool("git", "git is needed by the GitOps and DVC scenarios")
@@ -30,6 +31,7 @@ SCENARIO = Scenario(
             ("dvc", "aws"),
             (GIT,),
             cloud=AWS,
+            uses=(CML,),
         ),
     ),
     settings=(

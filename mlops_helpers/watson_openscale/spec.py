@@ -16,13 +16,14 @@ from mlops_helpers.scenario import (
 IBM = Cloud(
     "ibm",
     (("ibm_api_key",),),
+    "an IBM Cloud API key (IAM)",
     (
-        "ibm_wml_url",
-        "ibm_openscale_url",
-        "ibm_service_instance_id",
-        "ibm_space_name",
-        "ibm_cos_crn",
-        "ibm_wml_instance_crn",
+        text("ibm_wml_url", "the watsonx.ai Runtime (Watson Machine Learning) URL"),
+        text("ibm_openscale_url", "the Watson OpenScale URL"),
+        text("ibm_service_instance_id", "the OpenScale service instance's id"),
+        text("ibm_space_name", "the deployment space's name"),
+        text("ibm_cos_crn", "Cloud Object Storage's CRN (only to create the space)"),
+        text("ibm_wml_instance_crn", "watsonx.ai Runtime's CRN (only to create the space)"),
     ),
     "watson_openscale runs on its local backend (MLflow + SQLite monitor) only",
 )

@@ -1,0 +1,1 @@
+"""A toy scenario: greet, check the greeting is long enough (a gate), clean up."""
