@@ -139,13 +139,16 @@ class Settings:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         spec = _spec_of(scenario)
         declared = spec.defaults() if spec is not None else _common_defaults()
-        return cls(
+        settings = cls(
             scenario=scenario,
             params=clean,
             defaults={**declared, **{k: v for k, v in (defaults or {}).items() if v is not None}},
             environ=dict(os.environ if environ is None else environ),
             dotenv=_read_dotenv(env_path),
         )
+        if spec is not None:  # the chosen backend's own defaults (ibm polls every 5 s)
+            settings.defaults = {**spec.defaults(settings.backend), **(defaults or {})}
+        return settings
 
     @property
     def spec(self) -> Scenario | None:
@@ -257,15 +260,20 @@ class Settings:
 
     # -- reaching the SDKs and tools ----------------------------------------------------
     def tool_env(self) -> dict[str, str]:
-        """Every resolved tool setting under its tool's own variable name (secrets revealed:
-        for a child process's ``env=`` or ``os.environ`` only, never for printing)."""
+        """Every tool setting that is set (not defaulted), under its tool's own variable
+        name (secrets revealed: for a child's ``env=`` or ``os.environ`` only, never for
+        printing)."""
         env: dict[str, str] = {}
         for key in sorted(self.keys()):
             name = key.upper()
             if not name.startswith(TOOL_PREFIXES):
                 continue
             found = self.source_of(key)  # raw: the tools read names no scenario declares
-            value = found[1] if found is not None else None
+            # a declared default is the workshop's, not the tool's: exported, it would hide
+            # a later .env value in the same process (a notebook's kernel)
+            if found is None or found[0] == "default":
+                continue
+            value = found[1]
             text = value.reveal() if isinstance(value, Secret) else value
             if text is None or str(text) == "":
                 continue

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -201,6 +202,8 @@ class Backend:
     uses: tuple[Cloud, ...] = ()  # used when its credentials are there (a report's token)
     docker_engine: bool = False
     runtime: str | None = None  # a locked runtime the doctor checks (``seldon``)
+    # this backend's own defaults of declared settings (the ibm backend polls every 5 s)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,11 @@ class Scenario:
             declared[setting.name] = setting
         for setting in self._cloud_settings():  # unless the scenario declared it with help
             declared.setdefault(setting.name, setting)
+        for backend in self.backends:  # a backend's default obeys its setting's rule too
+            for name, value in backend.defaults.items():
+                if name not in declared:
+                    raise ValueError(f"{self.name}: backend '{backend.name}' sets '{name}'")
+                declared[name].check(value, f"backend {backend.name}'s defaults")
         object.__setattr__(self, "_by_name", declared)
 
     def _cloud_settings(self) -> list[Setting]:
@@ -260,8 +268,11 @@ class Scenario:
         except KeyError:
             raise UnknownNameError(f"{self.name} setting", name, list(self._by_name)) from None
 
-    def defaults(self) -> dict[str, Any]:
-        return {n: s.default for n, s in self._by_name.items() if s.default is not None}
+    def defaults(self, backend: str | None = None) -> dict[str, Any]:
+        """Every declared default; with ``backend``, that backend's own ones on top."""
+        found = {n: s.default for n, s in self._by_name.items() if s.default is not None}
+        own = next((b.defaults for b in self.backends if b.name == backend), {})
+        return {**found, **own}
 
     def check(self, name: str, raw: Any, source: str = "parameter") -> Any:
         """``raw`` for setting ``name``, typed and checked; an unknown name is an error."""
@@ -307,6 +318,13 @@ def format_settings(spec: Scenario) -> str:
         default = "(secret)" if setting.secret else repr(setting.default)
         if setting.default is None and not setting.secret:
             default = "-"
+        own = [
+            f"{b.name}: {b.defaults[setting.name]!r}"
+            for b in spec.backends
+            if setting.name in b.defaults
+        ]
+        if own:  # a backend's own default: "ibm: 5.0"
+            default = ", ".join(own) if default == "-" else f"{default}; {', '.join(own)}"
         rows.append((setting.name, setting.describe(), default, setting.help))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d}" for a, b, c, d in rows]

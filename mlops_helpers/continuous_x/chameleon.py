@@ -262,7 +262,7 @@ class ChameleonBackend(ServicesBackend):
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         s = ctx.settings
-        self.poll_interval = float(s.get("poll_interval", 10.0, float))
+        self.poll_interval = float(s.poll_interval)  # the spec's chameleon default: 10 s
         cloud = CHAMELEON
         if not cloud.credentials_present(s) or not s.has("ssh_key_name"):
             raise ConfigError(
@@ -275,21 +275,21 @@ class ChameleonBackend(ServicesBackend):
                 f"the chameleon backend runs {', '.join(TOOLS)}; "
                 f"not installed here: {', '.join(absent)}"
             )
-        self.site = str(s.get("chi_site", "KVM@TACC"))
-        self.auth_url = str(s.get("os_auth_url"))
-        self.credential_id = _reveal(s.get("os_application_credential_id"))
-        self.credential_secret = _reveal(s.get("os_application_credential_secret"))
+        self.site = str(s.chi_site)
+        self.auth_url = str(s.os_auth_url)
+        self.credential_id = _reveal(s.os_application_credential_id)
+        self.credential_secret = _reveal(s.os_application_credential_secret)
         self.suffix = s.name("mlops").removeprefix("mlops-") or "attendee"
         key = s.secret("ssh_key_name")  # a key pair's name, masked only because of its name
-        self.flavor = str(s.get("chi_flavor", "m1.large"))  # reserved by the lease
+        self.flavor = str(s.chi_flavor)  # reserved by the lease
         self.tf_vars = {
             "suffix": self.suffix,
             "key": key.reveal() if key else "",
-            "image": str(s.get("chi_image", "CC-Ubuntu24.04")),
+            "image": str(s.chi_image),
         }
-        self.hours = int(s.get("lease_hours", 8, int))
-        self.timeout = float(s.get("provision_timeout", 3600, float))
-        self.ssh_port = int(s.get("ssh_port", 22, int))
+        self.hours = int(s.lease_hours)
+        self.timeout = float(s.provision_timeout)
+        self.ssh_port = int(s.ssh_port)
 
     @property
     def tf_dir(self) -> Path:
@@ -330,7 +330,7 @@ class ChameleonBackend(ServicesBackend):
         """Who may reach the Kubernetes API: the user's own public address, never 0.0.0.0/0."""
         import ipaddress
 
-        raw = self.ctx.settings.get("api_allowed_cidr")
+        raw = self.ctx.settings.api_allowed_cidr
         if not raw:
             raise ConfigError(
                 "set api_allowed_cidr (MLOPS_API_ALLOWED_CIDR) to your public "
@@ -496,7 +496,7 @@ class ChameleonBackend(ServicesBackend):
             )
 
     def gitops_repo(self) -> str:
-        repo = self.ctx.settings.get("gitops_repo")
+        repo = self.ctx.settings.gitops_repo
         if not repo:
             raise ConfigError(
                 "set gitops_repo (MLOPS_GITOPS_REPO) to the git URL Argo CD "
@@ -564,7 +564,7 @@ class ChameleonBackend(ServicesBackend):
     def start_training(self, request: dict[str, Any]) -> dict[str, Any]:
         """The cluster's way: submit train-model and wait for it (bounded by train_timeout,
         which the workflow's own poll also honours); its train step prints the run id."""
-        limit = float(self.ctx.settings.get("train_timeout", 120, float))
+        limit = float(self.ctx.settings.train_timeout)
         workflow = self.submit(
             "train-model",
             timeout=limit + 120,

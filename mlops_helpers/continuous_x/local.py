@@ -17,13 +17,12 @@ from mlops_helpers.continuous_x.base import ServicesBackend
 from mlops_helpers.continuous_x.bundle import make_bundle
 from mlops_helpers.continuous_x.launcher import BUILD_APP, ROUTER_APP, SERVICE_APPS
 from mlops_helpers.continuous_x.registry import (
-    DEFAULT_WEIGHT,
     REGISTRY,
     ROUTER_ENVIRONMENTS,
     model_name,
     scenario_dir,
 )
-from mlops_helpers.errors import ConfigError, StageError
+from mlops_helpers.errors import StageError
 from mlops_helpers.launcher_client import WarmLauncher
 from mlops_helpers.mlflow_server import start_mlflow_server
 from mlops_helpers.servers import ManagedServer, free_port, http_json
@@ -65,7 +64,6 @@ class LocalBackend(ServicesBackend):
         env = {
             "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",
             "MODEL_NAME": model_name(self.ctx.settings),
-            "MIN_ACCURACY": str(self.ctx.settings.get("min_accuracy", 0.9, float)),
             "TRAINING_EXPERIMENT": self.ctx.settings.name("continuous-x"),
             "GATE_FILE": str(self.gate_file),
             **CLIENT_ENV,
@@ -83,6 +81,7 @@ class LocalBackend(ServicesBackend):
                 return self.launcher.start(f"{kind}-service", request)
 
             servers = dict(zip(names, pool.map(start, names), strict=True))
+        self.set_threshold(self.ctx.settings.min_accuracy)  # the service's one channel
         return {
             "urls": {name: server.url for name, server in servers.items()},
             "servers": {name: server.to_dict() for name, server in servers.items()},
@@ -163,10 +162,7 @@ class LocalBackend(ServicesBackend):
         return self.ctx.run_dir / "routes.json"
 
     def canary_weight(self) -> float:
-        weight = float(self.ctx.settings.get("canary_weight", DEFAULT_WEIGHT, float))
-        if not 0.0 <= weight <= 1.0:
-            raise ConfigError(f"canary_weight must be between 0 and 1, not {weight}")
-        return weight
+        return float(self.ctx.settings.canary_weight)
 
     def route(self, deployments: dict[str, Any]) -> dict[str, Any]:
         """Write the routes (production, canary, weight) and make sure the router runs."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from mlops_helpers.backends import BackendRegistry
 from mlops_helpers.config import Settings
+from mlops_helpers.continuous_x.spec import SCENARIO as SPEC
 from mlops_helpers.paths import scenarios_dir
 
 SCENARIO = "continuous_x"
@@ -15,7 +16,7 @@ ENVIRONMENTS = ("staging", "canary", "production")
 # the environments behind production's address (the canary router), and canary's default
 # share of live traffic (the k8s canary Ingress says the same: canary-weight "10")
 ROUTER_ENVIRONMENTS = ("production", "canary")
-DEFAULT_WEIGHT = 0.10
+DEFAULT_WEIGHT: float = SPEC.setting("canary_weight").default
 # promotion moves a version one step along this path
 PROMOTION_SOURCE = {"canary": "staging", "production": "canary"}
 
@@ -26,7 +27,7 @@ def scenario_dir() -> Path:
 
 def model_name(settings: Settings) -> str:
     """The registered model's name carries the attendee suffix."""
-    return settings.name(str(settings.get("model_name", "continuous-x-model")))
+    return settings.name(str(settings.model_name))
 
 
 # Argo WorkflowTemplates under workflows/, in lifecycle order; each names the CLI stages it

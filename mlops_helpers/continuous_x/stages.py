@@ -12,7 +12,7 @@ from typing import Any
 
 from mlops_helpers.continuous_x import chameleon as _chameleon  # noqa: F401  ("chameleon")
 from mlops_helpers.continuous_x import local as _local  # noqa: F401  (registers "local")
-from mlops_helpers.continuous_x.canary import GATE_DEFAULTS, CanaryRules, judge
+from mlops_helpers.continuous_x.canary import CanaryRules, judge
 from mlops_helpers.continuous_x.mlflow_rest import TERMINAL
 from mlops_helpers.continuous_x.registry import (
     ENVIRONMENTS,
@@ -21,28 +21,13 @@ from mlops_helpers.continuous_x.registry import (
     SCENARIO,
     model_name,
 )
-from mlops_helpers.errors import ConfigError, GateFailed, NextStep, StageError
+from mlops_helpers.errors import GateFailed, NextStep, StageError
 from mlops_helpers.pipeline import Pipeline, Stage, StageContext, cleanup_stage
 from mlops_helpers.waiting import wait_until
 
 HYPERPARAMETERS = {
     "logistic_regression": ("C", "max_iter"),
     "random_forest": ("n_estimators", "max_depth"),
-}
-DEFAULTS: dict[str, Any] = {
-    "model_name": "continuous-x-model",  # registered model; the attendee suffix is added
-    "dataset": "iris",
-    "model_type": "logistic_regression",  # or random_forest
-    "C": 1.0,
-    "max_iter": 500,
-    "n_estimators": 50,
-    "max_depth": None,
-    "min_accuracy": 0.9,  # the evaluation service's gate
-    "train_timeout": 120,  # seconds the pipeline polls MLflow for a run to end
-    "revert_environment": "production",
-    "canary_weight": 0.10,  # share of production's traffic the router sends to canary
-    **GATE_DEFAULTS,
-    "chi_site": "KVM@TACC",
 }
 
 
@@ -55,12 +40,10 @@ def _need(ctx: StageContext, key: str, stage: str) -> Any:
 
 def training_request(ctx: StageContext) -> dict[str, Any]:
     """The body of ``POST /train`` from the settings (only the model type's knobs)."""
-    s = ctx.settings
-    model_type = str(s.get("model_type", DEFAULTS["model_type"]))
-    names = HYPERPARAMETERS.get(model_type, ())
-    params = {k: s.get(k, DEFAULTS.get(k)) for k in names}
+    model_type = ctx.settings.model_type
+    params = {k: ctx.settings.get(k) for k in HYPERPARAMETERS[model_type]}
     return {
-        "dataset": s.get("dataset", DEFAULTS["dataset"]),
+        "dataset": ctx.settings.dataset,
         "model_type": model_type,
         "params": {k: v for k, v in params.items() if v is not None},
     }
@@ -83,7 +66,7 @@ def platform(ctx: StageContext) -> dict[str, Any]:
 
 def await_run(ctx: StageContext, run_id: str, timeout: float | None = None) -> dict[str, Any]:
     """Poll the run in MLflow, bounded, until FINISHED, FAILED or KILLED."""
-    limit = timeout or ctx.settings.get("train_timeout", DEFAULTS["train_timeout"], float)
+    limit = timeout or ctx.settings.train_timeout
     mlflow = ctx.backend.mlflow()
     run: dict[str, Any] = wait_until(
         lambda: mlflow.run(run_id),
@@ -114,19 +97,11 @@ def train(ctx: StageContext) -> dict[str, Any]:
     return {"run_id": run_id, "request": request, **run}
 
 
-def min_accuracy(ctx: StageContext) -> float:
-    """The gate's threshold, read from the settings when the gate runs."""
-    value = float(ctx.settings.get("min_accuracy", DEFAULTS["min_accuracy"], float))
-    if not 0.0 <= value <= 1.0:
-        raise ConfigError(f"min_accuracy must be between 0 and 1, not {value}")
-    return value
-
-
 def evaluate(ctx: StageContext) -> dict[str, Any]:
     """Gate: the evaluation service registers a new version only at or above the threshold
     this stage reads now (not the one the platform started with)."""
     run_id = _need(ctx, "run_id", "train")
-    threshold = min_accuracy(ctx)
+    threshold = ctx.settings.min_accuracy  # read now, when the gate runs
     answer = ctx.backend.evaluate(run_id, threshold)
     accuracy = float(answer.get("accuracy", float("nan")))
     passed = bool(answer.get("passed")) and accuracy >= threshold
@@ -164,7 +139,7 @@ def _bundle(ctx: StageContext, version: str) -> dict[str, Any]:
 
 
 def build(ctx: StageContext) -> dict[str, Any]:
-    version = str(ctx.settings.get("version") or _need(ctx, "candidate_version", "evaluate"))
+    version = str(ctx.settings.version or _need(ctx, "candidate_version", "evaluate"))
     _check_version(ctx, version, "build")
     bundle = _bundle(ctx, version)
     ctx.say(f"build {bundle['tag']} ({bundle['digest'][:19]}...)")
@@ -229,7 +204,7 @@ def _release(
 
 
 def deploy_staging(ctx: StageContext) -> dict[str, Any]:
-    version = str(ctx.settings.get("version") or _need(ctx, "candidate_version", "evaluate"))
+    version = str(ctx.settings.version or _need(ctx, "candidate_version", "evaluate"))
     _check_verdict(ctx, version, "deploy")
     return _release(ctx, "staging", version)
 
@@ -238,7 +213,7 @@ def _promotable(ctx: StageContext, target: str) -> str:
     """The version ``target`` may take: the one its source environment serves now (a
     requested version must be that one), which passed the evaluation gate."""
     source = PROMOTION_SOURCE[target]
-    requested = ctx.settings.get("version")
+    requested = ctx.settings.version
     current = ctx.backend.mlflow().alias(model_name(ctx.settings), source)
     version = str(requested) if requested is not None else current
     if version is None:
@@ -275,7 +250,7 @@ def canary_gate(ctx: StageContext, version: str) -> dict[str, Any]:
         return {"version": version, "judged": False, "why": why}
     figures = ctx.backend.live_figures()
     if figures is None:
-        if str(ctx.settings.get("canary_gate", "on")).lower() == "off":
+        if ctx.settings.canary_gate == "off":
             ctx.say("canary gate: off (canary_gate=off); this backend reports no live figures")
             return {"version": version, "judged": False, "why": "canary_gate=off"}
         raise GateFailed(
@@ -323,7 +298,7 @@ def promote_production(ctx: StageContext) -> dict[str, Any]:
 
 def revert(ctx: StageContext) -> dict[str, Any]:
     """Put the version the environment served before back (its alias moves back too)."""
-    environment = str(ctx.settings.get("revert_environment", DEFAULTS["revert_environment"]))
+    environment = ctx.settings.revert_environment
     history = ctx.state.get("history") or {}
     served = history.get(environment, [])
     if len(served) < 2:
@@ -389,5 +364,4 @@ PIPELINE = Pipeline(
         Stage("cleanup", cleanup, "stop every server, remove the store and builds"),
     ],
     backends=REGISTRY,
-    defaults=DEFAULTS,
 )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_helpers.exercises.base import Exercise, RunView
+from mlops_helpers.watson_openscale.spec import SCENARIO
 
-DEFAULT_MIN_ACCURACY = 0.8  # the scenario's default lower limit (watson_openscale DEFAULTS)
+DEFAULT_MIN_ACCURACY: float = SCENARIO.setting("min_accuracy").default  # the bar to raise
 
 
 def _accuracy_limit(gate: dict[str, Any]) -> float | None:

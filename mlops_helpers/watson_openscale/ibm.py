@@ -45,8 +45,6 @@ METRIC_IDS = {
     "weighted_recall": "weighted_recall",
 }
 OPENSCALE_IDS = {ours: theirs for theirs, ours in METRIC_IDS.items()}
-DEFAULT_IAM_URL = "https://iam.cloud.ibm.com"
-DEFAULT_HARDWARE_SPEC = "S"  # WML's smallest: 1 vCPU, 4 GB RAM
 # what every run needs (the environment variable of each is its name in upper case)
 REQUIRED = ("ibm_api_key", "ibm_wml_url", "ibm_openscale_url", "ibm_service_instance_id")
 
@@ -75,16 +73,16 @@ def connection(settings: Settings) -> dict[str, Any]:
         value = settings.get(key)
         if value is not None and not str(value).startswith("https://"):
             raise ConfigError(f"setting '{key}' must be an https:// URL, got {value!r}")
-    bundle = settings.get("ibm_ca_bundle")
+    bundle = settings.ibm_ca_bundle
     if bundle and not Path(str(bundle)).is_file():
         raise ConfigError(f"setting 'ibm_ca_bundle' names {bundle}, which is not a file")
     return {
-        "api_key": settings.get("ibm_api_key"),
-        "wml_url": str(settings.get("ibm_wml_url")).rstrip("/"),
-        "openscale_url": str(settings.get("ibm_openscale_url")).rstrip("/"),
-        "instance_id": str(settings.get("ibm_service_instance_id")),
-        "iam_url": str(settings.get("ibm_iam_url") or DEFAULT_IAM_URL).rstrip("/"),
-        "platform_url": settings.get("ibm_platform_url"),
+        "api_key": settings.ibm_api_key,
+        "wml_url": str(settings.ibm_wml_url).rstrip("/"),
+        "openscale_url": str(settings.ibm_openscale_url).rstrip("/"),
+        "instance_id": str(settings.ibm_service_instance_id),
+        "iam_url": str(settings.ibm_iam_url).rstrip("/"),
+        "platform_url": settings.ibm_platform_url,
         "ca_bundle": str(bundle) if bundle else None,
     }
 
@@ -98,10 +96,7 @@ def _trust(conf: dict[str, Any]) -> None:
 
 def _rate_limits(settings: Settings) -> tuple[int, float]:
     """How often a request answered 429 is sent again, and the longest Retry-After waited."""
-    return (
-        settings.get("ibm_rate_limit_retries", 4, int),
-        settings.get("ibm_retry_after_max", 60.0, float),
-    )
+    return settings.ibm_rate_limit_retries, settings.ibm_retry_after_max
 
 
 def make_wml(settings: Settings) -> Any:
@@ -252,7 +247,7 @@ class IbmBackend(OpenScaleBackend):
     def __init__(self, ctx: StageContext) -> None:
         super().__init__(ctx)
         self.conf = connection(self.settings)
-        self.poll_interval = self.settings.get("poll_interval", 5.0, float)
+        self.poll_interval = self.settings.poll_interval  # the spec's ibm default: 5 s
         self._wml: Any = None
         self._wos: Any = None
         self._space: str | None = None
@@ -293,8 +288,7 @@ class IbmBackend(OpenScaleBackend):
         what: str,
         ok: str,
         failed: tuple[str, ...],
-        timeout_key: str,
-        default: float = 600.0,
+        timeout: float,
     ) -> Any:
         """Poll an IBM resource until its ``entity.status.state`` is ``ok``."""
 
@@ -315,7 +309,7 @@ class IbmBackend(OpenScaleBackend):
             wait_until(
                 probe,
                 what=what,
-                timeout=self.settings.get(timeout_key, default, float),
+                timeout=timeout,
                 interval=self.poll_interval,
                 until=lambda d: state(d) == ok,
                 describe=state,
@@ -329,12 +323,7 @@ class IbmBackend(OpenScaleBackend):
         """``ibm_model_runtime``: ``ibm-runtime`` (default) trains in .venvs/ibm-runtime,
         whose scikit-learn is the one IBM's current runtime serves; ``project`` trains in
         this environment (an image or a Cloud Pak whose runtime has this scikit-learn)."""
-        chosen = str(self.settings.get("ibm_model_runtime", "ibm-runtime"))
-        if chosen not in ("ibm-runtime", "project"):
-            raise ConfigError(
-                f"setting 'ibm_model_runtime' must be 'ibm-runtime' or 'project', got {chosen!r}"
-            )
-        return chosen == "ibm-runtime"
+        return bool(self.settings.ibm_model_runtime == "ibm-runtime")
 
     def model_sklearn(self) -> str:
         if self._in_runtime_env:
@@ -369,19 +358,19 @@ class IbmBackend(OpenScaleBackend):
 
     def _space_settings(self, name: str) -> tuple[str, str | None]:
         """What creating a space needs on IBM Cloud: a Cloud Object Storage instance."""
-        cos = self.settings.get("ibm_cos_crn")
+        cos = self.settings.ibm_cos_crn
         if not cos:
             raise ConfigError(
                 f"space {name} does not exist, and creating it needs IBM_COS_CRN (the CRN of "
                 "a Cloud Object Storage instance) and IBM_WML_INSTANCE_CRN (your watsonx.ai "
                 "Runtime instance); set them, or IBM_SPACE_NAME to an existing space"
             )
-        compute = self.settings.get("ibm_wml_instance_crn")
+        compute = self.settings.ibm_wml_instance_crn
         return str(cos), str(compute) if compute else None
 
     def runtime(self, trained_with: str) -> dict[str, str]:
         specs = self.wml.software_specifications.get_details()["resources"]
-        wanted = self.settings.get("ibm_software_spec")
+        wanted = self.settings.ibm_software_spec
         return choose_runtime(specs, trained_with, str(wanted) if wanted else None)
 
     # -- spaces -----------------------------------------------------------------------------
@@ -399,7 +388,7 @@ class IbmBackend(OpenScaleBackend):
             meta: dict[str, Any] = {names.NAME: name, names.STORAGE: {"resource_crn": cos}}
             if compute:
                 meta[names.COMPUTE] = {
-                    "name": self.settings.get("ibm_wml_instance_name", "wml"),
+                    "name": self.settings.ibm_wml_instance_name,
                     "crn": compute,
                 }
             with contextlib.redirect_stdout(io.StringIO()):  # the SDK prints advice here
@@ -411,8 +400,7 @@ class IbmBackend(OpenScaleBackend):
                 f"space {name}",
                 "active",
                 ("failed",),
-                "space_timeout",
-                300.0,
+                self.settings.space_timeout,
             )
         else:
             space_id = spaces[0]["metadata"]["id"]
@@ -484,7 +472,7 @@ class IbmBackend(OpenScaleBackend):
         names = deployments.ConfigurationMetaNames
         found = _by_name(deployments.get_details(get_all=True)["resources"], name)
         asset = {"id": model["model_id"], "rev": model["version"]}
-        hardware = str(self.settings.get("ibm_hardware_spec", DEFAULT_HARDWARE_SPEC))
+        hardware = str(self.settings.ibm_hardware_spec)
         self._track("ibm_deployment", name, name=name, space_id=space["space_id"])
         if not found:
             self.ctx.say(
@@ -492,7 +480,7 @@ class IbmBackend(OpenScaleBackend):
                 f" of model {model['name']} rev {model['version']} on runtime "
                 f"{model.get('runtime') or 'of the model'}, hardware spec {hardware},"
                 f" in space {space['name']} of WML instance "
-                f"{self.settings.get('ibm_wml_instance_crn') or 'bound to the space'}"
+                f"{self.settings.ibm_wml_instance_crn or 'bound to the space'}"
             )
             details = deployments.create(
                 model["model_id"],
@@ -518,7 +506,7 @@ class IbmBackend(OpenScaleBackend):
             f"deployment {name}",
             "ready",
             ("failed",),
-            "deploy_timeout",
+            self.settings.deploy_timeout,
         )
         if action == "updated":
             _check_update(ready, name, asset)
@@ -565,7 +553,7 @@ class IbmBackend(OpenScaleBackend):
             f"service provider {name}",
             "active",
             ("error", "failed"),
-            "subscription_timeout",
+            self.settings.subscription_timeout,
         )
         return provider_id
 
@@ -661,7 +649,7 @@ class IbmBackend(OpenScaleBackend):
             f"subscription of {deployment['name']}",
             "active",
             ("error", "failed"),
-            "subscription_timeout",
+            self.settings.subscription_timeout,
         )
         theirs = [
             {**t, "metric_id": OPENSCALE_IDS.get(t["metric_id"], t["metric_id"])}
@@ -869,7 +857,7 @@ class IbmBackend(OpenScaleBackend):
                 data_set_id=data_set_id, request_id=request_id
             ),
             what=f"{what} stored in data set {data_set_id}",
-            timeout=self.settings.get("feedback_timeout", 300.0, float),
+            timeout=self.settings.feedback_timeout,
             interval=self.poll_interval,
             until=lambda s: state(s) == "active",
             describe=state,
@@ -905,7 +893,7 @@ class IbmBackend(OpenScaleBackend):
             wait_until(
                 probe,
                 what=f"quality monitor run {run_id}",
-                timeout=self.settings.get("monitor_timeout", 900.0, float),
+                timeout=self.settings.monitor_timeout,
                 interval=self.poll_interval,
                 until=lambda d: (
                     as_dict(d)["entity"]["status"]["state"] in ("finished", "error", "failed")

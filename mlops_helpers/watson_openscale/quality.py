@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlops_helpers.errors import ConfigError
+if TYPE_CHECKING:
+    from mlops_helpers.config import Settings
 
 # metric id -> the setting that holds its lower limit (OpenScale's threshold type)
 THRESHOLD_SETTINGS = {
@@ -16,21 +17,15 @@ THRESHOLD_SETTINGS = {
 }
 
 
-def thresholds_from(settings: Any, defaults: dict[str, Any]) -> list[dict[str, Any]]:
-    """``[{"metric_id", "type": "lower_limit", "value"}]`` for every metric with a limit."""
-    out = []
-    for metric, key in THRESHOLD_SETTINGS.items():
-        raw = settings.get(key, defaults.get(key))
-        if raw is None or raw == "":
-            continue
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            raise ConfigError(f"setting '{key}' must be a number, got {raw!r}") from None
-        if not 0.0 <= value <= 1.0:  # also refuses NaN
-            raise ConfigError(f"setting '{key}' is a share of rows: between 0 and 1, got {raw!r}")
-        out.append({"metric_id": metric, "type": "lower_limit", "value": value})
-    return out
+def thresholds_from(settings: Settings) -> list[dict[str, Any]]:
+    """``[{"metric_id", "type": "lower_limit", "value"}]`` for every metric with a limit
+    (each a declared share of rows in [0, 1]; an unset one is reported, not gated)."""
+    limits = {metric: settings.get(key) for metric, key in THRESHOLD_SETTINGS.items()}
+    return [
+        {"metric_id": metric, "type": "lower_limit", "value": value}
+        for metric, value in limits.items()
+        if value is not None
+    ]
 
 
 def compute(y_true: Sequence[int], y_pred: Sequence[int]) -> dict[str, Any]:

@@ -12,11 +12,11 @@ REGISTRY: BackendRegistry[Any] = BackendRegistry("watson_openscale")
 
 def space_name(settings: Settings) -> str:
     """``ibm_space_name`` when set (a shared space), else ``wos-space-<attendee>``."""
-    return str(settings.get("ibm_space_name") or settings.name("wos-space"))
+    return str(settings.ibm_space_name or settings.name("wos-space"))
 
 
 def model_name(settings: Settings, base: str) -> str:
-    return settings.name(str(settings.get("model_name") or base))
+    return settings.name(str(settings.model_name or base))
 
 
 def deployment_name(settings: Settings) -> str:

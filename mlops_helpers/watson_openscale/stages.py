@@ -25,19 +25,6 @@ from mlops_helpers.watson_openscale.registry import (
 
 SCENARIO = "watson_openscale"
 HELD_OUT_CSV = "held_out_data.csv"  # setup's held-out rows, with labels: score and feedback
-DEFAULTS: dict[str, Any] = {
-    "min_accuracy": 0.8,  # the write-up's quality threshold (lower limit)
-    "min_weighted_f1": 0.8,
-    "min_weighted_precision": None,  # None: reported, no threshold
-    "min_weighted_recall": None,
-    "min_feedback_data_size": 50,  # fewer feedback rows: the monitor reports no metric
-    "max_rows_per_evaluation": 1000,  # newest feedback rows one monitor run evaluates
-    "score_requests": 5,  # scoring requests the score stage sends
-    "rows_per_request": 4,
-    "feedback_rows": 200,  # held-out rows logged as feedback
-    "feedback_label_noise": 0.0,  # fraction of wrong labels: > 0.2 makes the gate fail
-    "deploy_timeout": 600,  # seconds a deployment may take to become ready (IBM)
-}
 
 
 def _need(ctx: StageContext, key: str, stage: str) -> Any:
@@ -119,12 +106,10 @@ def _write_cpdctl_inputs(
 
     with tarfile.open(model_dir.parent / "model.tar.gz", "w:gz") as tar:
         tar.add(model_dir / "model.joblib", arcname="model.joblib")
-    per = ctx.settings.get("rows_per_request", DEFAULTS["rows_per_request"], int)
+    per = ctx.settings.rows_per_request
     body = payload.from_rows(meta["feature_fields"], split.X_test[:per].tolist())
     (data_dir / "scoring_payload.json").write_text(json.dumps(body))
-    count = min(
-        ctx.settings.get("feedback_rows", DEFAULTS["feedback_rows"], int), len(split.y_test)
-    )
+    count = min(ctx.settings.feedback_rows, len(split.y_test))
     rows = [
         [*x, int(y)]
         for x, y in zip(split.X_test[:count].tolist(), split.y_test[:count], strict=True)
@@ -189,12 +174,10 @@ def subscribe(ctx: StageContext) -> dict[str, Any]:
         + [{"name": meta["label_column"], "type": "integer"}],
     }
     parameters = {
-        key: ctx.settings.get(key, DEFAULTS[key], int)
-        for key in ("min_feedback_data_size", "max_rows_per_evaluation")
+        "min_feedback_data_size": ctx.settings.min_feedback_data_size,  # declared >= 1
+        "max_rows_per_evaluation": ctx.settings.max_rows_per_evaluation,
     }
-    if parameters["min_feedback_data_size"] < 1:
-        raise StageError("min_feedback_data_size must be at least 1")
-    thresholds = quality.thresholds_from(ctx.settings, DEFAULTS)
+    thresholds = quality.thresholds_from(ctx.settings)
     subscription = ctx.backend.subscribe(
         deployment, _need(ctx, "model", "store_model"), schema, parameters, thresholds
     )
@@ -212,8 +195,8 @@ def score(ctx: StageContext) -> dict[str, Any]:
     deployment = _need(ctx, "deployment", "deploy")
     subscription = _need(ctx, "subscription", "subscribe")
     frame, truth = _held_out(ctx)
-    requests = ctx.settings.get("score_requests", DEFAULTS["score_requests"], int)
-    per = ctx.settings.get("rows_per_request", DEFAULTS["rows_per_request"], int)
+    requests = ctx.settings.score_requests
+    per = ctx.settings.rows_per_request
     labels: list[int] = []
     probabilities: list[list[float]] = []
     bodies = [payload.from_frame(frame.iloc[i * per : (i + 1) * per]) for i in range(requests)]
@@ -226,7 +209,7 @@ def score(ctx: StageContext) -> dict[str, Any]:
     logged = wait_until(
         lambda: ctx.backend.payload_logged(subscription, bodies),
         what=f"payload log of {deployment['name']}",
-        timeout=ctx.settings.get("payload_timeout", 120.0, float),
+        timeout=ctx.settings.payload_timeout,
         interval=ctx.backend.poll_interval,
         until=lambda n: n >= len(bodies),
         describe=lambda n: f"{n} of {len(bodies)} requests logged",
@@ -250,8 +233,8 @@ def feedback(ctx: StageContext) -> dict[str, Any]:
     """Log labelled held-out rows; ``feedback_label_noise`` > 0 corrupts some labels."""
     subscription = _need(ctx, "subscription", "subscribe")
     frame, truth = _held_out(ctx)
-    count = min(ctx.settings.get("feedback_rows", DEFAULTS["feedback_rows"], int), len(truth))
-    noise = ctx.settings.get("feedback_label_noise", DEFAULTS["feedback_label_noise"], float)
+    count = min(ctx.settings.feedback_rows, len(truth))
+    noise = ctx.settings.feedback_label_noise
     labels = feedback_rows.degrade(truth[:count], noise, n_classes=10)
     fields = [*frame.columns, _need(ctx, "setup", "setup")["meta"]["label_column"]]
     rows = [[*x, y] for x, y in zip(frame.to_numpy()[:count].tolist(), labels, strict=True)]
@@ -268,7 +251,7 @@ def evaluate(ctx: StageContext) -> dict[str, Any]:
     recorded for this very model version, so `promote` (in any later process) can check it."""
     subscription = _need(ctx, "subscription", "subscribe")
     model = _need(ctx, "model", "store_model")
-    thresholds = quality.thresholds_from(ctx.settings, DEFAULTS)  # read when the gate runs
+    thresholds = quality.thresholds_from(ctx.settings)  # read when the gate runs
     ctx.state.pop("gate")  # no verdict while the run is under way
     run = ctx.backend.run_quality_monitor(subscription, thresholds)
     ctx.state.update(quality_run=run)
@@ -383,5 +366,4 @@ PIPELINE = Pipeline(
         Stage("cleanup", cleanup, "delete subscription, deployment, model versions and space"),
     ],
     backends=REGISTRY,
-    defaults=DEFAULTS,
 )

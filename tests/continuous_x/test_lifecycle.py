@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mlops_helpers.continuous_x.canary import GATE_DEFAULTS
 from mlops_helpers.continuous_x.stages import PIPELINE, await_run, serving
 from mlops_helpers.continuous_x.traffic import drive, drive_until_judged
-from mlops_helpers.errors import GateFailed, StageError, WaitTimeout
+from mlops_helpers.errors import ConfigError, GateFailed, StageError, WaitTimeout
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.servers import http_json
 from tests.continuous_x import local_platform
@@ -74,7 +73,7 @@ def test_a_worse_canary_is_refused_on_its_live_figures_and_rolled_back(
     with pytest.raises(GateFailed, match="canary has served 0 requests"):
         PIPELINE.run_stage("promote_production", ctx)
     # ... and on its figures once it has, with the rules the notebook and the CLI use
-    drive_until_judged(ctx.state.get("router")["url"], GATE_DEFAULTS["canary_min_requests"])
+    drive_until_judged(ctx.state.get("router")["url"], ctx.settings.canary_min_requests)
     with pytest.raises(GateFailed, match=r"canary median latency .* ms is above .* ms") as err:
         PIPELINE.run_stage("promote_production", ctx)
     assert f"canary version {slow} is not promoted" in str(err.value)
@@ -82,8 +81,8 @@ def test_a_worse_canary_is_refused_on_its_live_figures_and_rolled_back(
     assert err.value.next_step.params == {"revert_environment": "canary"}
     gate = ctx.state.get("canary_gate")
     assert gate["version"] == slow and not gate["passed"]
-    assert gate["canary"]["requests"] >= GATE_DEFAULTS["canary_min_requests"]
-    assert gate["production"]["requests"] >= GATE_DEFAULTS["canary_min_requests"]
+    assert gate["canary"]["requests"] >= ctx.settings.canary_min_requests
+    assert gate["production"]["requests"] >= ctx.settings.canary_min_requests
     assert gate["canary"]["p50_ms"] > 2 * gate["production"]["p50_ms"]
     assert serving(ctx)["production"] == v1
     # roll the canary back to what it served before
@@ -99,11 +98,11 @@ def test_a_good_canary_goes_to_production_and_can_be_reverted(
     v3 = release(ctx, shared_root, C=0.5)
     PIPELINE.run_stage("promote_canary", ctx)
     assert serving(ctx) == {"staging": v3, "canary": v3, "production": v1}
-    drive_until_judged(ctx.state.get("router")["url"], GATE_DEFAULTS["canary_min_requests"])
+    drive_until_judged(ctx.state.get("router")["url"], ctx.settings.canary_min_requests)
     # the same rules as the notebook and the CLI: the median of the same window judges
     result = PIPELINE.run_stage("promote_production", ctx)
     assert result["canary_gate"]["passed"] and result["canary_gate"]["version"] == v3
-    assert result["canary_gate"]["canary"]["requests"] >= GATE_DEFAULTS["canary_min_requests"]
+    assert result["canary_gate"]["canary"]["requests"] >= ctx.settings.canary_min_requests
     assert serving(ctx) == {"staging": v3, "canary": v3, "production": v3}
     # promoting again changes nothing and records nothing
     PIPELINE.run_stage("promote_production", ctx)
@@ -156,8 +155,8 @@ def test_bad_training_parameters_are_refused_before_any_run(
     before_versions = ctx.backend.mlflow().versions("continuous-x-model-test")
     before, run_before = serving(ctx), ctx.state.get("run_id")
     bad = make(shared_root, C=-1.0)
-    with pytest.raises(StageError, match=r"HTTP 422: invalid request: .*C"):
-        PIPELINE.run_stage("train", bad)
+    with pytest.raises(ConfigError, match=r"setting 'C' from parameter is -1\.0"):
+        PIPELINE.run_stage("train", bad)  # its declaration refuses it, before any request
     assert ctx.backend.mlflow().versions("continuous-x-model-test") == before_versions
     assert serving(ctx) == before and ctx.state.get("run_id") == run_before
 

@@ -80,7 +80,7 @@ def test_a_bad_value_from_the_environment_is_refused_too(run_root: Path) -> None
     done = cli(run_root, "watson_openscale", "evaluate", MLOPS_MIN_ACCURACY="1.5")
     assert _error_line(done) == (
         "error: setting 'min_accuracy' from environment variable MLOPS_MIN_ACCURACY is '1.5', "
-        "but it must be a number in [0, 1] (the quality monitor's accuracy threshold)"
+        "but it must be a number in [0, 1] (the quality gate's lower limit on accuracy)"
     )
 
 

@@ -4,15 +4,15 @@ enough requests for it (issue 27: the p95 of 58 requests judged one busy moment)
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
-from mlops_helpers.continuous_x.canary import GATE_DEFAULTS, CanaryRules, judge
+from mlops_helpers.config import Settings
+from mlops_helpers.continuous_x.canary import CanaryRules, judge
 from mlops_helpers.continuous_x.router import Figures
 
-RULES = CanaryRules(
-    GATE_DEFAULTS["canary_min_requests"],
-    GATE_DEFAULTS["canary_max_error_increase"],
-    GATE_DEFAULTS["canary_max_p50_ratio"],
-    GATE_DEFAULTS["canary_p50_slack_ms"],
+# the rules as the gate reads them when nothing is set: the spec's defaults
+RULES = CanaryRules.from_settings(
+    Settings.load("continuous_x", environ={}, env_file=Path("/nonexistent/.env"))
 )
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from mlops_helpers.errors import ConfigError, GateFailed, StageError, WaitTimeout
+from mlops_helpers.watson_openscale.spec import SCENARIO
 from mlops_helpers.watson_openscale.stages import PIPELINE
 from tests.doubles.ibm_cloud import OLDER_RUNTIMES
 from tests.watson_openscale.conftest import ibm_context
@@ -126,7 +127,7 @@ def test_every_stage_in_its_own_process_twice(ibm, tmp_path: Path) -> None:
         assert ibm.calls("POST", r"/ml/v4/deployments") == 1
         assert ibm.calls("POST", r"/openscale/[^/]+/v2/subscriptions") == 1
         scoring = ibm.calls("POST", r"/ml/v4/deployments/[^/]+/predictions")
-        assert scoring == 2 * PIPELINE.defaults["score_requests"]
+        assert scoring == 2 * SCENARIO.setting("score_requests").default
     finally:
         done = cli(tmp_path, "cleanup")
     assert done.returncode == 0, done.stderr

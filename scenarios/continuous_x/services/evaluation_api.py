@@ -6,8 +6,9 @@ split and, when it reaches the pipeline's threshold, registers a new version of
 duplicate it).
 
 The threshold is the pipeline's, never the caller's: a request cannot carry one. It is read
-at each request from ``GATE_FILE`` (written by the pipeline's evaluate stage when its gate
-runs), else ``MIN_ACCURACY`` from the service's own environment.
+at each request from one place: ``GATE_FILE`` when the service has one (the local pipeline
+writes it, and again each time its evaluate stage's gate runs), else ``MIN_ACCURACY`` from
+the service's own environment (its Kubernetes Deployment). The service has no default.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from sklearn.metrics import accuracy_score
 from splits import load_split
 
 MODEL_NAME = os.environ.get("MODEL_NAME", "continuous-x-model")
-MIN_ACCURACY = float(os.environ.get("MIN_ACCURACY", "0.9"))
 GATE_FILE = os.environ.get("GATE_FILE", "")
+MIN_ACCURACY = os.environ.get("MIN_ACCURACY", "")
 
 
 class EvaluateRequest(BaseModel):
@@ -40,19 +41,17 @@ class EvaluateRequest(BaseModel):
 
 
 def threshold() -> float:
-    """The pipeline's threshold now: its gate file when there is one, else MIN_ACCURACY.
-    A gate file that cannot be read or holds no fraction fails closed (503, nothing passes)."""
-    if not GATE_FILE:
-        return MIN_ACCURACY
-    path = Path(GATE_FILE)
-    if not path.exists():
-        return MIN_ACCURACY
+    """The pipeline's threshold now: its gate file when the service has one, else
+    MIN_ACCURACY. One that is missing, unreadable or no fraction fails closed (503, nothing
+    passes)."""
+    where = f"the pipeline's gate file {GATE_FILE}" if GATE_FILE else "MIN_ACCURACY"
     try:
-        value = float(json.loads(path.read_text())["min_accuracy"])
+        raw = json.loads(Path(GATE_FILE).read_text())["min_accuracy"] if GATE_FILE else MIN_ACCURACY
+        value = float(raw)
     except (OSError, ValueError, KeyError, TypeError):
         value = float("nan")
     if not 0.0 <= value <= 1.0:
-        raise HTTPException(503, f"the pipeline's gate file {path} holds no threshold in [0, 1]")
+        raise HTTPException(503, f"{where} holds no threshold in [0, 1]")
     return value
 
 
