@@ -37,7 +37,6 @@ def stage_timings(root: Path) -> dict[str, Any]:
         settings = Settings.load(
             "dvc_cml",
             params={"run_root": str(root), "attendee": "bench", **params},
-            defaults=PIPELINE.defaults,
             env_file=root / "no.env",
         )
         return PIPELINE.context(settings, log=lambda _msg: None)

@@ -67,9 +67,7 @@ def servers() -> dict[str, Any]:
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-seldon-") as tmp:
         os.environ["MLOPS_RUN_ROOT"] = tmp
-        settings = Settings.load(
-            "seldon_kind", params={"run_root": tmp, "attendee": "bench"}, defaults=PIPELINE.defaults
-        )
+        settings = Settings.load("seldon_kind", params={"run_root": tmp, "attendee": "bench"})
         ctx = PIPELINE.context(settings=settings, log=lambda _m: None)
         try:
             PIPELINE.run(ctx, ["unit_tests", "train", "build", "serve_local"])

@@ -223,10 +223,12 @@ class Scenario:
 
     def __post_init__(self) -> None:
         declared = {s.name: s for s in COMMON_SETTINGS}
+        own: set[str] = set()
         for setting in self.settings:
-            if setting.name in declared:
+            if setting.name in own:
                 raise ValueError(f"{self.name}: setting '{setting.name}' is declared twice")
-            declared[setting.name] = setting
+            own.add(setting.name)
+            declared[setting.name] = setting  # may give a common one its own default
         for setting in self._cloud_settings():  # unless the scenario declared it with help
             declared.setdefault(setting.name, setting)
         for backend in self.backends:  # a backend's default obeys its setting's rule too

@@ -37,10 +37,10 @@ class S3Backend(DvcCmlBackend):
             raise MissingExtraError("dvc_s3", "aws")
 
     def validate(self) -> None:
-        keys = [self.settings.get(k) for k in ("aws_access_key_id", "aws_secret_access_key")]
-        if not (all(keys) or self.settings.get("aws_profile")):
+        keys = [self.settings.aws_access_key_id, self.settings.aws_secret_access_key]
+        if not (all(keys) or self.settings.aws_profile):
             raise ConfigError(f"the s3 backend has no AWS credentials: set {CREDENTIALS}")
-        endpoint = self.settings.get("s3_endpoint_url")
+        endpoint = self.settings.s3_endpoint_url
         if endpoint and not str(endpoint).startswith(("http://", "https://")):
             raise ConfigError(
                 f"s3_endpoint_url must start with http:// or https://, got {endpoint!r}"
@@ -61,21 +61,21 @@ class S3Backend(DvcCmlBackend):
         self.validate()
         env: dict[str, str] = {}
         key_id, secret = (
-            self.settings.get("aws_access_key_id"),
-            self.settings.get("aws_secret_access_key"),
+            self.settings.aws_access_key_id,
+            self.settings.aws_secret_access_key,
         )
         if key_id and secret:
             env["AWS_ACCESS_KEY_ID"] = _plain(key_id)
             env["AWS_SECRET_ACCESS_KEY"] = _plain(secret)
-            token = self.settings.get("aws_session_token")
+            token = self.settings.aws_session_token
             if token:
                 env["AWS_SESSION_TOKEN"] = _plain(token)
         else:
-            env["AWS_PROFILE"] = str(self.settings.get("aws_profile"))
-        region = self.settings.get("aws_region")
+            env["AWS_PROFILE"] = str(self.settings.aws_profile)
+        region = self.settings.aws_region
         if region:
             env["AWS_DEFAULT_REGION"] = env["AWS_REGION"] = str(region)
-        endpoint = self.settings.get("s3_endpoint_url")
+        endpoint = self.settings.s3_endpoint_url
         if endpoint:
             env["AWS_ENDPOINT_URL_S3"] = str(endpoint)
         return env
@@ -89,7 +89,7 @@ class S3Backend(DvcCmlBackend):
 
     def post_report(self, report: Any, target: str, repo: Path) -> str:
         cml = shutil.which("cml")
-        token = self.settings.secret("repo_token")
+        token = self.settings.repo_token
         if cml is None or not token:
             missing = " and ".join(
                 n
@@ -116,7 +116,7 @@ class S3Backend(DvcCmlBackend):
         return f"report posted to {target}: {done.stdout.strip() or 'ok'}"
 
     def describe(self) -> str:
-        endpoint = self.settings.get("s3_endpoint_url")
+        endpoint = self.settings.s3_endpoint_url
         where = f" at {endpoint}" if endpoint else ""
         return (
             f"s3 backend: the shared DVC remote is on S3{where} (storage and requests "

@@ -37,8 +37,8 @@ def create_sandbox(
     ctx: StageContext,
     feature_params: str,
     feature_branch: str,
-    target: str = "main",
-    origin_remote: str = "origin",
+    target: str,
+    origin_remote: str,
 ) -> dict[str, str]:
     """Build the sandbox; returns ``workspace`` and the ``change_*`` settings of its PR."""
     backend = ctx.backend
@@ -51,7 +51,7 @@ def create_sandbox(
         shutil.rmtree(path, ignore_errors=True)
     backend.prepare_sandbox_origin()
     shutil.copytree(template_dir(), layout.sandbox_repo, ignore=IGNORE)
-    timeout = float(ctx.settings.get("dvc_timeout", 300))
+    timeout = ctx.settings.dvc_timeout
     sh = Shell(layout.sandbox_repo, timeout=timeout)  # only the push needs credentials
     remote_sh = Shell(layout.sandbox_repo, timeout=timeout, extra_env=backend.remote_env())
     sh.git("init", "-q", "-b", target)

@@ -21,34 +21,14 @@ from mlops_helpers.pipeline import Pipeline, Stage, StageContext, cleanup_stage
 from mlops_helpers.resources import teardown_handler
 
 SCENARIO = "dvc_cml"
-DEFAULTS: dict[str, Any] = {
-    "workspace": None,  # the checkout every stage works on; Jenkins sets WORKSPACE
-    "change_id": None,  # Jenkins' pull-request variables: CHANGE_ID, CHANGE_TARGET,
-    "change_target": None,  # CHANGE_BRANCH (unset on branch builds)
-    "change_branch": None,
-    "change_fork": None,  # CHANGE_FORK: set when the pull request comes from a fork
-    "build_number": None,  # Jenkins' BUILD_NUMBER, named in CI's dvc.lock commit
-    "target_branch": "main",  # what a branch build compares with (a PR: CHANGE_TARGET)
-    "origin_remote": "origin",  # the shared DVC remote, configured in the repo
-    "cache_remote": "jenkins_local",  # the CI agent's own cache remote (.dvc/config.local)
-    "ci_cache": None,  # its folder; default: <run dir>/remotes/ci_cache
-    "cml_target": None,  # cml comment create --target: pr, pr/<n>, commit/<sha>, auto
-    "feature_branch": "tune-c",  # the sandbox's pull-request branch (plus attendee suffix)
-    "feature_params": "train.C=0.05",  # what the sandbox's pull request changes
-    "dvc_timeout": 300,  # seconds any one git/dvc command may take
-}
-
-
-def _setting(ctx: StageContext, key: str) -> Any:
-    return ctx.settings.get(key, DEFAULTS[key])
 
 
 def feature_branch(ctx: StageContext) -> str:
-    return ctx.settings.name(str(_setting(ctx, "feature_branch")))
+    return ctx.settings.name(ctx.settings.feature_branch)
 
 
 def remotes(ctx: StageContext) -> list[str]:
-    return [str(_setting(ctx, "origin_remote")), str(_setting(ctx, "cache_remote"))]
+    return [ctx.settings.origin_remote, ctx.settings.cache_remote]
 
 
 def pull_request(ctx: StageContext) -> Any:
@@ -59,7 +39,7 @@ def pull_request(ctx: StageContext) -> Any:
 
 def target_branch(ctx: StageContext) -> str:
     pr = pull_request(ctx)
-    return pr.target if pr else str(_setting(ctx, "target_branch"))
+    return pr.target if pr else ctx.settings.target_branch
 
 
 def shell(ctx: StageContext, remote_access: bool = False) -> Any:
@@ -70,7 +50,7 @@ def shell(ctx: StageContext, remote_access: bool = False) -> Any:
 
     repo = workspace.resolve(ctx.settings)
     env = ctx.backend.remote_env() if remote_access else {}
-    return Shell(repo, timeout=float(_setting(ctx, "dvc_timeout")), extra_env=env)
+    return Shell(repo, timeout=ctx.settings.dvc_timeout, extra_env=env)
 
 
 def remote_shells(ctx: StageContext) -> dict[str, Any]:
@@ -88,9 +68,9 @@ def create_sandbox(ctx: StageContext) -> dict[str, str]:
 
     return create(
         ctx,
-        str(_setting(ctx, "feature_params")),
+        ctx.settings.feature_params,
         feature_branch(ctx),
-        target=str(_setting(ctx, "target_branch")),
+        target=ctx.settings.target_branch,
         origin_remote=remotes(ctx)[0],
     )
 
@@ -112,7 +92,7 @@ def checkout(ctx: StageContext) -> dict[str, Any]:
         workspace.fetch_target(sh, pr)
     head = sh.git("rev-parse", "HEAD")
     skip = workspace.triggered_by_ci(sh, pr)
-    folder = Path(str(_setting(ctx, "ci_cache") or Layout(ctx.run_dir).ci_cache))
+    folder = Path(ctx.settings.ci_cache or Layout(ctx.run_dir).ci_cache)
     folder.mkdir(parents=True, exist_ok=True)
     sh.dvc("remote", "add", "--local", "-f", cache, str(folder))
     ctx.state.update(head=head, gates={})  # a new checkout: earlier gate results are void
@@ -357,7 +337,7 @@ def commit_lock(ctx: StageContext) -> dict[str, Any]:
             )
         ctx.say(f"{pr.describe()}: dvc.lock is already committed; nothing to push")
         return {"branch": pr.branch, "fork": pr.fork, "committed": [], "commit": ""}
-    build = _setting(ctx, "build_number")
+    build = ctx.settings.build_number
     result = project.commit_lock(sh, pr.branch, str(build) if build else None)
     ctx.state.update(head=result["commit"])  # the workspace is now on CI's own commit
     ctx.say(
@@ -435,5 +415,4 @@ PIPELINE = Pipeline(
         Stage("cleanup", cleanup, "release what the run started"),
     ],
     backends=REGISTRY,
-    defaults=DEFAULTS,
 )

@@ -34,7 +34,11 @@ class PullRequest:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PullRequest | None:
-        values = {key: settings.get(key) for key in ("change_id", "change_target", "change_branch")}
+        values = {
+            "change_id": settings.change_id,
+            "change_target": settings.change_target,
+            "change_branch": settings.change_branch,
+        }
         if not any(values.values()):
             return None
         missing = [key.upper() for key, value in values.items() if not value]
@@ -46,7 +50,7 @@ class PullRequest:
         number = str(values["change_id"])
         if not number.isdigit():
             raise ConfigError(f"CHANGE_ID must be the pull request's number, got {number!r}")
-        fork = settings.get("change_fork")
+        fork = settings.change_fork
         return cls(
             number,
             str(values["change_target"]),
@@ -61,7 +65,7 @@ class PullRequest:
 
 def resolve(settings: Settings) -> Path:
     """The workspace: a git repository with a DVC project at its top."""
-    raw = settings.get("workspace")
+    raw = settings.workspace
     if not raw:
         raise ConfigError(
             "no workspace: run under Jenkins (it sets WORKSPACE), or pass "
@@ -132,7 +136,7 @@ def triggered_by_ci(sh: Shell, pr: PullRequest | None) -> bool:
 
 def cml_target(settings: Settings, pr: PullRequest | None) -> str:
     """``--target`` for ``cml comment create``: the setting, else ``pr/<CHANGE_ID>``."""
-    chosen = settings.get("cml_target") or (f"pr/{pr.number}" if pr else "auto")
+    chosen = settings.cml_target or (f"pr/{pr.number}" if pr else "auto")
     if not CML_TARGET.match(str(chosen)):
         raise ConfigError(
             f"cml_target {chosen!r} is not a form CML accepts: pr, pr/<number>, commit/<sha>, auto"

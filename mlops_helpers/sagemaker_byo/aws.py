@@ -95,14 +95,14 @@ class AwsBackend(ByoBackend):
         super().__init__(ctx)
         boto3 = require("boto3", "aws")
         self.region = str(
-            self.settings.get("aws_region")
+            self.settings.aws_region
             or self.settings.require(
                 "aws_default_region", why="the aws backend needs a region: set AWS_REGION"
             )
         )
         # a fake service on loopback in tests, a VPC endpoint or LocalStack for some users
-        self.endpoint_url = self.settings.get("aws_endpoint_url") or None
-        self.poll_interval = self.settings.get("poll_interval", 30.0, float)
+        self.endpoint_url = self.settings.aws_endpoint_url or None
+        self.poll_interval = self.settings.poll_interval
         self._clients: dict[str, Any] = {}
         self.session = self._session(boto3)
         self._account = self._caller_account()
@@ -111,12 +111,12 @@ class AwsBackend(ByoBackend):
         from botocore.exceptions import BotoCoreError
 
         keys = {
-            "aws_access_key_id": self.settings.get("aws_access_key_id"),
-            "aws_secret_access_key": self.settings.get("aws_secret_access_key"),
-            "aws_session_token": self.settings.get("aws_session_token"),
+            "aws_access_key_id": self.settings.aws_access_key_id,
+            "aws_secret_access_key": self.settings.aws_secret_access_key,
+            "aws_session_token": self.settings.aws_session_token,
         }
         given = {k: v.reveal() for k, v in keys.items() if v}
-        if not given and not self.settings.get("aws_profile"):
+        if not given and not self.settings.aws_profile:
             # nothing set: botocore would probe the instance metadata address (169.254.169.254)
             # for seconds; an instance role is used when this is set to false on purpose
             os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
@@ -124,7 +124,7 @@ class AwsBackend(ByoBackend):
             if {"aws_access_key_id", "aws_secret_access_key"} <= set(given):
                 return boto3.Session(region_name=self.region, **given)
             return boto3.Session(
-                region_name=self.region, profile_name=self.settings.get("aws_profile") or None
+                region_name=self.region, profile_name=self.settings.aws_profile or None
             )
         except BotoCoreError as exc:  # e.g. a profile that does not exist
             raise BackendUnavailable(f"aws backend: {exc}") from None
@@ -163,17 +163,15 @@ class AwsBackend(ByoBackend):
     # -- names ----------------------------------------------------------------------------
     @property
     def account(self) -> str:
-        return str(self.settings.get("aws_account_id") or self._account)
+        return str(self.settings.aws_account_id or self._account)
 
     @property
     def bucket(self) -> str:
-        return str(
-            self.settings.get("s3_bucket") or self.settings.name(f"byo-artifacts-{self.account}")
-        )
+        return str(self.settings.s3_bucket or self.settings.name(f"byo-artifacts-{self.account}"))
 
     @property
     def repository(self) -> str:
-        return str(self.settings.get("ecr_repository") or self.settings.name("byo-scikit"))
+        return str(self.settings.ecr_repository or self.settings.name("byo-scikit"))
 
     def announce(self, what: str) -> None:
         """Say what paid resource starts next, before it starts."""
@@ -277,9 +275,9 @@ class AwsBackend(ByoBackend):
         hyperparameters: dict[str, str],
         data: dict[str, str],
     ) -> dict[str, Any]:
-        kind = self.settings.get("training_instance_type", "ml.m5.large")
-        count = self.settings.get("training_instance_count", 1, int)
-        max_runtime = self.settings.get("max_runtime", 600, int)
+        kind = self.settings.training_instance_type
+        count = self.settings.training_instance_count
+        max_runtime = self.settings.max_runtime
         role = self.settings.require(
             "sagemaker_role_arn", why="SageMaker runs the job with this role"
         )
@@ -347,7 +345,11 @@ class AwsBackend(ByoBackend):
 
     def run_lambda(self, name: str, event: dict[str, Any]) -> dict[str, Any]:
         """The deployed Lambda when ``lambda_<name>`` names it, else its code in-process."""
-        function = self.settings.get(f"lambda_{name}")
+        deployed = {
+            lambdas.CHECK_TRAINING_STATUS: self.settings.lambda_check_training_status,
+            lambdas.INVOKE_ENDPOINT: self.settings.lambda_invoke_endpoint,
+        }
+        function = deployed.get(name)
         if not function:
             return super().run_lambda(name, event)
         answer = self.client("lambda").invoke(
@@ -389,8 +391,8 @@ class AwsBackend(ByoBackend):
         sm = self.client("sagemaker")
         endpoint = resource_name(self.settings, env)
         model, config = job_name, f"{job_name}-{env}"
-        kind = self.settings.get("endpoint_instance_type", "ml.t2.medium")
-        count = self.settings.get("endpoint_instance_count", 1, int)
+        kind = self.settings.endpoint_instance_type
+        count = self.settings.endpoint_instance_count
         if self._exists(sm.describe_model, ModelName=model) is None:
             sm.create_model(
                 ModelName=model,
@@ -426,7 +428,7 @@ class AwsBackend(ByoBackend):
         answer = wait_until(
             lambda: sm.describe_endpoint(EndpointName=endpoint),
             what=f"endpoint {endpoint}",
-            timeout=self.settings.get("endpoint_timeout", 1800, float),
+            timeout=self.settings.endpoint_timeout,
             interval=self.poll_interval,
             until=lambda d: d["EndpointStatus"] == "InService",
             describe=lambda d: d["EndpointStatus"],

@@ -24,7 +24,7 @@ PROGRAMS = ("program/train", "program/serve")
 def container_dir(settings: Settings | None = None) -> Path:
     """The ``container_dir`` setting (Jenkins: the checked-out workspace's copy), else the
     copy in this project."""
-    chosen = settings.get("container_dir") if settings is not None else None
+    chosen = settings.container_dir if settings is not None else None
     return Path(chosen) if chosen else paths.scenarios_dir() / "sagemaker_byo" / "container"
 
 

@@ -102,7 +102,7 @@ class LocalBackend(ByoBackend):
 
     @property
     def store(self) -> LocalArtifactStore:
-        bucket = self.settings.get("s3_bucket") or self.settings.name("byo-artifacts")
+        bucket = self.settings.s3_bucket or self.settings.name("byo-artifacts")
         return LocalArtifactStore(self.ctx.run_dir / "artifact-store", bucket)
 
     @property
@@ -113,7 +113,7 @@ class LocalBackend(ByoBackend):
     def build(self) -> dict[str, Any]:
         source = container.container_dir(self.settings)
         tag = container.digest(source)[:12]
-        repository = self.settings.get("ecr_repository") or self.settings.name("byo-scikit")
+        repository = self.settings.ecr_repository or self.settings.name("byo-scikit")
         target = self.ctx.run_dir / "images" / f"{repository}-{tag}"
         container.stage_image(source, target)
         # the packages requirements.txt installs in the image, and no others of ours
@@ -162,7 +162,7 @@ class LocalBackend(ByoBackend):
             )
         )
         shutil.copyfile(self.store.path(data["train"]), channel / "train.csv")
-        max_runtime = self.settings.get("max_runtime", 600, int)
+        max_runtime = self.settings.max_runtime
         log_path = job_dir / "train.log"
         status: dict[str, Any] = {
             "TrainingJobName": job_name,
@@ -245,7 +245,7 @@ class LocalBackend(ByoBackend):
         folder = self.ctx.run_dir / "endpoints" / server_name
         tracker.add("path", f"{server_name}-files", path=str(folder))
         self.store.extract_model(model_uri, folder / "opt_ml" / "model")
-        workers = self.settings.get("serve_workers", 2, int)
+        workers = self.settings.serve_workers
         python, site_env = _image_python(image)
         return start_server(
             server_name,
@@ -270,7 +270,7 @@ class LocalBackend(ByoBackend):
     def _record(
         self, name: str, server: ManagedServer, model_uri: str, image: dict[str, Any], digest: str
     ) -> dict[str, Any]:
-        workers = self.settings.get("serve_workers", 2, int)
+        workers = self.settings.serve_workers
         return {
             "endpoint_name": name,
             "url": server.url,

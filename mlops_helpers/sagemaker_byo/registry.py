@@ -12,4 +12,4 @@ REGISTRY: BackendRegistry[Any] = BackendRegistry("sagemaker_byo")
 
 def resource_name(settings: Settings, part: str) -> str:
     """``<name_prefix>-<part>-<attendee>``: jobs and endpoints of one run never collide."""
-    return settings.name(f"{settings.get('name_prefix', 'byo')}-{part}")
+    return settings.name(f"{settings.name_prefix}-{part}")

@@ -26,21 +26,6 @@ SCENARIO = "sagemaker_byo"
 # what a build runs; teardown (remove production) and cleanup are separate on purpose
 BUILD_STAGES = ["build", "train", "train_status", "deploy_test", "smoke_test", "deploy_prod"]
 HYPERPARAMETERS = ("max_depth", "min_samples_leaf", "criterion")
-DEFAULTS: dict[str, Any] = {
-    "name_prefix": "byo",  # first part of every job and endpoint name
-    "dataset": "iris",
-    "max_depth": 4,  # a hyperparameter of the container's decision tree
-    "min_samples_leaf": 1,
-    "criterion": "gini",
-    "min_accuracy": 0.9,  # the smoke test's gate
-    "max_runtime": 600,  # seconds a training job may run (MaxRuntimeInSeconds)
-    "status_timeout": 3600,  # seconds train_status waits for a job to finish
-    "serve_workers": 2,  # local endpoint worker processes
-    "training_instance_type": "ml.m5.large",
-    "training_instance_count": 1,
-    "endpoint_instance_type": "ml.t2.medium",
-    "endpoint_instance_count": 1,
-}
 
 
 def _need(ctx: StageContext, key: str, stage: str) -> Any:
@@ -71,11 +56,11 @@ def train(ctx: StageContext) -> dict[str, Any]:
 
     backend = ctx.backend  # its settings and credentials are checked before any work
     image = _need(ctx, "image", "build")
-    files = write_csvs(ctx.settings.get("dataset", DEFAULTS["dataset"]), ctx.run_dir / "data")
+    files = write_csvs(ctx.settings.dataset, ctx.run_dir / "data")
     data = backend.upload_data(files)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")[:-3]
     job_name = resource_name(ctx.settings, "train")[:32] + f"-{stamp}"  # <= 63 with "-prod"
-    hyperparameters = {k: str(ctx.settings.get(k, DEFAULTS[k])) for k in HYPERPARAMETERS}
+    hyperparameters = {k: str(getattr(ctx.settings, k)) for k in HYPERPARAMETERS}
     ctx.state.update(
         training_job=job_name, data=data, model_uri=None, model_digest=None, smoke_test=None
     )
@@ -93,7 +78,7 @@ def train_status(ctx: StageContext) -> dict[str, Any]:
         answer = wait_until(
             lambda: ctx.backend.run_lambda(CHECK_TRAINING_STATUS, event),
             what=f"training job {job_name}",
-            timeout=ctx.settings.get("status_timeout", DEFAULTS["status_timeout"], float),
+            timeout=ctx.settings.status_timeout,
             interval=ctx.backend.poll_interval,
             until=lambda a: a["TrainingJobStatus"] == "Completed",
             describe=lambda a: f"{a['TrainingJobStatus']} ({a.get('SecondaryStatus')})",
@@ -148,7 +133,7 @@ def smoke_test(ctx: StageContext) -> dict[str, Any]:
     except StageError as exc:
         raise GateFailed(f"smoke test: {exc}; production is not touched") from exc
     rows, labels = read_csv(ctx.run_dir / "data" / "test.csv")
-    threshold = ctx.settings.get("min_accuracy", DEFAULTS["min_accuracy"], float)
+    threshold = ctx.settings.min_accuracy
     event = {
         "EndpointName": endpoint["endpoint_name"],
         "Rows": rows,
@@ -270,5 +255,4 @@ PIPELINE = Pipeline(
         Stage("cleanup", cleanup, "delete what this build started; production stays"),
     ],
     backends=REGISTRY,
-    defaults=DEFAULTS,
 )

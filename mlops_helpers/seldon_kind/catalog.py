@@ -8,21 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mlops_helpers import paths
 from mlops_helpers.config import Settings
-
-DEFAULTS: dict[str, Any] = {
-    "news_c": 10.0,  # inverse regularisation of the news classifier: a new value, a new model
-    "replicas": 1,  # per SeldonDeployment
-    "approver": "tech-lead",  # who approves production changes (recorded in the merge)
-    "seldon_chart_repo": "https://storage.googleapis.com/seldon-charts",  # kind backend
-    "seldon_core_version": "1.18.2",
-    # kind backend: keep the staging/production cluster after cleanup (a CI job's production
-    # outlives its builds); a notebook leaves nothing running, so False by default
-    "keep_environments": False,
-}
 
 PREBUILT, REUSABLE, EMBEDDED = (
     "pre-built reusable server",
@@ -75,7 +63,7 @@ PREPACKAGED = {**SELDON_SERVERS, **CUSTOM_SERVERS}
 
 def models_dir(settings: Settings) -> Path:
     """The model folders; a setting lets tests point at a copy (a broken test, a bad model)."""
-    configured = settings.get("models_dir")
+    configured = settings.models_dir
     return Path(configured) if configured else paths.scenarios_dir() / "seldon_kind" / "models"
 
 

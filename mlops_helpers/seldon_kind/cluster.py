@@ -12,6 +12,7 @@ where an environment runs.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,11 +20,12 @@ from typing import Any
 
 import yaml
 
+from mlops_helpers.config import Settings
 from mlops_helpers.errors import StageError, WaitTimeout
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.resources import teardown_handler
 from mlops_helpers.seldon_kind.base import integration_dir
-from mlops_helpers.seldon_kind.catalog import CUSTOM_SERVERS, DEFAULTS
+from mlops_helpers.seldon_kind.catalog import CUSTOM_SERVERS
 from mlops_helpers.seldon_kind.modelwork import child_env
 from mlops_helpers.seldon_kind.reconcile import Environment, ReconcileFailed, parse, spec_hash
 from mlops_helpers.seldon_kind.serving import ImageIndex, resolve
@@ -103,6 +105,16 @@ def apply_argv(folder: Path, env: str, namespace: str) -> list[str]:
     return argv
 
 
+def operator_env(settings: Settings) -> dict[str, str]:
+    """What ``kind_lib.sh`` reads to install the Seldon operator and bound its rollout waits
+    (kubectl and helm take whole seconds, ``300s``)."""
+    return {
+        "SELDON_CHART_REPO": str(settings.seldon_chart_repo),
+        "SELDON_CORE_VERSION": str(settings.seldon_core_version),
+        "ROLLOUT_TIMEOUT": f"{math.ceil(settings.rollout_timeout)}s",
+    }
+
+
 class KindCluster:
     """The run's environments cluster (found or created by ``kind_cluster.sh up``)."""
 
@@ -114,25 +126,18 @@ class KindCluster:
         self.kubeconfig = self.work / "kubeconfig"
 
     def env(self) -> dict[str, str]:
-        settings = self.ctx.settings
         return child_env(
             CLUSTER_NAME=self.name,
             WORK_DIR=str(self.work),
             KUBECONFIG=str(self.kubeconfig),
             MODEL_STORE=str(self.ctx.run_dir / "model-store"),
-            SELDON_CHART_REPO=str(
-                settings.get("seldon_chart_repo") or DEFAULTS["seldon_chart_repo"]
-            ),
-            SELDON_CORE_VERSION=str(
-                settings.get("seldon_core_version") or DEFAULTS["seldon_core_version"]
-            ),
-            ROLLOUT_TIMEOUT=f"{settings.get('rollout_timeout', 300, int)}s",
+            **operator_env(self.ctx.settings),
         )
 
     def up(self) -> None:
         """Create the cluster once; load the images this run built (new tags each build)."""
         write_image_lists(self.ctx.run_dir, self.work)
-        if not self.ctx.settings.get("keep_environments", False, bool):
+        if not self.ctx.settings.keep_environments:
             # cleanup deletes it; with keep_environments, production outlives the run
             self.ctx.tracker.add(
                 "kind-cluster", self.name, module=__name__, cluster=self.name, work=str(self.work)
@@ -203,7 +208,7 @@ class ClusterEnvironment(Environment):
     """One environment as a namespace of the kind cluster."""
 
     def __init__(
-        self, ctx: StageContext, name: str, cluster: KindCluster, rollout_timeout: float = 600.0
+        self, ctx: StageContext, name: str, cluster: KindCluster, rollout_timeout: float
     ) -> None:
         super().__init__(ctx, name, cluster.python)
         self.cluster = cluster

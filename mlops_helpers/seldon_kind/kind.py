@@ -17,11 +17,11 @@ import yaml
 
 from mlops_helpers.errors import BackendUnavailable, StageError
 from mlops_helpers.seldon_kind.base import SeldonBackend, integration_dir
-from mlops_helpers.seldon_kind.catalog import DEFAULTS
 from mlops_helpers.seldon_kind.cluster import (
     ClusterEnvironment,
     KindCluster,
     model_store_volume,
+    operator_env,
     write_image_lists,
 )
 from mlops_helpers.seldon_kind.local import TEST_ENVIRONMENT
@@ -79,11 +79,8 @@ class KindBackend(SeldonBackend):
             self.ctx,
             name,
             KindCluster(self.ctx, self.python),
-            self.settings.get("rollout_timeout", 300, float),
+            self.settings.rollout_timeout,
         )
-
-    def _setting(self, key: str) -> Any:
-        return self.settings.get(key, DEFAULTS[key]) or DEFAULTS[key]
 
     def integration_test(
         self, manifests: dict[str, str], targets: list[dict[str, Any]]
@@ -112,12 +109,10 @@ class KindBackend(SeldonBackend):
             WORK_DIR=str(work),
             MODEL_STORE=str(self.ctx.run_dir / "model-store"),
             SELDON_PYTHON=str(self.python),
-            SELDON_CHART_REPO=str(self._setting("seldon_chart_repo")),
-            SELDON_CORE_VERSION=str(self._setting("seldon_core_version")),
-            ROLLOUT_TIMEOUT=f"{self.settings.get('rollout_timeout', 300, int)}s",
+            **operator_env(self.settings),
         )
         log = work / "kind_test_all.log"
-        timeout = self.settings.get("kind_timeout", 1800, int)
+        timeout = self.settings.kind_timeout
         with open(log, "wb") as err:
             try:
                 done = subprocess.run(
@@ -130,7 +125,7 @@ class KindBackend(SeldonBackend):
                     check=False,
                 )
             except subprocess.TimeoutExpired as exc:
-                raise StageError(f"the kind test took more than {timeout}s; see {log}") from exc
+                raise StageError(f"the kind test took more than {timeout:g}s; see {log}") from exc
         lines = done.stdout.decode(errors="replace").strip().splitlines()
         try:
             return dict(json.loads(lines[-1]))

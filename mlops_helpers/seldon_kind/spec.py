@@ -36,22 +36,49 @@ SCENARIO = Scenario(
         Setting(
             "news_c",
             10.0,
-            "inverse regularisation of the news classifier",
+            "the news classifier's inverse regularisation C: a new value trains a new model",
             float,
             0.0,
             exclusive_minimum=True,
         ),
-        count("replicas", 1, "model server replicas per deployment"),
-        text("approver", "who approves the production change", "tech-lead"),
+        count("replicas", 1, "model server replicas of each SeldonDeployment"),
+        text(
+            "approver",
+            "who approves the production change; recorded in its merge commit",
+            "tech-lead",
+        ),
         text(
             "seldon_chart_repo",
-            "the Seldon Core Helm chart repository",
+            "the Helm repository of the Seldon Core operator chart (kind backend)",
             "https://storage.googleapis.com/seldon-charts",
         ),
-        text("seldon_core_version", "the Seldon Core operator version", "1.18.2"),
-        Setting("keep_environments", False, "keep the kind cluster after cleanup"),
-        seconds("kind_timeout", None, "how long the kind cluster may take to start"),
-        seconds("rollout_timeout", None, "how long a deployment may take to roll out"),
-        text("models_dir", "the folder of model sources (default: the scenario's own)"),
+        text(
+            "seldon_core_version",
+            "the Seldon Core operator chart version installed (kind backend)",
+            "1.18.2",
+        ),
+        Setting(
+            "keep_environments",
+            False,
+            "keep the staging/production kind cluster after cleanup, so production outlives "
+            "a CI build (kind backend)",
+        ),
+        seconds(
+            "kind_timeout",
+            1800.0,
+            "how long the whole kind integration test may take: cluster, operator, rollout, "
+            "test and deletion",
+        ),
+        seconds(
+            "rollout_timeout",
+            300.0,
+            "how long the SeldonDeployments and the operator may take to become available on "
+            "the kind cluster",
+        ),
+        text(
+            "models_dir",
+            "the folder of model sources to test and train (default: scenarios/seldon_kind/"
+            "models; the exercise points it at your copy)",
+        ),
     ),
 )

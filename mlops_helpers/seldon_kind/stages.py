@@ -18,7 +18,6 @@ from mlops_helpers.seldon_kind import kind as _kind  # noqa: F401  (registers "k
 from mlops_helpers.seldon_kind import local as _local  # noqa: F401  (registers "local")
 from mlops_helpers.seldon_kind import manifests, modelwork
 from mlops_helpers.seldon_kind.catalog import (
-    DEFAULTS,
     DEPLOYMENTS,
     FOLDERS,
     PREPACKAGED,
@@ -86,7 +85,7 @@ def render_release(ctx: StageContext, env: str) -> dict[str, str]:
                 "deployment": deployment_name(ctx.settings, dep),
                 "model": dep.name,
                 "version": model["version"],
-                "replicas": ctx.settings.get("replicas", DEFAULTS["replicas"]),
+                "replicas": ctx.settings.replicas,
                 "model_uri": f"pvc://{claim}/{dep.name}/{model['version']}",
                 "image": images[dep.folder]["ref"],
             },
@@ -163,7 +162,7 @@ def train(ctx: StageContext) -> dict[str, Any]:
     root = models_dir(ctx.settings)
     fill = {
         "corpus": str(corpus_path()),
-        "c": str(ctx.settings.get("news_c", DEFAULTS["news_c"], float)),
+        "c": str(ctx.settings.news_c),
     }
     trained = modelwork.train_all(
         ctx.backend.python,
@@ -400,7 +399,7 @@ def approve_production(ctx: StageContext) -> dict[str, Any]:
     if not change:
         ctx.say("  no open production change: nothing to approve")
         return {"approved": False, "reconcile": reconcile(ctx, "production")}
-    approver = str(ctx.settings.get("approver", DEFAULTS["approver"]) or "").strip()
+    approver = str(ctx.settings.approver or "").strip()
     # YAML's empty values, as a -p value or an environment variable, name nobody
     if not approver or approver == CI_NAME or approver.lower() in {"null", "none", "~"}:
         raise GateFailed(
@@ -483,5 +482,4 @@ PIPELINE = Pipeline(
         Stage("cleanup", cleanup, "stop every model server this run started"),
     ],
     backends=REGISTRY,
-    defaults=DEFAULTS,
 )

@@ -62,7 +62,7 @@ def test_an_unknown_parameter_name_is_refused_before_any_work(run_root: Path) ->
             "reproduce",
             "dvc_timeout",
             "-1",
-            "must be a number > 0 (how long one dvc command may take, in seconds)",
+            "must be a number > 0 (how long any one git or dvc command may take, in seconds)",
         ),
     ],
 )

@@ -136,7 +136,7 @@ def test_a_stage_context_exports_before_any_backend_exists(
     env_file = tmp_path / ".env"
     env_file.write_text("REPO_TOKEN=from-dotenv-only-789\n")
     pipeline = load_pipeline("dvc_cml")
-    settings = Settings.load("dvc_cml", defaults=pipeline.defaults, env_file=env_file)
+    settings = Settings.load("dvc_cml", env_file=env_file)
     ctx = pipeline.context(settings, log=lambda _line: None)
     assert ctx._backend is None and os.environ["REPO_TOKEN"] == "from-dotenv-only-789"
     shown = subprocess.run(
