@@ -46,6 +46,7 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-case names
     raw: bytes
+    target: str = ""  # the request line's target as sent (path and query), for a proxy
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """The last value of query parameter ``name``."""
@@ -85,7 +86,7 @@ class Fault:
     method: str
     path: re.Pattern[str]  # matched against the whole path
     status: int | None  # None: answer normally, after the delay
-    message: str
+    message: str | None  # None: "injected failure of <method> <path>"
     times: int  # how many matching calls misbehave; -1: all of them
     skip: int = 0  # matching calls let through first
     delay: float = 0.0  # seconds before answering
@@ -105,7 +106,7 @@ class Faults:
         path: str,
         *,
         status: int | None = 500,
-        message: str = "injected fault",
+        message: str | None = None,
         times: int = 1,
         skip: int = 0,
         delay: float = 0.0,
@@ -214,7 +215,10 @@ class HttpDouble:
                     headers = {}
                     if fault.retry_after is not None:
                         headers["Retry-After"] = str(int(fault.retry_after))
-                    error = ApiError(fault.status, "injected_fault", fault.message)
+                    message = fault.message or (
+                        f"injected failure of {request.method} {request.path}"
+                    )
+                    error = ApiError(fault.status, "injected_fault", message)
                     return Reply(fault.status, self.error_body(request, error), headers)
             handler, params, public = self._find(request)
             with self.lock:
@@ -287,6 +291,7 @@ class _Handler(BaseHTTPRequestHandler):
             parse_qs(parts.query, keep_blank_values=True),
             {k.lower(): v for k, v in self.headers.items()},
             self._body(),
+            self.path,
         )
         try:
             reply = self.double.handle(request)
@@ -302,7 +307,9 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in headers.items():
             if key.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
+        # a HEAD answer names the length the GET would have (S3's HeadObject reads it)
+        length = headers.get("Content-Length") if self.command == "HEAD" else None
+        self.send_header("Content-Length", length or str(len(payload)))
         # no idle keep-alive sockets left in the clients' pools when the double stops
         self.send_header("Connection", "close")
         self.close_connection = True
