@@ -28,12 +28,12 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from mlops_helpers.waiting import wait_until
@@ -79,6 +79,15 @@ class ApiError(Exception):
 
 
 Handler = Callable[..., Reply]
+T = TypeVar("T")
+
+
+def lookup(items: Mapping[str, T], key: str, message: str, code: str = "not_found") -> T:
+    """``items[key]``; a missing one is the provider's 404 with ``message``."""
+    found = items.get(key)
+    if found is None:
+        raise ApiError(404, code, message)
+    return found
 
 
 @dataclass

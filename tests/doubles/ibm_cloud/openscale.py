@@ -38,7 +38,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.doubles.http_base import ApiError, HttpDouble, Reply, Request
+from tests.doubles.http_base import ApiError, HttpDouble, Reply, Request, lookup
 from tests.doubles.ibm_cloud.wml import WmlState, new_id, stamp
 
 MONITORS = {
@@ -56,6 +56,20 @@ MONITORS = {
     "drift": ["drift_magnitude", "predicted_accuracy"],
     "drift_v2": ["model_drift", "data_drift"],
     "explainability": ["global_explanation_stability"],
+}
+
+
+# GET /<list>: the query parameters each list filters by (each the entity's field of that path)
+LIST_FILTERS = {
+    "service_providers": ("deployment_space_id", "service_type"),
+    "subscriptions": (
+        "data_mart_id",
+        "service_provider_id",
+        "deployment.deployment_id",
+        "asset.asset_id",
+    ),
+    "data_sets": ("type", "target.target_id", "target.target_type"),
+    "monitor_instances": ("data_mart_id", "monitor_definition_id", "target.target_id"),
 }
 
 
@@ -186,9 +200,7 @@ class OpenScaleState:
         return self.providers[pid]
 
     def provider(self, pid: str) -> dict[str, Any]:
-        if pid not in self.providers:
-            raise ApiError(404, "not_found", f"service provider {pid} does not exist")
-        return self.providers[pid]
+        return lookup(self.providers, pid, f"service provider {pid} does not exist")
 
     def delete_provider(self, pid: str) -> None:
         self.provider(pid)
@@ -238,10 +250,7 @@ class OpenScaleState:
             self.records[did] = []
 
     def subscription(self, sid: str) -> dict[str, Any]:
-        found = self.subscriptions.get(sid)
-        if found is None:
-            raise ApiError(404, "not_found", f"subscription {sid} does not exist")
-        return found
+        return lookup(self.subscriptions, sid, f"subscription {sid} does not exist")
 
     def read_subscription(self, sid: str) -> dict[str, Any]:
         """A GET: a new subscription is active after ``subscription_polls`` reads."""
@@ -269,9 +278,7 @@ class OpenScaleState:
 
     # -- data sets and records --------------------------------------------------------------
     def data_set(self, did: str) -> dict[str, Any]:
-        if did not in self.data_sets:
-            raise ApiError(404, "not_found", f"data set {did} does not exist")
-        return self.data_sets[did]
+        return lookup(self.data_sets, did, f"data set {did} does not exist")
 
     def store_records(self, did: str, body: Any) -> str:
         """Queue a POST of records as the data set's rows; the store request's id."""
@@ -361,10 +368,7 @@ class OpenScaleState:
         return self.monitors[mid]
 
     def monitor(self, mid: str) -> dict[str, Any]:
-        found = self.monitors.get(mid)
-        if found is None:
-            raise ApiError(404, "not_found", f"monitor instance {mid} does not exist")
-        return found
+        return lookup(self.monitors, mid, f"monitor instance {mid} does not exist")
 
     def patch_monitor(self, mid: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
         found = self.monitor(mid)
@@ -399,9 +403,7 @@ class OpenScaleState:
         return {**run, "entity": {**run["entity"], "status": {"state": "running"}}}
 
     def run(self, rid: str) -> dict[str, Any]:
-        if rid not in self.runs:
-            raise ApiError(404, "not_found", f"run {rid} does not exist")
-        return self.runs[rid]
+        return lookup(self.runs, rid, f"run {rid} does not exist")
 
     def list_measurements(self, mid: str, run_id: str | None) -> dict[str, Any]:
         found = self.measurements.get(mid, [])
@@ -495,51 +497,28 @@ def routes(double: HttpDouble, state: OpenScaleState) -> None:
 
         double.route(method, r"/openscale/(?P<instance>[^/]+)/v2" + path, scoped)
 
-    def listing(path: str, name: str, items: dict[str, Any], filters: dict[str, str]) -> None:
-        add("GET", path, lambda r: ok(200, {name: _select(list(items.values()), r, filters)}))
+    def listing(name: str, items: dict[str, Any]) -> None:
+        filters = {f: f for f in LIST_FILTERS[name]}
+        add("GET", "/" + name, lambda r: ok(200, {name: _select(list(items.values()), r, filters)}))
 
     double.route("GET", r"/v1/entitlements", lambda r: ok(200, state.entitlements()))
     add("GET", r"/data_marts", lambda r: ok(200, state.data_marts()))
     add("GET", r"/monitor_definitions", lambda r: ok(200, state.definitions()))
     # service providers
     providers = r"/service_providers"
-    listing(
-        providers,
-        "service_providers",
-        state.providers,
-        {"deployment_space_id": "deployment_space_id", "service_type": "service_type"},
-    )
+    listing("service_providers", state.providers)
     add("POST", providers, lambda r: ok(201, state.add_provider(_body(r))))
     add("GET", providers + item, lambda r, rid: ok(200, state.provider(rid)))
     add("DELETE", providers + item, lambda r, rid: ok(202, state.delete_provider(rid)))
     # subscriptions
     subscriptions = r"/subscriptions"
-    listing(
-        subscriptions,
-        "subscriptions",
-        state.subscriptions,
-        {
-            "data_mart_id": "data_mart_id",
-            "service_provider_id": "service_provider_id",
-            "deployment.deployment_id": "deployment.deployment_id",
-            "asset.asset_id": "asset.asset_id",
-        },
-    )
+    listing("subscriptions", state.subscriptions)
     add("POST", subscriptions, lambda r: ok(202, state.add_subscription(_body(r))))
     add("GET", subscriptions + item, lambda r, rid: ok(200, state.read_subscription(rid)))
     add("DELETE", subscriptions + item, lambda r, rid: ok(202, state.delete_subscription(rid)))
     # data sets and records
     data_sets = r"/data_sets"
-    listing(
-        data_sets,
-        "data_sets",
-        state.data_sets,
-        {
-            "type": "type",
-            "target.target_id": "target.target_id",
-            "target.target_type": "target.target_type",
-        },
-    )
+    listing("data_sets", state.data_sets)
     add("GET", data_sets + item, lambda r, rid: ok(200, state.data_set(rid)))
     add("POST", data_sets + item + r"/records", _store_records(state))
     add(
@@ -562,16 +541,7 @@ def routes(double: HttpDouble, state: OpenScaleState) -> None:
     )
     # monitor instances, runs, measurements
     monitors = r"/monitor_instances"
-    listing(
-        monitors,
-        "monitor_instances",
-        state.monitors,
-        {
-            "data_mart_id": "data_mart_id",
-            "monitor_definition_id": "monitor_definition_id",
-            "target.target_id": "target.target_id",
-        },
-    )
+    listing("monitor_instances", state.monitors)
     add("POST", monitors, lambda r: ok(201, state.create_monitor(_body(r))))
     add("GET", monitors + item, lambda r, rid: ok(200, state.monitor(rid)))
     add("PATCH", monitors + item, lambda r, rid: ok(200, state.patch_monitor(rid, _body(r, []))))

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.doubles.http_base import ApiError, HttpDouble, Reply, Request
+from tests.doubles.http_base import ApiError, HttpDouble, Reply, Request, lookup
 
 # IBM's runtimes for scikit-learn models: (name, python, scikit-learn, life-cycle state)
 PUBLISHED_RUNTIMES = [
@@ -155,9 +155,7 @@ class WmlState:
             raise ApiError(
                 400, "missing_space_id", "Either space_id or project_id has to be provided."
             )
-        if sid not in self.spaces:
-            raise ApiError(404, "space_not_found", f"space {sid} does not exist")
-        return self.spaces[sid]
+        return lookup(self.spaces, sid, f"space {sid} does not exist", "space_not_found")
 
     def delete_space(self, sid: str) -> None:
         self.space(sid)
@@ -241,10 +239,9 @@ class WmlState:
         return self.models[mid]
 
     def model(self, mid: str, rev: str | None = None) -> dict[str, Any]:
-        if mid not in self.models:
-            raise ApiError(404, "model_not_found", f"model {mid} does not exist")
+        found = lookup(self.models, mid, f"model {mid} does not exist", "model_not_found")
         if not rev:
-            return self.models[mid]
+            return found
         for revision in self.revisions.get(mid, []):
             if revision["metadata"]["rev"] == rev:
                 return revision
@@ -395,10 +392,9 @@ class WmlState:
         return deployment
 
     def deployment(self, did: str) -> dict[str, Any]:
-        found = self.deployments.get(did)
-        if found is None:
-            raise ApiError(404, "deployment_not_found", f"deployment {did} does not exist")
-        return found
+        return lookup(
+            self.deployments, did, f"deployment {did} does not exist", "deployment_not_found"
+        )
 
     def read_deployment(self, did: str) -> dict[str, Any]:
         """A GET: a deployment initializing or updating gets there after ``deploy_polls``."""

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.doubles.http_base import ApiError, HttpDouble, Reply, Request
+from tests.doubles.http_base import ApiError, HttpDouble, Reply, Request, lookup
 
 PROJECT_ID = "a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5"
 USER_ID = "f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5"
@@ -157,10 +157,7 @@ class CloudState:
 
     # -- Blazar -----------------------------------------------------------------------------
     def lease(self, lease_id: str) -> dict[str, Any]:
-        found = self.leases.get(lease_id)
-        if found is None:
-            raise ApiError(404, "not_found", f"Object with {{'lease_id': '{lease_id}'}} not found")
-        return found
+        return lookup(self.leases, lease_id, f"Object with {{'lease_id': '{lease_id}'}} not found")
 
     def create_lease(self, body: dict[str, Any]) -> dict[str, Any]:
         name = body.get("name")
@@ -291,16 +288,10 @@ class CloudState:
         return {fid: f for fid, f in self.flavors.items() if fid not in self.hidden_flavors}
 
     def flavor(self, flavor_id: str) -> dict[str, Any]:
-        found = self.visible_flavors().get(flavor_id)
-        if found is None:
-            raise ApiError(404, "not_found", f"Flavor {flavor_id} could not be found.")
-        return found
+        return lookup(self.visible_flavors(), flavor_id, f"Flavor {flavor_id} could not be found.")
 
     def server(self, server_id: str) -> dict[str, Any]:
-        found = self.servers.get(server_id)
-        if found is None:
-            raise ApiError(404, "not_found", f"Instance {server_id} could not be found.")
-        return found
+        return lookup(self.servers, server_id, f"Instance {server_id} could not be found.")
 
     def delete_server(self, server_id: str) -> None:
         self.server(server_id)
@@ -368,20 +359,15 @@ class CloudState:
         return fip
 
     def floating_ip(self, fip_id: str) -> dict[str, Any]:
-        found = self.floating_ips.get(fip_id)
-        if found is None:
-            raise ApiError(404, "not_found", f"Floating IP {fip_id} could not be found")
-        return found
+        return lookup(self.floating_ips, fip_id, f"Floating IP {fip_id} could not be found")
 
     def group_view(self, group: dict[str, Any]) -> dict[str, Any]:
         rules = [r for r in self.rules.values() if r["security_group_id"] == group["id"]]
         return {**group, "security_group_rules": rules}
 
     def security_group(self, group_id: str) -> dict[str, Any]:
-        found = self.security_groups.get(group_id)
-        if found is None:
-            raise ApiError(404, "not_found", f"Security group {group_id} could not be found")
-        return self.group_view(found)
+        message = f"Security group {group_id} could not be found"
+        return self.group_view(lookup(self.security_groups, group_id, message))
 
     def create_security_group(self, spec: dict[str, Any]) -> dict[str, Any]:
         gid = _id()
