@@ -399,7 +399,7 @@ class OpenScaleState:
             },
         )
         self.runs[rid] = run
-        _evaluate(self, found, run)
+        self.evaluate(found, run)
         return {**run, "entity": {**run["entity"], "status": {"state": "running"}}}
 
     def run(self, rid: str) -> dict[str, Any]:
@@ -413,6 +413,75 @@ class OpenScaleState:
             "limit": 100,
             "offset": 0,
         }
+
+    def evaluate(self, monitor: dict[str, Any], run: dict[str, Any]) -> None:
+        """A quality run: the newest feedback rows, scored by the deployed model, measured."""
+        from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+        entity = monitor["entity"]
+        status = run["entity"]["status"]
+        sid = entity["target"]["target_id"]
+        params = entity.get("parameters", {})
+        feedback = [r for ds in self.data_sets_of(sid, "feedback") for r in self.records[ds]]
+        minimum = int(params.get("min_feedback_data_size", 100))
+        if len(feedback) < minimum:
+            status.update(
+                state="error",
+                completed_at=stamp(),
+                failure={
+                    "trace": new_id(),
+                    "errors": [
+                        {
+                            "code": "AIQQM9001E",
+                            "message": f"There are {len(feedback)} feedback records, fewer than "
+                            f"min_feedback_data_size {minimum}; quality metrics were not computed",
+                        }
+                    ],
+                },
+            )
+            return
+        rows = feedback[-int(params.get("max_rows_per_evaluation", 10_000)) :]
+        subscription = self.subscriptions[sid]["entity"]
+        label = subscription["asset_properties"]["label_column"]
+        features = subscription["asset_properties"]["feature_fields"]
+        estimator = self.wml.loaded[subscription["deployment"]["deployment_id"]]
+        truth = [int(r[label]) for r in rows]
+        predicted = estimator.predict([[float(r[f]) for f in features] for r in rows])
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            truth, predicted, average="weighted", zero_division=0
+        )
+        values = {
+            "accuracy": accuracy_score(truth, predicted),
+            "weighted_f1_measure": f1,
+            "weighted_precision": precision,
+            "weighted_recall": recall,
+        }
+        limits = {t["metric_id"]: t for t in entity.get("thresholds", [])}
+        metrics = []
+        for metric, value in values.items():
+            item: dict[str, Any] = {"id": metric, "value": round(float(value), 6)}
+            limit = limits.get(metric)
+            if limit:
+                item[limit["type"]] = limit["value"]
+            metrics.append(item)
+        mid = monitor["metadata"]["id"]
+        self.measurements.setdefault(mid, []).append(
+            self.resource(
+                f"monitor_instances/{mid}/measurements",
+                new_id(),
+                {
+                    "timestamp": stamp(),
+                    "run_id": run["metadata"]["id"],
+                    "issue_count": 0,
+                    "monitor_definition_id": "quality",
+                    "monitor_instance_id": mid,
+                    "target": entity["target"],
+                    "values": [{"metrics": metrics, "tags": []}],
+                },
+            )
+        )
+        run["entity"]["parameters"] = {"records": len(rows)}
+        status.update(state="finished", completed_at=stamp())
 
 
 def payload_rows(record: dict[str, Any], deployment_id: str | None) -> list[dict[str, Any]]:
@@ -572,73 +641,3 @@ def _body(request: Request, empty: Any = None) -> Any:
     """The JSON body, or ``empty`` (a dict unless told) when there is none."""
     body = request.json()
     return ({} if empty is None else empty) if body is None else body
-
-
-def _evaluate(state: OpenScaleState, monitor: dict[str, Any], run: dict[str, Any]) -> None:
-    """A quality run: the newest feedback rows, scored by the deployed model, measured."""
-    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
-
-    entity = monitor["entity"]
-    status = run["entity"]["status"]
-    sid = entity["target"]["target_id"]
-    params = entity.get("parameters", {})
-    feedback = [r for ds in state.data_sets_of(sid, "feedback") for r in state.records[ds]]
-    minimum = int(params.get("min_feedback_data_size", 100))
-    if len(feedback) < minimum:
-        status.update(
-            state="error",
-            completed_at=stamp(),
-            failure={
-                "trace": new_id(),
-                "errors": [
-                    {
-                        "code": "AIQQM9001E",
-                        "message": f"There are {len(feedback)} feedback records, fewer than "
-                        f"min_feedback_data_size {minimum}; quality metrics were not computed",
-                    }
-                ],
-            },
-        )
-        return
-    rows = feedback[-int(params.get("max_rows_per_evaluation", 10_000)) :]
-    subscription = state.subscriptions[sid]["entity"]
-    label = subscription["asset_properties"]["label_column"]
-    features = subscription["asset_properties"]["feature_fields"]
-    estimator = state.wml.loaded[subscription["deployment"]["deployment_id"]]
-    truth = [int(r[label]) for r in rows]
-    predicted = estimator.predict([[float(r[f]) for f in features] for r in rows])
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        truth, predicted, average="weighted", zero_division=0
-    )
-    values = {
-        "accuracy": accuracy_score(truth, predicted),
-        "weighted_f1_measure": f1,
-        "weighted_precision": precision,
-        "weighted_recall": recall,
-    }
-    limits = {t["metric_id"]: t for t in entity.get("thresholds", [])}
-    metrics = []
-    for metric, value in values.items():
-        item: dict[str, Any] = {"id": metric, "value": round(float(value), 6)}
-        limit = limits.get(metric)
-        if limit:
-            item[limit["type"]] = limit["value"]
-        metrics.append(item)
-    mid = monitor["metadata"]["id"]
-    state.measurements.setdefault(mid, []).append(
-        state.resource(
-            f"monitor_instances/{mid}/measurements",
-            new_id(),
-            {
-                "timestamp": stamp(),
-                "run_id": run["metadata"]["id"],
-                "issue_count": 0,
-                "monitor_definition_id": "quality",
-                "monitor_instance_id": mid,
-                "target": entity["target"],
-                "values": [{"metrics": metrics, "tags": []}],
-            },
-        )
-    )
-    run["entity"]["parameters"] = {"records": len(rows)}
-    status.update(state="finished", completed_at=stamp())

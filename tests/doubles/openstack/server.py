@@ -416,8 +416,12 @@ class OpenStackDouble(HttpDouble):
         self, credential_id: str = "app-cred-id", credential_secret: str = "app-cred-secret"
     ) -> None:
         super().__init__()
-        self.state = cloud = CloudState(credential_id, credential_secret)
+        self.state = CloudState(credential_id, credential_secret)
         self.auth_url = f"{self.url}/identity/v3"
+        self._add_routes(self.state)
+
+    def _add_routes(self, cloud: CloudState) -> None:
+        """The route table: each route one ``CloudState`` call (or read)."""
         ok, item = Reply, r"/(?P<rid>[^/]+)"
 
         def get(pattern: str, answer: Any) -> None:  # a read: 200 with the answer
