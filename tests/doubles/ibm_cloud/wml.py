@@ -20,6 +20,11 @@ of WML's predefined sizes. Scoring a deployment that has an OpenScale subscripti
 payload record itself, as WML's automatic payload logging does.
 
 IAM access tokens live ``token_lifetime`` seconds (3600, as IBM Cloud's; a test shortens it).
+
+``WmlState`` holds all of it and its methods are the service's changes (``create_deployment``,
+``read_deployment`` that moves a deployment along as polls pass, ``patch_deployment``, ...);
+``routes`` maps each endpoint to one of them. Lists are WML's page shape ``{"resources",
+"total_results", "limit", "first"}`` (the machine-learning reference, "Pagination").
 """
 
 from __future__ import annotations
