@@ -215,7 +215,9 @@ def test_teardown_after_a_creation_that_failed_half_way(
     env: dict[str, str],
     openstack: OpenStackDouble,  # noqa: F811
 ) -> None:
-    openstack.fail("POST", "/compute/v2.1/servers", 403, "Quota exceeded for instances", skip=1)
+    openstack.faults.inject(
+        "POST", r"/compute/v2.1/servers", status=403, message="Quota exceeded for instances", skip=1
+    )
     done = stage(env, "platform")
     assert done.returncode == 1
     assert "terraform apply" in done.stderr and "Traceback" not in done.stderr
@@ -231,8 +233,12 @@ def test_a_refused_lease_is_one_line_and_teardown_still_succeeds(
     env: dict[str, str],
     openstack: OpenStackDouble,  # noqa: F811
 ) -> None:
-    openstack.fail(
-        "POST", "/reservation/v1/leases", 400, "Not enough resources available with query", times=5
+    openstack.faults.inject(
+        "POST",
+        r"/reservation/v1/leases",
+        status=400,
+        message="Not enough resources available with query",
+        times=5,
     )
     done = stage(env, "platform")
     assert done.returncode == 1
@@ -251,7 +257,7 @@ def test_a_lease_that_does_not_start_is_waited_for_within_the_timeout(
 ) -> None:
     """Blazar keeps a lease PENDING until it starts: the wait is bounded by provision_timeout
     and says which lease, how long and the last status; nothing else is created."""
-    openstack.lease_start_seconds = None
+    openstack.state.lease_start_seconds = None
     done = stage({**env, "MLOPS_PROVISION_TIMEOUT": "1.5"}, "platform")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "continuous-x-test" in done.stderr and "timed out" in done.stderr, done.stderr
@@ -266,7 +272,7 @@ def test_a_lease_that_ends_in_error_stops_the_wait(
     env: dict[str, str],
     openstack: OpenStackDouble,  # noqa: F811
 ) -> None:
-    openstack.lease_start_error = True
+    openstack.state.lease_start_error = True
     done = stage(env, "platform")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "lease continuous-x-test" in done.stderr and "ERROR" in done.stderr, done.stderr
@@ -282,7 +288,7 @@ def test_the_api_port_needs_the_users_address_before_anything_is_made(
     for value in ("", "0.0.0.0/0", "not-an-address"):
         done = stage({**env, "MLOPS_API_ALLOWED_CIDR": value}, "platform")
         assert done.returncode == 1 and "api_allowed_cidr" in done.stderr, done.stderr
-    assert openstack.state.calls == []
+    assert openstack.log == []
 
 
 def test_wrong_credentials_are_refused_readably(

@@ -215,46 +215,18 @@ def test_aws_without_credentials_is_one_line_before_any_work(run_root: Path) -> 
     assert not (run_dir / "data").exists() and not (run_dir / "images").exists()
 
 
-class _MetadataProbes:
-    """A stand-in for the instance metadata address on loopback: it records what asks."""
-
-    def __init__(self) -> None:
-        import http.server
-        import threading
-
-        seen: list[str] = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _record(self) -> None:
-                seen.append(f"{self.command} {self.path}")
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            do_GET = do_PUT = _record  # noqa: N815  (http.server's names)
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.seen = seen
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 def test_aws_without_credentials_never_probes_the_instance_metadata(run_root: Path) -> None:
     """Issue 30: with no credentials set, botocore would ask 169.254.169.254 (here: a
-    loopback stand-in) for an instance role; the aws backend turns that probe off."""
-    probes = _MetadataProbes()
-    try:
-        env = _env_without_aws(run_root, AWS_EC2_METADATA_SERVICE_ENDPOINT=probes.url)
+    loopback stand-in with no routes, that logs whatever asks) for an instance role; the aws
+    backend turns that probe off."""
+    from tests.doubles.http_base import HttpDouble
+
+    with HttpDouble() as probes:
+        env = _env_without_aws(run_root, AWS_EC2_METADATA_SERVICE_ENDPOINT=probes.url + "/")
         del env["AWS_EC2_METADATA_DISABLED"]
         done = cli("build", "--backend", "aws", "-p", "aws_region", "eu-west-2", env=env)
         _one_line_error(done, "no AWS credentials found")
-        assert probes.seen == []
-    finally:
-        probes.server.shutdown()
-        probes.server.server_close()
+        assert probes.log == []
 
 
 def test_an_unloadable_model_stops_serve_at_once(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """The aws backend's call sequence against moto (S3, ECR, IAM, STS, SageMaker).
 
-Only the docker CLI is replaced (by a recorder); every AWS call goes to moto, completed on
-the service side by ``fake_sagemaker`` (UpdateEndpoint, jobs that run ``train``, endpoints
-that answer with their model).
+Only the docker CLI is replaced (by a recorder); every AWS call goes over HTTP to moto's
+server, behind the SageMaker double (``tests/doubles/sagemaker.py``: UpdateEndpoint, jobs
+that run ``train``, endpoints that answer with their model).
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from mlops_helpers.errors import BackendUnavailable, GateFailed
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.sagemaker_byo.aws import AwsBackend
 from mlops_helpers.sagemaker_byo.stages import BUILD_STAGES, PIPELINE
-from tests.sagemaker_byo.fake_sagemaker import completed_sagemaker
+from tests.doubles.sagemaker import running_aws
 
 REGION = "eu-west-2"  # deliberately not us-east-1
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -48,7 +47,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setattr(AwsBackend, "docker_factory", RecordingDocker)
     RecordingDocker.calls = []
-    with mock_aws(), completed_sagemaker():
+    with running_aws() as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
         role = boto3.client("iam", region_name=REGION).create_role(
             RoleName="byo-sagemaker",
             AssumeRolePolicyDocument=json.dumps(

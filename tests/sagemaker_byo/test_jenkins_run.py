@@ -6,8 +6,8 @@ it) carries over from build to build, as on a Jenkins agent.
 Three builds: two that pass (MAX_DEPTH 4, then 2: another model) and one that fails its
 smoke test (MAX_DEPTH 1, a stump), then a TEARDOWN build. On the local backend here, and
 on the aws backend against moto's server on loopback in ``test_jenkins_run_aws.py``
-(completed by ``fake_sagemaker``: jobs run the container's ``train``, endpoints answer with
-their model, UpdateEndpoint).
+(completed by the SageMaker double, ``tests/doubles/sagemaker.py``: jobs run the
+container's ``train``, endpoints answer with their model, UpdateEndpoint).
 
 On aws the image is already in ECR (the test puts its manifest there): building and pushing
 it needs a Docker engine, which the aws backend tests cover with a recorder instead.

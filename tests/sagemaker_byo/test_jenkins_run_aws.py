@@ -13,9 +13,8 @@ import boto3
 import pytest
 
 from mlops_helpers.sagemaker_byo import container
-from mlops_helpers.servers import free_port
+from tests.doubles.sagemaker import running_aws
 from tests.jenkins_runner import Origin
-from tests.sagemaker_byo.fake_sagemaker import completed_sagemaker
 from tests.sagemaker_byo.jenkins_builds import (
     ATTENDEE,
     REGION,
@@ -30,16 +29,9 @@ pytestmark = [pytest.mark.jenkins, pytest.mark.slow]
 
 @pytest.fixture
 def moto_server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    with completed_sagemaker():
-        server.start()
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.stop()
+    """moto's server behind the SageMaker double: the URL every client is pointed at."""
+    with running_aws() as endpoint:
+        yield endpoint
 
 
 def test_aws_backend_against_moto_keeps_one_production_endpoint(

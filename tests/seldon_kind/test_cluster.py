@@ -30,7 +30,7 @@ from mlops_helpers.seldon_kind.manifests import validate_folder
 from mlops_helpers.seldon_kind.modelwork import child_env
 from mlops_helpers.seldon_kind.reconcile import ReconcileFailed
 from mlops_helpers.seldon_kind.serving import ImageIndex
-from tests.seldon_kind.fake_kube_api import FakeKubeApi, serving
+from tests.doubles.kubernetes import FakeKubeApi, serving
 from tests.support import leftover_processes
 
 APPLIED = "kubectl.kubernetes.io/last-applied-configuration"

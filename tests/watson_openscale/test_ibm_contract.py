@@ -97,8 +97,8 @@ def test_full_stage_list_in_one_process_twice(ibm, tmp_path: Path) -> None:
         assert len(ibm.openscale.records[feedback[0]]) == first["feedback"]["stored"] == 200
         # WML wrote the payload itself; the backend never posted a payload record
         assert not any(
-            m == "POST" and p.endswith("/records") and b"request" in body
-            for m, p, _, body in ibm.log
+            r.method == "POST" and r.path.endswith("/records") and b"request" in r.raw
+            for r in ibm.log
         )
         deployment = next(iter(ibm.wml.deployments.values()))["entity"]
         assert "production" in deployment["tags"]
@@ -225,10 +225,10 @@ def test_a_failed_call_stops_the_stage_and_a_rerun_creates_no_duplicate(
     ctx = ibm_context(tmp_path)
     try:
         PIPELINE.run(ctx, ["setup", "space", "store_model"])
-        ibm.fail("POST", r"/ml/v4/deployments", status=503, times=-1)  # retries too
+        ibm.faults.inject("POST", r"/ml/v4/deployments", status=503, times=-1)  # retries too
         with pytest.raises(StageError, match="injected failure of POST /ml/v4/deployments"):
             PIPELINE.run_stage("deploy", ctx)
-        ibm.heal()
+        ibm.faults.clear()
         assert PIPELINE.run_stage("deploy", ctx)["action"] == "created"
         assert len(ibm.wml.deployments) == 1
     finally:

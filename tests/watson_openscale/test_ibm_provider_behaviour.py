@@ -124,14 +124,16 @@ def test_expired_tokens_are_refreshed_by_both_clients(ibm, tmp_path: Path) -> No
         results = PIPELINE.run(ctx, ["score", "feedback", "evaluate", "promote"])
         assert results["evaluate"]["status"] == "finished"
         assert ibm.wml.tokens_issued > issued  # new tokens, fetched after the old expired
-        assert ibm.server.refused_expired == 0  # no client sent an expired one
+        assert ibm.refused_expired == 0  # no client sent an expired one
     finally:
         PIPELINE.run_stage("cleanup", ctx)
 
 
 def test_a_429_is_sent_again_after_its_retry_after(ibm, tmp_path: Path) -> None:
-    ibm.server.throttle("POST", r"/ml/v4/deployments", retry_after=1, times=2)
-    ibm.server.throttle("POST", r"/openscale/[^/]+/v2/subscriptions", retry_after=1, times=1)
+    ibm.faults.inject("POST", r"/ml/v4/deployments", status=429, retry_after=1, times=2)
+    ibm.faults.inject(
+        "POST", r"/openscale/[^/]+/v2/subscriptions", status=429, retry_after=1, times=1
+    )
     ctx = ibm_context(tmp_path)
     try:
         PIPELINE.run(ctx, ["setup", "space", "store_model", "deploy", "subscribe"])
@@ -143,8 +145,10 @@ def test_a_429_is_sent_again_after_its_retry_after(ibm, tmp_path: Path) -> None:
 
 
 def test_a_retry_after_beyond_the_bound_fails_at_once_with_the_429(ibm, tmp_path: Path) -> None:
-    ibm.server.throttle("POST", r"/ml/v4/deployments", retry_after=3600, times=1)
-    ibm.server.throttle("POST", r"/openscale/[^/]+/v2/subscriptions", retry_after=3600, times=1)
+    ibm.faults.inject("POST", r"/ml/v4/deployments", status=429, retry_after=3600, times=1)
+    ibm.faults.inject(
+        "POST", r"/openscale/[^/]+/v2/subscriptions", status=429, retry_after=3600, times=1
+    )
     ctx = ibm_context(tmp_path, ibm_retry_after_max=5)
     try:
         PIPELINE.run(ctx, ["setup", "space", "store_model"])

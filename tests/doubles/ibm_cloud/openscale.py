@@ -38,7 +38,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.doubles.ibm_cloud.server import ApiError, Reply, Request, Router
+from tests.doubles.http_base import ApiError, HttpDouble, Reply, Request, lookup
 from tests.doubles.ibm_cloud.wml import WmlState, new_id, stamp
 
 MONITORS = {
@@ -56,6 +56,20 @@ MONITORS = {
     "drift": ["drift_magnitude", "predicted_accuracy"],
     "drift_v2": ["model_drift", "data_drift"],
     "explainability": ["global_explanation_stability"],
+}
+
+
+# GET /<list>: the query parameters each list filters by (each the entity's field of that path)
+LIST_FILTERS = {
+    "service_providers": ("deployment_space_id", "service_type"),
+    "subscriptions": (
+        "data_mart_id",
+        "service_provider_id",
+        "deployment.deployment_id",
+        "asset.asset_id",
+    ),
+    "data_sets": ("type", "target.target_id", "target.target_type"),
+    "monitor_instances": ("data_mart_id", "monitor_definition_id", "target.target_id"),
 }
 
 
@@ -132,6 +146,343 @@ class OpenScaleState:
     def landed(self, rid: str) -> bool:
         return bool(self.pending.get(rid, {}).get("landed"))
 
+    # -- the service's fixed answers --------------------------------------------------------
+    def entitlements(self) -> dict[str, Any]:
+        plan = {"id": self.instance_id, "plan_name": "standard", "name": "openscale-double"}
+        return {"entitlements": {"ai_openscale": [plan]}}
+
+    def check_instance(self, instance: str) -> None:
+        if instance != self.instance_id:
+            raise ApiError(
+                404, "instance_not_found", f"OpenScale instance {instance} does not exist"
+            )
+
+    def data_marts(self) -> dict[str, Any]:
+        entity = {"name": "data mart", "internal_database": True, "status": {"state": "active"}}
+        return {"data_marts": [self.resource("data_marts", self.instance_id, entity)]}
+
+    def definitions(self) -> dict[str, Any]:
+        return {
+            "monitor_definitions": [
+                self.resource(
+                    "monitor_definitions",
+                    mid,
+                    {
+                        "name": mid.replace("_", " ").title(),
+                        "metrics": [
+                            {
+                                "id": m,
+                                "name": m,
+                                "thresholds": [{"type": "lower_limit", "default": 0.8}],
+                            }
+                            for m in metrics
+                        ],
+                        "tags": [],
+                        "applies_to": {"problem_type": [], "input_data_type": []},
+                    },
+                )
+                for mid, metrics in MONITORS.items()
+            ]
+        }
+
+    # -- service providers ------------------------------------------------------------------
+    def add_provider(self, body: dict[str, Any]) -> dict[str, Any]:
+        for key in ("name", "service_type", "credentials"):
+            if not body.get(key):
+                raise ApiError(400, "missing_field", f"{key} is required")
+        if body["credentials"].get("apikey") != self.wml.api_key:
+            raise ApiError(400, "invalid_credentials", "the WML credentials are not valid")
+        pid = new_id()
+        entity = {k: v for k, v in body.items() if k != "credentials"}
+        self.providers[pid] = self.resource(
+            "service_providers", pid, {**entity, "status": {"state": "active"}}
+        )
+        return self.providers[pid]
+
+    def provider(self, pid: str) -> dict[str, Any]:
+        return lookup(self.providers, pid, f"service provider {pid} does not exist")
+
+    def delete_provider(self, pid: str) -> None:
+        self.provider(pid)
+        del self.providers[pid]
+
+    # -- subscriptions ----------------------------------------------------------------------
+    def add_subscription(self, body: dict[str, Any]) -> dict[str, Any]:
+        for key in ("data_mart_id", "service_provider_id", "asset", "deployment"):
+            if not body.get(key):
+                raise ApiError(400, "missing_field", f"{key} is required")
+        if body["service_provider_id"] not in self.providers:
+            raise ApiError(
+                400,
+                "invalid_service_provider",
+                f"service provider {body['service_provider_id']} does not exist",
+            )
+        deployment_id = body["deployment"].get("deployment_id")
+        if deployment_id not in self.wml.deployments:
+            raise ApiError(
+                400, "deployment_not_found", f"WML deployment {deployment_id} does not exist"
+            )
+        sid = new_id()
+        self.subscriptions[sid] = self.resource(
+            "subscriptions", sid, {**body, "status": {"state": "preparing"}}
+        )
+        self.polls[sid] = 0
+        return self.subscriptions[sid]
+
+    def _activate(self, sid: str) -> None:
+        """Active, with the payload logging and feedback data sets OpenScale creates."""
+        entity = self.subscriptions[sid]["entity"]
+        entity["status"] = {"state": "active"}
+        for kind in ("payload_logging", "feedback"):
+            did = new_id()
+            self.data_sets[did] = self.resource(
+                "data_sets",
+                did,
+                {
+                    "data_mart_id": self.instance_id,
+                    "name": f"{kind} of {sid}",
+                    "type": kind,
+                    "target": {"target_type": "subscription", "target_id": sid},
+                    "data_schema": {"type": "struct", "fields": []},
+                    "status": {"state": "active"},
+                },
+            )
+            self.records[did] = []
+
+    def subscription(self, sid: str) -> dict[str, Any]:
+        return lookup(self.subscriptions, sid, f"subscription {sid} does not exist")
+
+    def read_subscription(self, sid: str) -> dict[str, Any]:
+        """A GET: a new subscription is active after ``subscription_polls`` reads."""
+        found = self.subscription(sid)
+        if (
+            found["entity"]["status"]["state"] == "preparing"
+            and self.subscription_polls is not None
+        ):
+            self.polls[sid] += 1
+            if self.polls[sid] > self.subscription_polls:
+                self._activate(sid)
+        return found
+
+    def delete_subscription(self, sid: str) -> None:
+        """With its data sets and monitor instances, as OpenScale deletes them."""
+        self.subscription(sid)
+        for did in self.data_sets_of(sid):
+            del self.data_sets[did]
+            self.records.pop(did, None)
+        for mid in [
+            m for m, mon in self.monitors.items() if mon["entity"]["target"]["target_id"] == sid
+        ]:
+            del self.monitors[mid]
+        del self.subscriptions[sid]
+
+    # -- data sets and records --------------------------------------------------------------
+    def data_set(self, did: str) -> dict[str, Any]:
+        return lookup(self.data_sets, did, f"data set {did} does not exist")
+
+    def store_records(self, did: str, body: Any) -> str:
+        """Queue a POST of records as the data set's rows; the store request's id."""
+        kind = self.data_set(did)["entity"]["type"]
+        if not isinstance(body, list) or not all(isinstance(r, dict) for r in body):
+            raise ApiError(400, "invalid_records", "the body must be a list of records")
+        target = self.data_sets[did]["entity"]["target"]["target_id"]
+        deployment = self.subscriptions[target]["entity"]["deployment"]["deployment_id"]
+        rows: list[dict[str, Any]] = []
+        try:
+            for record in body:
+                if kind == "feedback":
+                    rows += feedback_rows(record)
+                elif "request" in record and "response" in record:
+                    rows += payload_rows(record, deployment)
+                else:
+                    raise ApiError(
+                        400, "invalid_records", "payload records need request and response"
+                    )
+        except ValueError as exc:  # zip(strict=True): a row of the wrong length
+            raise ApiError(
+                400, "invalid_records", f"a row does not match its fields: {exc}"
+            ) from None
+        return self.store(did, rows)
+
+    def request_state(self, did: str, rid: str) -> dict[str, Any]:
+        if rid not in self.pending or self.pending[rid]["data_set"] != did:
+            raise ApiError(404, "not_found", f"request {rid} of data set {did} does not exist")
+        self.tick(did)
+        return {"state": "active" if self.landed(rid) else "pending", "id": rid}
+
+    def list_records(self, did: str, limit: int, offset: int, shape: str) -> dict[str, Any]:
+        """A page of the data set's rows, as ``format=dict`` (the default) or ``list``."""
+        self.data_set(did)
+        self.tick(did)
+        found = self.records[did]
+        rows = found[offset : offset + limit]
+        if shape == "list":
+            fields = list(rows[0]) if rows else []
+            shown: list[dict[str, Any]] = (
+                [{"fields": fields, "values": [[r.get(f) for f in fields] for r in rows]}]
+                if rows
+                else []
+            )
+        else:
+            shown = [
+                {
+                    "metadata": {"id": row.get("scoring_id") or row.get("record_id")},
+                    "entity": {"values": row, "annotations": {}},
+                }
+                for row in rows
+            ]
+        return {"records": shown, "total_count": len(found)}
+
+    # -- monitor instances, runs, measurements ----------------------------------------------
+    def create_monitor(self, body: dict[str, Any]) -> dict[str, Any]:
+        for key in ("data_mart_id", "monitor_definition_id", "target"):
+            if not body.get(key):
+                raise ApiError(400, "missing_field", f"{key} is required")
+        if body["monitor_definition_id"] not in MONITORS:
+            raise ApiError(400, "unknown_monitor", f"{body['monitor_definition_id']} unknown")
+        target = body["target"].get("target_id")
+        if target not in self.subscriptions:
+            raise ApiError(400, "invalid_target", f"subscription {target} does not exist")
+        same = _select(
+            list(self.monitors.values()),
+            {"d": body["monitor_definition_id"], "t": target},
+            {"d": "monitor_definition_id", "t": "target.target_id"},
+        )
+        if same:
+            raise ApiError(
+                409,
+                "monitor_instance_exists",
+                f"{body['monitor_definition_id']} already exists for {target}",
+            )
+        mid = new_id()
+        self.monitors[mid] = self.resource(
+            "monitor_instances",
+            mid,
+            {
+                **body,
+                "parameters": body.get("parameters", {}),
+                "thresholds": body.get("thresholds", []),
+                "status": {"state": "active"},
+            },
+        )
+        return self.monitors[mid]
+
+    def monitor(self, mid: str) -> dict[str, Any]:
+        return lookup(self.monitors, mid, f"monitor instance {mid} does not exist")
+
+    def patch_monitor(self, mid: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
+        found = self.monitor(mid)
+        for op in ops:
+            if op.get("op") not in ("replace", "add") or not re.fullmatch(
+                r"/(parameters|thresholds|schedule)", op.get("path", "")
+            ):
+                raise ApiError(400, "invalid_patch", f"unsupported patch {op}")
+            found["entity"][op["path"][1:]] = op["value"]
+        found["metadata"]["modified_at"] = stamp()
+        return found
+
+    def delete_monitor(self, mid: str) -> None:
+        self.monitor(mid)
+        del self.monitors[mid]
+
+    def start_run(self, mid: str) -> dict[str, Any]:
+        """A run evaluates at once; its answer still says ``running``, as OpenScale's."""
+        found = self.monitor(mid)
+        rid = new_id()
+        run = self.resource(
+            f"monitor_instances/{mid}/runs",
+            rid,
+            {
+                "triggered_by": "user",
+                "parameters": {},
+                "status": {"state": "running", "queued_at": stamp()},
+            },
+        )
+        self.runs[rid] = run
+        self.evaluate(found, run)
+        return {**run, "entity": {**run["entity"], "status": {"state": "running"}}}
+
+    def run(self, rid: str) -> dict[str, Any]:
+        return lookup(self.runs, rid, f"run {rid} does not exist")
+
+    def list_measurements(self, mid: str, run_id: str | None) -> dict[str, Any]:
+        found = self.measurements.get(mid, [])
+        return {
+            "measurements": [m for m in found if not run_id or m["entity"]["run_id"] == run_id],
+            "total_count": len(found),
+            "limit": 100,
+            "offset": 0,
+        }
+
+    def evaluate(self, monitor: dict[str, Any], run: dict[str, Any]) -> None:
+        """A quality run: the newest feedback rows, scored by the deployed model, measured."""
+        from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+        entity = monitor["entity"]
+        status = run["entity"]["status"]
+        sid = entity["target"]["target_id"]
+        params = entity.get("parameters", {})
+        feedback = [r for ds in self.data_sets_of(sid, "feedback") for r in self.records[ds]]
+        minimum = int(params.get("min_feedback_data_size", 100))
+        if len(feedback) < minimum:
+            status.update(
+                state="error",
+                completed_at=stamp(),
+                failure={
+                    "trace": new_id(),
+                    "errors": [
+                        {
+                            "code": "AIQQM9001E",
+                            "message": f"There are {len(feedback)} feedback records, fewer than "
+                            f"min_feedback_data_size {minimum}; quality metrics were not computed",
+                        }
+                    ],
+                },
+            )
+            return
+        rows = feedback[-int(params.get("max_rows_per_evaluation", 10_000)) :]
+        subscription = self.subscriptions[sid]["entity"]
+        label = subscription["asset_properties"]["label_column"]
+        features = subscription["asset_properties"]["feature_fields"]
+        estimator = self.wml.loaded[subscription["deployment"]["deployment_id"]]
+        truth = [int(r[label]) for r in rows]
+        predicted = estimator.predict([[float(r[f]) for f in features] for r in rows])
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            truth, predicted, average="weighted", zero_division=0
+        )
+        values = {
+            "accuracy": accuracy_score(truth, predicted),
+            "weighted_f1_measure": f1,
+            "weighted_precision": precision,
+            "weighted_recall": recall,
+        }
+        limits = {t["metric_id"]: t for t in entity.get("thresholds", [])}
+        metrics = []
+        for metric, value in values.items():
+            item: dict[str, Any] = {"id": metric, "value": round(float(value), 6)}
+            limit = limits.get(metric)
+            if limit:
+                item[limit["type"]] = limit["value"]
+            metrics.append(item)
+        mid = monitor["metadata"]["id"]
+        self.measurements.setdefault(mid, []).append(
+            self.resource(
+                f"monitor_instances/{mid}/measurements",
+                new_id(),
+                {
+                    "timestamp": stamp(),
+                    "run_id": run["metadata"]["id"],
+                    "issue_count": 0,
+                    "monitor_definition_id": "quality",
+                    "monitor_instance_id": mid,
+                    "target": entity["target"],
+                    "values": [{"metrics": metrics, "tags": []}],
+                },
+            )
+        )
+        run["entity"]["parameters"] = {"records": len(rows)}
+        status.update(state="finished", completed_at=stamp())
+
 
 def payload_rows(record: dict[str, Any], deployment_id: str | None) -> list[dict[str, Any]]:
     """A payload record ``{"request", "response"}`` as the payload table's rows."""
@@ -180,9 +531,14 @@ def feedback_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _select(
-    items: list[dict[str, Any]], query: dict[str, str], paths: dict[str, str]
+    items: list[dict[str, Any]], query: Request | dict[str, str], paths: dict[str, str]
 ) -> list[dict[str, Any]]:
     """Items whose ``entity`` value at each path equals the query parameter, when given."""
+    wanted = (
+        {p: query.arg(p) for p in paths if p in query.query}
+        if isinstance(query, Request)
+        else query
+    )
 
     def at(item: dict[str, Any], path: str) -> Any:
         value: Any = item["entity"]
@@ -193,499 +549,95 @@ def _select(
     return [
         i
         for i in items
-        if all(str(at(i, path)) == query[param] for param, path in paths.items() if param in query)
+        if all(
+            str(at(i, path)) == wanted[param] for param, path in paths.items() if param in wanted
+        )
     ]
 
 
-def _body(request: Request) -> Any:
-    try:
-        return request.json()
-    except ValueError as exc:
-        raise ApiError(400, "invalid_json", f"the body is not JSON: {exc}") from None
+def routes(double: HttpDouble, state: OpenScaleState) -> None:
+    """Watson OpenScale v2 under ``/openscale/{instance}/v2``: each route one state call."""
+    ok, item = Reply, r"/(?P<rid>[^/]+)"
 
+    def add(method: str, path: str, answer: Any) -> None:
+        def scoped(request: Request, instance: str, **params: str) -> Reply:
+            state.check_instance(instance)
+            return answer(request, **params)
 
-def routes(router: Router, state: OpenScaleState) -> None:
-    base = r"/openscale/(?P<instance>[^/]+)/v2"
+        double.route(method, r"/openscale/(?P<instance>[^/]+)/v2" + path, scoped)
 
-    def scoped(handler: Any) -> Any:
-        def check(request: Request, instance: str, **params: str) -> Reply:
-            if instance != state.instance_id:
-                raise ApiError(
-                    404, "instance_not_found", f"OpenScale instance {instance} does not exist"
-                )
-            return handler(request, **params)
+    def listing(name: str, items: dict[str, Any]) -> None:
+        filters = {f: f for f in LIST_FILTERS[name]}
+        add("GET", "/" + name, lambda r: ok(200, {name: _select(list(items.values()), r, filters)}))
 
-        return check
-
-    def add(method: str, path: str, handler: Any) -> None:
-        router.add(method, base + path, scoped(handler))
-
-    def entitlements(request: Request) -> Reply:
-        return Reply(
+    double.route("GET", r"/v1/entitlements", lambda r: ok(200, state.entitlements()))
+    add("GET", r"/data_marts", lambda r: ok(200, state.data_marts()))
+    add("GET", r"/monitor_definitions", lambda r: ok(200, state.definitions()))
+    # service providers
+    providers = r"/service_providers"
+    listing("service_providers", state.providers)
+    add("POST", providers, lambda r: ok(201, state.add_provider(_body(r))))
+    add("GET", providers + item, lambda r, rid: ok(200, state.provider(rid)))
+    add("DELETE", providers + item, lambda r, rid: ok(202, state.delete_provider(rid)))
+    # subscriptions
+    subscriptions = r"/subscriptions"
+    listing("subscriptions", state.subscriptions)
+    add("POST", subscriptions, lambda r: ok(202, state.add_subscription(_body(r))))
+    add("GET", subscriptions + item, lambda r, rid: ok(200, state.read_subscription(rid)))
+    add("DELETE", subscriptions + item, lambda r, rid: ok(202, state.delete_subscription(rid)))
+    # data sets and records
+    data_sets = r"/data_sets"
+    listing("data_sets", state.data_sets)
+    add("GET", data_sets + item, lambda r, rid: ok(200, state.data_set(rid)))
+    add("POST", data_sets + item + r"/records", _store_records(state))
+    add(
+        "GET",
+        data_sets + item + r"/records",
+        lambda r, rid: ok(
             200,
-            {
-                "entitlements": {
-                    "ai_openscale": [
-                        {
-                            "id": state.instance_id,
-                            "plan_name": "standard",
-                            "name": "openscale-double",
-                        }
-                    ]
-                }
-            },
-        )
-
-    router.add("GET", r"/v1/entitlements", entitlements)
-
-    # -- data marts, monitor definitions -----------------------------------------------------
-    def data_marts(request: Request) -> Reply:
-        return Reply(
-            200,
-            {
-                "data_marts": [
-                    state.resource(
-                        "data_marts",
-                        state.instance_id,
-                        {
-                            "name": "data mart",
-                            "internal_database": True,
-                            "status": {"state": "active"},
-                        },
-                    )
-                ]
-            },
-        )
-
-    def definitions(request: Request) -> Reply:
-        return Reply(
-            200,
-            {
-                "monitor_definitions": [
-                    state.resource(
-                        "monitor_definitions",
-                        mid,
-                        {
-                            "name": mid.replace("_", " ").title(),
-                            "metrics": [
-                                {
-                                    "id": m,
-                                    "name": m,
-                                    "thresholds": [{"type": "lower_limit", "default": 0.8}],
-                                }
-                                for m in metrics
-                            ],
-                            "tags": [],
-                            "applies_to": {"problem_type": [], "input_data_type": []},
-                        },
-                    )
-                    for mid, metrics in MONITORS.items()
-                ]
-            },
-        )
-
-    add("GET", r"/data_marts", data_marts)
-    add("GET", r"/monitor_definitions", definitions)
-
-    # -- service providers ------------------------------------------------------------------
-    def list_providers(request: Request) -> Reply:
-        return Reply(
-            200,
-            {
-                "service_providers": _select(
-                    list(state.providers.values()),
-                    request.query,
-                    {"deployment_space_id": "deployment_space_id", "service_type": "service_type"},
-                )
-            },
-        )
-
-    def add_provider(request: Request) -> Reply:
-        body = _body(request) or {}
-        for key in ("name", "service_type", "credentials"):
-            if not body.get(key):
-                raise ApiError(400, "missing_field", f"{key} is required")
-        if body["credentials"].get("apikey") != state.wml.api_key:
-            raise ApiError(400, "invalid_credentials", "the WML credentials are not valid")
-        pid = new_id()
-        entity = {k: v for k, v in body.items() if k != "credentials"}
-        state.providers[pid] = state.resource(
-            "service_providers", pid, {**entity, "status": {"state": "active"}}
-        )
-        return Reply(201, state.providers[pid])
-
-    def provider(request: Request, pid: str) -> Reply:
-        if pid not in state.providers:
-            raise ApiError(404, "not_found", f"service provider {pid} does not exist")
-        if request.method == "DELETE":
-            del state.providers[pid]
-            return Reply(202)
-        return Reply(200, state.providers[pid])
-
-    add("GET", r"/service_providers", list_providers)
-    add("POST", r"/service_providers", add_provider)
-    add("GET", r"/service_providers/(?P<pid>[^/]+)", provider)
-    add("DELETE", r"/service_providers/(?P<pid>[^/]+)", provider)
-
-    # -- subscriptions ----------------------------------------------------------------------
-    def list_subscriptions(request: Request) -> Reply:
-        return Reply(
-            200,
-            {
-                "subscriptions": _select(
-                    list(state.subscriptions.values()),
-                    request.query,
-                    {
-                        "data_mart_id": "data_mart_id",
-                        "service_provider_id": "service_provider_id",
-                        "deployment.deployment_id": "deployment.deployment_id",
-                        "asset.asset_id": "asset.asset_id",
-                    },
-                )
-            },
-        )
-
-    def add_subscription(request: Request) -> Reply:
-        body = _body(request) or {}
-        for key in ("data_mart_id", "service_provider_id", "asset", "deployment"):
-            if not body.get(key):
-                raise ApiError(400, "missing_field", f"{key} is required")
-        if body["service_provider_id"] not in state.providers:
-            raise ApiError(
-                400,
-                "invalid_service_provider",
-                f"service provider {body['service_provider_id']} does not exist",
-            )
-        deployment_id = body["deployment"].get("deployment_id")
-        if deployment_id not in state.wml.deployments:
-            raise ApiError(
-                400, "deployment_not_found", f"WML deployment {deployment_id} does not exist"
-            )
-        sid = new_id()
-        state.subscriptions[sid] = state.resource(
-            "subscriptions", sid, {**body, "status": {"state": "preparing"}}
-        )
-        state.polls[sid] = 0
-        return Reply(202, state.subscriptions[sid])
-
-    def activate(sid: str) -> None:
-        entity = state.subscriptions[sid]["entity"]
-        entity["status"] = {"state": "active"}
-        for kind in ("payload_logging", "feedback"):
-            did = new_id()
-            state.data_sets[did] = state.resource(
-                "data_sets",
-                did,
-                {
-                    "data_mart_id": state.instance_id,
-                    "name": f"{kind} of {sid}",
-                    "type": kind,
-                    "target": {"target_type": "subscription", "target_id": sid},
-                    "data_schema": {"type": "struct", "fields": []},
-                    "status": {"state": "active"},
-                },
-            )
-            state.records[did] = []
-
-    def subscription(request: Request, sid: str) -> Reply:
-        found = state.subscriptions.get(sid)
-        if found is None:
-            raise ApiError(404, "not_found", f"subscription {sid} does not exist")
-        if request.method == "DELETE":
-            for did in state.data_sets_of(sid):
-                del state.data_sets[did]
-                state.records.pop(did, None)
-            for mid in [
-                m
-                for m, mon in state.monitors.items()
-                if mon["entity"]["target"]["target_id"] == sid
-            ]:
-                del state.monitors[mid]
-            del state.subscriptions[sid]
-            return Reply(202)
-        status = found["entity"]["status"]
-        if status["state"] == "preparing" and state.subscription_polls is not None:
-            state.polls[sid] += 1
-            if state.polls[sid] > state.subscription_polls:
-                activate(sid)
-        return Reply(200, found)
-
-    add("GET", r"/subscriptions", list_subscriptions)
-    add("POST", r"/subscriptions", add_subscription)
-    add("GET", r"/subscriptions/(?P<sid>[^/]+)", subscription)
-    add("DELETE", r"/subscriptions/(?P<sid>[^/]+)", subscription)
-
-    # -- data sets and records --------------------------------------------------------------
-    def list_data_sets(request: Request) -> Reply:
-        return Reply(
-            200,
-            {
-                "data_sets": _select(
-                    list(state.data_sets.values()),
-                    request.query,
-                    {
-                        "type": "type",
-                        "target.target_id": "target.target_id",
-                        "target.target_type": "target.target_type",
-                    },
-                )
-            },
-        )
-
-    def data_set(request: Request, did: str) -> Reply:
-        if did not in state.data_sets:
-            raise ApiError(404, "not_found", f"data set {did} does not exist")
-        return Reply(200, state.data_sets[did])
-
-    def store_records(request: Request, did: str) -> Reply:
-        if did not in state.data_sets:
-            raise ApiError(404, "not_found", f"data set {did} does not exist")
-        body = _body(request)
-        if not isinstance(body, list) or not all(isinstance(r, dict) for r in body):
-            raise ApiError(400, "invalid_records", "the body must be a list of records")
-        kind = state.data_sets[did]["entity"]["type"]
-        deployment = state.subscriptions[state.data_sets[did]["entity"]["target"]["target_id"]][
-            "entity"
-        ]["deployment"]["deployment_id"]
-        rows: list[dict[str, Any]] = []
-        try:
-            for record in body:
-                if kind == "feedback":
-                    rows += feedback_rows(record)
-                elif "request" in record and "response" in record:
-                    rows += payload_rows(record, deployment)
-                else:
-                    raise ApiError(
-                        400, "invalid_records", "payload records need request and response"
-                    )
-        except ValueError as exc:  # zip(strict=True): a row of the wrong length
-            raise ApiError(
-                400, "invalid_records", f"a row does not match its fields: {exc}"
-            ) from None
-        rid = state.store(did, rows)
-        return Reply(
-            202,
-            {"state": "pending", "id": rid},
-            {"Location": f"/v2/data_sets/{did}/requests/{rid}"},
-        )
-
-    def request_status(request: Request, did: str, rid: str) -> Reply:
-        if rid not in state.pending or state.pending[rid]["data_set"] != did:
-            raise ApiError(404, "not_found", f"request {rid} of data set {did} does not exist")
-        state.tick(did)
-        return Reply(200, {"state": "active" if state.landed(rid) else "pending", "id": rid})
-
-    def list_records(request: Request, did: str) -> Reply:
-        if did not in state.data_sets:
-            raise ApiError(404, "not_found", f"data set {did} does not exist")
-        state.tick(did)
-        found = state.records[did]
-        limit = int(request.query.get("limit", 100) or 0)
-        offset = int(request.query.get("offset", 0) or 0)
-        rows = found[offset : offset + limit]
-        if request.query.get("format", "dict") == "list":
-            fields = list(rows[0]) if rows else []
-            shown: list[dict[str, Any]] = (
-                [{"fields": fields, "values": [[r.get(f) for f in fields] for r in rows]}]
-                if rows
-                else []
-            )
-        else:
-            shown = [
-                {
-                    "metadata": {"id": row.get("scoring_id") or row.get("record_id")},
-                    "entity": {"values": row, "annotations": {}},
-                }
-                for row in rows
-            ]
-        return Reply(200, {"records": shown, "total_count": len(found)})
-
-    add("GET", r"/data_sets", list_data_sets)
-    add("GET", r"/data_sets/(?P<did>[^/]+)", data_set)
-    add("POST", r"/data_sets/(?P<did>[^/]+)/records", store_records)
-    add("GET", r"/data_sets/(?P<did>[^/]+)/records", list_records)
-    add("GET", r"/data_sets/(?P<did>[^/]+)/requests/(?P<rid>[^/]+)", request_status)
-
-    # -- monitor instances, runs, measurements ----------------------------------------------
-    def list_monitors(request: Request) -> Reply:
-        return Reply(
-            200,
-            {
-                "monitor_instances": _select(
-                    list(state.monitors.values()),
-                    request.query,
-                    {
-                        "data_mart_id": "data_mart_id",
-                        "monitor_definition_id": "monitor_definition_id",
-                        "target.target_id": "target.target_id",
-                    },
-                )
-            },
-        )
-
-    def create_monitor(request: Request) -> Reply:
-        body = _body(request) or {}
-        for key in ("data_mart_id", "monitor_definition_id", "target"):
-            if not body.get(key):
-                raise ApiError(400, "missing_field", f"{key} is required")
-        if body["monitor_definition_id"] not in MONITORS:
-            raise ApiError(400, "unknown_monitor", f"{body['monitor_definition_id']} unknown")
-        target = body["target"].get("target_id")
-        if target not in state.subscriptions:
-            raise ApiError(400, "invalid_target", f"subscription {target} does not exist")
-        same = _select(
-            list(state.monitors.values()),
-            {"d": body["monitor_definition_id"], "t": target},
-            {"d": "monitor_definition_id", "t": "target.target_id"},
-        )
-        if same:
-            raise ApiError(
-                409,
-                "monitor_instance_exists",
-                f"{body['monitor_definition_id']} already exists for {target}",
-            )
-        mid = new_id()
-        state.monitors[mid] = state.resource(
-            "monitor_instances",
-            mid,
-            {
-                **body,
-                "parameters": body.get("parameters", {}),
-                "thresholds": body.get("thresholds", []),
-                "status": {"state": "active"},
-            },
-        )
-        return Reply(201, state.monitors[mid])
-
-    def monitor(request: Request, mid: str) -> Reply:
-        found = state.monitors.get(mid)
-        if found is None:
-            raise ApiError(404, "not_found", f"monitor instance {mid} does not exist")
-        if request.method == "DELETE":
-            del state.monitors[mid]
-            return Reply(202)
-        if request.method == "PATCH":
-            for op in _body(request) or []:
-                if op.get("op") not in ("replace", "add") or not re.fullmatch(
-                    r"/(parameters|thresholds|schedule)", op.get("path", "")
-                ):
-                    raise ApiError(400, "invalid_patch", f"unsupported patch {op}")
-                found["entity"][op["path"][1:]] = op["value"]
-            found["metadata"]["modified_at"] = stamp()
-        return Reply(200, found)
-
-    def start_run(request: Request, mid: str) -> Reply:
-        found = state.monitors.get(mid)
-        if found is None:
-            raise ApiError(404, "not_found", f"monitor instance {mid} does not exist")
-        rid = new_id()
-        run = state.resource(
-            f"monitor_instances/{mid}/runs",
-            rid,
-            {
-                "triggered_by": "user",
-                "parameters": {},
-                "status": {"state": "running", "queued_at": stamp()},
-            },
-        )
-        state.runs[rid] = run
-        _evaluate(state, found, run)
-        answer = {**run, "entity": {**run["entity"], "status": {"state": "running"}}}
-        return Reply(201, answer)
-
-    def run(request: Request, mid: str, rid: str) -> Reply:
-        if rid not in state.runs:
-            raise ApiError(404, "not_found", f"run {rid} does not exist")
-        return Reply(200, state.runs[rid])
-
-    def measurements(request: Request, mid: str) -> Reply:
-        found = state.measurements.get(mid, [])
-        wanted = request.query.get("run_id")
-        return Reply(
-            200,
-            {
-                "measurements": [m for m in found if not wanted or m["entity"]["run_id"] == wanted],
-                "total_count": len(found),
-                "limit": 100,
-                "offset": 0,
-            },
-        )
-
-    add("GET", r"/monitor_instances", list_monitors)
-    add("POST", r"/monitor_instances", create_monitor)
-    add("GET", r"/monitor_instances/(?P<mid>[^/]+)", monitor)
-    add("PATCH", r"/monitor_instances/(?P<mid>[^/]+)", monitor)
-    add("DELETE", r"/monitor_instances/(?P<mid>[^/]+)", monitor)
-    add("POST", r"/monitor_instances/(?P<mid>[^/]+)/runs", start_run)
-    add("GET", r"/monitor_instances/(?P<mid>[^/]+)/runs/(?P<rid>[^/]+)", run)
-    add("GET", r"/monitor_instances/(?P<mid>[^/]+)/measurements", measurements)
-
-
-def _evaluate(state: OpenScaleState, monitor: dict[str, Any], run: dict[str, Any]) -> None:
-    """A quality run: the newest feedback rows, scored by the deployed model, measured."""
-    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
-
-    entity = monitor["entity"]
-    status = run["entity"]["status"]
-    sid = entity["target"]["target_id"]
-    params = entity.get("parameters", {})
-    feedback = [r for ds in state.data_sets_of(sid, "feedback") for r in state.records[ds]]
-    minimum = int(params.get("min_feedback_data_size", 100))
-    if len(feedback) < minimum:
-        status.update(
-            state="error",
-            completed_at=stamp(),
-            failure={
-                "trace": new_id(),
-                "errors": [
-                    {
-                        "code": "AIQQM9001E",
-                        "message": f"There are {len(feedback)} feedback records, fewer than "
-                        f"min_feedback_data_size {minimum}; quality metrics were not computed",
-                    }
-                ],
-            },
-        )
-        return
-    rows = feedback[-int(params.get("max_rows_per_evaluation", 10_000)) :]
-    subscription = state.subscriptions[sid]["entity"]
-    label = subscription["asset_properties"]["label_column"]
-    features = subscription["asset_properties"]["feature_fields"]
-    estimator = state.wml.loaded[subscription["deployment"]["deployment_id"]]
-    truth = [int(r[label]) for r in rows]
-    predicted = estimator.predict([[float(r[f]) for f in features] for r in rows])
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        truth, predicted, average="weighted", zero_division=0
+            state.list_records(
+                rid,
+                int(r.arg("limit", "100") or 0),
+                int(r.arg("offset", "0") or 0),
+                r.arg("format", "dict") or "dict",
+            ),
+        ),
     )
-    values = {
-        "accuracy": accuracy_score(truth, predicted),
-        "weighted_f1_measure": f1,
-        "weighted_precision": precision,
-        "weighted_recall": recall,
-    }
-    limits = {t["metric_id"]: t for t in entity.get("thresholds", [])}
-    metrics = []
-    for metric, value in values.items():
-        item: dict[str, Any] = {"id": metric, "value": round(float(value), 6)}
-        limit = limits.get(metric)
-        if limit:
-            item[limit["type"]] = limit["value"]
-        metrics.append(item)
-    mid = monitor["metadata"]["id"]
-    state.measurements.setdefault(mid, []).append(
-        state.resource(
-            f"monitor_instances/{mid}/measurements",
-            new_id(),
-            {
-                "timestamp": stamp(),
-                "run_id": run["metadata"]["id"],
-                "issue_count": 0,
-                "monitor_definition_id": "quality",
-                "monitor_instance_id": mid,
-                "target": entity["target"],
-                "values": [{"metrics": metrics, "tags": []}],
-            },
-        )
+    add(
+        "GET",
+        data_sets + item + r"/requests/(?P<request_id>[^/]+)",
+        lambda r, rid, request_id: ok(200, state.request_state(rid, request_id)),
     )
-    run["entity"]["parameters"] = {"records": len(rows)}
-    status.update(state="finished", completed_at=stamp())
+    # monitor instances, runs, measurements
+    monitors = r"/monitor_instances"
+    listing("monitor_instances", state.monitors)
+    add("POST", monitors, lambda r: ok(201, state.create_monitor(_body(r))))
+    add("GET", monitors + item, lambda r, rid: ok(200, state.monitor(rid)))
+    add("PATCH", monitors + item, lambda r, rid: ok(200, state.patch_monitor(rid, _body(r, []))))
+    add("DELETE", monitors + item, lambda r, rid: ok(202, state.delete_monitor(rid)))
+    add("POST", monitors + item + r"/runs", lambda r, rid: ok(201, state.start_run(rid)))
+    add(
+        "GET",
+        monitors + item + r"/runs/(?P<run>[^/]+)",
+        lambda r, rid, run: ok(200, state.run(run)),
+    )
+    add(
+        "GET",
+        monitors + item + r"/measurements",
+        lambda r, rid: ok(200, state.list_measurements(rid, r.arg("run_id"))),
+    )
+
+
+def _store_records(state: OpenScaleState) -> Any:
+    def store(request: Request, rid: str) -> Reply:
+        request_id = state.store_records(rid, request.json())
+        location = {"Location": f"/v2/data_sets/{rid}/requests/{request_id}"}
+        return Reply(202, {"state": "pending", "id": request_id}, location)
+
+    return store
+
+
+def _body(request: Request, empty: Any = None) -> Any:
+    """The JSON body, or ``empty`` (a dict unless told) when there is none."""
+    body = request.json()
+    return ({} if empty is None else empty) if body is None else body

@@ -20,6 +20,11 @@ of WML's predefined sizes. Scoring a deployment that has an OpenScale subscripti
 payload record itself, as WML's automatic payload logging does.
 
 IAM access tokens live ``token_lifetime`` seconds (3600, as IBM Cloud's; a test shortens it).
+
+``WmlState`` holds all of it and its methods are the service's changes (``create_deployment``,
+``read_deployment`` that moves a deployment along as polls pass, ``patch_deployment``, ...);
+``routes`` maps each endpoint to one of them. Lists are WML's page shape ``{"resources",
+"total_results", "limit", "first"}`` (the machine-learning reference, "Pagination").
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.doubles.ibm_cloud.server import ApiError, Reply, Request, Router
+from tests.doubles.http_base import ApiError, HttpDouble, Reply, Request, lookup
 
 # IBM's runtimes for scikit-learn models: (name, python, scikit-learn, life-cycle state)
 PUBLISHED_RUNTIMES = [
@@ -89,9 +94,37 @@ class WmlState:
     _spec_ids: dict[str, str] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
-    def spec_id(self, name: str) -> str:
-        return self._spec_ids.setdefault(name, str(uuid.uuid5(uuid.NAMESPACE_URL, name)))
+    # -- IAM --------------------------------------------------------------------------------
+    def issue_token(self, form: dict[str, str]) -> dict[str, Any]:
+        """An access token for the API key (a JWT whose ``exp`` the double enforces)."""
+        if form.get("grant_type", "").replace("%3A", ":") != APIKEY_GRANT:
+            raise ApiError(400, "BXNIM0109E", "Property missing or empty: grant_type")
+        if form.get("apikey") != self.api_key:
+            raise ApiError(400, "BXNIM0415E", "Provided API key could not be found.")
+        now = int(datetime.now(UTC).timestamp())
+        lifetime = self.token_lifetime
+        value = _jwt(
+            {
+                "iam_id": "iam-ServiceId-double",
+                "sub": "double",
+                "iat": now,
+                "exp": now + lifetime,
+                "jti": new_id(),
+                "account": {"bss": "double"},
+            }
+        )
+        self.tokens[value] = now + lifetime
+        self.tokens_issued += 1
+        return {
+            "access_token": value,
+            "refresh_token": "not_supported",
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "expiration": now + lifetime,
+            "scope": "ibm openid",
+        }
 
+    # -- spaces -----------------------------------------------------------------------------
     def add_space(self, name: str, created_at: str | None = None) -> str:
         sid = new_id()
         self.spaces[sid] = {
@@ -112,104 +145,46 @@ class WmlState:
         }
         return sid
 
-
-def _space_of(request: Request, state: WmlState) -> str:
-    body = request.json() if request.raw[:1] == b"{" else None
-    space = request.query.get("space_id") or (body or {}).get("space_id")
-    if not space:
-        raise ApiError(400, "missing_space_id", "Either space_id or project_id has to be provided.")
-    if space not in state.spaces:
-        raise ApiError(404, "space_not_found", f"space {space} does not exist")
-    return str(space)
-
-
-def _page(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "resources": resources,
-        "total_results": len(resources),
-        "limit": 100,
-        "first": {"href": "first"},
-    }
-
-
-def routes(router: Router, state: WmlState) -> None:
-    # -- IAM --------------------------------------------------------------------------------
-    def token(request: Request) -> Reply:
-        form = dict(p.split("=", 1) for p in request.raw.decode().split("&") if "=" in p)
-        if form.get("grant_type", "").replace("%3A", ":") != APIKEY_GRANT:
-            raise ApiError(400, "BXNIM0109E", "Property missing or empty: grant_type")
-        if form.get("apikey") != state.api_key:
-            raise ApiError(400, "BXNIM0415E", "Provided API key could not be found.")
-        now = int(datetime.now(UTC).timestamp())
-        lifetime = state.token_lifetime
-        value = _jwt(
-            {
-                "iam_id": "iam-ServiceId-double",
-                "sub": "double",
-                "iat": now,
-                "exp": now + lifetime,
-                "jti": new_id(),
-                "account": {"bss": "double"},
-            }
-        )
-        state.tokens[value] = now + lifetime
-        state.tokens_issued += 1
-        return Reply(
-            200,
-            {
-                "access_token": value,
-                "refresh_token": "not_supported",
-                "token_type": "Bearer",
-                "expires_in": lifetime,
-                "expiration": now + lifetime,
-                "scope": "ibm openid",
-            },
-        )
-
-    router.add("POST", r"/identity/token", token, auth=False)
-
-    # -- spaces -----------------------------------------------------------------------------
-    def list_spaces(request: Request) -> Reply:
-        name = request.query.get("name")
-        found = [s for s in state.spaces.values() if not name or s["entity"]["name"] == name]
-        return Reply(200, _page(found))
-
-    def create_space(request: Request) -> Reply:
-        body = request.json() or {}
+    def create_space(self, body: dict[str, Any]) -> dict[str, Any]:
         if not body.get("name"):
             raise ApiError(400, "invalid_request", "name is required")
         if not (body.get("storage") or {}).get("resource_crn"):
             raise ApiError(400, "invalid_request", "storage.resource_crn is required")
-        return Reply(202, state.spaces[state.add_space(str(body["name"]))])
+        return self.spaces[self.add_space(str(body["name"]))]
 
-    def space(request: Request, sid: str) -> Reply:
-        if sid not in state.spaces:
-            raise ApiError(404, "space_not_found", f"space {sid} does not exist")
-        if request.method == "DELETE":
-            in_use = [d for d in state.deployments.values() if d["metadata"]["space_id"] == sid]
-            if in_use:
-                raise ApiError(
-                    400, "space_not_empty", f"space {sid} still has {len(in_use)} deployment(s)"
-                )
-            del state.spaces[sid]
-            return Reply(202)
-        return Reply(200, state.spaces[sid])
+    def list_spaces(self, name: str | None) -> list[dict[str, Any]]:
+        return [s for s in self.spaces.values() if not name or s["entity"]["name"] == name]
 
-    router.add("GET", r"/v2/spaces", list_spaces)
-    router.add("POST", r"/v2/spaces", create_space)
-    router.add("GET", r"/v2/spaces/(?P<sid>[^/]+)", space)
-    router.add("DELETE", r"/v2/spaces/(?P<sid>[^/]+)", space)
+    def space(self, sid: str | None) -> dict[str, Any]:
+        if not sid:
+            raise ApiError(
+                400, "missing_space_id", "Either space_id or project_id has to be provided."
+            )
+        return lookup(self.spaces, sid, f"space {sid} does not exist", "space_not_found")
+
+    def delete_space(self, sid: str) -> None:
+        self.space(sid)
+        in_use = [d for d in self.deployments.values() if d["metadata"]["space_id"] == sid]
+        if in_use:
+            raise ApiError(
+                400, "space_not_empty", f"space {sid} still has {len(in_use)} deployment(s)"
+            )
+        del self.spaces[sid]
 
     # -- software specifications ------------------------------------------------------------
-    def spec(name: str, python: str, sklearn: str, life: str) -> dict[str, Any]:
+    def spec_id(self, name: str) -> str:
+        return self._spec_ids.setdefault(name, str(uuid.uuid5(uuid.NAMESPACE_URL, name)))
+
+    def software_spec(self, runtime: Runtime) -> dict[str, Any]:
+        name, python, sklearn, life = runtime
         cycle = {} if life == "supported" else {"life_cycle": {life: {"since": "2025-06-01"}}}
         return {
             "metadata": {
                 "name": name,
-                "asset_id": state.spec_id(name),
+                "asset_id": self.spec_id(name),
                 "asset_type": "software_specification",
                 "created_at": "2024-05-01T00:00:00.000Z",
-                "href": f"/v2/software_specifications/{state.spec_id(name)}",
+                "href": f"/v2/software_specifications/{self.spec_id(name)}",
                 **cycle,
             },
             "entity": {
@@ -227,38 +202,28 @@ def routes(router: Router, state: WmlState) -> None:
             },
         }
 
-    def list_specs(request: Request) -> Reply:
-        name = request.query.get("name")
-        found = [spec(*r) for r in state.runtimes if not name or r[0] == name]
-        return Reply(200, _page(found))
+    def list_specs(self, name: str | None) -> list[dict[str, Any]]:
+        return [self.software_spec(r) for r in self.runtimes if not name or r[0] == name]
 
-    def get_spec(request: Request, sid: str) -> Reply:
-        for runtime in state.runtimes:
-            if state.spec_id(runtime[0]) == sid:
-                return Reply(200, spec(*runtime))
-        raise ApiError(404, "not_found", f"software specification {sid} does not exist")
-
-    router.add("GET", r"/v2/software_specifications", list_specs)
-    router.add("GET", r"/v2/software_specifications/(?P<sid>[^/]+)", get_spec)
-
-    # -- models -----------------------------------------------------------------------------
-    def runtime_of(spec_id: str) -> Runtime:
-        for runtime in state.runtimes:
-            if state.spec_id(runtime[0]) == spec_id:
+    def runtime_of(self, spec_id: str, status: int = 400) -> Runtime:
+        for runtime in self.runtimes:
+            if self.spec_id(runtime[0]) == spec_id:
                 return runtime
+        if status == 404:
+            raise ApiError(404, "not_found", f"software specification {spec_id} does not exist")
         raise ApiError(
             400, "invalid_software_spec", f"software specification {spec_id} is not supported"
         )
 
-    def create_model(request: Request) -> Reply:
-        body = request.json() or {}
-        space_id = _space_of(request, state)
+    # -- models -----------------------------------------------------------------------------
+    def create_model(self, space_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        space_id = self.space(space_id)["metadata"]["id"]
         for key in ("name", "type", "software_spec"):
             if not body.get(key):
                 raise ApiError(400, "missing_field", f"{key} is required")
-        runtime = runtime_of(body["software_spec"].get("id", ""))
+        runtime = self.runtime_of(body["software_spec"].get("id", ""))
         mid = new_id()
-        state.models[mid] = {
+        self.models[mid] = {
             "metadata": {
                 "id": mid,
                 "name": body["name"],
@@ -270,76 +235,68 @@ def routes(router: Router, state: WmlState) -> None:
             },
             "entity": {
                 "type": body["type"],
-                "software_spec": {"id": state.spec_id(runtime[0]), "name": runtime[0]},
+                "software_spec": {"id": self.spec_id(runtime[0]), "name": runtime[0]},
                 "label_column": body.get("label_column"),
                 "schemas": body.get("schemas", {}),
                 "content_import_state": "pending",
             },
         }
-        return Reply(201, state.models[mid])
+        return self.models[mid]
 
-    def model(request: Request, mid: str) -> Reply:
-        if mid not in state.models:
-            raise ApiError(404, "model_not_found", f"model {mid} does not exist")
-        if request.method == "DELETE":
-            used = [d for d in state.deployments.values() if d["entity"]["asset"]["id"] == mid]
-            if used:
-                raise ApiError(400, "model_in_use", f"model {mid} is deployed")
-            del state.models[mid]
-            state.model_content.pop(mid, None)
-            state.revisions.pop(mid, None)
-            return Reply(204)
-        if request.method == "PATCH":
-            for op in request.json() or []:
-                field_name = op["path"].strip("/").split("/")
-                target = (
-                    state.models[mid]["metadata"]
-                    if field_name[0] in ("name", "description")
-                    else state.models[mid]["entity"]
-                )
-                target[field_name[-1]] = op.get("value")
-            state.models[mid]["metadata"]["modified_at"] = stamp()
-            return Reply(200, state.models[mid])
-        rev = request.query.get("rev")
-        if rev:
-            for revision in state.revisions.get(mid, []):
-                if revision["metadata"]["rev"] == rev:
-                    return Reply(200, revision)
-            raise ApiError(404, "revision_not_found", f"model {mid} has no revision {rev}")
-        return Reply(200, state.models[mid])
+    def model(self, mid: str, rev: str | None = None) -> dict[str, Any]:
+        found = lookup(self.models, mid, f"model {mid} does not exist", "model_not_found")
+        if not rev:
+            return found
+        for revision in self.revisions.get(mid, []):
+            if revision["metadata"]["rev"] == rev:
+                return revision
+        raise ApiError(404, "revision_not_found", f"model {mid} has no revision {rev}")
 
-    def list_models(request: Request) -> Reply:
-        space_id = _space_of(request, state)
-        return Reply(
-            200, _page([m for m in state.models.values() if m["metadata"]["space_id"] == space_id])
-        )
+    def list_models(self, space_id: str | None) -> list[dict[str, Any]]:
+        space_id = self.space(space_id)["metadata"]["id"]
+        return [m for m in self.models.values() if m["metadata"]["space_id"] == space_id]
 
-    def upload_content(request: Request, mid: str) -> Reply:
-        if mid not in state.models:
-            raise ApiError(404, "model_not_found", f"model {mid} does not exist")
-        if request.query.get("content_format") != "native":
+    def patch_model(self, mid: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
+        found = self.model(mid)
+        for op in ops:
+            field_name = op["path"].strip("/").split("/")
+            target = (
+                found["metadata"] if field_name[0] in ("name", "description") else found["entity"]
+            )
+            target[field_name[-1]] = op.get("value")
+        found["metadata"]["modified_at"] = stamp()
+        return found
+
+    def delete_model(self, mid: str) -> None:
+        self.model(mid)
+        if any(d["entity"]["asset"]["id"] == mid for d in self.deployments.values()):
+            raise ApiError(400, "model_in_use", f"model {mid} is deployed")
+        del self.models[mid]
+        self.model_content.pop(mid, None)
+        self.revisions.pop(mid, None)
+
+    def upload_content(self, mid: str, content_format: str | None, raw: bytes) -> dict[str, Any]:
+        found = self.model(mid)
+        if content_format != "native":
             raise ApiError(400, "invalid_content_format", "content_format must be native")
         try:
-            _load_estimator(request.raw)
+            _load_estimator(raw)
         except ApiError:
             raise
         except Exception as exc:  # a broken archive is the caller's fault: 400
             raise ApiError(
                 400, "invalid_model_content", f"cannot read the archive: {exc}"
             ) from None
-        state.model_content[mid] = request.raw
-        state.models[mid]["entity"]["content_import_state"] = "completed"
-        return Reply(
-            201, {"attachment_id": new_id(), "content_format": "native", "persisted": True}
-        )
+        self.model_content[mid] = raw
+        found["entity"]["content_import_state"] = "completed"
+        return {"attachment_id": new_id(), "content_format": "native", "persisted": True}
 
-    def revisions(request: Request, mid: str) -> Reply:
-        if mid not in state.models:
-            raise ApiError(404, "model_not_found", f"model {mid} does not exist")
-        found = state.revisions.setdefault(mid, [])
-        if request.method == "GET":
-            return Reply(200, _page(found))
-        current = state.models[mid]
+    def list_revisions(self, mid: str) -> list[dict[str, Any]]:
+        self.model(mid)
+        return self.revisions.setdefault(mid, [])
+
+    def create_revision(self, mid: str) -> dict[str, Any]:
+        found, current = self.list_revisions(mid), self.models[mid]
         rev = str(len(found) + 1)
         snapshot = {
             "metadata": {
@@ -351,74 +308,58 @@ def routes(router: Router, state: WmlState) -> None:
         }
         found.append(snapshot)
         current["metadata"]["rev"] = rev
-        state.model_content[f"{mid}@{rev}"] = state.model_content.get(mid, b"")
-        return Reply(201, snapshot)
-
-    router.add("POST", r"/ml/v4/models", create_model)
-    router.add("GET", r"/ml/v4/models", list_models)
-    router.add("GET", r"/ml/v4/models/(?P<mid>[^/]+)", model)
-    router.add("PATCH", r"/ml/v4/models/(?P<mid>[^/]+)", model)
-    router.add("DELETE", r"/ml/v4/models/(?P<mid>[^/]+)", model)
-    router.add("DELETE", r"/v2/assets/(?P<mid>[^/]+)", model)  # the SDK deletes models here
-    router.add("PUT", r"/ml/v4/models/(?P<mid>[^/]+)/content", upload_content)
-    router.add("POST", r"/ml/v4/models/(?P<mid>[^/]+)/revisions", revisions)
-    router.add("GET", r"/ml/v4/models/(?P<mid>[^/]+)/revisions", revisions)
+        self.model_content[f"{mid}@{rev}"] = self.model_content.get(mid, b"")
+        return snapshot
 
     # -- deployments ------------------------------------------------------------------------
-    def failure(code: str, message: str) -> dict[str, Any]:
-        return {"trace": new_id(), "errors": [{"code": code, "message": message}]}
-
-    def loaded(asset: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+    def _loaded(self, asset: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
         """The asset's estimator loaded in its runtime, or WML's failure reason."""
         mid = asset["id"]
-        content = state.model_content.get(f"{mid}@{asset.get('rev')}") or state.model_content.get(
-            mid
-        )
+        content = self.model_content.get(f"{mid}@{asset.get('rev')}") or self.model_content.get(mid)
         if not content:
-            return None, failure("model_content_missing", f"model {mid} has no content")
+            return None, _failure("model_content_missing", f"model {mid} has no content")
         estimator, pickled = _load_estimator(content)
-        runtime = runtime_of(state.models[mid]["entity"]["software_spec"]["id"])
+        runtime = self.runtime_of(self.models[mid]["entity"]["software_spec"]["id"])
         if pickled.split(".")[:2] != runtime[2].split(".")[:2]:
-            return None, failure(
+            return None, _failure(
                 "deployment_failed",
                 f"the model was pickled with scikit-learn {pickled}; "
                 f"runtime {runtime[0]} has scikit-learn {runtime[2]} and cannot load it",
             )
         return estimator, None
 
-    def load(deployment: dict[str, Any]) -> None:
+    def _load(self, deployment: dict[str, Any]) -> None:
         """A new deployment loads its asset: initializing, or failed with WML's reason."""
         status = deployment["entity"]["status"]
-        estimator, failed = loaded(deployment["entity"]["asset"])
+        estimator, failed = self._loaded(deployment["entity"]["asset"])
         if failed is not None:
             status.update(state="failed", failure=failed)
             return
-        state.loaded[deployment["metadata"]["id"]] = estimator
-        state.polls[deployment["metadata"]["id"]] = 0
+        self.loaded[deployment["metadata"]["id"]] = estimator
+        self.polls[deployment["metadata"]["id"]] = 0
         status.update(state="initializing")
         status.pop("failure", None)
 
-    def settle_update(deployment: dict[str, Any]) -> None:
+    def _settle_update(self, deployment: dict[str, Any]) -> None:
         """An asset update ends ready: on the new asset, or back on the previous one with
         the reason in ``failure`` (WML's v4 behaviour; the deployment never goes failed)."""
         entity, did = deployment["entity"], deployment["metadata"]["id"]
-        previous = state.previous_asset.pop(did)
-        estimator, failed = loaded(entity["asset"])
+        previous = self.previous_asset.pop(did)
+        estimator, failed = self._loaded(entity["asset"])
         if failed is None:
-            state.loaded[did] = estimator
+            self.loaded[did] = estimator
             entity["status"] = {**entity["status"], "state": "ready"}
             entity["status"].pop("failure", None)
         else:
             entity["asset"] = previous
             entity["status"] = {**entity["status"], "state": "ready", "failure": failed}
 
-    def create_deployment(request: Request) -> Reply:
-        body = request.json() or {}
-        space_id = _space_of(request, state)
+    def create_deployment(self, space_id: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        space_id = self.space(space_id)["metadata"]["id"]
         asset = body.get("asset") or {}
         if not body.get("name") or "online" not in body:
             raise ApiError(400, "missing_field", "name and online are required")
-        if asset.get("id") not in state.models:
+        if asset.get("id") not in self.models:
             raise ApiError(404, "model_not_found", f"model {asset.get('id')} does not exist")
         hardware = body.get("hardware_spec", {"name": "S"})
         if not isinstance(hardware, dict) or not (
@@ -447,81 +388,79 @@ def routes(router: Router, state: WmlState) -> None:
                 "deployed_asset_type": "model",
                 "status": {
                     "state": "initializing",
-                    "online_url": {"url": f"{state.base_url}/ml/v4/deployments/{did}/predictions"},
+                    "online_url": {"url": f"{self.base_url}/ml/v4/deployments/{did}/predictions"},
                 },
             },
         }
-        state.deployments[did] = deployment
-        load(deployment)
-        return Reply(202, deployment)
+        self.deployments[did] = deployment
+        self._load(deployment)
+        return deployment
 
-    def deployment(request: Request, did: str) -> Reply:
-        found = state.deployments.get(did)
-        if found is None:
-            raise ApiError(404, "deployment_not_found", f"deployment {did} does not exist")
-        status = found["entity"]["status"]
-        if request.method == "DELETE":
-            del state.deployments[did]
-            state.loaded.pop(did, None)
-            return Reply(204)
-        if request.method == "PATCH":
-            for op in request.json() or []:
-                if op.get("path") == "/asset":
-                    if status["state"] != "ready":
-                        raise ApiError(
-                            400, "deployment_not_ready", f"deployment {did} is {status['state']}"
-                        )
-                    state.previous_asset[did] = found["entity"]["asset"]
-                    found["entity"]["asset"] = op["value"]
-                    status["state"] = "updating"
-                    state.polls[did] = 0
-                elif op.get("path") in ("/name", "/description", "/tags", "/custom"):
-                    found["entity"][op["path"][1:]] = op["value"]
-                else:
-                    raise ApiError(400, "invalid_patch", f"cannot patch {op.get('path')}")
-            found["metadata"]["modified_at"] = stamp()
-            return Reply(202, found)
-        if status["state"] in ("initializing", "updating") and state.deploy_polls is not None:
-            state.polls[did] = state.polls.get(did, 0) + 1
-            if state.polls[did] > state.deploy_polls:
-                if status["state"] == "updating":
-                    settle_update(found)
-                else:
-                    status["state"] = "ready"
-        return Reply(200, found)
-
-    def list_deployments(request: Request) -> Reply:
-        space_id = _space_of(request, state)
-        name, asset = request.query.get("name"), request.query.get("asset_id")
-        return Reply(
-            200,
-            _page(
-                [
-                    d
-                    for d in state.deployments.values()
-                    if d["metadata"]["space_id"] == space_id
-                    and (not name or d["metadata"]["name"] == name)
-                    and (not asset or d["entity"]["asset"]["id"] == asset)
-                ]
-            ),
+    def deployment(self, did: str) -> dict[str, Any]:
+        return lookup(
+            self.deployments, did, f"deployment {did} does not exist", "deployment_not_found"
         )
 
-    def predictions(request: Request, did: str) -> Reply:
-        found = state.deployments.get(did)
-        if found is None:
-            raise ApiError(404, "deployment_not_found", f"deployment {did} does not exist")
-        if found["entity"]["status"]["state"] not in ("ready", "updating"):  # an update
+    def read_deployment(self, did: str) -> dict[str, Any]:
+        """A GET: a deployment initializing or updating gets there after ``deploy_polls``."""
+        found = self.deployment(did)
+        status = found["entity"]["status"]
+        if status["state"] in ("initializing", "updating") and self.deploy_polls is not None:
+            self.polls[did] = self.polls.get(did, 0) + 1
+            if self.polls[did] > self.deploy_polls:
+                if status["state"] == "updating":
+                    self._settle_update(found)
+                else:
+                    status["state"] = "ready"
+        return found
+
+    def patch_deployment(self, did: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
+        found = self.deployment(did)
+        status = found["entity"]["status"]
+        for op in ops:
+            if op.get("path") == "/asset":
+                if status["state"] != "ready":
+                    raise ApiError(
+                        400, "deployment_not_ready", f"deployment {did} is {status['state']}"
+                    )
+                self.previous_asset[did] = found["entity"]["asset"]
+                found["entity"]["asset"] = op["value"]
+                status["state"] = "updating"
+                self.polls[did] = 0
+            elif op.get("path") in ("/name", "/description", "/tags", "/custom"):
+                found["entity"][op["path"][1:]] = op["value"]
+            else:
+                raise ApiError(400, "invalid_patch", f"cannot patch {op.get('path')}")
+        found["metadata"]["modified_at"] = stamp()
+        return found
+
+    def delete_deployment(self, did: str) -> None:
+        self.deployment(did)
+        del self.deployments[did]
+        self.loaded.pop(did, None)
+
+    def list_deployments(
+        self, space_id: str | None, name: str | None, asset: str | None
+    ) -> list[dict[str, Any]]:
+        space_id = self.space(space_id)["metadata"]["id"]
+        return [
+            d
+            for d in self.deployments.values()
+            if d["metadata"]["space_id"] == space_id
+            and (not name or d["metadata"]["name"] == name)
+            and (not asset or d["entity"]["asset"]["id"] == asset)
+        ]
+
+    def predict(self, did: str, body: Any) -> dict[str, Any]:
+        """Score with the deployed estimator; a subscribed deployment logs the payload."""
+        state = self.deployment(did)["entity"]["status"]["state"]
+        if state not in ("ready", "updating"):  # an update
             # keeps serving the previous revision until the new one is loaded
-            raise ApiError(
-                400,
-                "deployment_not_ready",
-                f"deployment {did} is {found['entity']['status']['state']}",
-            )
+            raise ApiError(400, "deployment_not_ready", f"deployment {did} is {state}")
         try:
-            body = request.json()
             block = body["input_data"][0]
             rows = [[float(v) for v in row] for row in block["values"]]
-            estimator = state.loaded[did]
+            estimator = self.loaded[did]
             probabilities = estimator.predict_proba(rows)
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise ApiError(400, "invalid_input_data", f"cannot score the input: {exc}") from None
@@ -537,17 +476,106 @@ def routes(router: Router, state: WmlState) -> None:
                 }
             ]
         }
-        state.scored.append(body)
-        if state.on_scored is not None:
-            state.on_scored(did, body, answer)
-        return Reply(200, answer)
+        self.scored.append(body)
+        if self.on_scored is not None:
+            self.on_scored(did, body, answer)
+        return answer
 
-    router.add("POST", r"/ml/v4/deployments", create_deployment)
-    router.add("GET", r"/ml/v4/deployments", list_deployments)
-    router.add("GET", r"/ml/v4/deployments/(?P<did>[^/]+)", deployment)
-    router.add("PATCH", r"/ml/v4/deployments/(?P<did>[^/]+)", deployment)
-    router.add("DELETE", r"/ml/v4/deployments/(?P<did>[^/]+)", deployment)
-    router.add("POST", r"/ml/v4/deployments/(?P<did>[^/]+)/predictions", predictions)
+
+def _failure(code: str, message: str) -> dict[str, Any]:
+    return {"trace": new_id(), "errors": [{"code": code, "message": message}]}
+
+
+def _page(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "resources": resources,
+        "total_results": len(resources),
+        "limit": 100,
+        "first": {"href": "first"},
+    }
+
+
+def _space_id(request: Request) -> str | None:
+    """The space a request names: ``?space_id=`` or ``space_id`` in its JSON body."""
+    body = request.json() if request.raw[:1] == b"{" else None
+    return request.arg("space_id") or (body or {}).get("space_id")
+
+
+def routes(double: HttpDouble, state: WmlState) -> None:
+    """IAM, the platform API and WML v4: each route one ``WmlState`` call."""
+    add, ok, item = double.route, Reply, r"/(?P<rid>[^/]+)"
+
+    def form(request: Request) -> dict[str, str]:
+        return dict(p.split("=", 1) for p in request.raw.decode().split("&") if "=" in p)
+
+    add("POST", r"/identity/token", lambda r: ok(200, state.issue_token(form(r))), public=True)
+    # spaces
+    add("GET", r"/v2/spaces", lambda r: ok(200, _page(state.list_spaces(r.arg("name")))))
+    add("POST", r"/v2/spaces", lambda r: ok(202, state.create_space(r.json() or {})))
+    add("GET", r"/v2/spaces" + item, lambda r, rid: ok(200, state.space(rid)))
+    add("DELETE", r"/v2/spaces" + item, lambda r, rid: ok(202, state.delete_space(rid)))
+    # software specifications
+    specs = r"/v2/software_specifications"
+    add("GET", specs, lambda r: ok(200, _page(state.list_specs(r.arg("name")))))
+    add(
+        "GET",
+        specs + item,
+        lambda r, rid: ok(200, state.software_spec(state.runtime_of(rid, status=404))),
+    )
+    # models
+    models = r"/ml/v4/models"
+    add("POST", models, lambda r: ok(201, state.create_model(_space_id(r), r.json() or {})))
+    add("GET", models, lambda r: ok(200, _page(state.list_models(_space_id(r)))))
+    add("GET", models + item, lambda r, rid: ok(200, state.model(rid, r.arg("rev"))))
+    add("PATCH", models + item, lambda r, rid: ok(200, state.patch_model(rid, r.json() or [])))
+    add("DELETE", models + item, lambda r, rid: ok(204, state.delete_model(rid)))
+    # the SDK deletes models here
+    add("DELETE", r"/v2/assets" + item, lambda r, rid: ok(204, state.delete_model(rid)))
+    add(
+        "PUT",
+        models + item + r"/content",
+        lambda r, rid: ok(201, state.upload_content(rid, r.arg("content_format"), r.raw)),
+    )
+    add("POST", models + item + r"/revisions", lambda r, rid: ok(201, state.create_revision(rid)))
+    add(
+        "GET",
+        models + item + r"/revisions",
+        lambda r, rid: ok(200, _page(state.list_revisions(rid))),
+    )
+    # deployments
+    deployments = r"/ml/v4/deployments"
+    add(
+        "POST",
+        deployments,
+        lambda r: ok(202, state.create_deployment(_space_id(r), r.json() or {})),
+    )
+    add(
+        "GET",
+        deployments,
+        lambda r: ok(
+            200,
+            _page(state.list_deployments(_space_id(r), r.arg("name"), r.arg("asset_id"))),
+        ),
+    )
+    add("GET", deployments + item, lambda r, rid: ok(200, state.read_deployment(rid)))
+    add(
+        "PATCH",
+        deployments + item,
+        lambda r, rid: ok(202, state.patch_deployment(rid, r.json() or [])),
+    )
+    add("DELETE", deployments + item, lambda r, rid: ok(204, state.delete_deployment(rid)))
+    add(
+        "POST",
+        deployments + item + r"/predictions",
+        lambda r, rid: ok(200, state.predict(rid, _scoring_body(r))),
+    )
+
+
+def _scoring_body(request: Request) -> Any:
+    try:
+        return request.json()
+    except ApiError as exc:
+        raise ApiError(400, "invalid_input_data", f"cannot score the input: {exc}") from None
 
 
 def _jwt(claims: dict[str, Any]) -> str:

@@ -11,8 +11,5 @@ from tests.doubles.openstack.server import OpenStackDouble
 
 @pytest.fixture
 def openstack() -> Iterator[OpenStackDouble]:
-    double = OpenStackDouble().start()
-    try:
+    with OpenStackDouble() as double:
         yield double
-    finally:
-        double.stop()

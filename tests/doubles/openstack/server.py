@@ -6,7 +6,8 @@ chameleon backend, in the shapes of the OpenStack API references (Identity v3, R
 v1, Compute v2.1, Networking v2.0):
 
 - Keystone: ``POST /identity/v3/auth/tokens`` with an application credential; the token
-  carries the service catalog; every other call needs ``X-Auth-Token``.
+  carries the service catalog; every other call needs ``X-Auth-Token``
+  (docs.openstack.org/api-ref/identity/v3, "Authenticating with an Application Credential").
 - Blazar (Reservation API v1; lease states from Blazar's "State machines" page, zed): leases
   with flavor and floating-IP reservations (list, show, create, delete). A lease is created
   PENDING, passes through STARTING and is ACTIVE ``lease_start_seconds`` later (or ERROR
@@ -19,32 +20,35 @@ v1, Compute v2.1, Networking v2.0):
   flavor access), which is how python-chi 1.2's ``Lease.get_reserved_flavors`` finds it. The
   lease's floating IP is allocated in Neutron tagged ``reservation:<id>`` when it starts.
   Deleting the lease deletes its instances and flavor and releases the address.
-- Nova: flavors (list, detail, show, extra specs), servers (list with ``name`` filter, show,
-  create, delete). On KVM@TACC every host belongs to a reservation: an instance boots (ACTIVE)
-  only on the reserved flavor of a started lease, within its amount; any other flavor gives an
-  ERROR instance with Nova's "No valid host was found" fault.
-- Neutron: floating IPs (list, update the port), security groups and their rules, ports.
+- Nova (docs.openstack.org/api-ref/compute): flavors (list, detail, show, extra specs),
+  servers (list with ``name`` filter, show, create, delete). On KVM@TACC every host belongs to
+  a reservation: an instance boots (ACTIVE) only on the reserved flavor of a started lease,
+  within its amount; any other flavor gives an ERROR instance with Nova's "No valid host was
+  found" fault.
+- Neutron (docs.openstack.org/api-ref/network/v2): floating IPs (list, update the port),
+  security groups and their rules, ports; list filters as query parameters.
 
-Left out: pagination, policy, microversion negotiation, images, volumes, routers, quotas
-(except as injected failures). ``fail(method, path_part, status)`` makes the next matching
-call fail, so tests can stop a creation half way.
+Errors come in each service's own shape (``error_body``), which the clients parse into their
+exceptions. Left out: pagination, policy, microversion negotiation, images, volumes, routers,
+quotas (except as injected faults: ``double.faults.inject("POST", r"/compute/v2.1/servers",
+status=403, message="Quota exceeded for instances")`` stops a creation half way).
 """
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.doubles.http_base import ApiError, HttpDouble, Reply, Request, lookup
 
 PROJECT_ID = "a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5"
 USER_ID = "f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5"
 BLAZAR_TIME = "%Y-%m-%dT%H:%M:%S.%f"
+NOT_AUTHENTICATED = "The request you have made requires authentication."
 
 
 def _now() -> datetime:
@@ -56,22 +60,17 @@ def _id() -> str:
 
 
 @dataclass
-class Failure:
-    method: str
-    path_part: str
-    status: int
-    message: str
-    times: int = 1
-    skip: int = 0  # let this many matching calls through first
-
-
-@dataclass
 class CloudState:
-    """Everything the double knows; tests read it directly."""
+    """Everything the double knows, and every change the services make to it; tests read it
+    directly and may set the lease timing."""
 
     credential_id: str
     credential_secret: str
     floating_address: str = "127.0.0.1"
+    # seconds from a lease's creation to ACTIVE (PENDING, then STARTING for the second
+    # half); None: it never starts. lease_start_error: it ends in ERROR instead.
+    lease_start_seconds: float | None = 0.4
+    lease_start_error: bool = False
     tokens: set[str] = field(default_factory=set)
     flavors: dict[str, dict[str, Any]] = field(default_factory=dict)
     leases: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -80,12 +79,11 @@ class CloudState:
     security_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     rules: dict[str, dict[str, Any]] = field(default_factory=dict)
     networks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    calls: list[tuple[str, str]] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
     # reserved flavors the project may not use yet (their lease has not started)
     hidden_flavors: set[str] = field(default_factory=set)
     # every status each lease was seen in, in order (tests read it)
     lease_history: dict[str, list[str]] = field(default_factory=dict)
+    created_at: dict[str, float] = field(default_factory=dict)  # lease id -> monotonic time
 
     def __post_init__(self) -> None:
         for name, vcpus, ram in (("m1.medium", 2, 4096), ("m1.large", 4, 8192)):
@@ -116,88 +114,398 @@ class CloudState:
                 "subnets": [],
                 "tags": [],
             }
-        default = _id()
-        self.security_groups[default] = {
-            "id": default,
-            "name": "default",
-            "description": "Default security group",
-            "project_id": PROJECT_ID,
-            "tenant_id": PROJECT_ID,
-            "security_group_rules": [],
-            "tags": [],
+        self.create_security_group({"name": "default", "description": "Default security group"})
+
+    # -- Keystone ---------------------------------------------------------------------------
+    def issue_token(self, body: Any, catalog: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+        """A token for an application credential, with the service catalog."""
+        identity = (body or {}).get("auth", {}).get("identity", {})
+        credential = identity.get("application_credential", {})
+        if identity.get("methods") != ["application_credential"] or (
+            credential.get("id"),
+            credential.get("secret"),
+        ) != (self.credential_id, self.credential_secret):
+            raise ApiError(401, "unauthorized", NOT_AUTHENTICATED)
+        token = uuid.uuid4().hex
+        self.tokens.add(token)
+        now = _now()
+        return token, {
+            "token": {
+                "methods": ["application_credential"],
+                "audit_ids": [uuid.uuid4().hex[:22]],
+                "issued_at": now.isoformat() + "Z",
+                "expires_at": (now + timedelta(hours=8)).isoformat() + "Z",
+                "user": {
+                    "id": USER_ID,
+                    "name": "attendee",
+                    "domain": {"id": "default", "name": "Default"},
+                },
+                "project": {
+                    "id": PROJECT_ID,
+                    "name": "CHI-000000",
+                    "domain": {"id": "default", "name": "chameleon"},
+                },
+                "roles": [{"id": _id(), "name": "member"}],
+                "application_credential": {
+                    "id": self.credential_id,
+                    "name": "workshop",
+                    "restricted": True,
+                },
+                "catalog": catalog,
+            }
         }
 
+    # -- Blazar -----------------------------------------------------------------------------
+    def lease(self, lease_id: str) -> dict[str, Any]:
+        return lookup(self.leases, lease_id, f"Object with {{'lease_id': '{lease_id}'}} not found")
 
-class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+    def create_lease(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = body.get("name")
+        if not name or not body.get("reservations"):
+            raise ApiError(400, "bad_request", "a lease needs a name and at least one reservation")
+        if any(lease["name"] == name for lease in self.leases.values()):
+            raise ApiError(409, "conflict", f"The lease with name: {name} already exists")
+        lease_id, now = _id(), _now()
+        end = datetime.strptime(body["end_date"], "%Y-%m-%d %H:%M")
+        reservations = []
+        for wanted in body["reservations"]:
+            kind = wanted.get("resource_type")
+            if kind == "flavor:instance" and wanted.get("flavor_id") not in self.flavors:
+                raise ApiError(
+                    400, "bad_request", f"flavor {wanted.get('flavor_id')} does not exist"
+                )
+            if kind not in ("flavor:instance", "virtual:floatingip"):
+                raise ApiError(400, "bad_request", f"the double does not reserve {kind}")
+            reservations.append(
+                {
+                    **wanted,
+                    "id": _id(),
+                    "lease_id": lease_id,
+                    "status": "pending",
+                    "created_at": str(now),
+                }
+            )
+        lease = {
+            "id": lease_id,
+            "name": name,
+            "status": "PENDING",
+            "degraded": False,
+            "user_id": USER_ID,
+            "project_id": PROJECT_ID,
+            "start_date": now.strftime(BLAZAR_TIME),
+            "end_date": end.strftime(BLAZAR_TIME),
+            "created_at": now.strftime("%Y-%m-%d %H:%M:%S"),
+            "updated_at": None,
+            "reservations": reservations,
+            "events": [],
+            "trust_id": _id(),
+        }
+        self.leases[lease_id] = lease
+        self.lease_history[lease_id] = ["PENDING"]
+        self.created_at[lease_id] = time.monotonic()
+        for reservation in reservations:
+            if reservation["resource_type"] == "flavor:instance":
+                self._create_reserved_flavor(reservation)
+        return lease
+
+    def _create_reserved_flavor(self, reservation: dict[str, Any]) -> None:
+        """The flavor Blazar's flavor plugin makes for a reservation (private until start)."""
+        source = self.flavors[reservation["flavor_id"]]
+        rid = reservation["id"]
+        self.flavors[rid] = {
+            **source,
+            "id": rid,
+            "name": f"reservation:{rid}",
+            "os-flavor-access:is_public": False,
+            "description": f"lease {reservation['lease_id']}",
+            "extra_specs": {
+                **source["extra_specs"],
+                "aggregate_instance_extra_specs:reservation": rid,
+                f"resources:CUSTOM_RESERVATION_{rid.upper().replace('-', '_')}": "1",
+            },
+        }
+        self.hidden_flavors.add(rid)
+
+    def advance_leases(self) -> None:
+        """Move each lease along PENDING -> STARTING -> ACTIVE (or ERROR) by the clock."""
+        if self.lease_start_seconds is None:
+            return
+        for lease in self.leases.values():
+            elapsed = time.monotonic() - self.created_at[lease["id"]]
+            if lease["status"] == "PENDING" and elapsed >= self.lease_start_seconds / 2:
+                self._set_status(lease, "STARTING")
+            if lease["status"] == "STARTING" and elapsed >= self.lease_start_seconds:
+                if self.lease_start_error:
+                    self._set_status(lease, "ERROR")
+                else:
+                    self._start_lease(lease)
+
+    def _set_status(self, lease: dict[str, Any], status: str) -> None:
+        lease["status"] = status
+        self.lease_history[lease["id"]].append(status)
+
+    def _start_lease(self, lease: dict[str, Any]) -> None:
+        """What Blazar's start_lease event does: the reserved flavors become usable and the
+        reserved floating IPs are allocated."""
+        for reservation in lease["reservations"]:
+            reservation["status"] = "active"
+            if reservation["resource_type"] == "flavor:instance":
+                self.hidden_flavors.discard(reservation["id"])
+            if reservation["resource_type"] == "virtual:floatingip":
+                for _ in range(int(reservation.get("amount", 1))):
+                    fip = _id()
+                    self.floating_ips[fip] = {
+                        "id": fip,
+                        "floating_ip_address": self.floating_address,
+                        "floating_network_id": reservation.get("network_id"),
+                        "port_id": None,
+                        "fixed_ip_address": None,
+                        "status": "DOWN",
+                        "project_id": PROJECT_ID,
+                        "tenant_id": PROJECT_ID,
+                        "tags": [f"reservation:{reservation['id']}", "blazar"],
+                        "description": "",
+                    }
+        self._set_status(lease, "ACTIVE")
+
+    def delete_lease(self, lease_id: str) -> None:
+        lease = self.lease(lease_id)
+        tags = {f"reservation:{r['id']}" for r in lease["reservations"]}
+        for fid, fip in list(self.floating_ips.items()):
+            if tags & set(fip["tags"]):
+                del self.floating_ips[fid]
+        reservations = {r["id"] for r in lease["reservations"]}
+        for sid, server in list(self.servers.items()):
+            if server["reservation"] in reservations:  # Blazar ends the lease's instances
+                del self.servers[sid]
+        for rid in reservations:  # and deletes the reserved flavors
+            self.flavors.pop(rid, None)
+            self.hidden_flavors.discard(rid)
+        del self.leases[lease_id]
+
+    # -- Nova -------------------------------------------------------------------------------
+    def visible_flavors(self) -> dict[str, dict[str, Any]]:
+        return {fid: f for fid, f in self.flavors.items() if fid not in self.hidden_flavors}
+
+    def flavor(self, flavor_id: str) -> dict[str, Any]:
+        return lookup(self.visible_flavors(), flavor_id, f"Flavor {flavor_id} could not be found.")
+
+    def server(self, server_id: str) -> dict[str, Any]:
+        return lookup(self.servers, server_id, f"Instance {server_id} could not be found.")
+
+    def delete_server(self, server_id: str) -> None:
+        self.server(server_id)
+        del self.servers[server_id]
+
+    def list_servers(self, name: str | None) -> list[dict[str, Any]]:
+        return [
+            s["view"]
+            for s in self.servers.values()
+            if name is None or re.search(name, s["view"]["name"])
+        ]
+
+    def create_server(self, body: dict[str, Any]) -> dict[str, Any]:
+        spec = body.get("server", {})
+        flavor = self.flavors.get(spec.get("flavorRef"))
+        if flavor is None or flavor["id"] in self.hidden_flavors:
+            raise ApiError(
+                400, "bad_request", f"Flavor {spec.get('flavorRef')} could not be found."
+            )
+        reservation = flavor["extra_specs"].get("aggregate_instance_extra_specs:reservation")
+        active = {
+            r["id"]: r
+            for lease in self.leases.values()
+            if lease["status"] == "ACTIVE"
+            for r in lease["reservations"]
+            if r["resource_type"] == "flavor:instance"
+        }
+        used = sum(1 for s in self.servers.values() if s["reservation"] == reservation)
+        # the scheduler places an instance only in an active reservation's hosts, and no more
+        # instances than the reservation's amount
+        placed = reservation in active and used < int(active[reservation]["amount"])
+        sid, now = _id(), _now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        view = {
+            "id": sid,
+            "name": spec.get("name"),
+            "status": "ACTIVE",
+            "tenant_id": PROJECT_ID,
+            "user_id": USER_ID,
+            "key_name": spec.get("key_name"),
+            "flavor": {"original_name": flavor["name"]},
+            "image": {"id": spec.get("imageRef")},
+            "created": now,
+            "updated": now,
+            "addresses": {},
+            "metadata": spec.get("metadata", {}),
+            "links": [],
+            "security_groups": spec.get("security_groups", []),
+            "OS-EXT-STS:vm_state": "active" if placed else "error",
+        }
+        if not placed:
+            view["status"] = "ERROR"
+            view["fault"] = {
+                "code": 500,
+                "message": "No valid host was found. There are not enough hosts available.",
+                "created": now,
+            }
+        self.servers[sid] = {"view": view, "reservation": reservation if placed else None}
+        return {"id": sid, "links": [], "adminPass": "not-used"}
+
+    # -- Neutron ----------------------------------------------------------------------------
+    def update_floating_ip(self, fip_id: str, body: Any) -> dict[str, Any]:
+        fip = self.floating_ip(fip_id)
+        port = (body or {}).get("floatingip", {}).get("port_id")
+        fip.update(port_id=port, status="ACTIVE" if port else "DOWN")
+        return fip
+
+    def floating_ip(self, fip_id: str) -> dict[str, Any]:
+        return lookup(self.floating_ips, fip_id, f"Floating IP {fip_id} could not be found")
+
+    def group_view(self, group: dict[str, Any]) -> dict[str, Any]:
+        rules = [r for r in self.rules.values() if r["security_group_id"] == group["id"]]
+        return {**group, "security_group_rules": rules}
+
+    def security_group(self, group_id: str) -> dict[str, Any]:
+        message = f"Security group {group_id} could not be found"
+        return self.group_view(lookup(self.security_groups, group_id, message))
+
+    def create_security_group(self, spec: dict[str, Any]) -> dict[str, Any]:
+        gid = _id()
+        self.security_groups[gid] = {
+            "id": gid,
+            "name": spec.get("name", ""),
+            "description": spec.get("description", ""),
+            "project_id": PROJECT_ID,
+            "tenant_id": PROJECT_ID,
+            "tags": [],
+        }
+        return self.group_view(self.security_groups[gid])
+
+    def delete_security_group(self, group_id: str) -> None:
+        self.security_group(group_id)
+        del self.security_groups[group_id]
+        for rid in [r for r, v in self.rules.items() if v["security_group_id"] == group_id]:
+            del self.rules[rid]
+
+    def create_rule(self, spec: dict[str, Any]) -> dict[str, Any]:
+        if spec.get("security_group_id") not in self.security_groups:
+            raise ApiError(404, "not_found", "Security group could not be found")
+        rid = _id()
+        self.rules[rid] = {
+            "id": rid,
+            "direction": spec.get("direction", "ingress"),
+            "ethertype": spec.get("ethertype", "IPv4"),
+            "protocol": spec.get("protocol"),
+            "port_range_min": spec.get("port_range_min"),
+            "port_range_max": spec.get("port_range_max"),
+            "remote_ip_prefix": spec.get("remote_ip_prefix"),
+            "remote_group_id": None,
+            "project_id": PROJECT_ID,
+            "security_group_id": spec["security_group_id"],
+        }
+        return self.rules[rid]
 
 
-class OpenStackDouble:
-    """The HTTP server and its state; ``start()`` binds a free loopback port."""
+class OpenStackDouble(HttpDouble):
+    """Keystone, Blazar, Nova and Neutron on one loopback port; routes only translate HTTP
+    to ``CloudState`` calls."""
+
+    name = "openstack"
 
     def __init__(
         self, credential_id: str = "app-cred-id", credential_secret: str = "app-cred-secret"
     ) -> None:
+        super().__init__()
         self.state = CloudState(credential_id, credential_secret)
-        # seconds from a lease's creation to ACTIVE (PENDING, then STARTING for the second
-        # half); None: it never starts. lease_start_error: it ends in ERROR instead.
-        self.lease_start_seconds: float | None = 0.4
-        self.lease_start_error = False
-        self._started_at: dict[str, float] = {}  # lease id -> monotonic time of creation
-        self.lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self.auth_url = f"{self.url}/identity/v3"
+        self._add_routes(self.state)
 
-    # -- lifecycle -----------------------------------------------------------------------
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() first"
-        return int(self._server.server_address[1])
+    def _add_routes(self, cloud: CloudState) -> None:
+        """The route table: each route one ``CloudState`` call (or read)."""
+        ok, item = Reply, r"/(?P<rid>[^/]+)"
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        def get(pattern: str, answer: Any) -> None:  # a read: 200 with the answer
+            self.route("GET", pattern, lambda r, **p: ok(200, answer(r, **p)))
 
-    @property
-    def auth_url(self) -> str:
-        return f"{self.url}/identity/v3"
+        # Keystone
+        self.route("POST", r"/identity/v3/auth/tokens", self._token, public=True)
+        self.route("GET", r"/identity/v3", lambda r: ok(200, self.version()), public=True)
+        # Blazar
+        blazar = r"/reservation/v1/leases"
+        get(blazar, lambda r: {"leases": list(cloud.leases.values())})
+        self.route("POST", blazar, lambda r: ok(201, {"lease": cloud.create_lease(r.json() or {})}))
+        get(blazar + item, lambda r, rid: {"lease": cloud.lease(rid)})
+        self.route("DELETE", blazar + item, lambda r, rid: ok(204, cloud.delete_lease(rid)))
+        # Nova
+        nova = r"/compute/v2.1"
+        flavors = cloud.visible_flavors
+        get(nova + r"/flavors", lambda r: {"flavors": [_brief(f) for f in flavors().values()]})
+        get(nova + r"/flavors/detail", lambda r: {"flavors": list(flavors().values())})
+        get(nova + r"/flavors" + item, lambda r, rid: {"flavor": cloud.flavor(rid)})
+        get(
+            nova + r"/flavors" + item + r"/os-extra_specs",
+            lambda r, rid: {"extra_specs": cloud.flavor(rid)["extra_specs"]},
+        )
+        for listing in (r"/servers", r"/servers/detail"):
+            get(nova + listing, lambda r: {"servers": cloud.list_servers(r.arg("name"))})
+        self.route(
+            "POST",
+            nova + r"/servers",
+            lambda r: ok(202, {"server": cloud.create_server(r.json() or {})}),
+        )
+        get(nova + r"/servers" + item, lambda r, rid: {"server": cloud.server(rid)["view"]})
+        self.route(
+            "DELETE", nova + r"/servers" + item, lambda r, rid: ok(204, cloud.delete_server(rid))
+        )
+        # Neutron
+        neutron = r"/network/v2.0"
+        get(neutron + r"/networks", lambda r: {"networks": _filtered(cloud.networks, r)})
+        get(neutron + r"/floatingips", lambda r: {"floatingips": _filtered(cloud.floating_ips, r)})
+        get(neutron + r"/floatingips" + item, lambda r, rid: {"floatingip": cloud.floating_ip(rid)})
+        self.route(
+            "PUT",
+            neutron + r"/floatingips" + item,
+            lambda r, rid: ok(200, {"floatingip": cloud.update_floating_ip(rid, r.json())}),
+        )
+        groups = neutron + r"/security-groups"
+        get(
+            groups,
+            lambda r: {
+                "security_groups": _filtered(
+                    {g: cloud.group_view(v) for g, v in cloud.security_groups.items()}, r
+                )
+            },
+        )
+        self.route(
+            "POST",
+            groups,
+            lambda r: ok(
+                201,
+                {"security_group": cloud.create_security_group(_part(r, "security_group"))},
+            ),
+        )
+        get(groups + item, lambda r, rid: {"security_group": cloud.security_group(rid)})
+        self.route(
+            "DELETE", groups + item, lambda r, rid: ok(204, cloud.delete_security_group(rid))
+        )
+        rules = neutron + r"/security-group-rules"
+        get(rules, lambda r: {"security_group_rules": _filtered(cloud.rules, r)})
+        self.route(
+            "POST",
+            rules,
+            lambda r: ok(
+                201,
+                {"security_group_rule": cloud.create_rule(_part(r, "security_group_rule"))},
+            ),
+        )
 
-    def start(self) -> OpenStackDouble:
-        double = self
+    def _token(self, request: Request) -> Reply:
+        token, answer = self.state.issue_token(request.json(), self.catalog())
+        return Reply(201, answer, {"X-Subject-Token": token})
 
-        class Handler(_Handler):
-            cloud = double
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    # -- test controls ---------------------------------------------------------------------
-    def fail(
-        self,
-        method: str,
-        path_part: str,
-        status: int = 409,
-        message: str = "Quota exceeded",
-        times: int = 1,
-        skip: int = 0,
-    ) -> None:
-        """After ``skip`` matching calls, the next ``times`` calls whose path contains
-        ``path_part`` answer ``status`` with ``message``."""
-        with self.lock:
-            self.state.failures.append(Failure(method, path_part, status, message, times, skip))
+    def version(self) -> dict[str, Any]:
+        link = {"rel": "self", "href": self.auth_url + "/"}
+        return {"version": {"id": "v3.14", "status": "stable", "links": [link]}}
 
     def catalog(self) -> list[dict[str, Any]]:
         def entry(kind: str, name: str, path: str) -> dict[str, Any]:
@@ -225,400 +533,47 @@ class OpenStackDouble:
             entry("network", "neutron", "/network"),
         ]
 
-    # -- request dispatch --------------------------------------------------------------------
-    def handle(
-        self,
-        method: str,
-        path: str,
-        query: dict[str, list[str]],
-        headers: dict[str, str],
-        body: Any,
-    ) -> tuple[int, Any, dict[str, str]]:
-        with self.lock:
-            self.state.calls.append((method, path))
-            self._advance_leases()
-            for failure in self.state.failures:
-                if failure.method == method and failure.path_part in path and failure.times:
-                    if failure.skip:
-                        failure.skip -= 1
-                        continue
-                    failure.times -= 1
-                    raise ApiError(failure.status, failure.message)
-            if method == "POST" and path == "/identity/v3/auth/tokens":
-                return self._token(body)
-            if path in ("/identity/v3", "/identity/v3/"):
-                return (
-                    200,
-                    {
-                        "version": {
-                            "id": "v3.14",
-                            "status": "stable",
-                            "links": [{"rel": "self", "href": self.auth_url + "/"}],
-                        }
-                    },
-                    {},
-                )
-            if headers.get("x-auth-token") not in self.state.tokens:
-                raise ApiError(401, "The request you have made requires authentication.")
-            for prefix, handler in (
-                ("/reservation/v1", self._blazar),
-                ("/compute/v2.1", self._nova),
-                ("/network/v2.0", self._neutron),
-            ):
-                if path.startswith(prefix):
-                    return handler(method, path.removeprefix(prefix), query, body)
-            raise ApiError(404, f"no such resource: {path}")
+    # -- the base's hooks -------------------------------------------------------------------
+    def before(self, request: Request) -> None:
+        self.state.advance_leases()
 
-    # Keystone ------------------------------------------------------------------------------
-    def _token(self, body: Any) -> tuple[int, Any, dict[str, str]]:
-        identity = (body or {}).get("auth", {}).get("identity", {})
-        credential = identity.get("application_credential", {})
-        if identity.get("methods") != ["application_credential"] or (
-            credential.get("id"),
-            credential.get("secret"),
-        ) != (self.state.credential_id, self.state.credential_secret):
-            raise ApiError(401, "The request you have made requires authentication.")
-        token = uuid.uuid4().hex
-        self.state.tokens.add(token)
-        now = _now()
-        answer = {
-            "token": {
-                "methods": ["application_credential"],
-                "audit_ids": [uuid.uuid4().hex[:22]],
-                "issued_at": now.isoformat() + "Z",
-                "expires_at": (now + timedelta(hours=8)).isoformat() + "Z",
-                "user": {
-                    "id": USER_ID,
-                    "name": "attendee",
-                    "domain": {"id": "default", "name": "Default"},
-                },
-                "project": {
-                    "id": PROJECT_ID,
-                    "name": "CHI-000000",
-                    "domain": {"id": "default", "name": "chameleon"},
-                },
-                "roles": [{"id": _id(), "name": "member"}],
-                "application_credential": {
-                    "id": self.state.credential_id,
-                    "name": "workshop",
-                    "restricted": True,
-                },
-                "catalog": self.catalog(),
-            }
-        }
-        return 201, answer, {"X-Subject-Token": token}
+    def authorize(self, request: Request) -> None:
+        if request.headers.get("x-auth-token") not in self.state.tokens:
+            raise ApiError(401, "unauthorized", NOT_AUTHENTICATED)
 
-    # Blazar --------------------------------------------------------------------------------
-    def _blazar(
-        self, method: str, path: str, query: dict[str, list[str]], body: Any
-    ) -> tuple[int, Any, dict[str, str]]:
-        leases = self.state.leases
-        if path == "/leases" and method == "GET":
-            return 200, {"leases": list(leases.values())}, {}
-        if path == "/leases" and method == "POST":
-            return 201, {"lease": self._create_lease(body or {})}, {}
-        match = re.fullmatch(r"/leases/([^/]+)", path)
-        if match:
-            lease = leases.get(match.group(1))
-            if lease is None:
-                raise ApiError(404, f"Object with {{'lease_id': '{match.group(1)}'}} not found")
-            if method == "GET":
-                return 200, {"lease": lease}, {}
-            if method == "DELETE":
-                self._release_lease(lease)
-                return 204, None, {}
-        raise ApiError(405, f"{method} {path} is not allowed")
-
-    def _create_lease(self, body: dict[str, Any]) -> dict[str, Any]:
-        name = body.get("name")
-        if not name or not body.get("reservations"):
-            raise ApiError(400, "a lease needs a name and at least one reservation")
-        if any(lease["name"] == name for lease in self.state.leases.values()):
-            raise ApiError(409, f"The lease with name: {name} already exists")
-        lease_id, now = _id(), _now()
-        end = datetime.strptime(body["end_date"], "%Y-%m-%d %H:%M")
-        reservations = []
-        for wanted in body["reservations"]:
-            kind = wanted.get("resource_type")
-            if kind == "flavor:instance" and wanted.get("flavor_id") not in self.state.flavors:
-                raise ApiError(400, f"flavor {wanted.get('flavor_id')} does not exist")
-            if kind not in ("flavor:instance", "virtual:floatingip"):
-                raise ApiError(400, f"the double does not reserve {kind}")
-            reservations.append(
-                {
-                    **wanted,
-                    "id": _id(),
-                    "lease_id": lease_id,
-                    "status": "pending",
-                    "created_at": str(now),
-                }
-            )
-        lease = {
-            "id": lease_id,
-            "name": name,
-            "status": "PENDING",
-            "degraded": False,
-            "user_id": USER_ID,
-            "project_id": PROJECT_ID,
-            "start_date": now.strftime(BLAZAR_TIME),
-            "end_date": end.strftime(BLAZAR_TIME),
-            "created_at": now.strftime("%Y-%m-%d %H:%M:%S"),
-            "updated_at": None,
-            "reservations": reservations,
-            "events": [],
-            "trust_id": _id(),
-        }
-        self.state.leases[lease_id] = lease
-        self.state.lease_history[lease_id] = ["PENDING"]
-        self._started_at[lease_id] = time.monotonic()
-        for reservation in reservations:
-            if reservation["resource_type"] == "flavor:instance":
-                self._create_reserved_flavor(reservation)
-        return lease
-
-    def _create_reserved_flavor(self, reservation: dict[str, Any]) -> None:
-        """The flavor Blazar's flavor plugin makes for a reservation (private until start)."""
-        source = self.state.flavors[reservation["flavor_id"]]
-        rid = reservation["id"]
-        self.state.flavors[rid] = {
-            **source,
-            "id": rid,
-            "name": f"reservation:{rid}",
-            "os-flavor-access:is_public": False,
-            "description": f"lease {reservation['lease_id']}",
-            "extra_specs": {
-                **source["extra_specs"],
-                "aggregate_instance_extra_specs:reservation": rid,
-                f"resources:CUSTOM_RESERVATION_{rid.upper().replace('-', '_')}": "1",
-            },
-        }
-        self.state.hidden_flavors.add(rid)
-
-    def _advance_leases(self) -> None:
-        """Move each lease along PENDING -> STARTING -> ACTIVE (or ERROR) by the clock."""
-        if self.lease_start_seconds is None:
-            return
-        for lease in self.state.leases.values():
-            elapsed = time.monotonic() - self._started_at[lease["id"]]
-            if lease["status"] == "PENDING" and elapsed >= self.lease_start_seconds / 2:
-                self._set_status(lease, "STARTING")
-            if lease["status"] == "STARTING" and elapsed >= self.lease_start_seconds:
-                if self.lease_start_error:
-                    self._set_status(lease, "ERROR")
-                else:
-                    self._start_lease(lease)
-
-    def _set_status(self, lease: dict[str, Any], status: str) -> None:
-        lease["status"] = status
-        self.state.lease_history[lease["id"]].append(status)
-
-    def _start_lease(self, lease: dict[str, Any]) -> None:
-        """What Blazar's start_lease event does: the reserved flavors become usable and the
-        reserved floating IPs are allocated."""
-        for reservation in lease["reservations"]:
-            reservation["status"] = "active"
-            if reservation["resource_type"] == "flavor:instance":
-                self.state.hidden_flavors.discard(reservation["id"])
-            if reservation["resource_type"] == "virtual:floatingip":
-                for _ in range(int(reservation.get("amount", 1))):
-                    fip = _id()
-                    self.state.floating_ips[fip] = {
-                        "id": fip,
-                        "floating_ip_address": self.state.floating_address,
-                        "floating_network_id": reservation.get("network_id"),
-                        "port_id": None,
-                        "fixed_ip_address": None,
-                        "status": "DOWN",
-                        "project_id": PROJECT_ID,
-                        "tenant_id": PROJECT_ID,
-                        "tags": [f"reservation:{reservation['id']}", "blazar"],
-                        "description": "",
-                    }
-        self._set_status(lease, "ACTIVE")
-
-    def _release_lease(self, lease: dict[str, Any]) -> None:
-        tags = {f"reservation:{r['id']}" for r in lease["reservations"]}
-        for fid, fip in list(self.state.floating_ips.items()):
-            if tags & set(fip["tags"]):
-                del self.state.floating_ips[fid]
-        reservations = {r["id"] for r in lease["reservations"]}
-        for sid, server in list(self.state.servers.items()):
-            if server["reservation"] in reservations:  # Blazar ends the lease's instances
-                del self.state.servers[sid]
-        for rid in reservations:  # and deletes the reserved flavors
-            self.state.flavors.pop(rid, None)
-            self.state.hidden_flavors.discard(rid)
-        del self.state.leases[lease["id"]]
-
-    # Nova ----------------------------------------------------------------------------------
-    def _nova(
-        self, method: str, path: str, query: dict[str, list[str]], body: Any
-    ) -> tuple[int, Any, dict[str, str]]:
-        visible = {
-            fid: f for fid, f in self.state.flavors.items() if fid not in self.state.hidden_flavors
-        }
-        if path in ("/flavors", "/flavors/detail") and method == "GET":
-            flavors = list(visible.values())
-            if path == "/flavors":
-                flavors = [{"id": f["id"], "name": f["name"]} for f in flavors]
-            return 200, {"flavors": flavors}, {}
-        match = re.fullmatch(r"/flavors/([^/]+)(/os-extra_specs)?", path)
-        if match and method == "GET":
-            flavor = visible.get(match.group(1))
-            if flavor is None:
-                raise ApiError(404, f"Flavor {match.group(1)} could not be found.")
-            if match.group(2):
-                return 200, {"extra_specs": flavor["extra_specs"]}, {}
-            return 200, {"flavor": flavor}, {}
-        if path in ("/servers", "/servers/detail") and method == "GET":
-            name = (query.get("name") or [None])[0]
-            servers = [
-                s["view"]
-                for s in self.state.servers.values()
-                if name is None or re.search(name, s["view"]["name"])
-            ]
-            return 200, {"servers": servers}, {}
-        if path == "/servers" and method == "POST":
-            return 202, {"server": self._create_server(body or {})}, {}
-        match = re.fullmatch(r"/servers/([^/]+)", path)
-        if match:
-            server = self.state.servers.get(match.group(1))
-            if server is None:
-                raise ApiError(404, f"Instance {match.group(1)} could not be found.")
-            if method == "GET":
-                return 200, {"server": server["view"]}, {}
-            if method == "DELETE":
-                del self.state.servers[match.group(1)]
-                return 204, None, {}
-        raise ApiError(405, f"{method} {path} is not allowed")
-
-    def _create_server(self, body: dict[str, Any]) -> dict[str, Any]:
-        spec = body.get("server", {})
-        flavor = self.state.flavors.get(spec.get("flavorRef"))
-        if flavor is None or flavor["id"] in self.state.hidden_flavors:
-            raise ApiError(400, f"Flavor {spec.get('flavorRef')} could not be found.")
-        reservation = flavor["extra_specs"].get("aggregate_instance_extra_specs:reservation")
-        active = {
-            r["id"]: r
-            for lease in self.state.leases.values()
-            if lease["status"] == "ACTIVE"
-            for r in lease["reservations"]
-            if r["resource_type"] == "flavor:instance"
-        }
-        used = sum(1 for s in self.state.servers.values() if s["reservation"] == reservation)
-        # the scheduler places an instance only in an active reservation's hosts, and no more
-        # instances than the reservation's amount
-        placed = reservation in active and used < int(active[reservation]["amount"])
-        sid, now = _id(), _now().strftime("%Y-%m-%dT%H:%M:%SZ")
-        view = {
-            "id": sid,
-            "name": spec.get("name"),
-            "status": "ACTIVE",
-            "tenant_id": PROJECT_ID,
-            "user_id": USER_ID,
-            "key_name": spec.get("key_name"),
-            "flavor": {
-                "original_name": self.state.flavors.get(spec.get("flavorRef"), {}).get(
-                    "name", spec.get("flavorRef")
-                )
-            },
-            "image": {"id": spec.get("imageRef")},
-            "created": now,
-            "updated": now,
-            "addresses": {},
-            "metadata": spec.get("metadata", {}),
-            "links": [],
-            "security_groups": spec.get("security_groups", []),
-            "OS-EXT-STS:vm_state": "active" if placed else "error",
-        }
-        if not placed:
-            view["status"] = "ERROR"
-            view["fault"] = {
-                "code": 500,
-                "message": "No valid host was found. There are not enough hosts available.",
-                "created": now,
-            }
-        self.state.servers[sid] = {"view": view, "reservation": reservation if placed else None}
-        return {"id": sid, "links": [], "adminPass": "not-used"}
-
-    # Neutron -------------------------------------------------------------------------------
-    def _neutron(
-        self, method: str, path: str, query: dict[str, list[str]], body: Any
-    ) -> tuple[int, Any, dict[str, str]]:
-        state = self.state
-        if path == "/networks" and method == "GET":
-            return 200, {"networks": _filtered(state.networks.values(), query)}, {}
-        if path == "/floatingips" and method == "GET":
-            return 200, {"floatingips": _filtered(state.floating_ips.values(), query)}, {}
-        match = re.fullmatch(r"/floatingips/([^/]+)", path)
-        if match and method in ("GET", "PUT"):
-            fip = state.floating_ips.get(match.group(1))
-            if fip is None:
-                raise ApiError(404, f"Floating IP {match.group(1)} could not be found")
-            if method == "PUT":
-                port = (body or {}).get("floatingip", {}).get("port_id")
-                fip.update(port_id=port, status="ACTIVE" if port else "DOWN")
-            return 200, {"floatingip": fip}, {}
-        if path == "/security-groups" and method == "GET":
-            groups = [self._group_view(g) for g in state.security_groups.values()]
-            return 200, {"security_groups": _filtered(groups, query)}, {}
-        if path == "/security-groups" and method == "POST":
-            spec = (body or {}).get("security_group", {})
-            gid = _id()
-            state.security_groups[gid] = {
-                "id": gid,
-                "name": spec.get("name", ""),
-                "description": spec.get("description", ""),
-                "project_id": PROJECT_ID,
-                "tenant_id": PROJECT_ID,
-                "tags": [],
-            }
-            return 201, {"security_group": self._group_view(state.security_groups[gid])}, {}
-        match = re.fullmatch(r"/security-groups/([^/]+)", path)
-        if match and match.group(1) in state.security_groups:
-            if method == "GET":
-                group = state.security_groups[match.group(1)]
-                return 200, {"security_group": self._group_view(group)}, {}
-            if method == "DELETE":
-                del state.security_groups[match.group(1)]
-                for rid in [
-                    r for r, v in state.rules.items() if v["security_group_id"] == match.group(1)
-                ]:
-                    del state.rules[rid]
-                return 204, None, {}
-        if path == "/security-group-rules" and method == "GET":
-            return 200, {"security_group_rules": _filtered(state.rules.values(), query)}, {}
-        if path == "/security-group-rules" and method == "POST":
-            spec = (body or {}).get("security_group_rule", {})
-            if spec.get("security_group_id") not in state.security_groups:
-                raise ApiError(404, "Security group could not be found")
-            rid = _id()
-            state.rules[rid] = {
-                "id": rid,
-                "direction": spec.get("direction", "ingress"),
-                "ethertype": spec.get("ethertype", "IPv4"),
-                "protocol": spec.get("protocol"),
-                "port_range_min": spec.get("port_range_min"),
-                "port_range_max": spec.get("port_range_max"),
-                "remote_ip_prefix": spec.get("remote_ip_prefix"),
-                "remote_group_id": None,
-                "project_id": PROJECT_ID,
-                "security_group_id": spec["security_group_id"],
-            }
-            return 201, {"security_group_rule": state.rules[rid]}, {}
-        raise ApiError(404 if method == "GET" else 405, f"{method} {path} is not handled")
-
-    def _group_view(self, group: dict[str, Any]) -> dict[str, Any]:
-        rules = [r for r in self.state.rules.values() if r["security_group_id"] == group["id"]]
-        return {**group, "security_group_rules": rules}
+    def error_body(self, request: Request, error: ApiError) -> Any:
+        """Each service's own error shape (the clients parse these into their exceptions)."""
+        path, status, message = request.path, error.status, error.message
+        if path.startswith("/network"):
+            return {"NeutronError": {"type": "HTTPError", "message": message, "detail": ""}}
+        if path.startswith("/compute"):
+            name = {
+                400: "badRequest",
+                403: "forbidden",
+                404: "itemNotFound",
+                409: "conflictingRequest",
+            }.get(status, "computeFault")
+            return {name: {"code": status, "message": message}}
+        if path.startswith("/identity"):
+            return {"error": {"code": status, "message": message, "title": "Error"}}
+        return {"error_code": status, "error_message": message, "error_name": status}
 
 
-def _filtered(items: Any, query: dict[str, list[str]]) -> list[dict[str, Any]]:
+def _brief(flavor: dict[str, Any]) -> dict[str, Any]:
+    return {"id": flavor["id"], "name": flavor["name"]}
+
+
+def _part(request: Request, name: str) -> dict[str, Any]:
+    """The resource named ``name`` in a Neutron request body (``{"security_group": {...}}``)."""
+    return dict((request.json() or {}).get(name, {}))
+
+
+def _filtered(items: dict[str, dict[str, Any]], request: Request) -> list[dict[str, Any]]:
     """Neutron's list filters: ``?name=x&tags=y`` keep the items whose field matches."""
     found = []
-    for item in items:
+    for item in items.values():
         keep = True
-        for key, values in query.items():
+        for key, values in request.query.items():
             if key == "fields" or key not in item and key != "tags":
                 continue
             if key == "tags":
@@ -628,57 +583,3 @@ def _filtered(items: Any, query: dict[str, list[str]]) -> list[dict[str, Any]]:
         if keep:
             found.append(item)
     return found
-
-
-def _error_body(path: str, err: ApiError) -> dict[str, Any]:
-    """Each service's own error shape (the clients parse these into their exceptions)."""
-    if path.startswith("/network"):
-        return {"NeutronError": {"type": "HTTPError", "message": err.message, "detail": ""}}
-    if path.startswith("/compute"):
-        name = {
-            400: "badRequest",
-            403: "forbidden",
-            404: "itemNotFound",
-            409: "conflictingRequest",
-        }.get(err.status, "computeFault")
-        return {name: {"code": err.status, "message": err.message}}
-    if path.startswith("/identity"):
-        return {"error": {"code": err.status, "message": err.message, "title": "Error"}}
-    return {"error_code": err.status, "error_message": err.message, "error_name": err.status}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    cloud: OpenStackDouble
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read .calls
-        return
-
-    def _any(self) -> None:
-        from urllib.parse import parse_qs, urlsplit
-
-        parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        try:
-            body = json.loads(raw) if raw else None
-            status, answer, extra = self.cloud.handle(
-                self.command, parts.path, parse_qs(parts.query), headers, body
-            )
-        except ApiError as err:
-            status, extra = err.status, {}
-            answer = _error_body(parts.path, err)
-        except ValueError:
-            status, extra, answer = 400, {}, {"error_message": "body is not JSON"}
-        payload = b"" if answer is None else json.dumps(answer).encode()
-        self.send_response(status)
-        for key, value in extra.items():
-            self.send_header(key, value)
-        if payload:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _any

@@ -1,4 +1,5 @@
-"""A self-signed certificate for 127.0.0.1: the watsonx.ai SDK only talks ``https://``."""
+"""A self-signed certificate for 127.0.0.1, for doubles whose clients only talk ``https://``
+(the watsonx.ai SDK)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ibm-cloud-double")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "loopback-double")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
