@@ -35,7 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "min_accuracy": 0.9,  # the smoke test's gate
     "max_runtime": 600,  # seconds a training job may run (MaxRuntimeInSeconds)
     "status_timeout": 3600,  # seconds train_status waits for a job to finish
-    "serve_workers": 2,  # local endpoint worker processes
+    # local endpoint worker processes: one answers a workshop's requests; each more is a
+    # fresh interpreter (uvicorn spawns its workers) holding ~90 MiB
+    "serve_workers": 1,
     "training_instance_type": "ml.m5.large",
     "training_instance_count": 1,
     "endpoint_instance_type": "ml.t2.medium",
