@@ -110,16 +110,18 @@ def resolve(doc: dict[str, Any], index: ImageIndex, model_store: Path) -> LocalU
 
 
 def microservice_args(server_class: str, port: int | str = "{port}") -> list[str]:
-    """seldon-core-microservice's arguments for ``server_class``: REST on ``port``, gRPC
-    and metrics on free ports (every one bound to 127.0.0.1 by loopback_microservice)."""
+    """seldon-core-microservice's arguments for ``server_class``: REST on ``port``, metrics on
+    a free port (both bound to 127.0.0.1 by loopback_microservice). No gRPC server
+    (``--grpc-workers 0``, seldon's own switch): nothing local speaks gRPC (SeldonClient and
+    the smoke tests use REST), and its two processes were a third of each server's memory."""
     return [
         server_class,
         "--service-type",
         "MODEL",
         "--http-port",
         str(port),
-        "--grpc-port",
-        str(free_port()),
+        "--grpc-workers",
+        "0",
         "--metrics-port",
         str(free_port()),
         "--workers",
