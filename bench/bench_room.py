@@ -88,7 +88,7 @@ class MemoryWatch(RoomWatch):
 
 def two_at_a_time(hub_url: str, name: str) -> list[NotebookRun]:
     """One attendee's day: sign in, start the server, run the five notebooks, two at once."""
-    attendee = Attendee(hub_url, name, CODE)
+    attendee = Attendee(hub_url, name, secrets.token_urlsafe(12), workshop_code=CODE)
     attendee.sign_in()
     attendee.start_server()
     runs: list[NotebookRun] = []
