@@ -55,6 +55,7 @@ class MemoryWatch(RoomWatch):
         super().__init__(room_dir)
         self.peak_pss: dict[str, int] = {}
         self.at_peak: dict[str, list[dict[str, object]]] = {}
+        self.count_at_peak: dict[str, int] = {}
 
     def sample(self) -> None:
         super().sample()
@@ -82,11 +83,12 @@ class MemoryWatch(RoomWatch):
                 self.peak_pss[name] = total
                 ranked = sorted(procs[name], key=lambda p: -int(p["pss_mib"]))  # type: ignore[call-overload]
                 self.at_peak[name] = ranked[:TOP]
+                self.count_at_peak[name] = len(ranked)
 
 
 def two_at_a_time(hub_url: str, name: str) -> list[NotebookRun]:
     """One attendee's day: sign in, start the server, run the five notebooks, two at once."""
-    attendee = Attendee(hub_url, name, CODE)
+    attendee = Attendee(hub_url, name, secrets.token_urlsafe(12), workshop_code=CODE)
     attendee.sign_in()
     attendee.start_server()
     runs: list[NotebookRun] = []
@@ -134,6 +136,7 @@ def one_room(size: int) -> dict[str, object]:
         if watch.peak_pss
         else None,
         "peak_pss_mib_max": mib(max(watch.peak_pss.values())) if watch.peak_pss else None,
+        "processes_at_peak": watch.count_at_peak.get(names[0]),
         "largest_processes_at_peak": watch.at_peak.get(names[0], []),
         "samples": watch.samples,
     }

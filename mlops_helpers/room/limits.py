@@ -6,18 +6,23 @@
   ``cpu.max`` and ``pids.max``; the attendee's server and everything it starts (kernels,
   scenario servers) are in the leaf. Past the memory limit the kernel's OOM killer ends the
   largest process in that leaf only: usually the kernel that allocated, never the room.
-- **otherwise, process limits** (``setrlimit``, inherited by every child): each process of
-  the attendee may map at most the memory limit (``RLIMIT_AS``: an allocation past it fails
-  with ``MemoryError``, nothing else is touched), the attendee may run at most ``PIDS_MAX``
-  processes (``RLIMIT_NPROC``, counted per system user), and runs at lower priority (nice
-  10) so the hub and the other attendees keep answering. CPU time is not capped here:
-  without a cgroup nothing can cap a rate.
+- **otherwise, a memory watchdog and process limits**: the hub watches each attendee's
+  processes and, once they hold more than the memory limit together (PSS), SIGKILLs the
+  attendee's largest process (see ``memory_watchdog``), as the cgroup's OOM killer would.
+  ``setrlimit``, inherited by every child, adds a first line: each process may map at most
+  the limit plus ``ADDRESS_HEADROOM`` (``RLIMIT_AS``: one huge allocation fails at once with
+  ``MemoryError``; address space a process maps but does not use, libraries and reserved
+  arenas, is the headroom), the attendee may run at most ``PIDS_MAX`` processes
+  (``RLIMIT_NPROC``, counted per system user), and runs at lower priority (nice 10) so the
+  hub and the other attendees keep answering. CPU time is not capped here: without a cgroup
+  nothing can cap a rate.
 
 ``RoomLimits.describe()`` is the line the room page and the start-up message show.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import resource
 from collections.abc import Callable, Iterable
@@ -27,11 +32,13 @@ from pathlib import Path
 import psutil
 
 from mlops_helpers.errors import ConfigError
+from mlops_helpers.room.memory_watchdog import MemoryWatchdog
 
 CONTROLLERS = ("memory", "cpu", "pids")
 PIDS_MAX = 512  # a notebook with its scenario's servers runs under 100
 NICE = 10
 CPU_PERIOD_US = 100_000
+ADDRESS_HEADROOM = 2**30  # a kernel maps ~0.5 GiB more than it uses (libraries, arenas)
 UNITS = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 
@@ -88,9 +95,12 @@ class RoomLimits:
                 "attendee's largest process (their kernel) is ended, nobody else's"
             )
         procs = f", at most {PIDS_MAX} processes per attendee" if self.per_user_processes else ""
+        space = f"{(self.mem_bytes + ADDRESS_HEADROOM) / 2**30:g} GiB"
         return (
-            f"process limits (no writable cgroup v2 here): each process of an attendee may map "
-            f"at most {mem} (RLIMIT_AS; past it an allocation fails with MemoryError){procs}; "
+            f"a memory watchdog and process limits (no writable cgroup v2 here): memory {mem} "
+            "per attendee, watched by the hub twice a second; past it the attendee's largest "
+            "process (their kernel) is ended, nobody else's. Each process may map at most "
+            f"{space} (RLIMIT_AS; a larger allocation fails at once with MemoryError){procs}; "
             f"CPU is not capped, attendees run at nice {NICE} so the room keeps answering"
         )
 
@@ -120,12 +130,21 @@ class RoomLimits:
             if leaf is not None:
                 (leaf / "cgroup.procs").write_text("0")  # "0": the writing process itself
                 return
-            resource.setrlimit(resource.RLIMIT_AS, (self.mem_bytes, self.mem_bytes))
+            space = self.mem_bytes + ADDRESS_HEADROOM
+            resource.setrlimit(resource.RLIMIT_AS, (space, space))
             if self.per_user_processes:
                 resource.setrlimit(resource.RLIMIT_NPROC, (PIDS_MAX, PIDS_MAX))
             os.nice(NICE)
 
         return apply
+
+    def watchdog(
+        self, attendee: str, processes: Callable[[], list[psutil.Process]], log: logging.Logger
+    ) -> MemoryWatchdog | None:
+        """Where no cgroup holds memory: a started watchdog over the attendee's processes."""
+        if self.kind == "cgroup":
+            return None
+        return MemoryWatchdog(attendee, self.mem_bytes, processes, log).start()
 
     def release(self, attendee: str) -> None:
         """After the attendee's server stopped: remove their leaf (and the room's group once

@@ -4,8 +4,9 @@ Why LocalProcessSpawner and not SystemdSpawner: SystemdSpawner needs systemd as 
 workshop containers (and this project's CI machine) do not have; LocalProcessSpawner runs
 anywhere JupyterHub runs. It starts each server as the attendee's own system user (created at
 first sign-in, see ``accounts``) and we add what SystemdSpawner would give: memory and CPU
-limits that hold (a cgroup v2 group per attendee where the machine allows, else process
-limits: see ``limits``), and on stop, every process the attendee left running is ended.
+limits that hold (a cgroup v2 group per attendee where the machine allows, else a memory
+watchdog in the hub and process limits: see ``limits``), and on stop, every process the
+attendee left running is ended.
 
 When the room does not run as root it cannot switch users: it then serves one attendee, or
 with ``--shared-user`` everyone as its own user, and says at start what is not kept apart.
@@ -42,7 +43,9 @@ from mlops_helpers.room.accounts import (
     refresh_mirror,
 )
 from mlops_helpers.room.limits import RoomLimits, choose_limits
+from mlops_helpers.room.memory_watchdog import MemoryWatchdog, processes_of_uid
 from mlops_helpers.room.spec import RoomSpec
+from mlops_helpers.room.watch import room_processes_by_attendee
 
 POLL_S = 0.1
 SYSTEM_USERS, ONE_ATTENDEE, SHARED_USER = "system-users", "one-attendee", "shared-user"
@@ -97,6 +100,7 @@ class RoomSpawner(LocalProcessSpawner):
     limits = AnyTrait(help="RoomLimits for every attendee of the room.")
 
     _leaf: Path | None = None
+    _watchdog: MemoryWatchdog | None = None
 
     @cached_property
     def spec(self) -> RoomSpec:
@@ -120,6 +124,7 @@ class RoomSpawner(LocalProcessSpawner):
             self.limits = room_limits(spec)
         await asyncio.to_thread(self._prepare, spec)
         ip, port = await super().start()
+        self._watch_memory(spec)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.start_timeout
         while await self.poll() is None and not can_connect(ip, port) and loop.time() < deadline:
@@ -146,6 +151,20 @@ class RoomSpawner(LocalProcessSpawner):
             project=project_root(),
         )
         self._leaf = self.limits.prepare(self.user.name)
+
+    def _watch_memory(self, spec: RoomSpec) -> None:
+        """Where no cgroup holds memory, the hub's watchdog does: over the attendee's system
+        user, or (one user for everyone) over the processes started for this attendee."""
+        if self.system_user:
+            processes = processes_of_uid(pwd.getpwnam(self.system_user).pw_uid)
+        else:
+            name = self.user.name
+
+            def processes() -> list[psutil.Process]:
+                found = room_processes_by_attendee(spec.room_dir)
+                return [proc for attendee, proc in found if attendee == name]
+
+        self._watchdog = self.limits.watchdog(self.user.name, processes, self.log)
 
     def make_preexec_fn(self, name: str) -> Callable[[], None]:
         """In the server's process before it runs: limits (as root), then the attendee's
@@ -174,6 +193,9 @@ class RoomSpawner(LocalProcessSpawner):
     async def stop(self, now: bool = False) -> None:
         """Stop the server, then whatever the attendee left running (a scenario's server
         a notebook did not clean up holds memory for nothing), then free their limits."""
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
         await super().stop(now=now)
         if self.system_user:
             await asyncio.to_thread(end_processes_of, pwd.getpwnam(self.system_user).pw_uid)
@@ -194,10 +216,7 @@ class RoomSpawner(LocalProcessSpawner):
 
 def end_processes_of(uid: int, grace_s: float = 5.0) -> None:
     """Terminate, then kill, every process of one system user."""
-    procs = []
-    for proc in psutil.process_iter(["uids"]):
-        if proc.info["uids"] and proc.info["uids"].real == uid:
-            procs.append(proc)
+    procs = processes_of_uid(uid)()
     for proc in procs:
         try:
             proc.terminate()

@@ -58,7 +58,8 @@ SCENARIO = Scenario(
             "how often the aws backend (local: every 0.1 s) asks SageMaker about a job or an "
             "endpoint",
         ),
-        count("serve_workers", 2, "worker processes of each local endpoint's server"),
+        # one answers a workshop's requests; each more is a fresh interpreter (~90 MiB)
+        count("serve_workers", 1, "worker processes of each local endpoint's server"),
         text(
             "training_instance_type",
             "the instance type a training job runs on (aws backend)",

@@ -109,17 +109,20 @@ def resolve(doc: dict[str, Any], index: ImageIndex, model_store: Path) -> LocalU
     )
 
 
-def microservice_args(server_class: str, port: int | str = "{port}") -> list[str]:
+def microservice_args(
+    server_class: str, port: int | str = "{port}", *, grpc: bool = True
+) -> list[str]:
     """seldon-core-microservice's arguments for ``server_class``: REST on ``port``, gRPC
-    and metrics on free ports (every one bound to 127.0.0.1 by loopback_microservice)."""
+    and metrics on free ports (every one bound to 127.0.0.1 by loopback_microservice).
+    ``grpc=False``: no gRPC server (``--grpc-workers 0``, seldon's own switch)."""
+    grpc_args = ["--grpc-port", str(free_port())] if grpc else ["--grpc-workers", "0"]
     return [
         server_class,
         "--service-type",
         "MODEL",
         "--http-port",
         str(port),
-        "--grpc-port",
-        str(free_port()),
+        *grpc_args,
         "--metrics-port",
         str(free_port()),
         "--workers",
@@ -145,9 +148,11 @@ def start_unit(
     launcher: WarmLauncher, unit: LocalUnit, process_name: str, timeout: float = START_TIMEOUT_S
 ) -> ManagedServer:
     """Seldon's microservice for ``unit``, forked from ``launcher``, in the unit's folder;
-    tracked; healthy when /health/ping answers 200."""
+    tracked; healthy when /health/ping answers 200. It serves REST and metrics, not gRPC:
+    nothing local speaks gRPC (SeldonClient and the smoke tests use REST), and its two
+    processes were a third of each server's memory, twelve servers per notebook."""
     request = {
-        "args": microservice_args(unit.server_class),
+        "args": microservice_args(unit.server_class, grpc=False),
         "cwd": str(unit.image_dir),
         "env": {"PREDICTIVE_UNIT_PARAMETERS": json.dumps(unit.parameters)},
     }

@@ -4,13 +4,14 @@ Two attendees sign in and start work. Ann, with only what her server gives her (
 running shell commands, her own tokens, the hub's REST API), tries to read Ben's home and
 notebooks, the room's secrets, to signal Ben's kernel and server, to open Ben's server, and to
 call the hub's admin endpoints, while Ben's notebook runs. Every attempt must fail and Ben's
-run complete unchanged. Then Ann's kernel allocates past her memory limit: the allocation is
-refused or the kernel ended, and the room, Ben and Ann's own server keep answering.
+run complete unchanged. Then Ann's kernel allocates past her memory limit while Ben works: her
+kernel is ended, Ben's work completes unchanged, and the room and both servers keep answering.
 
 Runs as root (CI and the workshop VM are): only then does the room make system users."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pwd
 import textwrap
@@ -23,7 +24,7 @@ import pytest
 
 from mlops_helpers.room.accounts import running_as_root
 from mlops_helpers.room.hub import Room
-from mlops_helpers.room.limits import parse_bytes
+from mlops_helpers.room.limits import ADDRESS_HEADROOM, parse_bytes
 from mlops_helpers.room.remote import Attendee
 from mlops_helpers.waiting import wait_until
 from tests.room.conftest import WORKSHOP_CODE, own_password
@@ -202,21 +203,71 @@ def test_an_attendee_cannot_read_stop_or_become_anyone_else(
     assert not room.api("GET", "users/ann").json()["admin"]
 
 
-def test_memory_past_the_limit_costs_only_that_kernel(
+# Ann's kernel takes real memory (touched pages) in 64 MiB steps until it is refused, then
+# holds it: only the room's enforcement (the watchdog, or a cgroup's OOM killer) ends it.
+GROW = textwrap.dedent(
+    """
+    import time
+    chunks = []
+    try:
+        for _ in range(STEPS):
+            chunks.append(bytearray(b"x") * 2**26)
+    except MemoryError:
+        print("refused at", len(chunks) * 64, "MiB", flush=True)
+    time.sleep(120)
+    print("survived")
+    """
+)
+# Ben's cell meanwhile: a result that depends on every step, over about ten seconds
+BENS_WORK = textwrap.dedent(
+    """
+    import hashlib, time
+    digest = b""
+    for step in range(40):
+        digest = hashlib.sha256(digest + bytes([step])).digest()
+        time.sleep(0.25)
+    print(digest.hex())
+    """
+)
+
+
+def bens_expected() -> str:
+    digest = b""
+    for step in range(40):
+        digest = hashlib.sha256(digest + bytes([step])).digest()
+    return digest.hex()
+
+
+def server_pid(uid: int) -> int:
+    return next(
+        p.pid for p in processes_of(uid) if "jupyterhub-singleuser" in " ".join(p.cmdline())
+    )
+
+
+def test_a_kernel_past_its_memory_limit_is_ended_and_nobody_else(
     room: Room, attendees: tuple[Attendee, Attendee]
 ) -> None:
     ann, ben = attendees
     for attendee in (ann, ben):
         attendee.sign_in()
         attendee.start_server()  # running already after the attack test: just its token
-    limit = parse_bytes(room.spec.mem_limit)
-    printed, error = ann.run_code(
-        f"blob = bytearray({limit + 512 * 2**20})\nprint('allocated', len(blob))"
-    )
-    assert "allocated" not in printed
-    assert error in ("MemoryError: ", "the kernel died"), error
-    # the room, Ben, and Ann's own server are unaffected
+    servers = {name: server_pid(uid_of(room, name)) for name in ("ann", "ben")}
+    steps = (parse_bytes(room.spec.mem_limit) + ADDRESS_HEADROOM) // 2**26 + 1
+    with ThreadPoolExecutor(1) as pool:
+        bens = pool.submit(ben.run_code, BENS_WORK)
+        printed, error = ann.run_code(GROW.replace("STEPS", str(steps)), timeout_s=200)
+        bens_printed, bens_error = bens.result(timeout=300)
+    assert error == "the kernel died" and "survived" not in printed, (printed, error)
+    log = (Path(room.spec.room_dir) / "jupyterhub.log").read_text()
+    if room.spec.limits.startswith("a memory watchdog"):  # else a cgroup's OOM killer did
+        assert "memory watchdog: ann held" in log
+    assert "memory watchdog: ben" not in log
+    # Ben's cell ran to its end with the right result, on the same server
+    assert (bens_printed.strip(), bens_error) == (bens_expected(), "")
+    assert server_pid(uid_of(room, "ben")) == servers["ben"]
+    # the room, and Ann's own server, are unaffected
     assert room.api("GET", "/").ok
     assert ben.server_api("GET", "contents/mlops-workshop").status_code == 200
+    assert server_pid(uid_of(room, "ann")) == servers["ann"]
     printed, error = ann.run_code("print(6 * 7)")
     assert (printed.strip(), error) == ("42", "")

@@ -5,26 +5,31 @@ the one-attendee seat, and the permissions a root room sets."""
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from mlops_helpers.errors import ConfigError
 from mlops_helpers.room.accounts import AccountError, grant_traverse, lock_down_room
 from mlops_helpers.room.hub import isolation_lines
 from mlops_helpers.room.limits import (
+    ADDRESS_HEADROOM,
     PIDS_MAX,
     RoomLimits,
     cgroup2_mount,
     choose_limits,
     parse_bytes,
 )
+from mlops_helpers.room.memory_watchdog import MemoryWatchdog, end_largest_over
 from mlops_helpers.room.spawner import not_kept_apart, take_the_seat
 from mlops_helpers.room.spec import RoomSpec
+from mlops_helpers.waiting import wait_until
 
 
 def fake_cgroup2(root: Path, controllers: str) -> Path:
@@ -74,17 +79,20 @@ def test_without_a_usable_cgroup2_process_limits_apply(tmp_path: Path) -> None:
         limits = choose_limits("1G", 1.0, "abc", system_users=True, mount=mount)
         assert limits.kind == "rlimit" and limits.prepare("ann") is None
         assert "RLIMIT_AS" in limits.describe() and "CPU is not capped" in limits.describe()
+        assert "memory watchdog" in limits.describe() and "is ended" in limits.describe()
     shared = choose_limits("1G", 1.0, "abc", system_users=False, mount=no_memory)
     assert "processes per attendee" not in shared.describe()  # one user: no per-attendee count
 
 
 def test_process_limits_hold_in_the_child_and_its_children() -> None:
-    """The server's preexec: a child (and its own child) cannot allocate past the limit."""
+    """The server's preexec: a child (and its own child) cannot map past the limit and its
+    headroom (the watchdog holds the memory itself, see below)."""
     limits = RoomLimits("rlimit", 512 * 2**20, 1.0, per_user_processes=False)
+    space = 512 * 2**20 + ADDRESS_HEADROOM
     code = (
         "import resource, subprocess, sys\n"
         "print(resource.getrlimit(resource.RLIMIT_AS)[0])\n"
-        "child = 'bytearray(768 * 2**20)'\n"
+        f"child = 'bytearray({space})'\n"
         "done = subprocess.run([sys.executable, '-c', child], capture_output=True, text=True)\n"
         "print(done.returncode, done.stderr.strip().splitlines()[-1])\n"
     )
@@ -98,9 +106,78 @@ def test_process_limits_hold_in_the_child_and_its_children() -> None:
     )
     assert done.returncode == 0, done.stderr
     first, second = done.stdout.splitlines()
-    assert int(first) == 512 * 2**20
+    assert int(first) == space
     assert second == "1 MemoryError"
     assert os.nice(0) < 10  # this process kept its priority
+
+
+HOLD = (
+    "import sys, time\n"
+    "blob = bytearray(b'x') * (int(sys.argv[1]) * 2**20)  # touched: real memory\n"
+    "print('holding', flush=True)\n"
+    "time.sleep(120)\n"
+)
+
+
+def holding(mib: int, *label: str) -> subprocess.Popen[str]:
+    """A process that holds ``mib`` MiB of its own memory (``label``: extra argv words)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(mib), *label], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "holding\n"
+    return proc
+
+
+def end(proc: subprocess.Popen[str]) -> None:
+    proc.kill()
+    proc.wait()
+    assert proc.stdout is not None
+    proc.stdout.close()
+
+
+def test_the_watchdog_ends_the_largest_process_past_the_limit_never_the_server() -> None:
+    """Together past the limit: the largest process but the attendee's server is SIGKILLed,
+    once; the rest live on."""
+    server = holding(200, "jupyterhub-singleuser")
+    kernel = holding(150)
+    small = holding(20)
+    started = [server, kernel, small]
+    try:
+        procs = [psutil.Process(p.pid) for p in started]
+        assert end_largest_over(2**30, procs) is None  # under the limit: nothing happens
+        ended = end_largest_over(300 * 2**20, procs)
+        assert ended is not None and ended.pid == kernel.pid
+        assert ended.total > 300 * 2**20 and ended.pss > 140 * 2**20
+        assert kernel.wait(timeout=10) == -9
+        assert server.poll() is None and small.poll() is None
+        alive = [p for p in procs if p.pid != kernel.pid]
+        assert end_largest_over(300 * 2**20, alive) is None  # back under it
+    finally:
+        for proc in started:
+            end(proc)
+
+
+def test_the_watchdog_thread_watches_until_stopped() -> None:
+    logs: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: logs.append(record.getMessage())  # type: ignore[method-assign]
+    log = logging.getLogger("test-watchdog")
+    log.addHandler(handler)
+    kernel = holding(120)
+    try:
+        watched = [psutil.Process(kernel.pid)]
+        dog = MemoryWatchdog("ann", 60 * 2**20, lambda: watched, log, interval_s=0.05).start()
+        try:
+            wait_until(
+                lambda: kernel.poll() is not None, what="the watchdog", timeout=30, progress=False
+            )
+        finally:
+            dog.stop()
+        assert [e.pid for e in dog.ended] == [kernel.pid]
+        assert "ann held" in logs[0] and f"process {kernel.pid}" in logs[0]
+    finally:
+        end(kernel)
+        log.removeHandler(handler)
 
 
 def test_a_room_that_is_not_root_seats_one_attendee(tmp_path: Path) -> None:

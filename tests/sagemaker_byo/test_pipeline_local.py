@@ -55,7 +55,7 @@ class BuildRun:
 
 @pytest.fixture(scope="module")
 def build_run(module_root: Path) -> BuildRun:
-    # one worker per endpoint: the notebook and the Jenkins-shaped run serve with several
+    # one worker per endpoint, as the notebook serves (container_runs covers several)
     settings = Settings.load(
         "sagemaker_byo",
         params={"run_root": str(module_root), "serve_workers": 1},
