@@ -9,6 +9,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 import psutil
 
@@ -70,6 +71,38 @@ def stop_leftovers(marker: str) -> list[str]:
 Socket = tuple[int, str, int]  # (pid, local address, local port)
 
 
+def _with_descendants(pids: set[int]) -> set[int]:
+    """``pids`` and every descendant, from one pass over the process table (psutil's
+    ``children(recursive=True)`` makes a pass per process: a sampler pays it twice a second)."""
+    children: dict[int, list[int]] = {}
+    for proc in psutil.process_iter(["ppid"]):
+        children.setdefault(proc.info["ppid"], []).append(proc.pid)
+    tree, todo = set(pids), list(pids)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in tree:
+                tree.add(child)
+                todo.append(child)
+    return tree
+
+
+def _inet_connections(pids: set[int]) -> list[tuple[int, Any]]:
+    """(pid, connection) for the inet sockets of ``pids``. One system-wide read of the
+    socket tables where the OS allows it (Linux; a process's own read parses the whole
+    tables again, per process); per process where it does not (macOS needs root for the
+    system-wide one). A socket several processes of the tree hold (a forked child keeps its
+    parent's) is named once, for one of them: the checks read addresses and ports."""
+    try:
+        return [(c.pid, c) for c in psutil.net_connections(kind="inet") if c.pid in pids]
+    except psutil.AccessDenied:
+        pass
+    found = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):  # gone, a zombie, or another user's process
+            found += [(pid, conn) for conn in psutil.Process(pid).net_connections(kind="inet")]
+    return found
+
+
 def listening_sockets(roots: str | Iterable[int]) -> list[Socket]:
     """Sockets that accept traffic from others, opened by a tree of processes.
 
@@ -83,22 +116,13 @@ def listening_sockets(roots: str | Iterable[int]) -> list[Socket]:
         if isinstance(roots, str)
         else [psutil.Process(pid) for pid in roots if psutil.pid_exists(pid)]
     )
-    tree: dict[int, psutil.Process] = {}
-    for proc in starts:
-        tree[proc.pid] = proc
-        with contextlib.suppress(psutil.Error):
-            tree.update({child.pid: child for child in proc.children(recursive=True)})
+    tree = _with_descendants({proc.pid for proc in starts})
     found: set[Socket] = set()
-    for pid, proc in tree.items():
-        try:
-            connections = proc.net_connections(kind="inet")
-        except psutil.Error:
-            continue
-        for conn in connections:
-            tcp_listen = conn.type == socket.SOCK_STREAM and conn.status == psutil.CONN_LISTEN
-            udp_bound = conn.type == socket.SOCK_DGRAM and conn.laddr and not conn.raddr
-            if tcp_listen or udp_bound:
-                found.add((pid, conn.laddr.ip, conn.laddr.port))
+    for pid, conn in _inet_connections(tree):
+        tcp_listen = conn.type == socket.SOCK_STREAM and conn.status == psutil.CONN_LISTEN
+        udp_bound = conn.type == socket.SOCK_DGRAM and conn.laddr and not conn.raddr
+        if tcp_listen or udp_bound:
+            found.add((pid, conn.laddr.ip, conn.laddr.port))
     return sorted(found)
 
 

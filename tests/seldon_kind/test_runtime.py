@@ -11,6 +11,7 @@ from mlops_helpers.resources import ResourceTracker
 from mlops_helpers.seldon_kind.runtime import ensure_seldon_runtime, runtime_dir
 from mlops_helpers.seldon_kind.serving import microservice_argv
 from mlops_helpers.servers import http_json, start_server
+from mlops_helpers.waiting import wait_until
 from tests.support import listening_sockets, not_loopback
 
 MODEL = """
@@ -66,7 +67,15 @@ def test_microservice_serves_predictions_and_refuses_bad_input(
         interval=0.05,
     )
     try:
-        sockets = listening_sockets([server.pid])
+        # REST answers first; gRPC and metrics may open a moment after it
+        sockets = wait_until(
+            lambda: listening_sockets([server.pid]),
+            what="seldon's REST, gRPC and metrics ports",
+            timeout=60,
+            interval=0.05,
+            until=lambda found: len({port for _pid, _ip, port in found}) >= 3,
+            progress=False,
+        )
         assert len({port for _pid, _ip, port in sockets}) == 3, sockets  # REST, gRPC, metrics
         assert not_loopback(sockets) == [], "seldon binds 0.0.0.0; the launcher must not"
         url = f"{server.url}/api/v1.0/predictions"

@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+import pytest
+
 from mlops_helpers.servers import start_server
 from mlops_helpers.waiting import wait_until
 from tests.support import SocketWatch, leftover_processes, listening_sockets, not_loopback
@@ -22,7 +25,16 @@ TREE = [
 ]
 
 
-def test_leftovers_and_listening_sockets_of_a_marked_tree(tmp_path: Path) -> None:
+def _system_wide_denied(kind: str = "inet") -> list:
+    raise psutil.AccessDenied()  # what macOS answers a process that is not root
+
+
+@pytest.mark.parametrize("tables", ["system-wide", "per process (macOS without root)"])
+def test_leftovers_and_listening_sockets_of_a_marked_tree(
+    tables: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if tables != "system-wide":
+        monkeypatch.setattr(psutil, "net_connections", _system_wide_denied)
     marker = str(tmp_path)
     server = start_server(
         "tree",
