@@ -1,42 +1,20 @@
-from __future__ import annotations
+"""The test session's hooks. Fixtures are defined once, in the plugin modules below (each
+test file finds them by name; helpers are imported from those modules, never from a conftest).
+"""
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
+from __future__ import annotations
 
 import pytest
 
-from mlops_helpers.config import Settings
-
-
-@pytest.fixture
-def run_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Every run directory of the test goes under tmp_path, never into the checkout."""
-    root = tmp_path / "runs"
-    monkeypatch.setenv("MLOPS_RUN_ROOT", str(root))
-    monkeypatch.setenv("MLOPS_ATTENDEE", "test")
-    yield root
-
-
-@pytest.fixture(scope="module")
-def module_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A run root for a whole module (for flows too slow to repeat per test); the processes
-    the tests start inherit it."""
-    root = tmp_path_factory.mktemp("runs")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLOPS_RUN_ROOT", str(root))
-        patch.setenv("MLOPS_ATTENDEE", "test")
-        yield root
-
-
-@pytest.fixture
-def make_settings(run_root: Path):
-    def make(scenario: str, **params: object) -> Settings:
-        return Settings.load(
-            scenario, params={"run_root": str(run_root), **params}, env_file=run_root / "no.env"
-        )
-
-    return make
+pytest_plugins = [
+    "tests.fixtures.environment",
+    "tests.fixtures.notebooks",
+    "tests.fixtures.room",
+    "tests.fixtures.seldon_kind",
+    "tests.fixtures.continuous_x",
+    "tests.fixtures.watson_openscale",
+    "tests.fixtures.dvc_cml",
+]
 
 
 # -- running in parallel (`make test`: pytest -n auto --dist loadgroup) -----------------------
@@ -78,19 +56,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         else:
             group = item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))
-
-
-# -- the process environment ------------------------------------------------------------------
-def _restore_environ() -> Iterator[None]:
-    """``Pipeline.context()`` exports tool settings (credentials too) into ``os.environ``, as
-    the CLI must for boto3 and subprocesses; put the environment back after each module and
-    each test, so one test's credentials never reach another."""
-    saved = dict(os.environ)
-    yield
-    for name in set(os.environ) - set(saved):
-        del os.environ[name]
-    os.environ.update(saved)
-
-
-restore_environ_per_module = pytest.fixture(scope="module", autouse=True)(_restore_environ)
-restore_environ_per_test = pytest.fixture(autouse=True)(_restore_environ)

@@ -18,17 +18,13 @@ from mlops_helpers.continuous_x.traffic import drive, drive_until_judged
 from mlops_helpers.errors import GateFailed, StageError, WaitTimeout
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.servers import http_json
-from tests.continuous_x import local_platform
-from tests.continuous_x.local_platform import GROUP, fresh_environments, make
+from tests.fixtures.continuous_x import GROUP, fresh_environments, make
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(GROUP)]
 
-shared_root = local_platform.shared_root
-shared_platform = local_platform.shared_platform
-
 
 @pytest.fixture(scope="module")
-def ctx(shared_platform: StageContext) -> StageContext:  # noqa: F811  (the shared fixture)
+def ctx(shared_platform: StageContext) -> StageContext:
     return fresh_environments(shared_platform)
 
 

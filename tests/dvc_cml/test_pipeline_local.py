@@ -26,7 +26,7 @@ from mlops_helpers.dvc_cml.stages import PIPELINE, shell
 from mlops_helpers.dvc_cml.workspace import SKIP_MARKER
 from mlops_helpers.errors import ConfigError, GateFailed, StageError
 from mlops_helpers.pipeline import StageContext
-from tests.dvc_cml.conftest import make_context, sandbox_context
+from tests.fixtures.dvc_cml import make_context, sandbox_context
 
 
 @pytest.fixture(scope="module")

@@ -22,14 +22,11 @@ from mlops_helpers.continuous_x.traffic import drive
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.resources import process_alive
 from mlops_helpers.servers import ManagedServer, http_json
-from tests.continuous_x import local_platform
-from tests.continuous_x.local_platform import GROUP, cli_env, fresh_environments, make
 from tests.faults.fuzz import Case, fuzz_endpoint
+from tests.fixtures.continuous_x import GROUP, cli_env, fresh_environments, make
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.xdist_group(GROUP)]
 
-shared_root = local_platform.shared_root
-shared_platform = local_platform.shared_platform
 
 CLI = Path(sys.executable).parent / "mlops-workshop"
 MODEL = "continuous-x-model-test"
@@ -51,7 +48,7 @@ def cli(ctx: StageContext, stage: str, **params: object) -> subprocess.Completed
 
 
 @pytest.fixture(scope="module")
-def ctx(shared_platform: StageContext) -> StageContext:  # noqa: F811  (the shared fixture)
+def ctx(shared_platform: StageContext) -> StageContext:
     return fresh_environments(shared_platform)
 
 

@@ -12,7 +12,7 @@ import requests
 from mlops_helpers.room.hub import Room
 from mlops_helpers.room.remote import Attendee
 from mlops_helpers.servers import port_is_free
-from tests.room.conftest import WORKSHOP_CODE, own_password
+from tests.fixtures.room import WORKSHOP_CODE, own_password
 
 pytestmark = [pytest.mark.room, pytest.mark.slow, pytest.mark.xdist_group("room")]
 

@@ -32,14 +32,11 @@ from mlops_helpers.seldon_kind.serving import (
 )
 from mlops_helpers.servers import ManagedServer, http_json
 from mlops_helpers.waiting import wait_until
-from tests.seldon_kind import shared_runs
-from tests.seldon_kind.shared_runs import GROUP, FullRun
+from tests.fixtures.seldon_kind import GROUP, FullRun
 from tests.support import leftover_processes
 
 PIPELINE = stages.PIPELINE
 pytestmark = pytest.mark.xdist_group(GROUP)
-
-full_run = shared_runs.full_run  # every stage up to the approval, shared with the faults file
 
 
 def env_record(ctx: StageContext, env: str) -> dict[str, Any]:

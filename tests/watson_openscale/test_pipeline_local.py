@@ -25,8 +25,8 @@ from mlops_helpers.watson_openscale.local import store_path
 from mlops_helpers.watson_openscale.mlflow_repo import MlflowRepository
 from mlops_helpers.watson_openscale.monitor_store import MonitorStore
 from mlops_helpers.watson_openscale.stages import PIPELINE
+from tests.fixtures.watson_openscale import make_context
 from tests.support import leftover_processes
-from tests.watson_openscale.conftest import make_context
 
 
 @dataclass
