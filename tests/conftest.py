@@ -32,27 +32,34 @@ def _longest_first(item: pytest.Item) -> int:
     return 2 if item.get_closest_marker("slow") or item.get_closest_marker("notebook") else 3
 
 
+def _group(item: pytest.Item) -> str:
+    """The xdist group the test runs in: each whole notebook a group of its own; files that
+    share a session fixture (one pipeline run read by several files) name one group; any
+    other file is its own group."""
+    if item.nodeid.startswith(NOTEBOOK_RUNS):
+        return item.nodeid
+    if marker := item.get_closest_marker("xdist_group"):
+        return marker.args[0] if marker.args else marker.kwargs["name"]
+    return item.nodeid.split("::")[0]
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test file stays on one worker, so its module-scoped fixtures (a pipeline run, a
-    server) start once; each whole notebook is a group of its own. Groups go out longest
-    first. Each worker has its own temporary folders (run roots) and the OS picks its ports."""
-
-    def is_notebook_run(item: pytest.Item) -> bool:
-        return item.nodeid.startswith(NOTEBOOK_RUNS)
-
-    files: dict[str, int] = {}  # a file's class is its heaviest test's: files stay together
+    server) start once. Groups go out longest first; within that, the order is
+    pytest-randomly's (it shuffles before this hook runs: the sort is stable), except that a
+    test marked ``last_in_group`` (it stops what its group shares) goes after the others.
+    Each worker has its own temporary folders (run roots) and the OS picks its ports."""
+    groups = {id(item): _group(item) for item in items}
+    size: dict[str, int] = {}  # a group's class is its heaviest test's: groups stay together
     for item in items:
-        path = item.nodeid.split("::")[0]
-        files[path] = min(files.get(path, 3), _longest_first(item))
-    items.sort(key=lambda item: files[item.nodeid.split("::")[0]])  # stable sort
+        group = groups[id(item)]
+        size[group] = min(size.get(group, 3), _longest_first(item))
+    items.sort(
+        key=lambda item: (
+            size[groups[id(item)]],
+            item.get_closest_marker("last_in_group") is not None,
+        )
+    )
     for item in items:  # only `--dist loadgroup` reads these; a plain run ignores them
-        if is_notebook_run(item):
-            group = item.nodeid
-        elif marker := item.get_closest_marker("xdist_group"):
-            # a module's own group: files that share a session fixture (one pipeline run
-            # read by several files) name the same group and so share a worker
-            group = marker.args[0] if marker.args else marker.kwargs["name"]
-        else:
-            group = item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(pytest.mark.xdist_group(groups[id(item)]))

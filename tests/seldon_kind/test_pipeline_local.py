@@ -1,9 +1,9 @@
 """The whole flow on the local backend: three serving styles, GitOps promotion with an
 approval, rollback, idempotent and failure-safe reconcile, validation, cleanup.
 
-The flow is the full run this file shares with ``tests/faults/test_seldon_kind.py``
-(``shared_runs.py``); the faults file runs first, and its tests leave every environment
-serving. The cleanup test comes last.
+The flow is the full run this file shares with ``tests/faults/test_seldon_kind.py`` and
+others (``tests/fixtures/seldon_kind.py``); every test leaves every environment serving,
+except the cleanup test, which runs after the others (``last_in_group``).
 """
 
 from __future__ import annotations
@@ -267,6 +267,7 @@ def test_a_dead_launcher_is_started_again_by_the_next_reconcile(full_run: FullRu
     assert predict(url, sample_payload(meta))[0] == 200
 
 
+@pytest.mark.last_in_group
 def test_cleanup_stops_every_server(full_run: FullRun) -> None:
     ctx = full_run.ctx
     released = PIPELINE.run_stage("cleanup", ctx)["released"]
