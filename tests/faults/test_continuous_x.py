@@ -129,9 +129,11 @@ def poor_run(ctx: StageContext, shared_root: Path) -> str:
 
 
 @pytest.fixture
-def candidate(ctx: StageContext, shared_root: Path) -> str:
-    """A version that passed evaluation, as the pipeline's candidate (a test before may have
-    left another one, its bundle broken on purpose)."""
+def candidate(nothing_served: StageContext, shared_root: Path) -> str:
+    """No environment serving (so no canary gate to meet yet) and a version that passed
+    evaluation as the pipeline's candidate (a test before may have left another one, its
+    bundle broken on purpose)."""
+    ctx = nothing_served
     for stage in ("train", "evaluate"):
         PIPELINE.run_stage(stage, make(shared_root, C=3.0))
     return str(ctx.state.get("candidate_version"))
