@@ -3,7 +3,7 @@
 opened before a unit test broke is never approved, and a re-run goes through the approval.
 
 One full local run (every stage but cleanup, in one run directory) serves this file and
-``tests/seldon_kind/test_pipeline_local.py`` (``tests/seldon_kind/shared_runs.py``); the gate
+``tests/seldon_kind/test_pipeline_local.py`` (``tests/fixtures/seldon_kind.py``); the gate
 tests then change that run directory the way a person or a second CI run would.
 """
 

@@ -2,7 +2,7 @@
 ``test_gates.test_a_failing_unit_test_stops_everything``).
 
 The folders' tests are the unit_tests stage of the full run this file shares with the faults
-and pipeline files (``shared_runs.py``): each test reads its folder's result there.
+and pipeline files (``tests/fixtures/seldon_kind.py``): each test reads its folder's result there.
 """
 
 from __future__ import annotations
