@@ -43,6 +43,15 @@ def _group(item: pytest.Item) -> str:
     return item.nodeid.split("::")[0]
 
 
+def _last(item: pytest.Item) -> int:
+    """0 for most tests; a test marked ``last_in_group(n)`` (n = 0 when not given) goes after
+    them, and after those marked with a smaller n."""
+    marker = item.get_closest_marker("last_in_group")
+    if marker is None:
+        return 0
+    return 1 + (marker.args[0] if marker.args else 0)
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test file stays on one worker, so its module-scoped fixtures (a pipeline run, a
@@ -55,11 +64,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         group = groups[id(item)]
         size[group] = min(size.get(group, 3), _longest_first(item))
-    items.sort(
-        key=lambda item: (
-            size[groups[id(item)]],
-            item.get_closest_marker("last_in_group") is not None,
-        )
-    )
+    items.sort(key=lambda item: (size[groups[id(item)]], _last(item)))
     for item in items:  # only `--dist loadgroup` reads these; a plain run ignores them
         item.add_marker(pytest.mark.xdist_group(groups[id(item)]))

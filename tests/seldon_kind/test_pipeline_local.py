@@ -2,8 +2,9 @@
 approval, rollback, idempotent and failure-safe reconcile, validation, cleanup.
 
 The flow is the full run this file shares with ``tests/faults/test_seldon_kind.py`` and
-others (``tests/fixtures/seldon_kind.py``); every test leaves every environment serving,
-except the cleanup test, which runs after the others (``last_in_group``).
+others (``tests/fixtures/seldon_kind.py``); every test leaves every environment serving.
+Two run after the others (``last_in_group``): killing the launcher orphans the servers it
+forked, and cleanup ends the run.
 """
 
 from __future__ import annotations
@@ -241,6 +242,7 @@ def test_a_server_that_cannot_start_reports_its_log_and_leaves_nothing(
     assert "process:seldon-broken" not in {r.id for r in ctx.tracker.list()}
 
 
+@pytest.mark.last_in_group  # the servers the old launcher forked are orphans afterwards
 def test_a_dead_launcher_is_started_again_by_the_next_reconcile(full_run: FullRun) -> None:
     """As when Jenkins runs each stage in a new process and something killed the launcher:
     the servers it forked keep serving, and the next server needs a new launcher."""
@@ -267,7 +269,7 @@ def test_a_dead_launcher_is_started_again_by_the_next_reconcile(full_run: FullRu
     assert predict(url, sample_payload(meta))[0] == 200
 
 
-@pytest.mark.last_in_group
+@pytest.mark.last_in_group(1)  # after the launcher's killing too
 def test_cleanup_stops_every_server(full_run: FullRun) -> None:
     ctx = full_run.ctx
     released = PIPELINE.run_stage("cleanup", ctx)["released"]
