@@ -55,15 +55,19 @@ def _last(item: pytest.Item) -> int:
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test file stays on one worker, so its module-scoped fixtures (a pipeline run, a
-    server) start once. Groups go out longest first; within that, the order is
-    pytest-randomly's (it shuffles before this hook runs: the sort is stable), except that a
-    test marked ``last_in_group`` (it stops what its group shares) goes after the others.
+    server) start once. Groups go out longest first, each group's tests together; within that,
+    the order is pytest-randomly's (it shuffles before this hook runs: the sort is stable),
+    except that a test marked ``last_in_group`` (it stops what its group shares) goes after
+    the group's others.
     Each worker has its own temporary folders (run roots) and the OS picks its ports."""
     groups = {id(item): _group(item) for item in items}
     size: dict[str, int] = {}  # a group's class is its heaviest test's: groups stay together
     for item in items:
         group = groups[id(item)]
         size[group] = min(size.get(group, 3), _longest_first(item))
-    items.sort(key=lambda item: (size[groups[id(item)]], _last(item)))
+    first: dict[str, int] = {}  # each group's tests together, where its first one came
+    for index, item in enumerate(items):
+        first.setdefault(groups[id(item)], index)
+    items.sort(key=lambda item: (size[groups[id(item)]], first[groups[id(item)]], _last(item)))
     for item in items:  # only `--dist loadgroup` reads these; a plain run ignores them
         item.add_marker(pytest.mark.xdist_group(groups[id(item)]))

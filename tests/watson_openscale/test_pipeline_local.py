@@ -1,9 +1,9 @@
 """The pipeline on the local backend: full run, idempotent reruns, the gate, cleanup, and
 the online deployment (WML payloads in, predictions and probabilities out; bad input 4xx).
 
-One module-scoped run (the whole pipeline, twice) is shared by the tests that only read it;
-the two that change it (a new model version; degraded feedback and the teardown) each have a
-run of their own (``own_run``), so the tests pass in any order.
+One module-scoped run (the whole pipeline, twice) is shared: the tests that only read it run
+in any order; the two that change it (a new model version; degraded feedback, whose failure
+tears everything down) run after them, in that order (``last_in_group``).
 """
 
 from __future__ import annotations
@@ -51,18 +51,6 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoRuns]:
     finally:
         PIPELINE.run_stage("cleanup", ctx)
         assert leftover_processes(str(root)) == []
-
-
-@pytest.fixture
-def own_run(tmp_path: Path) -> Iterator[StageContext]:
-    """The whole pipeline, once, in a run directory of the test's own; cleaned up after."""
-    ctx = make_context(tmp_path / "runs")
-    try:
-        PIPELINE.run(ctx)
-        yield ctx
-    finally:
-        PIPELINE.run_stage("cleanup", ctx)
-        assert leftover_processes(str(tmp_path / "runs")) == []
 
 
 def test_two_full_runs_give_one_model_one_deployment_one_subscription(two_runs) -> None:
@@ -300,8 +288,9 @@ def test_health_names_the_served_version(deployed) -> None:
     assert answer["deployment_id"] == record["deployment_id"]
 
 
-def test_new_model_updates_the_deployment_in_place(own_run: StageContext) -> None:
-    ctx = own_run
+@pytest.mark.last_in_group
+def test_new_model_updates_the_deployment_in_place(two_runs) -> None:
+    ctx = two_runs.ctx
     before = ctx.state.get("deployment")
     other = make_context(ctx.settings.run_root, model_name="digits-classifier")
     # a changed model (different bytes) becomes version 2 of the same registered model
@@ -319,11 +308,10 @@ def test_new_model_updates_the_deployment_in_place(own_run: StageContext) -> Non
     assert not ManagedServer.from_dict(before["server"]).alive()
 
 
-def test_degraded_feedback_fails_the_gate_and_the_failure_tears_everything_down(
-    own_run: StageContext,
-) -> None:
-    """The failed gate's cleanup releases deployment, versions, subscription, space."""
-    ctx = own_run
+@pytest.mark.last_in_group(1)
+def test_degraded_feedback_fails_the_gate_and_the_failure_tears_everything_down(two_runs) -> None:
+    """Last: the failed gate's cleanup releases deployment, versions, subscription, space."""
+    ctx = two_runs.ctx
     server = ManagedServer.from_dict(ctx.state.get("deployment")["server"])
     model = ctx.state.get("model")
     space = ctx.state.get("space")
