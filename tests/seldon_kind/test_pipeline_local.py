@@ -118,6 +118,7 @@ def test_reconcile_is_idempotent(full_run: FullRun) -> None:
     } == pids
 
 
+@pytest.mark.usefixtures("production_in_step")
 def test_promoting_the_same_release_again_changes_nothing(full_run: FullRun) -> None:
     ctx = full_run.ctx
     head = full_run.repo.head()
@@ -162,6 +163,7 @@ def test_a_manifest_that_cannot_start_leaves_the_previous_version_serving(
     assert report["started"] == [] and env_record(ctx, "staging")["failed"] is None
 
 
+@pytest.mark.usefixtures("production_in_step")
 def test_a_new_model_reaches_staging_only_and_a_revert_rolls_it_back(full_run: FullRun) -> None:
     ctx = full_run.ctx
     first = versions(ctx, "staging")
