@@ -3,8 +3,8 @@ not double-count, endpoints that never answer 5xx, and one-line errors when MLfl
 
 One local platform serves this file and the lifecycle tests (``tests/fixtures/
 continuous_x.py``); stages run one per ``mlops-workshop`` process where the bypass was one
-(as Jenkins runs them). Each test names the state it needs (a fixture); two tests kill MLflow
-or a service, and the next test starts what is missing again (``platform_up``).
+(as Jenkins runs them). Each test names the state it needs (a fixture). The two that kill
+MLflow and a service run after every other test of the platform (``last_in_group``).
 """
 
 from __future__ import annotations
@@ -26,12 +26,7 @@ from mlops_helpers.servers import ManagedServer, http_json
 from tests.faults.fuzz import Case, fuzz_endpoint
 from tests.fixtures.continuous_x import GROUP, cli_env, fresh_environments, make
 
-pytestmark = [
-    pytest.mark.faults,
-    pytest.mark.slow,
-    pytest.mark.xdist_group(GROUP),
-    pytest.mark.usefixtures("platform_up"),  # a test before may have stopped part of it
-]
+pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.xdist_group(GROUP)]
 
 
 CLI = Path(sys.executable).parent / "mlops-workshop"
@@ -351,6 +346,7 @@ def test_router_counts_what_it_forwards(ctx: StageContext) -> None:
 
 
 # -- MLflow dies: one-line errors, then platform again without orphans -------------------
+@pytest.mark.last_in_group
 def test_mlflow_dead_is_one_line_and_platform_again_leaves_no_orphans(ctx: StageContext) -> None:
     old = ctx.state.get("platform")["servers"]
     ManagedServer.from_dict(old["mlflow"]).stop()
@@ -374,6 +370,7 @@ def test_mlflow_dead_is_one_line_and_platform_again_leaves_no_orphans(ctx: Stage
     ) == ["evaluation-service", "mlflow", "training-service"]
 
 
+@pytest.mark.last_in_group(1)
 def test_the_training_service_honours_sigterm(ctx: StageContext) -> None:
     import os
 
