@@ -54,7 +54,11 @@ run: install
 	$(BIN)/mlops-workshop run --jobs $(JOBS)
 
 # Second command: lint, then every test (unit, scenario notebooks, validators), one worker
-# per core (tests/conftest.py keeps each file on one worker). PYTEST_ARGS adds options.
+# per core (tests/conftest.py keeps each file on one worker), in a random order
+# (pytest-randomly: files and the tests in each file shuffled, the longest groups still
+# first; no test may lean on what another left). The header prints the seed: to run that
+# order again, make test PYTEST_ARGS="-p randomly --randomly-seed=N"; file order:
+# PYTEST_ARGS="-p no:randomly". PYTEST_ARGS adds options.
 test: install tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

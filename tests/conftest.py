@@ -1,42 +1,20 @@
-from __future__ import annotations
+"""The test session's hooks. Fixtures are defined once, in the plugin modules below (each
+test file finds them by name; helpers are imported from those modules, never from a conftest).
+"""
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
+from __future__ import annotations
 
 import pytest
 
-from mlops_helpers.config import Settings
-
-
-@pytest.fixture
-def run_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Every run directory of the test goes under tmp_path, never into the checkout."""
-    root = tmp_path / "runs"
-    monkeypatch.setenv("MLOPS_RUN_ROOT", str(root))
-    monkeypatch.setenv("MLOPS_ATTENDEE", "test")
-    yield root
-
-
-@pytest.fixture(scope="module")
-def module_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A run root for a whole module (for flows too slow to repeat per test); the processes
-    the tests start inherit it."""
-    root = tmp_path_factory.mktemp("runs")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLOPS_RUN_ROOT", str(root))
-        patch.setenv("MLOPS_ATTENDEE", "test")
-        yield root
-
-
-@pytest.fixture
-def make_settings(run_root: Path):
-    def make(scenario: str, **params: object) -> Settings:
-        return Settings.load(
-            scenario, params={"run_root": str(run_root), **params}, env_file=run_root / "no.env"
-        )
-
-    return make
+pytest_plugins = [
+    "tests.fixtures.environment",
+    "tests.fixtures.notebooks",
+    "tests.fixtures.room",
+    "tests.fixtures.seldon_kind",
+    "tests.fixtures.continuous_x",
+    "tests.fixtures.watson_openscale",
+    "tests.fixtures.dvc_cml",
+]
 
 
 # -- running in parallel (`make test`: pytest -n auto --dist loadgroup) -----------------------
@@ -54,43 +32,42 @@ def _longest_first(item: pytest.Item) -> int:
     return 2 if item.get_closest_marker("slow") or item.get_closest_marker("notebook") else 3
 
 
+def _group(item: pytest.Item) -> str:
+    """The xdist group the test runs in: each whole notebook a group of its own; files that
+    share a session fixture (one pipeline run read by several files) name one group; any
+    other file is its own group."""
+    if item.nodeid.startswith(NOTEBOOK_RUNS):
+        return item.nodeid
+    if marker := item.get_closest_marker("xdist_group"):
+        return marker.args[0] if marker.args else marker.kwargs["name"]
+    return item.nodeid.split("::")[0]
+
+
+def _last(item: pytest.Item) -> int:
+    """0 for most tests; a test marked ``last_in_group(n)`` (n = 0 when not given) goes after
+    them, and after those marked with a smaller n."""
+    marker = item.get_closest_marker("last_in_group")
+    if marker is None:
+        return 0
+    return 1 + (marker.args[0] if marker.args else 0)
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test file stays on one worker, so its module-scoped fixtures (a pipeline run, a
-    server) start once; each whole notebook is a group of its own. Groups go out longest
-    first. Each worker has its own temporary folders (run roots) and the OS picks its ports."""
-
-    def is_notebook_run(item: pytest.Item) -> bool:
-        return item.nodeid.startswith(NOTEBOOK_RUNS)
-
-    files: dict[str, int] = {}  # a file's class is its heaviest test's: files stay together
+    server) start once. Groups go out longest first, each group's tests together; within that,
+    the order is pytest-randomly's (it shuffles before this hook runs: the sort is stable),
+    except that a test marked ``last_in_group`` (it stops what its group shares) goes after
+    the group's others.
+    Each worker has its own temporary folders (run roots) and the OS picks its ports."""
+    groups = {id(item): _group(item) for item in items}
+    size: dict[str, int] = {}  # a group's class is its heaviest test's: groups stay together
     for item in items:
-        path = item.nodeid.split("::")[0]
-        files[path] = min(files.get(path, 3), _longest_first(item))
-    items.sort(key=lambda item: files[item.nodeid.split("::")[0]])  # stable sort
+        group = groups[id(item)]
+        size[group] = min(size.get(group, 3), _longest_first(item))
+    first: dict[str, int] = {}  # each group's tests together, where its first one came
+    for index, item in enumerate(items):
+        first.setdefault(groups[id(item)], index)
+    items.sort(key=lambda item: (size[groups[id(item)]], first[groups[id(item)]], _last(item)))
     for item in items:  # only `--dist loadgroup` reads these; a plain run ignores them
-        if is_notebook_run(item):
-            group = item.nodeid
-        elif marker := item.get_closest_marker("xdist_group"):
-            # a module's own group: files that share a session fixture (one pipeline run
-            # read by several files) name the same group and so share a worker
-            group = marker.args[0] if marker.args else marker.kwargs["name"]
-        else:
-            group = item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
-# -- the process environment ------------------------------------------------------------------
-def _restore_environ() -> Iterator[None]:
-    """``Pipeline.context()`` exports tool settings (credentials too) into ``os.environ``, as
-    the CLI must for boto3 and subprocesses; put the environment back after each module and
-    each test, so one test's credentials never reach another."""
-    saved = dict(os.environ)
-    yield
-    for name in set(os.environ) - set(saved):
-        del os.environ[name]
-    os.environ.update(saved)
-
-
-restore_environ_per_module = pytest.fixture(scope="module", autouse=True)(_restore_environ)
-restore_environ_per_test = pytest.fixture(autouse=True)(_restore_environ)
+        item.add_marker(pytest.mark.xdist_group(groups[id(item)]))

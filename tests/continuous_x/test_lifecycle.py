@@ -1,8 +1,9 @@
 """The lifecycle on the local backend, end to end, and its failure cases.
 
 One platform (MLflow, the launcher and both services) serves this file and the fault tests
-(``local_platform.py``): starting it is the slow part. The tests run in file order, each
-building on the state the one before left.
+(``tests/fixtures/continuous_x.py``): starting it is the slow part. Each test names the state
+it needs (a fixture there): it is made only when what ran before did not leave it, so the
+tests pass in any order and in file order pay for one release.
 """
 
 from __future__ import annotations
@@ -17,28 +18,30 @@ from mlops_helpers.continuous_x.traffic import drive, drive_until_judged
 from mlops_helpers.errors import ConfigError, GateFailed, StageError, WaitTimeout
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.servers import http_json
-from tests.continuous_x import local_platform
-from tests.continuous_x.local_platform import GROUP, fresh_environments, make
+from tests.fixtures.continuous_x import GROUP, MODEL, fresh_environments, make, release
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(GROUP)]
 
-shared_root = local_platform.shared_root
-shared_platform = local_platform.shared_platform
-
 
 @pytest.fixture(scope="module")
-def ctx(shared_platform: StageContext) -> StageContext:  # noqa: F811  (the shared fixture)
+def ctx(shared_platform: StageContext) -> StageContext:
     return fresh_environments(shared_platform)
 
 
-def release(ctx: StageContext, shared_root: Path, **params: object) -> str:
-    """train -> evaluate -> build -> deploy_staging; the new version's number."""
-    context = make(shared_root, **params)
-    for stage in ("train", "evaluate", "build", "deploy_staging"):
-        PIPELINE.run_stage(stage, context)
-    return str(ctx.state.get("candidate_version"))
+@pytest.fixture
+def two_builds(served_everywhere: StageContext, shared_root: Path) -> StageContext:
+    """Version 1 built and one more version beside it."""
+    ctx = served_everywhere
+    builds = ctx.state.get("builds") or {}
+    if "1" not in builds:  # version 1 may come from a test that built nothing (the faults')
+        builds["1"] = ctx.backend.build(MODEL, "1")
+        ctx.state.update(builds=builds)
+    if len(builds) < 2:
+        release(ctx, shared_root, C=0.5)
+    return ctx
 
 
+@pytest.mark.usefixtures("nothing_served")
 def test_lifecycle_each_environment_serves_what_it_should(
     ctx: StageContext, shared_root: Path
 ) -> None:
@@ -51,6 +54,7 @@ def test_lifecycle_each_environment_serves_what_it_should(
     assert serving(ctx) == {"staging": v1, "canary": v1, "production": v1}
 
 
+@pytest.mark.usefixtures("first_release")
 def test_a_worse_canary_is_refused_on_its_live_figures_and_rolled_back(
     ctx: StageContext, shared_root: Path
 ) -> None:
@@ -91,6 +95,7 @@ def test_a_worse_canary_is_refused_on_its_live_figures_and_rolled_back(
     assert serving(ctx) == {"staging": slow, "canary": v1, "production": v1}
 
 
+@pytest.mark.usefixtures("first_release")
 def test_a_good_canary_goes_to_production_and_can_be_reverted(
     ctx: StageContext, shared_root: Path
 ) -> None:
@@ -121,6 +126,7 @@ def test_a_good_canary_goes_to_production_and_can_be_reverted(
     assert status == 200 and body["model_version"] == v1 and body["predictions"] == [0]
 
 
+@pytest.mark.usefixtures("served_everywhere")
 def test_the_router_sends_the_configured_share_to_canary(ctx: StageContext) -> None:
     router = ctx.state.get("router")["url"]
     http_json("POST", f"{router}/router/reset", {})
@@ -138,6 +144,7 @@ def test_the_router_sends_the_configured_share_to_canary(ctx: StageContext) -> N
             assert figures["errors"] == 0 and figures["p95_ms"] > 0
 
 
+@pytest.mark.usefixtures("two_builds")
 def test_builds_are_content_tagged_and_reused(ctx: StageContext) -> None:
     builds = ctx.state.get("builds")
     tags = {version: build["tag"] for version, build in builds.items()}
@@ -234,6 +241,7 @@ def test_services_answer_malformed_requests_with_4xx(
         [1, 2, 3],
     ],
 )
+@pytest.mark.usefixtures("served_everywhere")
 def test_app_answers_malformed_requests_with_4xx(ctx: StageContext, body: object) -> None:
     url = ctx.state.get("deployments")["staging"]["url"]
     status, answer = http_json("POST", f"{url}/predict", body)
@@ -269,6 +277,7 @@ def _start(**fields: object) -> bytes:
         ("/stop", b"{}"),
     ],
 )
+@pytest.mark.usefixtures("served_everywhere")
 def test_the_app_launcher_refuses_bad_requests_with_4xx(
     ctx: StageContext, path: str, raw: bytes
 ) -> None:

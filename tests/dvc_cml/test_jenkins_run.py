@@ -35,7 +35,7 @@ from mlops_helpers.dvc_cml.layout import Layout
 from mlops_helpers.dvc_cml.shell import Shell
 from mlops_helpers.dvc_cml.stages import create_sandbox
 from mlops_helpers.dvc_cml.workspace import SKIP_MARKER
-from tests.dvc_cml.conftest import make_context
+from tests.fixtures.dvc_cml import make_context
 from tests.jenkins_runner import BuildResult, Origin, UsernamePassword, run_jenkinsfile
 
 pytestmark = [pytest.mark.jenkins, pytest.mark.slow]

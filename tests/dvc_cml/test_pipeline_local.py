@@ -2,8 +2,10 @@
 dvc.lock pushed to the PR branch, bad input.
 
 One sandbox (the learner's project with an open pull request) is built for the module and
-checked out the way a Jenkins PR build is; the tests go on from there in file order, the way
-the CI stages follow each other. ``dvc exp run``/``dvc exp show`` are checked by the notebook
+checked out the way a Jenkins PR build is; the CI stages take it forward. Each test names the
+point of the build it needs (``build_at``): the module's build, taken forward to that point,
+or, when a test before has taken it past that point, a new sandbox of the test's own.
+``dvc exp run``/``dvc exp show`` are checked by the notebook
 (``notebooks/04_dvc_cml.ipynb``, run by ``tests/notebooks/test_run_notebooks.py``): its last
 checks find each experiment's ``train.C`` in the table and a clean workspace afterwards.
 """
@@ -26,14 +28,55 @@ from mlops_helpers.dvc_cml.stages import PIPELINE, shell
 from mlops_helpers.dvc_cml.workspace import SKIP_MARKER
 from mlops_helpers.errors import ConfigError, GateFailed, StageError
 from mlops_helpers.pipeline import StageContext
-from tests.dvc_cml.conftest import make_context, sandbox_context
+from tests.fixtures.dvc_cml import make_context, sandbox_context
 
 
-@pytest.fixture(scope="module")
-def ctx(tmp_path_factory: pytest.TempPathFactory) -> StageContext:
+def _checked_out(tmp_path_factory: pytest.TempPathFactory) -> StageContext:
     context = sandbox_context(tmp_path_factory.mktemp("dvc_cml"), log=[])
     for stage in ("checkout", "remote_credentials", "sync_remotes"):
         PIPELINE.run_stage(stage, context)
+    return context
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> StageContext:
+    """The module's build, checked out; tests take it forward."""
+    return _checked_out(tmp_path_factory)
+
+
+def _ran(ctx: StageContext, stage: str) -> bool:
+    return stage in (ctx.state.get("results") or {})  # a stage's result: it ran and passed
+
+
+# the points of a build a test can ask for, and the stages that reach each one
+REPRODUCED = ("reproduce", "lock_check")
+PUSHED = (*REPRODUCED, "push", "pushed_check")
+REPORTED = (*PUSHED, "compare", "report")
+
+
+@pytest.fixture
+def ctx(
+    request: pytest.FixtureRequest,
+    build: StageContext,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> StageContext:
+    """The build at the test's ``build_at`` point: ``checked_out`` (no gate ran yet),
+    ``reproduced`` (gates passed, nothing pushed), ``pushed`` (pushed and checked, at least),
+    ``reported`` (and the report written); no mark: the build wherever it is."""
+    marker = request.node.get_closest_marker("build_at")
+    point = marker.args[0] if marker else None
+    if point == "checked_out":
+        return build if not _ran(build, "reproduce") else _checked_out(tmp_path_factory)
+    if point == "reproduced":
+        context = build if not _ran(build, "push") else _checked_out(tmp_path_factory)
+        stages = REPRODUCED
+    elif point in ("pushed", "reported"):
+        context, stages = build, (PUSHED if point == "pushed" else REPORTED)
+    else:
+        return build
+    for stage in stages:
+        if not _ran(context, stage):
+            PIPELINE.run_stage(stage, context)
     return context
 
 
@@ -84,6 +127,7 @@ def test_a_build_without_workspace_or_with_a_plain_folder_says_what_to_do(tmp_pa
         PIPELINE.run_stage("reproduce", make_context(tmp_path, log=[], workspace=str(tmp_path)))
 
 
+@pytest.mark.build_at("checked_out")
 def test_promoting_stages_refuse_before_any_gate_ran(ctx: StageContext) -> None:
     with pytest.raises(GateFailed, match="push refused: lock_check has not run"):
         _run(ctx, "push")
@@ -91,6 +135,7 @@ def test_promoting_stages_refuse_before_any_gate_ran(ctx: StageContext) -> None:
         _run(ctx, "commit_lock")
 
 
+@pytest.mark.build_at("checked_out")
 def test_lock_gate_fails_naming_stale_stage_then_passes(ctx: StageContext) -> None:
     with pytest.raises(GateFailed, match=r"stale stages: train \(changed deps: params.yaml"):
         _run(ctx, "lock_check")
@@ -98,6 +143,7 @@ def test_lock_gate_fails_naming_stale_stage_then_passes(ctx: StageContext) -> No
     assert _run(ctx, "lock_check") == {"stale_stages": []}
 
 
+@pytest.mark.build_at("reproduced")
 def test_lock_gate_sees_code_changes(ctx: StageContext) -> None:
     script = shell(ctx).cwd / "src" / "evaluate.py"
     original = script.read_text()
@@ -110,6 +156,7 @@ def test_lock_gate_sees_code_changes(ctx: StageContext) -> None:
     assert _run(ctx, "lock_check") == {"stale_stages": []}
 
 
+@pytest.mark.build_at("reproduced")
 def test_pushed_gate_fails_naming_missing_output_then_passes(ctx: StageContext) -> None:
     with pytest.raises(GateFailed) as refused:
         _run(ctx, "pushed_check")
@@ -120,6 +167,7 @@ def test_pushed_gate_fails_naming_missing_output_then_passes(ctx: StageContext) 
     assert _run(ctx, "pushed_check") == {"remotes_clean": ["origin", "jenkins_local"]}
 
 
+@pytest.mark.build_at("reproduced")
 def test_report_holds_dvc_metrics_diff_numbers(ctx: StageContext) -> None:
     _run(ctx, "compare")
     report = _run(ctx, "report")
@@ -146,6 +194,7 @@ def test_report_cml_target_must_be_a_form_cml_accepts(ctx: StageContext) -> None
             _run(_with(ctx, cml_target=bad), "report")
 
 
+@pytest.mark.build_at("pushed")
 def test_commit_lock_pushes_dvc_lock_to_the_pr_branch(ctx: StageContext) -> None:
     result = _run(ctx, "commit_lock")
     assert "dvc.lock" in result["committed"]
@@ -163,6 +212,7 @@ def test_commit_lock_pushes_dvc_lock_to_the_pr_branch(ctx: StageContext) -> None
     assert again["committed"] == [] and again["commit"] == result["commit"]
 
 
+@pytest.mark.build_at("reproduced")
 def test_broken_params_yaml_stops_cleanly_and_recovers(
     ctx: StageContext, remote_files: Callable[[Path], list[str]]
 ) -> None:
@@ -180,6 +230,7 @@ def test_broken_params_yaml_stops_cleanly_and_recovers(
     assert _run(ctx, "lock_check") == {"stale_stages": []}
 
 
+@pytest.mark.build_at("pushed")
 def test_failing_pipeline_stage_stops_cleanly_and_recovers(
     ctx: StageContext, remote_files: Callable[[Path], list[str]]
 ) -> None:
@@ -220,6 +271,7 @@ def test_missing_remote_stops_cleanly_and_recovers(
     assert _run(ctx, "sync_remotes")["from_origin"]
 
 
+@pytest.mark.build_at("pushed")
 def test_remote_folder_gone_stops_cleanly_and_recovers(
     ctx: StageContext, remote_files: Callable[[Path], list[str]]
 ) -> None:
@@ -241,6 +293,7 @@ def test_remote_folder_gone_stops_cleanly_and_recovers(
     assert _run(ctx, "pushed_check") == {"remotes_clean": ["origin", "jenkins_local"]}
 
 
+@pytest.mark.build_at("reported")
 def test_cleanup_keeps_the_results(ctx: StageContext) -> None:
     assert _run(ctx, "cleanup") == {"released": []}
     layout = Layout(ctx.run_dir)

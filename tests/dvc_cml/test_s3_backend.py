@@ -24,7 +24,6 @@ from mlops_helpers.dvc_cml.shell import Shell
 from mlops_helpers.dvc_cml.stages import PIPELINE, create_sandbox, shell
 from mlops_helpers.errors import ConfigError, StageError
 from mlops_helpers.pipeline import StageContext
-from tests.dvc_cml.conftest import make_context
 from tests.dvc_cml.support import (
     bucket_keys,
     cml_calls,
@@ -32,6 +31,7 @@ from tests.dvc_cml.support import (
     moto_s3,
     s3_params,
 )
+from tests.fixtures.dvc_cml import make_context
 
 PREFIX = "dvc/dvc-cml-test/"
 

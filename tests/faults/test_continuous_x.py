@@ -1,9 +1,10 @@
 """continuous_x under faults (issue 15): gates that cannot be walked around, reruns that do
 not double-count, endpoints that never answer 5xx, and one-line errors when MLflow is down.
 
-One local platform serves this file and the lifecycle tests (``tests/continuous_x/
-local_platform.py``); stages run one per ``mlops-workshop`` process where the bypass was one
-(as Jenkins runs them). The last tests kill MLflow and a service, so they stay last.
+One local platform serves this file and the lifecycle tests (``tests/fixtures/
+continuous_x.py``); stages run one per ``mlops-workshop`` process where the bypass was one
+(as Jenkins runs them). Each test names the state it needs (a fixture). The two that kill
+MLflow and a service run after every other test of the platform (``last_in_group``).
 """
 
 from __future__ import annotations
@@ -22,14 +23,11 @@ from mlops_helpers.continuous_x.traffic import drive
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.resources import process_alive
 from mlops_helpers.servers import ManagedServer, http_json
-from tests.continuous_x import local_platform
-from tests.continuous_x.local_platform import GROUP, cli_env, fresh_environments, make
 from tests.faults.fuzz import Case, fuzz_endpoint
+from tests.fixtures.continuous_x import GROUP, cli_env, fresh_environments, make
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.xdist_group(GROUP)]
 
-shared_root = local_platform.shared_root
-shared_platform = local_platform.shared_platform
 
 CLI = Path(sys.executable).parent / "mlops-workshop"
 MODEL = "continuous-x-model-test"
@@ -51,7 +49,7 @@ def cli(ctx: StageContext, stage: str, **params: object) -> subprocess.Completed
 
 
 @pytest.fixture(scope="module")
-def ctx(shared_platform: StageContext) -> StageContext:  # noqa: F811  (the shared fixture)
+def ctx(shared_platform: StageContext) -> StageContext:
     return fresh_environments(shared_platform)
 
 
@@ -115,6 +113,28 @@ def test_the_evaluation_service_takes_no_threshold_from_a_request(
     assert versions(ctx) == before
 
 
+@pytest.fixture
+def poor_run(ctx: StageContext, shared_root: Path) -> str:
+    """The poor model's run (the test before trains it; alone, this trains it)."""
+    if "run_id" not in POOR:
+        poor = make(shared_root, C=1e-6)
+        PIPELINE.run_stage("train", poor)
+        POOR["run_id"] = str(poor.state.get("run_id"))
+    return POOR["run_id"]
+
+
+@pytest.fixture
+def candidate(nothing_served: StageContext, shared_root: Path) -> str:
+    """No environment serving (so no canary gate to meet yet) and a version that passed
+    evaluation as the pipeline's candidate (a test before may have left another one, its
+    bundle broken on purpose)."""
+    ctx = nothing_served
+    for stage in ("train", "evaluate"):
+        PIPELINE.run_stage(stage, make(shared_root, C=3.0))
+    return str(ctx.state.get("candidate_version"))
+
+
+@pytest.mark.usefixtures("poor_run")
 def test_a_version_registered_around_the_gate_never_moves(ctx: StageContext) -> None:
     """Someone registers the poor model in MLflow directly: no stage deploys or promotes
     it, because no evaluation of this pipeline passed it."""
@@ -141,6 +161,7 @@ def test_a_version_registered_around_the_gate_never_moves(ctx: StageContext) -> 
     assert serving(ctx) == before and _aliases(ctx) == aliases
 
 
+@pytest.mark.usefixtures("nothing_served")
 def test_versions_move_only_along_the_promotion_path(ctx: StageContext, shared_root: Path) -> None:
     """A version that passed evaluation still goes staging -> canary -> production: never
     to production while canary does not serve it (here no app serves canary or production)."""
@@ -162,6 +183,7 @@ def test_versions_move_only_along_the_promotion_path(ctx: StageContext, shared_r
     assert serving(ctx) == before
 
 
+@pytest.mark.usefixtures("candidate")
 def test_repeated_promotion_and_a_revert_to_the_same_version(
     ctx: StageContext, shared_root: Path
 ) -> None:
@@ -178,6 +200,7 @@ def test_repeated_promotion_and_a_revert_to_the_same_version(
         assert reverted["from_version"] != reverted["model_version"]
 
 
+@pytest.mark.usefixtures("served_everywhere")
 def test_a_failed_deploy_leaves_the_environment_as_it_was(
     ctx: StageContext, shared_root: Path
 ) -> None:
@@ -294,6 +317,7 @@ def _endpoints(ctx: StageContext) -> dict[str, tuple[str, Any, list[Case]]]:
     }
 
 
+@pytest.mark.usefixtures("served_everywhere")
 @pytest.mark.parametrize(
     "endpoint", ["training /train", "evaluation /evaluate", "app /predict", "router /predict"]
 )
@@ -307,12 +331,14 @@ def test_endpoints_never_answer_5xx(ctx: StageContext, endpoint: str) -> None:
 
 
 @pytest.mark.parametrize("path", ["/pre%00dict", "/predict%00", "/pre%0Adict"])
+@pytest.mark.usefixtures("served_everywhere")
 def test_the_router_refuses_control_characters_in_the_path(ctx: StageContext, path: str) -> None:
     router = ctx.state.get("router")["url"]
     status, body = http_json("POST", f"{router}{path}", {"instances": [ROW]})
     assert 400 <= status < 500 and isinstance(body, dict) and body.get("error"), (status, body)
 
 
+@pytest.mark.usefixtures("served_everywhere")
 def test_router_counts_what_it_forwards(ctx: StageContext) -> None:
     router = ctx.state.get("router")["url"]
     answered = drive(router, 50)
@@ -320,6 +346,7 @@ def test_router_counts_what_it_forwards(ctx: StageContext) -> None:
 
 
 # -- MLflow dies: one-line errors, then platform again without orphans -------------------
+@pytest.mark.last_in_group
 def test_mlflow_dead_is_one_line_and_platform_again_leaves_no_orphans(ctx: StageContext) -> None:
     old = ctx.state.get("platform")["servers"]
     ManagedServer.from_dict(old["mlflow"]).stop()
@@ -343,6 +370,7 @@ def test_mlflow_dead_is_one_line_and_platform_again_leaves_no_orphans(ctx: Stage
     ) == ["evaluation-service", "mlflow", "training-service"]
 
 
+@pytest.mark.last_in_group(1)
 def test_the_training_service_honours_sigterm(ctx: StageContext) -> None:
     import os
 

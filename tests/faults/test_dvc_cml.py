@@ -23,8 +23,8 @@ from mlops_helpers.dvc_cml.shell import Shell, tool
 from mlops_helpers.dvc_cml.stages import PIPELINE, create_sandbox, shell
 from mlops_helpers.errors import ConfigError
 from mlops_helpers.pipeline import StageContext
-from tests.dvc_cml.conftest import make_context, sandbox_context
 from tests.dvc_cml.support import AWS_NAMES, BUCKET, environment_restored, moto_s3
+from tests.fixtures.dvc_cml import make_context, sandbox_context
 
 pytestmark = pytest.mark.faults
 

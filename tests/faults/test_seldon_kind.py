@@ -3,7 +3,7 @@
 opened before a unit test broke is never approved, and a re-run goes through the approval.
 
 One full local run (every stage but cleanup, in one run directory) serves this file and
-``tests/seldon_kind/test_pipeline_local.py`` (``tests/seldon_kind/shared_runs.py``); the gate
+``tests/seldon_kind/test_pipeline_local.py`` (``tests/fixtures/seldon_kind.py``); the gate
 tests then change that run directory the way a person or a second CI run would.
 """
 
@@ -24,8 +24,7 @@ from mlops_helpers.seldon_kind.serving import PREDICTIONS, microservice_argv, sa
 from mlops_helpers.seldon_kind.stages import PIPELINE
 from mlops_helpers.servers import ManagedServer, start_server
 from tests.faults.fuzz import Case, FuzzReport, fuzz_endpoint
-from tests.seldon_kind import shared_runs
-from tests.seldon_kind.shared_runs import GROUP, FullRun
+from tests.fixtures.seldon_kind import GROUP, FullRun
 from tests.support import not_loopback
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.xdist_group(GROUP)]
@@ -35,7 +34,6 @@ SERVERS_PER_RUN = 3 * len(DEPLOYMENTS)  # test, staging and production environme
 PORTS_PER_SERVER = 3  # REST, gRPC, metrics
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
-full_run = shared_runs.full_run  # every stage but cleanup, shared with test_pipeline_local
 
 #: plain seldon-core: the same scikit-learn artifact behind a class with no checks at all
 PLAIN_MODEL = """

@@ -9,7 +9,7 @@ import pytest
 
 from mlops_helpers.cli import main
 from mlops_helpers.notebooks import run_notebook
-from tests.notebooks.conftest import Maker
+from tests.fixtures.notebooks import Maker
 
 
 @pytest.mark.notebook

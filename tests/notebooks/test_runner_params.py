@@ -10,7 +10,7 @@ import pytest
 
 from mlops_helpers.cli import main
 from mlops_helpers.notebooks import params_per_notebook, split_params
-from tests.notebooks.conftest import Maker
+from tests.fixtures.notebooks import Maker
 
 SECRET = "sk-live-3f9a61c0d2e84b7f"  # made up; what must never land in a notebook
 

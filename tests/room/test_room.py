@@ -18,7 +18,7 @@ from mlops_helpers.progress import read_progress
 from mlops_helpers.room.hub import Room
 from mlops_helpers.room.remote import Attendee, AttendeeError, NotebookRun
 from mlops_helpers.room.watch import RoomWatch
-from tests.room.conftest import INSTRUCTOR_CODE, WORKSHOP_CODE, own_password
+from tests.fixtures.room import INSTRUCTOR_CODE, WORKSHOP_CODE, own_password
 from tests.room.first_stages import first_stages
 
 pytestmark = [pytest.mark.room, pytest.mark.slow, pytest.mark.xdist_group("room")]

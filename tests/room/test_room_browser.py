@@ -29,7 +29,7 @@ from mlops_helpers.room.hub import Room
 from mlops_helpers.room.remote import Attendee
 from mlops_helpers.room.watch import room_processes_by_attendee
 from mlops_helpers.waiting import wait_until
-from tests.room.conftest import INSTRUCTOR_CODE, WORKSHOP_CODE, own_password
+from tests.fixtures.room import INSTRUCTOR_CODE, WORKSHOP_CODE, own_password
 from tests.room.first_stages import first_stages
 
 pytestmark = [

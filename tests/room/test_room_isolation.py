@@ -27,7 +27,7 @@ from mlops_helpers.room.hub import Room
 from mlops_helpers.room.limits import ADDRESS_HEADROOM, parse_bytes
 from mlops_helpers.room.remote import Attendee
 from mlops_helpers.waiting import wait_until
-from tests.room.conftest import WORKSHOP_CODE, own_password
+from tests.fixtures.room import WORKSHOP_CODE, own_password
 from tests.room.first_stages import first_stages
 
 pytestmark = [

@@ -10,7 +10,7 @@ import requests
 
 from mlops_helpers.room.hub import Room
 from mlops_helpers.room.remote import Attendee, AttendeeError
-from tests.room.conftest import INSTRUCTOR_CODE, WORKSHOP_CODE, own_password
+from tests.fixtures.room import INSTRUCTOR_CODE, WORKSHOP_CODE, own_password
 
 pytestmark = [pytest.mark.room, pytest.mark.slow, pytest.mark.xdist_group("room")]
 

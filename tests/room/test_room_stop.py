@@ -1,7 +1,7 @@
 """Stopping the room leaves nothing: no process, no port, no answer.
 
-Runs after test_room and test_room_browser (same xdist group, later file), on the room they
-shared, with their attendees' servers still up."""
+Runs after the other room tests (same xdist group; marked ``last_in_group``), on the room
+they shared, with their attendees' servers still up."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import requests
 from mlops_helpers.room.hub import Room
 from mlops_helpers.room.remote import Attendee
 from mlops_helpers.servers import port_is_free
-from tests.room.conftest import WORKSHOP_CODE, own_password
+from tests.fixtures.room import WORKSHOP_CODE, own_password
 
 pytestmark = [pytest.mark.room, pytest.mark.slow, pytest.mark.xdist_group("room")]
 
 
+@pytest.mark.last_in_group
 def test_stopping_the_room_leaves_nothing(room: Room) -> None:
     def running() -> list[str]:
         return [user["name"] for user in room.api("GET", "users").json() if user["servers"]]

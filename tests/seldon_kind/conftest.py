@@ -1,4 +1,5 @@
-"""Shared fixtures: the Seldon runtime, and settings whose run directory is temporary."""
+"""The Seldon runtime, and settings whose run directory is temporary (fixtures of this
+folder; the shared full run is in tests/fixtures/seldon_kind.py)."""
 
 from __future__ import annotations
 
@@ -7,22 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from mlops_helpers.config import Settings
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.seldon_kind.runtime import ensure_seldon_runtime
-from mlops_helpers.seldon_kind.stages import PIPELINE
+from tests.fixtures.seldon_kind import make_context
 
 
 @pytest.fixture(scope="session")
 def seldon_python() -> Path:
     return ensure_seldon_runtime()
-
-
-def make_context(root: Path, **params: object) -> StageContext:
-    settings = Settings.load(
-        "seldon_kind", params={"run_root": str(root), **params}, env_file=root / "no.env"
-    )
-    return PIPELINE.context(settings=settings, log=lambda _m: None)
 
 
 @pytest.fixture

@@ -13,14 +13,11 @@ from mlops_helpers.errors import GateFailed, StageError
 from mlops_helpers.paths import scenarios_dir
 from mlops_helpers.pipeline import StageContext
 from mlops_helpers.seldon_kind.stages import PIPELINE
-from tests.seldon_kind import shared_runs
-from tests.seldon_kind.shared_runs import GROUP, FullRun
+from tests.fixtures.seldon_kind import GROUP, FullRun
 from tests.support import leftover_processes
 
 MODELS = scenarios_dir() / "seldon_kind" / "models"
 pytestmark = pytest.mark.xdist_group(GROUP)
-
-full_run = shared_runs.full_run  # every stage up to the approval, shared with other files
 
 
 def test_a_failing_unit_test_stops_everything(

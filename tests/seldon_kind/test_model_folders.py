@@ -2,7 +2,7 @@
 ``test_gates.test_a_failing_unit_test_stops_everything``).
 
 The folders' tests are the unit_tests stage of the full run this file shares with the faults
-and pipeline files (``shared_runs.py``): each test reads its folder's result there.
+and pipeline files (``tests/fixtures/seldon_kind.py``): each test reads its folder's result there.
 """
 
 from __future__ import annotations
@@ -15,13 +15,10 @@ from mlops_helpers.paths import scenarios_dir
 from mlops_helpers.seldon_kind import modelwork
 from mlops_helpers.seldon_kind.catalog import FOLDERS
 from mlops_helpers.seldon_kind.modelwork import build_image, digest, model_class
-from tests.seldon_kind import shared_runs
-from tests.seldon_kind.shared_runs import GROUP, FullRun
+from tests.fixtures.seldon_kind import GROUP, FullRun
 
 MODELS = scenarios_dir() / "seldon_kind" / "models"
 pytestmark = pytest.mark.xdist_group(GROUP)
-
-full_run = shared_runs.full_run  # its unit_tests stage ran every folder's tests
 
 
 @pytest.mark.parametrize("name", sorted(FOLDERS))

@@ -1,9 +1,10 @@
 """The whole flow on the local backend: three serving styles, GitOps promotion with an
 approval, rollback, idempotent and failure-safe reconcile, validation, cleanup.
 
-The flow is the full run this file shares with ``tests/faults/test_seldon_kind.py``
-(``shared_runs.py``); the faults file runs first, and its tests leave every environment
-serving. The cleanup test comes last.
+The flow is the full run this file shares with ``tests/faults/test_seldon_kind.py`` and
+others (``tests/fixtures/seldon_kind.py``); every test leaves every environment serving.
+Two run after the others (``last_in_group``): killing the launcher orphans the servers it
+forked, and cleanup ends the run.
 """
 
 from __future__ import annotations
@@ -32,14 +33,11 @@ from mlops_helpers.seldon_kind.serving import (
 )
 from mlops_helpers.servers import ManagedServer, http_json
 from mlops_helpers.waiting import wait_until
-from tests.seldon_kind import shared_runs
-from tests.seldon_kind.shared_runs import GROUP, FullRun
+from tests.fixtures.seldon_kind import GROUP, FullRun
 from tests.support import leftover_processes
 
 PIPELINE = stages.PIPELINE
 pytestmark = pytest.mark.xdist_group(GROUP)
-
-full_run = shared_runs.full_run  # every stage up to the approval, shared with the faults file
 
 
 def env_record(ctx: StageContext, env: str) -> dict[str, Any]:
@@ -120,6 +118,7 @@ def test_reconcile_is_idempotent(full_run: FullRun) -> None:
     } == pids
 
 
+@pytest.mark.usefixtures("production_in_step")
 def test_promoting_the_same_release_again_changes_nothing(full_run: FullRun) -> None:
     ctx = full_run.ctx
     head = full_run.repo.head()
@@ -164,6 +163,7 @@ def test_a_manifest_that_cannot_start_leaves_the_previous_version_serving(
     assert report["started"] == [] and env_record(ctx, "staging")["failed"] is None
 
 
+@pytest.mark.usefixtures("production_in_step")
 def test_a_new_model_reaches_staging_only_and_a_revert_rolls_it_back(full_run: FullRun) -> None:
     ctx = full_run.ctx
     first = versions(ctx, "staging")
@@ -244,6 +244,7 @@ def test_a_server_that_cannot_start_reports_its_log_and_leaves_nothing(
     assert "process:seldon-broken" not in {r.id for r in ctx.tracker.list()}
 
 
+@pytest.mark.last_in_group  # the servers the old launcher forked are orphans afterwards
 def test_a_dead_launcher_is_started_again_by_the_next_reconcile(full_run: FullRun) -> None:
     """As when Jenkins runs each stage in a new process and something killed the launcher:
     the servers it forked keep serving, and the next server needs a new launcher."""
@@ -270,6 +271,7 @@ def test_a_dead_launcher_is_started_again_by_the_next_reconcile(full_run: FullRu
     assert predict(url, sample_payload(meta))[0] == 200
 
 
+@pytest.mark.last_in_group(1)  # after the launcher's killing too
 def test_cleanup_stops_every_server(full_run: FullRun) -> None:
     ctx = full_run.ctx
     released = PIPELINE.run_stage("cleanup", ctx)["released"]

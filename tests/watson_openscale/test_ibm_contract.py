@@ -23,7 +23,7 @@ from mlops_helpers.errors import ConfigError, GateFailed, StageError, WaitTimeou
 from mlops_helpers.watson_openscale.spec import SCENARIO
 from mlops_helpers.watson_openscale.stages import PIPELINE
 from tests.doubles.ibm_cloud import OLDER_RUNTIMES
-from tests.watson_openscale.conftest import ibm_context
+from tests.fixtures.watson_openscale import ibm_context
 
 pytestmark = pytest.mark.contract
 

@@ -17,7 +17,7 @@ import pytest
 from mlops_helpers.errors import StageError
 from mlops_helpers.waiting import wait_until
 from mlops_helpers.watson_openscale.stages import PIPELINE
-from tests.watson_openscale.conftest import ibm_context
+from tests.fixtures.watson_openscale import ibm_context
 
 pytestmark = pytest.mark.contract
 

@@ -1,9 +1,9 @@
 """The pipeline on the local backend: full run, idempotent reruns, the gate, cleanup, and
 the online deployment (WML payloads in, predictions and probabilities out; bad input 4xx).
 
-One module-scoped run (the whole pipeline, twice) is shared: the tests that only read it
-come first, the ones that change it (a new model version, degraded feedback, teardown)
-after, in file order (the whole file runs on one xdist worker).
+One module-scoped run (the whole pipeline, twice) is shared: the tests that only read it run
+in any order; the two that change it (a new model version; degraded feedback, whose failure
+tears everything down) run after them, in that order (``last_in_group``).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from mlops_helpers.watson_openscale.local import store_path
 from mlops_helpers.watson_openscale.mlflow_repo import MlflowRepository
 from mlops_helpers.watson_openscale.monitor_store import MonitorStore
 from mlops_helpers.watson_openscale.stages import PIPELINE
+from tests.fixtures.watson_openscale import make_context
 from tests.support import leftover_processes
-from tests.watson_openscale.conftest import make_context
 
 
 @dataclass
@@ -288,6 +288,7 @@ def test_health_names_the_served_version(deployed) -> None:
     assert answer["deployment_id"] == record["deployment_id"]
 
 
+@pytest.mark.last_in_group
 def test_new_model_updates_the_deployment_in_place(two_runs) -> None:
     ctx = two_runs.ctx
     before = ctx.state.get("deployment")
@@ -307,6 +308,7 @@ def test_new_model_updates_the_deployment_in_place(two_runs) -> None:
     assert not ManagedServer.from_dict(before["server"]).alive()
 
 
+@pytest.mark.last_in_group(1)
 def test_degraded_feedback_fails_the_gate_and_the_failure_tears_everything_down(two_runs) -> None:
     """Last: the failed gate's cleanup releases deployment, versions, subscription, space."""
     ctx = two_runs.ctx
