@@ -46,6 +46,8 @@ def _group(item: pytest.Item) -> str:
 def _last(item: pytest.Item) -> int:
     """0 for most tests; a test marked ``last_in_group(n)`` (n = 0 when not given) goes after
     them, and after those marked with a smaller n."""
+    if item.get_closest_marker("first_in_group"):
+        return -1
     marker = item.get_closest_marker("last_in_group")
     if marker is None:
         return 0

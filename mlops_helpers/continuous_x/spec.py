@@ -19,9 +19,9 @@ CHAMELEON = Cloud(
     (("os_auth_url", "os_application_credential_id", "os_application_credential_secret"),),
     "an OpenStack application credential from the Chameleon site's dashboard",
     (
-        text("chi_site", "the Chameleon site", "KVM@TACC"),
-        text("os_project_name", "the Chameleon project (allocation) name"),
-        text("ssh_key_name", "the key pair the instances accept"),
+        text("chi_site", "the Chameleon site the VMs are leased at", "KVM@TACC"),
+        text("os_project_name", "your Chameleon project, e.g. CHI-123456"),
+        text("ssh_key_name", "the key pair the VMs let in (its name on the Chameleon site)"),
     ),
     "continuous_x runs on its local backend (MLflow + apps on loopback) only",
 )
@@ -141,9 +141,6 @@ SCENARIO = Scenario(
         text("os_auth_url", "your Chameleon site's Keystone URL (from its openrc file)"),
         text("os_application_credential_id", "your Chameleon application credential's id"),
         text("os_application_credential_secret", "your Chameleon application credential's secret"),
-        text("os_project_name", "your Chameleon project, e.g. CHI-123456"),
-        text("ssh_key_name", "the key pair the VMs let in (its name on the Chameleon site)"),
-        text("chi_site", "the Chameleon site the VMs are leased at", "KVM@TACC"),
         text("chi_flavor", "the VMs' flavor the lease reserves", "m1.large"),
         text("chi_image", "the VMs' image", "CC-Ubuntu24.04"),
         count("lease_hours", 8, "how long the Chameleon lease lasts, in hours"),

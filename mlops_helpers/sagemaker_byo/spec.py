@@ -26,7 +26,8 @@ SCENARIO = Scenario(
             "the scikit-learn data set the job trains on: iris, digits, wine or breast_cancer",
             "iris",
         ),
-        count("max_depth", 4, "the decision tree's maximum depth (a hyperparameter of train)"),
+        # no minimum here: the container's own train refuses a depth below 1 (the gate demo)
+        Setting("max_depth", 4, "the decision tree's maximum depth (a hyperparameter of train)"),
         count("min_samples_leaf", 1, "the fewest training rows a leaf of the tree may hold"),
         Setting(
             "criterion",

@@ -54,7 +54,7 @@ def test_an_unknown_parameter_name_is_refused_before_any_work(run_root: Path) ->
         ("watson_openscale", "evaluate", "min_accuracy", "nan", "must be a number in [0, 1]"),
         ("watson_openscale", "feedback", "feedback_rows", "0", "must be a whole number >= 1"),
         ("continuous_x", "evaluate", "min_accuracy", "abc", "must be a number in [0, 1]"),
-        ("sagemaker_byo", "train", "max_depth", "2.5", "must be a whole number >= 1"),
+        ("sagemaker_byo", "train", "max_depth", "2.5", "must be a whole number"),
         ("sagemaker_byo", "train", "criterion", "best", "must be one of gini, entropy, log_loss"),
         ("seldon_kind", "train", "news_c", "0", "must be a number > 0"),
         (

@@ -109,7 +109,7 @@ def attacked(module_root: Path) -> Iterator[GatesUnderAttack]:
         return PIPELINE.context(settings=settings, log=lambda _: None)
 
     seen = GatesUnderAttack()
-    ctx = context(max_depth=4)
+    ctx = context(max_depth=4, serve_workers=2)  # the master and its workers, killed below
     try:
         PIPELINE.run(ctx, ["build", "train", "train_status", "deploy_test", "smoke_test"])
         seen.passed = ctx.state.get("smoke_test")

@@ -131,6 +131,7 @@ def feedback_rows(root: Path) -> int:
     )
 
 
+@pytest.mark.first_in_group  # before any other test logs feedback on the shared run
 def test_feedback_sent_twice_counts_once_and_cannot_reach_the_minimum(subscribed) -> None:
     """30 rows sent twice were 60 rows, and passed min_feedback_data_size 50."""
     for _ in range(2):
@@ -171,6 +172,7 @@ def test_threshold_is_read_when_the_gate_runs_and_promote_obeys_it(subscribed) -
 
 def test_promote_refuses_a_version_the_gate_has_not_judged(subscribed) -> None:
     ctx = context(subscribed)
+    PIPELINE.run_stage("feedback", ctx)  # enough rows for a verdict, whatever ran before
     PIPELINE.run_stage("evaluate", ctx)
     model = ctx.state.get("model")
     ctx.state.update(model={**model, "version": "2", "digest": "0" * 64})  # a new candidate
@@ -232,6 +234,7 @@ def test_scoring_endpoint_answers_malformed_input_with_json_4xx(subscribed) -> N
     print("fuzz watson scoring endpoint:", report.as_dict())
 
 
+@pytest.mark.last_in_group  # its degraded feedback stays in the shared run
 def test_degraded_feedback_in_a_later_build_fails_the_gate_and_promote_obeys(
     subscribed: Path,
 ) -> None:
@@ -257,6 +260,7 @@ def test_a_failed_subscribe_leaves_no_payload_row(shared_run: SharedRun) -> None
     assert failed.payload_rows == 0  # scored, but no subscription: nothing logged
 
 
+@pytest.mark.last_in_group(1)  # it stops the shared run's scoring server
 def test_score_and_evaluate_with_the_scoring_server_dead_say_so_in_one_line(
     subscribed: Path,
 ) -> None:

@@ -52,8 +52,14 @@ def test_kinds_come_from_defaults_and_secrets_from_names() -> None:
 
 
 def test_a_setting_is_declared_once() -> None:
-    with pytest.raises(ValueError, match="'backend' is declared twice"):
-        Scenario("x", "x", "x.ipynb", "m", (Backend("local"),), (Setting("backend", "local"),))
+    twice = (Setting("n", 1), Setting("n", 2))
+    with pytest.raises(ValueError, match="'n' is declared twice"):
+        Scenario("x", "x", "x.ipynb", "m", (Backend("local"),), twice)
+    # a common setting may get the scenario's own default
+    own = Scenario(
+        "x", "x", "x.ipynb", "m", (Backend("local"),), (seconds("poll_interval", 30.0, "p"),)
+    )
+    assert own.defaults()["poll_interval"] == 30.0
 
 
 def test_declared_settings_are_common_own_and_the_clouds() -> None:
