@@ -94,8 +94,9 @@ def test_branch_build_flow_on_s3(flow: StageContext, s3: dict[str, Any]) -> None
 
 
 def test_wrong_secret_stops_cleanly_with_one_line_and_recovers(
-    flow: StageContext, s3: dict[str, Any]
+    compared: StageContext, s3: dict[str, Any]
 ) -> None:
+    flow = compared  # lock_check has passed: push goes as far as the remote
     keys = bucket_keys(s3, PREFIX)
     head = shell(flow).git("rev-parse", "HEAD")
     wrong = _with(flow, aws_secret_access_key="not-the-secret-0000")

@@ -33,7 +33,7 @@ from mlops_helpers.seldon_kind.serving import (
 )
 from mlops_helpers.servers import ManagedServer, http_json
 from mlops_helpers.waiting import wait_until
-from tests.fixtures.seldon_kind import GROUP, FullRun
+from tests.fixtures.seldon_kind import GROUP, RELEASE_TO_PRODUCTION, FullRun
 from tests.support import leftover_processes
 
 PIPELINE = stages.PIPELINE
@@ -121,6 +121,8 @@ def test_reconcile_is_idempotent(full_run: FullRun) -> None:
 @pytest.mark.usefixtures("production_in_step")
 def test_promoting_the_same_release_again_changes_nothing(full_run: FullRun) -> None:
     ctx = full_run.ctx
+    for stage in RELEASE_TO_PRODUCTION:  # this run's release in both, whatever ran before
+        PIPELINE.run_stage(stage, ctx)
     head = full_run.repo.head()
     assert PIPELINE.run_stage("promote_staging", ctx)["commit"] is None
     assert PIPELINE.run_stage("open_production_change", ctx)["opened"] is False
