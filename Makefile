@@ -53,8 +53,8 @@ JOBS ?= 1
 run: install
 	$(BIN)/mlops-workshop run --jobs $(JOBS)
 
-# Second command: lint, then every test (unit, scenario notebooks, validators), one worker
-# per core (tests/conftest.py keeps each file on one worker), in a random order
+# Second command: lint, then every test (unit, scenario notebooks, validators), two workers
+# per core (tests/conftest.py sets that and keeps each file on one worker), in a random order
 # (pytest-randomly: files and the tests in each file shuffled, the longest groups still
 # first; no test may lean on what another left). The header prints the seed: to run that
 # order again, make test PYTEST_ARGS="-p randomly --randomly-seed=N"; file order:

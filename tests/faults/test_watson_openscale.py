@@ -142,15 +142,17 @@ def test_feedback_sent_twice_counts_once_and_cannot_reach_the_minimum(subscribed
 
 
 def test_payload_rows_of_a_rerun_are_not_logged_twice(subscribed) -> None:
+    """Other tests in the module may have logged client rows already: the rerun adds none."""
     ctx = context(subscribed)
+    store = MonitorStore(store_path(ctx.run_dir))
+    deployment = ctx.state.get("deployment")["deployment_id"]
+    counts = [store.payload_count(deployment, "client")]
     for _ in range(2):
         result = PIPELINE.run_stage("score", ctx)
         assert result["payload_logged"] == result["requests"]
-    deployment = ctx.state.get("deployment")["deployment_id"]
-    assert (
-        MonitorStore(store_path(ctx.run_dir)).payload_count(deployment, "client")
-        == result["requests"]
-    )
+        counts.append(store.payload_count(deployment, "client"))
+    assert 0 <= counts[1] - counts[0] <= result["requests"]
+    assert counts[2] == counts[1]
 
 
 def test_threshold_is_read_when_the_gate_runs_and_promote_obeys_it(subscribed) -> None:

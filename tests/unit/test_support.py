@@ -12,6 +12,7 @@ import pytest
 
 from mlops_helpers.servers import start_server
 from mlops_helpers.waiting import wait_until
+from tests import support
 from tests.support import SocketWatch, leftover_processes, listening_sockets, not_loopback
 
 # A server whose worker child listens (TCP) and also holds a bound UDP socket.
@@ -29,11 +30,15 @@ def _system_wide_denied(kind: str = "inet") -> list:
     raise psutil.AccessDenied()  # what macOS answers a process that is not root
 
 
-@pytest.mark.parametrize("tables", ["system-wide", "per process (macOS without root)"])
+@pytest.mark.parametrize(
+    "tables", ["/proc/net (Linux)", "system-wide", "per process (macOS without root)"]
+)
 def test_leftovers_and_listening_sockets_of_a_marked_tree(
     tables: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if tables != "system-wide":
+    if not tables.startswith("/proc"):  # psutil's paths, as on macOS
+        monkeypatch.setattr(support, "_listening_by_inode", lambda: None)
+    if tables.startswith("per process"):
         monkeypatch.setattr(psutil, "net_connections", _system_wide_denied)
     marker = str(tmp_path)
     server = start_server(
@@ -79,6 +84,22 @@ def test_a_connected_client_socket_is_not_listening(tmp_path: Path) -> None:
             assert listening_sockets([client.pid]) == []
         finally:
             client.communicate(b"", timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("field", "family", "expected"),
+    [
+        ("0100007F:1F90", socket.AF_INET, ("127.0.0.1", 8080)),
+        ("00000000:0016", socket.AF_INET, ("0.0.0.0", 22)),
+        ("00000000000000000000000001000000:0050", socket.AF_INET6, ("::1", 80)),
+        ("0000000000000000FFFF00000100007F:0050", socket.AF_INET6, ("::ffff:127.0.0.1", 80)),
+        ("00000000000000000000000000000000:0050", socket.AF_INET6, ("::", 80)),
+    ],
+)
+def test_proc_net_addresses_are_read_as_the_kernel_writes_them(
+    field: str, family: int, expected: tuple[str, int]
+) -> None:
+    assert support._proc_net_address(field, family) == expected
 
 
 def test_not_loopback_flags_every_address_others_can_reach() -> None:
