@@ -62,7 +62,7 @@ run: install
 test: install tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	PATH="$(CURDIR)/$(TOOLS)/node_modules/.bin:$$PATH" $(BIN)/pytest -n auto --dist loadgroup $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(TOOLS)/node_modules/.bin:$$PATH" $(BIN)/pytest -n auto --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: install tools
 	$(BIN)/ruff check .

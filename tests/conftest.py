@@ -19,7 +19,9 @@ pytest_plugins = [
 ]
 
 
-# -- running in parallel (`make test`: pytest -n auto --dist loadgroup) -----------------------
+# -- running in parallel (`make test`: pytest -n auto --dist loadgroup --no-loadscope-reorder;
+# without that flag xdist hands out the groups with the most tests first, whatever order this
+# file gives them, and the one-test groups, the longest, went last: a 70 s tail) -----------
 NOTEBOOK_RUNS = "tests/notebooks/test_run_notebooks.py"
 WORKERS_PER_CORE = 2
 
