@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -60,6 +61,12 @@ def junit_summary(report: Path) -> dict[str, Any]:
         "slowest": sorted(cases, key=lambda c: -c["seconds"])[:25],
         "failed": [c["test"] for c in cases if c["outcome"] == "failed"],
     }
+
+
+def xdist_workers(output: str) -> int | None:
+    """How many workers the run had, from xdist's header ("4 workers [792 items]")."""
+    found = re.search(r"^(\d+) workers \[", output, re.M)
+    return int(found.group(1)) if found else None
 
 
 BURN = "while True: pass"  # one core's worth of someone else's work
@@ -107,6 +114,7 @@ def one_run(source: Path, work: Path, keep: bool, busy: bool = False) -> dict[st
         "busy": busy,
         "exit_code": done.returncode,
         "last_lines": done.stdout.strip().splitlines()[-3:],
+        "workers": xdist_workers(done.stdout),
     }
     if report.is_file():
         result.update(junit_summary(report))
@@ -152,7 +160,8 @@ def main() -> None:
             "of": len(runs),
             "target_s": TARGET_S,
             "within_target": median <= TARGET_S,
-            "workers": os.cpu_count(),
+            "workers": runs[0].get("workers"),
+            "cores": os.cpu_count(),
             "load_average_at_end": os.getloadavg(),
         },
     )

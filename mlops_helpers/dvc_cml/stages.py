@@ -296,12 +296,12 @@ def report(ctx: StageContext) -> dict[str, Any]:
     from mlops_helpers.dvc_cml.layout import Layout
     from mlops_helpers.dvc_cml.report import write_report
 
+    pr = pull_request(ctx)
+    target = workspace.cml_target(ctx.settings, pr)  # a bad setting first, whatever ran before
     out = Layout(ctx.run_dir).report_dir
     found = out / "compare.json"
     if not found.is_file():
         raise StageError(f"no comparison in {out}: run the compare stage first")
-    pr = pull_request(ctx)
-    target = workspace.cml_target(ctx.settings, pr)  # a bad --target fails before writing
     if pr:
         branch = f"{pr.fork}:{pr.branch}" if pr.fork else pr.branch
     else:

@@ -189,6 +189,7 @@ def test_report_holds_dvc_metrics_diff_numbers(ctx: StageContext) -> None:
 
 
 def test_report_cml_target_must_be_a_form_cml_accepts(ctx: StageContext) -> None:
+    """Refused whatever the build has run so far (the setting is checked first)."""
     for bad in ("https://github.com/team/repo/pull/1", "pr/abc", "issue/3"):
         with pytest.raises(ConfigError, match="not a form CML accepts"):
             _run(_with(ctx, cml_target=bad), "report")
