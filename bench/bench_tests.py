@@ -39,11 +39,14 @@ TARGET_S = 300.0
 def junit_summary(report: Path) -> dict[str, Any]:
     root = ET.parse(report).getroot()
     cases = []
+    why: dict[str, str] = {}  # a failed test -> the end of its report (what a maintainer reads)
     for case in root.iter("testcase"):
         outcome = "passed"
         for child in case:
             if child.tag in {"failure", "error"}:
                 outcome = "failed"
+                text = f"{child.get('message') or ''}\n{child.text or ''}"
+                why[f"{case.get('classname')}::{case.get('name')}"] = text[-3000:]
             elif child.tag == "skipped" and outcome == "passed":
                 outcome = "skipped"
         cases.append(
@@ -60,6 +63,7 @@ def junit_summary(report: Path) -> dict[str, Any]:
         "counts": counts,
         "slowest": sorted(cases, key=lambda c: -c["seconds"])[:25],
         "failed": [c["test"] for c in cases if c["outcome"] == "failed"],
+        "why": why,
     }
 
 
@@ -125,6 +129,7 @@ def one_run(source: Path, work: Path, keep: bool, busy: bool = False) -> dict[st
     )
     for name in result.get("failed", []):
         print(f"  failed: {name}", flush=True)
+        print("    " + result["why"].get(name, "").strip().replace("\n", "\n    "), flush=True)
     if not keep:
         remove_tree(work)
     return result
