@@ -8,6 +8,7 @@ import contextlib
 import ipaddress
 import os
 import socket
+import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -95,8 +96,9 @@ def _proc_net_address(field: str, family: int) -> tuple[str, int]:
     """An address of /proc/net/{tcp,udp}[6] ("0100007F:1F90"): 32-bit words in host order."""
     address, port = field.split(":")
     raw = bytes.fromhex(address)
-    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-    return socket.inet_ntop(family, words), int(port, 16)
+    if sys.byteorder == "little":  # each word printed as the CPU holds it: turn it back
+        raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return socket.inet_ntop(family, raw), int(port, 16)
 
 
 def _listening_by_inode() -> dict[int, tuple[str, int]] | None:
