@@ -164,6 +164,9 @@ class Pipeline:
     def run_stage(self, name: str, ctx: StageContext) -> dict[str, Any]:
         """Run one stage; its result (a dict) is also saved under ``results.<stage>``."""
         stage = self.stage(name)
+        # a bad setting is refused before any gate or state is looked at, as the CLI does:
+        # otherwise what the stage reads first decides which error a learner sees
+        ctx.settings.check(self.known_settings())
         ctx.say(f"[{self.scenario}] stage {name}: {stage.description}")
         first = name == self.stage_names()[0]  # the first stage starts a new run
         wait = ctx.settings.get("stage_lock_timeout")

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from mlops_helpers import scenarios
+from mlops_helpers.config import Settings
+from mlops_helpers.errors import ConfigError
 from mlops_helpers.paths import PACKAGE_DIR
 from mlops_helpers.progress import record_progress
 from mlops_helpers.room.instructor import RoomState
@@ -78,6 +80,22 @@ def test_its_stages_run_typed_and_its_gate_gates(tmp_path: Path) -> None:
     assert json.loads(checked[checked.index("{") :]) == {"words": 3}
     assert cli(tmp_path, "toy", "cleanup").returncode == 0
     assert not (tmp_path / "runs" / "toy-toy" / "greeting.txt").exists()
+
+
+def test_a_bad_setting_is_refused_before_any_gate(toy_installed: None, tmp_path: Path) -> None:
+    """`check` never reads `repeats`, and its gate would fail (no greeting yet): the bad value
+    is still the error, whatever the stage would have looked at first."""
+    pipeline = scenarios.load_pipeline("toy")
+    settings = Settings.load(
+        "toy",
+        params={"run_root": str(tmp_path), "attendee": "toy", "repeats": 0},
+        env_file=tmp_path / "no.env",
+        environ={},
+    )
+    ctx = pipeline.context(settings=settings, log=lambda _m: None)
+    with pytest.raises(ConfigError, match="setting 'repeats' from parameter is 0"):
+        pipeline.run_stage("check", ctx)
+    assert "results" not in ctx.state.load()  # nothing was recorded
 
 
 def test_run_executes_its_notebook(tmp_path: Path) -> None:
