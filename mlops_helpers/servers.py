@@ -229,8 +229,11 @@ def start_server(
             return False, f"exited with code {proc.returncode}"
         return _healthy(health_url)
 
-    def exited(result: tuple[bool, str]) -> str | None:
-        return result[1] if proc.poll() is not None else None
+    def exited(_result: tuple[bool, str]) -> str | None:
+        # asked again, not taken from the probe: the server may exit between the probe's
+        # own check and its refused connection, and its exit code is what explains it
+        code = proc.poll()
+        return None if code is None else f"exited with code {code}"
 
     try:
         wait_until(
